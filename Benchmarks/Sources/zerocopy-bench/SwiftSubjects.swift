@@ -1,0 +1,192 @@
+// The Swift side of the benchmark: every strategy in ZeroCopy's Transfer registry
+// (built-ins and user-registered), `.automatic` through the async API too, and async
+// random reads on the IOEngine.
+
+import BenchKit
+import Glibc
+import LinuxIO
+import SystemPackage
+import ZeroCopy
+
+enum SwiftSubjects {
+  /// The sources the runner uses. Registers the planted corrupting strategy first when
+  /// ZEROCOPY_BENCH_PLANT_CORRUPTING=1 (tests only), so it is enumerated like any user
+  /// strategy.
+  static func sources() -> SubjectSources {
+    if CorruptingSubject.enabled && TransferStrategies.named("corrupting") == nil {
+      TransferStrategies.register(CorruptingStrategy())
+    }
+    var s = SubjectSources()
+    s.swiftTransfers = {
+      var list: [any Subject] = TransferStrategies.all.map { TransferSubject(strategy: $0, async: false) }
+      list.append(TransferSubject(strategy: AutomaticStrategy(), async: true))
+      return list
+    }
+    s.registeredNames = { TransferStrategies.all.map(\.name) }
+    s.extraReads = {
+      [1, 8, 32].map { AsyncReadSubject(depth: $0, preferEngine: true) }
+        + [1, 32].map { AsyncReadSubject(depth: $0, preferEngine: false) }
+    }
+    return s
+  }
+}
+
+/// One registered strategy, run with `Transfer.runBlocking` on the harness's thread
+/// (fallback off, so the named strategy alone is measured), or — for `.automatic` —
+/// also through the async `Transfer.run`, which hops to the library's worker threads.
+struct TransferSubject: Subject {
+  let strategy: any TransferStrategy
+  let async: Bool
+  let info: SubjectInfo
+
+  init(strategy: any TransferStrategy, async: Bool) {
+    self.strategy = strategy
+    self.async = async
+    let name = strategy.name + (async ? ".async" : "")
+    info = SubjectInfo(
+      id: "swift:\(name)", family: .swift, strategy: name,
+      summary: async
+        ? "Swift Transfer.run (async; worker-thread hop) with \(strategy.name): \(strategy.summary)"
+        : "Swift Transfer.runBlocking with \(strategy.name): \(strategy.summary)",
+      note: strategy.name == "automatic" ? "the strategies it picked are listed per cell" : nil)
+  }
+
+  func unsupportedReason(_ cell: Cell) -> String? { nil }  // asked at run time: support(for:)
+
+  func measure(_ run: SampleRun) async throws -> SampleMeasurement {
+    // Ask the strategy about the real endpoints first.
+    let probe = try FileDescriptor.open(run.source.path, .readOnly, options: [.closeOnExec])
+    defer { try? probe.close() }
+    let pair = EndpointPair(
+      source: try TransferEndpoint.inspect(probe),
+      destination: try TransferEndpoint.inspect(FileDescriptor(rawValue: try run.session.descriptor())))
+    if case .unsupported(let reason) = strategy.support(for: pair) { throw UnsupportedHere(reason) }
+    let options = TransferOptions(allowFallback: false)
+    let count = Int64(run.cell.size)
+    let strategy = self.strategy
+    let async = self.async
+    var first = true
+    return try await measureInProcess(run) { s, d in
+      let request = TransferRequest(from: FileDescriptor(rawValue: s), offset: 0, count: count, to: FileDescriptor(rawValue: d))
+      let report: TransferReport
+      do {
+        report = async
+          ? try await Transfer.run(request, strategy: strategy, options: TransferOptions())
+          : try Transfer.runBlocking(request, strategy: strategy, options: options)
+      } catch let error as ZeroCopyError {
+        if first && error.bytesTransferred == 0 && TransferContext.fallbackErrnos.contains(error.errno) {
+          throw UnsupportedHere("the kernel refused: \(error)")
+        }
+        throw error
+      }
+      first = false
+      return TransferOutcome(
+        bytes: report.bytes, syscalls: report.syscalls, strategy: report.strategy,
+        fallbacks: report.fallbacks.map { "\($0.strategy): \($0.errno?.symbolicName ?? $0.reason)" })
+    }
+  }
+}
+
+/// TEST ONLY: moves every byte with pread/write but flips the middle one. Registered in
+/// the Transfer registry when ZEROCOPY_BENCH_PLANT_CORRUPTING=1, so the benchmark finds
+/// it like any user strategy — and verification must reject it.
+struct CorruptingStrategy: TransferStrategy {
+  let name = "corrupting"
+  let summary = "TEST ONLY: pread/write that flips one byte in the middle (ZEROCOPY_BENCH_PLANT_CORRUPTING=1)"
+
+  func support(for pair: EndpointPair) -> StrategySupport {
+    pair.source.isSeekable ? .supported : .unsupported("needs a file source")
+  }
+
+  func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    let start = context.sourceOffset ?? 0
+    let total = context.remainingBytes ?? max(0, (context.source.size ?? 0) - start)
+    let middle = start + total / 2
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+    defer { buffer.deallocate() }
+    while let chunk = context.nextChunk(limit: buffer.count) {
+      let off = context.sourceOffset ?? 0
+      let n = pread(context.source.descriptor.rawValue, buffer.baseAddress, chunk, off_t(off))
+      if n < 0 { throw context.error(syscall: "pread", errno: Errno(rawValue: Glibc.errno)) }
+      if n == 0 { return .endOfSource }
+      if off <= middle && middle < off + Int64(n) {
+        buffer[Int(middle - off)] ^= 0xFF
+      }
+      var done = 0
+      var calls = 1
+      while done < n {
+        let w: Int
+        if let d = context.destinationOffset {
+          w = pwrite(context.destination.descriptor.rawValue, buffer.baseAddress! + done, n - done, off_t(d + Int64(done)))
+        } else {
+          w = write(context.destination.descriptor.rawValue, buffer.baseAddress! + done, n - done)
+        }
+        calls += 1
+        if w < 0 { throw context.error(syscall: "write", errno: Errno(rawValue: Glibc.errno)) }
+        done += w
+      }
+      context.record(bytes: Int64(n), syscalls: calls)
+    }
+    return .complete
+  }
+}
+
+/// Async random reads on the default IOEngine: `depth` tasks, each awaiting one
+/// `AsyncFile.read` at a time (depth reads in flight) — either with the engine as their
+/// preferred task executor (the documented fast path: the ring thread runs the task) or
+/// from Swift's default cooperative pool (what a caller gets without the preference).
+struct AsyncReadSubject: ReadSubject {
+  let depth: Int
+  let preferEngine: Bool
+  var id: String { "swift:\(variant)" }
+  let family = Family.swift
+  var variant: String { (preferEngine ? "async" : "async-unpinned") + ".qd\(depth)" }
+  var summary: String {
+    "ZeroCopy AsyncFile.read on IOEngine.default (\(IOEngine.default.kind)), \(depth) task\(depth == 1 ? "" : "s") each awaiting one read, "
+      + (preferEngine ? "withTaskExecutorPreference(engine)" : "no executor preference (cooperative pool)")
+  }
+
+  func sample(path: String, fileSize: Int, operations: Int) async throws -> ReadSample {
+    let file = try await AsyncFile.open(FilePath(path))
+    let perTask = max(1, operations / depth)
+    let u0 = Usage.current()
+    let t0 = monotonicNanoseconds()
+    try await withTaskExecutorPreference(preferEngine ? IOEngine.default.preferredTaskExecutor : nil) {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for k in 0..<depth {
+        group.addTask {
+          var gen = OffsetGenerator(fileSize: fileSize, stream: k)
+          var buffer = try AlignedBuffer(count: 4096)
+          for _ in 0..<perTask {
+            let result = await file.read(into: buffer, at: Int64(gen.next()))
+            let n = try result.count
+            buffer = result.take()
+            if n != 4096 { throw BenchError("async read returned \(n) bytes") }
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    }
+    let t1 = monotonicNanoseconds()
+    let u = Usage.current() - u0
+    // Spot check one read's content against pread.
+    var check = try AlignedBuffer(count: 4096)
+    var gen = OffsetGenerator(fileSize: fileSize, stream: 99)
+    let off = gen.next()
+    let r = await file.read(into: check, at: Int64(off))
+    _ = try r.count
+    check = r.take()
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    defer { close(fd) }
+    var expected = [UInt8](repeating: 0, count: 4096)
+    _ = expected.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4096, off_t(off)) }
+    let same = check.withUnsafeBytes { got in expected.withUnsafeBytes { memcmp(got.baseAddress!, $0.baseAddress!, 4096) == 0 } }
+    try await file.close()
+    if !same { throw BenchError("async read returned bytes that differ from the file at offset \(off)") }
+    let ops = Double(perTask * depth)
+    return ReadSample(
+      nanosecondsPerRead: Double(t1 - t0) / ops,
+      cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / ops, syscallsPerRead: nil)
+  }
+}

@@ -1,0 +1,204 @@
+// zerocopy-bench: measures every transfer strategy against its C twin and its peers,
+// verifying every byte. `make bench` runs `zerocopy-bench run` in release mode.
+
+import ArgumentParser
+import BenchKit
+import Foundation
+
+@main
+struct ZeroCopyBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "zerocopy-bench",
+    abstract: "Measure swift-zerocopy's transfer strategies, verified byte for byte, beside C and peers.",
+    subcommands: [Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self],
+    defaultSubcommand: Run.self)
+}
+
+/// Paths shared by the subcommands.
+struct Locations: ParsableArguments {
+  @Option(help: "Repository root (results go to ROOT/bench-results, C tools are read from ROOT/build/bench).")
+  var repo: String = FileManager.default.currentDirectoryPath
+
+  @Option(help: "Directory of the C reference programs (default: REPO/build/bench).")
+  var tools: String?
+
+  var toolsDirectory: String { tools ?? "\(repo)/build/bench" }
+}
+
+struct Run: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the benchmark (default: about 5 minutes on 2 cores).")
+
+  @Flag(help: "About a minute: 3 rounds, sizes up to 64 MiB, a 64 MiB random-read file.") var quick = false
+  @Flag(help: "Everything: 7 rounds, 1 GiB to every destination.") var full = false
+  @Flag(help: "Seconds: the subset `make bench-test` runs (3 rounds, 4 KiB and 1 MiB, four destinations).") var smoke = false
+  @Flag(help: "Cold cache: drop the source's pages (posix_fadvise DONTNEED) before every transfer.") var cold = false
+  @Flag(help: "Also measure fio and SwiftNIO (make bench-peers builds/installs them).") var peers = false
+  @Flag(help: "Leave out coreutils cp and Foundation.") var noPeers = false
+  @Flag(help: "Leave out the LinuxIO-layer Swift subjects.") var noLinuxio = false
+  @Flag(help: "Leave out the random-read workload.") var noReads = false
+  @Option(help: "Only these destinations (comma-separated: file,tmpfs,tcp-read,tcp-splice,pipe,devnull).") var dest: String?
+  @Option(help: "Only these sizes (comma-separated, e.g. 4k,1m,1g).") var sizes: String?
+  @Option(help: "Rounds (default 5; 3 with --quick/--smoke; 7 with --full).") var rounds: Int?
+  @Option(help: "Only subjects whose id contains one of these (comma-separated).") var only: String?
+  @Option(help: "Also write results.json here.") var json: String?
+  @Option(help: "Results directory (default: REPO/bench-results/<date>-<commit>).") var output: String?
+  @Flag(help: "Write no results directory (only --json, if given).") var noOutput = false
+  @Option(help: "Parent directory of the temporary workspace (default $TMPDIR or /tmp).") var workdir: String?
+  @Option(help: "The SwiftNIO peer executable (default: REPO/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio).") var nio: String?
+  @Flag(help: "Plain progress lines even on a terminal.") var plain = false
+  @Flag(help: "Print only warnings and the summary.") var quiet = false
+  @OptionGroup var locations: Locations
+
+  func validate() throws {
+    if [quick, full, smoke].filter({ $0 }).count > 1 { throw ValidationError("choose one of --quick, --full, --smoke") }
+    if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+  }
+
+  mutating func run() async throws {
+    Interrupt.install()
+    var o = RunOptions(tools: Tools(directory: locations.toolsDirectory), repository: locations.repo)
+    o.mode = smoke ? .smoke : quick ? .quick : full ? .full : .standard
+    o.cold = cold
+    o.extraPeers = peers
+    o.basicPeers = !noPeers
+    o.linuxIO = !noLinuxio
+    o.reads = !noReads
+    o.rounds = rounds
+    o.quiet = quiet
+    o.plainProgress = plain
+    o.workspaceBase = workdir
+    o.nioTool = nio ?? "\(locations.repo)/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio"
+    if let dest {
+      var list: [Destination] = []
+      for d in dest.split(separator: ",") {
+        guard let v = Destination(rawValue: String(d)) else { throw ValidationError("unknown destination \(d)") }
+        list.append(v)
+      }
+      o.destinations = list
+    }
+    if let sizes {
+      var list: [Int] = []
+      for s in sizes.split(separator: ",") {
+        guard let v = parseSize(String(s)), v > 0 else { throw ValidationError("bad size \(s)") }
+        list.append(v)
+      }
+      o.sizes = list
+    }
+    if let only { o.only = only.split(separator: ",").map(String.init) }
+
+    let runner = Runner(options: o, sources: SwiftSubjects.sources())
+    let results = try await runner.run()
+    let summary = ReportBuilder(results).terminalSummary()
+    print(summary)
+    let data = try encodeResults(results)
+    if let json {
+      try data.write(to: URL(fileURLWithPath: json))
+      print("results: \(json)")
+    }
+    if !noOutput {
+      let dir = output ?? defaultOutputDirectory(results)
+      let n = try writeOutputs(results, to: dir)
+      print("results: \(dir)/ (results.json, report.md, summary.txt, \(n) SVG charts)")
+    }
+    let failed = results.cells.flatMap { c in c.entries.filter { $0.status == .failed }.map { ($0, c.cell) } }
+      .filter { !$0.0.subject.contains("corrupting") }
+    if !failed.isEmpty {
+      for (e, cell) in failed { FileHandle.standardError.write(Data("FAILED: \(e.subject) in \(cell): \(e.reason ?? "")\n".utf8)) }
+      throw ExitCode(1)
+    }
+  }
+
+  func defaultOutputDirectory(_ r: BenchResults) -> String {
+    let f = DateFormatter()
+    f.dateFormat = "yyyy-MM-dd-HHmmss"
+    f.locale = Locale(identifier: "en_US_POSIX")
+    return "\(locations.repo)/bench-results/\(f.string(from: Date()))-\(r.commit)"
+  }
+}
+
+struct Explain: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "The classic copy model of each strategy beside the latest measurements.")
+
+  @Option(help: "A results.json (default: the newest under REPO/bench-results).") var results: String?
+  @OptionGroup var locations: Locations
+
+  mutating func run() async throws {
+    var path = results
+    if path == nil {
+      let base = "\(locations.repo)/bench-results"
+      let dirs = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+      path = dirs.sorted().reversed().map { "\(base)/\($0)/results.json" }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+    let r = try path.map(loadResults)
+    if let path { print("(results: \(path))\n") }
+    print(Explainer(results: r).text())
+  }
+}
+
+struct Compare: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Compare two results.json files.")
+  @Argument(help: "The earlier results.json.") var a: String
+  @Argument(help: "The later results.json.") var b: String
+  @Option(help: "Relative change treated as noise.") var noise: Double = 0.15
+
+  mutating func run() async throws {
+    var c = Comparison(try loadResults(a), try loadResults(b))
+    c.noise = noise
+    print(c.text())
+  }
+}
+
+struct Check: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check a results.json: every registered strategy present, every run verified, ratios computed, a planted corrupting strategy caught.")
+  @Argument(help: "The results.json to check.") var path: String
+  @Flag(help: "Require the planted corrupting strategy (ZEROCOPY_BENCH_PLANT_CORRUPTING=1) to be present.") var expectPlanted = false
+
+  mutating func run() async throws {
+    let r = try loadResults(path)
+    var problems = ResultsCheck(r).problems()
+    if expectPlanted && !r.subjects.contains(where: { $0.strategy == "corrupting" }) {
+      problems.append("the planted corrupting strategy is missing (run with ZEROCOPY_BENCH_PLANT_CORRUPTING=1)")
+    }
+    let cellsChecked = r.cells.count
+    let measured = r.cells.flatMap(\.entries).filter { $0.status == .measured }.count
+    let failed = r.cells.flatMap(\.entries).filter { $0.status == .failed }.count
+    print("check \(path): \(cellsChecked) cells, \(measured) verified entries, \(failed) failed entries, \(r.ratios.count) ratios, registered strategies: \(r.registeredStrategies.joined(separator: ", "))")
+    for p in problems { print("  problem: \(p)") }
+    print("\(problems.isEmpty ? 1 : 0) passed, \(problems.isEmpty ? 0 : 1) failed")
+    if !problems.isEmpty { throw ExitCode(1) }
+  }
+}
+
+/// Writes results.json, report.md, summary.txt and the SVG charts into `dir`; returns the
+/// number of charts.
+func writeOutputs(_ results: BenchResults, to dir: String) throws -> Int {
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  try encodeResults(results).write(to: URL(fileURLWithPath: "\(dir)/results.json"))
+  let renderer = ChartRenderer(results)
+  var charts = renderer.transferCharts()
+  if let r = renderer.readChart() { charts.append(r) }
+  for (name, svg) in charts { try svg.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8) }
+  try ReportBuilder(results).markdown(charts: charts.map(\.0))
+    .write(toFile: "\(dir)/report.md", atomically: true, encoding: .utf8)
+  try ReportBuilder(results).terminalSummary().write(toFile: "\(dir)/summary.txt", atomically: true, encoding: .utf8)
+  return charts.count
+}
+
+struct Report: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Re-render report.md, summary.txt and the charts of a results.json (ratios recomputed).")
+  @Argument(help: "The results.json.") var path: String
+  @Option(help: "Where to write (default: the results file's directory).") var output: String?
+
+  mutating func run() async throws {
+    var r = try loadResults(path)
+    Analysis.computeRatios(&r)
+    let dir = output ?? URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let n = try writeOutputs(r, to: dir)
+    print(ReportBuilder(r).terminalSummary())
+    print("results: \(dir)/ (results.json, report.md, summary.txt, \(n) SVG charts)")
+  }
+}

@@ -1,0 +1,121 @@
+import BenchKit
+import Testing
+
+@Suite struct AnalysisTests {
+  @Test func stat() {
+    let s = Stat([3, 1, 2])!
+    #expect(s.median == 2 && s.min == 1 && s.max == 3)
+    #expect(Stat([4, 1, 3, 2])!.median == 2.5)
+    #expect(Stat([]) == nil)
+  }
+
+  @Test func sizes() {
+    #expect(parseSize("4k") == 4096)
+    #expect(parseSize("64KiB") == 65536)
+    #expect(parseSize("1g") == 1 << 30)
+    #expect(parseSize("123") == 123)
+    #expect(parseSize("x") == nil)
+    #expect(formatSize(1 << 20) == "1 MiB")
+    #expect(formatSize(4097) == "4097 B")
+  }
+
+  @Test func straceParser() {
+    let text = """
+      1234  write(1, "x", 1)                  = 1
+      1234  close(-4242)                      = -1 EBADF (Bad file descriptor)
+      1234  getrusage(RUSAGE_SELF, {...})     = 0
+      1234  sendfile(6, 8, [0] => [1048576], 1048576 <unfinished ...>
+      1240  futex(0x1, FUTEX_WAKE, 1)         = 0
+      1234  <... sendfile resumed>)           = 1048576
+      1234  lseek(6, 0, SEEK_SET)             = 0
+      1234  close(-4243)                      = -1 EBADF (Bad file descriptor)
+      1234  write(1, "y", 1)                  = 1
+      """
+    let all = StraceCheck.between(markers: text)
+    #expect(all == ["getrusage": 1, "sendfile": 1, "futex": 1, "lseek": 1])
+    #expect(StraceCheck.dataPathCount(all, strategy: "sendfile") == 1)
+  }
+
+  @Test func ratiosAndGoals() {
+    var r = Fixture.results(cells: [
+      Fixture.cell(.file, 1 << 20, [("swift:sendfile", 1.9), ("c:sendfile", 2.0), ("swift:automatic", 1.5), ("swift:splice", 2.1)]),
+      Fixture.cell(.file, 4096, [("swift:sendfile", 0.4), ("c:sendfile", 1.0)]),
+    ])
+    Analysis.computeRatios(&r)
+    let swiftC = r.ratios.first { $0.what == "swift:sendfile / c:sendfile" && $0.cell.size == 1 << 20 }!
+    #expect(abs(swiftC.value - 0.95) < 1e-6 && swiftC.met == true)
+    let small = r.ratios.first { $0.what == "swift:sendfile / c:sendfile" && $0.cell.size == 4096 }!
+    #expect(small.metric == "time per transfer" && abs(small.value - 2.5) < 1e-6 && small.met == false)
+    let auto = r.ratios.first { $0.what.hasPrefix("swift:automatic / best") }!
+    #expect(abs(auto.value - 1.5 / 2.1) < 1e-6 && auto.met == false)
+    #expect(r.goals.count == 4)
+    #expect(r.goals[0].passed == true)
+    #expect(r.goals[1].passed == false)
+    #expect(r.goals[2].passed == false)
+    #expect(r.goals[3].passed == nil)
+  }
+
+  @Test func checkCatchesProblems() {
+    var good = Fixture.results(cells: [Fixture.cell(.file, 4096, [("swift:sendfile", 1), ("c:sendfile", 1)])])
+    Analysis.computeRatios(&good)
+    #expect(ResultsCheck(good).problems().isEmpty)
+
+    // A planted corrupting strategy that was *measured* in a checksummed cell is a problem.
+    var planted = good
+    planted.subjects.append(SubjectInfo(id: "swift:corrupting", family: .swift, strategy: "corrupting", summary: "test"))
+    planted.cells[0].entries.append(Fixture.entry("swift:corrupting", 1, .file))
+    #expect(ResultsCheck(planted).problems().contains { $0.contains("NOT caught") })
+    // Failed with a verification reason: fine.
+    planted.cells[0].entries[planted.cells[0].entries.count - 1] = EntryResult(
+      subject: "swift:corrupting", status: .failed, reason: "verification failed: checksum differs", verification: nil,
+      iterations: 1, samples: [], summary: nil, strategiesUsed: nil, fallbacks: nil)
+    #expect(ResultsCheck(planted).problems().isEmpty)
+
+    // A real strategy that failed is a problem; so is a registered strategy with no entry.
+    var failed = good
+    failed.cells[0].entries[0].status = .failed
+    failed.cells[0].entries[0].reason = "boom"
+    failed.cells[0].entries[0].summary = nil
+    failed.cells[0].entries[0].samples = []
+    #expect(!ResultsCheck(failed).problems().isEmpty)
+    var missing = good
+    missing.registeredStrategies.append("mine")
+    #expect(ResultsCheck(missing).problems().contains { $0.contains("mine") })
+  }
+}
+
+/// Hand-made results for the analysis tests.
+enum Fixture {
+  static func entry(_ id: String, _ gbps: Double, _ d: Destination) -> EntryResult {
+    var m = SampleMeasurement(iterations: 10)
+    m.bytes = 10_000_000
+    m.nanoseconds = UInt64(1e7 / gbps)
+    m.syscalls = 10
+    m.usage.systemMicros = 1000
+    let rec = SampleRecord(round: 1, measurement: m, receiver: nil, sourceResidency: 1, rewarmed: false)
+    return EntryResult(
+      subject: id, status: .measured, reason: nil, verification: d.verification, iterations: 10, samples: [rec],
+      summary: Analysis.summarize([rec], size: 1_000_000), strategiesUsed: nil, fallbacks: nil)
+  }
+
+  static func cell(_ d: Destination, _ size: Int, _ entries: [(String, Double)]) -> CellResult {
+    CellResult(cell: Cell(d, size), entries: entries.map { entry($0.0, $0.1, d) })
+  }
+
+  static func results(cells: [CellResult]) -> BenchResults {
+    let ids = Set(cells.flatMap { $0.entries.map(\.subject) })
+    let subjects = ids.sorted().map { id -> SubjectInfo in
+      let parts = id.split(separator: ":")
+      let family: Family = parts[0] == "c" ? .c : .swift
+      return SubjectInfo(id: id, family: family, strategy: String(parts[1]), summary: "")
+    }
+    let machine = MachineInfo(
+      kernel: "Linux", cpu: "cpu", cores: 2, memoryBytes: 1 << 30, tempFilesystem: "ext4", tmpfsFilesystem: "tmpfs",
+      swift: "6", ioUring: "available", virtualized: true, loadAverage: nil)
+    let plan = Plan.make(mode: .smoke, cold: false, tmpfsAvailable: true, rounds: 1)
+    return BenchResults(
+      date: "d", commit: "c", machine: machine, plan: plan, subjects: subjects,
+      registeredStrategies: [], cells: cells, reads: nil,
+      ratios: [], goals: [], notes: [], durationSeconds: 1)
+  }
+}

@@ -1,0 +1,373 @@
+/*
+ * zerocopy.h — the public C API of swift-zerocopy's shim (libzerocopy).
+ *
+ * Zero-copy and copy-avoiding Linux I/O: splice, tee, vmsplice, sendfile,
+ * copy_file_range, pipes with capacity control, SIGBUS-safe mmap access, and
+ * "all" helpers that finish a whole range or say exactly how far they got.
+ *
+ * Used by the Swift package (module CZeroCopy) and by plain C programs
+ * (#include <zerocopy/zerocopy.h>, pkg-config zerocopy). Includers need no
+ * _GNU_SOURCE: everything GNU-only is wrapped here.
+ *
+ * Conventions (the same for every function, liburing-style):
+ *   - A negative return value is -errno. Functions never set errno as their
+ *     way of reporting failure (errno may still be clobbered).
+ *   - "_all" helpers return a non-negative zc_status (ZC_DONE, ZC_EOF,
+ *     ZC_AGAIN) or -errno, and always fill a zc_progress with how far they got,
+ *     on success and on failure alike.
+ *   - EINTR is retried inside every helper; it is never returned.
+ *   - Every descriptor the shim creates is O_CLOEXEC.
+ *   - Offsets are int64_t and counts uint64_t/size_t, whatever _FILE_OFFSET_BITS is.
+ */
+#ifndef ZEROCOPY_H
+#define ZEROCOPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZC_VERSION_MAJOR 0
+#define ZC_VERSION_MINOR 1
+#define ZC_VERSION_PATCH 0
+
+/** The library's version as "MAJOR.MINOR.PATCH". Never NULL. */
+const char *zc_version(void);
+
+/* ------------------------------------------------------------------------- */
+/* Constants (mirrors of GNU-only kernel values Swift's Glibc import hides)   */
+/* ------------------------------------------------------------------------- */
+
+/** splice/tee/vmsplice flags (SPLICE_F_*). */
+#define ZC_SPLICE_F_MOVE     1u
+#define ZC_SPLICE_F_NONBLOCK 2u
+#define ZC_SPLICE_F_MORE     4u
+#define ZC_SPLICE_F_GIFT     8u
+
+/** Largest byte count one sendfile/splice/copy_file_range call moves (MAX_RW_COUNT). */
+#define ZC_MAX_RW_COUNT 0x7ffff000ull
+
+/** Pass as `count` to an "_all" helper to transfer until the source's end of file. */
+#define ZC_UNTIL_EOF UINT64_MAX
+
+/** Flags for zc_pipe(). */
+#define ZC_PIPE_NONBLOCK 1 /* both ends O_NONBLOCK */
+
+/** Advice values for zc_madvise() (the kernel's MADV_* values). */
+#define ZC_MADV_NORMAL     0
+#define ZC_MADV_RANDOM     1
+#define ZC_MADV_SEQUENTIAL 2
+#define ZC_MADV_WILLNEED   3
+#define ZC_MADV_DONTNEED   4
+#define ZC_MADV_HUGEPAGE   14
+#define ZC_MADV_POPULATE_READ 22
+
+/** Protection and flags for zc_map() (PROT_* / MAP_* values). */
+#define ZC_PROT_READ  1
+#define ZC_PROT_WRITE 2
+#define ZC_MAP_SHARED   0x01
+#define ZC_MAP_PRIVATE  0x02
+#define ZC_MAP_POPULATE 0x8000
+
+/** Status returned (non-negative) by the "_all" helpers. */
+typedef enum zc_status {
+    ZC_DONE = 0,  /* the whole requested count was delivered (or EOF, with ZC_UNTIL_EOF) */
+    ZC_EOF = 1,   /* the source ended before `count` bytes: it is shorter than asked or
+                     was truncated during the transfer. progress.bytes says how far. */
+    ZC_AGAIN = 2  /* a non-blocking descriptor would block; progress.bytes were delivered
+                     and the caller may retry later with the remaining count. */
+} zc_status;
+
+/** How far an "_all" helper got. Always written, whatever the outcome. */
+typedef struct zc_progress {
+    uint64_t bytes;      /* bytes delivered to the destination */
+    uint64_t syscalls;   /* syscalls issued on the data path: each sendfile/splice leg/
+                            copy_file_range/read/write call, including the reads that
+                            drain an intermediate pipe after a failure (not counted:
+                            the signal guard's sigprocmask calls, fstat, FIONREAD) */
+    uint64_t discarded;  /* bytes taken from the source that could not be delivered
+                            because the destination failed: left in splice's
+                            intermediate pipe (drained and dropped, so the pipe is
+                            empty again) or in read/write's buffer. 0 otherwise. */
+} zc_progress;
+
+/* ------------------------------------------------------------------------- */
+/* Pipes                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * Create a pipe with O_CLOEXEC (pipe2). flags: 0 or ZC_PIPE_NONBLOCK.
+ * fds[0] is the read end, fds[1] the write end.
+ * Returns 0, or -EMFILE/-ENFILE/-EFAULT/-EINVAL.
+ */
+int zc_pipe(int fds[2], int flags);
+
+/** The capacity of a pipe in bytes (F_GETPIPE_SZ). Returns >0, or -EBADF (not a pipe). */
+int zc_pipe_capacity(int fd);
+
+/**
+ * Set a pipe's capacity (F_SETPIPE_SZ). The kernel rounds up to a power-of-two
+ * number of pages. Returns the capacity actually set (>= size), or
+ * -EPERM (above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE, or the
+ * per-user pipe-buffer limit reached), -EBUSY (size smaller than the data in it),
+ * -EINVAL, -EBADF.
+ */
+int zc_pipe_set_capacity(int fd, int size);
+
+/** /proc/sys/fs/pipe-max-size, or -errno if it cannot be read. */
+int zc_pipe_max_capacity(void);
+
+/** Bytes currently readable from a pipe or socket (FIONREAD). Returns >= 0 or -errno. */
+int zc_readable_bytes(int fd);
+
+/* ------------------------------------------------------------------------- */
+/* Single syscalls (one call each, -errno on failure, EINTR retried)          */
+/* These may raise SIGPIPE/SIGXFSZ like the raw calls: see zc_sigguard_*.      */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * splice(2): move up to len bytes between fd_in and fd_out, one of which must
+ * be a pipe. off_in/off_out: NULL to use (and advance) the file position, or a
+ * pointer to an offset that is advanced by the bytes moved (must be NULL for a pipe).
+ * Returns bytes moved (0: end of input, or a writer-less empty pipe), or -errno:
+ * -EINVAL (neither end a pipe, an offset for a pipe, unsupported file, O_APPEND
+ * destination), -ESPIPE, -EBADF, -EAGAIN (non-blocking), -EPIPE, -ENOMEM.
+ */
+ssize_t zc_splice(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len,
+                  unsigned flags);
+
+/**
+ * tee(2): duplicate up to len bytes from pipe fd_in to pipe fd_out without
+ * consuming them. Returns bytes duplicated, 0 if fd_in is empty with no writers,
+ * or -errno (-EINVAL: not both pipes, or the same pipe; -EAGAIN).
+ */
+ssize_t zc_tee(int fd_in, int fd_out, size_t len, unsigned flags);
+
+/**
+ * vmsplice(2): map/copy user memory described by iov into pipe fd.
+ * Without ZC_SPLICE_F_GIFT the pages are referenced, so the memory must not be
+ * modified until the reader consumed it. Returns bytes moved or -errno.
+ */
+ssize_t zc_vmsplice(int fd, const struct iovec *iov, size_t nr_segs, unsigned flags);
+
+/**
+ * copy_file_range(2) within or across files. Offsets as for zc_splice.
+ * Returns bytes copied (0 at end of source), or -errno: -EXDEV (different
+ * superblocks here), -EINVAL (sockets, /dev/null, overlapping same-file ranges,
+ * O_APPEND destination), -EBADF, -EFBIG, -ENOSPC, -EOPNOTSUPP, -ENOSYS.
+ */
+ssize_t zc_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len,
+                           unsigned flags);
+
+/**
+ * sendfile(2): from in_fd (mmap-able file) to out_fd (any fd since 2.6.33).
+ * offset: NULL to use the file position, else advanced by the bytes sent.
+ * Moves at most ZC_MAX_RW_COUNT bytes. Returns bytes sent (0 at end of file),
+ * or -errno (-EINVAL: O_APPEND destination, unsupported source such as /proc;
+ * -EAGAIN; -EPIPE; -ECONNRESET; -EBADF; -ESPIPE...).
+ */
+ssize_t zc_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
+
+/* ------------------------------------------------------------------------- */
+/* Signal guard: survive SIGPIPE / SIGXFSZ at their default disposition       */
+/* ------------------------------------------------------------------------- */
+
+/** Saved state of a signal guard (opaque; allocate on the stack). */
+typedef struct zc_sigguard {
+    uint64_t saved_mask[16];  /* the thread's previous sigset_t (128 bytes) */
+    int active;
+} zc_sigguard;
+
+/**
+ * Block SIGPIPE and SIGXFSZ in the calling thread (pthread_sigmask), so that a
+ * write to a closed socket/pipe fails with -EPIPE and a write past RLIMIT_FSIZE
+ * with -EFBIG instead of killing the process. The process-wide disposition is
+ * not changed. Always pair with zc_sigguard_end() on the same thread.
+ * Returns 0 or -errno.
+ */
+int zc_sigguard_begin(zc_sigguard *g);
+
+/**
+ * Consume any SIGPIPE/SIGXFSZ that became pending for this thread while the
+ * guard was active (sigtimedwait with a zero timeout), but only those that
+ * were not already pending before zc_sigguard_begin, then restore the
+ * thread's signal mask. Returns 0 or -errno.
+ */
+int zc_sigguard_end(zc_sigguard *g);
+
+/* ------------------------------------------------------------------------- */
+/* "All" helpers: finish a whole range or report exactly how far they got      */
+/* Each runs inside a signal guard (SIGPIPE/SIGXFSZ become -EPIPE/-EFBIG).     */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * Send `count` bytes (or ZC_UNTIL_EOF) from file in_fd to out_fd with sendfile,
+ * looping over the ZC_MAX_RW_COUNT per-call cap and short counts.
+ * offset: NULL (use and advance in_fd's position) or advanced by bytes sent.
+ * Returns ZC_DONE; ZC_EOF when sendfile returned 0 before `count` bytes (source
+ * shorter or truncated — never loops forever); ZC_AGAIN when out_fd is non-blocking
+ * and full (progress counts what was sent); or -errno (-EPIPE/-ECONNRESET when the
+ * peer closed, -EFBIG past RLIMIT_FSIZE, -ENOSPC, -EINVAL...). p is always filled.
+ */
+int zc_sendfile_all(int out_fd, int in_fd, int64_t *offset, uint64_t count, zc_progress *p);
+
+/**
+ * Move `count` bytes (or ZC_UNTIL_EOF) from fd_in to fd_out with splice.
+ *   - If fd_in or fd_out is a pipe, splices directly between them.
+ *   - Otherwise goes through an intermediate pipe: `pipe_fds` (an empty pipe the
+ *     caller owns, e.g. from a pool, sized with zc_pipe_set_capacity), or NULL to
+ *     create a temporary O_CLOEXEC pipe closed before returning.
+ * progress.bytes counts bytes *delivered to fd_out*. If the second leg fails,
+ * the bytes still in the intermediate pipe are drained and dropped
+ * (progress.discarded) so the pipe is empty again on return; *off_in is then
+ * reset to the first undelivered byte (start + delivered), so a retry resumes
+ * exactly. When a non-blocking destination would block, the bytes already
+ * pulled into the pipe are given back to a seekable source (drained, and the
+ * source offset or file position rewound to the first undelivered byte) and
+ * ZC_AGAIN is returned; only a non-seekable source (a socket), whose bytes
+ * cannot be read twice, makes the helper wait (poll) until the destination took
+ * them. Either way the pipe is never left holding data.
+ * Returns ZC_DONE, ZC_EOF, ZC_AGAIN, or -errno (-EINVAL for unsupported files,
+ * -EPIPE, -ECONNRESET, -ENOSPC, -EFBIG, -EBUSY if pipe_fds is not empty...).
+ */
+int zc_splice_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
+                  const int pipe_fds[2], zc_progress *p);
+
+/**
+ * Copy `count` bytes (or ZC_UNTIL_EOF) with copy_file_range, looping over short
+ * counts. A 0 return ends the loop with ZC_EOF (or ZC_DONE for ZC_UNTIL_EOF);
+ * callers that fall back should treat "ZC_EOF with 0 bytes" from a source known
+ * to be longer as "not supported here" (older kernels returned 0 for /proc files).
+ * Returns ZC_DONE, ZC_EOF, or -errno (-EXDEV, -EINVAL, -EOPNOTSUPP, -ENOSPC, -EFBIG...).
+ */
+int zc_copy_file_range_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out,
+                           uint64_t count, zc_progress *p);
+
+/**
+ * Read exactly len bytes at offset (pread loop). Returns ZC_DONE, ZC_EOF (end of
+ * file first; progress.bytes were read), ZC_AGAIN (non-blocking source empty), or -errno. offset < 0: use read() and
+ * the file position instead.
+ */
+int zc_pread_all(int fd, void *buf, size_t len, int64_t offset, zc_progress *p);
+
+/**
+ * Write exactly len bytes at offset (pwrite loop). offset < 0: use write() and
+ * the file position (the only choice for sockets and pipes). Returns ZC_DONE,
+ * ZC_AGAIN (non-blocking destination full), or -errno (-EPIPE, -ECONNRESET,
+ * -ENOSPC, -EFBIG, -EFAULT when buf is a mapping whose file was truncated...).
+ */
+int zc_pwrite_all(int fd, const void *buf, size_t len, int64_t offset, zc_progress *p);
+
+/**
+ * Classic copy loop: read up to buf_len bytes from fd_in, write them all to fd_out,
+ * until `count` bytes (or ZC_UNTIL_EOF). Offsets as for zc_splice (NULL = file position).
+ * buf is caller-provided scratch memory. A chunk that a non-blocking destination
+ * only partly took is given back to a seekable source (offset rewound to the first
+ * undelivered byte) before ZC_AGAIN; a non-seekable source waits (poll) for the
+ * destination instead. If a write fails, the bytes read but not written are
+ * counted in progress.discarded (and given back to a seekable source read by
+ * position). Returns ZC_DONE, ZC_EOF, ZC_AGAIN, or -errno.
+ */
+int zc_read_write_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
+                      void *buf, size_t buf_len, zc_progress *p);
+
+/* ------------------------------------------------------------------------- */
+/* Memory mappings                                                             */
+/* ------------------------------------------------------------------------- */
+
+/** The system page size (sysconf(_SC_PAGESIZE)). */
+size_t zc_page_size(void);
+
+/** A mapping of a file range. `data` points at the requested offset inside it. */
+typedef struct zc_mapping {
+    void *base;          /* page-aligned start of the mapping (what munmap takes) */
+    size_t map_length;   /* bytes mapped from base */
+    void *data;          /* base + (offset - aligned offset): the first requested byte */
+    size_t length;       /* the requested length */
+} zc_mapping;
+
+/**
+ * Map `length` bytes of fd starting at any `offset` (aligned down to a page
+ * internally; data points at offset). prot: ZC_PROT_*; flags: ZC_MAP_SHARED or
+ * ZC_MAP_PRIVATE, optionally | ZC_MAP_POPULATE. length 0 is -EINVAL (mmap's rule).
+ * Returns 0 and fills *m, or -errno (-EACCES, -EINVAL, -ENODEV, -ENOMEM, -EBADF, -EOVERFLOW).
+ */
+int zc_map(int fd, int64_t offset, size_t length, int prot, int flags, zc_mapping *m);
+
+/** Unmap a mapping made by zc_map and zero *m. Returns 0 or -errno. Idempotent. */
+int zc_unmap(zc_mapping *m);
+
+/**
+ * madvise(2) on [offset, offset+length) of the mapping's requested range
+ * (rounded out to pages). Returns 0 or -errno (-EINVAL for ranges outside it).
+ */
+int zc_madvise(const zc_mapping *m, size_t offset, size_t length, int advice);
+
+/**
+ * memcpy that survives SIGBUS: copies len bytes from src to dst where either may
+ * lie in a file mapping whose file was truncated (by any process). Returns 0, or
+ * -EFAULT if a SIGBUS hit this thread during the copy (the bytes before the fault
+ * may have been copied; *copied, if non-NULL, is a lower bound of them, page-exact).
+ * The handler is installed once, process-wide and thread-safe, the first time
+ * this is called; a SIGBUS outside a guarded copy is passed to the handler that
+ * was installed before (Swift's backtracer, or the default action).
+ */
+int zc_guarded_copy(void *dst, const void *src, size_t len, size_t *copied);
+
+/**
+ * Write `len` bytes of a mapping to fd (write/pwrite loop) without touching the
+ * mapped pages in user space: when the file behind the mapping was truncated,
+ * the kernel returns a short count and then EFAULT, so this returns -EFAULT with
+ * progress.bytes = bytes written, never SIGBUS. offset < 0: use the file position.
+ * Returns ZC_DONE, ZC_AGAIN, or -errno.
+ */
+int zc_write_from_mapping(int fd, const void *src, size_t len, int64_t offset, zc_progress *p);
+
+/* ------------------------------------------------------------------------- */
+/* io_uring availability (implemented with liburing; see zerocopy_uring.h)    */
+/* ------------------------------------------------------------------------- */
+
+/** Why io_uring is or is not usable here. */
+typedef enum zc_uring_reason {
+    ZC_URING_AVAILABLE = 0,
+    ZC_URING_DISABLED_BY_ENV = 1,     /* ZEROCOPY_DISABLE_IO_URING=1 in the environment */
+    ZC_URING_DISABLED_BY_SYSCTL = 2,  /* kernel.io_uring_disabled = 2 (or 1 and not in the group) */
+    ZC_URING_NOT_PERMITTED = 3,       /* io_uring_setup: EPERM (seccomp, LSM policy) */
+    ZC_URING_NOT_IMPLEMENTED = 4,     /* io_uring_setup: ENOSYS (old kernel, gVisor, filter) */
+    ZC_URING_OUT_OF_MEMORY = 5,       /* io_uring_setup: ENOMEM (RLIMIT_MEMLOCK on old kernels) */
+    ZC_URING_REGISTER_REFUSED = 6,    /* setup works, io_uring_register fails (EPERM/ENOSYS) */
+    ZC_URING_OTHER_ERROR = 7          /* any other setup errno */
+} zc_uring_reason;
+
+/** Result of zc_uring_probe(). */
+typedef struct zc_uring_probe_result {
+    int reason;                /* a zc_uring_reason */
+    int setup_errno;           /* positive errno from io_uring_setup, 0 if it worked */
+    int register_errno;        /* positive errno from io_uring_register(PROBE), 0 if it worked */
+    int sysctl_disabled;       /* /proc/sys/kernel/io_uring_disabled, -1 if absent/unreadable */
+    uint32_t features;         /* io_uring_params.features (IORING_FEAT_*) */
+    int last_op;               /* highest opcode the kernel knows, -1 if unknown */
+    uint8_t op_supported[256]; /* 1 where the kernel supports opcode i (IO_URING_OP_SUPPORTED) */
+} zc_uring_probe_result;
+
+/**
+ * Probe io_uring once: honours ZEROCOPY_DISABLE_IO_URING=1, reads the sysctl,
+ * sets up a small ring, probes opcodes, tears it down. Not cached (callers cache).
+ * Returns 0 when io_uring is available, else -errno of the failing step
+ * (-EPERM, -ENOSYS, -ENOMEM, ...; -ECANCELED for the environment override);
+ * *out is always filled.
+ */
+int zc_uring_probe(zc_uring_probe_result *out);
+
+/** A static, human-readable sentence for a zc_uring_reason. Never NULL. */
+const char *zc_uring_reason_string(int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZEROCOPY_H */

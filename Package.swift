@@ -1,0 +1,98 @@
+// swift-tools-version:6.1
+//
+// swift-zerocopy: zero-copy I/O for Swift on Linux.
+// Layers (see DESIGN.md): CZeroCopy (C shim) -> LinuxIO (typed sync) -> URing (typed ring)
+// -> ZeroCopy (async engine, transfers). Benchmarks live in the separate Benchmarks/ package.
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+  name: "swift-zerocopy",
+  products: [
+    .library(name: "CZeroCopy", targets: ["CZeroCopy"]),
+    .library(name: "LinuxIO", targets: ["LinuxIO"]),
+    .library(name: "URing", targets: ["URing"]),
+    .library(name: "ZeroCopy", targets: ["ZeroCopy"]),
+    .executable(name: "zc", targets: ["zc"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    // The C shim. Also built as libzerocopy.{a,so} by the Makefile for plain C users.
+    .target(
+      name: "CZeroCopy",
+      path: "CShims",
+      exclude: ["tests", "examples", "zerocopy.pc.in", "zerocopy.map"],
+      sources: ["src"],
+      publicHeadersPath: "include",
+      cSettings: [
+        .unsafeFlags(["-Wall", "-Wextra", "-Werror"]),
+      ],
+      linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pthread")]
+    ),
+    // liburing itself, for the URing layer (header order per NOTES.md lives in shim.h).
+    .systemLibrary(
+      name: "CLibURing",
+      path: "Sources/CLibURing",
+      pkgConfig: "liburing",
+      providers: [.apt(["liburing-dev"])]
+    ),
+    .target(
+      name: "LinuxIO",
+      dependencies: [
+        "CZeroCopy",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      swiftSettings: strictSwift
+    ),
+    .target(
+      name: "URing",
+      dependencies: [
+        "CLibURing",
+        "CZeroCopy",
+        "LinuxIO",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      swiftSettings: strictSwift
+    ),
+    .target(
+      name: "ZeroCopy",
+      dependencies: [
+        "URing",
+        "LinuxIO",
+        .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSwift
+    ),
+    // The `zc` command-line tool (copy, send, probe, strategies) over ZeroCopy's Transfer API.
+    .executableTarget(
+      name: "zc",
+      dependencies: ["ZeroCopy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: strictSwift
+    ),
+    .testTarget(
+      name: "LinuxIOTests",
+      dependencies: ["LinuxIO", "CZeroCopy", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strictSwift
+    ),
+    .testTarget(
+      name: "URingTests",
+      dependencies: ["URing", "LinuxIO", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strictSwift
+    ),
+    .testTarget(
+      name: "ZeroCopyTests",
+      dependencies: ["ZeroCopy", "URing", "LinuxIO", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strictSwift
+    ),
+  ]
+)

@@ -1,0 +1,215 @@
+// One funnel per C call. Each funnel:
+//   - returns the shim's convention unchanged: a non-negative value, or -errno;
+//   - converts Glibc's "-1 and errno" convention to -errno for the few direct Glibc calls;
+//   - in debug builds, consults the syscall mocking hook first (Mocking.swift).
+// Errors become `Errno` in exactly one place: `valueOrErrno` in Util.swift.
+// The shim retries EINTR itself; `valueOrErrno` retries it for everything else.
+
+import CZeroCopy
+import Glibc
+
+@inline(__always)
+private func forced(_ name: String) -> Int? {
+  #if DEBUG
+  if let errno = mockedErrno(name) { return -Int(errno.rawValue) }
+  #endif
+  return nil
+}
+
+// MARK: Single data-moving calls
+
+internal func system_sendfile(
+  _ outFD: CInt, _ inFD: CInt, _ offset: UnsafeMutablePointer<Int64>?, _ count: Int
+) -> Int {
+  if let r = forced("sendfile") { return r }
+  return zc_sendfile(outFD, inFD, offset, count)
+}
+
+internal func system_splice(
+  _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
+  _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
+  _ count: Int, _ flags: CUnsignedInt
+) -> Int {
+  if let r = forced("splice") { return r }
+  return zc_splice(inFD, inOffset, outFD, outOffset, count, flags)
+}
+
+internal func system_tee(_ inFD: CInt, _ outFD: CInt, _ count: Int, _ flags: CUnsignedInt) -> Int {
+  if let r = forced("tee") { return r }
+  return zc_tee(inFD, outFD, count, flags)
+}
+
+internal func system_vmsplice(
+  _ fd: CInt, _ iov: UnsafePointer<iovec>?, _ segments: Int, _ flags: CUnsignedInt
+) -> Int {
+  if let r = forced("vmsplice") { return r }
+  return zc_vmsplice(fd, iov, segments, flags)
+}
+
+internal func system_copy_file_range(
+  _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
+  _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
+  _ count: Int, _ flags: CUnsignedInt
+) -> Int {
+  if let r = forced("copy_file_range") { return r }
+  return zc_copy_file_range(inFD, inOffset, outFD, outOffset, count, flags)
+}
+
+// MARK: "All" helpers (return a zc_status or -errno, always fill the progress)
+
+internal typealias ProgressPointer = UnsafeMutablePointer<zc_progress>
+
+@inline(__always)
+private func forcedAll(_ name: String, _ progress: ProgressPointer) -> CInt? {
+  guard let r = forced(name) else { return nil }
+  progress.pointee = zc_progress(bytes: 0, syscalls: 0, discarded: 0)
+  return CInt(r)
+}
+
+internal func system_sendfile_all(
+  _ outFD: CInt, _ inFD: CInt, _ offset: UnsafeMutablePointer<Int64>?, _ count: UInt64,
+  _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("sendfile_all", progress) { return r }
+  return zc_sendfile_all(outFD, inFD, offset, count, progress)
+}
+
+internal func system_splice_all(
+  _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
+  _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
+  _ count: UInt64, _ pipeFDs: UnsafePointer<CInt>?, _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("splice_all", progress) { return r }
+  return zc_splice_all(inFD, inOffset, outFD, outOffset, count, pipeFDs, progress)
+}
+
+internal func system_copy_file_range_all(
+  _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
+  _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
+  _ count: UInt64, _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("copy_file_range_all", progress) { return r }
+  return zc_copy_file_range_all(inFD, inOffset, outFD, outOffset, count, progress)
+}
+
+internal func system_pread_all(
+  _ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ offset: Int64,
+  _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("pread_all", progress) { return r }
+  return zc_pread_all(fd, buffer, count, offset, progress)
+}
+
+internal func system_pwrite_all(
+  _ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ offset: Int64,
+  _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("pwrite_all", progress) { return r }
+  return zc_pwrite_all(fd, buffer, count, offset, progress)
+}
+
+internal func system_read_write_all(
+  _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
+  _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
+  _ count: UInt64, _ buffer: UnsafeMutableRawPointer?, _ bufferCount: Int,
+  _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("read_write_all", progress) { return r }
+  return zc_read_write_all(inFD, inOffset, outFD, outOffset, count, buffer, bufferCount, progress)
+}
+
+internal func system_write_from_mapping(
+  _ fd: CInt, _ source: UnsafeRawPointer?, _ count: Int, _ offset: Int64,
+  _ progress: ProgressPointer
+) -> CInt {
+  if let r = forcedAll("write_from_mapping", progress) { return r }
+  return zc_write_from_mapping(fd, source, count, offset, progress)
+}
+
+// MARK: Pipes
+
+internal func system_pipe(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
+  if let r = forced("pipe") { return CInt(r) }
+  return zc_pipe(fds, flags)
+}
+
+internal func system_pipe_capacity(_ fd: CInt) -> CInt {
+  if let r = forced("pipe_capacity") { return CInt(r) }
+  return zc_pipe_capacity(fd)
+}
+
+internal func system_pipe_set_capacity(_ fd: CInt, _ size: CInt) -> CInt {
+  if let r = forced("pipe_set_capacity") { return CInt(r) }
+  return zc_pipe_set_capacity(fd, size)
+}
+
+internal func system_pipe_max_capacity() -> CInt {
+  if let r = forced("pipe_max_capacity") { return CInt(r) }
+  return zc_pipe_max_capacity()
+}
+
+internal func system_readable_bytes(_ fd: CInt) -> CInt {
+  if let r = forced("readable_bytes") { return CInt(r) }
+  return zc_readable_bytes(fd)
+}
+
+// MARK: Signal guard
+
+internal func system_sigguard_begin(_ guardState: UnsafeMutablePointer<zc_sigguard>) -> CInt {
+  if let r = forced("sigguard_begin") { return CInt(r) }
+  return zc_sigguard_begin(guardState)
+}
+
+internal func system_sigguard_end(_ guardState: UnsafeMutablePointer<zc_sigguard>) -> CInt {
+  if let r = forced("sigguard_end") { return CInt(r) }
+  return zc_sigguard_end(guardState)
+}
+
+// MARK: Mappings
+
+internal func system_map(
+  _ fd: CInt, _ offset: Int64, _ length: Int, _ protection: CInt, _ flags: CInt,
+  _ mapping: UnsafeMutablePointer<zc_mapping>
+) -> CInt {
+  if let r = forced("map") { return CInt(r) }
+  return zc_map(fd, offset, length, protection, flags, mapping)
+}
+
+internal func system_unmap(_ mapping: UnsafeMutablePointer<zc_mapping>) -> CInt {
+  if let r = forced("unmap") { return CInt(r) }
+  return zc_unmap(mapping)
+}
+
+internal func system_madvise(
+  _ mapping: UnsafePointer<zc_mapping>, _ offset: Int, _ length: Int, _ advice: CInt
+) -> CInt {
+  if let r = forced("madvise") { return CInt(r) }
+  return zc_madvise(mapping, offset, length, advice)
+}
+
+internal func system_guarded_copy(
+  _ destination: UnsafeMutableRawPointer?, _ source: UnsafeRawPointer?, _ count: Int,
+  _ copied: UnsafeMutablePointer<Int>?
+) -> CInt {
+  if let r = forced("guarded_copy") { return CInt(r) }
+  return zc_guarded_copy(destination, source, count, copied)
+}
+
+internal func system_page_size() -> Int {
+  zc_page_size()
+}
+
+// MARK: Direct Glibc calls
+
+/// posix_memalign(3) reports its error as the return value (not errno): convert it
+/// to -errno like everything else. Returns 0 and sets `pointer`, or -errno.
+internal func system_posix_memalign(
+  _ pointer: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int
+) -> CInt {
+  if let r = forced("posix_memalign") { return CInt(r) }
+  return -posix_memalign(pointer, alignment, size)
+}
+
+internal func system_free(_ pointer: UnsafeMutableRawPointer?) {
+  free(pointer)
+}

@@ -1,0 +1,168 @@
+// Linked chains: requests that run in order, each starting when the one before finished.
+
+import CLibURing
+public import SystemPackage
+
+extension IOURing {
+  /// A chain of requests that the kernel runs strictly in order (`IOSQE_IO_LINK` /
+  /// `IOSQE_IO_HARDLINK` on every member but the last), built fluently and prepared as
+  /// a unit with ``IOURing/prepare(_:)-(LinkedChain)``.
+  ///
+  /// With a **soft** link (the default), if a member fails — an error, *or a short read
+  /// or write* (fewer bytes than asked counts as failure inside a chain) — every later
+  /// member completes with `ECANCELED` without running. A **hard** link keeps the chain
+  /// going whatever the member's result. ``outcome(of:)`` turns the chain's completions
+  /// into a verdict that says exactly that: which member broke the chain, and which were
+  /// cancelled because of it.
+  ///
+  /// Members are consumed as they are appended (requests are noncopyable).
+  ///
+  /// ```swift
+  /// var chain = IOURing.LinkedChain()
+  /// chain.append(.write(file, from: header, at: 0, userData: 1))
+  /// chain.append(.write(file, from: body, at: 512, userData: 2))
+  /// chain.append(.fsync(file, userData: 3))
+  /// try ring.prepare(chain)
+  /// try ring.submit()
+  /// let outcome = chain.outcome(of: try ring.waitCompletions(chain.count))
+  /// ```
+  ///
+  /// Give members distinct user data: the outcome matches completions to members by it.
+  /// A ``Request/linkTimeout(_:clock:absolute:userData:)`` member guards the member just before it.
+  public struct LinkedChain: Sendable {
+    /// How a member is linked to the next.
+    public enum Link: Sendable, Hashable {
+      /// `IOSQE_IO_LINK` (5.3): the next runs only if this one fully succeeded.
+      case soft
+      /// `IOSQE_IO_HARDLINK` (5.5): the next runs whatever this one's result.
+      case hard
+
+      internal var sqeFlag: UInt8 {
+        switch self {
+        case .soft: return Request.Options.link.rawValue
+        case .hard: return Request.Options.hardLink.rawValue
+        }
+      }
+    }
+
+    /// The members' SQEs and storage, in order (taken from the consumed requests).
+    internal private(set) var sqes: [io_uring_sqe] = []
+    internal private(set) var storages: [SubmissionStorage?] = []
+    /// `links[i]` links member `i` to member `i + 1` (the last entry is unused).
+    public private(set) var links: [Link] = []
+
+    /// How members are linked unless ``append(_:link:)`` says otherwise.
+    public var defaultLink: Link
+
+    /// An empty chain whose members are linked with `link` by default.
+    public init(link: Link = .soft) {
+      defaultLink = link
+    }
+
+    /// Appends `request` (consuming it); `link` (default: ``defaultLink``) is how *it*
+    /// will be linked to the member appended after it.
+    public mutating func append(_ request: consuming Request, link: Link? = nil) {
+      let (sqe, storage) = request.take()
+      sqes.append(sqe)
+      storages.append(storage)
+      links.append(link ?? defaultLink)
+    }
+
+    /// This chain with `request` appended.
+    public consuming func appending(_ request: consuming Request, link: Link? = nil) -> LinkedChain {
+      append(request, link: link)
+      return self
+    }
+
+    /// The number of members.
+    public var count: Int { sqes.count }
+
+    /// The members' user data, in order.
+    public var userData: [UInt64] { sqes.map(\.user_data) }
+
+    /// The members' opcodes, in order.
+    public var opcodes: [Opcode] { sqes.map { Opcode(rawValue: $0.opcode) } }
+
+    /// Interprets the chain's completions (any order, other completions ignored).
+    public func outcome(of completions: some Sequence<Completion>) -> Outcome {
+      let ids = userData
+      var results = [Result<Int32, Errno>?](repeating: nil, count: ids.count)
+      for c in completions {
+        // First member with this user data that has no result yet.
+        if let i = ids.indices.first(where: { ids[$0] == c.userData && results[$0] == nil }) {
+          results[i] = c.result
+        }
+      }
+      return Outcome(results: results, opcodes: opcodes, links: links)
+    }
+
+    /// What happened to a chain, member by member.
+    public struct Outcome: Sendable, Hashable, CustomStringConvertible {
+      /// Each member's result, in chain order; `nil` if its completion was not among
+      /// those given (not yet reaped, or skipped with `IOSQE_CQE_SKIP_SUCCESS`).
+      public let results: [Result<Int32, Errno>?]
+      internal let opcodes: [Opcode]
+      internal let links: [Link]
+
+      /// Whether every member completed successfully (none failed, none cancelled). A
+      /// link timeout that was cancelled because its guarded member finished in time
+      /// counts as success — that is its normal end.
+      public var succeeded: Bool {
+        results.indices.allSatisfy { i in
+          switch results[i] {
+          case .success: return true
+          case .failure(.canceled): return opcodes[i] == .linkTimeout
+          default: return false
+          }
+        }
+      }
+
+      /// Whether a completion was given for every member.
+      public var isComplete: Bool { results.allSatisfy { $0 != nil } }
+
+      /// The members that completed with `ECANCELED` because the chain was cut (link
+      /// timeouts are not listed: `ECANCELED` is their normal end).
+      public var cancelled: [Int] {
+        results.indices.filter { results[$0] == .failure(.canceled) && opcodes[$0] != .linkTimeout }
+      }
+
+      /// The member whose failure cut the chain: the first member that failed with an
+      /// error other than `ECANCELED`, or — when the first cancellation follows a member
+      /// that "succeeded" — that member (a short read or write, which breaks a soft link).
+      /// `nil` when the chain was not broken. A ``Request/linkTimeout(_:clock:absolute:userData:)``
+      /// that fired (`ETIME`) is reported as the breaker when it cancelled its guarded member.
+      public var brokenAt: Int? {
+        let firstCancelled = cancelled.first
+        for (i, r) in results.enumerated() {
+          if let firstCancelled, i >= firstCancelled { break }
+          if case .failure(let e) = r, e != .canceled, !(opcodes[i] == .linkTimeout && e == .timeout) { return i }
+        }
+        guard let fc = firstCancelled else { return nil }
+        // A link timeout right after the cancelled member cancelled it.
+        if fc + 1 < results.count, opcodes[fc + 1] == .linkTimeout, results[fc + 1] == .failure(.timeout) {
+          return fc + 1
+        }
+        return fc > 0 ? fc - 1 : nil
+      }
+
+      /// The error that broke the chain, if the breaker failed with one.
+      public var error: Errno? {
+        guard let b = brokenAt, case .failure(let e)? = results[b] else { return nil }
+        return e
+      }
+
+      public var description: String {
+        if succeeded { return "chain succeeded (\(results.count) members)" }
+        var s = "chain"
+        if let b = brokenAt {
+          s += " broken at member \(b) (\(opcodes[b]))"
+          if let e = error { s += ": \(e)" } else { s += ": short transfer" }
+        }
+        let c = cancelled
+        if !c.isEmpty { s += "; cancelled: \(c)" }
+        if !isComplete { s += "; incomplete" }
+        return s
+      }
+    }
+  }
+}

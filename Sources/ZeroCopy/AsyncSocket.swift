@@ -1,0 +1,291 @@
+// Async stream sockets (TCP and Unix-domain) with owned buffers.
+
+import Glibc
+public import LinuxIO
+public import SystemPackage
+
+/// A connected or listening stream socket — TCP (IPv4, IPv6) or Unix-domain — whose
+/// operations run on an ``IOEngine`` and own their buffers.
+///
+/// ```swift
+/// let listener = try AsyncSocket.listen(on: .loopback())
+/// async let server = listener.accept()
+/// let client = try await AsyncSocket.connect(to: try listener.localAddress())
+/// var sent = await client.sendAll(from: buffer)
+/// ```
+///
+/// Sends never raise `SIGPIPE` (a closed peer gives `EPIPE`). ``close()`` cancels the
+/// operations in flight (a pending ``receive(into:range:)`` or ``accept()``), waits for their
+/// final completions, then closes the descriptor.
+public final class AsyncSocket: Sendable {
+  internal let owner: ManagedDescriptor
+  /// The engine that runs this socket's operations.
+  public let engine: IOEngine
+
+  /// The descriptor. Owned by this socket: do not close it, and do not use it after ``close()``.
+  public var descriptor: FileDescriptor { owner.descriptor }
+
+  /// Takes ownership of an open socket descriptor; it is closed by ``close()`` or when
+  /// this object goes away.
+  public init(takingOwnershipOf descriptor: FileDescriptor, engine: IOEngine = .default) {
+    owner = ManagedDescriptor(descriptor, kind: .socket, path: nil)
+    self.engine = engine
+  }
+
+  // MARK: - Creating
+
+  /// Creates a stream socket and connects it to `address`.
+  ///
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/socket`` or
+  ///   ``ZeroCopyError/Operation/connect``: `ECONNREFUSED`, `ENOENT` (no such Unix socket),
+  ///   `ETIMEDOUT`, `ENETUNREACH`, `ECANCELED`.
+  ///
+  /// On the thread-pool engine the `connect(2)` runs on a pool thread and cannot be
+  /// interrupted once started (loopback and Unix-domain connects complete at once; a
+  /// connect to an unreachable host waits for the kernel's TCP timeout).
+  ///
+  /// The corresponding C function is `socket` (inline); the io_uring opcode is
+  /// `IORING_OP_CONNECT`, the thread-pool engine calls `connect(2)`.
+  nonisolated(nonsending) public static func connect(to address: SocketAddress, engine: IOEngine = .default) async throws(ZeroCopyError) -> AsyncSocket {
+    let socket = AsyncSocket(takingOwnershipOf: try makeSocket(family: address.family), engine: engine)
+    let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(address.bytes.count, 1), alignment: 8)
+    defer { storage.deallocate() }
+    storage.copyBytes(from: address.bytes)
+    let spec = OpSpec.connect(socket.descriptor, UnsafeRawPointer(storage.baseAddress!), length: UInt32(address.bytes.count))
+    switch await performOperation(socket.owner, socket.engine, spec, .connect, offset: nil) {
+    case .success:
+      return socket
+    case .failure(var error):
+      error.message = "connecting to \(address)"
+      try? await socket.close()
+      throw error
+    }
+  }
+
+  /// Creates a stream socket bound to `address` and listening.
+  ///
+  /// - Parameters:
+  ///   - address: Where to listen; port 0 picks an ephemeral port (see ``localAddress()``).
+  ///   - backlog: The pending-connection queue length.
+  ///   - reuseAddress: Set `SO_REUSEADDR` (TCP) first. Default true.
+  ///   - engine: The engine for ``accept()``.
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/listen``:
+  ///   `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`.
+  ///
+  /// The corresponding C functions are `socket`, `setsockopt`, `bind` and `listen` (inline:
+  /// none of them waits).
+  public static func listen(
+    on address: SocketAddress, backlog: Int32 = 128, reuseAddress: Bool = true, engine: IOEngine = .default
+  ) throws(ZeroCopyError) -> AsyncSocket {
+    let fd = try makeSocket(family: address.family)
+    let socket = AsyncSocket(takingOwnershipOf: fd, engine: engine)
+    if reuseAddress && address.family != AF_UNIX {
+      var one: Int32 = 1
+      _ = setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+    let bound = address.bytes.withUnsafeBytes {
+      bind(fd.rawValue, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
+    }
+    if bound != 0 {
+      throw ZeroCopyError(
+        .listen, syscall: "bind", errno: Errno(rawValue: errno), paths: address.path.map { [$0] } ?? [],
+        descriptors: [fd], message: "binding to \(address)")
+    }
+    if Glibc.listen(fd.rawValue, backlog) != 0 {
+      throw ZeroCopyError(.listen, syscall: "listen", errno: Errno(rawValue: errno), descriptors: [fd])
+    }
+    return socket
+  }
+
+  /// A connected pair of Unix-domain stream sockets.
+  ///
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/socket`` (`EMFILE`).
+  ///
+  /// The corresponding C function is `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, …)`.
+  public static func pair(engine: IOEngine = .default) throws(ZeroCopyError) -> (AsyncSocket, AsyncSocket) {
+    var fds: [Int32] = [-1, -1]
+    if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) != 0 {
+      throw ZeroCopyError(.socket, syscall: "socketpair", errno: Errno(rawValue: errno))
+    }
+    return (
+      AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: fds[0]), engine: engine),
+      AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: fds[1]), engine: engine)
+    )
+  }
+
+  private static func makeSocket(family: Int32) throws(ZeroCopyError) -> FileDescriptor {
+    let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    if fd < 0 {
+      throw ZeroCopyError(.socket, syscall: "socket", errno: Errno(rawValue: errno))
+    }
+    return FileDescriptor(rawValue: fd)
+  }
+
+  // MARK: - Operations
+
+  /// Accepts a connection on this listening socket.
+  ///
+  /// - Returns: The connection, on the same engine (its descriptor is close-on-exec).
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/accept``:
+  ///   `EINVAL` (not listening), `EMFILE`, `ECANCELED` (task cancelled or socket closed).
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_ACCEPT` (with `SOCK_CLOEXEC`); the
+  /// thread-pool engine calls `accept(2)` after `poll`.
+  nonisolated(nonsending) public func accept() async throws(ZeroCopyError) -> AsyncSocket {
+    let fd = try await performOperation(owner, engine, .accept(descriptor), .accept, offset: nil).get()
+    return AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: Int32(fd)), engine: engine)
+  }
+
+  /// Sends `buffer[range]` — one call, which may send fewer bytes; see ``sendAll(from:range:)``.
+  ///
+  /// - Returns: The bytes sent or the error (`EPIPE`, `ECONNRESET`, `ECANCELED`), with the buffer.
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_SEND` (the kernel adds `MSG_NOSIGNAL`);
+  /// the thread-pool engine calls `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` after `poll`.
+  nonisolated(nonsending) public func send(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+    let r = checkedRange(range, in: buffer, #function)
+    let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
+    let result = await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: false), .send, offset: nil)
+    return IOResult(result: result, buffer: buffer)
+  }
+
+  /// Sends all of `buffer[range]`, issuing more sends after short ones.
+  ///
+  /// - Returns: The bytes sent (all) or the error — with ``ZeroCopyError/bytesTransferred``
+  ///   saying how many were sent — with the buffer.
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_SEND` (repeated).
+  nonisolated(nonsending) public func sendAll(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+    let r = checkedRange(range, in: buffer, #function)
+    var done = 0
+    while done < r.count {
+      let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound + done, count: r.count - done)
+      switch await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: false), .send, offset: nil) {
+      case .success(let n):
+        done += n
+      case .failure(var error):
+        error.bytesTransferred = Int64(done)
+        return IOResult(result: .failure(error), buffer: buffer)
+      }
+    }
+    return IOResult(result: .success(done), buffer: buffer)
+  }
+
+  /// Sends `buffer[range]` without copying it into the kernel: the network stack
+  /// references the buffer's pages, and this returns only after the kernel's notification
+  /// that it no longer does — so the returned buffer is safe to reuse. On loopback the
+  /// kernel copies anyway (NOTES.md). The thread-pool engine sends normally.
+  ///
+  /// - Returns: The bytes sent or the error, with the buffer (after the notification).
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_SEND_ZC` (kernel 6.0; two completions).
+  nonisolated(nonsending) public func sendZeroCopy(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+    let r = checkedRange(range, in: buffer, #function)
+    let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
+    let result = await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: true), .send, offset: nil)
+    return IOResult(result: result, buffer: buffer)
+  }
+
+  /// Receives up to `range.count` bytes into `buffer[range]`.
+  ///
+  /// - Returns: The bytes received (0: the peer shut down its sending side) or the error
+  ///   (`ECONNRESET`, `ECANCELED`), with the buffer.
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_RECV`; the thread-pool engine calls
+  /// `recv(2)` with `MSG_DONTWAIT` after `poll`.
+  nonisolated(nonsending) public func receive(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+    let r = checkedRange(range, in: buffer, #function)
+    let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
+    let result = await performOperation(owner, engine, .recv(descriptor, bytes), .receive, offset: nil)
+    return IOResult(result: result, buffer: buffer)
+  }
+
+  /// Which direction ``shutdown(_:)`` ends.
+  public enum Direction: Sendable, Hashable {
+    /// No more receiving (`SHUT_RD`).
+    case read
+    /// No more sending: the peer reads end of stream (`SHUT_WR`).
+    case write
+    /// Both (`SHUT_RDWR`).
+    case both
+  }
+
+  /// Shuts down one or both directions of the connection (the descriptor stays open).
+  ///
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/shutdown``
+  ///   (`ENOTCONN`, `EBADF` after close).
+  ///
+  /// The corresponding C function is `shutdown`.
+  public func shutdown(_ direction: Direction) throws(ZeroCopyError) {
+    guard owner.begin() else {
+      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: .badFileDescriptor, descriptors: [descriptor], message: "the socket was closed")
+    }
+    defer { owner.operationFinished() }
+    let how: Int32
+    switch direction {
+    case .read: how = Int32(SHUT_RD)
+    case .write: how = Int32(SHUT_WR)
+    case .both: how = Int32(SHUT_RDWR)
+    }
+    if Glibc.shutdown(descriptor.rawValue, how) != 0 {
+      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: Errno(rawValue: errno), descriptors: [descriptor])
+    }
+  }
+
+  /// The address this socket is bound to (for a listener on port 0: the chosen port).
+  ///
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/address``.
+  ///
+  /// The corresponding C function is `getsockname`.
+  public func localAddress() throws(ZeroCopyError) -> SocketAddress {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let rc = withUnsafeMutablePointer(to: &storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor.rawValue, $0, &length) }
+    }
+    if rc != 0 {
+      throw ZeroCopyError(.address, syscall: "getsockname", errno: Errno(rawValue: errno), descriptors: [descriptor])
+    }
+    return SocketAddress(storage: storage, length: length)
+  }
+
+  /// Closes the socket: operations in flight are cancelled and awaited, then the
+  /// descriptor is closed. Operations started afterwards fail with `EBADF`.
+  ///
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/close`` (`EBADF`
+  ///   if already closed).
+  ///
+  /// The corresponding C function is `close` (after `IORING_OP_ASYNC_CANCEL` by descriptor).
+  nonisolated(nonsending) public func close() async throws(ZeroCopyError) {
+    if let errno = await owner.close(engine: engine) {
+      throw ZeroCopyError(
+        .close, syscall: "close", errno: errno, descriptors: [descriptor],
+        message: errno == .badFileDescriptor ? "the socket was already closed" : nil)
+    }
+  }
+}
+
+/// Runs `spec` on `engine`, registered with `owner` so that closing is ordered after it,
+/// and converts the result.
+@inline(__always)
+nonisolated(nonsending) internal func performOperation(
+  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: OpSpec, _ operation: ZeroCopyError.Operation,
+  offset: Int64?
+) async -> Result<Int, ZeroCopyError> {
+  guard owner.begin() else {
+    let paths = owner.path.map { [$0] } ?? []
+    return .failure(
+      ZeroCopyError(
+        operation, syscall: engine.syscallName(spec), errno: .badFileDescriptor, paths: paths,
+        descriptors: [owner.descriptor], offset: offset,
+        message: owner.kind == .socket ? "the socket was closed" : "the file was closed"))
+  }
+  let op = Operation(spec, owner: owner)
+  let result = await engine.run(op)
+  if result >= 0 { return .success(Int(result)) }
+  let paths = owner.path.map { [$0] } ?? []
+  return .failure(
+    ZeroCopyError(
+      operation, syscall: engine.syscallName(spec), errno: Errno(rawValue: -result), paths: paths,
+      descriptors: [owner.descriptor], offset: offset))
+}

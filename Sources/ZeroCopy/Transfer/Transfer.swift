@@ -1,0 +1,275 @@
+// The transfer API: one call for every strategy.
+
+import Glibc
+public import SystemPackage
+
+/// What to move: a byte range (or everything) from one descriptor to another.
+public struct TransferRequest: Sendable {
+  /// Where the bytes come from: a file, pipe or socket. Not closed.
+  public var source: FileDescriptor
+  /// Where to start reading a file; nil for its current position (which the transfer
+  /// then advances, like `read`). Must be nil for pipes and sockets.
+  public var sourceOffset: Int64?
+  /// How many bytes to move; nil for "until the source ends".
+  public var count: Int64?
+  /// Where the bytes go: a file, pipe or socket. Not closed.
+  public var destination: FileDescriptor
+  /// Where to start writing a file; nil for its current position (advanced, like
+  /// `write`). Ignored for pipes, sockets and `O_APPEND` files.
+  public var destinationOffset: Int64?
+  /// The source's path, if known, for error messages.
+  public var sourcePath: FilePath?
+  /// The destination's path, if known, for error messages.
+  public var destinationPath: FilePath?
+
+  /// Describes a transfer.
+  ///
+  /// - Precondition: `sourceOffset`, `count` and `destinationOffset` are not negative.
+  public init(
+    from source: FileDescriptor, offset sourceOffset: Int64? = nil, count: Int64? = nil,
+    to destination: FileDescriptor, at destinationOffset: Int64? = nil,
+    sourcePath: FilePath? = nil, destinationPath: FilePath? = nil
+  ) {
+    precondition(sourceOffset.map { $0 >= 0 } ?? true, "TransferRequest: the source offset must not be negative")
+    precondition(count.map { $0 >= 0 } ?? true, "TransferRequest: the count must not be negative")
+    precondition(destinationOffset.map { $0 >= 0 } ?? true, "TransferRequest: the destination offset must not be negative")
+    self.source = source
+    self.sourceOffset = sourceOffset
+    self.count = count
+    self.destination = destination
+    self.destinationOffset = destinationOffset
+    self.sourcePath = sourcePath
+    self.destinationPath = destinationPath
+  }
+}
+
+/// How to run a transfer.
+public struct TransferOptions: Sendable {
+  /// Whether a named strategy that cannot work here (it does not support the endpoints,
+  /// or the kernel answers `EXDEV`/`EINVAL`/`ENOSYS`/`EOPNOTSUPP`/`EPERM` before any byte
+  /// moved) gives way to `.automatic`'s choices (the default; the report lists the
+  /// fallback) instead of failing. Benchmarks turn it off to measure one strategy only.
+  public var allowFallback: Bool
+  /// The most bytes a strategy moves between two checks for cancellation and progress
+  /// updates. - Precondition: > 0. Default 8 MiB.
+  public var chunkSize: Int
+  /// A monitor to watch progress from elsewhere, or cancel; nil for none.
+  public var monitor: TransferMonitor?
+
+  /// Options for a transfer.
+  public init(allowFallback: Bool = true, chunkSize: Int = 8 << 20, monitor: TransferMonitor? = nil) {
+    precondition(chunkSize > 0, "TransferOptions: chunkSize must be positive")
+    self.allowFallback = allowFallback
+    self.chunkSize = chunkSize
+    self.monitor = monitor
+  }
+}
+
+/// Moves bytes between descriptors with a ``TransferStrategy`` and reports what it did.
+///
+/// ```swift
+/// // Copy like cp: the library picks the path and says what it did.
+/// let report = try await Transfer.copy(from: "big.log", to: "backup/big.log")
+/// print(report.strategy, report.bytes, report.fallbacks)   // copyFileRange 1073741824 []
+///
+/// // A file range straight into a socket, by a named strategy.
+/// try await Transfer.send(file: log, range: offset..<end, to: socket, strategy: .splice)
+/// ```
+///
+/// The async calls run the (blocking) strategy on a small pool of worker threads, never
+/// on Swift's cooperative pool, and return when the last byte is delivered. Cancelling
+/// the task stops the transfer at the next chunk boundary (8 MiB by default) with an
+/// `ECANCELED` error that says how many bytes were delivered. ``runBlocking(_:strategy:options:)``
+/// runs on the calling thread instead.
+public enum Transfer {
+  /// Moves the bytes `request` describes with `strategy`.
+  ///
+  /// - Parameters:
+  ///   - request: Source, destination, offsets and count.
+  ///   - strategy: `.automatic` (the default), a built-in (`.sendfile`, `.splice`…), a
+  ///     registered one (`TransferStrategies.named("…")`), or your own.
+  ///   - options: Fallback, chunk size, monitor.
+  /// - Returns: The report: the strategy that moved the bytes, bytes, syscalls, elapsed
+  ///   time, fallbacks. A source that ended before `count` bytes is not an error: the
+  ///   report's ``TransferReport/sourceEndedEarly`` says so.
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`): the system call and errno that
+  ///   stopped it, and in `bytesTransferred` the bytes that reached the destination;
+  ///   `ECANCELED` when cancelled; `EOPNOTSUPP` when no strategy can handle the endpoints.
+  ///
+  /// The system calls are those of the strategy that runs (see each strategy).
+  public static func run(
+    _ request: TransferRequest, strategy: some TransferStrategy = .automatic, options: TransferOptions = TransferOptions()
+  ) async throws(ZeroCopyError) -> TransferReport {
+    try await offloaded(options) { options throws(ZeroCopyError) in
+      try perform(request, strategy: strategy, options: options, operation: .transfer)
+    }
+  }
+
+  /// Moves the bytes `request` describes with `strategy` on the calling thread, blocking
+  /// it until the last byte is delivered (or ``TransferMonitor/cancel()`` is called).
+  ///
+  /// The same as ``run(_:strategy:options:)`` without the hop to a worker thread: for
+  /// callers that own a thread, and for benchmarks that measure the strategy alone.
+  ///
+  /// - Throws: ``ZeroCopyError``, as ``run(_:strategy:options:)``.
+  public static func runBlocking(
+    _ request: TransferRequest, strategy: some TransferStrategy = .automatic, options: TransferOptions = TransferOptions()
+  ) throws(ZeroCopyError) -> TransferReport {
+    try perform(request, strategy: strategy, options: options, operation: .transfer)
+  }
+
+  /// Sends `range` of an open file (the whole file by default) to `destination`: a
+  /// socket, pipe or file. The file's position is not used or changed.
+  ///
+  /// - Parameters:
+  ///   - file: An open regular file (or any readable descriptor when `range` is nil).
+  ///   - range: Byte offsets in the file; nil for all of it (until its end).
+  ///     - Precondition: `range.lowerBound >= 0`.
+  ///   - destination: A socket, pipe or file (written at its current position).
+  ///   - strategy: The strategy (`.automatic` by default).
+  ///   - options: Fallback, chunk size, monitor.
+  /// - Returns: The report. If the file is shorter than `range`, `sourceEndedEarly` is set.
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`) with the bytes that reached the destination.
+  public static func send(
+    file: FileDescriptor, range: Range<Int64>? = nil, to destination: FileDescriptor,
+    strategy: some TransferStrategy = .automatic, options: TransferOptions = TransferOptions()
+  ) async throws(ZeroCopyError) -> TransferReport {
+    precondition((range?.lowerBound ?? 0) >= 0, "Transfer.send: the range must not start at a negative offset")
+    let request = TransferRequest(
+      from: file, offset: range?.lowerBound ?? 0, count: range.map { $0.upperBound - $0.lowerBound }, to: destination)
+    return try await run(request, strategy: strategy, options: options)
+  }
+
+  // MARK: - Internals
+
+  /// Runs `body` on a ``BlockingWorkers`` thread; cancelling the task cancels the transfer.
+  internal static func offloaded(
+    _ options: TransferOptions, _ body: @escaping @Sendable (TransferOptions) throws(ZeroCopyError) -> TransferReport
+  ) async throws(ZeroCopyError) -> TransferReport {
+    var options = options
+    let monitor = options.monitor ?? TransferMonitor()
+    options.monitor = monitor
+    if Task.isCancelled { monitor.cancel() }
+    let configured = options
+    let result = await withTaskCancellationHandler {
+      await BlockingWorkers.shared.run { () -> Result<TransferReport, ZeroCopyError> in
+        do throws(ZeroCopyError) {
+          return .success(try body(configured))
+        } catch {
+          return .failure(error)
+        }
+      }
+    } onCancel: {
+      monitor.cancel()
+    }
+    return try result.get()
+  }
+
+  /// The synchronous core: inspects the endpoints, resolves offsets, runs the strategy
+  /// (with fallbacks unless disabled), advances file positions, and builds the report.
+  internal static func perform(
+    _ request: TransferRequest, strategy: some TransferStrategy, options: TransferOptions,
+    operation: ZeroCopyError.Operation
+  ) throws(ZeroCopyError) -> TransferReport {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let monitor = options.monitor ?? TransferMonitor()
+
+    func fail(_ syscall: String, _ errno: Errno, _ message: String? = nil) -> ZeroCopyError {
+      ZeroCopyError(
+        operation, syscall: syscall, errno: errno,
+        paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
+        descriptors: [request.source, request.destination], message: message)
+    }
+
+    var source: TransferEndpoint
+    var destination: TransferEndpoint
+    do {
+      source = try TransferEndpoint.inspect(request.source, path: request.sourcePath)
+      destination = try TransferEndpoint.inspect(request.destination, path: request.destinationPath)
+    } catch var error {
+      error.operation = operation
+      throw error
+    }
+    if source.kind == .directory { throw fail("read", .isDirectory, "the source is a directory") }
+    if destination.kind == .directory { throw fail("write", .isDirectory, "the destination is a directory") }
+    if !source.isSeekable && request.sourceOffset != nil {
+      throw fail("lseek", .illegalSeek, "a \(source.kind) source has no offsets")
+    }
+
+    // Resolve offsets: files are read and written at explicit offsets; a nil offset
+    // means "the current position", which is read now and advanced at the end.
+    var sourceOffset = request.sourceOffset
+    var sourceUsesPosition = false
+    if source.isSeekable && sourceOffset == nil {
+      let position = lseek(request.source.rawValue, 0, SEEK_CUR)
+      guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
+      sourceOffset = Int64(position)
+      sourceUsesPosition = true
+    }
+    var destinationOffset: Int64? = nil
+    var destinationUsesPosition = false
+    if destination.isSeekable && !destination.isAppendOnly {
+      if let offset = request.destinationOffset {
+        destinationOffset = offset
+      } else {
+        let position = lseek(request.destination.rawValue, 0, SEEK_CUR)
+        guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
+        destinationOffset = Int64(position)
+        destinationUsesPosition = true
+      }
+    }
+    let pair = EndpointPair(source: source, destination: destination)
+    let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
+    monitor.setExpected(expected)
+
+    var context = TransferContext(
+      pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset, requestedBytes: request.count,
+      chunkSize: options.chunkSize, monitor: monitor, operation: operation)
+
+    func advancePositions(_ bytes: Int64) {
+      if sourceUsesPosition, let start = sourceOffset { _ = lseek(request.source.rawValue, off_t(start + bytes), SEEK_SET) }
+      if destinationUsesPosition, let start = destinationOffset {
+        _ = lseek(request.destination.rawValue, off_t(start + bytes), SEEK_SET)
+      }
+    }
+
+    let outcome: StrategyOutcome
+    do throws(ZeroCopyError) {
+      try context.checkCancellation()
+      if options.allowFallback {
+        var candidates: [any TransferStrategy] = [strategy]
+        if !(strategy is AutomaticStrategy) {
+          candidates += AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
+        }
+        outcome = try context.transfer(tryingInOrder: candidates)
+      } else {
+        if case .unsupported(let reason) = strategy.support(for: pair) {
+          throw context.error(
+            syscall: "none", errno: .notSupported, message: "strategy \(strategy.name) does not support \(pair): \(reason)")
+        }
+        let result = try strategy.transfer(&context)
+        if case .unsupported(let reason, let errno, let syscall) = result {
+          throw context.error(
+            syscall: syscall ?? "none", errno: errno ?? .notSupported, message: "strategy \(strategy.name): \(reason)")
+        }
+        if context.strategyName == nil { context.strategyName = strategy.name }
+        outcome = result
+      }
+    } catch var error {
+      advancePositions(context.bytesTransferred)
+      error.bytesTransferred = context.bytesTransferred
+      let ran = context.strategyName ?? strategy.name
+      error.message = [error.message, "strategy \(ran)"].compactMap { $0 }.joined(separator: "; ")
+      throw error
+    }
+    advancePositions(context.bytesTransferred)
+    let bytes = context.bytesTransferred
+    return TransferReport(
+      strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
+      requestedBytes: request.count,
+      sourceEndedEarly: outcome == .endOfSource && request.count.map { bytes < $0 } == true,
+      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
+      sourceKind: source.kind, destinationKind: destination.kind)
+  }
+}

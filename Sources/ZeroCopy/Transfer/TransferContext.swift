@@ -1,0 +1,320 @@
+// What a strategy is asked to do, and where it records what it did.
+
+import Glibc
+public import LinuxIO
+public import SystemPackage
+
+/// The state of one transfer as a strategy sees it: the two endpoints, where to read and
+/// write next, how much is left, and the running totals (bytes delivered, syscalls made)
+/// that become the ``TransferReport`` — or a failure's byte count.
+///
+/// A strategy receives it `inout`, moves bytes, and calls ``record(bytes:syscalls:)``
+/// (or lets ``transferChunks(syscall:chunkLimit:_:)`` do it). The offsets and
+/// ``remainingBytes`` advance with every recorded byte.
+public struct TransferContext: Sendable {
+  /// The two endpoints.
+  public let pair: EndpointPair
+  /// Where the transfer started reading (nil: the source is a stream).
+  public let startSourceOffset: Int64?
+  /// Where the transfer started writing (nil: the destination is a stream or append-only).
+  public let startDestinationOffset: Int64?
+  /// The bytes asked for, or nil for "until the source ends".
+  public let requestedBytes: Int64?
+  /// Bytes delivered to the destination so far, by this strategy run.
+  public private(set) var bytesTransferred: Int64 = 0
+  /// Data-path system calls made so far (each `read`, `write`, `sendfile`, `splice` leg,
+  /// `copy_file_range`, `mmap`/`munmap`, `ioctl`, `io_uring_enter`…).
+  public private(set) var syscalls: Int = 0
+  /// The largest piece a strategy should move between two cancellation checks
+  /// (``TransferOptions/chunkSize``; 8 MiB by default).
+  public let chunkSize: Int
+  /// Every strategy that was tried and abandoned before the bytes moved, in order.
+  public internal(set) var fallbacks: [TransferReport.Fallback] = []
+  /// Remarks a strategy wants in the report ("SEND_ZC: 12 of 12 sends were copied").
+  public internal(set) var notes: [String] = []
+
+  /// The name of the strategy that actually moved the bytes, once known.
+  internal var strategyName: String?
+  internal let monitor: TransferMonitor
+  internal let operation: ZeroCopyError.Operation
+
+  internal init(
+    pair: EndpointPair, sourceOffset: Int64?, destinationOffset: Int64?, requestedBytes: Int64?,
+    chunkSize: Int, monitor: TransferMonitor, operation: ZeroCopyError.Operation
+  ) {
+    self.pair = pair
+    self.startSourceOffset = sourceOffset
+    self.startDestinationOffset = destinationOffset
+    self.requestedBytes = requestedBytes
+    self.chunkSize = chunkSize
+    self.monitor = monitor
+    self.operation = operation
+  }
+
+  /// The source endpoint.
+  public var source: TransferEndpoint { pair.source }
+  /// The destination endpoint.
+  public var destination: TransferEndpoint { pair.destination }
+
+  /// Where to read next: `startSourceOffset + bytesTransferred`, or nil for a stream.
+  public var sourceOffset: Int64? { startSourceOffset.map { $0 + bytesTransferred } }
+  /// Where to write next: `startDestinationOffset + bytesTransferred`, or nil for a stream.
+  public var destinationOffset: Int64? { startDestinationOffset.map { $0 + bytesTransferred } }
+  /// Bytes still to move, or nil for "until the source ends".
+  public var remainingBytes: Int64? { requestedBytes.map { $0 - bytesTransferred } }
+  /// Whether every requested byte has been delivered (never true for "until the end").
+  public var isFinished: Bool { remainingBytes == 0 }
+
+  /// The size of the next piece to move: the smallest of ``remainingBytes``,
+  /// ``chunkSize`` and `limit`; nil when nothing is left.
+  public func nextChunk(limit: Int? = nil) -> Int? {
+    var n = chunkSize
+    if let limit { n = Swift.min(n, limit) }
+    if let remaining = remainingBytes {
+      if remaining <= 0 { return nil }
+      n = Int(Swift.min(Int64(n), remaining))
+    }
+    return Swift.max(n, 1)
+  }
+
+  /// Records bytes delivered to the destination and the system calls that moved them;
+  /// advances the offsets and the progress that ``TransferMonitor`` shows.
+  ///
+  /// - Precondition: `bytes >= 0`, `syscalls >= 0`, and no more than ``remainingBytes``.
+  public mutating func record(bytes: Int64, syscalls: Int) {
+    precondition(bytes >= 0 && syscalls >= 0, "TransferContext.record: negative count")
+    if let remaining = remainingBytes {
+      precondition(bytes <= remaining, "TransferContext.record: \(bytes) bytes exceed the \(remaining) remaining")
+    }
+    bytesTransferred += bytes
+    self.syscalls += syscalls
+    if bytes > 0 { monitor.add(bytes) }
+  }
+
+  /// Records a LinuxIO transfer's progress (`progress.bytes` delivered, `progress.syscalls` made).
+  public mutating func record(_ progress: TransferProgress) {
+    record(bytes: progress.bytes, syscalls: progress.syscalls)
+  }
+
+  /// Records system calls that moved no bytes (setup, a failed first attempt…).
+  public mutating func recordSyscalls(_ count: Int) {
+    record(bytes: 0, syscalls: count)
+  }
+
+  /// Adds a remark to the report.
+  public mutating func note(_ text: String) {
+    notes.append(text)
+  }
+
+  /// Whether the transfer was cancelled (its task, or ``TransferMonitor/cancel()``).
+  public var isCancelled: Bool { monitor.isCancelled }
+
+  /// Throws `ECANCELED` (with the bytes delivered so far) if the transfer was cancelled.
+  /// Call it between chunks.
+  ///
+  /// - Throws: ``ZeroCopyError`` with `errno == .canceled` (``ZeroCopyError/isCancellation``).
+  public func checkCancellation() throws(ZeroCopyError) {
+    if monitor.isCancelled {
+      throw error(syscall: "cancellation", errno: .canceled, message: "the transfer was cancelled")
+    }
+  }
+
+  /// The error for a failed system call: this transfer's operation, paths, descriptors,
+  /// the source offset reached and the bytes delivered so far.
+  public func error(syscall: String, errno: Errno, message: String? = nil) -> ZeroCopyError {
+    ZeroCopyError(
+      operation, syscall: syscall, errno: errno,
+      paths: [source.path, destination.path].compactMap { $0 },
+      descriptors: [source.descriptor, destination.descriptor],
+      offset: sourceOffset, bytesTransferred: bytesTransferred, message: message)
+  }
+
+  /// The arguments of one chunk for ``transferChunks(syscall:chunkLimit:_:)``.
+  public struct Chunk: Sendable {
+    /// The source descriptor.
+    public let source: FileDescriptor
+    /// The destination descriptor.
+    public let destination: FileDescriptor
+    /// Where to read (nil: a stream).
+    public let sourceOffset: Int64?
+    /// Where to write (nil: a stream).
+    public let destinationOffset: Int64?
+    /// How many bytes to move.
+    public let count: Int
+  }
+
+  /// Moves the transfer chunk by chunk with a LinuxIO "all" call: checks cancellation,
+  /// calls `move` with the next chunk, records its progress (also on failure), waits with
+  /// `poll` when a non-blocking end would block, and stops when nothing is left or the
+  /// source ends.
+  ///
+  /// - Parameters:
+  ///   - syscall: The system call `move` makes, for errors (`"sendfile"`).
+  ///   - chunkLimit: A cap on each chunk below ``chunkSize``.
+  ///   - move: Moves one chunk (for example `chunk.source.sendfileAll(to: chunk.destination, …)`).
+  /// - Returns: ``StrategyOutcome/complete`` or ``StrategyOutcome/endOfSource``.
+  /// - Throws: ``ZeroCopyError`` with `move`'s errno and the exact bytes delivered, or
+  ///   `ECANCELED`.
+  public mutating func transferChunks(
+    syscall: String, chunkLimit: Int? = nil,
+    _ move: (Chunk) throws(TransferFailure) -> TransferResult
+  ) throws(ZeroCopyError) -> StrategyOutcome {
+    while true {
+      try checkCancellation()
+      guard let count = nextChunk(limit: chunkLimit) else { return .complete }
+      let chunk = Chunk(
+        source: source.descriptor, destination: destination.descriptor, sourceOffset: sourceOffset,
+        destinationOffset: destinationOffset, count: count)
+      let result: TransferResult
+      do {
+        result = try move(chunk)
+      } catch {
+        record(error.progress)
+        let lost = error.progress.discarded > 0 ? "\(error.progress.discarded) bytes read were not delivered" : nil
+        throw self.error(syscall: syscall, errno: error.errno, message: lost)
+      }
+      record(result.progress)
+      switch result.outcome {
+      case .complete: continue
+      case .sourceEndedEarly: return .endOfSource
+      case .wouldBlock: try waitUntilReady()
+      }
+    }
+  }
+
+  /// Waits (`poll`, in 100 ms slices that check cancellation) until a non-blocking end
+  /// that answered `EAGAIN` can make progress: the destination writable, or else the
+  /// source readable.
+  ///
+  /// - Throws: ``ZeroCopyError`` (`poll`'s errno, or `ECANCELED`).
+  ///
+  /// The corresponding C function is `poll`.
+  public func waitUntilReady() throws(ZeroCopyError) {
+    var target = pollfd(fd: source.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+    if destination.isNonBlocking {
+      var out = pollfd(fd: destination.descriptor.rawValue, events: Int16(POLLOUT), revents: 0)
+      let ready = poll(&out, 1, 0)
+      if ready == 0 || !source.isNonBlocking { target = out }
+    }
+    while true {
+      try checkCancellation()
+      target.revents = 0
+      let n = poll(&target, 1, 100)
+      if n > 0 { return }
+      if n < 0 && Glibc.errno != EINTR {
+        throw error(syscall: "poll", errno: Errno(rawValue: Glibc.errno))
+      }
+    }
+  }
+
+  // MARK: - Running strategies with fallbacks
+
+  /// The errnos that mean "this strategy cannot work here", on which a strategy that has
+  /// delivered nothing yet is abandoned for the next one: `EXDEV` (another filesystem),
+  /// `EINVAL` (unsupported file, `O_APPEND`, /proc), `ENOSYS`, `EOPNOTSUPP`, `EPERM`
+  /// (seccomp, io_uring refused) and `ENODEV` (a file that cannot be mapped).
+  public static let fallbackErrnos: Set<Errno> = Set([EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ENODEV].map { Errno(rawValue: $0) })
+
+  /// Runs the first candidate that supports this pair; if it cannot work here — it says
+  /// so with ``StrategyOutcome/unsupported(reason:errno:syscall:)``, fails with one of
+  /// ``fallbackErrnos``, or its first call moves 0 bytes from a source that is not
+  /// empty — *before delivering any byte*, records a ``TransferReport/Fallback`` and runs
+  /// the next. This is how `.automatic` works; custom strategies can compose others with it.
+  ///
+  /// - Parameter candidates: The strategies, best first. - Precondition: not empty.
+  /// - Returns: The outcome of the strategy that moved the bytes (whose name the report shows).
+  /// - Throws: The first error that is not a fallback reason, or the last candidate's
+  ///   error; when every candidate was unsupported, an error naming them all (the last
+  ///   errno, or `EOPNOTSUPP`). The error's byte count covers the whole transfer.
+  public mutating func transfer(tryingInOrder candidates: [any TransferStrategy]) throws(ZeroCopyError) -> StrategyOutcome {
+    precondition(!candidates.isEmpty, "TransferContext.transfer(tryingInOrder:): no candidate strategies")
+    var lastErrno: Errno?
+    var lastSyscall: String?
+    for (index, strategy) in candidates.enumerated() {
+      let isLast = index == candidates.count - 1
+      if case .unsupported(let reason) = strategy.support(for: pair) {
+        fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
+        continue
+      }
+      var attempt = makeAttempt()
+      let outcome: StrategyOutcome
+      do {
+        outcome = try strategy.transfer(&attempt)
+      } catch var error {
+        if attempt.bytesTransferred == 0 && !isLast && Self.fallbackErrnos.contains(error.errno) {
+          absorbAbandoned(attempt)
+          fallbacks.append(
+            .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
+          lastErrno = error.errno
+          lastSyscall = error.syscall
+          continue
+        }
+        absorb(attempt, ranAs: strategy.name)
+        error.bytesTransferred = bytesTransferred
+        error.offset = sourceOffset
+        throw error
+      }
+      switch outcome {
+      case .unsupported(let reason, let errno, let syscall):
+        if attempt.bytesTransferred > 0 {
+          absorb(attempt, ranAs: strategy.name)
+          throw self.error(
+            syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
+            message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
+        }
+        absorbAbandoned(attempt)
+        fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
+        lastErrno = errno ?? lastErrno
+        lastSyscall = syscall ?? lastSyscall
+        continue
+      case .endOfSource where attempt.bytesTransferred == 0 && !isLast && zeroMoveIsSuspicious:
+        absorbAbandoned(attempt)
+        fallbacks.append(
+          .init(
+            strategy: strategy.name, errno: nil, syscall: nil,
+            reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
+        continue
+      default:
+        absorb(attempt, ranAs: strategy.name)
+        return outcome
+      }
+    }
+    let tried = fallbacks.map { "\($0.strategy): \($0.reason)" }.joined(separator: "; ")
+    throw error(
+      syscall: lastSyscall ?? "none", errno: lastErrno ?? .notSupported,
+      message: "no strategy can transfer \(pair) (\(tried))")
+  }
+
+  /// Whether a strategy's first call returning 0 bytes may mean "not supported" rather
+  /// than "the source is empty": the source is a file, bytes were asked for, and its size
+  /// is unknown or larger than the read offset (kernels 5.3–5.18 returned 0 from
+  /// `copy_file_range` for /proc files).
+  private var zeroMoveIsSuspicious: Bool {
+    guard source.isSeekable, remainingBytes != 0 else { return false }
+    guard let size = source.size else { return true }
+    return size > (sourceOffset ?? 0)
+  }
+
+  /// A fresh context that continues where this one is.
+  internal func makeAttempt() -> TransferContext {
+    TransferContext(
+      pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
+      requestedBytes: remainingBytes, chunkSize: chunkSize, monitor: monitor, operation: operation)
+  }
+
+  /// Adds a finished (or failed-after-delivering) attempt's totals to this context.
+  internal mutating func absorb(_ attempt: TransferContext, ranAs name: String) {
+    bytesTransferred += attempt.bytesTransferred
+    syscalls += attempt.syscalls
+    fallbacks += attempt.fallbacks
+    notes += attempt.notes
+    if strategyName == nil { strategyName = attempt.strategyName ?? name }
+  }
+
+  /// Adds an abandoned attempt's system calls and inner fallbacks (it delivered nothing).
+  internal mutating func absorbAbandoned(_ attempt: TransferContext) {
+    precondition(attempt.bytesTransferred == 0, "TransferContext: abandoning an attempt that delivered bytes")
+    syscalls += attempt.syscalls
+    fallbacks += attempt.fallbacks
+  }
+}

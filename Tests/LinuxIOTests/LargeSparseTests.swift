@@ -1,0 +1,167 @@
+// Transfers across a sparse source larger than 2 GiB (past sendfile's 0x7ffff000-byte
+// per-call cap and past 2^31), and sources truncated while a transfer runs.
+//
+// The files live in /dev/shm (tmpfs): the sparse source costs no memory, and the 2 GiB
+// destination is RAM for the duration of one test and is freed when its (unlinked)
+// descriptor closes. The suite is serialized so that at most one such copy exists.
+
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import LinuxIO
+
+@Suite("Large sparse sources and truncation during a transfer", .serialized)
+struct LargeSparseTests {
+  /// 2 GiB + 5 MiB + 7 bytes: more than one sendfile call's cap (0x7ffff000) and 2^31.
+  static let size: Int64 = (1 << 31) + (5 << 20) + 7
+  static let cap: Int64 = 0x7fff_f000
+
+  /// Marker bytes written into the sparse file, at boundaries that matter.
+  static let markers: [(offset: Int64, bytes: [UInt8])] = [
+    (0, pattern(16, seed: 1)),
+    (4095, pattern(3, seed: 2)),
+    (cap - 4, pattern(8, seed: 3)),  // straddles the per-call cap
+    ((1 << 31) - 2, pattern(4, seed: 4)),  // straddles 2^31
+    (size - 5, pattern(5, seed: 5)),  // the very end
+  ]
+  /// Offsets that must read as zeros (holes).
+  static let holes: [Int64] = [1 << 20, 1 << 30, (1 << 31) + (1 << 20)]
+
+  private func makeSource() throws -> FileDescriptor {
+    let source = try temporaryFile(in: memoryDirectory)
+    #expect(ftruncate(source.rawValue, off_t(Self.size)) == 0)
+    for marker in Self.markers {
+      _ = try source.writeAll(toAbsoluteOffset: marker.offset, marker.bytes)
+    }
+    #expect(fileSize(source) == Self.size)
+    return source
+  }
+
+  /// Checks the destination holds the source's range starting at `sourceStart`.
+  private func expectCopy(_ destination: FileDescriptor, sourceStart: Int64 = 0) throws {
+    #expect(fileSize(destination) == Self.size - sourceStart)
+    for marker in Self.markers where marker.offset >= sourceStart {
+      let got = try bytes(of: destination, at: marker.offset - sourceStart, count: marker.bytes.count)
+      #expect(got == marker.bytes, "marker at \(marker.offset)")
+    }
+    for hole in Self.holes where hole >= sourceStart {
+      let got = try bytes(of: destination, at: hole - sourceStart, count: 64)
+      #expect(got == [UInt8](repeating: 0, count: 64), "hole at \(hole)")
+    }
+  }
+
+  @Test("sendfileAll: exactly two calls for the whole file; until end of file from the position")
+  func sendfileAll() throws {
+    let source = try makeSource()
+    defer { try? source.close() }
+    do {
+      let destination = try temporaryFile(in: memoryDirectory)
+      defer { try? destination.close() }
+      let result = try source.sendfileAll(to: destination, sourceOffset: 0, count: .bytes(Self.size))
+      #expect(result == TransferResult(outcome: .complete, progress: .init(bytes: Self.size, syscalls: 2)))
+      try expectCopy(destination)
+    }
+    do {
+      // From the file position, from 1 GiB on, until end of file: one capped call would
+      // not reach the end; the loop ends on sendfile's 0.
+      _ = try source.seek(offset: 1 << 30, from: .start)
+      let destination = try temporaryFile(in: memoryDirectory)
+      defer { try? destination.close() }
+      let result = try source.sendfileAll(to: destination, count: .untilEndOfFile)
+      #expect(result.outcome == .complete)
+      #expect(result.bytes == Self.size - (1 << 30))
+      #expect(result.progress.syscalls == 2)  // (1 GiB + 5 MiB + 7) < cap, then the 0
+      #expect(try position(source) == Self.size)
+      try expectCopy(destination, sourceStart: 1 << 30)
+    }
+  }
+
+  @Test("sendfileAll with a count past the end: .sourceEndedEarly with the exact size")
+  func sendfileAllPastEnd() throws {
+    let source = try makeSource()
+    defer { try? source.close() }
+    let destination = try temporaryFile(in: memoryDirectory)
+    defer { try? destination.close() }
+    let result = try source.sendfileAll(to: destination, sourceOffset: 0, count: .bytes(Self.size + 4096))
+    #expect(result == TransferResult(outcome: .sourceEndedEarly, progress: .init(bytes: Self.size, syscalls: 3)))
+    try expectCopy(destination)
+  }
+
+  @Test("spliceAll through a 1 MiB pipe")
+  func spliceAll() throws {
+    let source = try makeSource()
+    defer { try? source.close() }
+    let destination = try temporaryFile(in: memoryDirectory)
+    defer { try? destination.close() }
+    let pipe = try Pipe()
+    try pipe.setCapacity(1 << 20)
+    let result = try source.spliceAll(
+      to: destination, sourceOffset: 0, destinationOffset: 0, count: .untilEndOfFile, through: pipe)
+    #expect(result.outcome == .complete)
+    #expect(result.bytes == Self.size)
+    #expect(result.progress.discarded == 0)
+    // At least 2 legs per MiB; no more than a few per MiB.
+    #expect(result.progress.syscalls >= 2 * Int(Self.size >> 20))
+    #expect(try pipe.readableBytes == 0)
+    try expectCopy(destination)
+  }
+
+  @Test("copyFileRangeAll within one tmpfs")
+  func copyFileRangeAll() throws {
+    let source = try makeSource()
+    defer { try? source.close() }
+    let destination = try temporaryFile(in: memoryDirectory)
+    defer { try? destination.close() }
+    let result = try source.copyFileRangeAll(
+      to: destination, sourceOffset: 0, destinationOffset: 0, count: .bytes(Self.size))
+    #expect(result.outcome == .complete)
+    #expect(result.bytes == Self.size)
+    #expect(result.progress.syscalls >= 2)  // one call never moves more than the cap
+    try expectCopy(destination)
+  }
+
+  @Test("a source truncated during the transfer: .sourceEndedEarly at exactly the new size",
+        arguments: ["sendfile", "splice", "readWrite"])
+  func truncatedDuringTransfer(method: String) throws {
+    let size = 8 << 20
+    let newSize = 2 << 20
+    let data = pattern(size, seed: 51)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    let pipe = try Pipe()  // 64 KiB: the sender cannot run ahead of the reader by more
+    let (readEnd, writeEnd) = pipe.releaseDescriptors()
+    // The reader consumes 1 MiB, truncates the source to 2 MiB (the sender is then at most
+    // 1 MiB + 64 KiB + one buffer in), then drains the rest.
+    let reader = TestThread { () -> ReadOutcome in
+      var outcome = ReadOutcome()
+      do {
+        outcome.bytes = try readExactly(readEnd, 1 << 20)
+        precondition(ftruncate(source.rawValue, off_t(newSize)) == 0)
+        outcome.bytes += try drain(readEnd)
+      } catch {
+        outcome.error = error as? Errno
+      }
+      return outcome
+    }
+    let result: TransferResult
+    switch method {
+    case "sendfile":
+      result = try source.sendfileAll(to: writeEnd, sourceOffset: 0, count: .bytes(size))
+    case "splice":
+      result = try source.spliceAll(to: writeEnd, sourceOffset: 0, count: .bytes(size))
+    default:
+      var scratch = try AlignedBuffer(count: 4096)
+      result = try scratch.withUnsafeMutableBytes { buffer throws(TransferFailure) in
+        try source.readWriteCopy(to: writeEnd, sourceOffset: 0, count: .bytes(size), buffer: buffer)
+      }
+    }
+    try writeEnd.close()
+    let received = reader.join()
+    try readEnd.close()
+    #expect(result.outcome == .sourceEndedEarly)
+    #expect(result.bytes == Int64(newSize))
+    #expect(received.error == nil)
+    expectSameBytes(received.bytes, Array(data[0..<newSize]))
+  }
+}

@@ -1,0 +1,322 @@
+// Non-blocking destinations (partial progress + .wouldBlock) and peers that close
+// (EPIPE with SIGPIPE at its default disposition).
+//
+// SIGPIPE tests run in-process on purpose: each first asserts that SIGPIPE's
+// disposition is SIG_DFL, so if a guard failed to block it, the kernel would kill this
+// test process and the whole run would fail. Passing proves the guard works.
+
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import LinuxIO
+
+/// Reads whatever a non-blocking socket holds right now.
+private func readAvailable(_ fd: FileDescriptor) throws -> [UInt8] {
+  var result: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    do {
+      let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+      if n == 0 { return result }
+      result += chunk[0..<n]
+    } catch Errno.resourceTemporarilyUnavailable {
+      return result
+    }
+  }
+}
+
+/// Waits until `fd` is writable.
+private func waitWritable(_ fd: FileDescriptor) {
+  var pfd = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+  while poll(&pfd, 1, 10_000) < 0 && errno == EINTR {}
+}
+
+/// A non-blocking socketpair whose sender buffer is small.
+private func smallNonBlockingPair() throws -> (FileDescriptor, FileDescriptor) {
+  let (sender, receiver) = try socketPair(nonBlocking: true)
+  setSocketBuffer(sender, option: SO_SNDBUF, bytes: 4096)
+  setSocketBuffer(receiver, option: SO_RCVBUF, bytes: 4096)
+  return (sender, receiver)
+}
+
+@Suite("Non-blocking destinations")
+struct NonBlockingTests {
+  static let size = (4 << 20) + 5
+
+  @Test("sendfileAll with no reader: partial progress, then .wouldBlock; resuming finishes exactly")
+  func sendfileWouldBlock() throws {
+    let data = pattern(Self.size)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    let (sender, receiver) = try smallNonBlockingPair()
+    defer { try? receiver.close() }
+
+    let first = try source.sendfileAll(to: sender, sourceOffset: 0, count: .bytes(Self.size))
+    #expect(first.outcome == .wouldBlock)
+    #expect(first.bytes > 0)
+    #expect(first.bytes < Int64(Self.size))
+    let received = try readAvailable(receiver)
+    #expect(Int64(received.count) == first.bytes)
+    expectSameBytes(received, Array(data[0..<received.count]), "first part")
+
+    // Resume from the exact offset with a (blocking) reader until complete.
+    _ = fcntl(receiver.rawValue, F_SETFL, 0)
+    let reader = startReader(receiver)
+    var offset = first.bytes
+    while offset < Int64(Self.size) {
+      let next = try source.sendfileAll(
+        to: sender, sourceOffset: offset, count: .bytes(Int64(Self.size) - offset))
+      offset += next.bytes
+      if next.outcome == .wouldBlock { waitWritable(sender) } else { #expect(next.outcome == .complete) }
+    }
+    try sender.close()
+    let rest = reader.join()
+    #expect(rest.error == nil)
+    expectSameBytes(received + rest.bytes, data)
+  }
+
+  @Test("writeAll with no reader: partial progress, then .wouldBlock")
+  func writeAllWouldBlock() throws {
+    let data = pattern(Self.size, seed: 2)
+    let (sender, receiver) = try smallNonBlockingPair()
+    defer { try? sender.close(); try? receiver.close() }
+    let result = try data.withUnsafeBytes { try sender.writeAll($0, at: nil) }
+    #expect(result.outcome == .wouldBlock)
+    #expect(result.bytes > 0 && result.bytes < Int64(Self.size))
+    let received = try readAvailable(receiver)
+    #expect(Int64(received.count) == result.bytes)
+    expectSameBytes(received, Array(data[0..<received.count]))
+  }
+
+  @Test("readAll from a non-blocking pipe that runs dry: .wouldBlock with what was there")
+  func readAllWouldBlock() throws {
+    let pipe = try Pipe(nonBlocking: true)
+    _ = try pipe.writeEnd.writeAll([1, 2, 3])
+    var buffer = [UInt8](repeating: 0, count: 10)
+    let result = try buffer.withUnsafeMutableBytes { try pipe.readEnd.readAll(into: $0, at: nil) }
+    #expect(result == TransferResult(outcome: .wouldBlock, progress: .init(bytes: 3, syscalls: 2)))
+    #expect(buffer[0..<3] == [1, 2, 3])
+  }
+
+  @Test("spliceAll pipe → socket with no reader: .wouldBlock, the rest stays in the pipe")
+  func spliceDirectWouldBlock() throws {
+    let size = 1 << 20
+    let data = pattern(size, seed: 3)
+    let pipe = try Pipe()
+    #expect(try pipe.setCapacity(size) == size)
+    _ = try pipe.writeEnd.writeAll(data)
+    let (sender, receiver) = try smallNonBlockingPair()
+    defer { try? sender.close(); try? receiver.close() }
+    let result = try pipe.readEnd.spliceAll(to: sender, count: .bytes(size))
+    #expect(result.outcome == .wouldBlock)
+    #expect(result.bytes > 0 && result.bytes < size)
+    #expect(try pipe.readableBytes == size - Int(result.bytes))
+    let received = try readAvailable(receiver)
+    expectSameBytes(received, Array(data[0..<Int(result.bytes)]))
+  }
+
+  @Test("spliceAll and readWriteCopy file → socket with a slow reader: .wouldBlock, nothing lost",
+        arguments: ["splice", "readWrite"])
+  func slowReader(method: String) throws {
+    let data = pattern(Self.size, seed: 4)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    let (sender, receiver) = try smallNonBlockingPair()
+    // Make the receiver blocking for the reader thread.
+    _ = fcntl(receiver.rawValue, F_SETFL, 0)
+    let reader = startReader(receiver, delayMilliseconds: 50)
+    var scratch = try AlignedBuffer(count: 1 << 16)
+    var offset: Int64 = 0
+    var outcomes: [TransferOutcome] = []
+    while offset < Int64(Self.size) {
+      let remaining = TransferCount.bytes(Int64(Self.size) - offset)
+      let result: TransferResult
+      if method == "splice" {
+        result = try source.spliceAll(to: sender, sourceOffset: offset, count: remaining)
+      } else {
+        result = try scratch.withUnsafeMutableBytes { buffer throws(TransferFailure) in
+          try source.readWriteCopy(to: sender, sourceOffset: offset, count: remaining, buffer: buffer)
+        }
+      }
+      #expect(result.progress.discarded == 0)
+      outcomes.append(result.outcome)
+      offset += result.bytes
+      if result.outcome == .wouldBlock { waitWritable(sender) }
+    }
+    try sender.close()
+    let received = reader.join()
+    try receiver.close()
+    #expect(outcomes.first == .wouldBlock)
+    #expect(outcomes.last == .complete)
+    expectSameBytes(received.bytes, data)
+  }
+}
+
+@Suite("Closed peers and SIGPIPE at its default disposition")
+struct ClosedPeerTests {
+  /// The thread's signal mask when the test started. (Swift Concurrency's pool threads
+  /// are libdispatch workers that block most signals — SIGXFSZ among them — but not
+  /// SIGPIPE.) Tests run synchronously, so they stay on this thread.
+  let initialMask: sigset_t
+
+  init() {
+    // Preconditions of every test here: SIGPIPE would kill the process if unguarded.
+    #expect(signalHandlerIsDefault(SIGPIPE))
+    #expect(!isBlocked(SIGPIPE))
+    initialMask = currentSignalMask()
+  }
+
+  /// Asserts the thread's signal state is as it was: no SIGPIPE pending, same mask.
+  private func expectCleanSignalState(sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(!isPending(SIGPIPE), "a SIGPIPE was left pending", sourceLocation: sourceLocation)
+    #expect(sameSignals(currentSignalMask(), initialMask), "the signal mask changed", sourceLocation: sourceLocation)
+  }
+
+  @Test("every all-helper to a closed socket throws EPIPE with exact progress")
+  func allHelpersToClosedPeer() throws {
+    let data = pattern(100_000, seed: 5)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+
+    let (s1, r1) = try socketPair()
+    try r1.close()
+    #expect(throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1))) {
+      try source.sendfileAll(to: s1, sourceOffset: 0, count: 100_000)
+    }
+    expectCleanSignalState()
+    #expect(throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1))) {
+      try data.withUnsafeBytes { try s1.writeAll($0, at: nil) }
+    }
+    expectCleanSignalState()
+
+    // splice through the temporary pipe: the first leg pulled 64 KiB, the second failed;
+    // the pulled bytes were drained and are reported as discarded.
+    let splice = #expect(throws: TransferFailure.self) {
+      try source.spliceAll(to: s1, sourceOffset: 0, count: 100_000)
+    }
+    #expect(splice?.errno == .brokenPipe)
+    #expect(splice?.progress.bytes == 0)
+    #expect(splice?.progress.discarded == 65536)
+    expectCleanSignalState()
+
+    var scratch = try AlignedBuffer(count: 4096)
+    let rw = #expect(throws: TransferFailure.self) {
+      try scratch.withUnsafeMutableBytes { buffer throws(TransferFailure) in
+        try source.readWriteCopy(to: s1, sourceOffset: 0, count: 100_000, buffer: buffer)
+      }
+    }
+    #expect(rw == TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 2, discarded: 4096)))
+    expectCleanSignalState()
+    try s1.close()
+  }
+
+  @Test("single calls survive a closed peer inside withSignalGuard")
+  func singleCallsGuarded() throws {
+    let source = try temporaryFile(pattern(4096))
+    defer { try? source.close() }
+    let (sender, receiver) = try socketPair()
+    try receiver.close()
+    defer { try? sender.close() }
+
+    #expect(throws: Errno.brokenPipe) {
+      try withSignalGuard { () throws(Errno) in try source.sendfile(to: sender, sourceOffset: 0, count: 4096) }
+    }
+    expectCleanSignalState()
+
+    let pipe = try Pipe()
+    _ = try pipe.writeEnd.writeAll([1, 2, 3])
+    #expect(throws: Errno.brokenPipe) {
+      try withSignalGuard { () throws(Errno) in try pipe.readEnd.splice(to: sender, count: 3) }
+    }
+    expectCleanSignalState()
+
+    // vmsplice into a pipe whose read end is closed.
+    let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
+    try readEnd.close()
+    let memory = try AlignedBuffer(count: 10)
+    #expect(throws: Errno.brokenPipe) {
+      try withSignalGuard { () throws(Errno) in
+        try memory.withUnsafeBytes { bytes throws(Errno) in try writeEnd.vmsplice(bytes) }
+      }
+    }
+    try writeEnd.close()
+    expectCleanSignalState()
+
+    // The guard returns the body's value and passes other errors through.
+    let value = withSignalGuard { 42 }
+    #expect(value == 42)
+    #expect(throws: Errno.badFileDescriptor) {
+      try withSignalGuard { () throws(Errno) in
+        try FileDescriptor(rawValue: -1).sendfile(to: sender, count: 1)
+      }
+    }
+    expectCleanSignalState()
+  }
+
+  @Test("a SIGPIPE the caller had blocked is left to the caller")
+  func callerBlockedSignalIsNotConsumed() throws {
+    let source = try temporaryFile(pattern(10))
+    defer { try? source.close() }
+    let (sender, receiver) = try socketPair()
+    try receiver.close()
+    defer { try? sender.close() }
+    var block = sigset_t()
+    sigemptyset(&block)
+    sigaddset(&block, SIGPIPE)
+    var old = sigset_t()
+    #expect(pthread_sigmask(SIG_BLOCK, &block, &old) == 0)
+
+    #expect(throws: Errno.brokenPipe) {
+      try withSignalGuard { () throws(Errno) in try source.sendfile(to: sender, sourceOffset: 0, count: 10) }
+    }
+    // The guard did not block SIGPIPE itself (the caller had), so it left it pending.
+    #expect(isPending(SIGPIPE))
+    #expect(isBlocked(SIGPIPE))
+    // Consume it before restoring the mask, or it would kill the process.
+    var zero = timespec(tv_sec: 0, tv_nsec: 0)
+    #expect(sigtimedwait(&block, nil, &zero) == SIGPIPE)
+    #expect(pthread_sigmask(SIG_SETMASK, &old, nil) == 0)
+    expectCleanSignalState()
+  }
+
+  @Test("a peer that closes mid-transfer: EPIPE, progress covers what it read", arguments: ["sendfile", "splice", "readWrite"])
+  func peerClosesMidTransfer(method: String) throws {
+    let size = 8 << 20
+    let data = pattern(size, seed: 6)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    let (sender, receiver) = try socketPair()
+    defer { try? sender.close() }
+    let readLimit = 1 << 20
+    let reader = TestThread { () -> ReadOutcome in
+      var outcome = ReadOutcome()
+      do { outcome.bytes = try readExactly(receiver, readLimit) } catch { outcome.error = error as? Errno }
+      try? receiver.close()
+      return outcome
+    }
+    let failure = #expect(throws: TransferFailure.self) {
+      switch method {
+      case "sendfile": _ = try source.sendfileAll(to: sender, sourceOffset: 0, count: .bytes(size))
+      case "splice": _ = try source.spliceAll(to: sender, sourceOffset: 0, count: .bytes(size))
+      default:
+        var scratch = try AlignedBuffer(count: 1 << 16)
+        _ = try scratch.withUnsafeMutableBytes { buffer throws(TransferFailure) in
+          try source.readWriteCopy(to: sender, sourceOffset: 0, count: .bytes(size), buffer: buffer)
+        }
+      }
+    }
+    let read = reader.join()
+    #expect(read.error == nil)
+    expectSameBytes(read.bytes, Array(data[0..<readLimit]))
+    // AF_UNIX: a peer that closes with unread data sets ECONNRESET on the socket, reported
+    // once by the next write that sees it; whichever write comes first gets it, later ones
+    // EPIPE. Both mean "the peer closed"; nothing else is acceptable.
+    #expect(failure.map { [Errno.brokenPipe, .connectionReset].contains($0.errno) } == true)
+    if let progress = failure?.progress {
+      #expect(progress.bytes >= Int64(readLimit))
+      #expect(progress.bytes + progress.discarded < Int64(size))
+    }
+    expectCleanSignalState()
+  }
+}

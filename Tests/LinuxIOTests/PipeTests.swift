@@ -1,0 +1,107 @@
+// Pipe: creation flags, capacity control, readable bytes, deterministic closing.
+
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import LinuxIO
+
+@Suite("Pipe")
+struct PipeTests {
+  @Test("both ends are O_CLOEXEC; nonBlocking sets O_NONBLOCK on both", arguments: [false, true])
+  func flags(nonBlocking: Bool) throws {
+    let pipe = try Pipe(nonBlocking: nonBlocking)
+    #expect(isCloseOnExec(pipe.readEnd))
+    #expect(isCloseOnExec(pipe.writeEnd))
+    #expect(fcntl(pipe.readEnd.rawValue, F_GETFL) & O_NONBLOCK == (nonBlocking ? O_NONBLOCK : 0))
+    #expect(fcntl(pipe.writeEnd.rawValue, F_GETFL) & O_NONBLOCK == (nonBlocking ? O_NONBLOCK : 0))
+    #expect(fcntl(pipe.readEnd.rawValue, F_GETFL) & O_ACCMODE == O_RDONLY)
+    #expect(fcntl(pipe.writeEnd.rawValue, F_GETFL) & O_ACCMODE == O_WRONLY)
+  }
+
+  @Test("capacity: default, rounding to power-of-two pages, limits")
+  func capacity() throws {
+    let pipe = try Pipe()
+    #expect(try pipe.capacity == 65536)
+    #expect(try pipe.setCapacity(100_000) == 131_072)
+    #expect(try pipe.capacity == 131_072)
+    #expect(try pipe.setCapacity(1) == 4096)
+    #expect(try pipe.setCapacity(4097) == 8192)
+    #expect(try pipe.setCapacity(1 << 20) == 1 << 20)
+    #expect(throws: Errno.invalidArgument) { try pipe.setCapacity(0) }
+
+    // The system maximum, exactly as /proc says.
+    let proc = try FileDescriptor.open("/proc/sys/fs/pipe-max-size", .readOnly, options: .closeOnExec)
+    let text = String(decoding: try readExactly(proc, 64), as: UTF8.self)
+    try proc.close()
+    let expected = Int(text.split(separator: "\n")[0])
+    #expect(try Pipe.maximumCapacity == expected)
+    #expect(try Pipe.maximumCapacity == 1_048_576)
+
+    // Above the maximum: EPERM without CAP_SYS_RESOURCE (which this machine's root lacks).
+    if try hasEffectiveCapability(24) {  // CAP_SYS_RESOURCE
+      #expect(try pipe.setCapacity(2 << 20) == 2 << 20)
+    } else {
+      #expect(throws: Errno.notPermitted) { try pipe.setCapacity(2 << 20) }
+    }
+  }
+
+  @Test("shrinking below the bytes in the pipe is EBUSY; readableBytes is exact")
+  func busyAndReadable() throws {
+    let pipe = try Pipe()
+    #expect(try pipe.setCapacity(1 << 20) == 1 << 20)
+    #expect(try pipe.readableBytes == 0)
+    let data = pattern(200_000)
+    _ = try pipe.writeEnd.writeAll(data)
+    #expect(try pipe.readableBytes == 200_000)
+    #expect(throws: Errno.resourceBusy) { try pipe.setCapacity(65536) }
+    expectSameBytes(try readExactly(pipe.readEnd, 1000), Array(data[0..<1000]))
+    #expect(try pipe.readableBytes == 199_000)
+  }
+
+  /// Proves, without racing on descriptor numbers, that a pipe's ends were closed:
+  /// a duplicate of the read end sees end of file (no writer left), and a duplicate of
+  /// the write end gets EPIPE (no reader left).
+  private func expectClosed(
+    after dispose: (consuming Pipe) throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let first = try Pipe()
+    let readCopy = try first.readEnd.duplicate()
+    try dispose(first)
+    var byte: UInt8 = 0
+    let n = try withUnsafeMutableBytes(of: &byte) { try readCopy.read(into: $0) }
+    #expect(n == 0, "the write end is still open", sourceLocation: sourceLocation)
+    try readCopy.close()
+
+    let second = try Pipe()
+    let writeCopy = try second.writeEnd.duplicate()
+    try dispose(second)
+    #expect(throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1)),
+            "the read end is still open", sourceLocation: sourceLocation) {
+      try [UInt8](repeating: 0, count: 1).withUnsafeBytes { try writeCopy.writeAll($0, at: nil) }
+    }
+    try writeCopy.close()
+  }
+
+  @Test("deinit closes both ends")
+  func deinitCloses() throws {
+    try expectClosed { pipe in _ = consume pipe }
+  }
+
+  @Test("close() closes both ends")
+  func explicitClose() throws {
+    try expectClosed { pipe in try pipe.close() }
+  }
+
+  @Test("releaseDescriptors gives up ownership without closing")
+  func release() throws {
+    let pipe = try Pipe()
+    let (r, w) = pipe.releaseDescriptors()
+    _ = try w.writeAll([1, 2, 3])
+    #expect(try readExactly(r, 3) == [1, 2, 3])
+    // Adopt them again: the new owner closes them.
+    let adopted = Pipe(takingOwnershipOf: r, w)
+    #expect(try adopted.readableBytes == 0)
+    try adopted.close()
+  }
+}

@@ -1,0 +1,286 @@
+// Test support: real kernel objects (temporary files, pipes, socketpairs, threads),
+// byte patterns and exact comparisons.
+
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import LinuxIO
+
+/// The sizes every data-moving API is checked at.
+let interestingSizes: [Int] = [0, 1, 4095, 4096, 4097, (1 << 20) + 3]
+
+/// A deterministic byte pattern with no short period (so misplaced pages are caught).
+func pattern(_ count: Int, seed: UInt32 = 0x9E37_79B9) -> [UInt8] {
+  var state = seed | 1
+  return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+    for i in 0..<count {
+      state ^= state << 13
+      state ^= state >> 17
+      state ^= state << 5
+      buffer[i] = UInt8(truncatingIfNeeded: state)
+    }
+    initialized = count
+  }
+}
+
+/// Checks two byte arrays are identical, reporting the first difference, not the arrays.
+func expectSameBytes(
+  _ actual: [UInt8], _ expected: [UInt8], _ what: String = "bytes",
+  sourceLocation: SourceLocation = #_sourceLocation
+) {
+  guard actual != expected else { return }
+  let firstDiff = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+  Issue.record(
+    "\(what): got \(actual.count) bytes, expected \(expected.count); first difference at \(firstDiff.map(String.init) ?? "the end")",
+    sourceLocation: sourceLocation)
+}
+
+/// Where ordinary temporary files go (ext4 on this machine, like the working tree).
+let diskDirectory = "/tmp"
+/// A tmpfs directory (a different superblock from `diskDirectory`).
+let memoryDirectory = "/dev/shm"
+
+/// A fresh path in `directory` (random; opened with O_EXCL by the callers).
+func uniquePath(in directory: String) -> String {
+  var rng = SystemRandomNumberGenerator()
+  return "\(directory)/linuxio-test-\(getpid())-\(String(rng.next(), radix: 36))"
+}
+
+/// Creates an anonymous temporary file (created, then unlinked at once: it disappears
+/// when the descriptor is closed) holding `contents`. The descriptor is O_CLOEXEC.
+func temporaryFile(
+  _ contents: [UInt8] = [], in directory: String = diskDirectory
+) throws -> FileDescriptor {
+  let path = uniquePath(in: directory)
+  let fd = try FileDescriptor.open(
+    FilePath(path), .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
+    permissions: [.ownerReadWrite])
+  unlink(path)
+  if !contents.isEmpty {
+    _ = try fd.writeAll(toAbsoluteOffset: 0, contents)
+  }
+  return fd
+}
+
+/// A temporary file's path and descriptor, for the tests that need to reopen it
+/// (for example with O_APPEND); `remove()` unlinks it.
+struct NamedFile {
+  let path: String
+  let fd: FileDescriptor
+  init(_ contents: [UInt8] = [], in directory: String = diskDirectory) throws {
+    path = uniquePath(in: directory)
+    fd = try FileDescriptor.open(
+      FilePath(path), .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
+      permissions: [.ownerReadWrite])
+    if !contents.isEmpty { _ = try fd.writeAll(toAbsoluteOffset: 0, contents) }
+  }
+  func remove() {
+    try? fd.close()
+    unlink(path)
+  }
+}
+
+/// The size of an open file.
+func fileSize(_ fd: FileDescriptor) -> Int64 {
+  var st = stat()
+  precondition(fstat(fd.rawValue, &st) == 0)
+  return Int64(st.st_size)
+}
+
+/// The whole contents of an open file (by position-independent reads).
+func contents(of fd: FileDescriptor) throws -> [UInt8] {
+  let size = Int(fileSize(fd))
+  return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+    var done = 0
+    while done < size {
+      let n = try fd.read(
+        fromAbsoluteOffset: Int64(done),
+        into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[done...]))
+      if n == 0 { break }
+      done += n
+    }
+    initialized = done
+  }
+}
+
+/// Reads exactly `count` bytes from `fd` at `offset`.
+func bytes(of fd: FileDescriptor, at offset: Int64, count: Int) throws -> [UInt8] {
+  try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+    let n = try fd.read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(buffer))
+    initialized = n
+  }
+}
+
+/// The current file position.
+func position(_ fd: FileDescriptor) throws -> Int64 {
+  try fd.seek(offset: 0, from: .current)
+}
+
+/// A connected AF_UNIX stream socketpair, O_CLOEXEC, optionally non-blocking.
+func socketPair(nonBlocking: Bool = false) throws -> (FileDescriptor, FileDescriptor) {
+  var fds: [CInt] = [-1, -1]
+  var type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+  if nonBlocking { type |= CInt(SOCK_NONBLOCK.rawValue) }
+  guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw Errno(rawValue: errno) }
+  return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+}
+
+/// Shrinks a socket's send buffer (and the peer's receive buffer) so that a
+/// non-blocking sender fills it quickly.
+func setSocketBuffer(_ fd: FileDescriptor, option: CInt, bytes: CInt) {
+  var value = bytes
+  let r = setsockopt(fd.rawValue, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<CInt>.size))
+  precondition(r == 0)
+}
+
+/// Reads `fd` until end of file, returning everything.
+func drain(_ fd: FileDescriptor) throws -> [UInt8] {
+  var result: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+    if n == 0 { return result }
+    result += chunk[0..<n]
+  }
+}
+
+/// Whether FD_CLOEXEC is set on `fd`.
+func isCloseOnExec(_ fd: FileDescriptor) -> Bool {
+  let flags = fcntl(fd.rawValue, F_GETFD)
+  precondition(flags >= 0)
+  return flags & FD_CLOEXEC != 0
+}
+
+/// Sleeps for `milliseconds`.
+func sleepMilliseconds(_ milliseconds: Int) {
+  var ts = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+  var remaining = timespec()
+  while nanosleep(&ts, &remaining) != 0 && errno == EINTR { ts = remaining }
+}
+
+private final class ThreadStart {
+  let run: () -> Void
+  init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Starts a pthread running `run`.
+private func startThread(_ run: @escaping () -> Void) -> pthread_t {
+  let box = Unmanaged.passRetained(ThreadStart(run)).toOpaque()
+  var thread = pthread_t()
+  let r = pthread_create(&thread, nil, { arg in
+    Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue().run()
+    return nil
+  }, box)
+  precondition(r == 0, "pthread_create failed: \(r)")
+  return thread
+}
+
+/// A real OS thread (not a cooperative-pool thread: the work blocks in syscalls).
+final class TestThread<Result: Sendable>: @unchecked Sendable {
+  // @unchecked: `result` is written by the thread before it exits and read only
+  // after pthread_join, which orders the two.
+  private var thread = pthread_t()
+  private var result: Result?
+
+  init(_ body: @escaping @Sendable () -> Result) {
+    thread = startThread { [self] in self.result = body() }
+  }
+
+  /// Waits for the thread and returns what it returned.
+  func join() -> Result {
+    pthread_join(thread, nil)
+    return result!
+  }
+}
+
+/// A pair of (read, write) results for reader threads.
+struct ReadOutcome: Sendable {
+  var bytes: [UInt8] = []
+  var error: Errno?
+}
+
+/// Starts a thread that reads `fd` until end of file or an error.
+func startReader(_ fd: FileDescriptor, delayMilliseconds: Int = 0, limit: Int = .max) -> TestThread<ReadOutcome> {
+  TestThread {
+    if delayMilliseconds > 0 { sleepMilliseconds(delayMilliseconds) }
+    var outcome = ReadOutcome()
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while outcome.bytes.count < limit {
+      do {
+        let want = min(chunk.count, limit - outcome.bytes.count)
+        let n = try chunk.withUnsafeMutableBytes {
+          try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+        }
+        if n == 0 { break }
+        outcome.bytes += chunk[0..<n]
+      } catch {
+        outcome.error = error as? Errno
+        break
+      }
+    }
+    return outcome
+  }
+}
+
+/// The disposition of `signal` (SIG_DFL is 0).
+func signalHandlerIsDefault(_ signal: CInt) -> Bool {
+  var action = sigaction()
+  precondition(sigaction(signal, nil, &action) == 0)
+  return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == 0
+}
+
+/// Whether `signal` is pending for this thread or process.
+func isPending(_ signal: CInt) -> Bool {
+  var set = sigset_t()
+  sigemptyset(&set)
+  precondition(sigpending(&set) == 0)
+  return sigismember(&set, signal) == 1
+}
+
+/// Whether `signal` is blocked in this thread.
+func isBlocked(_ signal: CInt) -> Bool {
+  var set = sigset_t()
+  sigemptyset(&set)
+  precondition(pthread_sigmask(SIG_BLOCK, nil, &set) == 0)
+  return sigismember(&set, signal) == 1
+}
+
+/// Reads exactly `count` bytes from a pipe or socket (blocking).
+func readExactly(_ fd: FileDescriptor, _ count: Int) throws -> [UInt8] {
+  var result = [UInt8](repeating: 0, count: count)
+  var done = 0
+  while done < count {
+    let n = try result.withUnsafeMutableBytes {
+      try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]))
+    }
+    if n == 0 { break }
+    done += n
+  }
+  return Array(result[0..<done])
+}
+
+/// This thread's signal mask.
+func currentSignalMask() -> sigset_t {
+  var set = sigset_t()
+  sigemptyset(&set)
+  precondition(pthread_sigmask(SIG_BLOCK, nil, &set) == 0)
+  return set
+}
+
+/// Whether two signal sets hold the same signals (1...64).
+func sameSignals(_ a: sigset_t, _ b: sigset_t) -> Bool {
+  var a = a, b = b
+  return (1...64).allSatisfy { sigismember(&a, CInt($0)) == sigismember(&b, CInt($0)) }
+}
+
+/// Whether capability number `capability` is in this process's effective set.
+func hasEffectiveCapability(_ capability: Int) throws -> Bool {
+  let status = try FileDescriptor.open("/proc/self/status", .readOnly, options: .closeOnExec)
+  defer { try? status.close() }
+  let text = String(decoding: try drain(status), as: UTF8.self)
+  guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+    let mask = UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16)
+  else { return false }
+  return mask & (1 << UInt64(capability)) != 0
+}

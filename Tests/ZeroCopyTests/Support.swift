@@ -1,0 +1,175 @@
+// Shared helpers for the ZeroCopy engine tests.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import Testing
+import URing
+@testable import ZeroCopy
+
+/// The two engine kinds every behavioural test runs against.
+enum EngineKind: String, Sendable, CustomStringConvertible {
+  case ioUring, threadPool
+  var description: String { rawValue }
+}
+
+enum Support {
+  /// Whether io_uring can be used here (the io_uring suite is skipped otherwise).
+  static let ioUringAvailable = URingAvailability.isAvailable
+
+  /// Why the io_uring suite is skipped.
+  static var ioUringSkipComment: Comment {
+    Comment(rawValue: "io_uring is unavailable here: \(URingAvailability.current)")
+  }
+
+  /// A fresh engine of `kind`; shut it down at the end of the test.
+  static func engine(
+    _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil
+  ) throws -> IOEngine {
+    let engine = try IOEngine(
+      IOEngine.Configuration(
+        preference: kind == .ioUring ? .ioUring : .threadPool,
+        submissionQueueEntries: submissionQueueEntries,
+        completionQueueEntries: completionQueueEntries,
+        name: "zc-test-\(kind == .ioUring ? "ring" : "pool")"))
+    #expect(engine.kind == (kind == .ioUring ? .ioUring : .threadPool))
+    return engine
+  }
+
+  /// Deterministic bytes: `count` bytes of a pattern keyed by `seed`.
+  static func pattern(seed: Int, count: Int) -> [UInt8] {
+    var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+    var out = [UInt8](repeating: 0, count: count)
+    for i in 0..<count {
+      state ^= state << 13
+      state ^= state >> 7
+      state ^= state << 17
+      out[i] = UInt8(truncatingIfNeeded: state)
+    }
+    return out
+  }
+
+  /// A buffer holding `bytes` (and zeros after them, up to `capacity`).
+  static func buffer(_ bytes: [UInt8], capacity: Int? = nil) throws -> AlignedBuffer {
+    var buffer = try AlignedBuffer(count: capacity ?? bytes.count)
+    buffer.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+    return buffer
+  }
+
+  /// A buffer filled with `byte`.
+  static func filled(_ byte: UInt8, count: Int) throws -> AlignedBuffer {
+    var buffer = try AlignedBuffer(count: count, zeroed: false)
+    buffer.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: byte) }
+    return buffer
+  }
+
+  /// The first `count` bytes of `buffer`.
+  static func bytes(_ buffer: borrowing AlignedBuffer, count: Int? = nil) -> [UInt8] {
+    buffer.withUnsafeBytes { Array($0.prefix(count ?? buffer.count)) }
+  }
+
+  /// Whether every byte of `buffer` is `byte`.
+  static func isFilled(_ buffer: borrowing AlignedBuffer, with byte: UInt8) -> Bool {
+    buffer.withUnsafeBytes { $0.allSatisfy { $0 == byte } }
+  }
+}
+
+/// A temporary directory, removed (with the files in it) when the value goes away.
+final class TemporaryDirectory: @unchecked Sendable {
+  let path: FilePath
+
+  init() throws {
+    var template = Array("/tmp/zc-engine-test-XXXXXX".utf8CString)
+    guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+      throw Errno(rawValue: errno)
+    }
+    path = FilePath(String(cString: created))
+  }
+
+  deinit {
+    if let dir = opendir(path.string) {
+      while let entry = readdir(dir) {
+        let name = direntName(entry)
+        if name != "." && name != ".." { unlink(path.appending(name).string) }
+      }
+      closedir(dir)
+    }
+    rmdir(path.string)
+  }
+
+  func file(_ name: String) -> FilePath { path.appending(name) }
+
+  /// Writes `bytes` to a new file `name` (synchronously) and returns its path.
+  @discardableResult
+  func write(_ name: String, _ bytes: [UInt8]) throws -> FilePath {
+    let p = file(name)
+    let fd = try FileDescriptor.open(p, .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+    defer { try? fd.close() }
+    _ = try fd.writeAll(bytes)
+    return p
+  }
+
+  /// The bytes of file `path` (synchronously).
+  func read(_ path: FilePath) throws -> [UInt8] {
+    let fd = try FileDescriptor.open(path, .readOnly)
+    defer { try? fd.close() }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+      if n == 0 { break }
+      out += chunk[0..<n]
+    }
+    return out
+  }
+}
+
+/// A pipe whose ends are plain descriptors (the test decides who closes which).
+struct RawPipe {
+  let readEnd: FileDescriptor
+  let writeEnd: FileDescriptor
+
+  init() throws {
+    let ends = try Pipe().releaseDescriptors()
+    readEnd = ends.readEnd
+    writeEnd = ends.writeEnd
+  }
+}
+
+/// The targets of this process's open descriptors (`/proc/self/fd/N` links), by number.
+func openDescriptorTargets() -> [Int32: String] {
+  var result: [Int32: String] = [:]
+  guard let dir = opendir("/proc/self/fd") else { return result }
+  defer { closedir(dir) }
+  while let entry = readdir(dir) {
+    let name = direntName(entry)
+    guard let fd = Int32(name) else { continue }
+    var target = [CChar](repeating: 0, count: 512)
+    let n = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+    if n > 0 {
+      result[fd] = String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+  }
+  return result
+}
+
+/// The `/proc/self/fd` target of one descriptor (`pipe:[1234]`, `socket:[99]`, a path…).
+func descriptorTarget(_ fd: FileDescriptor) -> String? {
+  var target = [CChar](repeating: 0, count: 512)
+  let n = readlink("/proc/self/fd/\(fd.rawValue)", &target, target.count - 1)
+  guard n > 0 else { return nil }
+  return String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Sleeps for `microseconds` (cooperatively).
+func pause(microseconds: Int) async {
+  try? await Task.sleep(for: .microseconds(microseconds))
+}
+
+/// The name in a `dirent` (read through a pointer: the kernel's record may be shorter than
+/// `d_name`'s declared 256 bytes).
+func direntName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+  withUnsafeMutablePointer(to: &entry.pointee.d_name) {
+    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+  }
+}

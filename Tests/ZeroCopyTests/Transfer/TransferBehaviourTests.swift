@@ -1,0 +1,303 @@
+// Fallbacks, strict mode, /proc sources, offsets and file positions, O_APPEND, short
+// sources, and failures that must say how many bytes reached the destination.
+
+import Glibc
+import SystemPackage
+import Testing
+import ZeroCopy
+
+extension TransferTests {
+  @Suite("Transfer fallbacks and failures")
+  struct Behaviour {
+    // MARK: /proc sources
+
+    @Test("/proc/self/status is copied by read/write, with its real content")
+    func procStatusAutomatic() async throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      let target = directory.file("status")
+      let report = try await Transfer.copy(from: "/proc/self/status", to: FilePath(target))
+      #expect(report.strategy == "readWrite")
+      #expect(report.sourceKind == .pseudoFile)
+      let text = String(decoding: try TransferFixtures.readFile(target), as: UTF8.self)
+      #expect(text.hasPrefix("Name:"))
+      #expect(text.contains("\nPid:\t\(getpid())\n"))
+      #expect(report.bytes == Int64(text.utf8.count))
+      #expect(report.bytes > 200)
+    }
+
+    @Test(
+      "/proc/self/status with a zero-copy strategy falls back to read/write",
+      arguments: ["sendfile", "copyFileRange", "mmapWrite", "reflink"])
+    func procStatusFallsBack(_ name: String) async throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      let target = directory.file("status")
+      let strategy = try #require(TransferStrategies.named(name))
+      let report = try await Transfer.copy(from: "/proc/self/status", to: FilePath(target), strategy: strategy)
+      #expect(report.strategy == "readWrite", "\(report)")
+      #expect(report.fallbacks.first?.strategy == name, "\(report)")
+      if name == "copyFileRange" {
+        #expect(report.fallbacks.first?.errno == .improperLink, "copy_file_range from /proc: EXDEV; \(report)")
+      }
+      let text = String(decoding: try TransferFixtures.readFile(target), as: UTF8.self)
+      #expect(text.contains("\nPid:\t\(getpid())\n"))
+    }
+
+    // MARK: Strict mode
+
+    @Test("without fallback, a kernel refusal is an error with the syscall and errno")
+    func strictRefusal() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      let memory = try TransferFixtures.Directory(in: "/dev/shm")
+      defer { memory.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(10000))
+      let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let target = try TransferFixtures.openFile(memory.file("b"), O_RDWR | O_CREAT)
+      defer { try? target.close() }
+      let error = await #expect(throws: ZeroCopyError.self) {
+        try await Transfer.send(file: source, to: target, strategy: .copyFileRange, options: TransferOptions(allowFallback: false))
+      }
+      #expect(error?.errno == .improperLink)
+      #expect(error?.syscall == "copy_file_range")
+      #expect(error?.bytesTransferred == 0)
+      #expect(error?.operation == .transfer)
+
+      let unsupported = await #expect(throws: ZeroCopyError.self) {
+        try await Transfer.send(file: source, to: target, strategy: .sendZeroCopy, options: TransferOptions(allowFallback: false))
+      }
+      #expect(unsupported?.errno == .notSupported)
+      #expect(unsupported?.message?.contains("sendZeroCopy") == true)
+    }
+
+    @Test("a strategy that does not support the endpoints is skipped and listed")
+    func staticFallback() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(5000))
+      let report = try await Transfer.copy(from: FilePath(disk.file("a")), to: FilePath(disk.file("b")), strategy: .sendZeroCopy)
+      #expect(report.strategy == "copyFileRange")
+      #expect(report.requestedStrategy == "sendZeroCopy")
+      #expect(report.fallbacks.count == 1)
+      #expect(report.fallbacks.first?.errno == nil)
+      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b")), TransferFixtures.bytes(5000), "copy")
+    }
+
+    // MARK: Counts, offsets, positions
+
+    @Test("a range past the end of the file reports sourceEndedEarly and the exact bytes")
+    func sourceEndedEarly() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(1000))
+      for name in ["automatic", "readWrite", "sendfile", "splice", "mmapWrite", "copyFileRange"] {
+        let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+        defer { try? source.close() }
+        let target = try TransferFixtures.openFile(disk.file("b-\(name)"), O_RDWR | O_CREAT | O_TRUNC)
+        defer { try? target.close() }
+        let strategy = try #require(TransferStrategies.named(name))
+        let report = try await Transfer.send(file: source, range: 100..<5000, to: target, strategy: strategy)
+        #expect(report.bytes == 900, "\(name): \(report)")
+        #expect(report.sourceEndedEarly, "\(name): \(report)")
+        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b-\(name)")), TransferFixtures.bytes(900, from: 100), name)
+      }
+    }
+
+    @Test(
+      "nil offsets use and advance file positions; explicit offsets leave them alone",
+      arguments: ["readWrite", "sendfile", "splice", "copyFileRange", "mmapWrite"])
+    func positions(_ name: String) async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(3000))
+      let strategy = try #require(TransferStrategies.named(name))
+      let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let target = try TransferFixtures.openFile(disk.file("b"), O_RDWR | O_CREAT | O_TRUNC)
+      defer { try? target.close() }
+      #expect(lseek(source.rawValue, 1000, SEEK_SET) == 1000)
+      #expect(lseek(target.rawValue, 10, SEEK_SET) == 10)
+      let first = try await Transfer.run(TransferRequest(from: source, count: 500, to: target), strategy: strategy)
+      #expect(first.bytes == 500)
+      #expect(lseek(source.rawValue, 0, SEEK_CUR) == 1500, "\(name): the source position advanced")
+      #expect(lseek(target.rawValue, 0, SEEK_CUR) == 510, "\(name): the destination position advanced")
+      let second = try await Transfer.run(TransferRequest(from: source, offset: 0, count: 10, to: target, at: 0), strategy: strategy)
+      #expect(second.bytes == 10)
+      #expect(lseek(source.rawValue, 0, SEEK_CUR) == 1500, "\(name): explicit offsets leave positions")
+      #expect(lseek(target.rawValue, 0, SEEK_CUR) == 510, "\(name): explicit offsets leave positions")
+      let written = try TransferFixtures.readFile(disk.file("b"))
+      TransferFixtures.expectSame(Array(written[0..<10]), TransferFixtures.bytes(10), "\(name): head")
+      TransferFixtures.expectSame(Array(written[10..<510]), TransferFixtures.bytes(500, from: 1000), "\(name): body")
+    }
+
+    @Test("an O_APPEND destination is appended to by read/write")
+    func appendOnlyDestination() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(2000))
+      try TransferFixtures.writeFile(disk.file("log"), [1, 2, 3])
+      let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let log = try TransferFixtures.openFile(disk.file("log"), O_WRONLY | O_APPEND)
+      defer { try? log.close() }
+      let automatic = try await Transfer.send(file: source, to: log)
+      #expect(automatic.strategy == "readWrite")
+      let named = try await Transfer.send(file: source, to: log, strategy: .sendfile)
+      #expect(named.strategy == "readWrite")
+      #expect(named.fallbacks.first?.strategy == "sendfile")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(disk.file("log")), [1, 2, 3] + TransferFixtures.bytes(2000) + TransferFixtures.bytes(2000),
+        "appended")
+    }
+
+    @Test("pipe and socket sources: splice and read/write move everything until the writer closes")
+    func streamSources() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      let payload = TransferFixtures.bytes(300_001)
+      for name in ["automatic", "splice", "readWrite"] {
+        for useSocket in [false, true] {
+          let strategy = try #require(TransferStrategies.named(name))
+          let (readEnd, writeEnd) = useSocket ? try TransferFixtures.makeTCPPair() : try TransferFixtures.makePipe()
+          let feeder = TransferFixtures.Worker {
+            try? TransferFixtures.writeAll(writeEnd.rawValue, payload)
+            try? writeEnd.close()
+          }
+          let path = disk.file("out-\(name)-\(useSocket)")
+          let target = try TransferFixtures.openFile(path, O_RDWR | O_CREAT | O_TRUNC)
+          defer { try? target.close() }
+          let report = try await Transfer.run(TransferRequest(from: readEnd, to: target), strategy: strategy)
+          feeder.join()
+          try readEnd.close()
+          #expect(report.bytes == Int64(payload.count))
+          #expect(report.strategy == (name == "automatic" ? "splice" : name))
+          #expect(report.sourceKind == (useSocket ? .tcpSocket : .pipe))
+          TransferFixtures.expectSame(try TransferFixtures.readFile(path), payload, "\(name) from \(useSocket ? "TCP" : "pipe")")
+        }
+      }
+    }
+
+    @Test(
+      "a non-blocking socket destination: strategies wait with poll and deliver every byte",
+      arguments: ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "ioUring"])
+    func nonBlockingDestination(_ name: String) async throws {
+      let strategy = try #require(TransferStrategies.named(name))
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      let payload = TransferFixtures.bytes((4 << 20) + 3)
+      try TransferFixtures.writeFile(disk.file("a"), payload)
+      let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let (near, far) = try TransferFixtures.makeTCPPair()
+      #expect(fcntl(near.rawValue, F_SETFL, fcntl(near.rawValue, F_GETFL) | O_NONBLOCK) == 0)
+      let received = TransferFixtures.Box<[UInt8]>([])
+      let reader = TransferFixtures.Worker {
+        usleep(20_000)  // let the socket buffer fill first
+        received.value = TransferFixtures.readToEnd(far.rawValue)
+      }
+      let report = try await Transfer.send(file: source, to: near, strategy: strategy)
+      try near.close()
+      reader.join()
+      try far.close()
+      TransferFixtures.expectSame(received.value, payload, "\(name) into a non-blocking socket")
+      #expect(report.bytes == Int64(payload.count))
+      if name == "ioUring" {
+        #expect(report.strategy == "sendfile", "io_uring would answer EAGAIN: \(report)")
+        #expect(report.fallbacks.first?.strategy == "ioUring")
+      } else {
+        #expect(report.strategy == (name == "automatic" ? "sendfile" : name))
+      }
+    }
+
+    // MARK: Failures say how far they got
+
+    @Test(
+      "a closed reader gives EPIPE, not SIGPIPE, with 0 bytes delivered",
+      arguments: ["readWrite", "mmapWrite", "sendfile", "splice"])
+    func brokenPipe(_ name: String) async throws {
+      try await checkBrokenPipe(name)
+    }
+
+    @Test(
+      "a closed reader gives EPIPE, not SIGPIPE, with io_uring",
+      .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason),
+      arguments: ["ioUring", "ioUringSplice"])
+    func brokenPipeURing(_ name: String) async throws {
+      try await checkBrokenPipe(name)
+    }
+
+    private func checkBrokenPipe(_ name: String) async throws {
+      let strategy = try #require(TransferStrategies.named(name))
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(100_000))
+      let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      try readEnd.close()
+      defer { try? writeEnd.close() }
+      // On this thread too (runBlocking), not only on the worker threads that block SIGPIPE.
+      for blocking in [false, true] {
+        let options = TransferOptions(allowFallback: false)
+        let error: ZeroCopyError?
+        if blocking {
+          error = #expect(throws: ZeroCopyError.self) {
+            try Transfer.runBlocking(TransferRequest(from: source, offset: 0, to: writeEnd), strategy: strategy, options: options)
+          }
+        } else {
+          error = await #expect(throws: ZeroCopyError.self) {
+            try await Transfer.send(file: source, to: writeEnd, strategy: strategy, options: options)
+          }
+        }
+        #expect(error?.errno == .brokenPipe, "\(name): \(String(describing: error))")
+        #expect(error?.bytesTransferred == 0, "\(name)")
+        #expect(error?.message?.contains("strategy \(name)") == true, "\(name): \(String(describing: error))")
+      }
+    }
+
+    @Test("a full filesystem: ENOSPC, and the error's byte count is what reached the file")
+    func noSpace() async throws {
+      guard let small = TransferFixtures.mountTmpfs(size: "1m") else {
+        try Test.cancel("cannot mount a 1 MiB tmpfs here (needs root / CAP_SYS_ADMIN)")
+      }
+      defer { TransferFixtures.unmount(small) }
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      try TransferFixtures.writeFile(disk.file("big"), TransferFixtures.bytes(3 << 20))
+      var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice"]
+      if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice"] }
+      for name in names {
+        let strategy = try #require(TransferStrategies.named(name))
+        let path = small.file("out")
+        let error = await #expect(throws: ZeroCopyError.self) {
+          try await Transfer.copy(from: FilePath(disk.file("big")), to: FilePath(path), strategy: strategy)
+        }
+        #expect(error?.errno == .noSpace, "\(name): \(String(describing: error))")
+        #expect(error?.operation == .copy)
+        let size = TransferFixtures.status(path)?.size ?? -1
+        let delivered = error?.bytesTransferred ?? -1
+        #expect(delivered > 0, "\(name): some bytes fit")
+        if name == "ioUring" {
+          // Independent pairs: the error counts the contiguous prefix; later pairs may have landed.
+          #expect(delivered <= size, "\(name): \(delivered) vs file size \(size)")
+        } else {
+          #expect(delivered == size, "\(name): \(delivered) vs file size \(size)")
+        }
+        TransferFixtures.expectSame(
+          Array(try TransferFixtures.readFile(path).prefix(Int(max(delivered, 0)))), TransferFixtures.bytes(Int(max(delivered, 0))),
+          "\(name): the delivered prefix")
+        _ = unlink(path)
+      }
+      // Atomic: the destination is left untouched and no temporary file remains.
+      try TransferFixtures.writeFile(small.file("kept"), [9, 9, 9])
+      let error = await #expect(throws: ZeroCopyError.self) {
+        try await Transfer.copy(from: FilePath(disk.file("big")), to: FilePath(small.file("kept")), options: CopyOptions(atomic: true))
+      }
+      #expect(error?.errno == .noSpace)
+      #expect(try TransferFixtures.readFile(small.file("kept")) == [9, 9, 9])
+      #expect(TransferFixtures.entries(of: small.path) == ["kept"])
+    }
+  }
+}

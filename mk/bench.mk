@@ -1,0 +1,86 @@
+# mk/bench.mk — the benchmark targets. Included at the end of the root Makefile
+# (`include mk/bench.mk`), after the shim's variables (STATIC_LIB, HEADERS, ZC_CPPFLAGS,
+# ZC_LIBS, SWIFT, CC) and the `deps` and `shim` targets it uses.
+#
+#   make bench        the default run (about 5 minutes on 2 cores, build excluded):
+#                     C references + release build of zerocopy-bench + `zerocopy-bench run`
+#   make bench-quick  about a minute (3 rounds, sizes up to 64 MiB)
+#   make bench-peers  the default run plus fio (apt-get install when missing) and SwiftNIO
+#                     (Benchmarks/Peers, built only here)
+#   make bench-test   the smoke run with a planted corrupting strategy, checked: every
+#                     registered strategy present, every run verified, ratios computed,
+#                     the corrupting strategy caught; plus the strace cross-check of the
+#                     library's syscall counts (skipped with a message when strace is absent)
+#   make bench-check  package-benchmark suites with thresholds on deterministic metrics
+#
+# BENCH_ARGS passes options to `zerocopy-bench run` (e.g. BENCH_ARGS="--cold",
+# BENCH_ARGS="--dest file --sizes 1g"); `zerocopy-bench --help` lists them.
+
+BENCH_PKG      := Benchmarks
+BENCH_SCRATCH  := Benchmarks/.build-bench
+BENCH_BIN      := $(BENCH_SCRATCH)/release/zerocopy-bench
+BENCH_TOOLS    := $(BUILD)/bench
+BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file
+BENCH_C_BINS   := $(addprefix $(BENCH_TOOLS)/,$(BENCH_C))
+BENCH_ARGS     ?=
+BENCH_RUN      := $(BENCH_BIN) run --repo $(CURDIR) --tools $(CURDIR)/$(BENCH_TOOLS)
+PEERS_PKG      := Benchmarks/Peers
+PEERS_SCRATCH  := Benchmarks/Peers/.build-peers
+NIO_BIN        := $(PEERS_SCRATCH)/release/zerocopy-bench-nio
+
+.PHONY: bench bench-quick bench-peers bench-test bench-check bench-tools bench-build bench-peer-tools
+
+# C reference programs (libzerocopy + liburing), -Wall -Wextra -Werror like the shim.
+$(BENCH_TOOLS)/%: Benchmarks/c/%.c Benchmarks/c/zc_checksum.h $(STATIC_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ZC_CPPFLAGS) -std=c11 -O2 -Wall -Wextra -Werror -o $@ $< $(STATIC_LIB) $(ZC_LIBS)
+
+bench-tools: $(BENCH_C_BINS)
+
+# Only the zerocopy-bench product: package-benchmark (Benchmarks/Benchmarks/*) and the
+# NIO peer are not compiled by this.
+bench-build: deps
+	$(SWIFT) build --package-path $(BENCH_PKG) --scratch-path $(BENCH_SCRATCH) -c release --product zerocopy-bench
+
+bench: bench-tools bench-build
+	$(BENCH_RUN) $(BENCH_ARGS)
+
+bench-quick: bench-tools bench-build
+	$(BENCH_RUN) --quick $(BENCH_ARGS)
+
+bench-peer-tools:
+	@if ! command -v fio >/dev/null 2>&1; then \
+	  if [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench-peers: installing fio (apt-get install -y fio)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fio; \
+	  else \
+	    echo "bench-peers: fio is missing and cannot be installed here (not root or no apt-get); it will be reported as not measured" >&2; \
+	  fi; \
+	fi
+	$(SWIFT) build --package-path $(PEERS_PKG) --scratch-path $(PEERS_SCRATCH) -c release --product zerocopy-bench-nio
+
+bench-peers: bench-tools bench-build bench-peer-tools
+	$(BENCH_RUN) --peers --nio $(CURDIR)/$(NIO_BIN) $(BENCH_ARGS)
+
+# The test the root `make test` runs: a smoke run (about 30 s in release) with a planted
+# strategy that corrupts one byte, then the JSON check, then the strace cross-check.
+bench-test: bench-tools bench-build
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/zc-bench-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "==> zerocopy-bench run --smoke (planted corrupting strategy)"; \
+	ZEROCOPY_BENCH_PLANT_CORRUPTING=1 $(BENCH_RUN) --smoke --plain --no-output --json "$$tmp/out.json" >"$$tmp/run.log" 2>&1 \
+	  || { cat "$$tmp/run.log"; echo "bench-test: the smoke run failed" >&2; exit 1; }; \
+	tail -n 8 "$$tmp/run.log"; \
+	echo "==> zerocopy-bench check"; \
+	$(BENCH_BIN) check --expect-planted "$$tmp/out.json"; \
+	echo "==> zerocopy-bench _strace-check"; \
+	if ! command -v strace >/dev/null 2>&1 && [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null 2>&1 \
+	    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null; } || true; \
+	fi; \
+	$(BENCH_BIN) _strace-check
+
+# package-benchmark suites (Benchmarks/Benchmarks/*): thresholds on deterministic metrics
+# only (mallocs, the syscalls the library counts). The first build takes ~3 minutes.
+bench-check: deps
+	cd $(BENCH_PKG) && $(SWIFT) package --scratch-path .build-suites --allow-writing-to-package-directory \
+	  benchmark thresholds check --path Thresholds
