@@ -157,8 +157,9 @@ ssize_t zc_vmsplice(int fd, const struct iovec *iov, size_t nr_segs, unsigned fl
 /**
  * copy_file_range(2) within or across files. Offsets as for zc_splice.
  * Returns bytes copied (0 at end of source), or -errno: -EXDEV (different
- * superblocks here), -EINVAL (sockets, /dev/null, overlapping same-file ranges,
- * O_APPEND destination), -EBADF, -EFBIG, -ENOSPC, -EOPNOTSUPP, -ENOSYS.
+ * superblocks here; also /proc sources on 6.18), -EINVAL (sockets, /dev/null,
+ * overlapping same-file ranges), -EBADF (bad fd, or an O_APPEND destination),
+ * -EFBIG, -ENOSPC, -EOPNOTSUPP, -ENOSYS.
  */
 ssize_t zc_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len,
                            unsigned flags);
@@ -311,7 +312,9 @@ int zc_madvise(const zc_mapping *m, size_t offset, size_t length, int advice);
  * memcpy that survives SIGBUS: copies len bytes from src to dst where either may
  * lie in a file mapping whose file was truncated (by any process). Returns 0, or
  * -EFAULT if a SIGBUS hit this thread during the copy (the bytes before the fault
- * may have been copied; *copied, if non-NULL, is a lower bound of them, page-exact).
+ * may have been copied; *copied, if non-NULL, is a lower bound of them: the copy
+ * advances by source pages, so it is exact to a source page for a fault in the
+ * source, and within one page for a fault in the destination).
  * The handler is installed once, process-wide and thread-safe, the first time
  * this is called; a SIGBUS outside a guarded copy is passed to the handler that
  * was installed before (Swift's backtracer, or the default action).
@@ -322,7 +325,11 @@ int zc_guarded_copy(void *dst, const void *src, size_t len, size_t *copied);
  * Write `len` bytes of a mapping to fd (write/pwrite loop) without touching the
  * mapped pages in user space: when the file behind the mapping was truncated,
  * the kernel returns a short count and then EFAULT, so this returns -EFAULT with
- * progress.bytes = bytes written, never SIGBUS. offset < 0: use the file position.
+ * progress.bytes = bytes written, never SIGBUS. Measured on 6.18: to a file or
+ * pipe the kernel writes up to the end of the last page that still exists (the
+ * truncated size rounded up to a page, zeros after end of file) before EFAULT; to
+ * an AF_UNIX socket it fails with -EFAULT after 0 bytes; /dev/null never touches
+ * the pages, so it "succeeds". offset < 0: use the file position.
  * Returns ZC_DONE, ZC_AGAIN, or -errno.
  */
 int zc_write_from_mapping(int fd, const void *src, size_t len, int64_t offset, zc_progress *p);
@@ -346,7 +353,8 @@ typedef enum zc_uring_reason {
 /** Result of zc_uring_probe(). */
 typedef struct zc_uring_probe_result {
     int reason;                /* a zc_uring_reason */
-    int setup_errno;           /* positive errno from io_uring_setup, 0 if it worked */
+    int setup_errno;           /* positive errno from io_uring_setup, or from the probe's
+                                  NOP round trip (io_uring_enter), 0 if both worked */
     int register_errno;        /* positive errno from io_uring_register(PROBE), 0 if it worked */
     int sysctl_disabled;       /* /proc/sys/kernel/io_uring_disabled, -1 if absent/unreadable */
     uint32_t features;         /* io_uring_params.features (IORING_FEAT_*) */

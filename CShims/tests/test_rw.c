@@ -307,7 +307,7 @@ static void test_pwrite_all_fsize(void) { zt_xfer_fsize_limit(&pw); }
 static void test_pwrite_all_eintr(void) { zt_xfer_eintr_full_socket(&pw); }
 
 static void test_pwrite_all_errors(void) {
-    unsigned char buf[16] = "0123456789abcdef";
+    unsigned char buf[17] = "0123456789abcdef";
     zc_progress p;
     zt_progress_poison(&p);
     CHECK_RC(zc_pwrite_all(-1, buf, 10, 0, &p), -EBADF);

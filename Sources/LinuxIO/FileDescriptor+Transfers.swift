@@ -61,9 +61,10 @@ extension FileDescriptor {
   ///   - count: How much to move.
   /// - Returns: `.complete`, `.sourceEndedEarly` (the input ended before `count`), or
   ///   `.wouldBlock` (a non-blocking end would block). Through an intermediate pipe, bytes
-  ///   already pulled into it are pushed out before `.wouldBlock` is returned — waiting
-  ///   (poll) for a non-blocking destination to accept them — so none are lost, but the
-  ///   call can block for as long as the destination's reader does not read.
+  ///   already pulled into it when the destination would block are given back to a
+  ///   seekable source (drained, offset rewound: read again next time) and `.wouldBlock`
+  ///   returned at once; only a non-seekable source (a socket), whose bytes cannot be
+  ///   read twice, waits (poll) until the destination took them. None are ever lost.
   /// - Throws: `TransferFailure` with the progress so far and `.invalidArgument` (a file
   ///   that does not support splice), `.illegalSeek` (an offset for a pipe),
   ///   `.brokenPipe`, `.connectionReset`, `.noSpace`, `.fileTooLarge`,
@@ -217,9 +218,10 @@ extension FileDescriptor {
   ///   - buffer: Scratch memory for each read (for example an `AlignedBuffer`'s bytes);
   ///     its size is the largest read. - Precondition: `buffer.count > 0`.
   /// - Returns: `.complete`, `.sourceEndedEarly`, or `.wouldBlock` (a non-blocking
-  ///   source has nothing to read, or a non-blocking destination was full: bytes already
-  ///   read are written first — waiting (poll) for the destination — so none are lost,
-  ///   but the call can block for as long as the destination's reader does not read).
+  ///   source has nothing to read, or a non-blocking destination was full: the unwritten
+  ///   rest of a chunk is given back to a seekable source — offset rewound — and
+  ///   `.wouldBlock` returned at once; a non-seekable source waits (poll) for the
+  ///   destination instead, since its bytes cannot be read twice. None are lost).
   /// - Throws: `TransferFailure` with the progress so far and any `read`/`write` errno;
   ///   bytes read but not written are counted in `progress.discarded` (and given back to
   ///   a source read by file position, with `lseek`).

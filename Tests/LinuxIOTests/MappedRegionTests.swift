@@ -96,7 +96,11 @@ struct MappedRegionTests {
     try empty.advise(.willNeed)
   }
 
-  @Test("a file truncated under the mapping gives mappedFileTruncated, never SIGBUS")
+  @Test(
+    "a file truncated under the mapping gives mappedFileTruncated, never SIGBUS",
+    .disabled(
+      if: dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil,
+      "under ThreadSanitizer (make sanitize-thread) the runtime's signal interception turns the guarded SIGBUS into a crash; the normal and ASan runs cover this"))
   func truncatedUnderneath() throws {
     let size = 16 * 4096
     let data = pattern(size, seed: 36)
