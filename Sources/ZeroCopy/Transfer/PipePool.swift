@@ -35,6 +35,7 @@ public final class PipePool: @unchecked Sendable {
   private let returned = Condition()
   private var idle: [(readEnd: FileDescriptor, writeEnd: FileDescriptor)] = []  // guarded by lock
   private var inUse = 0  // guarded by lock
+  private var ownerPID = getpid()  // guarded by lock: the process the pooled pipes belong to
 
   /// Creates a pool.
   ///
@@ -107,6 +108,21 @@ public final class PipePool: @unchecked Sendable {
 
   private func acquire() throws(ZeroCopyError) -> Pipe {
     lock.lock()
+    // After fork(2) the child inherits the parent's pooled pipes: the same kernel pipes,
+    // shared with the parent, so two processes splicing through one pipe would mix their
+    // bytes. The child forgets them (closing its copies) and starts an empty pool; pipes
+    // the parent's other threads were using at fork time belong to threads the child
+    // does not have, so they are not counted either.
+    let pid = getpid()
+    if pid != ownerPID {
+      ownerPID = pid
+      for ends in idle {
+        _ = Glibc.close(ends.readEnd.rawValue)
+        _ = Glibc.close(ends.writeEnd.rawValue)
+      }
+      idle.removeAll()
+      inUse = 0
+    }
     while idle.isEmpty && inUse >= maximumPipes { lock.wait(returned) }
     inUse += 1
     if let ends = idle.popLast() {

@@ -130,6 +130,19 @@ public struct MmapWriteStrategy: TransferStrategy {
         result = try context.destination.descriptor.writeAll(fromMapping: region, at: context.destinationOffset)
       } catch {
         context.record(error.progress)
+        // EFAULT: the mapping's pages past the file's new end are gone — the source was
+        // truncated (by another process) under the mapping. Like every other strategy,
+        // report it as the source ending early, with the exact bytes delivered.
+        // (A write that faults part-way may stop a little before the new end: map what
+        // is left of the shorter file and go on.)
+        if error.errno == .badAddress, let now = try? sourceSize(context), now < offset + Int64(length) {
+          knownSize = now
+          if now <= context.sourceOffset ?? 0 {
+            context.note("mmapWrite: the source was truncated under the mapping (now \(now) bytes)")
+            return .endOfSource
+          }
+          continue
+        }
         throw context.error(
           syscall: "write", errno: error.errno,
           message: error.errno == .badAddress ? "the source was truncated under the mapping" : nil)

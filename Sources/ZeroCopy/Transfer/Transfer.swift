@@ -10,7 +10,9 @@ public struct TransferRequest: Sendable {
   /// Where to start reading a file; nil for its current position (which the transfer
   /// then advances, like `read`). Must be nil for pipes and sockets.
   public var sourceOffset: Int64?
-  /// How many bytes to move; nil for "until the source ends".
+  /// How many bytes to move; nil for "until the source ends" — for a regular file, its
+  /// size when the transfer starts (a file growing meanwhile is not followed; one that
+  /// shrinks gives a report with ``TransferReport/sourceEndedEarly`` set).
   public var count: Int64?
   /// Where the bytes go: a file, pipe or socket. Not closed.
   public var destination: FileDescriptor
@@ -90,8 +92,12 @@ public enum Transfer {
   ///     registered one (`TransferStrategies.named("…")`), or your own.
   ///   - options: Fallback, chunk size, monitor.
   /// - Returns: The report: the strategy that moved the bytes, bytes, syscalls, elapsed
-  ///   time, fallbacks. A source that ended before `count` bytes is not an error: the
-  ///   report's ``TransferReport/sourceEndedEarly`` says so.
+  ///   time, fallbacks. A source that ended before `count` bytes (or, without a count,
+  ///   before the file's size when the transfer started: it was truncated meanwhile) is not
+  ///   an error: the report's ``TransferReport/sourceEndedEarly`` says so, and `bytes` is
+  ///   exactly what reached the destination.
+  /// - Throws: `EINVAL` before moving anything when source and destination are the same
+  ///   file (same device and inode, e.g. a hard link) at overlapping ranges.
   /// - Throws: ``ZeroCopyError`` (operation `transfer`): the system call and errno that
   ///   stopped it, and in `bytesTransferred` the bytes that reached the destination;
   ///   `ECANCELED` when cancelled; `EOPNOTSUPP` when no strategy can handle the endpoints.
@@ -222,9 +228,23 @@ public enum Transfer {
     let pair = EndpointPair(source: source, destination: destination)
     let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
     monitor.setExpected(expected)
+    // "Until the end" of a regular file means its size now (the snapshot `fstat` just
+    // read): a file that grows meanwhile is not chased, and one that shrinks is reported
+    // as `sourceEndedEarly` with the exact bytes delivered.
+    let requested = source.kind == .file ? expected : request.count
+    // The same file at overlapping ranges would read bytes it has just overwritten (or
+    // truncated): refused before any byte moves, as copy_file_range(2) does (EINVAL).
+    if pair.isSameFile, let sourceStart = sourceOffset, let destinationStart = destinationOffset {
+      let length = requested ?? Int64.max / 4
+      if length > 0 && sourceStart < destinationStart + length && destinationStart < sourceStart + length {
+        throw fail(
+          "fstat", .invalidArgument,
+          "source and destination are the same file (device \(source.device), inode \(source.inode)) at overlapping ranges")
+      }
+    }
 
     var context = TransferContext(
-      pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset, requestedBytes: request.count,
+      pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset, requestedBytes: requested,
       chunkSize: options.chunkSize, monitor: monitor, operation: operation)
 
     func advancePositions(_ bytes: Int64) {
@@ -268,7 +288,7 @@ public enum Transfer {
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
-      sourceEndedEarly: outcome == .endOfSource && request.count.map { bytes < $0 } == true,
+      sourceEndedEarly: outcome == .endOfSource && requested.map { bytes < $0 } == true,
       syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
       sourceKind: source.kind, destinationKind: destination.kind)
   }
