@@ -78,7 +78,8 @@ public struct ReadWriteStrategy: TransferStrategy {
 
 /// Maps the source in windows of ``TransferContext/chunkSize`` bytes (`mmap`) and writes
 /// each window to the destination (`write` straight from the mapping, so a file
-/// truncated meanwhile gives `EFAULT`, never SIGBUS). One CPU copy; page-table setup and
+/// truncated meanwhile makes the kernel answer `EFAULT`, never SIGBUS; the strategy then
+/// ends at the file's new end with ``StrategyOutcome/endOfSource``). One CPU copy; page-table setup and
 /// teardown per window make it slow for small transfers (11.8 µs for 4 KiB vs 1.9 µs
 /// for read/write, NOTES.md).
 public struct MmapWriteStrategy: TransferStrategy {
@@ -102,8 +103,12 @@ public struct MmapWriteStrategy: TransferStrategy {
 
   /// Maps and writes window by window.
   ///
+  /// - Returns: ``StrategyOutcome/endOfSource`` also when the source was truncated under
+  ///   the mapping (by another process): every byte before its new end is delivered and
+  ///   counted, and the report notes it.
   /// - Throws: ``ZeroCopyError`` with syscall `mmap` (`ENODEV`, `ENOMEM`…) or `write`
-  ///   (`EFAULT` when the source was truncated under the mapping, `EPIPE`, `ENOSPC`…).
+  ///   (`EPIPE`, `ENOSPC`…; `EFAULT` only if the mapping faulted although the file did not
+  ///   shrink).
   ///
   /// The corresponding C functions are `zc_map`/`zc_unmap` (`mmap`/`munmap`) and
   /// `zc_write_from_mapping` (`pwrite`/`write`).
