@@ -23,7 +23,18 @@ public final class PipePool: @unchecked Sendable {
   // @unchecked: every mutable field is guarded by `lock`.
 
   /// The pool the built-in splice strategies use: 16 pipes of up to 1 MiB.
-  public static let shared = PipePool(maximumPipes: 16, capacity: 1 << 20)
+  ///
+  /// Fork-safe: `pthread_atfork` handlers hold its lock across `fork(2)`, so a forked child
+  /// never inherits it locked by a thread it does not have; in the child, the first use
+  /// drops the inherited pipes (see `acquire`).
+  public static let shared: PipePool = {
+    let pool = PipePool(maximumPipes: 16, capacity: 1 << 20)
+    _ = pthread_atfork(
+      { PipePool.shared.lock.lock() },
+      { PipePool.shared.lock.unlock() },
+      { PipePool.shared.lock.unlock() })
+    return pool
+  }()
 
   /// The most pipes that exist at once (idle plus in use).
   public let maximumPipes: Int
