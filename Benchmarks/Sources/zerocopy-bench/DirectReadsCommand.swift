@@ -23,12 +23,14 @@ struct DirectReadsCommand: AsyncParsableCommand {
   @Option(help: "Only subjects whose id contains one of these (comma-separated, e.g. pread,ring.qd32,fio).") var only: String?
   @Flag(help: "Leave out fio.") var noFio = false
   @Flag(help: "Leave out the async-engine subject (AsyncFile on IOEngine.default).") var noAsync = false
+  @Option(help: "Ring subjects: completions to wait for per io_uring_enter (capped at a quarter of the depth).") var reapBatch: Int = 8
   @Option(help: "Write the results as JSON here.") var json: String?
   @Option(help: "Write the Markdown table here.") var markdown: String?
   @Flag(help: "Remove the data file afterwards.") var removeFile = false
 
   func validate() throws {
     if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+    if reapBatch < 1 { throw ValidationError("--reap-batch must be at least 1") }
     if seconds <= 0 { throw ValidationError("--seconds must be positive") }
     guard let bytes = Self.parseSize(size), bytes >= 1 << 20, bytes % (1 << 20) == 0 else {
       throw ValidationError("--size must be a multiple of 1 MiB (e.g. 4g, 512m)")
@@ -53,7 +55,8 @@ struct DirectReadsCommand: AsyncParsableCommand {
     defer { if removeFile { unlink(path) } }
 
     var subjects: [any DirectReadSubject] = [
-      DirectPreadSubject(), DirectRingSubject(depth: 1), DirectRingSubject(depth: 8), DirectRingSubject(depth: 32),
+      DirectPreadSubject(), DirectRingSubject(depth: 1, reapBatch: reapBatch), DirectRingSubject(depth: 8, reapBatch: reapBatch),
+      DirectRingSubject(depth: 32, reapBatch: reapBatch), DirectRingSubject(depth: 32, flags: [], reapBatch: reapBatch),
       DirectThreadPoolSubject(threads: 8), DirectThreadPoolSubject(threads: 32),
     ]
     if !noAsync { subjects.append(AsyncEngineReadSubject(depth: 32)) }
