@@ -83,6 +83,49 @@ enum DirectIOAsync {
   }
 }
 
+enum FixedBuffersAsync {
+  static func run(_ kind: EngineKind) async throws {
+    try await withEngine(kind) { engine in
+      let dir = try TemporaryDirectory()
+      let path = dir.file("fixed.bin")
+      let file = try await AsyncFile.open(path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
+      let table = try await engine.registerFixedBuffers(count: 4, size: 16384)
+      #expect(table.count == 4 && table.size == 16384)
+      #expect(Int(bitPattern: table[3].bytes.baseAddress) % AlignedBuffer.pageSize == 0)
+      let again = await #expect(throws: ZeroCopyError.self) { _ = try await engine.registerFixedBuffers(count: 1, size: 4096) }
+      #expect(again?.errno == .resourceBusy && again?.operation == .registerBuffers)
+
+      // Write slot 0 (16 KiB at 4 KiB), read it back into slot 1 and part of slot 2.
+      let data = Support.pattern(seed: 33, count: 16384)
+      table[0].bytes.copyBytes(from: data)
+      let w = await file.write(fromFixed: table[0], at: 4096)
+      #expect(try w.get() == 16384)
+      let r = await file.read(intoFixed: table[1], at: 4096)
+      #expect(try r.get() == 16384)
+      #expect(Array(table[1].bytes) == data)
+      let part = await file.read(intoFixed: table[2], range: 4096..<8192, at: 8192)
+      #expect(try part.get() == 4096)
+      #expect(Array(table[2].bytes[4096..<8192]) == Array(data[4096..<8192]))
+      // At the end of the file: a short read, then 0.
+      let tail = await file.read(intoFixed: table[3], at: 16384)
+      #expect(try tail.get() == 4096)
+      let end = await file.read(intoFixed: table[3], at: 20480)
+      #expect(try end.get() == 0)
+
+      // Misaligned on a `.direct` file: refused before submission, with the explanation.
+      let bad = await file.read(intoFixed: table[1], range: 0..<100, at: 0)
+      guard case .failure(let error) = bad else {
+        Issue.record("a 100-byte O_DIRECT read was accepted")
+        return
+      }
+      #expect(error.errno == .invalidArgument)
+      #expect(error.syscall == (kind == .ioUring ? "IORING_OP_READ_FIXED" : "pread64"))
+      #expect(error.message?.contains("the length 100 is not a multiple of") == true, "\(error)")
+      try await file.close()
+    }
+  }
+}
+
 @Suite("AsyncFile with O_DIRECT")
 struct DirectIOAsyncTests {
   @Test("io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
@@ -90,4 +133,10 @@ struct DirectIOAsyncTests {
 
   @Test("thread-pool engine")
   func pool() async throws { try await DirectIOAsync.run(.threadPool) }
+
+  @Test("fixed buffers, io_uring engine (READ_FIXED/WRITE_FIXED)", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
+  func fixedRing() async throws { try await FixedBuffersAsync.run(.ioUring) }
+
+  @Test("fixed buffers, thread-pool engine (pread/pwrite)")
+  func fixedPool() async throws { try await FixedBuffersAsync.run(.threadPool) }
 }
