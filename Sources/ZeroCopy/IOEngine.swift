@@ -192,7 +192,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
   internal let backend: Backend
   /// The fixed-buffer table registered with ``registerFixedBuffers(count:size:alignment:)``
   /// (FixedBuffers.swift), kept alive as long as the engine.
-  internal let fixedBufferTable = Mutex<IOEngine.FixedBuffers?>(nil)
+  internal let fixedBufferTable = Mutex<AnyObject?>(nil)
 
   /// The process-wide engine, created on first use with the default ``Configuration``
   /// (io_uring when available). It is never shut down.

@@ -59,7 +59,7 @@ struct DirectReadsCommand: AsyncParsableCommand {
       DirectRingSubject(depth: 32, reapBatch: reapBatch), DirectRingSubject(depth: 32, flags: [], reapBatch: reapBatch),
       DirectThreadPoolSubject(threads: 8), DirectThreadPoolSubject(threads: 32),
     ]
-    if !noAsync { subjects.append(AsyncEngineReadSubject(depth: 32)) }
+    if !noAsync { subjects += [AsyncEngineReadSubject(depth: 32), AsyncEngineReadSubject(depth: 32, fixed: true)] }
     if !noFio {
       if FioSubject.executable != nil {
         subjects += [
@@ -86,15 +86,21 @@ struct DirectReadsCommand: AsyncParsableCommand {
 }
 
 /// The async engine: `depth` tasks, each awaiting one `AsyncFile.read` at a time on an
-/// `O_DIRECT` file (`IOEngine.default`: the io_uring engine, or the thread pool when
-/// io_uring is refused). Plain (unregistered) buffers: the engine reads into the
-/// `AlignedBuffer` each task owns.
+/// `O_DIRECT` file. Plain: `IOEngine.default`, each task reading into the `AlignedBuffer`
+/// it owns. Fixed: a fresh engine per sample with a table of `depth` registered buffers
+/// (`IOEngine.registerFixedBuffers`), each task reading into its slot (`READ_FIXED`).
 struct AsyncEngineReadSubject: DirectReadSubject {
   let depth: Int
-  var id: String { "async.qd\(depth)" }
-  var summary: String { "ZeroCopy AsyncFile.read on IOEngine.default (\(IOEngine.default.kind)), \(depth) tasks" }
+  var fixed = false
+  var id: String { "async.qd\(depth)" + (fixed ? ".fixed" : "") }
+  var summary: String {
+    fixed
+      ? "ZeroCopy AsyncFile.read(intoFixed:) on its own IOEngine, registered buffers (READ_FIXED), \(depth) tasks"
+      : "ZeroCopy AsyncFile.read on IOEngine.default (\(IOEngine.default.kind)), \(depth) tasks"
+  }
 
   func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    if fixed { return try await sampleFixed(file: file, seconds: seconds) }
     let engine = IOEngine.default
     let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
     let alignment = try handle.descriptor.directIOAlignment()
@@ -128,6 +134,45 @@ struct AsyncEngineReadSubject: DirectReadSubject {
     let t1 = monotonicNanoseconds()
     let u = Usage.current() - u0
     try await handle.close()
+    return DirectReadSample(operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts))
+  }
+}
+
+extension AsyncEngineReadSubject {
+  func sampleFixed(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let engine = try IOEngine()
+    let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
+    guard let alignment = handle.directIOAlignment else { throw BenchError("no direct-I/O alignment") }
+    let table = try await engine.registerFixedBuffers(count: depth, size: 4096, alignment: max(4096, alignment.memory))
+    let u0 = Usage.current()
+    let t0 = monotonicNanoseconds()
+    let deadline = t0 + UInt64(seconds * 1e9)
+    let size = file.size
+    let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+      for task in 0..<depth {
+        group.addTask(executorPreference: engine) {
+          let slot = table[task]
+          var gen = OffsetGenerator(fileSize: size, stream: 200 + task)
+          var ops = 0
+          while monotonicNanoseconds() < deadline {
+            let offset = gen.next()
+            let n = try await handle.read(intoFixed: slot, at: Int64(offset)).get()
+            guard n == 4096, DirectReadFile.verify(slot.bytes.baseAddress!, number: offset / 4096) else {
+              throw BenchError("async fixed read at \(offset): \(n) bytes")
+            }
+            ops += 1
+          }
+          return ops
+        }
+      }
+      var total = 0
+      for try await n in group { total += n }
+      return total
+    }
+    let t1 = monotonicNanoseconds()
+    let u = Usage.current() - u0
+    try await handle.close()
+    await engine.shutdown()
     return DirectReadSample(operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts))
   }
 }
