@@ -29,6 +29,10 @@ import SystemPackage
 /// the next strategy. tmpfs accepts `O_DIRECT` (Linux 6.6+) but serves it from memory:
 /// the copy works there, without the cache benefit.
 ///
+/// The report's system-call count is the data path (each `pread` and `pwrite`), as `strace`
+/// sees it; the two re-opens, two `statx`, and a final `fdatasync` + `posix_fadvise` (only
+/// when a head or tail went through the cache) are setup, not counted.
+///
 /// Not chosen by `.automatic`: each chunk waits for the device twice (read, then write),
 /// so a copy whose source is in the page cache is slower than `copy_file_range`
 /// (Docs/DirectIO.md has the measurements). Choose it for large copies of cold data that
@@ -84,7 +88,6 @@ public struct DirectIOStrategy: TransferStrategy {
     do {
       source = try context.source.descriptor.reopen(.readOnly, options: .direct)
     } catch {
-      context.recordSyscalls(1)
       return .unsupported(reason: "the source cannot be opened with O_DIRECT (\(error))", errno: error, syscall: "open(O_DIRECT)")
     }
     defer { try? source.close() }
@@ -92,7 +95,6 @@ public struct DirectIOStrategy: TransferStrategy {
     do {
       destination = try context.destination.descriptor.reopen(.writeOnly, options: .direct)
     } catch {
-      context.recordSyscalls(2)
       return .unsupported(
         reason: "the destination cannot be opened with O_DIRECT (\(error))", errno: error, syscall: "open(O_DIRECT)")
     }
@@ -103,7 +105,6 @@ public struct DirectIOStrategy: TransferStrategy {
     } catch {
       return .unsupported(reason: "statx failed (\(error))", errno: error, syscall: "statx")
     }
-    context.recordSyscalls(4)  // two opens, two statx
     let page = AlignedBuffer.pageSize
     let alignment = DirectIOAlignment(
       memory: Swift.max(queried.memory, page), offset: Swift.max(queried.offset, page), isReported: queried.isReported)
@@ -199,7 +200,6 @@ public struct DirectIOStrategy: TransferStrategy {
       if fdatasync(context.destination.descriptor.rawValue) != 0 {
         throw context.error(syscall: "fdatasync", errno: Errno(rawValue: Glibc.errno))
       }
-      context.recordSyscalls(2)  // fdatasync + posix_fadvise
     }
     return outcome
   }
