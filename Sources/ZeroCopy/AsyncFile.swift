@@ -136,7 +136,8 @@ public final class AsyncFile: Sendable {
   ///   - offset: The file offset. - Precondition: not negative.
   /// - Returns: The bytes read (0 at end of file; a short count is normal) or the error,
   ///   with the buffer. Errors: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/read``
-  ///   (`EBADF` after ``close()``, `EISDIR`, `EINVAL` for misaligned `O_DIRECT`, `EIO`,
+  ///   (`EBADF` after ``close()``, `EISDIR`, `EINVAL` for misaligned `O_DIRECT` — checked
+  ///   before submission, with an explanation, for files opened with `.direct`; `EIO`,
   ///   `ECANCELED` when cancelled before any byte arrived).
   ///
   /// The corresponding io_uring opcode is `IORING_OP_READ`; the thread-pool engine calls `pread64`.
