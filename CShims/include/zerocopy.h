@@ -335,6 +335,41 @@ int zc_guarded_copy(void *dst, const void *src, size_t len, size_t *copied);
 int zc_write_from_mapping(int fd, const void *src, size_t len, int64_t offset, zc_progress *p);
 
 /* ------------------------------------------------------------------------- */
+/* Direct I/O (O_DIRECT)                                                      */
+/* ------------------------------------------------------------------------- */
+
+/** The O_DIRECT open flag of this architecture (Glibc hides it without _GNU_SOURCE):
+ *  0x4000 on x86_64, 0x10000 on arm64. Never 0. */
+int zc_o_direct_flag(void);
+
+/** Direct-I/O alignment of an open file, from statx(STATX_DIOALIGN) (Linux 6.1+). */
+typedef struct zc_dio_alignment {
+    uint32_t mem_align;     /* required alignment of the buffer address, in bytes */
+    uint32_t offset_align;  /* required alignment of file offsets and lengths, in bytes */
+    int reported;           /* 1: the kernel reported both (STATX_DIOALIGN in stx_mask, values
+                               non-zero); 0: it did not (older kernel, or a filesystem that
+                               does not say), and both fields hold the fallback 4096 */
+} zc_dio_alignment;
+
+/**
+ * Query fd's direct-I/O alignment: statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN). Uses
+ * the kernel's struct layout (<linux/stat.h>), since Glibc's struct statx before 2.37 has
+ * no stx_dio_* fields. A kernel or filesystem that does not report it gives the fallback
+ * (4096 for both, out->reported = 0). Returns 0 and fills *out, or -errno (-EBADF,
+ * -ENOSYS from a statx-less kernel is not an error: it gives the fallback).
+ */
+int zc_dio_alignment_query(int fd, zc_dio_alignment *out);
+
+/**
+ * Re-open the file behind fd as a new open file description, with `flags` (O_RDONLY,
+ * O_WRONLY or O_RDWR, plus O_DIRECT etc.; O_CLOEXEC is always added; O_CREAT/O_TRUNC are
+ * refused with -EINVAL): open("/proc/self/fd/N", flags). The new descriptor's offset and
+ * status flags are independent of fd's. Returns the new descriptor, or -errno (-EINVAL
+ * when the filesystem refuses O_DIRECT, -ENOENT without /proc, -EACCES).
+ */
+int zc_reopen(int fd, int flags);
+
+/* ------------------------------------------------------------------------- */
 /* io_uring availability (implemented with liburing; see zerocopy_uring.h)    */
 /* ------------------------------------------------------------------------- */
 

@@ -213,3 +213,33 @@ internal func system_posix_memalign(
 internal func system_free(_ pointer: UnsafeMutableRawPointer?) {
   free(pointer)
 }
+
+// MARK: Direct I/O
+
+internal func system_dio_alignment(_ fd: CInt, _ out: UnsafeMutablePointer<zc_dio_alignment>) -> CInt {
+  if let r = forced("dio_alignment") { return CInt(r) }
+  return zc_dio_alignment_query(fd, out)
+}
+
+internal func system_reopen(_ fd: CInt, _ flags: CInt) -> CInt {
+  if let r = forced("reopen") { return CInt(r) }
+  return zc_reopen(fd, flags)
+}
+
+internal func system_fcntl_getfl(_ fd: CInt) -> CInt {
+  if let r = forced("fcntl") { return CInt(r) }
+  let r = fcntl(fd, F_GETFL)
+  return r < 0 ? -errno : r
+}
+
+internal func system_pread(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ offset: Int64) -> Int {
+  if let r = forced("pread") { return r }
+  let r = pread(fd, buffer, count, off_t(offset))
+  return r < 0 ? -Int(errno) : r
+}
+
+internal func system_pwrite(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ offset: Int64) -> Int {
+  if let r = forced("pwrite") { return r }
+  let r = pwrite(fd, buffer, count, off_t(offset))
+  return r < 0 ? -Int(errno) : r
+}

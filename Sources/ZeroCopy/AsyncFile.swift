@@ -35,10 +35,17 @@ public final class AsyncFile: Sendable {
   /// Whether the file is a regular file or block device (as opposed to a pipe, FIFO,
   /// socket or character device, which support only stream reads and writes).
   public var isRegularFile: Bool { owner.kind == .regular }
+  /// The file's direct-I/O alignment when it was opened with `.direct` by
+  /// ``open(_:_:options:permissions:engine:)``, else nil. When set, every read and write
+  /// from an `AlignedBuffer` is checked against it before it is submitted: a misaligned
+  /// buffer address, offset or length fails at once with `EINVAL` and a ``ZeroCopyError/message``
+  /// naming the misaligned value and the alignment it needs (the kernel would only say `EINVAL`).
+  public let directIOAlignment: DirectIOAlignment?
 
-  internal init(owner: ManagedDescriptor, engine: IOEngine) {
+  internal init(owner: ManagedDescriptor, engine: IOEngine, directIOAlignment: DirectIOAlignment? = nil) {
     self.owner = owner
     self.engine = engine
+    self.directIOAlignment = directIOAlignment
   }
 
   /// Takes ownership of an open descriptor — a file, a pipe end, a FIFO, a socket or a
@@ -83,7 +90,18 @@ public final class AsyncFile: Sendable {
     if result < 0 {
       throw ZeroCopyError(.open, syscall: engine.syscallName(spec), errno: Errno(rawValue: -result), paths: [path])
     }
-    return AsyncFile(takingOwnershipOf: FileDescriptor(rawValue: result), path: path, engine: engine)
+    let descriptor = FileDescriptor(rawValue: result)
+    guard options.contains(.direct) else { return AsyncFile(takingOwnershipOf: descriptor, path: path, engine: engine) }
+    let alignment: DirectIOAlignment
+    do {
+      alignment = try descriptor.directIOAlignment()
+    } catch {
+      try? descriptor.close()
+      throw ZeroCopyError(.open, syscall: "statx", errno: error, paths: [path], message: "cannot query the direct-I/O alignment")
+    }
+    return AsyncFile(
+      owner: ManagedDescriptor(descriptor, kind: ManagedDescriptor.kind(of: descriptor), path: path), engine: engine,
+      directIOAlignment: alignment)
   }
 
   /// Creates (or truncates) a file and opens it for writing and reading.
@@ -118,7 +136,8 @@ public final class AsyncFile: Sendable {
   ///   - offset: The file offset. - Precondition: not negative.
   /// - Returns: The bytes read (0 at end of file; a short count is normal) or the error,
   ///   with the buffer. Errors: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/read``
-  ///   (`EBADF` after ``close()``, `EISDIR`, `EINVAL` for misaligned `O_DIRECT`, `EIO`,
+  ///   (`EBADF` after ``close()``, `EISDIR`, `EINVAL` for misaligned `O_DIRECT` — checked
+  ///   before submission, with an explanation, for files opened with `.direct`; `EIO`,
   ///   `ECANCELED` when cancelled before any byte arrived).
   ///
   /// The corresponding io_uring opcode is `IORING_OP_READ`; the thread-pool engine calls `pread64`.
@@ -148,6 +167,9 @@ public final class AsyncFile: Sendable {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     let spec = OpSpec.read(owner.descriptor, bytes, offset: offset)
+    if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
+      return IOResult(result: .failure(failure), buffer: buffer)
+    }
     let result = await perform(spec, .read, offset: offset)
     return IOResult(result: result, buffer: buffer)
   }
@@ -184,6 +206,9 @@ public final class AsyncFile: Sendable {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     let spec = OpSpec.write(owner.descriptor, bytes, offset: offset)
+    if let failure = misalignment(bytes.baseAddress, offset, bytes.count, .write, spec) {
+      return IOResult(result: .failure(failure), buffer: buffer)
+    }
     let result = await perform(spec, .write, offset: offset)
     return IOResult(result: result, buffer: buffer)
   }
@@ -207,6 +232,10 @@ public final class AsyncFile: Sendable {
       let position = offset.map { $0 + Int64(done) }
       let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound + done, count: r.count - done)
       let spec = OpSpec.write(owner.descriptor, bytes, offset: position)
+      if var failure = misalignment(bytes.baseAddress, position, bytes.count, .write, spec) {
+        failure.bytesTransferred = Int64(done)
+        return IOResult(result: .failure(failure), buffer: buffer)
+      }
       switch await perform(spec, .write, offset: position) {
       case .success(let n):
         if n == 0 {
@@ -303,6 +332,22 @@ public final class AsyncFile: Sendable {
   // MARK: - Helpers
 
   internal var paths: [FilePath] { owner.path.map { [$0] } ?? [] }
+
+  /// For a file opened with `.direct`: the error for a misaligned request, or nil.
+  @inline(__always)
+  internal func misalignment(
+    _ address: UnsafeRawPointer?, _ offset: Int64?, _ count: Int, _ operation: ZeroCopyError.Operation, _ spec: OpSpec
+  ) -> ZeroCopyError? {
+    guard let directIOAlignment else { return nil }
+    do {
+      try directIOAlignment.check(address: address, offset: offset, length: count)
+      return nil
+    } catch {
+      return ZeroCopyError(
+        operation, syscall: engine.syscallName(spec), errno: error.errno, paths: paths, descriptors: [descriptor],
+        offset: offset, message: error.message + " (checked before submitting)")
+    }
+  }
 
   /// Runs `spec` on the engine, registered with the descriptor so close() can order itself
   /// after it, and converts the result.

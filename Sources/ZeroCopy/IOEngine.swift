@@ -190,6 +190,9 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     case pool(PoolBackend)
   }
   internal let backend: Backend
+  /// The fixed-buffer table registered with ``registerFixedBuffers(count:size:alignment:)``
+  /// (FixedBuffers.swift), kept alive as long as the engine.
+  internal let fixedBufferTable = Mutex<AnyObject?>(nil)
 
   /// The process-wide engine, created on first use with the default ``Configuration``
   /// (io_uring when available). It is never shut down.
@@ -394,6 +397,8 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
       case .nop: return "IORING_OP_NOP"
       case .read: return "IORING_OP_READ"
       case .write: return "IORING_OP_WRITE"
+      case .readFixed: return "IORING_OP_READ_FIXED"
+      case .writeFixed: return "IORING_OP_WRITE_FIXED"
       case .readv: return "IORING_OP_READV"
       case .writev: return "IORING_OP_WRITEV"
       case .fsync: return "IORING_OP_FSYNC"
@@ -408,6 +413,8 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
       case .nop: return "none"
       case .read(_, _, let offset): return offset == nil ? "read" : "pread64"
       case .write(_, _, let offset): return offset == nil ? "write" : "pwrite64"
+      case .readFixed: return "pread64"
+      case .writeFixed: return "pwrite64"
       case .readv(_, _, let offset): return offset == nil ? "readv" : "preadv"
       case .writev(_, _, let offset): return offset == nil ? "writev" : "pwritev"
       case .fsync(_, let dataOnly): return dataOnly ? "fdatasync" : "fsync"

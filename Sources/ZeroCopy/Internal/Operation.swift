@@ -17,6 +17,11 @@ internal enum OpSpec: @unchecked Sendable {
   case nop
   case read(FileDescriptor, UnsafeMutableRawBufferPointer, offset: Int64?)
   case write(FileDescriptor, UnsafeRawBufferPointer, offset: Int64?)
+  /// A positioned read into slot `index` of the engine's fixed-buffer table (`READ_FIXED`;
+  /// the thread pool calls `pread`). `buffer` lies inside that slot.
+  case readFixed(FileDescriptor, UnsafeMutableRawBufferPointer, index: UInt16, offset: Int64)
+  /// A positioned write from slot `index` of the engine's fixed-buffer table (`WRITE_FIXED`).
+  case writeFixed(FileDescriptor, UnsafeRawBufferPointer, index: UInt16, offset: Int64)
   case readv(FileDescriptor, UnsafeBufferPointer<iovec>, offset: Int64?)
   case writev(FileDescriptor, UnsafeBufferPointer<iovec>, offset: Int64?)
   case fsync(FileDescriptor, dataOnly: Bool)
@@ -31,8 +36,8 @@ internal enum OpSpec: @unchecked Sendable {
   /// for a peer (regular files, open, fsync, connect).
   var pollEvents: Int16 {
     switch self {
-    case .read, .readv, .recv, .accept: return Int16(POLLIN)
-    case .write, .writev, .send: return Int16(POLLOUT)
+    case .read, .readv, .recv, .accept, .readFixed: return Int16(POLLIN)
+    case .write, .writev, .send, .writeFixed: return Int16(POLLOUT)
     case .nop, .fsync, .open, .connect: return 0
     }
   }
@@ -41,6 +46,7 @@ internal enum OpSpec: @unchecked Sendable {
   var descriptor: FileDescriptor? {
     switch self {
     case .read(let fd, _, _), .write(let fd, _, _), .readv(let fd, _, _), .writev(let fd, _, _),
+      .readFixed(let fd, _, _, _), .writeFixed(let fd, _, _, _),
       .fsync(let fd, _), .send(let fd, _, _), .recv(let fd, _), .accept(let fd), .connect(let fd, _, _):
       return fd
     case .nop, .open:

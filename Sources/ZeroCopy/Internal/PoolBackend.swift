@@ -352,6 +352,10 @@ internal final class PoolBackend: @unchecked Sendable {
         if let offset { return pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
         return read(fd.rawValue, buffer.baseAddress, buffer.count)
       }
+    case .readFixed(let fd, let buffer, _, let offset):
+      return retrying { pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    case .writeFixed(let fd, let buffer, _, let offset):
+      return retrying { pwrite(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
     case .write(let fd, let buffer, let offset):
       if polled && kind == .stream {
         return writeWhileWritable(fd, [UnsafeRawBufferPointer(buffer)])

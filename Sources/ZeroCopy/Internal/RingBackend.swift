@@ -318,6 +318,11 @@ internal final class RingBackend: @unchecked Sendable {
       return .write(fd, from: buffer, at: offset.map { UInt64($0) })
     case .readv(let fd, let iovecs, let offset):
       return .readv(fd, into: iovecs, at: offset.map { UInt64($0) })
+    case .readFixed(let fd, let buffer, let index, let offset):
+      return .readFixed(fd, into: IOURing.RegisteredBuffer(index: index, bytes: buffer), at: UInt64(offset))
+    case .writeFixed(let fd, let buffer, let index, let offset):
+      return .writeFixed(
+        fd, from: IOURing.RegisteredBuffer(index: index, bytes: UnsafeMutableRawBufferPointer(mutating: buffer)), at: UInt64(offset))
     case .writev(let fd, let iovecs, let offset):
       return .writev(fd, from: iovecs, at: offset.map { UInt64($0) })
     case .fsync(let fd, let dataOnly):

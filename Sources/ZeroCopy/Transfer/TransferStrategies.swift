@@ -15,7 +15,8 @@ public enum TransferStrategies {
   public static var builtIn: [any TransferStrategy] {
     [
       AutomaticStrategy(), ReadWriteStrategy(), MmapWriteStrategy(), SendfileStrategy(), SpliceStrategy(),
-      CopyFileRangeStrategy(), ReflinkStrategy(), IOURingStrategy(), IOURingSpliceStrategy(), SendZeroCopyStrategy(),
+      CopyFileRangeStrategy(), ReflinkStrategy(), DirectIOStrategy(), IOURingStrategy(), IOURingSpliceStrategy(),
+      SendZeroCopyStrategy(),
     ]
   }
 

@@ -92,7 +92,7 @@ extension TransferTests {
       let disk = try TransferFixtures.Directory()
       defer { disk.remove() }
       try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(1000))
-      for name in ["automatic", "readWrite", "sendfile", "splice", "mmapWrite", "copyFileRange"] {
+      for name in ["automatic", "readWrite", "sendfile", "splice", "mmapWrite", "copyFileRange", "directIO"] {
         let source = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
         defer { try? source.close() }
         let target = try TransferFixtures.openFile(disk.file("b-\(name)"), O_RDWR | O_CREAT | O_TRUNC)
@@ -266,7 +266,7 @@ extension TransferTests {
       let disk = try TransferFixtures.Directory()
       defer { disk.remove() }
       try TransferFixtures.writeFile(disk.file("big"), TransferFixtures.bytes(3 << 20))
-      var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice"]
+      var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "directIO"]
       if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice"] }
       for name in names {
         let strategy = try #require(TransferStrategies.named(name))

@@ -243,7 +243,7 @@ extension TransferTests {
       let memory = try TransferFixtures.Directory(in: "/dev/shm")
       defer { memory.remove() }
       try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(2 << 20))
-      var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink"]
+      var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO"]
       if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice", "sendZeroCopy"] }
       try await TransferFixtures.expectNoDescriptorLeak("successful transfers") {
         for name in names {

@@ -22,7 +22,7 @@ extension TransferTests {
     }
 
     static let sizes = [0, 1, 4096, 65537, (8 << 20) + 5]
-    static let syscallStrategies = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink"]
+    static let syscallStrategies = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO"]
     static let uringStrategies = ["ioUring", "ioUringSplice", "sendZeroCopy"]
 
     @Test("system-call strategies", arguments: syscallStrategies, Destination.allCases)

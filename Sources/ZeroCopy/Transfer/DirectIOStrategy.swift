@@ -1,0 +1,213 @@
+// `directIO`: a file-to-file copy with O_DIRECT on both ends — the data goes device →
+// user buffer → device and never through the page cache, so a large copy does not evict
+// everything else the machine had cached.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+
+/// Copies between two regular files with `O_DIRECT` on both ends: aligned `pread`s into
+/// one aligned buffer and aligned `pwrite`s out of it, so neither file's data enters the
+/// page cache (no cache pollution — the point of this strategy — and no write-back
+/// storm afterwards).
+///
+/// The caller's descriptors are not changed: each is opened again with `O_DIRECT`
+/// (``SystemPackage/FileDescriptor/reopen(_:options:)``, `open("/proc/self/fd/N")`). The
+/// alignment is the stricter of the two files' (statx `STATX_DIOALIGN`, else 4096), and
+/// at least the page size. Unaligned pieces are handled without giving up:
+/// - every source read covers the aligned blocks around the wanted bytes (a read past the
+///   end of the file is short, as O_DIRECT allows), so the source is never read through
+///   the page cache;
+/// - a destination head before the first aligned offset and a tail shorter than one
+///   block are written with ordinary `pwrite`s on the caller's descriptor, then flushed
+///   (`fdatasync`) and dropped from the cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), so
+///   they leave no page behind either.
+///
+/// A filesystem that refuses `O_DIRECT` (`EINVAL` at open) makes the strategy
+/// ``StrategyOutcome/unsupported(reason:errno:syscall:)`` before any byte moved, so
+/// `.automatic` — or an explicitly chosen `directIO` with fallback allowed — moves on to
+/// the next strategy. tmpfs accepts `O_DIRECT` (Linux 6.6+) but serves it from memory:
+/// the copy works there, without the cache benefit.
+///
+/// The report's system-call count is the data path (each `pread` and `pwrite`), as `strace`
+/// sees it; the two re-opens, two `statx`, and a final `fdatasync` + `posix_fadvise` (only
+/// when a head or tail went through the cache) are setup, not counted.
+///
+/// Not chosen by `.automatic`: each chunk waits for the device twice (read, then write),
+/// so a copy whose source is in the page cache is slower than `copy_file_range`
+/// (Docs/DirectIO.md has the measurements). Choose it for large copies of cold data that
+/// should not push hot data out of the cache.
+public struct DirectIOStrategy: TransferStrategy {
+  /// The size of each read and write (rounded down to the alignment; 1 MiB by default).
+  public let bufferSize: Int
+
+  /// A direct-I/O strategy moving `bufferSize` bytes per read and write.
+  ///
+  /// - Precondition: `bufferSize >= 4096`.
+  public init(bufferSize: Int = 1 << 20) {
+    precondition(bufferSize >= 4096, "DirectIOStrategy: bufferSize must be at least 4096")
+    self.bufferSize = bufferSize
+  }
+
+  /// `"directIO"`.
+  public var name: String { "directIO" }
+
+  /// One line for `zc strategies`.
+  public var summary: String {
+    "O_DIRECT pread/pwrite in \(bufferSize >> 10) KiB aligned chunks, bypassing the page cache; file to file (no cache pollution)"
+  }
+
+  /// Supported between regular files (or block devices), except into an `O_APPEND` file.
+  public func support(for pair: EndpointPair) -> StrategySupport {
+    let kinds: Set<TransferEndpoint.Kind> = [.file, .blockDevice]
+    guard kinds.contains(pair.source.kind), kinds.contains(pair.destination.kind) else {
+      return .unsupported("O_DIRECT needs a regular file or block device at both ends")
+    }
+    if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination (O_DIRECT needs aligned offsets)") }
+    return .supported
+  }
+
+  /// Copies with O_DIRECT reads and writes (see the type's description).
+  ///
+  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when either file
+  ///   cannot be opened with `O_DIRECT` (or a stream offset is involved).
+  /// - Throws: ``ZeroCopyError`` with syscall `pread(O_DIRECT)`, `pwrite(O_DIRECT)`,
+  ///   `pwrite` (head or tail), `fdatasync` or `posix_memalign`, and the exact bytes
+  ///   delivered (`ENOSPC`, `EIO`, `EFBIG`…).
+  ///
+  /// The corresponding C functions are `zc_reopen` (`open("/proc/self/fd/N", O_DIRECT)`),
+  /// `zc_dio_alignment_query` (`statx`), `pread`, `pwrite`, `fdatasync` and `posix_fadvise`.
+  public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    guard context.sourceOffset != nil, context.destinationOffset != nil else {
+      return .unsupported(reason: "O_DIRECT needs explicit offsets", errno: nil, syscall: nil)
+    }
+    if context.remainingBytes == 0 { return .complete }
+
+    // Open both files again with O_DIRECT.
+    let source: FileDescriptor
+    do {
+      source = try context.source.descriptor.reopen(.readOnly, options: .direct)
+    } catch {
+      return .unsupported(reason: "the source cannot be opened with O_DIRECT (\(error))", errno: error, syscall: "open(O_DIRECT)")
+    }
+    defer { try? source.close() }
+    let destination: FileDescriptor
+    do {
+      destination = try context.destination.descriptor.reopen(.writeOnly, options: .direct)
+    } catch {
+      return .unsupported(
+        reason: "the destination cannot be opened with O_DIRECT (\(error))", errno: error, syscall: "open(O_DIRECT)")
+    }
+    defer { try? destination.close() }
+    let queried: DirectIOAlignment
+    do {
+      queried = try source.directIOAlignment().combined(with: destination.directIOAlignment())
+    } catch {
+      return .unsupported(reason: "statx failed (\(error))", errno: error, syscall: "statx")
+    }
+    let page = AlignedBuffer.pageSize
+    let alignment = DirectIOAlignment(
+      memory: Swift.max(queried.memory, page), offset: Swift.max(queried.offset, page), isReported: queried.isReported)
+    let block = alignment.offset
+    let chunk = Swift.max(block, bufferSize & ~(block - 1))
+
+    var buffer: AlignedBuffer
+    do {
+      buffer = try AlignedBuffer(count: chunk + block, directIO: alignment, zeroed: false)
+    } catch {
+      throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the O_DIRECT buffer")
+    }
+    let startDestination = context.destinationOffset!
+    var bufferedWrites = false
+    defer {
+      if bufferedWrites {
+        // Best effort on the error path; the success path flushes below and reports errors.
+        _ = posix_fadvise(
+          context.destination.descriptor.rawValue, off_t(startDestination),
+          off_t(context.destinationOffset! - startDestination), POSIX_FADV_DONTNEED)
+      }
+    }
+
+    var outcome = StrategyOutcome.complete
+    copying: while true {
+      try context.checkCancellation()
+      guard let want = context.nextChunk(limit: chunk) else { break }
+      let sourceOffset = context.sourceOffset!
+      let destinationOffset = context.destinationOffset!
+      // Up to the next aligned destination offset first (a head written through the cache).
+      let headGap = Int(alignment.roundUp(destinationOffset) - destinationOffset)
+      let n = headGap > 0 ? Swift.min(want, headGap) : want
+
+      // Read the aligned blocks that cover [sourceOffset, sourceOffset + n).
+      let shift = Int(sourceOffset - alignment.roundDown(sourceOffset))
+      let readLength = Int(alignment.roundUp(Int64(shift + n)))
+      let got: Int
+      do {
+        got = try source.directRead(
+          into: UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: readLength),
+          at: sourceOffset - Int64(shift), alignment: alignment)
+      } catch {
+        context.recordSyscalls(1)
+        throw context.error(syscall: "pread(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
+      }
+      context.recordSyscalls(1)
+      let data = Swift.min(Swift.max(0, got - shift), n)
+      if data == 0 {
+        outcome = .endOfSource
+        break copying
+      }
+      if shift > 0 { memmove(buffer.unsafeBaseAddress, buffer.unsafeBaseAddress + shift, data) }
+
+      // The aligned part with O_DIRECT, the rest (head or tail) through the cache.
+      var written = 0
+      if destinationOffset % Int64(block) == 0 && data >= block {
+        let directPart = data & ~(block - 1)
+        while written < directPart {
+          let w: Int
+          do {
+            w = try destination.directWrite(
+              UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + written, count: directPart - written),
+              at: destinationOffset + Int64(written), alignment: alignment)
+          } catch {
+            context.recordSyscalls(1)
+            throw context.error(syscall: "pwrite(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
+          }
+          context.record(bytes: Int64(w), syscalls: 1)
+          written += w
+          // A short direct write (a nearly full filesystem) may end unaligned: finish the
+          // chunk through the cache, which reports the error with the exact count.
+          if w == 0 || written % block != 0 { break }
+        }
+      }
+      if written < data {
+        bufferedWrites = true
+        let rest = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + written, count: data - written)
+        do {
+          let result = try context.destination.descriptor.writeAll(rest, at: destinationOffset + Int64(written))
+          context.record(result.progress)
+        } catch {
+          context.record(error.progress)
+          throw context.error(syscall: "pwrite", errno: error.errno)
+        }
+      }
+      // A short read is the end of the file for now: the next read (at an unaligned
+      // offset, which the shift handles) returns 0, or more if the file grew.
+    }
+
+    if bufferedWrites {
+      // Write the cached head/tail pages back and drop them, so the copy leaves nothing
+      // in the page cache (the deferred posix_fadvise runs after this).
+      if fdatasync(context.destination.descriptor.rawValue) != 0 {
+        throw context.error(syscall: "fdatasync", errno: Errno(rawValue: Glibc.errno))
+      }
+    }
+    return outcome
+  }
+}
+
+extension TransferStrategy where Self == DirectIOStrategy {
+  /// `O_DIRECT` pread/pwrite, bypassing the page cache (``DirectIOStrategy``).
+  public static var directIO: DirectIOStrategy { DirectIOStrategy() }
+  /// `O_DIRECT` pread/pwrite in `bufferSize`-byte chunks (``DirectIOStrategy``).
+  public static func directIO(bufferSize: Int) -> DirectIOStrategy { DirectIOStrategy(bufferSize: bufferSize) }
+}
