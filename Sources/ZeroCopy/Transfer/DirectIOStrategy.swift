@@ -78,6 +78,14 @@ public struct DirectIOStrategy: TransferStrategy {
   /// The corresponding C functions are `zc_reopen` (`open("/proc/self/fd/N", O_DIRECT)`),
   /// `zc_dio_alignment_query` (`statx`), `pread`, `pwrite`, `fdatasync` and `posix_fadvise`.
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    // A write past RLIMIT_FSIZE raises SIGXFSZ: block it in this thread so the write
+    // fails with EFBIG instead of killing the process (found by the fault suite).
+    try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
+      try guardedTransfer(&context)
+    }
+  }
+
+  private func guardedTransfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
     guard context.sourceOffset != nil, context.destinationOffset != nil else {
       return .unsupported(reason: "O_DIRECT needs explicit offsets", errno: nil, syscall: nil)
     }

@@ -275,27 +275,6 @@ enum TransferFixtures {
     entries(of: "/proc/self/fd").count - 1
   }
 
-  /// Runs `body` and checks it leaves no descriptor open (idle pooled pipes closed first).
-  /// Other test targets run in parallel in the same process, so a positive difference is
-  /// re-measured a few times before it counts.
-  static func expectNoDescriptorLeak(
-    _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
-  ) async throws {
-    PipePool.shared.closeIdlePipes()
-    var before = openDescriptorCount()
-    try await body()
-    for attempt in 0..<5 {
-      PipePool.shared.closeIdlePipes()
-      let after = openDescriptorCount()
-      if after <= before { return }
-      if attempt == 4 {
-        Issue.record("\(what): \(after - before) more descriptors open after than before", sourceLocation: sourceLocation)
-      }
-      try await Task.sleep(for: .milliseconds(100))
-      before = Swift.max(before, openDescriptorCount() - (after - before))
-    }
-  }
-
   // MARK: - Mounts
 
   /// Mounts a tmpfs of `size` (e.g. "1m") on a new directory under /tmp; nil when the
