@@ -85,11 +85,21 @@ struct ReflinkBench: ParsableCommand {
     guard let expected = benchChecksum(src) else { throw BenchError("checksum of the source") }
 
     func freeBytes() -> Double {
-      let fd = open(mnt, O_RDONLY | O_CLOEXEC)
-      if fd >= 0 { _ = syncfs(fd); close(fd) }
+      _ = try? benchRun("/bin/sync", ["-f", mnt])  // syncfs(2): Glibc hides it without _GNU_SOURCE
       var st = statvfs()
       statvfs(mnt, &st)
       return Double(st.f_bavail) * Double(st.f_frsize)
+    }
+    /// Free space once it stops changing (XFS frees a deleted file's blocks in the background).
+    func stableFree() -> Double {
+      var last = freeBytes()
+      for _ in 0..<20 {
+        usleep(150_000)
+        let now = freeBytes()
+        if now == last { return now }
+        last = now
+      }
+      return last
     }
     func extents(_ path: String) -> (shared: Int, total: Int)? {
       guard let filefrag = benchWhich("filefrag") else { return nil }
@@ -111,7 +121,7 @@ struct ReflinkBench: ParsableCommand {
         let method = methods[(k + round) % methods.count]
         let dst = "\(mnt)/dst"
         unlink(dst)
-        let before = freeBytes()
+        let before = stableFree()
         let t0 = monotonicNanoseconds()
         var sys = 0.0
         switch method {
@@ -122,7 +132,7 @@ struct ReflinkBench: ParsableCommand {
           reported[method] = "cp"
         default:
           let u0 = Usage.current()
-          let strategy: any TransferStrategy = method.hasPrefix("reflink") ? TransferStrategies.reflink : TransferStrategies.copyFileRange
+          let strategy: any TransferStrategy = method.hasPrefix("reflink") ? ReflinkStrategy() : CopyFileRangeStrategy()
           let report = try Transfer.copyBlocking(
             from: FilePath(src), to: FilePath(dst), strategy: strategy,
             options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
@@ -130,7 +140,7 @@ struct ReflinkBench: ParsableCommand {
           reported[method] = "\(report.strategy)"
         }
         let wall = Double(monotonicNanoseconds() - t0) / 1e9
-        let used = before - freeBytes()
+        let used = before - stableFree()
         guard benchChecksum(dst) == expected else { throw BenchError("\(method): the copy does not match the source") }
         walls[method, default: []].append(wall)
         syss[method, default: []].append(sys)

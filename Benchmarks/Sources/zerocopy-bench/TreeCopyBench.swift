@@ -81,13 +81,13 @@ struct TreeCopyBench: ParsableCommand {
 
   struct Sample: Codable {
     var fs: String, sizeKiB: Int, scenario: String, method: String, round: Int
-    var wallSeconds: Double, userSeconds: Double, systemSeconds: Double
+    var wallSeconds: Double, userSeconds: Double, systemSeconds: Double, voluntarySwitches: Int64
   }
 
   struct Row: Codable {
     var fs: String, sizeKiB: Int, scenario: String, method: String
     var medianWallSeconds: Double, medianUserSeconds: Double, medianSystemSeconds: Double
-    var perFileMicroseconds: Double, speedupVsCp: Double, rounds: Int
+    var perFileMicroseconds: Double, speedupVsCp: Double, medianVoluntarySwitches: Double, rounds: Int
   }
 
   func run() throws {
@@ -124,7 +124,7 @@ struct TreeCopyBench: ParsableCommand {
             var state = UInt64(n &+ 1) &* 0x9E37_79B9_7F4A_7C15
             for i in 0..<content.count { state ^= state << 13; state ^= state >> 7; state ^= state << 17; content[i] = UInt8(truncatingIfNeeded: state) }
             let path = "\(src)/d\(d)/f\(f)"
-            FileManager.default.createFile(atPath: path, contents: Data(content))
+            guard FileManager.default.createFile(atPath: path, contents: Data(content)) else { throw BenchError("cannot create \(path)") }
             expected["d\(d)/f\(f)"] = benchChecksum(path)
             n += 1
           }
@@ -140,8 +140,7 @@ struct TreeCopyBench: ParsableCommand {
           return seen == files
         }
         func syncfsOf(_ path: String) {
-          let fd = open(path, O_RDONLY | O_CLOEXEC)
-          if fd >= 0 { _ = syncfs(fd); close(fd) }
+          _ = try? benchRun("/bin/sync", ["-f", path])  // syncfs(2): Glibc hides it without _GNU_SOURCE
         }
         for scenario in scenarioList {
           var methods = ["cp", "zc-sequential", "zc-uring", "zc-threads"]
@@ -181,7 +180,8 @@ struct TreeCopyBench: ParsableCommand {
               guard verify() else { throw BenchError("\(method) \(fsName) \(kib)k \(scenario): the copy does not match the source") }
               samples.append(Sample(
                 fs: measuredFS == "tmpfs" ? "tmpfs" : fsName, sizeKiB: kib, scenario: scenario, method: method, round: round,
-                wallSeconds: wall, userSeconds: Double(usage.userMicros) / 1e6, systemSeconds: Double(usage.systemMicros) / 1e6))
+                wallSeconds: wall, userSeconds: Double(usage.userMicros) / 1e6, systemSeconds: Double(usage.systemMicros) / 1e6,
+                voluntarySwitches: usage.voluntarySwitches))
               FileHandle.standardError.write("\(fsName) \(kib)k \(scenario) round \(round + 1)/\(rounds) \(method): \(fmt(wall)) s\n".data(using: .utf8)!)
             }
           }
@@ -203,14 +203,15 @@ struct TreeCopyBench: ParsableCommand {
       rows.append(Row(
         fs: k.0, sizeKiB: k.1, scenario: k.2, method: k.3, medianWallSeconds: wall,
         medianUserSeconds: benchMedian(mine.map(\.userSeconds)), medianSystemSeconds: benchMedian(mine.map(\.systemSeconds)),
-        perFileMicroseconds: wall / Double(files) * 1e6, speedupVsCp: cpWall / wall, rounds: mine.count))
+        perFileMicroseconds: wall / Double(files) * 1e6, speedupVsCp: cpWall / wall,
+        medianVoluntarySwitches: benchMedian(mine.map { Double($0.voluntarySwitches) }), rounds: mine.count))
     }
     var md = "# Tree copy: \(files) files, cp vs zc copy -r (issue 5 b)\n\n"
     md += "Medians of \(rounds) interleaved rounds; every run verified (checksums of all \(files) files). "
     md += "Load average at the end: \(currentLoadAverage().map { fmt($0, 2) } ?? "?"). Wall time of the whole run: \(fmt(Double(monotonicNanoseconds() - clock) / 1e9, 0)) s.\n\n"
-    md += "| fs | size | scenario | method | wall s | per file µs | user s | sys s | × cp |\n|---|---|---|---|---|---|---|---|---|\n"
+    md += "| fs | size | scenario | method | wall s | per file µs | user s | sys s | vol. switches | × cp |\n|---|---|---|---|---|---|---|---|---|---|\n"
     for r in rows {
-      md += "| \(r.fs) | \(r.sizeKiB) KiB | \(r.scenario) | \(r.method) | \(fmt(r.medianWallSeconds)) | \(fmt(r.perFileMicroseconds, 0)) | \(fmt(r.medianUserSeconds)) | \(fmt(r.medianSystemSeconds)) | \(fmt(r.speedupVsCp, 2)) |\n"
+      md += "| \(r.fs) | \(r.sizeKiB) KiB | \(r.scenario) | \(r.method) | \(fmt(r.medianWallSeconds)) | \(fmt(r.perFileMicroseconds, 0)) | \(fmt(r.medianUserSeconds)) | \(fmt(r.medianSystemSeconds)) | \(fmt(r.medianVoluntarySwitches, 0)) | \(fmt(r.speedupVsCp, 2)) |\n"
     }
     md += "\nGoals (ext4, 4 KiB): over an existing tree ≥ 2× cp -rT; into a new tree ≥ 1.5× cp -r.\n\n"
     for scenario in ["existing", "new"] {
