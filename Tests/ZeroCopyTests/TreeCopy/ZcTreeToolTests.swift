@@ -38,6 +38,22 @@ struct ZcTreeToolTests {
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
   }
 
+  @Test("io_uring refused (ZEROCOPY_DISABLE_IO_URING=1): --engine uring falls back to threads and says why")
+  func refusedURingFallsBack() throws {
+    let scratch = try F.Scratch()
+    let src = scratch.sub("src")
+    let expected = try F.buildSource(src)
+    let run = try TransferFixtures.run(
+      try #require(TransferFixtures.zcExecutable),
+      ["copy", "-r", "--engine", "uring", "--tree-json", scratch.string + "/src", scratch.string + "/dst"],
+      environment: ["ZEROCOPY_DISABLE_IO_URING": "1"])
+    #expect(run.status == 0, "\(run.standardError)")
+    #expect(run.standardOutput.contains("\"files\":\(expected.files),"))
+    #expect(run.standardOutput.contains("\"engine\":\"threads\""))
+    #expect(run.standardOutput.contains("\"fallbackReason\":\"io_uring: "))
+    #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
+  }
+
   @Test("a FIFO: exit 1 and one stderr line naming it; --keep-going copies the rest")
   func fifoIsNamed() throws {
     let scratch = try F.Scratch()
