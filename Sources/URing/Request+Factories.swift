@@ -608,6 +608,24 @@ extension IOURing.Request {
     }
   }
 
+  /// Sets a file's size, like `ftruncate(2)`: cuts it to `length` bytes, or extends it with zeros.
+  ///
+  /// - Result: 0, or the `Errno` (`EINVAL` for a file not open for writing; `EINVAL`
+  ///   from kernels before 6.9, which do not know the opcode — check
+  ///   ``IOURing/Probe/supports(_:)`` with ``IOURing/Opcode/ftruncate``).
+  ///
+  /// liburing 2.3 has no `io_uring_prep_ftruncate`; this prepares the same SQE
+  /// (`io_uring_prep_rw(IORING_OP_FTRUNCATE, fd, NULL, 0, length)`).
+  /// The corresponding C function is `io_uring_prep_ftruncate` (`IORING_OP_FTRUNCATE`, kernel 6.9).
+  @inlinable
+  public static func ftruncate(_ file: some IOURingFile, length: UInt64, userData: UInt64 = 0) -> Self {
+    let f = file.ioURingOperand
+    return Self(userData: userData) {
+      io_uring_prep_rw(Int32(IOURing.Opcode.ftruncate.rawValue), $0, f.value, nil, 0, length)
+      fixing($0, f)
+    }
+  }
+
   /// Allocates (or, with `mode`, punches/zeroes) file space, like `fallocate(2)`.
   ///
   /// - Parameters:

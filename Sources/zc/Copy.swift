@@ -1,4 +1,4 @@
-// zc copy SRC DST
+// zc copy SRC DST, and zc copy -r SRC DST (TreeCopy; options in CopyTree.swift)
 
 import ArgumentParser
 import SystemPackage
@@ -11,6 +11,10 @@ struct Copy: AsyncParsableCommand {
       A new destination gets the source's permissions; copying a file onto itself (the \
       same inode, e.g. a hard link) is refused before anything is truncated. A destination \
       that is a directory receives the file under its own name.
+
+      With -r, DST becomes a copy of the directory SRC like `cp -rT SRC DST`: an existing \
+      DST is merged into and its files overwritten; permissions are copied, symbolic links \
+      are copied as links (never followed), and the totals are printed.
       """)
 
   @Argument(help: "The file to copy.")
@@ -27,7 +31,10 @@ struct Copy: AsyncParsableCommand {
 
   @OptionGroup var flags: TransferFlags
 
+  @OptionGroup(title: "Directory trees (-r)") var tree: TreeFlags
+
   func run() async throws {
+    if tree.recursive { return try await runTree(source: source, destination: destination, fsync: fsync, quiet: flags.quiet) }
     let strategy = try flags.resolvedStrategy()
     let monitor = TransferMonitor()
     let options = CopyOptions(

@@ -10,7 +10,10 @@ struct ZeroCopyBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "zerocopy-bench",
     abstract: "Measure swift-zerocopy's transfer strategies, verified byte for byte, beside C and peers.",
-    subcommands: [Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self, DirectReadsCommand.self],
+    subcommands: [
+      Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self,
+      DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self,
+    ],
     defaultSubcommand: Run.self)
 }
 

@@ -1,0 +1,283 @@
+// The io_uring tree-copy engine: one ring, driven by the walker's own thread, with up to
+// `lanes` files in flight. Each file is one linked chain on registered (direct)
+// descriptors — no process descriptor is ever created for a file, so none can leak:
+//
+//   OPENAT(src → slot 2i) → OPENAT(dst → slot 2i+1) → READ → WRITE → FTRUNCATE → [FSYNC]
+//     → CLOSE(2i) → CLOSE(2i+1)
+//
+// Files larger than a lane's buffer take several chains (READ → WRITE at the next offset).
+// All links are soft: a failure (or a short read or write, which the kernel treats as a
+// failure of the link) cancels the rest; the lane then closes both slots explicitly.
+//
+// Before a file's first chain the driver stats the destination (fstatat): FTRUNCATE is
+// added only when the old file is longer, and the mode is fixed (fchmodat) only when the
+// old file's mode differs or the umask would strip bits from a new one — on ext4 both are
+// journalled inode updates, measurable per file in a tree of new files.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import URing
+
+/// The process's umask, read without changing it (`Umask:` in /proc/self/status, Linux 4.7);
+/// 0o022 if unreadable — then a new file's mode is fixed whenever it has group/other write bits.
+let processUmask: mode_t = {
+  let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return 0o022 }
+  defer { _ = Glibc.close(fd) }
+  var buffer = [UInt8](repeating: 0, count: 4096)
+  let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+  guard n > 0 else { return 0o022 }
+  let text = String(decoding: buffer[0..<n], as: UTF8.self)
+  for line in text.split(separator: "\n") where line.hasPrefix("Umask:") {
+    if let value = mode_t(line.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 8) { return value }
+  }
+  return 0o022
+}()
+
+final class URingTreeCopier: FileSink {
+  /// Why io_uring cannot be used.
+  struct Refusal: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+  }
+
+  /// Bytes per chain step (and per lane buffer).
+  static let chunk = 128 << 10
+
+  private final class Lane {
+    let index: Int
+    let buffer: UnsafeMutableRawBufferPointer
+    var job: FileJob?
+    var offset: Int64 = 0
+    var stepBytes = 0
+    var last = false
+    var cleaning = false
+    /// Decided from an `fstatat` of the destination before the chain: the old file is
+    /// longer (cut it), or its mode (or the umask's effect on a new file) is not the source's.
+    var needsTruncate = false
+    var needsChmod = false
+    /// The current chain's operations: a name for errors, and the exact result expected.
+    var ops: [(name: String, expected: Int32?)] = []
+    var pending = 0
+    var failure: (index: Int, name: String, errno: Errno, message: String?)?
+
+    init(index: Int) {
+      self.index = index
+      buffer = .allocate(byteCount: URingTreeCopier.chunk, alignment: 4096)
+    }
+    deinit { buffer.deallocate() }
+    var sourceSlot: IOURing.RegisteredFile { IOURing.RegisteredFile(index: UInt32(2 * index)) }
+    var destinationSlot: IOURing.RegisteredFile { IOURing.RegisteredFile(index: UInt32(2 * index + 1)) }
+  }
+
+  private var ring: IOURing
+  private let lanes: [Lane]
+  private var free: [Int]
+  private var active = 0
+  private let options: TreeCopy.Options
+  private let state: TreeCopyState
+  private let useFtruncate: Bool
+  private let fallback: BlockingFileCopier
+  /// The ring failed as a whole (io_uring_enter error): remaining files go through `fallback`.
+  private var broken: Errno?
+
+  private init(ring: consuming IOURing, lanes: Int, options: TreeCopy.Options, state: TreeCopyState, ftruncate: Bool) {
+    self.ring = ring
+    self.lanes = (0..<lanes).map { Lane(index: $0) }
+    free = Array((0..<lanes).reversed())
+    self.options = options
+    self.state = state
+    useFtruncate = ftruncate
+    fallback = BlockingFileCopier(options: options)
+  }
+
+  /// A copier, or why io_uring cannot be used (the caller falls back to threads).
+  static func make(options: TreeCopy.Options, state: TreeCopyState, lanes: Int) -> Result<URingTreeCopier, Refusal> {
+    let probe = IOURing.Probe.current
+    guard probe.availability == .available else { return .failure(Refusal("\(probe.availability)")) }
+    for op in [IOURing.Opcode.openat, .read, .write, .close, .fsync] where !probe.supports(op) {
+      return .failure(Refusal("this kernel does not support \(op)"))
+    }
+    let entries = UInt32(min(4096, max(64, lanes * 8)))
+    var ring: IOURing
+    do {
+      ring = try IOURing(entries: entries)
+    } catch {
+      return .failure(Refusal("io_uring_queue_init: \(error)"))
+    }
+    do {
+      _ = try ring.registerFileSlots(count: 2 * lanes)
+    } catch {
+      return .failure(Refusal("io_uring_register_files_sparse: \(error)"))
+    }
+    let truncate = options.overwrite == .overwriteThenTruncate && probe.supports(.ftruncate)
+    return .success(URingTreeCopier(ring: ring, lanes: lanes, options: options, state: state, ftruncate: truncate))
+  }
+
+  func copy(_ job: FileJob) {
+    if broken != nil { return fallback.run(job, state) }
+    while free.isEmpty && broken == nil { pump() }
+    if broken != nil { return fallback.run(job, state) }
+    let lane = lanes[free.removeLast()]
+    active += 1
+    lane.job = job
+    var old = stat()
+    if job.name.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0 {
+      lane.needsTruncate = useFtruncate && old.st_size > job.size
+      lane.needsChmod = old.st_mode & 0o7777 != job.mode || old.st_mode & S_IFMT != S_IFREG
+    } else {
+      lane.needsTruncate = false
+      lane.needsChmod = job.mode & processUmask != 0
+    }
+    lane.offset = 0
+    lane.failure = nil
+    lane.cleaning = false
+    step(lane)
+    if ring.pendingSubmissions >= 64 { submit(wait: false) }
+  }
+
+  func finish() {
+    while active > 0 && broken == nil { pump() }
+  }
+
+  private func userData(_ lane: Lane, _ op: Int) -> UInt64 { UInt64(lane.index) << 16 | UInt64(op) }
+
+  /// Prepares the next chain of `lane`'s file.
+  private func step(_ lane: Lane) {
+    guard let job = lane.job else { return }
+    var chain = IOURing.LinkedChain()
+    lane.ops.removeAll(keepingCapacity: true)
+    func add(_ request: consuming IOURing.Request, _ name: String, _ expected: Int32? = nil) {
+      let op = lane.ops.count
+      lane.ops.append((name, expected))
+      chain.append(request.userData(userData(lane, op)))
+    }
+    if lane.offset == 0 {
+      add(.openat(job.name, relativeTo: job.source.descriptor, .readOnly, options: [.noFollow], into: lane.sourceSlot), "IORING_OP_OPENAT")
+      var flags: FileDescriptor.OpenOptions = [.create, .noFollow]
+      if !useFtruncate { flags.insert(.truncate) }
+      add(.openat(
+        job.name, relativeTo: job.destination.descriptor, .writeOnly, options: flags,
+        permissions: FilePermissions(rawValue: job.mode), into: lane.destinationSlot), "IORING_OP_OPENAT")
+    }
+    let n = Int(min(Int64(Self.chunk), job.size - lane.offset))
+    lane.stepBytes = n
+    if n > 0 {
+      let region = UnsafeMutableRawBufferPointer(rebasing: lane.buffer[0..<n])
+      add(.read(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
+      add(.write(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
+    }
+    lane.last = lane.offset + Int64(n) >= job.size
+    if lane.last {
+      if lane.needsTruncate { add(.ftruncate(lane.destinationSlot, length: UInt64(job.size)), "IORING_OP_FTRUNCATE") }
+      if options.fsync { add(.fsync(lane.destinationSlot), "IORING_OP_FSYNC") }
+      add(.close(lane.sourceSlot), "IORING_OP_CLOSE")
+      add(.close(lane.destinationSlot), "IORING_OP_CLOSE")
+    }
+    lane.pending = chain.count
+    prepare(chain)
+  }
+
+  private func prepare(_ chain: IOURing.LinkedChain) {
+    do {
+      try ring.prepare(chain)
+    } catch {
+      broken = error
+    }
+  }
+
+  private func submit(wait: Bool) {
+    do {
+      _ = wait ? try ring.submit(waitingFor: 1) : try ring.submit()
+    } catch {
+      broken = error
+    }
+  }
+
+  /// Submits what is prepared, waits for at least one completion, and handles all that are ready.
+  private func pump() {
+    submit(wait: true)
+    if let broken { return abandon(broken) }
+    for completion in ring.readyCompletionList() { handle(completion) }
+  }
+
+  /// The ring itself failed: every file in flight is redone with blocking calls.
+  private func abandon(_ errno: Errno) {
+    for lane in lanes where lane.job != nil {
+      if let job = lane.job, !lane.cleaning { fallback.run(job, state) }
+      lane.job = nil
+    }
+    active = 0
+    free = Array((0..<lanes.count).reversed())
+  }
+
+  private func handle(_ completion: IOURing.Completion) {
+    let lane = lanes[Int(completion.userData >> 16)]
+    let op = Int(completion.userData & 0xFFFF)
+    lane.pending -= 1
+    if !lane.cleaning {
+      let (name, expected) = lane.ops[op]
+      var failure: (Errno, String?)?
+      switch completion.result {
+      case .failure(let e): failure = (e, nil)
+      case .success(let v):
+        if let expected, v != expected {
+          failure = (.ioError, name == "IORING_OP_READ"
+            ? "short read (\(v) of \(expected) bytes): the source file changed while it was copied"
+            : "short write (\(v) of \(expected) bytes)")
+        }
+      }
+      if let (e, message) = failure {
+        // The first real failure wins over the cancellations it causes.
+        let current = lane.failure
+        if current == nil || (current!.errno == .canceled && e != .canceled) || (e != .canceled && op < current!.index) {
+          lane.failure = (op, name, e, message)
+        }
+      }
+    }
+    if lane.pending == 0 { chainDone(lane) }
+  }
+
+  private func chainDone(_ lane: Lane) {
+    guard let job = lane.job else { return }
+    if lane.cleaning { return release(lane) }
+    if let failure = lane.failure {
+      if failure.index == 1 && failure.errno == .tooManySymbolicLinkLevels && lane.offset == 0 {
+        // The destination is a symbolic link (O_NOFOLLOW): the blocking path replaces it.
+        fallback.run(job, state)
+      } else {
+        let role = failure.index == 0 && lane.offset == 0 ? "cannot open the source file for reading"
+          : failure.index == 1 && lane.offset == 0 ? "cannot open the destination file for writing" : nil
+        state.fail(job.error(failure.name, failure.errno, failure.message ?? role, bytes: lane.offset))
+      }
+      // Close both slots (a slot the chain never filled answers EBADF, which is fine).
+      lane.cleaning = true
+      lane.pending = 2
+      prepare(IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
+        .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
+      return
+    }
+    lane.offset += Int64(lane.stepBytes)
+    if !lane.last { return step(lane) }
+    // Done: the exact mode (the umask, or an existing file's old mode, may differ), times.
+    let modeSet = !lane.needsChmod ? 0 : job.name.withPlatformString { fchmodat(job.destination.fd, $0, job.mode, 0) }
+    if modeSet != 0 {
+      state.fail(job.error("fchmodat", Errno(rawValue: errno), "cannot set the destination's mode", bytes: job.size))
+    } else if options.preserveTimes,
+      job.name.withPlatformString({ utimensat(job.destination.fd, $0, [job.times.0, job.times.1], AT_SYMLINK_NOFOLLOW) }) != 0
+    {
+      state.fail(job.error("utimensat", Errno(rawValue: errno), "cannot set the destination's times", bytes: job.size))
+    } else {
+      state.fileDone(bytes: job.size)
+    }
+    release(lane)
+  }
+
+  private func release(_ lane: Lane) {
+    lane.job = nil
+    lane.cleaning = false
+    active -= 1
+    free.append(lane.index)
+  }
+}
