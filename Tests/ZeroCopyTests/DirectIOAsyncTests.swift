@@ -15,6 +15,8 @@ enum DirectIOAsync {
       let path = dir.file("direct.bin")
       let file = try await AsyncFile.open(path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
       let alignment = try #require(file.directIOAlignment)
+      let fdFlags = fcntl(file.descriptor.rawValue, F_GETFD)
+      #expect(fdFlags >= 0 && fdFlags & FD_CLOEXEC != 0, "the engine opens with O_CLOEXEC")
       #expect(alignment == (try file.descriptor.directIOAlignment()))
       #expect(try file.descriptor.isDirectIO())
 
@@ -65,7 +67,7 @@ enum DirectIOAsync {
       _ = badAll.take()
 
       try await file.close()
-      let st = try FileDescriptor.open(path, .readOnly)
+      let st = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
       defer { try? st.close() }
       var back = [UInt8](repeating: 0, count: 8192 + 65536)
       let n = try back.withUnsafeMutableBytes { try st.read(fromAbsoluteOffset: 0, into: $0) }
