@@ -45,21 +45,28 @@ public enum StraceCheck {
     ["/usr/bin/strace", "/bin/strace", "/usr/local/bin/strace"].first { access($0, X_OK) == 0 }
   }
 
-  /// Parses strace -f output: the syscalls between the two markers, by name.
+  /// Parses strace -f output: the syscalls between the two markers, by name — only those
+  /// of the thread that made the first marker (the transfer runs on it), so that another
+  /// thread's calls in that window (a runtime thread starting, a cleanup) are not counted.
   public static func between(markers text: String) -> [String: Int] {
     var inside = false
+    var markerThread: Substring? = nil
     var counts: [String: Int] = [:]
     for raw in text.split(separator: "\n") {
       var line = Substring(raw)
+      var thread: Substring? = nil
       // "[pid N] " or "N " prefixes from -f.
-      if line.hasPrefix("[pid") , let close = line.firstIndex(of: "]") {
+      if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
+        thread = line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }
         line = line[line.index(after: close)...].drop { $0 == " " }
       } else if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
+        thread = line[..<space]
         line = line[line.index(after: space)...].drop { $0 == " " }
       }
-      if line.hasPrefix("close(-4242)") { inside = true; continue }
+      if line.hasPrefix("close(-4242)") { inside = true; markerThread = thread; continue }
       if line.hasPrefix("close(-4243)") { inside = false; continue }
-      guard inside, !line.hasPrefix("<..."), !line.hasPrefix("+++"), !line.hasPrefix("---") else { continue }
+      guard inside, markerThread == nil || thread == markerThread else { continue }
+      guard !line.hasPrefix("<..."), !line.hasPrefix("+++"), !line.hasPrefix("---") else { continue }
       guard let paren = line.firstIndex(of: "(") else { continue }
       let name = String(line[..<paren])
       guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { continue }
