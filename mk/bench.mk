@@ -12,6 +12,14 @@
 #                     the corrupting strategy caught; plus the strace cross-check of the
 #                     library's syscall counts (skipped with a message when strace is absent)
 #   make bench-check  package-benchmark suites with thresholds on deterministic metrics
+#   make bench-direct O_DIRECT 4 KiB random reads: pread QD1, io_uring QD1/8/32, thread
+#                     pools, the async engine and fio, on a 4 GiB file (about 2 minutes)
+#   make bench-tree   tree copy of 2,000 files (4 KiB, 64 KiB; ext4 and tmpfs; new tree and
+#                     over an existing one): cp -r/-rT vs zc copy -r engines (about 4 minutes)
+#   make bench-reflink  1 GiB by reflink vs copy_file_range vs cp --reflink=never on a
+#                     loop-mounted XFS (root + mkfs.xfs; skipped with a reason otherwise)
+#   make bench-where  the three above (issue 5: where io_uring and concurrency win)
+#                     Results: $(BENCH_OUT)/<name>.{md,json}
 #
 # BENCH_ARGS passes options to `zerocopy-bench run` (e.g. BENCH_ARGS="--cold",
 # BENCH_ARGS="--dest file --sizes 1g"); `zerocopy-bench --help` lists them.
@@ -27,8 +35,10 @@ BENCH_RUN      := $(BENCH_BIN) run --repo $(CURDIR) --tools $(CURDIR)/$(BENCH_TO
 PEERS_PKG      := Benchmarks/Peers
 PEERS_SCRATCH  := Benchmarks/Peers/.build-peers
 NIO_BIN        := $(PEERS_SCRATCH)/release/zerocopy-bench-nio
+BENCH_OUT      ?= $(BUILD)/bench-out
 
-.PHONY: bench bench-quick bench-peers bench-test bench-check bench-tools bench-build bench-peer-tools
+.PHONY: bench bench-quick bench-peers bench-test bench-check bench-tools bench-build bench-peer-tools \
+        bench-direct bench-tree bench-reflink bench-where bench-where-tools
 
 # C reference programs (libzerocopy + liburing), -Wall -Wextra -Werror like the shim.
 $(BENCH_TOOLS)/%: Benchmarks/c/%.c Benchmarks/c/zc_checksum.h $(STATIC_LIB) $(HEADERS)
@@ -61,6 +71,32 @@ bench-peer-tools:
 
 bench-peers: bench-tools bench-build bench-peer-tools
 	$(BENCH_RUN) --peers --nio $(CURDIR)/$(NIO_BIN) $(BENCH_ARGS)
+
+# Issue 5's benchmarks. fio (the O_DIRECT reference) and xfsprogs (the reflink loop mount)
+# are installed with apt-get when missing and root; otherwise those rows say why they are absent.
+bench-where-tools:
+	@missing=""; command -v fio >/dev/null 2>&1 || missing="$$missing fio"; \
+	command -v mkfs.xfs >/dev/null 2>&1 || missing="$$missing xfsprogs"; \
+	if [[ -n "$$missing" ]]; then \
+	  if [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench: installing$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "bench: missing$$missing (not root or no apt-get): those rows are skipped" >&2; fi; \
+	fi
+
+bench-direct: bench-build bench-where-tools
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_BIN) direct-reads --json $(BENCH_OUT)/direct-reads.json --markdown $(BENCH_OUT)/direct-reads.md $(BENCH_ARGS)
+
+bench-tree: bench-build
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_BIN) tree-copy --json $(BENCH_OUT)/tree-copy.json --markdown $(BENCH_OUT)/tree-copy.md $(BENCH_ARGS)
+
+bench-reflink: bench-build bench-where-tools
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_BIN) reflink --json $(BENCH_OUT)/reflink.json --markdown $(BENCH_OUT)/reflink.md $(BENCH_ARGS)
+
+bench-where: bench-direct bench-tree bench-reflink
 
 # The test the root `make test` runs: a smoke run (about 30 s in release) with a planted
 # strategy that corrupts one byte, then the JSON check, then the strace cross-check.
