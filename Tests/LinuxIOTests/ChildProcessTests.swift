@@ -221,7 +221,7 @@ struct ChildProcessTests {
       let destination = try temporaryFile()
       defer { try? destination.close() }
       // Pipes: deinit, close(), release + adopt.
-      do { let p = try Pipe(nonBlocking: true); _ = try p.setCapacity(1 << 20) }
+      do { let p = try Pipe(nonBlocking: true); _ = try p.setCapacityRetrying(1 << 20) }
       try Pipe().close()
       let (r, w) = try Pipe().releaseDescriptors()
       try Pipe(takingOwnershipOf: r, w).close()

@@ -95,7 +95,7 @@ struct LargeSparseTests {
     let destination = try temporaryFile(in: memoryDirectory)
     defer { try? destination.close() }
     let pipe = try Pipe()
-    try pipe.setCapacity(1 << 20)
+    try pipe.setCapacityRetrying(1 << 20)
     let result = try source.spliceAll(
       to: destination, sourceOffset: 0, destinationOffset: 0, count: .untilEndOfFile, through: pipe)
     #expect(result.outcome == .complete)

@@ -284,3 +284,26 @@ func hasEffectiveCapability(_ capability: Int) throws -> Bool {
   else { return false }
   return mask & (1 << UInt64(capability)) != 0
 }
+
+/// Whether this process is subject to the per-user pipe-buffer limits
+/// (`fs.pipe-user-pages-soft`, 64 MiB): neither CAP_SYS_RESOURCE nor CAP_SYS_ADMIN.
+let pipeLimitsApply: Bool = !((try? hasEffectiveCapability(24)) ?? false) && !((try? hasEffectiveCapability(21)) ?? false)
+
+extension Pipe {
+  /// `setCapacity(bytes)`, retried for up to 3 s on `EPERM` when the per-user pipe-buffer
+  /// limit applies: all of this user's pipes count against fs.pipe-user-pages-soft, and
+  /// tests running in parallel (as an unprivileged user) briefly hold more than 64 MiB of
+  /// 1 MiB pipes. Root is never limited, so there `EPERM` is returned at once.
+  @discardableResult
+  func setCapacityRetrying(_ bytes: Int) throws(Errno) -> Int {
+    var attempt = 0
+    while true {
+      do {
+        return try setCapacity(bytes)
+      } catch .notPermitted where pipeLimitsApply && attempt < 150 && bytes <= 1 << 20 {
+        attempt += 1
+        usleep(20_000)
+      }
+    }
+  }
+}
