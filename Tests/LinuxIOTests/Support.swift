@@ -307,3 +307,16 @@ extension Pipe {
     }
   }
 }
+
+/// Runs `body` with every blockable signal blocked on the calling thread (restored after):
+/// a long sendfile/splice returns a short count when a signal arrives mid-call (legal, but
+/// it adds a system call), so exact call counts are checked with signals held off. A
+/// process-directed signal then goes to another thread.
+func withSignalsBlocked<T>(_ body: () throws -> T) rethrows -> T {
+  var all = sigset_t()
+  var old = sigset_t()
+  sigfillset(&all)
+  precondition(pthread_sigmask(SIG_BLOCK, &all, &old) == 0)
+  defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+  return try body()
+}
