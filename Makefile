@@ -2,7 +2,7 @@
 #
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
-#   make test      deps + swift test + check-c
+#   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
 #   make install   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
@@ -97,7 +97,7 @@ help:
 	@echo "swift-zerocopy $(VERSION) — targets:"
 	@echo "  make deps       check for liburing-dev, pkg-config (and a C compiler); apt-get them when root"
 	@echo "  make build      deps + swift build            (SWIFT_BUILD_FLAGS=...)"
-	@echo "  make test       deps + swift test + check-c + bench-test  (SWIFT_TEST_FLAGS=...)"
+	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -107,6 +107,11 @@ help:
 	@echo "  make bench-quick / bench-peers / bench-check   shorter run / with fio and NIO / package-benchmark thresholds"
 	@echo "  make bench-test the smoke benchmark with a planted corrupting strategy (part of make test)"
 	@echo "  make sanitize   Swift suites under ASan and TSan, C tests under ASan+UBSan (clang)"
+	@echo "  make test-no-uring      suites, zc probe and zc copy with io_uring refused by seccomp (ENOSYS, EPERM, register EPERM)"
+	@echo "  make test-unprivileged  as root: the Swift suites and C tests as uid 65534, and with ulimit -l 64 (memlock)"
+	@echo "  make fuzz       libFuzzer on the shim's range/offset arithmetic, FUZZ_TIME=60 s (clang)"
+	@echo "  make fuzz-smoke the same for FUZZ_SMOKE_RUNS=1000000 inputs (part of make test)"
+	@echo "  make test-build swift build --build-tests (what the two test-* targets above run)"
 	@echo "  make help       this list"
 
 # ----------------------------------------------------------------------------
@@ -148,11 +153,23 @@ test: deps
 	$(MAKE) --no-print-directory check-c; c_rc=$$?; \
 	echo "==> make bench-test"; \
 	$(MAKE) --no-print-directory bench-test; bench_rc=$$?; \
+	echo "==> make test-no-uring"; \
+	$(MAKE) --no-print-directory test-no-uring; nouring_rc=$$?; \
+	echo "==> make test-unprivileged"; \
+	$(MAKE) --no-print-directory test-unprivileged; unpriv_rc=$$?; \
+	echo "==> make fuzz-smoke"; \
+	$(MAKE) --no-print-directory fuzz-smoke; fuzz_rc=$$?; \
 	echo; echo "==> make test summary"; \
-	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test: PASS"; else echo "  swift test: FAIL (exit $$swift_rc)"; fi; \
-	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:    PASS"; else echo "  check-c:    FAIL (exit $$c_rc)"; fi; \
-	if [[ $$bench_rc -eq 0 ]]; then echo "  bench-test: PASS"; else echo "  bench-test: FAIL (exit $$bench_rc)"; fi; \
-	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 ]]; then echo "make test: FAILED"; exit 1; fi; \
+	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test:        PASS"; else echo "  swift test:        FAIL (exit $$swift_rc)"; fi; \
+	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:           PASS"; else echo "  check-c:           FAIL (exit $$c_rc)"; fi; \
+	if [[ $$bench_rc -eq 0 ]]; then echo "  bench-test:        PASS"; else echo "  bench-test:        FAIL (exit $$bench_rc)"; fi; \
+	if [[ $$nouring_rc -eq 0 ]]; then echo "  test-no-uring:     PASS"; else echo "  test-no-uring:     FAIL (exit $$nouring_rc)"; fi; \
+	if [[ $$unpriv_rc -ne 0 ]]; then echo "  test-unprivileged: FAIL (exit $$unpriv_rc)"; \
+	elif [[ "$$(id -u)" != 0 ]]; then echo "  test-unprivileged: SKIP (not root; this whole run was unprivileged)"; \
+	else echo "  test-unprivileged: PASS"; fi; \
+	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
+	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 ]]; then \
+	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
 
 # ----------------------------------------------------------------------------
@@ -412,3 +429,4 @@ sanitize-c: deps
 	echo "sanitize-c: $$pass passed, $$fail failed, $$skip skipped"; [[ $$fail -eq 0 ]]
 
 include mk/bench.mk
+include mk/harness.mk

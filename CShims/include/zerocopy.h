@@ -304,7 +304,8 @@ int zc_unmap(zc_mapping *m);
 
 /**
  * madvise(2) on [offset, offset+length) of the mapping's requested range
- * (rounded out to pages). Returns 0 or -errno (-EINVAL for ranges outside it).
+ * (rounded out to pages; an empty range advises nothing). Returns 0 or -errno
+ * (-EINVAL for ranges outside it).
  */
 int zc_madvise(const zc_mapping *m, size_t offset, size_t length, int advice);
 
@@ -380,7 +381,7 @@ typedef enum zc_uring_reason {
     ZC_URING_DISABLED_BY_SYSCTL = 2,  /* kernel.io_uring_disabled = 2 (or 1 and not in the group) */
     ZC_URING_NOT_PERMITTED = 3,       /* io_uring_setup: EPERM (seccomp, LSM policy) */
     ZC_URING_NOT_IMPLEMENTED = 4,     /* io_uring_setup: ENOSYS (old kernel, gVisor, filter) */
-    ZC_URING_OUT_OF_MEMORY = 5,       /* io_uring_setup: ENOMEM (RLIMIT_MEMLOCK on old kernels) */
+    ZC_URING_OUT_OF_MEMORY = 5,       /* io_uring_setup: ENOMEM (RLIMIT_MEMLOCK without CAP_IPC_LOCK) */
     ZC_URING_REGISTER_REFUSED = 6,    /* setup works, io_uring_register fails (EPERM/ENOSYS) */
     ZC_URING_OTHER_ERROR = 7          /* any other setup errno */
 } zc_uring_reason;

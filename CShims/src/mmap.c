@@ -52,11 +52,10 @@ int zc_map(int fd, int64_t offset, size_t length, int prot, int flags, zc_mappin
     if (kind != ZC_MAP_SHARED && kind != ZC_MAP_PRIVATE) return -EINVAL;
     if ((flags & ~(ZC_MAP_SHARED | ZC_MAP_PRIVATE | ZC_MAP_POPULATE)) != 0) return -EINVAL;
 
-    const uint64_t page = zc_page_size();
-    const uint64_t aligned = (uint64_t)offset & ~(page - 1);
-    const size_t delta = (size_t)((uint64_t)offset - aligned);
-    if (length > SIZE_MAX - delta) return -EOVERFLOW;
-    const size_t map_length = length + delta;
+    uint64_t aligned;
+    size_t delta, map_length;
+    int rc = zci_map_window(offset, length, zc_page_size(), &aligned, &delta, &map_length);
+    if (rc < 0) return rc;
 
     void *base = mmap(NULL, map_length, prot, flags, fd, (off_t)aligned);
     if (base == MAP_FAILED) return -errno;
@@ -78,13 +77,12 @@ int zc_unmap(zc_mapping *m) {
 int zc_madvise(const zc_mapping *m, size_t offset, size_t length, int advice) {
     if (m == NULL || m->base == NULL) return -EINVAL;
     if (offset > m->length || length > m->length - offset) return -EINVAL;
-    const uintptr_t page = zc_page_size();
-    uintptr_t start = (uintptr_t)m->data + offset;
-    uintptr_t end = start + length;
-    start &= ~(page - 1);
-    end = (end + page - 1) & ~(page - 1);
-    if (end == start) return 0;
-    if (madvise((void *)start, end - start, advice) < 0) return -errno;
+    uintptr_t start;
+    size_t span;
+    int rc = zci_page_span((uintptr_t)m->data + offset, length, zc_page_size(), &start, &span);
+    if (rc < 0) return rc;
+    if (span == 0) return 0;
+    if (madvise((void *)start, span, advice) < 0) return -errno;
     return 0;
 }
 
@@ -167,9 +165,7 @@ int zc_guarded_copy(void *dst, const void *src, size_t len, size_t *copied) {
     const char *s = (const char *)src;
     char *d = (char *)dst;
     while (done < len) {
-        uintptr_t here = (uintptr_t)(s + done);
-        size_t step = (size_t)(((here + page) & ~(page - 1)) - here);
-        if (step > len - done) step = len - done;
+        size_t step = zci_page_step((uintptr_t)(s + done), len - done, page);
         memcpy(d + done, s + done, step);
         done += step;
     }

@@ -14,8 +14,9 @@
  *                           profile, systemd's RestrictNamespaces...)  -> NOT_PERMITTED
  *   - no io_uring at all:   ENOSYS (kernel < 5.1, gVisor, a filter
  *                           returning ENOSYS)                          -> NOT_IMPLEMENTED
- *   - memory:               ENOMEM (ring memory was charged to
- *                           RLIMIT_MEMLOCK before 5.12)                -> OUT_OF_MEMORY
+ *   - memory:               ENOMEM (ring memory is charged to
+ *                           RLIMIT_MEMLOCK without CAP_IPC_LOCK: before
+ *                           5.12, and again on 6.18)                   -> OUT_OF_MEMORY
  *   - half-blocked:         setup works but io_uring_register (or the
  *                           first io_uring_enter) is refused           -> REGISTER_REFUSED /
  *                                                                         NOT_PERMITTED / ...
@@ -264,7 +265,7 @@ const char *zc_uring_reason_string(int reason)
     case ZC_URING_NOT_IMPLEMENTED:
         return "io_uring is not implemented by this kernel or sandbox (ENOSYS)";
     case ZC_URING_OUT_OF_MEMORY:
-        return "io_uring ring memory could not be allocated (ENOMEM; RLIMIT_MEMLOCK on kernels before 5.12)";
+        return "io_uring ring memory could not be allocated (ENOMEM; RLIMIT_MEMLOCK without CAP_IPC_LOCK)";
     case ZC_URING_REGISTER_REFUSED:
         return "io_uring rings can be created but io_uring_register is refused (seccomp or policy)";
     case ZC_URING_OTHER_ERROR:

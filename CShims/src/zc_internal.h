@@ -25,12 +25,9 @@ static inline void zci_progress_reset(zc_progress *p) {
     p->discarded = 0;
 }
 
-/* Bytes still to move for an "_all" helper, capped at one call's maximum. */
-static inline size_t zci_chunk(uint64_t count, uint64_t done, uint64_t cap) {
-    if (count == ZC_UNTIL_EOF) return (size_t)cap;
-    uint64_t left = count - done;
-    return (size_t)(left < cap ? left : cap);
-}
+/* zci_chunk (bytes for the next call of an "_all" helper) and the other pure range and
+ * offset arithmetic live in zc_arith.h, where they are unit-tested and fuzzed. */
+#include "zc_arith.h"
 
 /* The outcome of a 0-byte read from the source: with ZC_UNTIL_EOF it is success. */
 static inline int zci_eof_status(uint64_t count) {

@@ -30,8 +30,9 @@ public enum URingAvailability: Sendable, Hashable, CustomStringConvertible {
     /// The kernel or sandbox does not implement io_uring (`ENOSYS`: kernel < 5.1, gVisor,
     /// or a seccomp filter answering `ENOSYS`).
     case notImplemented
-    /// Ring memory could not be allocated (`ENOMEM`): on kernels before 5.12 it counts
-    /// against `RLIMIT_MEMLOCK`.
+    /// Ring memory could not be allocated (`ENOMEM`): for a process without
+    /// `CAP_IPC_LOCK` it counts against `RLIMIT_MEMLOCK` (before 5.12, and again on recent
+    /// kernels: measured on 6.18, where `ulimit -l 0` refuses even a 4-entry ring).
     case outOfMemory
     /// Rings can be created but `io_uring_register` is refused with this errno.
     case registerRefused(Errno)
@@ -49,7 +50,7 @@ public enum URingAvailability: Sendable, Hashable, CustomStringConvertible {
       case .notImplemented:
         return "not implemented by this kernel or sandbox (ENOSYS)"
       case .outOfMemory:
-        return "ring memory could not be allocated (ENOMEM; RLIMIT_MEMLOCK before kernel 5.12)"
+        return "ring memory could not be allocated (ENOMEM; RLIMIT_MEMLOCK without CAP_IPC_LOCK)"
       case .registerRefused(let errno):
         return "io_uring_register is refused (\(errno)) although rings can be created"
       case .setupFailed(let errno):

@@ -229,7 +229,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
         let errno: Errno
         switch reason {
         case .setupFailed(let e): errno = e.errno
-        case .unavailable: errno = .noFunction
+        case .unavailable(let why): errno = IOEngine.errno(for: why)
         case .requested: errno = .invalidArgument
         }
         throw ZeroCopyError(.startEngine, syscall: "io_uring_setup", errno: errno, message: reason.description)
@@ -447,6 +447,18 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
   }
 
   private static let fallbackLogged = Atomic<Bool>(false)
+
+  /// The errno that made io_uring unavailable (what an engine that insists on io_uring
+  /// reports): the kernel's own where there is one (`ENOSYS`, `EPERM`…).
+  private static func errno(for reason: URingAvailability.Reason) -> Errno {
+    switch reason {
+    case .disabledByEnvironment: return .canceled
+    case .disabledBySysctl: return .notPermitted
+    case .notPermitted(let e), .registerRefused(let e), .setupFailed(let e): return e
+    case .notImplemented: return .noFunction
+    case .outOfMemory: return .noMemory
+    }
+  }
 
   private static func logFallbackOnce(_ reason: FallbackReason, threads: Int) {
     guard !fallbackLogged.exchange(true, ordering: .relaxed) else { return }

@@ -24,6 +24,8 @@ struct Probe: AsyncParsableCommand {
       printWrapped(uring.supportedOpcodes, indent: "  ", width: 100)
     } else {
       print("io_uring: unavailable: \(uring.reason ?? "unknown reason")")
+      if let errno = uring.setupErrno { print("  io_uring_setup: \(errno.symbolicName) (errno \(errno.rawValue))") }
+      if let errno = uring.registerErrno { print("  io_uring_register: \(errno.symbolicName) (errno \(errno.rawValue))") }
     }
     let maximum = TransferProbe.pipeMaximumCapacity.map(String.init) ?? "unknown"
     print("pipes: pipe-max-size \(maximum) bytes; splice pool: up to \(PipePool.shared.maximumPipes) pipes of \(PipePool.shared.capacity) bytes")

@@ -93,7 +93,7 @@ struct SingleCallTests {
     defer { try? destination.close() }
     _ = try source.seek(offset: 0, from: .start)
     let pipe = try Pipe()
-    try pipe.setCapacity(1 << 20)
+    try pipe.setCapacityRetrying(1 << 20)
 
     var done = 0
     while done < size {

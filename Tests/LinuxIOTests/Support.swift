@@ -284,3 +284,39 @@ func hasEffectiveCapability(_ capability: Int) throws -> Bool {
   else { return false }
   return mask & (1 << UInt64(capability)) != 0
 }
+
+/// Whether this process is subject to the per-user pipe-buffer limits
+/// (`fs.pipe-user-pages-soft`, 64 MiB): neither CAP_SYS_RESOURCE nor CAP_SYS_ADMIN.
+let pipeLimitsApply: Bool = !((try? hasEffectiveCapability(24)) ?? false) && !((try? hasEffectiveCapability(21)) ?? false)
+
+extension Pipe {
+  /// `setCapacity(bytes)`, retried for up to 3 s on `EPERM` when the per-user pipe-buffer
+  /// limit applies: all of this user's pipes count against fs.pipe-user-pages-soft, and
+  /// tests running in parallel (as an unprivileged user) briefly hold more than 64 MiB of
+  /// 1 MiB pipes. Root is never limited, so there `EPERM` is returned at once.
+  @discardableResult
+  func setCapacityRetrying(_ bytes: Int) throws(Errno) -> Int {
+    var attempt = 0
+    while true {
+      do {
+        return try setCapacity(bytes)
+      } catch .notPermitted where pipeLimitsApply && attempt < 150 && bytes <= 1 << 20 {
+        attempt += 1
+        usleep(20_000)
+      }
+    }
+  }
+}
+
+/// Runs `body` with every blockable signal blocked on the calling thread (restored after):
+/// a long sendfile/splice returns a short count when a signal arrives mid-call (legal, but
+/// it adds a system call), so exact call counts are checked with signals held off. A
+/// process-directed signal then goes to another thread.
+func withSignalsBlocked<T>(_ body: () throws -> T) rethrows -> T {
+  var all = sigset_t()
+  var old = sigset_t()
+  sigfillset(&all)
+  precondition(pthread_sigmask(SIG_BLOCK, &all, &old) == 0)
+  defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+  return try body()
+}

@@ -178,7 +178,7 @@ struct TransferTests {
     let destination = try temporaryFile()
     defer { try? destination.close() }
     let pipe = try Pipe()
-    #expect(try pipe.setCapacity(1 << 18) == 1 << 18)
+    #expect(try pipe.setCapacityRetrying(1 << 18) == 1 << 18)
     let result = try source.spliceAll(
       to: destination, sourceOffset: 0, destinationOffset: 0, count: .bytes(size), through: pipe)
     #expect(result.outcome == .complete)

@@ -49,8 +49,8 @@ struct EngineSelectionTests {
     try await file.close()
   }
 
-  @Test func pinnedEngine() async throws {
-    guard URingAvailability.isAvailable else { return }
+  @Test(.enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
+  func pinnedEngine() async throws {
     let engine = try IOEngine(IOEngine.Configuration(preference: .ioUring, submissionQueueEntries: 8, cpu: 0, name: "zc-pinned"))
     let onEngine = await withTaskExecutorPreference(engine.preferredTaskExecutor) { engine.isCurrentThread }
     #expect(onEngine)

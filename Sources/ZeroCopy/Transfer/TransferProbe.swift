@@ -293,6 +293,12 @@ extension TransferProbe {
     public let features: String
     /// The supported opcodes' names (`"READ_FIXED"`, `"SPLICE"`…), in opcode order.
     public let supportedOpcodes: [String]
+    /// The errno of the failing setup step (`io_uring_setup`, or the first `io_uring_enter`),
+    /// if one failed: `ENOSYS`, `EPERM`…
+    public let setupErrno: Errno?
+    /// The errno of `io_uring_register` (the opcode probe), if it failed: `EPERM` when a
+    /// policy lets rings be created but not registered.
+    public let registerErrno: Errno?
   }
 
   /// io_uring's availability (and the reason when unavailable), features and supported
@@ -303,7 +309,8 @@ extension TransferProbe {
     let probe = IOURing.Probe.current
     return IOURingStatus(
       isAvailable: probe.availability == .available, reason: probe.availability.reason.map { "\($0)" },
-      features: "\(probe.features)", supportedOpcodes: probe.supportedOpcodes.map(\.name))
+      features: "\(probe.features)", supportedOpcodes: probe.supportedOpcodes.map(\.name),
+      setupErrno: probe.setupErrno, registerErrno: probe.registerErrno)
   }
 
   /// `/proc/sys/fs/pipe-max-size`, or nil if it cannot be read.
