@@ -60,8 +60,11 @@ struct LargeSparseTests {
       defer { try? destination.close() }
       // Signals blocked on this thread: a signal arriving mid-call (a test child's SIGCHLD)
       // makes the kernel return a short count, which is correct but adds a call.
+      // Even so, under load a call was seen to return short (3 calls, all bytes exact): the
+      // point here is the 0x7ffff000 cap, so 2 calls are the minimum and 3 are allowed.
       let result = try withSignalsBlocked { try source.sendfileAll(to: destination, sourceOffset: 0, count: .bytes(Self.size)) }
-      #expect(result == TransferResult(outcome: .complete, progress: .init(bytes: Self.size, syscalls: 2)))
+      #expect(result.outcome == .complete && result.progress.bytes == Self.size)
+      #expect((2...3).contains(result.progress.syscalls), "\(result)")
       try expectCopy(destination)
     }
     do {

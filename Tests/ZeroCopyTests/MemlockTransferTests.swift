@@ -103,11 +103,13 @@ extension TransferTests {
             let fallback = report.fallbacks.first
             #expect(fallback?.strategy == strategy.name, "\(label)")
             #expect(fallback?.errno == .noMemory, "\(label): \(String(describing: fallback))")
-            #expect(fallback?.syscall == "io_uring_register", "\(label)")
+            // ENOMEM at registration, or already at ring setup when the parallel suites'
+            // rings used up this user's shared 64 KiB (rings count against it on 6.18).
+            #expect(["io_uring_register", "io_uring_setup"].contains(fallback?.syscall), "\(label)")
             TransferFixtures.expectSame(received, content, label)
           case (.failure(let error), false):
             #expect(error.errno == .noMemory, "\(label): \(error)")
-            #expect(error.syscall == "io_uring_register", "\(label)")
+            #expect(["io_uring_register", "io_uring_setup"].contains(error.syscall), "\(label)")
             #expect(error.bytesTransferred == 0, "\(label)")
             #expect(received.isEmpty, "\(label): \(received.count) bytes arrived")
           case (.success(let report), false):

@@ -336,7 +336,7 @@ private func runReadWriteRing(
     slotSize = Swift.max(4096, Swift.min(slotSize, rounded))
     slots = Swift.max(1, Swift.min(depth, Int(clamping: (expected + Int64(slotSize) - 1) / Int64(slotSize))))
   }
-  let memory: RingMemory
+  var memory: RingMemory
   do {
     memory = try RingMemory(count: slotSize * slots)
   } catch {
@@ -350,12 +350,27 @@ private func runReadWriteRing(
   }
   context.recordSyscalls(1)
   let registered: IOURing.RegisteredBuffer
-  do {
-    registered = try ring.registerBuffers([memory.bytes])[0]
-  } catch {
-    return .unsupported(reason: "buffer registration refused (\(error))", errno: error, syscall: "io_uring_register")
+  while true {
+    do {
+      registered = try ring.registerBuffers([memory.bytes])[0]
+      context.recordSyscalls(1)
+      break
+    } catch {
+      context.recordSyscalls(1)
+      // ENOMEM: the pinned pages exceed RLIMIT_MEMLOCK (8 MiB by default for users without
+      // CAP_IPC_LOCK, and the ring itself counts against it on 6.x). Halve the buffers
+      // until they fit; only a single slot that does not fit is a refusal.
+      guard error == .noMemory, slots > 1 else {
+        return .unsupported(reason: "buffer registration refused (\(error))", errno: error, syscall: "io_uring_register")
+      }
+      slots /= 2
+      do {
+        memory = try RingMemory(count: slotSize * slots)
+      } catch {
+        throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
+      }
+    }
   }
-  context.recordSyscalls(1)
 
   let source = context.source.descriptor
   let destination = context.destination.descriptor

@@ -43,6 +43,12 @@ final class BlockingFileCopier {
         output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
       }
     }
+    if output < 0 && errno == EACCES
+      && job.name.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
+    {
+      // A read-only file from an earlier copy: writable for now, its mode set below.
+      output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
+    }
     guard output >= 0 else {
       return .failure(job.error("openat", Errno(rawValue: errno), "cannot open the destination file for writing"))
     }

@@ -81,6 +81,30 @@ final class TreeCopyState: @unchecked Sendable {
 
 /// Walks the source depth-first, creating directories and symlinks in the destination.
 final class TreeWalker {
+  /// Gives the owner rwx on an existing destination directory (one an earlier copy made
+  /// read-only, say), so its entries can be written like those of a new one; the final
+  /// mode — the source's — is set after its contents, as for a new directory. If the
+  /// chmod is refused (not the owner), nothing changes and the writes report `EACCES`.
+  /// Gives the owner write permission on an existing destination *file* that lacks it
+  /// (a read-only file from an earlier copy): like `cp -f`, the copy replaces its content,
+  /// and its final mode — the source's — is set after the data. Returns whether the mode
+  /// was changed (false: not a regular file, already writable, or not the owner).
+  static func makeFileOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> Bool {
+    var st = stat()
+    guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG,
+      st.st_mode & 0o200 == 0
+    else { return false }
+    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o200, 0) == 0
+  }
+
+  static func makeOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) {
+    var st = stat()
+    guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFDIR,
+      st.st_mode & 0o700 != 0o700
+    else { return }
+    _ = fchmodat(directory, name, (st.st_mode & 0o7777) | 0o700, 0)
+  }
+
   private enum Item {
     case open(DirHandle, DirHandle)
     case pending(source: DirHandle, destination: DirHandle, name: FilePath)
@@ -106,8 +130,9 @@ final class TreeWalker {
     let src = DirHandle(fd: sfd, path: source)
     var st = stat()
     guard fstat(sfd, &st) == 0 else { return fail("fstat", Errno(rawValue: errno), "cannot stat the source directory") }
-    if destination.withPlatformString({ mkdir($0, 0o700) }) != 0 && errno != EEXIST {
-      return fail("mkdir", Errno(rawValue: errno), "cannot create the destination directory")
+    if destination.withPlatformString({ mkdir($0, 0o700) }) != 0 {
+      guard errno == EEXIST else { return fail("mkdir", Errno(rawValue: errno), "cannot create the destination directory") }
+      destination.withPlatformString { TreeWalker.makeOwnerWritable(AT_FDCWD, $0) }
     }
     let dfd = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     guard dfd >= 0 else {
@@ -180,6 +205,7 @@ final class TreeWalker {
         guard e == .fileExists, name.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0,
           existing.st_mode & S_IFMT == S_IFDIR
         else { return fail("mkdirat", e, e == .fileExists ? "the destination exists and is not a directory" : "cannot create the directory") }
+        if existing.st_mode & 0o700 != 0o700 { name.withPlatformString { TreeWalker.makeOwnerWritable(dst.fd, $0) } }
       }
       finished.append((dst.path.appending(name.components), st.st_mode & 0o7777, (st.st_atim, st.st_mtim)))
       state.directoryDone()

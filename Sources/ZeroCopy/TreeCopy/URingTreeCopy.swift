@@ -126,10 +126,20 @@ final class URingTreeCopier: FileSink {
     if job.name.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0 {
       lane.needsTruncate = useFtruncate && old.st_size > job.size
       lane.needsChmod = old.st_mode & 0o7777 != job.mode || old.st_mode & S_IFMT != S_IFREG
+      // A read-only file from an earlier copy: writable for now (only the owner, or root,
+      // which needs no change, can open it anyway); its mode is set after the data.
+      if old.st_mode & S_IFMT == S_IFREG && old.st_mode & 0o200 == 0 && geteuid() != 0
+        && job.name.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
+      {
+        lane.needsChmod = true
+      }
     } else {
       lane.needsTruncate = false
       lane.needsChmod = job.mode & processUmask != 0
     }
+    // A write by a process without CAP_FSETID clears set-user-ID and set-group-ID (the
+    // kernel's file_remove_privs): set such modes again after the data is written.
+    if job.mode & (S_ISUID | S_ISGID) != 0 { lane.needsChmod = true }
     lane.offset = 0
     lane.failure = nil
     lane.cleaning = false

@@ -23,6 +23,16 @@ enum Faults {
 
   static var isRoot: Bool { geteuid() == 0 }
 
+  /// An io_uring strategy refused before moving a byte because this user's RLIMIT_MEMLOCK
+  /// is used up (ENOMEM at ring setup or buffer registration). Unprivileged only: the limit
+  /// is shared by all of the user's processes, the ring itself counts against it on 6.x,
+  /// and the parallel suites of the unprivileged `make test` run compete for 8 MiB. Cases
+  /// that meet it print a skip line (the strategy already halves its buffers to fit).
+  static func isMemlockRefusal(_ error: ZeroCopyError) -> Bool {
+    error.errno == .noMemory && error.bytesTransferred == 0 && !isRoot
+      && (error.syscall == "io_uring_register" || error.syscall == "io_uring_setup")
+  }
+
   // MARK: - Descriptor harness
 
   /// The process's descriptors at process start (before any warm-up), for the FD_CLOEXEC check.

@@ -132,11 +132,19 @@ struct FaultTransferTests {
               Result { () throws(ZeroCopyError) in try Transfer.runBlocking(request, strategy: strategy, options: options) }
             }
           }
+          // If the transfer failed before the peer read its 256 KiB, the peer would wait
+          // forever: shut the socket down first (a no-op for the peer that already closed).
+          _ = shutdown(near.rawValue, Int32(SHUT_RDWR))
           peer.join()
           try near.close()
           switch result {
           case .success(let report):
             Issue.record("\(what): completed although the peer closed: \(report)")
+          case .failure(let error) where Faults.isMemlockRefusal(error):
+            // Unprivileged: RLIMIT_MEMLOCK is shared by every process of the user, and the
+            // parallel suites' rings and registered buffers can use it up (fallback is off).
+            print("fault 3, \(what): skipped: io_uring memory refused by RLIMIT_MEMLOCK (ENOMEM at \(error.syscall))")
+            continue
           case .failure(let error):
             #expect([Errno.brokenPipe, .connectionReset].contains(error.errno), "\(what): \(error)")
             #expect(error.bytesTransferred >= Int64(received.value.count), "\(what): \(error)")
@@ -281,6 +289,9 @@ struct FaultTransferTests {
       switch box.value! {
       case .success(let report):
         #expect(report.bytes == Int64(payload.count), "\(what): \(report)")
+      case .failure(let error) where Faults.isMemlockRefusal(error):
+        print("fault 5, \(what): skipped: io_uring memory refused by RLIMIT_MEMLOCK (ENOMEM at \(error.syscall))")
+        continue
       case .failure(let error):
         Issue.record("\(what): \(error)")
       }
@@ -367,6 +378,8 @@ struct FaultTransferTests {
         #expect(report.sourceEndedEarly, "\(name) mid-transfer: \(report)")
         #expect(report.bytes == Int64(cut), "\(name) mid-transfer: \(report)")
         #expect(report.bytes == Int64(received.value.count), "\(name): reported bytes = bytes received")
+      case .failure(let error) where Faults.isMemlockRefusal(error):
+        print("fault 6, \(name): skipped: io_uring memory refused by RLIMIT_MEMLOCK (ENOMEM at \(error.syscall))")
       case .failure(let error):
         Issue.record("\(name) mid-transfer: an error instead of sourceEndedEarly: \(error)")
       }
@@ -558,7 +571,12 @@ struct FaultTransferTests {
       #expect(spliceError?.syscall == "pipe2")
       // The engine layer.
       let engineError = #expect(throws: ZeroCopyError.self) { _ = try IOEngine(.init(preference: .ioUring)) }
-      #expect(engineError?.errno == .tooManyOpenFiles || engineError?.errno == .noFunction, "\(String(describing: engineError))")
+      // With io_uring refused (the seccomp runs of `make test-no-uring`), the engine throws
+      // the refusal's own errno (ENOSYS or EPERM) before it needs a descriptor.
+      let refusal: Set<Errno> = TransferFixtures.ioURingAvailable ? [] : [.noFunction, .notPermitted]
+      #expect(
+        engineError?.errno == .tooManyOpenFiles || refusal.contains(engineError?.errno ?? .tooManyOpenFiles),
+        "\(String(describing: engineError))")
       let socketError = #expect(throws: ZeroCopyError.self) { _ = try AsyncSocket.pair(engine: .default) }
       #expect(socketError?.errno == .tooManyOpenFiles)
     }
