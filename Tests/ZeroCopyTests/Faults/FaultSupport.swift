@@ -23,6 +23,19 @@ enum Faults {
 
   static var isRoot: Bool { geteuid() == 0 }
 
+  /// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
+  static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
+  /// Under ThreadSanitizer the runtime symbolizes stacks to match its suppressions
+  /// (mk/tsan.supp) and talks to its symbolizer through pipes without FD_CLOEXEC: those
+  /// are the runtime's, not the library's (whose pipes are all O_CLOEXEC, which the normal
+  /// and ASan runs check), so they are left out of the descriptor checks there.
+  static func isSanitizerRuntimeDescriptor(_ fd: Int32, _ target: String) -> Bool {
+    guard underThreadSanitizer, target.hasPrefix("pipe:") else { return false }
+    let flags = fcntl(fd, F_GETFD)
+    return flags >= 0 && flags & FD_CLOEXEC == 0
+  }
+
   /// An io_uring strategy refused before moving a byte because this user's RLIMIT_MEMLOCK
   /// is used up (ENOMEM at ring setup or buffer registration). Unprivileged only: the limit
   /// is shared by all of the user's processes, the ring itself counts against it on 6.x,
@@ -56,7 +69,7 @@ enum Faults {
   /// Checks that every descriptor opened since the process baseline carries FD_CLOEXEC
   /// (call it while the library's descriptors are open: pooled pipes, rings, engines).
   static func checkCloseOnExec(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    for (fd, target) in snapshot() where processBaseline[fd] != target {
+    for (fd, target) in snapshot() where processBaseline[fd] != target && !isSanitizerRuntimeDescriptor(fd, target) {
       let flags = fcntl(fd, F_GETFD)
       #expect(flags >= 0 && flags & FD_CLOEXEC != 0, "\(what): fd \(fd) -> \(target) lacks FD_CLOEXEC", sourceLocation: sourceLocation)
     }
@@ -88,7 +101,9 @@ enum Faults {
       // Timer descriptors belong to the Swift runtime (Dispatch opens them lazily, on a
       // Task.sleep or a timed wait, sometimes only after the warm-up); the library never
       // creates one (no `timerfd` in Sources/ or CShims/).
-      leaked = snapshot().filter { baseline[$0.key] != $0.value && $0.value != "anon_inode:[timerfd]" }
+      leaked = snapshot().filter {
+        baseline[$0.key] != $0.value && $0.value != "anon_inode:[timerfd]" && !isSanitizerRuntimeDescriptor($0.key, $0.value)
+      }
       if leaked.isEmpty { break }
       usleep(10_000)
     }
