@@ -10,19 +10,6 @@ import SystemPackage
 import Testing
 import ZeroCopy
 
-/// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 extension TransferTests {
   @Suite("Transfer properties", .timeLimit(.minutes(3)))
   struct Properties {
@@ -71,7 +58,7 @@ extension TransferTests {
     }()
 
     /// A size near an interesting boundary, or anywhere up to 3 MiB.
-    static func pickSize(_ rng: inout SplitMix64, chunkSize: Int) -> Int {
+    static func pickSize(_ rng: inout SplitMix, chunkSize: Int) -> Int {
       let boundaries = [0, 1, 4096, 65536, 1 << 20, chunkSize, 2 * chunkSize]
       if Int.random(in: 0..<3, using: &rng) < 2 {
         let base = boundaries.randomElement(using: &rng)!
@@ -80,7 +67,7 @@ extension TransferTests {
       return Int.random(in: 0...(3 << 20), using: &rng)
     }
 
-    static func generate(_ rng: inout SplitMix64, strategies: [String]) -> Case {
+    static func generate(_ rng: inout SplitMix, strategies: [String]) -> Case {
       let chunkSize = [4096, 65536, 1 << 20, 8 << 20].randomElement(using: &rng)!
       let size = pickSize(&rng, chunkSize: chunkSize)
       let offset: Int
@@ -114,7 +101,7 @@ extension TransferTests {
     func randomTransfers() async throws {
       let seed = Self.seed
       print("Transfer properties: \(Self.caseCount) cases, ZC_PROPERTY_SEED=\(seed)")
-      var rng = SplitMix64(seed: seed)
+      var rng = SplitMix(seed: seed)
       let strategies = TransferStrategies.all.map(\.name)
       #expect(strategies.contains("automatic"))
       let disk = try TransferFixtures.Directory(in: "/tmp")
