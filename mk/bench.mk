@@ -28,7 +28,7 @@ BENCH_PKG      := Benchmarks
 BENCH_SCRATCH  := Benchmarks/.build-bench
 BENCH_BIN      := $(BENCH_SCRATCH)/release/zerocopy-bench
 BENCH_TOOLS    := $(BUILD)/bench
-BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file
+BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file direct_reads
 BENCH_C_BINS   := $(addprefix $(BENCH_TOOLS)/,$(BENCH_C))
 BENCH_ARGS     ?=
 BENCH_RUN      := $(BENCH_BIN) run --repo $(CURDIR) --tools $(CURDIR)/$(BENCH_TOOLS)
@@ -84,9 +84,9 @@ bench-where-tools:
 	  else echo "bench: missing$$missing (not root or no apt-get): those rows are skipped" >&2; fi; \
 	fi
 
-bench-direct: bench-build bench-where-tools
+bench-direct: bench-build bench-tools bench-where-tools
 	@mkdir -p $(BENCH_OUT)
-	$(BENCH_BIN) direct-reads --json $(BENCH_OUT)/direct-reads.json --markdown $(BENCH_OUT)/direct-reads.md $(BENCH_ARGS)
+	$(BENCH_BIN) direct-reads --tools $(CURDIR)/$(BENCH_TOOLS) --json $(BENCH_OUT)/direct-reads.json --markdown $(BENCH_OUT)/direct-reads.md $(BENCH_ARGS)
 
 bench-tree: bench-build
 	@mkdir -p $(BENCH_OUT)

@@ -53,9 +53,16 @@ struct DirectIOTests {
     #expect(try memory.directIOAlignment() == .fallback)
     #expect(DirectIOAlignment.fallback == DirectIOAlignment(memory: 4096, offset: 4096, isReported: false))
     #expect(throws: Errno.badFileDescriptor) { _ = try FileDescriptor(rawValue: 9999).directIOAlignment() }
-    let buffer = try AlignedBuffer(count: 4096, directIO: DirectIOAlignment(memory: 2048, offset: 512))
-    #expect(buffer.alignment == 2048)
-    #expect(Int(bitPattern: buffer.unsafeBaseAddress) % 2048 == 0)
+    // A sub-page memory alignment still gives a page-aligned buffer (a 4 KiB request then
+    // covers one page, not two); a larger one is honoured. Sizes above glibc's mmap
+    // threshold too, where posix_memalign(512) returns page + 512 here.
+    let page = AlignedBuffer.pageSize
+    for (memoryAlignment, count) in [(512, 4096), (2048, 4096), (512, 1 << 20), (16384, 65536)] {
+      let buffer = try AlignedBuffer(count: count, directIO: DirectIOAlignment(memory: memoryAlignment, offset: 512))
+      #expect(buffer.alignment == max(memoryAlignment, page))
+      #expect(Int(bitPattern: buffer.unsafeBaseAddress) % max(memoryAlignment, page) == 0)
+      #expect(buffer.count == count)
+    }
   }
 
   @Test("misaligned buffer, offset and length are refused before the syscall, explained, with EINVAL")

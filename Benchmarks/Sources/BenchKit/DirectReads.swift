@@ -148,12 +148,13 @@ public struct DirectPreadSubject: DirectReadSubject {
   public init() {}
 
   public func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let seed = OffsetGenerator.randomSeed()
     let fd = try openDirect(file)
     defer { try? fd.close() }
     let alignment = try fd.directIOAlignment()
     let buffer = try AlignedBuffer(count: 4096, directIO: alignment)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4096)
-    var gen = OffsetGenerator(fileSize: file.size, stream: 1)
+    var gen = OffsetGenerator(fileSize: file.size, stream: 1, seed: seed)
     var ops = 0
     let u0 = Usage.current()
     let t0 = monotonicNanoseconds()
@@ -183,34 +184,49 @@ public struct DirectRingSubject: DirectReadSubject {
   /// Ring setup flags: by default `COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN` (completions
   /// are run when this thread enters the kernel to wait, never by interrupting it).
   public let flags: IOURing.SetupFlags
+  /// Whether each 4 KiB buffer starts `alignment.memory` bytes into a page (the smallest
+  /// address the kernel accepts, 512 on ext4), so that it straddles two pages: the id then
+  /// ends in `.straddle`. This is what `posix_memalign(512)` gives for larger blocks, and
+  /// what `AlignedBuffer(count:directIO:)` did before it aligned to the page size.
+  public let straddle: Bool
   /// Whether `flags` are the plain defaults (no flags): the id then ends in `.plain`.
-  public var id: String { "ring.qd\(depth)" + (flags.isEmpty ? ".plain" : "") }
+  public var id: String { "ring.qd\(depth)" + (flags.isEmpty ? ".plain" : "") + (straddle ? ".straddle" : "") }
   public var summary: String {
     "URing IOURing, \(depth) in flight, READ_FIXED into registered buffers, registered file"
       + (flags.isEmpty ? ", no setup flags" : ", COOP_TASKRUN|SINGLE_ISSUER|DEFER_TASKRUN")
       + ", waits for \(Swift.max(1, Swift.min(reapBatch, depth / 4))) completion(s) per enter"
+      + (straddle ? ", buffers at page + 512 bytes (two pages each)" : ", page-aligned buffers")
   }
   /// Completions to wait for per `io_uring_enter` (at most a quarter of `depth`): the
   /// replacements are then submitted together. 8 measured best here at QD32 (virtio-blk:
   /// ~0.7× fio with 1, ~0.8–0.9× with 8; fewer, larger submissions per device kick).
   public let reapBatch: Int
   /// Creates the subject.
-  public init(depth: Int, flags: IOURing.SetupFlags = [.coopTaskrun, .singleIssuer, .deferTaskrun], reapBatch: Int = 8) {
+  public init(
+    depth: Int, flags: IOURing.SetupFlags = [.coopTaskrun, .singleIssuer, .deferTaskrun], reapBatch: Int = 8, straddle: Bool = false
+  ) {
     self.depth = depth
     self.flags = flags
     self.reapBatch = reapBatch
+    self.straddle = straddle
   }
 
   public func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let seed = OffsetGenerator.randomSeed()
     let fd = try openDirect(file)
     defer { try? fd.close() }
     let alignment = try fd.directIOAlignment()
-    let memory = try AlignedBuffer(count: 4096 * depth, directIO: alignment)
-    let slices = (0..<depth).map { UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress + $0 * 4096, count: 4096) }
+    let memory = try AlignedBuffer(count: 4096 * depth + 4096, directIO: alignment)
+    var base = memory.unsafeBaseAddress
+    if straddle {
+      guard alignment.memory < 4096 else { throw BenchError("cannot straddle pages: the direct-I/O memory alignment is \(alignment.memory)") }
+      base += alignment.memory
+    }
+    let slices = (0..<depth).map { UnsafeMutableRawBufferPointer(start: base + $0 * 4096, count: 4096) }
     var ring = try IOURing(entries: UInt32(max(depth, 8)), flags: flags)
     let buffers = try ring.registerBuffers(slices)
     let files = try ring.registerFiles([fd])
-    var gen = OffsetGenerator(fileSize: file.size, stream: 2)
+    var gen = OffsetGenerator(fileSize: file.size, stream: 2, seed: seed)
     var blockOf = [UInt64](repeating: 0, count: depth)
     func start(_ slot: Int, _ ring: inout IOURing) throws {
       let offset = gen.next()
@@ -272,6 +288,7 @@ public struct DirectThreadPoolSubject: DirectReadSubject {
   public init(threads: Int) { self.threads = threads }
 
   public func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let seed = OffsetGenerator.randomSeed()
     let fd = try openDirect(file)
     defer { try? fd.close() }
     let alignment = try fd.directIOAlignment()
@@ -288,7 +305,7 @@ public struct DirectThreadPoolSubject: DirectReadSubject {
         do {
           let buffer = try AlignedBuffer(count: 4096, directIO: alignment)
           let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4096)
-          var gen = OffsetGenerator(fileSize: size, stream: 10 + index)
+          var gen = OffsetGenerator(fileSize: size, stream: 10 + index, seed: seed)
           while monotonicNanoseconds() < deadline {
             for _ in 0..<8 {
               let offset = gen.next()
@@ -313,6 +330,59 @@ public struct DirectThreadPoolSubject: DirectReadSubject {
     if let failure = workers.compactMap(\.failure).first { throw BenchError(failure) }
     let ops = workers.reduce(0) { $0 + $1.operations }
     return DirectReadSample(operations: ops, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
+  }
+}
+
+/// The C twin of `DirectRingSubject` (`Benchmarks/c/direct_reads.c`, plain liburing), in a
+/// child process: the same loop, setup flags, registered buffers and file, content check
+/// and reap batch, so `ring.qdN / c.ring.qdN` is the Swift layers' cost alone (fio's loop
+/// and RNG differ too).
+public struct CDirectRingSubject: DirectReadSubject {
+  /// The `direct_reads` executable (`make bench-tools` builds it into `build/bench`).
+  public let executable: String
+  /// Reads kept in flight.
+  public let depth: Int
+  /// Completions to wait for per enter (capped at a quarter of the depth, as in Swift).
+  public let reapBatch: Int
+  /// Buffers 512 bytes into a page, as `DirectRingSubject.straddle`.
+  public let straddle: Bool
+  public var id: String { "c.ring.qd\(depth)" + (straddle ? ".straddle" : "") }
+  public var summary: String {
+    "C liburing twin of ring.qd\(depth) (Benchmarks/c/direct_reads.c), reap batch \(Swift.max(1, Swift.min(reapBatch, depth / 4)))"
+      + (straddle ? ", buffers at page + 512 bytes" : ", page-aligned buffers")
+  }
+  /// Creates the subject.
+  public init(executable: String, depth: Int, reapBatch: Int, straddle: Bool = false) {
+    self.executable = executable
+    self.depth = depth
+    self.reapBatch = reapBatch
+    self.straddle = straddle
+  }
+
+  public func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = [file.path, String(seconds), String(depth), String(reapBatch)] + (straddle ? ["straddle"] : [])
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let message = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw BenchError("\(executable) exited with \(process.terminationStatus): \(String(decoding: message, as: UTF8.self))")
+    }
+    var fields: [String: Double] = [:]
+    for pair in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+      let kv = pair.split(separator: "=", maxSplits: 1)
+      if kv.count == 2, let value = Double(kv[1]) { fields[String(kv[0])] = value }
+    }
+    guard let ops = fields["ops"], let secs = fields["seconds"], let cpu = fields["cpu_us_per_read"], ops > 0 else {
+      throw BenchError("cannot parse \(executable)'s output: \(String(decoding: data, as: UTF8.self))")
+    }
+    return DirectReadSample(operations: Int(ops), seconds: secs, cpuMicrosPerRead: cpu)
   }
 }
 
@@ -495,6 +565,9 @@ public enum DirectReads {
       }
       if let fio = iops("fio.io_uring.qd32.fixed") {
         goals.append(.init(text: "ring.qd32 / fio.io_uring.qd32.fixed", ratio: ring / fio, target: 0.95, met: ring / fio >= 0.95))
+      }
+      if let twin = iops("c.ring.qd32") {
+        goals.append(.init(text: "ring.qd32 / c.ring.qd32 (its C twin; not an issue goal)", ratio: ring / twin, target: 0.95, met: ring / twin >= 0.95))
       }
       let pools = entries.filter { $0.id.hasPrefix("threads.") }
       if let best = pools.max(by: { $0.medianIOPS < $1.medianIOPS }) {

@@ -28,7 +28,7 @@ public struct CopyModel: Sendable {
               story: "page references move into a pipe and out to the destination; no CPU copy unless the destination must copy (a file's page cache, loopback)"),
     CopyModel(strategy: "copyFileRange", dmaCopies: 2, cpuCopies: 1, modeSwitches: "2 per call",
               story: "in-kernel page cache→page cache copy (0 CPU copies with a reflink-capable filesystem); files only, same superblock here"),
-    CopyModel(strategy: "directIO", dmaCopies: 2, cpuCopies: 0, modeSwitches: "4 per 1 MiB chunk (pread + pwrite)",
+    CopyModel(strategy: "directIO", dmaCopies: 2, cpuCopies: 0, modeSwitches: "4 per 1 MiB chunk (pread + pwrite); with depth > 1, 2 per batch of completions (io_uring_enter) for the aligned middle",
               story: "O_DIRECT: device→user buffer (DMA), user buffer→device (DMA); no page cache, no CPU copy (a memmove when source and destination offsets differ modulo the block size); files only"),
     CopyModel(strategy: "ioUring", dmaCopies: 2, cpuCopies: 2, modeSwitches: "2 per batch of submissions (io_uring_enter), not per operation",
               story: "the same copies as read/write, but requests are batched; buffered file writes run on io-wq kernel workers (extra context switches)"),
@@ -40,7 +40,14 @@ public struct CopyModel: Sendable {
 
   /// The model for a strategy name, if it has one.
   public static func model(for strategy: String) -> CopyModel? {
-    all.first { $0.strategy == strategy }
+    if strategy.hasPrefix("directIO.depth"), let m = all.first(where: { $0.strategy == "directIO" }) {
+      return strategy == "directIO.depth1"
+        ? CopyModel(strategy: strategy, dmaCopies: m.dmaCopies, cpuCopies: m.cpuCopies, modeSwitches: "4 per 1 MiB chunk (pread + pwrite)", story: m.story)
+        : CopyModel(
+          strategy: strategy, dmaCopies: m.dmaCopies, cpuCopies: m.cpuCopies,
+          modeSwitches: "2 per batch of completions (io_uring_enter) for the aligned middle; 4 per chunk for head and tail", story: m.story)
+    }
+    return all.first { $0.strategy == strategy }
   }
 }
 

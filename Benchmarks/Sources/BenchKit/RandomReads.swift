@@ -12,11 +12,21 @@ public struct OffsetGenerator: Sendable {
   /// Blocks of 4 KiB in the file.
   public let blocks: UInt64
   /// Creates a generator over a file of `fileSize` bytes; `stream` > 0 gives an
-  /// independent sequence (for concurrent readers).
-  public init(fileSize: Int, stream: Int = 0) {
+  /// independent sequence (for concurrent readers). The same `seed` and `stream` give the
+  /// same offsets: fine for page-cached reads, but a benchmark of reads that must reach the
+  /// device passes a fresh `seed` per sample (`randomSeed()`), or its later samples re-read
+  /// blocks that a cache below the guest (the VM host's page cache) still holds.
+  public init(fileSize: Int, stream: Int = 0, seed: UInt64 = 0) {
     blocks = UInt64(max(1, fileSize / 4096))
     state ^= UInt64(stream) &* 0xD6E8_FEB8_6659_FD93
+    state ^= seed &* 0xA076_1D64_78BD_642F
     if state == 0 { state = 1 }
+  }
+
+  /// A seed from the system's random source, for one sample's generators.
+  public static func randomSeed() -> UInt64 {
+    var rng = SystemRandomNumberGenerator()
+    return rng.next()
   }
   /// The next 4 KiB-aligned offset.
   @inline(__always)

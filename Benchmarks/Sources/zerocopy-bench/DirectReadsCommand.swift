@@ -22,6 +22,7 @@ struct DirectReadsCommand: AsyncParsableCommand {
   @Option(help: "Seconds per subject per round.") var seconds: Double = 2
   @Option(help: "Only subjects whose id contains one of these (comma-separated, e.g. pread,ring.qd32,fio).") var only: String?
   @Flag(help: "Leave out fio.") var noFio = false
+  @Option(help: "Directory holding the C reference programs (direct_reads; `make bench-tools` builds them into build/bench). Without it the C twin rows are left out.") var tools: String?
   @Flag(help: "Leave out the async-engine subject (AsyncFile on IOEngine.default).") var noAsync = false
   @Option(help: "Ring subjects: completions to wait for per io_uring_enter (capped at a quarter of the depth).") var reapBatch: Int = 8
   @Option(help: "Write the results as JSON here.") var json: String?
@@ -57,8 +58,20 @@ struct DirectReadsCommand: AsyncParsableCommand {
     var subjects: [any DirectReadSubject] = [
       DirectPreadSubject(), DirectRingSubject(depth: 1, reapBatch: reapBatch), DirectRingSubject(depth: 8, reapBatch: reapBatch),
       DirectRingSubject(depth: 32, reapBatch: reapBatch), DirectRingSubject(depth: 32, flags: [], reapBatch: reapBatch),
+      DirectRingSubject(depth: 32, reapBatch: reapBatch, straddle: true),
       DirectThreadPoolSubject(threads: 8), DirectThreadPoolSubject(threads: 32),
     ]
+    if let tools {
+      let twin = "\(tools)/direct_reads"
+      if access(twin, X_OK) == 0 {
+        subjects += [
+          CDirectRingSubject(executable: twin, depth: 32, reapBatch: reapBatch),
+          CDirectRingSubject(executable: twin, depth: 32, reapBatch: reapBatch, straddle: true),
+        ]
+      } else {
+        log("\(twin) is missing (make bench-tools): the C twin rows are left out")
+      }
+    }
     if !noAsync { subjects += [AsyncEngineReadSubject(depth: 32), AsyncEngineReadSubject(depth: 32, fixed: true)] }
     if !noFio {
       if FioSubject.executable != nil {
@@ -101,6 +114,7 @@ struct AsyncEngineReadSubject: DirectReadSubject {
 
   func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
     if fixed { return try await sampleFixed(file: file, seconds: seconds) }
+    let seed = OffsetGenerator.randomSeed()
     let engine = IOEngine.default
     let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
     let alignment = try handle.descriptor.directIOAlignment()
@@ -112,7 +126,7 @@ struct AsyncEngineReadSubject: DirectReadSubject {
       for task in 0..<depth {
         group.addTask(executorPreference: engine) {
           var buffer = try AlignedBuffer(count: 4096, directIO: alignment)
-          var gen = OffsetGenerator(fileSize: size, stream: 100 + task)
+          var gen = OffsetGenerator(fileSize: size, stream: 100 + task, seed: seed)
           var ops = 0
           while monotonicNanoseconds() < deadline {
             let offset = gen.next()
@@ -140,6 +154,7 @@ struct AsyncEngineReadSubject: DirectReadSubject {
 
 extension AsyncEngineReadSubject {
   func sampleFixed(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
+    let seed = OffsetGenerator.randomSeed()
     let engine = try IOEngine()
     let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
     guard let alignment = handle.directIOAlignment else { throw BenchError("no direct-I/O alignment") }
@@ -152,7 +167,7 @@ extension AsyncEngineReadSubject {
       for task in 0..<depth {
         group.addTask(executorPreference: engine) {
           let slot = table[task]
-          var gen = OffsetGenerator(fileSize: size, stream: 200 + task)
+          var gen = OffsetGenerator(fileSize: size, stream: 200 + task, seed: seed)
           var ops = 0
           while monotonicNanoseconds() < deadline {
             let offset = gen.next()

@@ -12,6 +12,13 @@ enum SwiftSubjects {
   /// The sources the runner uses. Registers the planted corrupting strategy first when
   /// ZEROCOPY_BENCH_PLANT_CORRUPTING=1 (tests only), so it is enumerated like any user
   /// strategy.
+  /// Registers `directIO.depthN` for each depth (`run --directio-depths`).
+  static func registerDirectIODepths(_ depths: [Int]) {
+    for depth in depths where TransferStrategies.named("directIO.depth\(depth)") == nil {
+      TransferStrategies.register(DirectIODepthStrategy(depth: depth))
+    }
+  }
+
   static func sources() -> SubjectSources {
     if CorruptingSubject.enabled && TransferStrategies.named("corrupting") == nil {
       TransferStrategies.register(CorruptingStrategy())
@@ -189,4 +196,15 @@ struct AsyncReadSubject: ReadSubject {
       nanosecondsPerRead: Double(t1 - t0) / ops,
       cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / ops, syscallsPerRead: nil)
   }
+}
+
+/// `directIO` with another io_uring depth, registered under its own name
+/// (`directIO.depthN`) by `run --directio-depths`, so depths compare in one run.
+struct DirectIODepthStrategy: TransferStrategy {
+  let base: DirectIOStrategy
+  init(depth: Int) { base = DirectIOStrategy(depth: depth) }
+  var name: String { "directIO.depth\(base.depth)" }
+  var summary: String { base.summary }
+  func support(for pair: EndpointPair) -> StrategySupport { base.support(for: pair) }
+  func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome { try base.transfer(&context) }
 }

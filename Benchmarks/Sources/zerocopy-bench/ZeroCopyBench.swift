@@ -44,6 +44,7 @@ struct Run: AsyncParsableCommand {
   @Option(help: "Only these sizes (comma-separated, e.g. 4k,1m,1g).") var sizes: String?
   @Option(help: "Rounds (default 5; 3 with --quick/--smoke; 7 with --full).") var rounds: Int?
   @Option(help: "Only subjects whose id contains one of these (comma-separated).") var only: String?
+  @Option(help: "Also measure directIO with these io_uring depths (comma-separated, e.g. 1,8; 1 = pread/pwrite only), as strategies named directIO.depthN.") var directioDepths: String?
   @Option(help: "Also write results.json here.") var json: String?
   @Option(help: "Results directory (default: REPO/bench-results/<date>-<commit>).") var output: String?
   @Flag(help: "Write no results directory (only --json, if given).") var noOutput = false
@@ -89,6 +90,14 @@ struct Run: AsyncParsableCommand {
       o.sizes = list
     }
     if let only { o.only = only.split(separator: ",").map(String.init) }
+    if let directioDepths {
+      var depths: [Int] = []
+      for d in directioDepths.split(separator: ",") {
+        guard let depth = Int(d), (1...64).contains(depth) else { throw ValidationError("bad directIO depth \(d) (1...64)") }
+        depths.append(depth)
+      }
+      SwiftSubjects.registerDirectIODepths(depths)
+    }
 
     let runner = Runner(options: o, sources: SwiftSubjects.sources())
     let results = try await runner.run()

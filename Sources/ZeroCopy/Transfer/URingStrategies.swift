@@ -214,9 +214,12 @@ private func nonBlockingReason(_ pair: EndpointPair) -> String? {
 
 /// Registered memory for one ring. A class so that, if the ring breaks with requests in
 /// flight, it can be deliberately leaked instead of freed under the kernel's writes.
-private final class RingMemory {
+internal final class RingMemory {
   let buffer: AlignedBuffer
-  init(count: Int) throws(Errno) { buffer = try AlignedBuffer(count: count, zeroed: false) }
+  /// `count` bytes aligned to the page size, or to `alignment` if larger.
+  init(count: Int, alignment: Int = AlignedBuffer.pageSize) throws(Errno) {
+    buffer = try AlignedBuffer(count: count, alignment: Swift.max(alignment, AlignedBuffer.pageSize), zeroed: false)
+  }
   var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: buffer.count) }
   /// Never frees the memory: the kernel may still write into it.
   func leak() { _ = Unmanaged.passRetained(self) }

@@ -6,7 +6,12 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-import ZeroCopy
+import URing
+@testable import ZeroCopy
+
+#if DEBUG
+@testable import LinuxIO
+#endif
 
 /// Pages of `path` resident in the page cache (`mincore` over a shared read-only mapping,
 /// which does not fault anything in). nil for an empty file.
@@ -160,34 +165,45 @@ extension TransferTests {
       var data = [UInt8]()
       data.reserveCapacity(size)
       while data.count < size { data += TransferFixtures.pattern.prefix(size - data.count) }
-      try TransferFixtures.writeFile(disk.file("src"), data)
+      // Without the ring (the default) and through it.
+      for depth in [1, 4] {
+        try TransferFixtures.writeFile(disk.file("src"), data)
+        let source = try TransferFixtures.openFile(disk.file("src"), O_RDWR)
+        defer { try? source.close() }
+        let target = try TransferFixtures.openFile(disk.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
+        defer { try? target.close() }
+        let monitor = TransferMonitor()
+        // A thread truncates the source 12 MiB + 123 bytes past the progress it first sees
+        // beyond 1 MiB: the copy's reads run at most 8 chunks of 1 MiB (twice the ring's 4
+        // slots) past the bytes it has delivered in order, so none has reached there yet.
+        let truncatedTo = TransferFixtures.Box<Int64>(-1)
+        let watcher = TransferFixtures.Worker {
+          let deadline = ContinuousClock.now + .seconds(60)
+          while monitor.bytesTransferred < (1 << 20) {
+            if ContinuousClock.now > deadline { return }
+            sched_yield()
+          }
+          let newSize = monitor.bytesTransferred + (12 << 20) + 123
+          precondition(ftruncate(source.rawValue, off_t(newSize)) == 0)
+          truncatedTo.value = newSize
+        }
+        let report = try await Transfer.run(
+          TransferRequest(from: source, offset: 0, count: Int64(size), to: target, at: 0),
+          strategy: .directIO(bufferSize: 1 << 20, depth: depth), options: TransferOptions(monitor: monitor))
+        watcher.join()
+        let newSize = truncatedTo.value
+        #expect(report.strategy == "directIO")
+        #expect(report.sourceEndedEarly, "depth \(depth): \(report)")
+        #expect(report.bytes == newSize, "depth \(depth): \(report) vs truncated size \(newSize)")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "depth \(depth): truncated copy")
+        if depth == 4 && URingAvailability.isAvailable {
+          #expect(report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") }, "\(report.notes)")
+        }
+      }
+      let newSize = Int64(TransferFixtures.status(disk.file("src"))?.size ?? -1)
       let source = try TransferFixtures.openFile(disk.file("src"), O_RDWR)
       defer { try? source.close() }
-      let target = try TransferFixtures.openFile(disk.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
-      defer { try? target.close() }
-      let monitor = TransferMonitor()
-      // A thread truncates the source 2 MiB + 123 bytes past the progress it first sees
-      // beyond 1 MiB (the copy moves 1 MiB per device round trip, so it is not there yet).
-      let truncatedTo = TransferFixtures.Box<Int64>(-1)
-      let watcher = TransferFixtures.Worker {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while monitor.bytesTransferred < (1 << 20) {
-          if ContinuousClock.now > deadline { return }
-          sched_yield()
-        }
-        let newSize = monitor.bytesTransferred + (2 << 20) + 123
-        precondition(ftruncate(source.rawValue, off_t(newSize)) == 0)
-        truncatedTo.value = newSize
-      }
-      let report = try await Transfer.run(
-        TransferRequest(from: source, offset: 0, count: Int64(size), to: target, at: 0), strategy: .directIO,
-        options: TransferOptions(monitor: monitor))
-      watcher.join()
-      let newSize = truncatedTo.value
-      #expect(report.strategy == "directIO")
-      #expect(report.sourceEndedEarly, "\(report)")
-      #expect(report.bytes == newSize, "\(report) vs truncated size \(newSize)")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "truncated copy")
 
       // Grown after the count was fixed: exactly the count.
       #expect(lseek(source.rawValue, 0, SEEK_END) == off_t(newSize))
@@ -198,5 +214,141 @@ extension TransferTests {
       #expect(second.bytes == 3 << 20 && !second.sourceEndedEarly, "\(second)")
       TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst2")), Array(data.prefix(3 << 20)), "counted copy")
     }
+
+    @Test(
+      "the aligned middle overlaps through io_uring: byte-exact with slots reused many times, reported in the notes; depth 1 does not",
+      .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
+    func overlappedThroughTheRing() async throws {
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      // 96 chunks of 64 KiB and one of 4 KiB through 4 slots, then a 3-byte tail.
+      let size = (6 << 20) + 4099
+      try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
+      let ringAvailable = URingAvailability.isAvailable
+      for depth in [4, 1] {
+        let report = try await Transfer.copy(
+          from: FilePath(disk.file("src")), to: FilePath(disk.file("dst\(depth)")),
+          strategy: .directIO(bufferSize: 64 << 10, depth: depth))
+        #expect(report.strategy == "directIO" && report.bytes == Int64(size), "depth \(depth): \(report)")
+        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst\(depth)")), TransferFixtures.bytes(size), "depth \(depth)")
+        let ringNotes = report.notes.filter { $0.contains("io_uring") }
+        if depth == 1 {
+          #expect(ringNotes.isEmpty, "depth 1 uses no ring: \(report.notes)")
+        } else if ringAvailable {
+          // Unprivileged with a small RLIMIT_MEMLOCK the buffers are not registered, and
+          // the note says so.
+          #expect(ringNotes.count == 1, "\(report.notes)")
+          #expect(
+            ringNotes.first == "directIO: \((6 << 20) + 4096) bytes through io_uring, up to 4 chunks of 64 KiB in flight"
+              || ringNotes.first == "directIO: \((6 << 20) + 4096) bytes through io_uring, up to 4 chunks of 64 KiB in flight (buffers not registered: RLIMIT_MEMLOCK)",
+            "\(report.notes)")
+        } else {
+          #expect(ringNotes.count == 1 && ringNotes[0].hasPrefix("directIO: no io_uring ("), "\(report.notes)")
+        }
+      }
+      // Odd but congruent offsets: a head through the cache, then the ring from the
+      // aligned offset, then a tail; the 3 whole MiB after the head go through the ring.
+      try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(4 << 20))
+      let source = try TransferFixtures.openFile(disk.file("src"), O_RDONLY)
+      defer { try? source.close() }
+      let target = try TransferFixtures.openFile(disk.file("odd"), O_RDWR | O_CREAT | O_TRUNC)
+      defer { try? target.close() }
+      let count = (3 << 20) + 100
+      let report = try await Transfer.run(
+        TransferRequest(from: source, offset: 4000, count: Int64(count), to: target, at: 8096),
+        strategy: .directIO(bufferSize: 1 << 20, depth: 4))
+      #expect(report.bytes == Int64(count), "\(report)")
+      if ringAvailable {
+        #expect(report.notes.contains { $0.hasPrefix("directIO: \(3 << 20) bytes through io_uring") }, "\(report.notes)")
+      }
+      let written = try TransferFixtures.readFile(disk.file("odd"))
+      #expect(written.count == 8096 + count)
+      TransferFixtures.expectSame(Array(written.dropFirst(8096)), TransferFixtures.bytes(count, from: 4000), "odd offsets")
+    }
+
+    @Test(
+      "a disk that fills up during the ring: ENOSPC with the exact count, and the destination holds exactly those bytes",
+      .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
+    func fullDiskDuringTheRing() async throws {
+      guard let small = TransferFixtures.mountTmpfs(size: "3m") else {
+        try Test.cancel("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
+      }
+      defer { TransferFixtures.unmount(small) }
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      let size = 8 << 20
+      try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
+      // This tmpfs takes O_DIRECT, and 1 MiB goes through the ring (when there is one).
+      try TransferFixtures.writeFile(disk.file("src1"), TransferFixtures.bytes(1 << 20))
+      let fits = try await Transfer.copy(
+        from: FilePath(disk.file("src1")), to: FilePath(small.file("fits")), strategy: .directIO(bufferSize: 256 << 10, depth: 4),
+        options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+      #expect(fits.bytes == 1 << 20, "\(fits)")
+      if URingAvailability.isAvailable {
+        #expect(
+          fits.notes.contains { $0.hasPrefix("directIO: \(1 << 20) bytes through io_uring, up to 4 chunks of 256 KiB in flight") },
+          "\(fits.notes)")
+      }
+      _ = unlink(small.file("fits"))
+      let error = await #expect(throws: ZeroCopyError.self) {
+        try await Transfer.copy(
+          from: FilePath(disk.file("src")), to: FilePath(small.file("dst")), strategy: .directIO(bufferSize: 256 << 10, depth: 4),
+          options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+      }
+      #expect(error?.errno == .noSpace, "\(String(describing: error))")
+      let delivered = error?.bytesTransferred ?? -1
+      let onDisk = TransferFixtures.status(small.file("dst"))?.size ?? -2
+      #expect(delivered > 0 && delivered < Int64(size), "\(delivered)")
+      #expect(delivered == onDisk, "reported \(delivered) bytes, the file has \(onDisk)")
+      let written = try TransferFixtures.readFile(small.file("dst"))
+      TransferFixtures.expectSame(written, TransferFixtures.bytes(written.count), "the bytes that fit")
+    }
+
+
+    #if DEBUG
+    @Test(
+      "a ring write that fails after the kernel wrote it: redone one chunk at a time; if the redo fails too, the destination is cut back to the bytes reported",
+      .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
+    func failedRingWrite() throws {
+      guard URingAvailability.isAvailable else { try Test.cancel("io_uring is unavailable here: \(URingAvailability.current)") }
+      let disk = try TransferFixtures.Directory()
+      defer { disk.remove() }
+      let size = 8 << 20
+      let chunk = 256 << 10
+      try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
+      let strategy = DirectIOStrategy(bufferSize: chunk, depth: 4)
+
+      // Chunk 3's write "fails": the ring stops after chunks 0-2, the loop redoes the rest.
+      let report = try DirectIORingFaults.$failedWrites.withValue([3]) {
+        try Transfer.copyBlocking(from: FilePath(disk.file("src")), to: FilePath(disk.file("redone")), strategy: strategy)
+      }
+      #expect(report.bytes == Int64(size), "\(report)")
+      #expect(
+        report.notes.contains {
+          $0.hasPrefix("directIO: \(3 * chunk) bytes through io_uring, up to 4 chunks of 256 KiB in flight")
+            && $0.hasSuffix("; the rest one chunk at a time")
+        },
+        "\(report.notes)")
+      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("redone")), TransferFixtures.bytes(size), "redone copy")
+
+      // The redo fails too (EIO from the next pwrite): the error reports 3 chunks, and the
+      // destination — which the kernel had extended with chunk 3 — holds exactly those.
+      let error = #expect(throws: ZeroCopyError.self) {
+        try DirectIORingFaults.$failedWrites.withValue([3]) {
+          try SyscallMocking.withForcedErrnos(["pwrite": [.ioError]]) { _ in
+            try Transfer.copyBlocking(
+              from: FilePath(disk.file("src")), to: FilePath(disk.file("failed")), strategy: strategy,
+              options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+          }
+        }
+      }
+      #expect(error?.errno == .ioError, "\(String(describing: error))")
+      #expect(error?.syscall == "pwrite(O_DIRECT)", "\(String(describing: error))")
+      #expect(error?.bytesTransferred == Int64(3 * chunk), "\(String(describing: error))")
+      #expect(TransferFixtures.status(disk.file("failed"))?.size == Int64(3 * chunk), "the destination is cut back to the bytes reported")
+      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("failed")), TransferFixtures.bytes(3 * chunk), "the bytes delivered")
+    }
+    #endif
+
   }
 }

@@ -1,0 +1,208 @@
+// The overlapped part of `directIO`: an io_uring pipeline of O_DIRECT reads and writes
+// over the aligned middle of a copy, so the device works on several chunks at once
+// instead of waiting for one read, then one write, in turn.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import URing
+
+/// What ``runDirectIORing(_:source:destination:length:chunk:depth:alignment:)`` did.
+internal enum DirectIORingResult {
+  /// No ring (io_uring unavailable, setup or registration refused): nothing was moved;
+  /// the reason goes into the report's notes.
+  case unavailable(String)
+  /// The ring ran with `slots` chunk buffers, registered with the ring unless
+  /// `RLIMIT_MEMLOCK` refused them (`registered == false`: plain `READ`/`WRITE`, the
+  /// kernel pinning each request's pages); the context has advanced by the contiguous
+  /// prefix written, `bytes`. `stoppedEarly` when a read or write was short or failed, or
+  /// the copy was cancelled: the synchronous loop then redoes the rest and reports any
+  /// error exactly.
+  case ran(bytes: Int64, slots: Int, registered: Bool, stoppedEarly: Bool)
+}
+
+/// Copies `length` bytes (a multiple of `alignment.offset`, both context offsets aligned)
+/// from `source` to `destination`, both opened with `O_DIRECT`, keeping up to `depth`
+/// chunks of `chunk` bytes in flight: each slot reads its chunk (`READ_FIXED`), then
+/// writes it (`WRITE_FIXED`), then reads the next chunk not yet started (`READ`/`WRITE`
+/// when `RLIMIT_MEMLOCK` refuses to register the buffers). Submission and reaping share
+/// one `io_uring_enter` per completion batch.
+///
+/// The context advances only by the prefix of chunks written completely and in order, so
+/// its offsets stay exact, and no read starts more than `2 × depth` chunks past that
+/// prefix (a slow write cannot let the reads run far ahead). Any anomaly — a short or
+/// failed read or write, cancellation — stops new reads, drains every request still in
+/// flight (the buffers are never freed under the kernel), truncates a destination that
+/// chunks past the prefix extended back to its old size (or the prefix's end), and returns
+/// `.ran` with `stoppedEarly`. If the ring itself fails with requests in flight, the
+/// memory is leaked and the error thrown.
+internal func runDirectIORing(
+  _ context: inout TransferContext, source: FileDescriptor, destination: FileDescriptor, length: Int64, chunk: Int,
+  depth: Int, alignment: DirectIOAlignment
+) throws(ZeroCopyError) -> DirectIORingResult {
+  guard let sourceStart = context.sourceOffset, let destinationStart = context.destinationOffset else {
+    return .unavailable("no explicit offsets")
+  }
+  let slots = Swift.max(1, Swift.min(depth, Int((length + Int64(chunk) - 1) / Int64(chunk))))
+  var ring: IOURing
+  do {
+    ring = try IOURing(entries: UInt32(Swift.max(8, 2 * slots)))
+  } catch {
+    return .unavailable("io_uring setup failed: \(error)")
+  }
+  context.recordSyscalls(1)
+  let memory: RingMemory
+  do {
+    memory = try RingMemory(count: chunk * slots, alignment: alignment.memory)
+  } catch {
+    throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the O_DIRECT ring buffers")
+  }
+  let regions = (0..<slots).map { UnsafeMutableRawBufferPointer(rebasing: memory.bytes[($0 * chunk)..<(($0 + 1) * chunk)]) }
+  var registered: [IOURing.RegisteredBuffer]? = nil
+  do {
+    registered = try ring.registerBuffers(regions)
+    context.recordSyscalls(1)
+  } catch {
+    context.recordSyscalls(1)
+    // ENOMEM: the pinned pages exceed RLIMIT_MEMLOCK (8 MiB by default for users without
+    // CAP_IPC_LOCK; the ring itself counts too). Plain READ/WRITE pin each request's
+    // pages only while it runs, which the limit does not count: go on without.
+    guard error == .noMemory else { return .unavailable("buffer registration refused (\(error))") }
+  }
+
+  var st = stat()
+  let destinationSize: Int64? = fstat(destination.rawValue, &st) == 0 ? Int64(st.st_size) : nil
+  let chunkCount = Int((length + Int64(chunk) - 1) / Int64(chunk))
+  let window = 2 * slots
+  func chunkLength(_ k: Int) -> Int { Int(Swift.min(Int64(chunk), length - Int64(k) * Int64(chunk))) }
+  var nextToRead = 0  // the next chunk no slot has started
+  var chunkOfSlot = [Int](repeating: -1, count: slots)
+  var written = [Bool](repeating: false, count: chunkCount)
+  var prefix = 0  // chunks [0, prefix) are written and recorded in the context
+  var inFlight = 0
+  var stopped = false
+  var idle = Array((0..<slots).reversed())
+
+  func startRead(_ slot: Int, _ ring: inout IOURing) throws(Errno) {
+    let k = nextToRead
+    nextToRead += 1
+    chunkOfSlot[slot] = k
+    let request: IOURing.Request
+    let offset = UInt64(sourceStart + Int64(k) * Int64(chunk))
+    do {
+      if let registered {
+        request = try .directReadFixed(
+          source, into: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment, userData: UInt64(slot) << 1)
+      } else {
+        request = try .directRead(
+          source, into: UnsafeMutableRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
+          alignment: alignment, userData: UInt64(slot) << 1)
+      }
+    } catch {
+      preconditionFailure("directIO ring: an aligned read was refused: \(error)")
+    }
+    try ring.prepare(request)
+    inFlight += 1
+  }
+
+  func startWrite(_ slot: Int, _ ring: inout IOURing) throws(Errno) {
+    let k = chunkOfSlot[slot]
+    let request: IOURing.Request
+    let offset = UInt64(destinationStart + Int64(k) * Int64(chunk))
+    do {
+      if let registered {
+        request = try .directWriteFixed(
+          destination, from: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment,
+          userData: UInt64(slot) << 1 | 1)
+      } else {
+        request = try .directWrite(
+          destination, from: UnsafeRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
+          alignment: alignment, userData: UInt64(slot) << 1 | 1)
+      }
+    } catch {
+      preconditionFailure("directIO ring: an aligned write was refused: \(error)")
+    }
+    try ring.prepare(request)
+    inFlight += 1
+  }
+
+  var completions: [(userData: UInt64, result: Result<Int32, Errno>)] = []
+  completions.reserveCapacity(2 * slots)
+  do throws(Errno) {
+    func refill(_ ring: inout IOURing) throws(Errno) {
+      while !stopped, nextToRead < chunkCount, nextToRead < prefix + window, let slot = idle.popLast() {
+        try startRead(slot, &ring)
+      }
+    }
+    try refill(&ring)
+    while inFlight > 0 {
+      try ring.submit(waitingFor: 1)
+      context.recordSyscalls(1)
+      completions.removeAll(keepingCapacity: true)
+      ring.forEachCompletion { completions.append(($0.userData, $0.result)) }
+      if context.isCancelled { stopped = true }
+      for completion in completions {
+        inFlight -= 1
+        let slot = Int(completion.userData >> 1)
+        let k = chunkOfSlot[slot]
+        let expected = chunkLength(k)
+        let isWrite = completion.userData & 1 == 1
+        var result = completion.result
+        #if DEBUG
+        if isWrite && DirectIORingFaults.failedWrites.contains(k) { result = .failure(.ioError) }
+        #endif
+        guard case .success(let n) = result, Int(n) == expected else {
+          stopped = true  // the synchronous loop redoes chunk k and reports exactly
+          idle.append(slot)
+          continue
+        }
+        if !isWrite {
+          if stopped {
+            idle.append(slot)
+          } else {
+            try startWrite(slot, &ring)
+          }
+          continue
+        }
+        written[k] = true
+        idle.append(slot)
+        while prefix < chunkCount && written[prefix] {
+          context.record(bytes: Int64(chunkLength(prefix)), syscalls: 0)
+          prefix += 1
+        }
+      }
+      try refill(&ring)
+    }
+  } catch {
+    memory.leak()
+    throw context.error(syscall: "io_uring_enter", errno: error, message: "the O_DIRECT ring failed with requests in flight")
+  }
+  if prefix < chunkCount {
+    // Chunks past the prefix may have been written (wholly, or partly by a failed write)
+    // and will be redone — or not, if the source has ended: give back what they added
+    // past the destination's old end.
+    if let destinationSize, let end = context.destinationOffset {
+      let keep = Swift.max(destinationSize, end)
+      if fstat(destination.rawValue, &st) == 0, Int64(st.st_size) > keep {
+        if ftruncate(destination.rawValue, off_t(keep)) != 0 {
+          throw context.error(
+            syscall: "ftruncate", errno: Errno(rawValue: Glibc.errno),
+            message: "cannot take back the chunks the O_DIRECT ring wrote past the bytes delivered in order")
+        }
+      }
+    }
+  }
+  return .ran(
+    bytes: prefix == chunkCount ? length : Int64(prefix) * Int64(chunk), slots: slots, registered: registered != nil,
+    stoppedEarly: stopped || prefix < chunkCount)
+}
+
+#if DEBUG
+/// Test-only fault injection for the ring (debug builds): task-local, so it affects only
+/// the test that sets it.
+internal enum DirectIORingFaults {
+  /// Chunk indices whose ring write is reported as failed with `EIO` after the kernel
+  /// has really written it (a failure that leaves bytes past the in-order prefix).
+  @TaskLocal static var failedWrites: Set<Int> = []
+}
+#endif
