@@ -57,6 +57,9 @@ internal func runDirectIORing(
   } catch {
     throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the O_DIRECT ring buffers")
   }
+  // The requests hold raw pointers into `memory`: keep it alive until this function
+  // returns (every request has completed by then, or the memory was leaked).
+  defer { withExtendedLifetime(memory) {} }
   let regions = (0..<slots).map { UnsafeMutableRawBufferPointer(rebasing: memory.bytes[($0 * chunk)..<(($0 + 1) * chunk)]) }
   var registered: [IOURing.RegisteredBuffer]? = nil
   do {
