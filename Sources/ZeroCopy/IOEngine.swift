@@ -196,6 +196,10 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
 
   /// The process-wide engine, created on first use with the default ``Configuration``
   /// (io_uring when available). It is never shut down.
+  ///
+  /// If that first use finds no descriptor free (`EMFILE`/`ENFILE`), it is a thread-pool
+  /// engine whose poller works without a wake-up pipe (``description`` says so) and stays
+  /// so for the process's lifetime. Only a failure to create its threads stops the process.
   public static var `default`: IOEngine { defaultEngine }
 
   /// Creates and starts an engine.
@@ -249,7 +253,11 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
       backend = .pool(pool)
       kind = .threadPool
       fallbackReason = reason
-      description = "thread-pool engine (\(configuration.threadPoolSize) threads + poller): \(reason!)"
+      description =
+        "thread-pool engine (\(configuration.threadPoolSize) threads + poller): \(reason!)"
+        + (pool.wakePipeFailure.map {
+          "; the poller has no wake-up pipe (\($0) at start), so it notices new pipe and socket operations within \(PoolBackend.degradedPollMilliseconds) ms"
+        } ?? "")
       IOEngine.logFallbackOnce(reason!, threads: configuration.threadPoolSize)
     }
     if case .ring(let ring) = backend {

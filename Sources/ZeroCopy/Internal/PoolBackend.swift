@@ -37,23 +37,37 @@ internal final class PoolBackend: @unchecked Sendable {
   private var submittedCount = 0
   private var syscallCount = 0
   private var wakeUpCount = 0
-  private let wakeReadEnd: FileDescriptor
-  private let wakeWriteEnd: FileDescriptor
+  // The poller's wake-up pipe; nil when the process had no descriptor left for it at start
+  // (EMFILE/ENFILE): the poller then sleeps on `pollerWork` while it watches nothing, and
+  // polls with a `degradedPollMilliseconds` timeout while it does.
+  private let wakeReadEnd: FileDescriptor?
+  private let wakeWriteEnd: FileDescriptor?
+  private let pollerWork = Condition()
+  /// Why the poller has no wake-up pipe (nil when it has one).
+  let wakePipeFailure: Errno?
+  /// The poll timeout without a wake-up pipe: how late the poller may notice a new or
+  /// cancelled operation while it already watches others.
+  static let degradedPollMilliseconds: Int32 = 10
 
-  private init(configuration: IOEngine.Configuration, wakeReadEnd: FileDescriptor, wakeWriteEnd: FileDescriptor) {
+  private init(configuration: IOEngine.Configuration, wakeEnds: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?, failure: Errno?) {
     self.configuration = configuration
-    self.wakeReadEnd = wakeReadEnd
-    self.wakeWriteEnd = wakeWriteEnd
+    self.wakeReadEnd = wakeEnds?.readEnd
+    self.wakeWriteEnd = wakeEnds?.writeEnd
+    self.wakePipeFailure = failure
   }
 
   static func start(_ configuration: IOEngine.Configuration) -> Result<PoolBackend, Errno> {
-    let ends: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+    var ends: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?
+    var failure: Errno?
     do {
       ends = try Pipe(nonBlocking: true).releaseDescriptors()
+    } catch where error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
+      // No descriptor left: start anyway, with a poller that needs none (see wakeReadEnd).
+      failure = error
     } catch {
       return .failure(error)
     }
-    let pool = PoolBackend(configuration: configuration, wakeReadEnd: ends.readEnd, wakeWriteEnd: ends.writeEnd)
+    let pool = PoolBackend(configuration: configuration, wakeEnds: ends, failure: failure)
     let threads = configuration.threadPoolSize + 1
     pool.liveThreads = threads
     for i in 0..<threads {
@@ -71,8 +85,8 @@ internal final class PoolBackend: @unchecked Sendable {
           pool.wakePollerLocked()
         }
         if i == 0 {
-          _ = try? ends.readEnd.close()
-          _ = try? ends.writeEnd.close()
+          _ = try? ends?.readEnd.close()
+          _ = try? ends?.writeEnd.close()
         }
         return .failure(errno)
       }
@@ -145,6 +159,10 @@ internal final class PoolBackend: @unchecked Sendable {
     if pollerWakePending { return }
     pollerWakePending = true
     wakeUpCount += 1
+    guard let wakeWriteEnd else {
+      pollerWork.signal()
+      return
+    }
     var byte: UInt8 = 1
     _ = withUnsafeBytes(of: &byte) { try? wakeWriteEnd.write($0) }
   }
@@ -195,6 +213,10 @@ internal final class PoolBackend: @unchecked Sendable {
     var drain = [UInt8](repeating: 0, count: 64)
     while true {
       lock.lock()
+      if wakeReadEnd == nil {
+        // Nothing to poll and no pipe to wake poll(2): sleep until there is work.
+        while pollerInbox.isEmpty && watched.isEmpty && !stopping { lock.wait(pollerWork) }
+      }
       if !pollerInbox.isEmpty {
         watched.append(contentsOf: pollerInbox)
         pollerInbox.removeAll(keepingCapacity: true)
@@ -216,16 +238,17 @@ internal final class PoolBackend: @unchecked Sendable {
       if stop { return }
 
       fds.removeAll(keepingCapacity: true)
-      fds.append(pollfd(fd: wakeReadEnd.rawValue, events: Int16(POLLIN), revents: 0))
+      // Without a wake-up pipe, poll(2) ignores the negative descriptor and times out.
+      fds.append(pollfd(fd: wakeReadEnd?.rawValue ?? -1, events: Int16(POLLIN), revents: 0))
       for op in watched {
         fds.append(pollfd(fd: op.spec.descriptor!.rawValue, events: op.spec.pollEvents, revents: 0))
       }
-      let n = poll(&fds, nfds_t(fds.count), -1)
+      let n = poll(&fds, nfds_t(fds.count), wakeReadEnd == nil ? PoolBackend.degradedPollMilliseconds : -1)
       if n < 0 {
         if errno == EINTR { continue }
         fatalError("swift-zerocopy IOEngine (thread pool): poll failed: \(Errno(rawValue: errno))")
       }
-      if fds[0].revents != 0 {
+      if fds[0].revents != 0, let wakeReadEnd {
         _ = drain.withUnsafeMutableBytes { try? wakeReadEnd.read(into: $0) }
       }
       // Perform the ready operations without blocking; keep those that would block.
@@ -324,8 +347,8 @@ internal final class PoolBackend: @unchecked Sendable {
     let waiters = shutdownWaiters
     shutdownWaiters = []
     lock.unlock()
-    _ = try? wakeReadEnd.close()
-    _ = try? wakeWriteEnd.close()
+    _ = try? wakeReadEnd?.close()
+    _ = try? wakeWriteEnd?.close()
     for w in waiters { w.resume() }
   }
 

@@ -490,8 +490,7 @@ struct FaultTransferTests {
   func outOfDescriptors() async throws {
     let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent, \.standardOutputContent]) {
       // The default engine exists before the descriptors run out (a process that uses the
-      // library has it running; created lazily with no descriptor left it cannot start,
-      // and `IOEngine.default` cannot throw — see FAULTS.md).
+      // library has it running; 9b covers a first use with no descriptor left).
       _ = IOEngine.default
       try await Faults.harnessed("RLIMIT_NOFILE") { try await FaultTransferTests.outOfDescriptorsBody() }
     }
@@ -588,6 +587,63 @@ struct FaultTransferTests {
       TransferRequest(from: source, offset: 0, count: 1000, to: writeEnd), strategy: .splice, options: TransferOptions(allowFallback: false))
     #expect(report.bytes == 1000)
     print("fault 9: \(outcomes.joined(separator: "; "))")
+  }
+
+  @Test("9b. IOEngine.default first used with no descriptor left: a thread-pool engine without a wake-up pipe that still serves, waits and cancels")
+  func defaultEngineWithoutDescriptors() async throws {
+    await #expect(processExitsWith: .success) {
+      try await FaultTransferTests.defaultEngineWithoutDescriptorsBody()
+    }
+  }
+
+  static func defaultEngineWithoutDescriptorsBody() async throws {
+    // Before the limit: a connected socket pair (one end for the engine, one for us).
+    var ends: [Int32] = [-1, -1]
+    try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
+    let peer = ends[1]
+    defer { close(peer) }
+    var old = rlimit()
+    try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &old) == 0)
+    let lowestFree = dup(0)
+    close(lowestFree)
+    var lowered = old
+    lowered.rlim_cur = rlim_t(lowestFree)
+    try #require(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lowered) == 0)
+    defer { _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &old) }
+    #expect(dup(0) == -1 && errno == EMFILE, "no descriptor can be opened")
+
+    // First use of the default engine (nothing in this child process touched it before).
+    let engine = IOEngine.default
+    #expect(engine.kind == .threadPool, "\(engine.description)")
+    #expect(engine.description.contains("the poller has no wake-up pipe"), "\(engine.description)")
+    let socket = AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: ends[0]), engine: engine)
+
+    // Data already there.
+    #expect(write(peer, "hello", 5) == 5)
+    let first = await socket.receive(into: try AlignedBuffer(count: 64))
+    #expect(try first.count == 5)
+    let hello = first.take()
+    #expect(Array(UnsafeRawBufferPointer(start: hello.unsafeBaseAddress, count: 5)) == Array("hello".utf8))
+
+    // A receive that has to wait: the peer writes 50 ms later (the poller has no pipe to be
+    // woken by, and nothing to watch, so it sleeps until the receive arrives).
+    let writer = TransferFixtures.Worker {
+      usleep(50_000)
+      _ = write(peer, "world!", 6)
+    }
+    let second = await socket.receive(into: try AlignedBuffer(count: 64))
+    writer.join()
+    #expect(try second.count == 6)
+    let world = second.take()
+    #expect(Array(UnsafeRawBufferPointer(start: world.unsafeBaseAddress, count: 6)) == Array("world!".utf8))
+
+    // A waiting receive, cancelled: ECANCELED with the buffer back (noticed within the
+    // poller's timeout while it watches the socket).
+    let waiting = Task { await socket.receive(into: try AlignedBuffer(count: 64)).error?.errno }
+    usleep(30_000)
+    waiting.cancel()
+    #expect(try await waiting.value == .canceled)
+    try await socket.close()
   }
 
   // MARK: 15. Same file
