@@ -238,9 +238,9 @@ extension AlignedBuffer {
   /// The kernel would accept an address aligned only to `directIO.memory` (512 bytes on
   /// ext4 over most disks), but then every page-sized piece of the buffer straddles two
   /// pages: the kernel pins twice the pages and the device gets twice the DMA segments.
-  /// On this project's virtio disk that cost a quarter of the IOPS of 4 KiB random reads
-  /// at queue depth 32 (`zerocopy-bench direct-reads`, subject `ring.qd32.straddle`;
-  /// Docs/DirectIO.md). For a sub-page alignment inside a larger buffer, slice this one.
+  /// On this project's virtio disk that cost a fifth of the IOPS of 4 KiB random reads at
+  /// queue depth 32: 52.4k against 65.8k (`zerocopy-bench direct-reads`, subject
+  /// `ring.qd32.straddle`; Docs/bench/issue5/direct-reads-1g.md). For a sub-page alignment inside a larger buffer, slice this one.
   ///
   /// - Throws: `Errno.noMemory`.
   ///

@@ -360,29 +360,19 @@ public struct CDirectRingSubject: DirectReadSubject {
   }
 
   public func sample(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = [file.path, String(seconds), String(depth), String(reapBatch)] + (straddle ? ["straddle"] : [])
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let message = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw BenchError("\(executable) exited with \(process.terminationStatus): \(String(decoding: message, as: UTF8.self))")
-    }
-    var fields: [String: Double] = [:]
-    for pair in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-      let kv = pair.split(separator: "=", maxSplits: 1)
-      if kv.count == 2, let value = Double(kv[1]) { fields[String(kv[0])] = value }
-    }
-    guard let ops = fields["ops"], let secs = fields["seconds"], let cpu = fields["cpu_us_per_read"], ops > 0 else {
-      throw BenchError("cannot parse \(executable)'s output: \(String(decoding: data, as: UTF8.self))")
-    }
-    return DirectReadSample(operations: Int(ops), seconds: secs, cpuMicrosPerRead: cpu)
+    let errors = NSTemporaryDirectory() + "zc-direct-reads-\(getpid()).err"
+    defer { unlink(errors) }
+    let child = try ChildProcess(
+      executable, [file.path, String(seconds), String(depth), String(reapBatch)] + (straddle ? ["straddle"] : []),
+      stdout: .pipe, stderrPath: errors)
+    let line = try child.readLine() ?? ""
+    let exit = try child.wait()
+    guard exit.succeeded else { throw BenchError("\(child.commandLine) failed (\(exit.code.map { "exit \($0)" } ?? "signal")): \(child.stderrText())") }
+    let fields = parseFields(line)
+    guard let ops = fields["ops"].flatMap(Int.init), let secs = fields["seconds"].flatMap(Double.init),
+      let cpu = fields["cpu_us_per_read"].flatMap(Double.init), ops > 0
+    else { throw BenchError("cannot parse \(child.commandLine)'s output: \(line)") }
+    return DirectReadSample(operations: ops, seconds: secs, cpuMicrosPerRead: cpu)
   }
 }
 

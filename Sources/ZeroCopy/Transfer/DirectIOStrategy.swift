@@ -45,7 +45,7 @@ import SystemPackage
 ///
 /// The report's system-call count is the data path (each `pread`, `pwrite` and
 /// `io_uring_enter`, plus the ring's `io_uring_setup` and `io_uring_register`), as
-/// `strace` sees it; the two re-opens, two `statx`, an `fstat`, and a final `fdatasync` +
+/// `strace` sees it; the two re-opens, two `statx`, the ring's `fstat`s, and a final `fdatasync` +
 /// `posix_fadvise` (only when a head or tail went through the cache) are setup, not counted.
 ///
 /// Not chosen by `.automatic`: a copy whose source is in the page cache is slower than

@@ -304,7 +304,6 @@ extension TransferTests {
       TransferFixtures.expectSame(written, TransferFixtures.bytes(written.count), "the bytes that fit")
     }
 
-
     #if DEBUG
     @Test(
       "a ring write that fails after the kernel wrote it: redone one chunk at a time; if the redo fails too, the destination is cut back to the bytes reported",
