@@ -200,6 +200,51 @@ struct OperationTests {
     #expect(try readExactly(server, payload.count) == payload)
   }
 
+  /// The kernel fact the transfer rings' batch collection relies on: a SEND_ZC cancelled
+  /// because an earlier link member failed (here a short read) completes with
+  /// `-ECANCELED` and *without* `IORING_CQE_F_MORE`, and still posts its notification.
+  /// Counting "one more completion per F_MORE" would miss these notifications; they would
+  /// then arrive in a later batch.
+  @Test(.requires(.sendZeroCopy))
+  func cancelledLinkedSendZeroCopyStillNotifies() throws {
+    var ring = try makeRing()
+    let file = try TempFile(contents: [UInt8](repeating: 0x5A, count: 100))
+    let listener = try LoopbackListener()
+    let client = try listener.connectClient()
+    defer { try? client.close() }
+    let server = FileDescriptor(rawValue: Glibc.accept(listener.fd.rawValue, nil, nil))
+    defer { try? server.close() }
+    #expect(server.rawValue >= 0)
+
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    var completions: [IOURing.Completion] = []
+    try buffer.withUnsafeMutableBytes { buf in
+      // READ asks for 4096 of a 100-byte file: the short result breaks the link.
+      let chain = IOURing.LinkedChain()
+        .appending(.read(file.fd, into: buf, at: 0, userData: 1))
+        .appending(.sendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 2))
+        .appending(.sendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 3))
+      try ring.prepare(chain)
+      try ring.submit()
+      completions = try ring.waitCompletions(5, timeout: .seconds(5))
+    }
+    #expect(completions.count == 5)
+    let results = completions.filter { !$0.isNotification }
+    let notifications = completions.filter { $0.isNotification }
+    #expect(results.map(\.userData).sorted() == [1, 2, 3])
+    #expect(results.first { $0.userData == 1 }?.result == .success(100))
+    for send in results where send.userData != 1 {
+      #expect(send.result == .failure(.canceled), "\(send)")
+      #expect(!send.hasMore, "a cancelled link member does not announce its notification: \(send)")
+    }
+    #expect(notifications.map(\.userData).sorted() == [2, 3], "\(completions)")
+    // Nothing was sent.
+    var byte: UInt8 = 0
+    let received = Glibc.recv(server.rawValue, &byte, 1, Int32(MSG_DONTWAIT))
+    let error = errno
+    #expect(received == -1 && error == EAGAIN, "received \(received), errno \(error)")
+  }
+
   @Test(.requires(.sendmsgZeroCopy))
   func sendmsgZeroCopyPostsResultAndNotification() throws {
     var ring = try makeRing()

@@ -608,10 +608,24 @@ enum Behaviours {
       #expect(await acceptor.value?.isCancellation == true)
       try await listener.close()
 
-      // Connection refused, with the operation and address.
+      // Connection refused, with the operation and address. The port is held by a socket
+      // that is bound but not listening (the kernel answers RST): the listener's port,
+      // just released, could be handed to a test running concurrently.
+      let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      #expect(holder >= 0)
+      defer { close(holder) }
+      var bound = sockaddr_in()
+      bound.sin_family = sa_family_t(AF_INET)
+      bound.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      let bindResult = withUnsafeMutablePointer(to: &bound) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+      }
+      #expect(bindResult)
+      let refusedPort = UInt16(bigEndian: bound.sin_port)
       do throws(ZeroCopyError) {
-        _ = try await AsyncSocket.connect(to: address, engine: engine)
-        Issue.record("connecting to a closed port succeeded")
+        _ = try await AsyncSocket.connect(to: .loopback(port: refusedPort), engine: engine)
+        Issue.record("connecting to a port without a listener succeeded")
       } catch {
         #expect(error.operation == .connect)
         #expect(error.errno == .connectionRefused)

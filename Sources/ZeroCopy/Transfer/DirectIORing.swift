@@ -72,6 +72,7 @@ internal func runDirectIORing(
     // pages only while it runs, which the limit does not count: go on without.
     guard error == .noMemory else { return .unavailable("buffer registration refused (\(error))") }
   }
+  defer { if registered != nil { unregisterTransferBuffers(&ring, memory, &context) } }
 
   var st = stat()
   let destinationSize: Int64? = fstat(destination.rawValue, &st) == 0 ? Int64(st.st_size) : nil
