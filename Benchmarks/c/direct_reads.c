@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
                 io_uring_prep_read_fixed(sqe, 0, iov[slot].iov_base, BS, block_of[slot] * BS, slot);
                 sqe->flags |= IOSQE_FIXED_FILE;
                 sqe->user_data = (uint64_t)slot;
-                    }
+            }
             in_flight += ndone;
         }
     }

@@ -209,7 +209,9 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
   ///   the ring cannot be set up, or when a thread cannot be created.
   ///
   /// The corresponding C calls are `io_uring_queue_init_params` (on the ring thread, so that
-  /// `IORING_SETUP_SINGLE_ISSUER` names it as the submitter) and `pthread_create`.
+  /// `IORING_SETUP_SINGLE_ISSUER` names it as the submitter), `pthread_create`, and for the
+  /// thread pool `pipe2` (its poller's wake-up pipe; a failure other than `EMFILE`/`ENFILE`
+  /// is thrown with that syscall).
   public init(_ configuration: Configuration = Configuration()) throws(ZeroCopyError) {
     precondition(configuration.threadPoolSize >= 1, "IOEngine: threadPoolSize must be at least 1")
     self.configuration = configuration
@@ -248,7 +250,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
       let pool: PoolBackend
       switch PoolBackend.start(configuration) {
       case .success(let p): pool = p
-      case .failure(let errno): throw ZeroCopyError(.startEngine, syscall: "pthread_create", errno: errno)
+      case .failure(let failure): throw ZeroCopyError(.startEngine, syscall: failure.syscall, errno: failure.errno)
       }
       backend = .pool(pool)
       kind = .threadPool

@@ -56,7 +56,13 @@ internal final class PoolBackend: @unchecked Sendable {
     self.wakePipeFailure = failure
   }
 
-  static func start(_ configuration: IOEngine.Configuration) -> Result<PoolBackend, Errno> {
+  /// Why ``start(_:)`` failed: the system call that failed, and its errno.
+  struct StartFailure: Error {
+    let syscall: String
+    let errno: Errno
+  }
+
+  static func start(_ configuration: IOEngine.Configuration) -> Result<PoolBackend, StartFailure> {
     var ends: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?
     var failure: Errno?
     do {
@@ -65,7 +71,7 @@ internal final class PoolBackend: @unchecked Sendable {
       // No descriptor left: start anyway, with a poller that needs none (see wakeReadEnd).
       failure = error
     } catch {
-      return .failure(error)
+      return .failure(StartFailure(syscall: "pipe2", errno: error))
     }
     let pool = PoolBackend(configuration: configuration, wakeEnds: ends, failure: failure)
     let threads = configuration.threadPoolSize + 1
@@ -88,7 +94,7 @@ internal final class PoolBackend: @unchecked Sendable {
           _ = try? ends?.readEnd.close()
           _ = try? ends?.writeEnd.close()
         }
-        return .failure(errno)
+        return .failure(StartFailure(syscall: "pthread_create", errno: errno))
       }
     }
     return .success(pool)
