@@ -8,11 +8,15 @@
  * Opens FILE with O_DIRECT, registers DEPTH page-aligned 4 KiB buffers (or, with
  * `straddle`, buffers starting 512 bytes into a page) and the file, keeps DEPTH
  * IORING_OP_READ_FIXED reads of random 4 KiB blocks in flight for SECONDS, waiting for
- * min(REAP_BATCH, DEPTH/4, at least 1) completions per io_uring_enter, and checks each
+ * min(REAP_BATCH, DEPTH/4, at least 1) completions per io_uring_enter (the replacements
+ * are submitted together by the next one), and checks each
  * block's content (the BenchKit DirectReadFile format: word 0 is the block number, word 1
  * the XOR of words 2..511). Setup flags: COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN,
  * as the Swift subject. Offsets: xorshift64* seeded from the clock and the pid,
  * fresh per run (a repeated sequence would re-read blocks a host cache still holds).
+ * REAP_BATCH 0 is fio's default loop instead: every read is submitted by its own
+ * io_uring_enter as soon as it is prepared, and each wait is for one completion
+ * (all ready ones are then reaped).
  *
  * Prints one line: `ops=<reads> seconds=<wall> cpu_us_per_read=<user+sys per read>`.
  * Exit status 1 with a message on any failure, 2 on a content mismatch.
@@ -77,10 +81,11 @@ int main(int argc, char **argv) {
     int depth = atoi(argv[3]);
     int reap = atoi(argv[4]);
     int straddle = argc == 6 && strcmp(argv[5], "straddle") == 0;
-    if (seconds <= 0 || depth < 1 || depth > MAX_DEPTH || reap < 1) {
-        fprintf(stderr, "direct_reads: SECONDS > 0, 1 <= DEPTH <= %d, REAP_BATCH >= 1\n", MAX_DEPTH);
+    if (seconds <= 0 || depth < 1 || depth > MAX_DEPTH || reap < 0) {
+        fprintf(stderr, "direct_reads: SECONDS > 0, 1 <= DEPTH <= %d, REAP_BATCH >= 0\n", MAX_DEPTH);
         return 1;
     }
+    int submit_each = reap == 0;
     if (reap > depth / 4) reap = depth / 4;
     if (reap < 1) reap = 1;
 
@@ -122,6 +127,7 @@ int main(int argc, char **argv) {
         io_uring_prep_read_fixed(sqe, 0, iov[slot].iov_base, BS, block_of[slot] * BS, slot);
         sqe->flags |= IOSQE_FIXED_FILE;
         sqe->user_data = (uint64_t)slot;
+        if (submit_each && (rc = io_uring_submit(&ring)) < 0) die("io_uring_submit", rc);
     }
     in_flight = depth;
     while (in_flight > 0) {
@@ -156,6 +162,7 @@ int main(int argc, char **argv) {
                 io_uring_prep_read_fixed(sqe, 0, iov[slot].iov_base, BS, block_of[slot] * BS, slot);
                 sqe->flags |= IOSQE_FIXED_FILE;
                 sqe->user_data = (uint64_t)slot;
+                if (submit_each && (rc = io_uring_submit(&ring)) < 0) die("io_uring_submit", rc);
             }
             in_flight += ndone;
         }

@@ -58,7 +58,7 @@ struct DirectReadsCommand: AsyncParsableCommand {
     var subjects: [any DirectReadSubject] = [
       DirectPreadSubject(), DirectRingSubject(depth: 1, reapBatch: reapBatch), DirectRingSubject(depth: 8, reapBatch: reapBatch),
       DirectRingSubject(depth: 32, reapBatch: reapBatch), DirectRingSubject(depth: 32, flags: [], reapBatch: reapBatch),
-      DirectRingSubject(depth: 32, reapBatch: reapBatch, straddle: true),
+      DirectRingSubject(depth: 32, reapBatch: reapBatch, straddle: true), DirectRingSubject(depth: 32, submitEach: true),
       DirectThreadPoolSubject(threads: 8), DirectThreadPoolSubject(threads: 32),
     ]
     if let tools {
@@ -67,6 +67,7 @@ struct DirectReadsCommand: AsyncParsableCommand {
         subjects += [
           CDirectRingSubject(executable: twin, depth: 32, reapBatch: reapBatch),
           CDirectRingSubject(executable: twin, depth: 32, reapBatch: reapBatch, straddle: true),
+          CDirectRingSubject(executable: twin, depth: 32, reapBatch: reapBatch, submitEach: true),
         ]
       } else {
         log("\(twin) is missing (make bench-tools): the C twin rows are left out")
