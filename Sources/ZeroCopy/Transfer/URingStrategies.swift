@@ -87,6 +87,14 @@ public struct IOURingStrategy: TransferStrategy {
 /// On loopback (and NICs without scatter-gather) the kernel copies anyway, and every
 /// notification says so: the report's notes give the count. Slower than `send` on
 /// loopback (2.3 vs 3.4 GB/s, NOTES.md), so `.automatic` never picks it.
+///
+/// **When it returns.** Every round waits for the notifications of all its sends —
+/// including those of sends a broken link cancelled, which the kernel posts without
+/// announcing them — because only then may the buffers be reused or freed. TCP releases
+/// the pages once the peer has acknowledged the data, so the transfer returns when the
+/// peer's kernel has accepted every byte; a plain `send` returns once the bytes are queued
+/// in the local socket buffer. A peer that stops reading while data is still unsent
+/// therefore blocks this strategy where `send` might already have returned.
 public struct SendZeroCopyStrategy: TransferStrategy {
   /// Bytes per registered buffer.
   public let bufferSize: Int
