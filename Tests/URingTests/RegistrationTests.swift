@@ -125,7 +125,7 @@ struct RegistrationTests {
     let listener = try LoopbackListener()
     let client = try listener.connectClient()
     defer { try? client.close() }
-    let server = FileDescriptor(rawValue: Glibc.accept(listener.fd.rawValue, nil, nil))
+    let server = try listener.accept()
     defer { try? server.close() }
     var buffer = try AlignedBuffer(count: 4096)
     buffer.withUnsafeMutableBytes { for i in 0..<$0.count { $0[i] = UInt8(truncatingIfNeeded: i) } }

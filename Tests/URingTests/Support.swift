@@ -121,6 +121,13 @@ final class LoopbackListener {
 
   deinit { try? fd.close() }
 
+  /// Accepts one pending connection (`accept`); the caller closes it.
+  func accept() throws -> FileDescriptor {
+    let s = Glibc.accept(fd.rawValue, nil, nil)
+    guard s >= 0 else { throw Errno(rawValue: errno) }
+    return FileDescriptor(rawValue: s)
+  }
+
   /// A new TCP socket (not connected).
   static func makeSocket() throws -> FileDescriptor {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

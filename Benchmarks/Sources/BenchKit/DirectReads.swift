@@ -571,31 +571,19 @@ public enum DirectReads {
     }
     func iops(_ id: String) -> Double? { entries.first { $0.id == id }?.medianIOPS }
     var goals: [DirectReadResults.Goal] = []
-    if let ring = iops("ring.qd32") {
-      if let pread = iops("pread.qd1") {
-        goals.append(.init(text: "ring.qd32 / pread.qd1", ratio: ring / pread, target: 5, met: ring / pread >= 5))
-      }
-      if let fio = iops("fio.io_uring.qd32.fixed") {
-        goals.append(.init(text: "ring.qd32 / fio.io_uring.qd32.fixed", ratio: ring / fio, target: 0.95, met: ring / fio >= 0.95))
-      }
-      if let twin = iops("c.ring.qd32") {
-        goals.append(.init(text: "ring.qd32 / c.ring.qd32 (its C twin; not an issue goal)", ratio: ring / twin, target: 0.95, met: ring / twin >= 0.95))
-      }
-      // The same goals for fio's submission loop (one enter per read).
-      if let each = iops("ring.qd32.each") {
-        if let pread = iops("pread.qd1") {
-          goals.append(.init(text: "ring.qd32.each / pread.qd1", ratio: each / pread, target: 5, met: each / pread >= 5))
-        }
-        if let fio = iops("fio.io_uring.qd32.fixed") {
-          goals.append(.init(text: "ring.qd32.each / fio.io_uring.qd32.fixed", ratio: each / fio, target: 0.95, met: each / fio >= 0.95))
-        }
-        if let twin = iops("c.ring.qd32.each") {
-          goals.append(.init(text: "ring.qd32.each / c.ring.qd32.each (its C twin; not an issue goal)", ratio: each / twin, target: 0.95, met: each / twin >= 0.95))
-        }
-      }
+    /// Appends `numerator / denominator ≥ target` when both subjects ran.
+    func goal(_ numerator: String, _ denominator: String, _ target: Double, note: String = "") {
+      guard let a = iops(numerator), let b = iops(denominator) else { return }
+      goals.append(.init(text: "\(numerator) / \(denominator)\(note)", ratio: a / b, target: target, met: a / b >= target))
+    }
+    // The issue's goals for the batched loop, then for fio's submission loop (one enter per read).
+    for (ring, twin) in [("ring.qd32", "c.ring.qd32"), ("ring.qd32.each", "c.ring.qd32.each")] {
+      goal(ring, "pread.qd1", 5)
+      goal(ring, "fio.io_uring.qd32.fixed", 0.95)
+      goal(ring, twin, 0.95, note: " (its C twin; not an issue goal)")
       let pools = entries.filter { $0.id.hasPrefix("threads.") }
       if let best = pools.max(by: { $0.medianIOPS < $1.medianIOPS }) {
-        goals.append(.init(text: "ring.qd32 / \(best.id) (best thread pool)", ratio: ring / best.medianIOPS, target: 1, met: ring >= best.medianIOPS))
+        goal(ring, best.id, 1, note: " (best thread pool)")
       }
     }
     var notes = failures.sorted { $0.key < $1.key }.map { "\($0.key) failed: \($0.value)" }
