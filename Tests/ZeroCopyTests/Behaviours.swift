@@ -25,6 +25,61 @@ final class Returned: @unchecked Sendable {
   var bytes: [UInt8] { Support.bytes(buffer!) }
 }
 
+/// Queue-pressure helpers shared by `Behaviours.survivesFullQueues` and fault 12.
+enum QueuePressure {
+  /// `count` pipe reads of `size` bytes waiting on `engine` (half the tasks prefer its
+  /// executor), to be made ready all at once by ``fill(_:)``.
+  struct WaitingPipeReads {
+    let pipes: [RawPipe]
+    let readers: [AsyncFile]
+    let tasks: [Task<Returned, any Error>]
+    let size: Int
+
+    init(count: Int, size: Int, engine: IOEngine) throws {
+      pipes = try (0..<count).map { _ in try RawPipe() }
+      readers = pipes.map { AsyncFile(takingOwnershipOf: $0.readEnd, engine: engine) }
+      tasks = readers.enumerated().map { i, reader in
+        Task(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
+          Returned(await reader.read(into: try AlignedBuffer(count: size)))
+        }
+      }
+      self.size = size
+    }
+
+    /// Writes every pipe's pattern at once, then returns how many reads got wrong bytes.
+    func fillAndCountWrong() async throws -> Int {
+      for (i, pipe) in pipes.enumerated() {
+        _ = try Support.pattern(seed: i, count: size).withUnsafeBytes { try pipe.writeEnd.write($0) }
+      }
+      var wrong = 0
+      for (i, task) in tasks.enumerated() {
+        let r = try await task.value
+        if r.count != size || r.bytes != Support.pattern(seed: i, count: size) { wrong += 1 }
+      }
+      return wrong
+    }
+  }
+
+  /// `count` concurrent 4 KiB reads of `file` (whose content is `data`) at `offset(i)`;
+  /// returns how many got the wrong count or bytes.
+  static func concurrentReads(
+    _ file: AsyncFile, of data: [UInt8], count: Int, engine: IOEngine, offset: @escaping @Sendable (Int) -> Int
+  ) async throws -> Int {
+    try await withThrowingTaskGroup(of: Int.self) { group in
+      for i in 0..<count {
+        group.addTask(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
+          let at = offset(i)
+          let r = await file.read(into: try AlignedBuffer(count: 4096), at: Int64(at))
+          let n = try? r.count
+          let bytes = Support.bytes(r.take())
+          return n == 4096 && bytes == Array(data[at..<(at + 4096)]) ? 0 : 1
+        }
+      }
+      return try await group.reduce(0, +)
+    }
+  }
+}
+
 /// Runs `body` with a fresh engine and shuts the engine down afterwards, even on failure.
 func withEngine<R>(
   _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil,
@@ -398,48 +453,23 @@ enum Behaviours {
   /// the submission queue holds (SQ of 4): the engine flushes overflow and keeps going.
   static func survivesFullQueues(_ kind: EngineKind) async throws {
     try await withEngine(kind, submissionQueueEntries: 4, completionQueueEntries: 8) { engine in
-      let pipeCount = 300
-      let pipes = try (0..<pipeCount).map { _ in try RawPipe() }
-      let readers = pipes.map { AsyncFile(takingOwnershipOf: $0.readEnd, engine: engine) }
-      let tasks = readers.enumerated().map { i, file in
-        Task(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-          Returned(await file.read(into: try AlignedBuffer(count: 32)))
-        }
-      }
+      let waiting = try QueuePressure.WaitingPipeReads(count: 300, size: 32, engine: engine)
       await pause(microseconds: 30_000)
       // All completions become ready at once.
-      for (i, pipe) in pipes.enumerated() {
-        let data = Support.pattern(seed: i, count: 32)
-        _ = try data.withUnsafeBytes { try pipe.writeEnd.write($0) }
-      }
-      var wrong = 0
-      for (i, task) in tasks.enumerated() {
-        let r = try await task.value
-        if r.count != 32 || r.bytes != Support.pattern(seed: i, count: 32) { wrong += 1 }
-      }
-      #expect(wrong == 0)
+      #expect(try await waiting.fillAndCountWrong() == 0)
 
       // Many file reads at once through a 4-entry submission queue.
       let dir = try TemporaryDirectory()
       let data = Support.pattern(seed: 77, count: 1 << 20)
       let file = try await AsyncFile.open(try dir.write("queue.bin", data), engine: engine)
-      let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
-        for i in 0..<2000 {
-          group.addTask(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-            let offset = (i * 4096) % (1 << 20)
-            let r = await file.read(into: try AlignedBuffer(count: 4096), at: Int64(offset))
-            let count = try? r.count
-            let bytes = Support.bytes(r.take())
-            return count == 4096 && bytes == Array(data[offset..<(offset + 4096)]) ? 0 : 1
-          }
-        }
-        return try await group.reduce(0, +)
+      let mismatches = try await QueuePressure.concurrentReads(file, of: data, count: 2000, engine: engine) {
+        ($0 * 4096) % (1 << 20)
       }
       #expect(mismatches == 0)
       #expect(engine.statistics.operationsCompleted >= 2300 || engine.kind == .threadPool)
       try await file.close()
-      for reader in readers { try await reader.close() }
-      for pipe in pipes { try pipe.writeEnd.close() }
+      for reader in waiting.readers { try await reader.close() }
+      for pipe in waiting.pipes { try pipe.writeEnd.close() }
     }
   }
 

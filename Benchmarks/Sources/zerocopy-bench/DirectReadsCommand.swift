@@ -119,67 +119,65 @@ struct AsyncEngineReadSubject: DirectReadSubject {
     let engine = IOEngine.default
     let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
     let alignment = try handle.descriptor.directIOAlignment()
-    let u0 = Usage.current()
-    let t0 = monotonicNanoseconds()
-    let deadline = t0 + UInt64(seconds * 1e9)
     let size = file.size
-    let counts = try await withThrowingTaskGroup(of: Int.self) { group in
-      for task in 0..<depth {
-        group.addTask(executorPreference: engine) {
-          var buffer = try AlignedBuffer(count: 4096, directIO: alignment)
-          var gen = OffsetGenerator(fileSize: size, stream: 100 + task, seed: seed)
-          var ops = 0
-          while monotonicNanoseconds() < deadline {
-            let offset = gen.next()
-            let result = await handle.read(into: buffer, at: Int64(offset))
-            let n = try result.count
-            buffer = result.take()
-            guard n == 4096, DirectReadFile.verify(buffer.unsafeBaseAddress, number: offset / 4096) else {
-              throw BenchError("async read at \(offset): \(n) bytes")
-            }
-            ops += 1
-          }
-          return ops
+    let sample = try await timedTasks(on: engine, seconds: seconds) { task, deadline in
+      var buffer = try AlignedBuffer(count: 4096, directIO: alignment)
+      var gen = OffsetGenerator(fileSize: size, stream: 100 + task, seed: seed)
+      var ops = 0
+      while monotonicNanoseconds() < deadline {
+        let offset = gen.next()
+        let result = await handle.read(into: buffer, at: Int64(offset))
+        let n = try result.count
+        buffer = result.take()
+        guard n == 4096, DirectReadFile.verify(buffer.unsafeBaseAddress, number: offset / 4096) else {
+          throw BenchError("async read at \(offset): \(n) bytes")
         }
+        ops += 1
       }
-      var total = 0
-      for try await n in group { total += n }
-      return total
+      return ops
     }
-    let t1 = monotonicNanoseconds()
-    let u = Usage.current() - u0
     try await handle.close()
-    return DirectReadSample(operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts))
+    return sample
   }
-}
 
-extension AsyncEngineReadSubject {
   func sampleFixed(file: DirectReadFile, seconds: Double) async throws -> DirectReadSample {
     let seed = OffsetGenerator.randomSeed()
     let engine = try IOEngine()
     let handle = try await AsyncFile.open(FilePath(file.path), .readOnly, options: [.direct], engine: engine)
     guard let alignment = handle.directIOAlignment else { throw BenchError("no direct-I/O alignment") }
     let table = try await engine.registerFixedBuffers(count: depth, size: 4096, alignment: max(4096, alignment.memory))
+    let size = file.size
+    let sample = try await timedTasks(on: engine, seconds: seconds) { task, deadline in
+      let slot = table[task]
+      var gen = OffsetGenerator(fileSize: size, stream: 200 + task, seed: seed)
+      var ops = 0
+      while monotonicNanoseconds() < deadline {
+        let offset = gen.next()
+        let n = try await handle.read(intoFixed: slot, at: Int64(offset)).get()
+        guard n == 4096, DirectReadFile.verify(slot.bytes.baseAddress!, number: offset / 4096) else {
+          throw BenchError("async fixed read at \(offset): \(n) bytes")
+        }
+        ops += 1
+      }
+      return ops
+    }
+    try await handle.close()
+    await engine.shutdown()
+    return sample
+  }
+
+  /// Runs `depth` tasks on `engine` (task executor preference) until `seconds` have passed;
+  /// each gets its index and the deadline and returns its read count. The sample's time and
+  /// CPU cover the tasks only.
+  private func timedTasks(
+    on engine: IOEngine, seconds: Double, _ body: @escaping @Sendable (_ task: Int, _ deadline: UInt64) async throws -> Int
+  ) async throws -> DirectReadSample {
     let u0 = Usage.current()
     let t0 = monotonicNanoseconds()
     let deadline = t0 + UInt64(seconds * 1e9)
-    let size = file.size
     let counts = try await withThrowingTaskGroup(of: Int.self) { group in
       for task in 0..<depth {
-        group.addTask(executorPreference: engine) {
-          let slot = table[task]
-          var gen = OffsetGenerator(fileSize: size, stream: 200 + task, seed: seed)
-          var ops = 0
-          while monotonicNanoseconds() < deadline {
-            let offset = gen.next()
-            let n = try await handle.read(intoFixed: slot, at: Int64(offset)).get()
-            guard n == 4096, DirectReadFile.verify(slot.bytes.baseAddress!, number: offset / 4096) else {
-              throw BenchError("async fixed read at \(offset): \(n) bytes")
-            }
-            ops += 1
-          }
-          return ops
-        }
+        group.addTask(executorPreference: engine) { try await body(task, deadline) }
       }
       var total = 0
       for try await n in group { total += n }
@@ -187,8 +185,6 @@ extension AsyncEngineReadSubject {
     }
     let t1 = monotonicNanoseconds()
     let u = Usage.current() - u0
-    try await handle.close()
-    await engine.shutdown()
     return DirectReadSample(operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts))
   }
 }

@@ -129,41 +129,18 @@ struct FaultEngineTests {
       let data = Support.pattern(seed: 12, count: 1 << 20)
       let file = try await AsyncFile.open(try dir.write("cq.bin", data), engine: engine)
       // 1,000 file reads, plus 200 pipe reads that all become ready at once.
-      let pipes = try (0..<200).map { _ in try RawPipe() }
-      let readers = pipes.map { AsyncFile(takingOwnershipOf: $0.readEnd, engine: engine) }
-      let pipeTasks = readers.enumerated().map { i, reader in
-        Task(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-          Returned(await reader.read(into: try AlignedBuffer(count: 16)))
-        }
-      }
+      let waiting = try QueuePressure.WaitingPipeReads(count: 200, size: 16, engine: engine)
       let before = engine.statistics.operationsCompleted
-      let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
-        for i in 0..<1000 {
-          group.addTask(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-            let offset = (i * 4096 + (i % 7) * 13) % ((1 << 20) - 4096)
-            let r = await file.read(into: try AlignedBuffer(count: 4096), at: Int64(offset))
-            let count = try? r.count
-            let bytes = Support.bytes(r.take())
-            return count == 4096 && bytes == Array(data[offset..<(offset + 4096)]) ? 0 : 1
-          }
-        }
-        return try await group.reduce(0, +)
+      let mismatches = try await QueuePressure.concurrentReads(file, of: data, count: 1000, engine: engine) {
+        ($0 * 4096 + ($0 % 7) * 13) % ((1 << 20) - 4096)
       }
       #expect(mismatches == 0)
-      for (i, pipe) in pipes.enumerated() {
-        _ = try Support.pattern(seed: i, count: 16).withUnsafeBytes { try pipe.writeEnd.write($0) }
-      }
-      var wrong = 0
-      for (i, task) in pipeTasks.enumerated() {
-        let r = try await task.value
-        if r.count != 16 || r.bytes != Support.pattern(seed: i, count: 16) { wrong += 1 }
-      }
-      #expect(wrong == 0)
+      #expect(try await waiting.fillAndCountWrong() == 0)
       if kind == .ioUring { #expect(engine.statistics.operationsCompleted - before >= 1200) }
       Faults.checkCloseOnExec("CQ pressure engine \(kind)")
       try await file.close()
-      for reader in readers { try await reader.close() }
-      for pipe in pipes { try pipe.writeEnd.close() }
+      for reader in waiting.readers { try await reader.close() }
+      for pipe in waiting.pipes { try pipe.writeEnd.close() }
     }
   }
 
