@@ -240,7 +240,8 @@ extension AlignedBuffer {
   /// pages: the kernel pins twice the pages and the device gets twice the DMA segments.
   /// On this project's virtio disk that cost a fifth of the IOPS of 4 KiB random reads at
   /// queue depth 32: 52.4k against 65.8k (`zerocopy-bench direct-reads`, subject
-  /// `ring.qd32.straddle`; Docs/bench/issue5/direct-reads-1g.md). For a sub-page alignment inside a larger buffer, slice this one.
+  /// `ring.qd32.straddle`; Docs/bench/issue5/direct-reads-1g.md). For a sub-page alignment
+  /// inside a larger buffer, slice this one.
   ///
   /// - Throws: `Errno.noMemory`.
   ///

@@ -302,7 +302,7 @@ private struct RingBatches {
 
   mutating func count(notification: IOURing.Completion) {
     notifications += 1
-    if notification.result == .success(1) { copied += 1 }
+    if case .notification(copied: true) = notification.zeroCopy { copied += 1 }
   }
 }
 
@@ -350,12 +350,11 @@ private func submitAndCollect(
   do {
     try ring.submit(waitingFor: expected)
     context.recordSyscalls(1)
-    while true {
-      ring.forEachCompletion(take)
-      if stray != nil || (results >= expected && awaited.isEmpty) { break }
+    ring.forEachCompletion(take)
+    while stray == nil && (results < expected || !awaited.isEmpty) {
       take(try ring.waitCompletion())
       context.recordSyscalls(1)
-      if stray != nil || (results >= expected && awaited.isEmpty) { break }
+      ring.forEachCompletion(take)
     }
   } catch {
     memory?.leak()
