@@ -292,7 +292,7 @@ else
 fi
 export PKG_CONFIG_PATH="$$prefix/lib/pkgconfig"
 pcver=$$($(PKG_CONFIG) --modversion zerocopy 2>&1 || true)
-if [[ "$$pcver" == "$(VERSION)" ]] && $(PKG_CONFIG) --libs --static zerocopy | grep -q -- '-luring' \
+if [[ "$$pcver" == "$(VERSION)" ]] && grep -- '-luring' <<<"$$($(PKG_CONFIG) --libs --static zerocopy)" >/dev/null \
    && [[ "$$($(PKG_CONFIG) --variable=includedir zerocopy)" == "$$prefix/include" ]]; then
   result PASS "pkg-config zerocopy" "($$pcver: $$($(PKG_CONFIG) --cflags --libs zerocopy))"
 else
@@ -307,7 +307,8 @@ for ex in $(EXAMPLES); do
   else
     result FAIL "example $$exname: build" ""; indent <"$$tmp/$$exname.build.log"; continue
   fi
-  if ldd "$$exbin" | grep -q "libzerocopy.so.$(MAJOR) => $$prefix/lib/libzerocopy.so.$(MAJOR)"; then
+  # Not `ldd | grep -q`: under pipefail grep -q's early exit can kill ldd with SIGPIPE.
+  if grep -F "libzerocopy.so.$(MAJOR) => $$prefix/lib/libzerocopy.so.$(MAJOR)" <<<"$$(ldd "$$exbin")" >/dev/null; then
     result PASS "example $$exname: uses installed .so" "(ldd)"
   else
     result FAIL "example $$exname: uses installed .so" ""; ldd "$$exbin" | indent

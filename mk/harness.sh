@@ -21,7 +21,7 @@ strip_colors() { sed 's/\x1b\[[0-9;]*m//g'; }
 
 # "tests failures skipped" of a JUnit file (tests = tests that ran, skipped ones excluded).
 xunit_counts() {
-  sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)" failures="\([0-9]*\)" skipped="\([0-9]*\)".*/\1 \2 \3/p' "$1" | head -n1
+  sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)" failures="\([0-9]*\)" skipped="\([0-9]*\)".*/\1 \2 \3/p;T;q' "$1"
 }
 
 # One line per test case: "class.name<TAB>pass|skip|fail<TAB>skip reason".
