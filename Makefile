@@ -292,7 +292,8 @@ else
 fi
 export PKG_CONFIG_PATH="$$prefix/lib/pkgconfig"
 pcver=$$($(PKG_CONFIG) --modversion zerocopy 2>&1 || true)
-if [[ "$$pcver" == "$(VERSION)" ]] && grep -- '-luring' <<<"$$($(PKG_CONFIG) --libs --static zerocopy)" >/dev/null \
+# --libs without --static: <zerocopy/zerocopy_uring.h> is inline liburing code (Requires: liburing).
+if [[ "$$pcver" == "$(VERSION)" ]] && grep -- '-luring' <<<"$$($(PKG_CONFIG) --libs zerocopy)" >/dev/null \
    && [[ "$$($(PKG_CONFIG) --variable=includedir zerocopy)" == "$$prefix/include" ]]; then
   result PASS "pkg-config zerocopy" "($$pcver: $$($(PKG_CONFIG) --cflags --libs zerocopy))"
 else
@@ -320,13 +321,29 @@ if [[ -x "$$tmp/zccp" ]]; then
   for dstdir in "$$tmp" /dev/shm; do
     [[ -d "$$dstdir" && -w "$$dstdir" ]] || continue
     dst="$$dstdir/zc-check-c-$$$$.out"; rm -f "$$dst"
-    if out=$$("$$tmp/zccp" "$$src" "$$dst" 2>&1) && cmp -s "$$src" "$$dst"; then
+    # zc_transfer's table: copy_file_range on one filesystem, sendfile across (3 MiB > 16 KiB).
+    if [[ "$$(stat -c %d "$$tmp")" == "$$(stat -c %d "$$dstdir")" ]]; then via=copyFileRange; else via=sendfile; fi
+    if out=$$("$$tmp/zccp" "$$src" "$$dst" 2>&1) && cmp -s "$$src" "$$dst" && grep -F "bytes via $$via" <<<"$$out" >/dev/null; then
       result PASS "example zccp -> $$dstdir" "($$(echo "$$out" | tail -n1 | sed 's/.*: \([0-9]* bytes via\)/\1/'))"
     else
-      result FAIL "example zccp -> $$dstdir" "(output or bytes differ)"; echo "$$out" | indent
+      result FAIL "example zccp -> $$dstdir" "(output, method (want $$via) or bytes differ)"; echo "$$out" | indent
     fi
     rm -f "$$dst"
   done
+  # A sparse source: only its data is copied, the holes stay holes (as cp does).
+  sparse="$$tmp/zccp-sparse"; : >"$$sparse"
+  head -c 4096 /dev/urandom | dd of="$$sparse" bs=4096 seek=256 conv=notrunc status=none
+  truncate -s 8M "$$sparse"
+  if [[ $$(( $$(stat -c %b "$$sparse") * 512 )) -lt 1048576 ]]; then
+    if out=$$("$$tmp/zccp" "$$sparse" "$$sparse.out" 2>&1) && cmp -s "$$sparse" "$$sparse.out" \
+       && [[ $$(( $$(stat -c %b "$$sparse.out") * 512 )) -lt 1048576 ]] && grep -F 'left as holes' <<<"$$out" >/dev/null; then
+      result PASS "example zccp sparse file" "(8 MiB, $$(( $$(stat -c %b "$$sparse.out") / 2 )) KiB allocated)"
+    else
+      result FAIL "example zccp sparse file" "(bytes differ or holes filled: $$(stat -c %b "$$sparse.out" 2>/dev/null) blocks)"; echo "$$out" | indent
+    fi
+  else
+    result SKIP "example zccp sparse file" "($$tmp makes no holes)"
+  fi
   empty="$$tmp/zccp-empty"; : >"$$empty"
   if "$$tmp/zccp" "$$empty" "$$tmp/zccp-empty.out" >/dev/null 2>&1 && cmp -s "$$empty" "$$tmp/zccp-empty.out"; then
     result PASS "example zccp empty file" ""
@@ -339,6 +356,28 @@ if [[ -x "$$tmp/zccp" ]]; then
     result PASS "example zccp missing source fails" ""
   fi
 fi
+if [[ -x "$$tmp/uringcat" ]]; then
+  set +e; "$$tmp/uringcat" "$$tmp/zccp-src.bin" >"$$tmp/uringcat.out" 2>"$$tmp/uringcat.err"; rc=$$?; set -e
+  if [[ $$rc -eq 0 ]] && cmp -s "$$tmp/zccp-src.bin" "$$tmp/uringcat.out"; then
+    result PASS "example uringcat (zerocopy_uring.h)" "(3 MiB read through io_uring, same bytes)"
+  elif [[ $$rc -eq 77 ]]; then
+    result SKIP "example uringcat (zerocopy_uring.h)" "($$(cat "$$tmp/uringcat.err"))"
+  else
+    result FAIL "example uringcat (zerocopy_uring.h)" "(exit $$rc)"; indent <"$$tmp/uringcat.err"
+  fi
+fi
+# The two public headers in either order under strict ISO C, linked with pkg-config alone.
+for order in "zerocopy.h zerocopy_uring.h" "zerocopy_uring.h zerocopy.h"; do
+  set -- $$order
+  printf '#include <zerocopy/%s>\n#include <zerocopy/%s>\nint main(void) {\n    zc_cqe c = {0, 0, 0};\n    return zc_cqe_buffer_id(c.flags) == -1 && zc_method_name(ZC_METHOD_SPLICE)[0] == %s ? 0 : 1;\n}\n' \
+    "$$1" "$$2" "'s'" >"$$tmp/order.c"
+  if $(CC) -std=c11 -pedantic -Wall -Wextra -Werror -o "$$tmp/order" "$$tmp/order.c" $$($(PKG_CONFIG) --cflags --libs zerocopy) \
+       -Wl,-rpath,"$$prefix/lib" >"$$tmp/order.log" 2>&1 && "$$tmp/order"; then
+    result PASS "headers: $$1 then $$2" "(-std=c11 -pedantic, pkg-config --libs only)"
+  else
+    result FAIL "headers: $$1 then $$2" ""; indent <"$$tmp/order.log"
+  fi
+done
 # 3. the shared library exports exactly the zc_* API, versioned, with the right soname.
 so="$$prefix/lib/libzerocopy.so"
 if [[ -f "$$so" ]]; then

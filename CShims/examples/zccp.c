@@ -8,39 +8,30 @@
  *
  *   cc -std=c11 -Wall -Wextra -o zccp zccp.c $(pkg-config --cflags --libs zerocopy)
  *
- * Strategy, best first:
- *   1. zc_copy_file_range_all: the kernel copies inside the filesystem (or shares
- *      extents on filesystems that reflink); no data crosses into user space.
- *      Refused across filesystems (EXDEV) and for special files (EINVAL).
- *   2. zc_sendfile_all: the kernel moves page-cache pages to the destination;
- *      works across filesystems.
- *   3. zc_read_write_all: the classic read/write loop through a user buffer;
- *      works for anything that can be read and written.
- * Each step resumes where the previous one stopped (the helpers report exactly
- * how far they got in a zc_progress and advance the offsets they are given), so
- * a fallback never copies a byte twice or skips one.
+ * One call does the work: zc_transfer() inspects both descriptors and takes the row of
+ * the decision table that Swift's `.automatic` strategy uses too (zc_plan_table()):
+ * for two files on one filesystem copy_file_range (the filesystem copies or reflinks),
+ * then sendfile, then read/write; across filesystems read/write up to 16 KiB and
+ * sendfile above. A method refused before it delivered a byte (EXDEV, EINVAL, ENOSYS,
+ * EOPNOTSUPP, EPERM, ENODEV, or a first call that moves nothing from a non-empty
+ * file) hands over to the next one; the report lists each. Like cp, only the source's
+ * data segments are copied: its holes stay holes in DST.
  *
  * Conventions worth copying: every zc_* function returns -errno on failure
- * (never sets errno as its way of reporting), the "_all" helpers return a
+ * (never sets errno as its way of reporting), the transfer functions return a
  * zc_status (ZC_DONE, ZC_EOF, ZC_AGAIN) otherwise, and they never die of
  * SIGPIPE/SIGXFSZ — those come back as -EPIPE/-EFBIG.
  */
-#define _POSIX_C_SOURCE 200809L /* open, fstat, ftruncate: POSIX; no _GNU_SOURCE needed */
+#define _POSIX_C_SOURCE 200809L /* open, fstat: POSIX; no _GNU_SOURCE needed */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <zerocopy/zerocopy.h>
-
-/* Errors after which the next strategy may succeed where this one could not. */
-static int worth_falling_back(int rc) {
-    return rc == -EXDEV || rc == -EINVAL || rc == -EOPNOTSUPP || rc == -ENOSYS;
-}
 
 int main(int argc, char **argv) {
     if (argc != 3) {
@@ -69,55 +60,22 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* Where the copy stands; every strategy continues from here. */
-    int64_t in_off = 0, out_off = 0;
-    uint64_t total = 0;
-    zc_progress p;
-    const char *used = NULL;
-    char fallbacks[512] = "";
-    int rc;
+    /* The whole file, from both file positions (0), with the default table parameters. */
+    zc_transfer_report r;
+    int rc = zc_transfer(in, NULL, out, NULL, ZC_UNTIL_EOF, NULL, &r);
 
-    /* 1. copy_file_range */
-    rc = zc_copy_file_range_all(in, &in_off, out, &out_off, ZC_UNTIL_EOF, &p);
-    total += p.bytes;
-    if (rc == ZC_DONE && !(p.bytes == 0 && st.st_size > 0)) {
-        used = "copy_file_range";
-    } else if (rc == ZC_DONE || worth_falling_back(rc)) {
-        /* "0 bytes from a source known to be longer" means unsupported (old kernels, /proc) */
-        snprintf(fallbacks, sizeof fallbacks, "copy_file_range: %s",
-                 rc == ZC_DONE ? "no data" : strerror(-rc));
-
-        /* 2. sendfile: writes at the destination's file position */
-        if (lseek(out, (off_t)out_off, SEEK_SET) < 0) {
-            fprintf(stderr, "zccp: %s: %s\n", dst, strerror(errno));
-            return 1;
-        }
-        rc = zc_sendfile_all(out, in, &in_off, ZC_UNTIL_EOF, &p);
-        total += p.bytes;
-        out_off += (int64_t)p.bytes;
-        if (rc == ZC_DONE) {
-            used = "sendfile";
-        } else if (worth_falling_back(rc)) {
-            size_t n = strlen(fallbacks);
-            snprintf(fallbacks + n, sizeof fallbacks - n, "; sendfile: %s", strerror(-rc));
-
-            /* 3. read/write through a 128 KiB buffer */
-            size_t buf_len = 128 * 1024;
-            void *buf = malloc(buf_len);
-            if (buf == NULL) {
-                fprintf(stderr, "zccp: out of memory\n");
-                return 1;
-            }
-            rc = zc_read_write_all(in, &in_off, out, &out_off, ZC_UNTIL_EOF, buf, buf_len, &p);
-            total += p.bytes;
-            free(buf);
-            if (rc == ZC_DONE) used = "read/write";
-        }
+    char fallbacks[256] = "";
+    for (int i = 0; i < r.attempts; i++) {
+        size_t n = strlen(fallbacks);
+        snprintf(fallbacks + n, sizeof fallbacks - n, "%s%s: %s", i ? "; " : "",
+                 zc_method_name(r.attempt[i].method),
+                 r.attempt[i].error ? strerror(r.attempt[i].error) : "no data");
     }
-    if (used == NULL) {
-        /* rc is -errno here (ZC_EOF/ZC_AGAIN cannot happen with ZC_UNTIL_EOF and blocking fds) */
-        fprintf(stderr, "zccp: %s -> %s: %s after %llu bytes\n", src, dst,
-                rc < 0 ? strerror(-rc) : "unexpected status", (unsigned long long)total);
+    if (rc != ZC_DONE) {
+        /* -errno; or ZC_EOF: the source shrank while it was copied */
+        fprintf(stderr, "zccp: %s -> %s: %s after %llu bytes (%s)\n", src, dst,
+                rc < 0 ? strerror(-rc) : "the source shrank during the copy",
+                (unsigned long long)r.bytes, zc_method_name(r.method));
         close(in);
         close(out);
         return 1;
@@ -127,7 +85,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     close(in);
-    printf("zccp: %s -> %s: %llu bytes via %s%s%s%s\n", src, dst, (unsigned long long)total, used,
-           fallbacks[0] ? " (after " : "", fallbacks, fallbacks[0] ? ")" : "");
+    printf("zccp: %s -> %s: %llu bytes via %s", src, dst, (unsigned long long)r.bytes,
+           zc_method_name(r.method));
+    if (r.hole_bytes) printf(", %llu left as holes", (unsigned long long)r.hole_bytes);
+    if (fallbacks[0]) printf(" (after %s)", fallbacks);
+    printf("\n");
     return 0;
 }

@@ -371,6 +371,186 @@ int zc_dio_alignment_query(int fd, zc_dio_alignment *out);
 int zc_reopen(int fd, int flags);
 
 /* ------------------------------------------------------------------------- */
+/* The automatic choice: one decision table for C and Swift, and zc_transfer  */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The table below is the one Swift's `.automatic` strategy reads too (through LinuxIO's
+ * TransferPlan), so both languages pick the same system calls for the same pair of
+ * descriptors. It is data: rows matched first to last, with its crossover sizes taken
+ * from a zc_plan_params, so a per-host calibration changes numbers, not code.
+ * Docs/Transfer.md gives the measurement behind each row.
+ */
+
+/** What kind of descriptor an endpoint is (Swift: TransferEndpoint.Kind, same order). */
+typedef enum zc_endpoint_kind {
+    ZC_KIND_FILE = 0,             /* a regular file whose size describes its contents */
+    ZC_KIND_PSEUDO_FILE = 1,      /* a regular file on procfs, sysfs, debugfs...: its size
+                                     (0 or 4096) says nothing about its contents */
+    ZC_KIND_BLOCK_DEVICE = 2,
+    ZC_KIND_CHARACTER_DEVICE = 3, /* /dev/null, /dev/zero, a terminal... */
+    ZC_KIND_PIPE = 4,             /* a pipe or FIFO */
+    ZC_KIND_TCP_SOCKET = 5,       /* AF_INET/AF_INET6 SOCK_STREAM */
+    ZC_KIND_UNIX_SOCKET = 6,      /* AF_UNIX */
+    ZC_KIND_OTHER_SOCKET = 7,     /* UDP, netlink... */
+    ZC_KIND_DIRECTORY = 8,
+    ZC_KIND_OTHER = 9             /* eventfd, epoll, io_uring descriptors... */
+} zc_endpoint_kind;
+
+/** Number of zc_endpoint_kind values. */
+#define ZC_KIND_COUNT 10
+
+/** A descriptor inspected for the decision table (zc_endpoint_inspect). */
+typedef struct zc_endpoint {
+    int kind;             /* a zc_endpoint_kind */
+    int append_only;      /* 1: opened with O_APPEND */
+    int non_blocking;     /* 1: opened with O_NONBLOCK */
+    int64_t size;         /* st_size of a ZC_KIND_FILE, -1 for every other kind */
+    uint64_t device;      /* st_dev: equal devices = same filesystem */
+    uint64_t inode;       /* st_ino */
+} zc_endpoint;
+
+/**
+ * Inspect fd as the decision table sees it: fstat (type, size, identity), fcntl(F_GETFL)
+ * (O_APPEND, O_NONBLOCK), fstatfs for regular files of size 0 or 4096 (pseudo filesystems
+ * report those sizes), getsockopt(SO_DOMAIN, SO_TYPE) for sockets. Same rules as Swift's
+ * TransferEndpoint.inspect. Returns 0 and fills *out, or -errno (-EBADF, -EFAULT).
+ */
+int zc_endpoint_inspect(int fd, zc_endpoint *out);
+
+/** The system-call families the automatic choice picks from. */
+typedef enum zc_method {
+    ZC_METHOD_NONE = 0,
+    ZC_METHOD_COPY_FILE_RANGE = 1, /* zc_copy_file_range_all (Swift strategy "copyFileRange") */
+    ZC_METHOD_SENDFILE = 2,        /* zc_sendfile_all        ("sendfile") */
+    ZC_METHOD_SPLICE = 3,          /* zc_splice_all          ("splice") */
+    ZC_METHOD_READ_WRITE = 4       /* zc_read_write_all      ("readWrite") */
+} zc_method;
+
+/** The Swift strategy name of a zc_method ("copyFileRange", "sendfile", "splice",
+ *  "readWrite"), "none" for ZC_METHOD_NONE, "?" otherwise. Never NULL. */
+const char *zc_method_name(int method);
+
+/** Most methods one row lists (they are tried in order). */
+#define ZC_PLAN_MAX 4
+
+/** Facts about a pair of endpoints that rows test (zc_plan_row.require / .exclude). */
+#define ZC_PAIR_SAME_FILESYSTEM 1u     /* both ends seekable files on the same st_dev */
+#define ZC_PAIR_APPEND_DESTINATION 2u  /* the destination was opened with O_APPEND */
+
+/** The facts of a pair (ZC_PAIR_* bits), as Swift's EndpointPair computes them. */
+uint32_t zc_pair_facts(const zc_endpoint *source, const zc_endpoint *destination);
+
+/** Indices of the table's parameters in zc_plan_params.value. */
+typedef enum zc_plan_param {
+    ZC_PARAM_SMALL_COPY_MAX = 0,   /* file -> file across filesystems: up to this many bytes
+                                      go by read/write, more by sendfile (16 KiB) */
+    ZC_PARAM_READ_WRITE_BUFFER = 1 /* the read/write method's buffer, in bytes (128 KiB) */
+} zc_plan_param;
+
+/** Number of parameters in use, and the room zc_plan_params keeps for more. */
+#define ZC_PARAM_COUNT 2
+#define ZC_PARAM_MAX 8
+
+/** The decision table's parameters: its crossover sizes, which a per-host calibration may
+ *  replace. Start from zc_plan_params_default(). */
+typedef struct zc_plan_params {
+    uint64_t value[ZC_PARAM_MAX]; /* indexed by zc_plan_param; unused entries 0 */
+} zc_plan_params;
+
+/** Fill *out with the measured defaults (Docs/Transfer.md). */
+void zc_plan_params_default(zc_plan_params *out);
+
+/** A parameter's name as profiles and Swift spell it ("smallCopyMax", "readWriteBuffer"),
+ *  or NULL for an index out of range. */
+const char *zc_plan_param_name(int index);
+
+/** How a row tests the transfer's size against its parameter. */
+#define ZC_SIZE_ANY 0      /* any size */
+#define ZC_SIZE_AT_MOST 1  /* the size is known and <= value[size_param] */
+#define ZC_SIZE_ABOVE 2    /* the size is unknown, or > value[size_param] */
+
+/** One row of the decision table. */
+typedef struct zc_plan_row {
+    uint32_t sources;              /* bit (1u << kind) for each zc_endpoint_kind it matches */
+    uint32_t destinations;         /* the same, for the destination */
+    uint32_t require;              /* ZC_PAIR_* facts that must hold */
+    uint32_t exclude;              /* ZC_PAIR_* facts that must not hold */
+    uint8_t size_rule;             /* ZC_SIZE_* */
+    uint8_t size_param;            /* the zc_plan_param it compares with (ZC_SIZE_ANY: 0) */
+    uint8_t methods[ZC_PLAN_MAX];  /* zc_method values tried in order, ZC_METHOD_NONE after the last */
+    const char *why;               /* one line: the measurement behind the row */
+} zc_plan_row;
+
+/** The decision table (static, never NULL); *count receives its number of rows. The
+ *  first row that matches a pair decides; the last row matches every pair. */
+const zc_plan_row *zc_plan_table(size_t *count);
+
+/**
+ * The methods to try, best first, for a transfer of `bytes` bytes (ZC_UNTIL_EOF: unknown)
+ * between endpoints of these kinds with these ZC_PAIR_* facts. params: NULL for the
+ * defaults. Writes up to ZC_PLAN_MAX zc_method values into methods[] and returns how
+ * many (at least 1: every row ends with ZC_METHOD_READ_WRITE), or -EINVAL for a kind out
+ * of range or a NULL methods.
+ */
+int zc_plan(const zc_plan_params *params, int source_kind, int destination_kind, uint32_t facts,
+            uint64_t bytes, uint8_t methods[ZC_PLAN_MAX]);
+
+/**
+ * Whether a method that failed with -err before delivering any byte lets the next method
+ * of the plan try ("not here": EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ENODEV; the same
+ * set as Swift's TransferContext.fallbackErrnos). err: positive or negative. Returns 1 or 0.
+ */
+int zc_fallback_errno(int err);
+
+/** What zc_transfer did. Always written, whatever the outcome. */
+typedef struct zc_transfer_report {
+    uint64_t bytes;       /* bytes of the range now at the destination, holes included */
+    uint64_t hole_bytes;  /* of those, bytes left as holes (file -> file: not written) */
+    uint64_t syscalls;    /* data-path system calls (as zc_progress counts them, plus the
+                             SEEK_DATA/SEEK_HOLE lseeks, hole punches and sendfile's lseeks) */
+    uint64_t discarded;   /* as zc_progress.discarded, for the method that failed */
+    int method;           /* the zc_method that moved the bytes (the last one tried) */
+    int attempts;         /* methods abandoned before it, in attempt[] */
+    struct {
+        int method;       /* a zc_method */
+        int error;        /* the positive errno it failed with, or 0: its first call moved
+                             0 bytes from a source that is not empty */
+    } attempt[ZC_PLAN_MAX];
+} zc_transfer_report;
+
+/**
+ * Move `count` bytes (or ZC_UNTIL_EOF) from fd_in to fd_out the way Swift's
+ * `.automatic` does: inspect both ends (zc_endpoint_inspect), take the methods of the
+ * decision table's row (zc_plan), and run them in order. A method is abandoned for the
+ * next one only while no byte was delivered, when it fails with a zc_fallback_errno()
+ * errno or its first call moves 0 bytes from a file that is not empty; after a byte is
+ * delivered an error is returned as it is.
+ *
+ * Offsets as for zc_splice: NULL to use (and advance) the file position, or a pointer that
+ * is advanced by the bytes delivered. A regular file with ZC_UNTIL_EOF is transferred up
+ * to its size at the start (st_size; a file growing meanwhile is not chased).
+ *
+ * File -> file (both regular files): only the source's data segments are copied
+ * (SEEK_DATA/SEEK_HOLE, as cp does), when st_blocks says the source may have holes. A hole
+ * becomes a hole at the destination: skipped where the destination had no data, punched
+ * (fallocate PUNCH_HOLE, or zeros written where the filesystem cannot punch) where it
+ * had, and a trailing hole extends the destination with ftruncate. Bytes read back
+ * exactly as the source's.
+ *
+ * Refused before any I/O: a directory at either end (-EISDIR), the same file at
+ * overlapping ranges (-EINVAL), negative offsets (-EINVAL).
+ *
+ * params: the table's parameters, NULL for zc_plan_params_default(). r: may be NULL.
+ * Returns ZC_DONE; ZC_EOF when the source ended (or shrank) before `count` bytes, or
+ * before the size it had at the start; ZC_AGAIN when a non-blocking end would block
+ * (r->bytes were delivered; retry with the rest); or -errno of the method that failed
+ * (-EPIPE, -ENOSPC, -EFBIG, -EBADF..., or the last method's fallback errno).
+ */
+int zc_transfer(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
+                const zc_plan_params *params, zc_transfer_report *r);
+
+/* ------------------------------------------------------------------------- */
 /* io_uring availability (implemented with liburing; see zerocopy_uring.h)    */
 /* ------------------------------------------------------------------------- */
 

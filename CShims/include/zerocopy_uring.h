@@ -17,9 +17,14 @@
  * with swift-system's copy (both io_uring.h copies use the guard LINUX_IO_URING_H, so
  * the kernel's uapi header wins). For C, <liburing.h> comes first, exactly as if the
  * includer had included it: liburing defines _XOPEN_SOURCE/_GNU_SOURCE before any system
- * header so sigset_t and AT_FDCWD are visible even under -std=c11. As with <liburing.h>
- * itself, include this header before other system headers, or compile with -std=gnu11
- * or -D_GNU_SOURCE.
+ * header so sigset_t and AT_FDCWD are visible even under -std=c11. When a system header
+ * came first under strict ISO C (-std=c11 without feature macros, e.g. <zerocopy.h>
+ * included before this one), glibc has already decided on no POSIX names and liburing's
+ * defines come too late: this header then supplies the two that liburing 2.3 uses
+ * (sigset_t from glibc's <bits/types/sigset_t.h>, AT_FDCWD, the kernel ABI's -100), so
+ * <zerocopy.h> and <zerocopy_uring.h> work in either order (check-c compiles both orders
+ * with -std=c11 -pedantic). Other C libraries: include this header first, or compile with
+ * -std=gnu11 or -D_GNU_SOURCE.
  *
  * Built against liburing 2.3 (whose headers know opcodes up to 48); constants the
  * running kernel may know but these headers do not are defined below with their
@@ -32,6 +37,12 @@
 #include <sys/types.h>
 #include <linux/io_uring.h>
 #include <linux/stat.h> /* struct statx for io_uring_prep_statx: glibc shows it only with _GNU_SOURCE */
+#elif defined(__GLIBC__) && !defined(__USE_POSIX)
+/* A system header was included first under strict ISO C: see "Include order" above. */
+#include <bits/types/sigset_t.h>
+#ifndef AT_FDCWD
+#define AT_FDCWD -100
+#endif
 #endif
 #include <liburing.h>
 

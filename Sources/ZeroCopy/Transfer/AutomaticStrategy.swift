@@ -1,4 +1,8 @@
-// `.automatic`: the decision table of Docs/Transfer.md, with fallbacks.
+// `.automatic`: the decision table of Docs/Transfer.md, with fallbacks. The table itself
+// lives in C (CShims/src/plan.c) and is read through LinuxIO's `TransferPlan`, so C's
+// `zc_transfer` and this strategy choose from one copy of it.
+
+public import LinuxIO
 
 /// Chooses a strategy by the endpoints' kinds and the transfer's size, and falls back to
 /// the next one when the kernel says "not here" before any byte moved (`EXDEV`, `EINVAL`,
@@ -6,7 +10,8 @@
 /// source that is not empty). The report names the strategy that moved the bytes and
 /// every fallback.
 ///
-/// The table (Docs/Transfer.md gives the measurement behind each row):
+/// The table (Docs/Transfer.md gives the measurement behind each row; ``TransferPlan``
+/// holds it as data, with the 16 KiB crossover in ``TransferPlan/Parameters``):
 ///
 /// | source | destination | size | tries, in order |
 /// |---|---|---|---|
@@ -26,14 +31,26 @@
 /// loopback), reflink (copy_file_range already reflinks where the filesystem can).
 public struct AutomaticStrategy: TransferStrategy {
   /// Transfers of at most this many bytes between two filesystems use read/write
-  /// (1.28 vs 1.62 µs for 4 KiB; equal at 16 KiB; sendfile ahead from 64 KiB).
-  public static let smallTransferLimit: Int64 = 16 << 10
+  /// (1.28 vs 1.62 µs for 4 KiB; equal at 16 KiB; sendfile ahead from 64 KiB): the
+  /// default ``TransferPlan/Parameters/smallCopyMax``.
+  public static let smallTransferLimit: Int64 = TransferPlan.Parameters.default.smallCopyMax
 
-  /// The read/write strategy `.automatic` uses (128 KiB buffer, smaller for smaller transfers).
-  public static let readWrite = ReadWriteStrategy(bufferSize: 128 << 10)
+  /// The read/write strategy `.automatic` uses with the default parameters (128 KiB
+  /// buffer, smaller for smaller transfers).
+  public static let readWrite = ReadWriteStrategy(bufferSize: TransferPlan.Parameters.default.readWriteBufferSize)
 
-  /// The automatic strategy.
-  public init() {}
+  /// The decision table's parameters this instance decides with.
+  public let parameters: TransferPlan.Parameters
+
+  /// The automatic strategy, with the table's default parameters.
+  public init() {
+    parameters = .default
+  }
+
+  /// The automatic strategy with other parameters (a per-host calibration).
+  public init(parameters: TransferPlan.Parameters) {
+    self.parameters = parameters
+  }
 
   /// `"automatic"`.
   public var name: String { "automatic" }
@@ -49,36 +66,43 @@ public struct AutomaticStrategy: TransferStrategy {
     return .supported
   }
 
-  /// The strategies `.automatic` tries for `pair`, best first (the table above).
+  /// The strategies `.automatic` tries for `pair`, best first (the table above, read
+  /// from ``TransferPlan/methods(source:destination:facts:bytes:parameters:)``).
   ///
   /// - Parameters:
   ///   - pair: The endpoints.
   ///   - bytes: The bytes to move, if known (a range, or a file's size past the offset).
   public func plan(for pair: EndpointPair, bytes: Int64?) -> [any TransferStrategy] {
-    let readWrite = Self.readWrite
-    let source = pair.source
-    let destination = pair.destination
-    if destination.isAppendOnly { return [readWrite] }
-    switch source.kind {
-    case .file, .blockDevice:
-      switch destination.kind {
-      case .file, .blockDevice:
-        if pair.isSameFileSystem { return [CopyFileRangeStrategy(), SendfileStrategy(), readWrite] }
-        if let bytes, bytes <= Self.smallTransferLimit { return [readWrite] }
-        return [SendfileStrategy(), readWrite]
-      case .pipe:
-        return [SpliceStrategy(), SendfileStrategy(), readWrite]
-      case .tcpSocket, .unixSocket, .otherSocket:
-        return [SendfileStrategy(), SpliceStrategy(), readWrite]
-      case .characterDevice:
-        return [SendfileStrategy(), readWrite]
-      default:
-        return [readWrite]
+    var facts: TransferPlan.PairFacts = []
+    if pair.isSameFileSystem { facts.insert(.sameFileSystem) }
+    if pair.destination.isAppendOnly { facts.insert(.appendOnlyDestination) }
+    let methods = TransferPlan.methods(
+      source: Self.planKind(pair.source.kind), destination: Self.planKind(pair.destination.kind), facts: facts,
+      bytes: bytes, parameters: parameters)
+    return methods.map { method -> any TransferStrategy in
+      switch method {
+      case .copyFileRange: return CopyFileRangeStrategy()
+      case .sendfile: return SendfileStrategy()
+      case .splice: return SpliceStrategy()
+      case .readWrite:
+        return parameters == .default ? Self.readWrite : ReadWriteStrategy(bufferSize: parameters.readWriteBufferSize)
       }
-    case .pipe, .tcpSocket, .unixSocket:
-      return [SpliceStrategy(), readWrite]
-    case .pseudoFile, .characterDevice, .otherSocket, .directory, .other:
-      return [readWrite]
+    }
+  }
+
+  /// The table's name for an endpoint kind (the same cases).
+  static func planKind(_ kind: TransferEndpoint.Kind) -> TransferPlan.EndpointKind {
+    switch kind {
+    case .file: return .file
+    case .pseudoFile: return .pseudoFile
+    case .blockDevice: return .blockDevice
+    case .characterDevice: return .characterDevice
+    case .pipe: return .pipe
+    case .tcpSocket: return .tcpSocket
+    case .unixSocket: return .unixSocket
+    case .otherSocket: return .otherSocket
+    case .directory: return .directory
+    case .other: return .other
     }
   }
 

@@ -1,0 +1,227 @@
+// The automatic choice's decision table, which lives in C (CShims/src/plan.c) so that C's
+// `zc_transfer` and ZeroCopy's `.automatic` strategy pick the same system calls from one
+// copy of it. ZeroCopy reaches it here, through LinuxIO, like every other C call.
+
+import CZeroCopy
+public import SystemPackage
+
+/// The decision table that chooses system calls for a transfer by the kinds of its two
+/// descriptors, a few facts about the pair, and its size — shared by C (`zc_plan`,
+/// `zc_transfer`) and ZeroCopy's `AutomaticStrategy`.
+///
+/// The table is data: rows matched first to last (``table``), whose size tests compare
+/// with ``Parameters`` rather than constants, so a per-host calibration changes numbers,
+/// not code. Docs/Transfer.md gives the measurement behind each row.
+///
+/// ```swift
+/// import LinuxIO
+///
+/// let methods = TransferPlan.methods(source: .file, destination: .tcpSocket, bytes: 1 << 20)
+/// print(methods)   // [sendfile, splice, readWrite]
+/// ```
+public enum TransferPlan {
+  /// What kind of descriptor an endpoint is, as the table sees it (`zc_endpoint_kind`; the
+  /// same cases, in the same order, as ZeroCopy's `TransferEndpoint.Kind`).
+  public enum EndpointKind: Int32, Sendable, Hashable, CaseIterable {
+    /// A regular file whose size describes its contents (`ZC_KIND_FILE`).
+    case file = 0
+    /// A regular file on a pseudo filesystem (procfs, sysfs…) whose size says nothing.
+    case pseudoFile = 1
+    /// A block device.
+    case blockDevice = 2
+    /// A character device (`/dev/null`, a terminal…).
+    case characterDevice = 3
+    /// A pipe or FIFO.
+    case pipe = 4
+    /// A TCP socket.
+    case tcpSocket = 5
+    /// A Unix-domain socket.
+    case unixSocket = 6
+    /// Any other socket.
+    case otherSocket = 7
+    /// A directory.
+    case directory = 8
+    /// Anything else (eventfd, epoll, io_uring descriptors…).
+    case other = 9
+  }
+
+  /// A family of system calls the table chooses from (`zc_method`). Its
+  /// ``description`` is the name of the ZeroCopy strategy that uses it.
+  public enum Method: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// `copy_file_range` (`zc_copy_file_range_all`): strategy `copyFileRange`.
+    case copyFileRange = 1
+    /// `sendfile` (`zc_sendfile_all`): strategy `sendfile`.
+    case sendfile = 2
+    /// `splice` (`zc_splice_all`): strategy `splice`.
+    case splice = 3
+    /// `read`/`write` (`zc_read_write_all`): strategy `readWrite`.
+    case readWrite = 4
+
+    /// The strategy's name: `copyFileRange`, `sendfile`, `splice`, `readWrite`.
+    /// The corresponding C function is `zc_method_name`.
+    public var description: String { String(cString: zc_method_name(Int32(rawValue))) }
+  }
+
+  /// Facts about a pair of endpoints that rows test.
+  public struct PairFacts: OptionSet, Sendable, Hashable {
+    /// The raw `ZC_PAIR_*` bits.
+    public let rawValue: UInt32
+    /// Creates facts from `ZC_PAIR_*` bits.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Both ends are seekable files on the same filesystem (`ZC_PAIR_SAME_FILESYSTEM`).
+    public static let sameFileSystem = PairFacts(rawValue: UInt32(ZC_PAIR_SAME_FILESYSTEM))
+    /// The destination was opened with `O_APPEND` (`ZC_PAIR_APPEND_DESTINATION`).
+    public static let appendOnlyDestination = PairFacts(rawValue: UInt32(ZC_PAIR_APPEND_DESTINATION))
+  }
+
+  /// A parameter of the table (`zc_plan_param`).
+  public enum Parameter: Int32, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// File → file across filesystems: up to this many bytes go by read/write, more by
+    /// sendfile (`ZC_PARAM_SMALL_COPY_MAX`).
+    case smallCopyMax = 0
+    /// The read/write method's buffer size in bytes (`ZC_PARAM_READ_WRITE_BUFFER`).
+    case readWriteBuffer = 1
+
+    /// The name profiles use (`smallCopyMax`, `readWriteBuffer`); the corresponding C
+    /// function is `zc_plan_param_name`.
+    public var description: String { zc_plan_param_name(rawValue).map { String(cString: $0) } ?? "\(rawValue)" }
+  }
+
+  /// The table's parameters: its crossover sizes (`zc_plan_params`).
+  public struct Parameters: Sendable, Hashable, CustomStringConvertible {
+    /// File → file across filesystems: transfers of at most this many bytes use read/write.
+    public var smallCopyMax: Int64
+    /// The read/write method's buffer size in bytes.
+    public var readWriteBufferSize: Int
+
+    /// Parameters with these values.
+    ///
+    /// - Precondition: Both are positive, or `smallCopyMax` is 0 (never read/write by size).
+    public init(smallCopyMax: Int64, readWriteBufferSize: Int) {
+      precondition(smallCopyMax >= 0 && readWriteBufferSize > 0, "TransferPlan.Parameters: bad values")
+      self.smallCopyMax = smallCopyMax
+      self.readWriteBufferSize = readWriteBufferSize
+    }
+
+    /// The measured defaults (16 KiB, 128 KiB); the corresponding C function is
+    /// `zc_plan_params_default`.
+    public static let `default`: Parameters = {
+      var c = zc_plan_params()
+      zc_plan_params_default(&c)
+      return Parameters(c)
+    }()
+
+    /// The value of `parameter`.
+    public subscript(parameter: Parameter) -> Int64 {
+      switch parameter {
+      case .smallCopyMax: return smallCopyMax
+      case .readWriteBuffer: return Int64(readWriteBufferSize)
+      }
+    }
+
+    /// "smallCopyMax=16384 readWriteBuffer=131072".
+    public var description: String {
+      Parameter.allCases.map { "\($0)=\(self[$0])" }.joined(separator: " ")
+    }
+
+    init(_ c: zc_plan_params) {
+      let values = withUnsafeBytes(of: c.value) { Array($0.bindMemory(to: UInt64.self)) }
+      self.init(
+        smallCopyMax: Int64(clamping: values[Int(Parameter.smallCopyMax.rawValue)]),
+        readWriteBufferSize: Int(clamping: values[Int(Parameter.readWriteBuffer.rawValue)]))
+    }
+
+    var c: zc_plan_params {
+      var c = zc_plan_params()
+      withUnsafeMutableBytes(of: &c.value) { raw in
+        let values = raw.bindMemory(to: UInt64.self)
+        values[Int(Parameter.smallCopyMax.rawValue)] = UInt64(smallCopyMax)
+        values[Int(Parameter.readWriteBuffer.rawValue)] = UInt64(readWriteBufferSize)
+      }
+      return c
+    }
+  }
+
+  /// How a row tests the transfer's size.
+  public enum SizeRule: Sendable, Hashable {
+    /// Any size.
+    case any
+    /// The size is known and at most the parameter's value.
+    case atMost(Parameter)
+    /// The size is unknown, or above the parameter's value.
+    case above(Parameter)
+  }
+
+  /// One row of the table (`zc_plan_row`).
+  public struct Row: Sendable, Hashable {
+    /// The source kinds it matches.
+    public let sources: Set<EndpointKind>
+    /// The destination kinds it matches.
+    public let destinations: Set<EndpointKind>
+    /// Facts that must hold.
+    public let required: PairFacts
+    /// Facts that must not hold.
+    public let excluded: PairFacts
+    /// Its size test.
+    public let size: SizeRule
+    /// The methods it tries, best first (the last is always ``Method/readWrite``).
+    public let methods: [Method]
+    /// One line: the measurement behind the row.
+    public let why: String
+  }
+
+  /// The table, first row first; the last row matches every pair. The corresponding C
+  /// function is `zc_plan_table`.
+  public static let table: [Row] = {
+    var count = 0
+    guard let rows = zc_plan_table(&count) else { return [] }
+    return (0..<count).map { i in
+      let row = rows[i]
+      let kinds = { (mask: UInt32) in Set(EndpointKind.allCases.filter { mask & (1 << UInt32($0.rawValue)) != 0 }) }
+      let parameter = Parameter(rawValue: Int32(row.size_param)) ?? .smallCopyMax
+      let size: SizeRule
+      switch Int32(row.size_rule) {
+      case ZC_SIZE_AT_MOST: size = .atMost(parameter)
+      case ZC_SIZE_ABOVE: size = .above(parameter)
+      default: size = .any
+      }
+      let methods = withUnsafeBytes(of: row.methods) { raw in
+        raw.prefix { $0 != 0 }.compactMap { Method(rawValue: $0) }
+      }
+      return Row(
+        sources: kinds(row.sources), destinations: kinds(row.destinations),
+        required: PairFacts(rawValue: row.require), excluded: PairFacts(rawValue: row.exclude), size: size,
+        methods: methods, why: row.why.map { String(cString: $0) } ?? "")
+    }
+  }()
+
+  /// The methods to try, best first, for a transfer between endpoints of these kinds.
+  ///
+  /// - Parameters:
+  ///   - source: The source's kind.
+  ///   - destination: The destination's kind.
+  ///   - facts: Facts about the pair (same filesystem, `O_APPEND` destination).
+  ///   - bytes: The bytes to move, or nil when unknown.
+  ///   - parameters: The table's parameters.
+  /// - Returns: At least one method; the last is always ``Method/readWrite``.
+  ///
+  /// The corresponding C function is `zc_plan`.
+  public static func methods(
+    source: EndpointKind, destination: EndpointKind, facts: PairFacts = [], bytes: Int64?,
+    parameters: Parameters = .default
+  ) -> [Method] {
+    var c = parameters.c
+    var out: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+    let count = withUnsafeMutableBytes(of: &out) { raw in
+      zc_plan(&c, source.rawValue, destination.rawValue, facts.rawValue, bytes.map { UInt64(Swift.max(0, $0)) } ?? UInt64.max,
+              raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+    guard count > 0 else { return [.readWrite] }
+    return withUnsafeBytes(of: out) { raw in raw.prefix(Int(count)).compactMap { Method(rawValue: $0) } }
+  }
+
+  /// Whether a method that failed with `errno` before delivering any byte lets the next
+  /// method of the plan try ("not here": `EXDEV`, `EINVAL`, `ENOSYS`, `EOPNOTSUPP`,
+  /// `EPERM`, `ENODEV`). The corresponding C function is `zc_fallback_errno`.
+  public static func isFallback(_ errno: Errno) -> Bool { zc_fallback_errno(errno.rawValue) != 0 }
+}

@@ -1,0 +1,73 @@
+// `.automatic` reads the decision table that C's zc_transfer uses (LinuxIO's
+// TransferPlan): its plans for inspected-looking endpoint pairs, its fallback errnos
+// against the C list, and parameters passed through.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import Testing
+import ZeroCopy
+
+@Suite("AutomaticStrategy reads the shared table")
+struct AutomaticPlanTests {
+  private func endpoint(_ kind: TransferEndpoint.Kind, device: UInt64 = 1, append: Bool = false) -> TransferEndpoint {
+    TransferEndpoint(descriptor: FileDescriptor(rawValue: 100), kind: kind, device: device, isAppendOnly: append)
+  }
+
+  private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = AutomaticStrategy()) -> String {
+    a.plan(for: EndpointPair(source: s, destination: d), bytes: bytes).map(\.name).joined(separator: ",")
+  }
+
+  @Test("Plans for the table's rows, with the pair's facts computed from the endpoints")
+  func plans() {
+    #expect(names(endpoint(.file), endpoint(.file), 4096) == "copyFileRange,sendfile,readWrite")
+    #expect(names(endpoint(.file), endpoint(.file, device: 2), 4096) == "readWrite")
+    #expect(names(endpoint(.file), endpoint(.file, device: 2), 1 << 20) == "sendfile,readWrite")
+    #expect(names(endpoint(.file), endpoint(.file, device: 2), nil) == "sendfile,readWrite")
+    #expect(names(endpoint(.file), endpoint(.file, append: true), nil) == "readWrite")
+    #expect(names(endpoint(.file), endpoint(.pipe), 1) == "splice,sendfile,readWrite")
+    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), nil) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.file), endpoint(.characterDevice), nil) == "sendfile,readWrite")
+    #expect(names(endpoint(.tcpSocket), endpoint(.file), nil) == "splice,readWrite")
+    #expect(names(endpoint(.pseudoFile), endpoint(.file), nil) == "readWrite")
+    #expect(names(endpoint(.otherSocket), endpoint(.pipe), nil) == "readWrite")
+  }
+
+  @Test("Every kind pair: the strategies are the C table's methods, in order")
+  func everyPair() {
+    for s in TransferEndpoint.Kind.allCases {
+      for d in TransferEndpoint.Kind.allCases {
+        for device in [UInt64(1), 2] {
+          for bytes in [Int64?.none, 0, 4096, 1 << 30] {
+            let pair = EndpointPair(source: endpoint(s), destination: endpoint(d, device: device))
+            var facts: TransferPlan.PairFacts = []
+            if pair.isSameFileSystem { facts.insert(.sameFileSystem) }
+            let want = TransferPlan.methods(
+              source: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: s)!))!,
+              destination: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: d)!))!,
+              facts: facts, bytes: bytes)
+            let got = AutomaticStrategy().plan(for: pair, bytes: bytes).map(\.name)
+            #expect(got == want.map(\.description), "\(s) → \(d) device \(device) bytes \(String(describing: bytes))")
+          }
+        }
+      }
+    }
+  }
+
+  @Test("The fallback errnos are C's (zc_fallback_errno)")
+  func fallbackErrnos() {
+    let c = Set((1..<200).map { Errno(rawValue: $0) }.filter(TransferPlan.isFallback))
+    #expect(TransferContext.fallbackErrnos == c)
+  }
+
+  @Test("Parameters reach the plan: a calibrated crossover and read/write buffer")
+  func parameters() throws {
+    let calibrated = AutomaticStrategy(parameters: TransferPlan.Parameters(smallCopyMax: 1 << 20, readWriteBufferSize: 32 << 10))
+    #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10, calibrated) == "readWrite")
+    #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10) == "sendfile,readWrite")
+    let readWrite = try #require(calibrated.plan(for: EndpointPair(source: endpoint(.pipe), destination: endpoint(.file)), bytes: nil).last as? ReadWriteStrategy)
+    #expect(readWrite.bufferSize == 32 << 10)
+    #expect(AutomaticStrategy.smallTransferLimit == 16 << 10)
+    #expect(AutomaticStrategy.readWrite.bufferSize == 128 << 10)
+  }
+}
