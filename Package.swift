@@ -38,12 +38,17 @@ let package = Package(
       ],
       linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pthread")]
     ),
-    // liburing itself, for the URing layer (header order per NOTES.md lives in shim.h).
-    .systemLibrary(
+    // liburing itself plus the project's helpers for it (CShims/include/zerocopy_uring.h,
+    // reached through the declared dependency on CZeroCopy's include directory, not a
+    // relative path), for the URing layer. Header order: Sources/CLibURing/CLibURing.h
+    // and Docs/LinuxFacts.md. liburing-dev comes from `make deps`.
+    .target(
       name: "CLibURing",
+      dependencies: ["CZeroCopy"],
       path: "Sources/CLibURing",
-      pkgConfig: "liburing",
-      providers: [.apt(["liburing-dev"])]
+      publicHeadersPath: ".",
+      cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+      linkerSettings: [.linkedLibrary("uring")]
     ),
     .target(
       name: "LinuxIO",

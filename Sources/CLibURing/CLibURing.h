@@ -1,7 +1,7 @@
 /*
  * CLibURing.h — the one header through which Swift sees liburing.
  *
- * The order is load-bearing (NOTES.md), and a wrong order fails only a CLEAN build:
+ * The order is load-bearing (Docs/LinuxFacts.md), and a wrong order fails only a CLEAN build:
  *   1. <sys/types.h>       before liburing defines _XOPEN_SOURCE/_GNU_SOURCE, or glibc's
  *                          fd_set is declared twice (Glibc module vs this one);
  *   2. <linux/io_uring.h>  the kernel uapi copy, so struct io_uring_sqe is the same
@@ -11,8 +11,9 @@
  *                          glibc declares only under _GNU_SOURCE (too late by then);
  *   4. <liburing.h>.
  * Then the project's helpers (CShims/include/zerocopy_uring.h, installed for C users as
- * <zerocopy/zerocopy_uring.h>), included by relative path so that this system-library
- * target needs no search path; it is not part of the CZeroCopy module.
+ * <zerocopy/zerocopy_uring.h>), found on the include path of the CZeroCopy target this
+ * one depends on (Package.swift); the header is not part of the CZeroCopy module, so
+ * Swift sees liburing's types from this module only.
  */
 #ifndef ZEROCOPY_CLIBURING_H
 #define ZEROCOPY_CLIBURING_H
@@ -22,6 +23,6 @@
 #include <linux/stat.h>
 #include <liburing.h>
 
-#include "../../CShims/include/zerocopy_uring.h"
+#include <zerocopy_uring.h>
 
 #endif /* ZEROCOPY_CLIBURING_H */

@@ -228,7 +228,7 @@ struct FaultEngineTests {
         "-emit-sil", "-o", "/dev/null", "-I", modules.string,
         "-Xcc", "-fmodule-map-file=\(systemMap)",
         "-Xcc", "-fmodule-map-file=\(root)/CShims/include/module.modulemap",
-        "-Xcc", "-fmodule-map-file=\(root)/Sources/CLibURing/module.modulemap",
+        "-Xcc", "-fmodule-map-file=\(root)/Sources/CLibURing/module.modulemap", "-Xcc", "-I\(root)/CShims/include",
       ]
       let command = ([swiftc] + flags + [source]).map { "'\($0)'" }.joined(separator: " ") + " > '\(dir.file(name)).log' 2>&1"
       let status = Faults.spawn(["/bin/sh", "-c", command])
