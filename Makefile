@@ -3,6 +3,7 @@
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
 #   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
+#                  + check-repo (check-layers, check-samples, docs)
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
 #   make install   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
@@ -97,7 +98,7 @@ help:
 	@echo "swift-zerocopy $(VERSION) — targets:"
 	@echo "  make deps       check for liburing-dev, pkg-config (and a C compiler); apt-get them when root"
 	@echo "  make build      deps + swift build            (SWIFT_BUILD_FLAGS=...)"
-	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke"
+	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -113,6 +114,11 @@ help:
 	@echo "  make fuzz       libFuzzer on the shim's range/offset arithmetic, FUZZ_TIME=60 s (clang)"
 	@echo "  make fuzz-smoke the same for FUZZ_SMOKE_RUNS=1000000 inputs (part of make test)"
 	@echo "  make test-build swift build --build-tests (what the two test-* targets above run)"
+	@echo "  make check-layers   Docs/Architecture.md's import rules, enforced (part of check-repo)"
+	@echo "  make check-samples  every code sample in README, Docs/, DocC and doc comments compiles"
+	@echo "  make docs       DocC catalogs of LinuxIO, URing, ZeroCopy into build/docs (warnings are errors)"
+	@echo "  make check-repo check-layers + check-samples + docs (part of make test)"
+	@echo "  make format / format-check   swift-format with .swift-format (in place / report only)"
 	@echo "  make help       this list"
 
 # ----------------------------------------------------------------------------
@@ -160,6 +166,8 @@ test: deps
 	$(MAKE) --no-print-directory test-unprivileged; unpriv_rc=$$?; \
 	echo "==> make fuzz-smoke"; \
 	$(MAKE) --no-print-directory fuzz-smoke; fuzz_rc=$$?; \
+	echo "==> make check-repo (check-layers, check-samples, docs)"; \
+	$(MAKE) --no-print-directory check-repo; repo_rc=$$?; \
 	echo; echo "==> make test summary"; \
 	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test:        PASS"; else echo "  swift test:        FAIL (exit $$swift_rc)"; fi; \
 	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:           PASS"; else echo "  check-c:           FAIL (exit $$c_rc)"; fi; \
@@ -169,7 +177,8 @@ test: deps
 	elif [[ "$$(id -u)" != 0 ]]; then echo "  test-unprivileged: SKIP (not root; this whole run was unprivileged)"; \
 	else echo "  test-unprivileged: PASS"; fi; \
 	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
-	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 ]]; then \
+	if [[ $$repo_rc -eq 0 ]]; then echo "  check-repo:        PASS"; else echo "  check-repo:        FAIL (exit $$repo_rc)"; fi; \
+	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 ]]; then \
 	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
 
@@ -444,7 +453,7 @@ FORCE:
 # sanitize: the Swift suites under AddressSanitizer and ThreadSanitizer, and the C
 # tests under UBSan + ASan (clang). Separate scratch paths so the normal build stays warm.
 # TSan reports from the concurrency runtime's continuation hand-off (uninstrumented)
-# are suppressed by mk/tsan.supp; see NOTES in the issue notes.
+# are suppressed by mk/tsan.supp; see Docs/LinuxFacts.md (sanitizers).
 # ----------------------------------------------------------------------------
 .PHONY: sanitize sanitize-address sanitize-thread sanitize-c
 sanitize: sanitize-address sanitize-thread sanitize-c
@@ -471,3 +480,4 @@ sanitize-c: deps
 
 include mk/bench.mk
 include mk/harness.mk
+include mk/house.mk

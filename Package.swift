@@ -1,7 +1,7 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 //
 // swift-zerocopy: zero-copy I/O for Swift on Linux.
-// Layers (see DESIGN.md): CZeroCopy (C shim) -> LinuxIO (typed sync) -> URing (typed ring)
+// Layers (Docs/Architecture.md): CZeroCopy (C shim) -> LinuxIO (typed sync) -> URing (typed ring)
 // -> ZeroCopy (async engine, transfers). Benchmarks live in the separate Benchmarks/ package.
 import PackageDescription
 
@@ -24,6 +24,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    // `make docs` (swift package generate-documentation); a command plugin, never linked.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // The C shim. Also built as libzerocopy.{a,so} by the Makefile for plain C users.

@@ -11,7 +11,7 @@
  * system-library module (Sources/CLibURing); it is deliberately NOT in CZeroCopy's
  * module map, so Swift sees liburing's types from exactly one module.
  *
- * Include order. For Swift (the importer defines __swift__), NOTES.md's order:
+ * Include order. For Swift (the importer defines __swift__), the order Docs/LinuxFacts.md (Building) explains:
  * <sys/types.h>, then <linux/io_uring.h>, then <liburing.h>. Without the first, glibc's
  * fd_set clashes in a clean Swift build; without the second, struct io_uring_sqe clashes
  * with swift-system's copy (both io_uring.h copies use the guard LINUX_IO_URING_H, so

@@ -7,7 +7,7 @@
  * thread, where sigtimedwait with a zero timeout consumes it before the old
  * mask is restored. Only signals this guard blocked are consumed: if the
  * caller had already blocked SIGPIPE, a pending SIGPIPE is the caller's.
- * (Measured to work on this kernel: see NOTES.md.)
+ * (Measured to work on this kernel: Docs/LinuxFacts.md, Signals.)
  */
 #define _GNU_SOURCE
 #include "zc_internal.h"

@@ -29,7 +29,7 @@
 
 #include "zerocopy.h"
 
-/* Header order matters for the Swift importer (see NOTES.md); keep it the same here. */
+/* Header order matters for the Swift importer (Docs/LinuxFacts.md, Building); keep it the same here. */
 #include <sys/types.h>
 #include <linux/io_uring.h>
 #include <liburing.h>

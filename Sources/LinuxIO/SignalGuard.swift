@@ -17,6 +17,14 @@ import CZeroCopy
 /// `body` must not suspend (it is synchronous) and runs on the calling thread.
 ///
 /// ```swift
+/// import Glibc
+/// import LinuxIO
+/// import SystemPackage
+///
+/// let file = try FileDescriptor.open("/etc/hostname", .readOnly)
+/// var ends: [Int32] = [0, 0]
+/// _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends)
+/// let socket = FileDescriptor(rawValue: ends[0])
 /// let sent = try withSignalGuard { () throws(Errno) in
 ///   try file.sendfile(to: socket, count: 65536)
 /// }

@@ -13,7 +13,7 @@ extension IOURing.Request {
   ///   - buffer: A registered buffer; the bytes `range` of it (default: all) are read into.
   ///   - offset: The file offset; must be a multiple of `alignment.offset`.
   ///   - alignment: The file's alignment (`FileDescriptor.directIOAlignment()`).
-  /// - Throws: ``LinuxIO/DirectIOError`` (errno `EINVAL`) naming the misaligned buffer
+  /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned buffer
   ///   address, offset or length and the alignment it needs — before anything is queued.
   /// - Result: Bytes read (short at the end of the file), or the `Errno`.
   /// - Lifetime: As ``readFixed(_:into:range:at:userData:)``.
@@ -31,7 +31,7 @@ extension IOURing.Request {
   /// A write of (part of) a registered buffer to a file opened with `O_DIRECT`
   /// (``writeFixed(_:from:range:at:userData:)``), checked against `alignment` first.
   ///
-  /// - Throws: ``LinuxIO/DirectIOError`` (errno `EINVAL`) naming the misaligned value.
+  /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned value.
   /// - Result: Bytes written, or the `Errno`.
   /// - Lifetime: As ``writeFixed(_:from:range:at:userData:)``.
   ///
@@ -48,7 +48,7 @@ extension IOURing.Request {
   /// A read into `buffer` from a file opened with `O_DIRECT` (``read(_:into:at:userData:)``),
   /// checked against `alignment` first.
   ///
-  /// - Throws: ``LinuxIO/DirectIOError`` (errno `EINVAL`) naming the misaligned value.
+  /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned value.
   /// - Result: Bytes read, or the `Errno`.
   /// - Lifetime: `buffer` must stay valid and untouched until the completion is reaped.
   ///
@@ -64,7 +64,7 @@ extension IOURing.Request {
   /// A write of `buffer` to a file opened with `O_DIRECT` (``write(_:from:at:userData:)``),
   /// checked against `alignment` first.
   ///
-  /// - Throws: ``LinuxIO/DirectIOError`` (errno `EINVAL`) naming the misaligned value.
+  /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned value.
   /// - Result: Bytes written, or the `Errno`.
   /// - Lifetime: `buffer` must stay valid and unmodified until the completion is reaped.
   ///

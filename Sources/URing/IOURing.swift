@@ -14,6 +14,12 @@ public import SystemPackage
 /// which is how the async engine drives it from its own executor thread.
 ///
 /// ```swift
+/// import SystemPackage
+/// import URing
+///
+/// let fd = try FileDescriptor.open("/etc/hostname", .readOnly)
+/// let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+/// defer { buffer.deallocate() }    // only after the read's completion was reaped
 /// var ring = try IOURing(entries: 64)
 /// try ring.prepare(.read(fd, into: buffer, at: 0, userData: 1))
 /// try ring.submit()

@@ -6,7 +6,7 @@ public import SystemPackage
 extension IOURing {
   /// A chain of requests that the kernel runs strictly in order (`IOSQE_IO_LINK` /
   /// `IOSQE_IO_HARDLINK` on every member but the last), built fluently and prepared as
-  /// a unit with ``IOURing/prepare(_:)-(LinkedChain)``.
+  /// a unit with `IOURing.prepare(_:)` (its `LinkedChain` overload).
   ///
   /// With a **soft** link (the default), if a member fails — an error, *or a short read
   /// or write* (fewer bytes than asked counts as failure inside a chain) — every later
@@ -18,6 +18,13 @@ extension IOURing {
   /// Members are consumed as they are appended (requests are noncopyable).
   ///
   /// ```swift
+  /// import SystemPackage
+  /// import URing
+  ///
+  /// let file = try FileDescriptor.open("/tmp/chain.out", .writeOnly, options: [.create], permissions: .ownerReadWrite)
+  /// let header = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 512))
+  /// let body = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 512))
+  /// var ring = try IOURing(entries: 8)
   /// var chain = IOURing.LinkedChain()
   /// chain.append(.write(file, from: header, at: 0, userData: 1))
   /// chain.append(.write(file, from: body, at: 512, userData: 2))

@@ -101,7 +101,7 @@ extension IOURing {
   }
 
   /// Creates an empty buffer table of `count` slots, to fill one buffer at a time with
-  /// ``registerBuffer(_:at:)``.
+  /// `registerBuffer(_:at:)`.
   ///
   /// The corresponding C function is `io_uring_register_buffers_sparse` (kernel 5.19).
   public mutating func registerBufferSlots(count: Int) throws(Errno) {

@@ -127,7 +127,7 @@ extension IOURing.Request {
   /// Reads into (part of) a registered buffer: no per-request page pinning.
   ///
   /// - Parameters:
-  ///   - buffer: A buffer registered with ``IOURing/registerBuffers(_:)`` or ``IOURing/registerBuffer(_:at:)``.
+  ///   - buffer: A buffer registered with ``IOURing/registerBuffers(_:)`` or `IOURing.registerBuffer(_:at:)`.
   ///   - range: Which bytes of it to read into (default: all). - Precondition: inside the buffer.
   /// - Result: Bytes read, or the `Errno` (`EFAULT` if the registration was removed).
   /// - Lifetime: The registration (and the memory behind it) must last until the completion is reaped.

@@ -36,12 +36,12 @@ extension IOURing {
   ///
   /// Create requests with the static factories (`.read(…)`, `.splice(…)`, `.timeout(…)`…),
   /// each documenting its C counterpart, its kernel version, and **how long the memory
-  /// it points at must stay valid**. Then ``IOURing/prepare(_:)`` and ``IOURing/submit()``.
+  /// it points at must stay valid**. Then `IOURing.prepare(_:)` and ``IOURing/submit()``.
   ///
   /// **Memory contract.** A request stores raw addresses of the caller's buffers, iovec
   /// arrays, socket addresses and message headers. Unless a factory says otherwise, that
   /// memory must stay allocated — and must not be read (for reads) or written (for
-  /// writes) by anyone else — from ``IOURing/prepare(_:)`` until the request's *final*
+  /// writes) by anyone else — from `IOURing.prepare(_:)` until the request's *final*
   /// completion has been reaped: for SEND_ZC the notification, for multishot requests the
   /// completion without ``Completion/hasMore``. Cancelling a request does not end this
   /// period: its buffers are in use until its own completion (typically `ECANCELED`)
@@ -50,7 +50,7 @@ extension IOURing {
   /// does not.
   ///
   /// A request is **noncopyable**: it describes one submission and is consumed by
-  /// ``IOURing/prepare(_:)`` (or a ``IOURing/LinkedChain``). Being moved, never copied, it
+  /// `IOURing.prepare(_:)` (or a ``IOURing/LinkedChain``). Being moved, never copied, it
   /// costs no reference counting on the submission path, and a request with owned
   /// storage (a path, a timeout) cannot be submitted twice by accident. Build a fresh one
   /// for each submission — factories are cheap.

@@ -7,11 +7,19 @@ public import SystemPackage
 /// ``IOEngine`` and own their buffers.
 ///
 /// ```swift
-/// let file = try await AsyncFile.open("data.bin")
-/// var result = await file.read(into: try AlignedBuffer(count: 64 << 10), at: 0)
-/// let count = try result.count            // bytes now at the start of result.buffer
-/// let buffer = result.take()              // reuse it for the next read
-/// try await file.close()
+/// import LinuxIO
+/// import SystemPackage
+/// import ZeroCopy
+///
+/// func firstBlock(of path: FilePath) async throws -> AlignedBuffer {
+///   let file = try await AsyncFile.open(path)
+///   let result = await file.read(into: try AlignedBuffer(count: 64 << 10), at: 0)
+///   let count = try result.count            // bytes now at the start of the buffer
+///   let buffer = result.take()              // reuse it for the next read
+///   try await file.close()
+///   print("read \(count) bytes")
+///   return buffer
+/// }
 /// ```
 ///
 /// **Ownership.** Every read and write takes its buffer (`consuming`) and returns it in an

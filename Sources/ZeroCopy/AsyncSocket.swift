@@ -8,10 +8,14 @@ public import SystemPackage
 /// operations run on an ``IOEngine`` and own their buffers.
 ///
 /// ```swift
+/// import LinuxIO
+/// import ZeroCopy
+///
 /// let listener = try AsyncSocket.listen(on: .loopback())
 /// async let server = listener.accept()
 /// let client = try await AsyncSocket.connect(to: try listener.localAddress())
-/// var sent = await client.sendAll(from: buffer)
+/// let sent = await client.sendAll(from: try AlignedBuffer(count: 4096))
+/// _ = try sent.count                      // 4096, or the ZeroCopyError
 /// ```
 ///
 /// Sends never raise `SIGPIPE` (a closed peer gives `EPIPE`). ``close()`` cancels the
@@ -174,7 +178,7 @@ public final class AsyncSocket: Sendable {
   /// Sends `buffer[range]` without copying it into the kernel: the network stack
   /// references the buffer's pages, and this returns only after the kernel's notification
   /// that it no longer does — so the returned buffer is safe to reuse. On loopback the
-  /// kernel copies anyway (NOTES.md). The thread-pool engine sends normally.
+  /// kernel copies anyway (Docs/LinuxFacts.md, io_uring). The thread-pool engine sends normally.
   ///
   /// - Returns: The bytes sent or the error, with the buffer (after the notification).
   ///

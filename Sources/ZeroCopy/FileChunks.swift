@@ -7,9 +7,14 @@ extension AsyncFile {
   /// The file's bytes as an `AsyncSequence` of chunks, read ahead.
   ///
   /// ```swift
+  /// import ZeroCopy
+  ///
+  /// let file = try await AsyncFile.open("data.bin")
+  /// var checksum: UInt64 = 0
   /// for try await chunk in file.chunks() {
-  ///   chunk.withUnsafeBytes { consume($0) }
+  ///   chunk.withUnsafeBytes { bytes in checksum = bytes.reduce(checksum) { $0 &+ UInt64($1) } }
   /// }
+  /// try await file.close()
   /// ```
   ///
   /// - Parameters:

@@ -18,13 +18,18 @@ public import URing
 /// continuations it resumes. A task that prefers the engine —
 ///
 /// ```swift
+/// import LinuxIO
+/// import ZeroCopy
+///
+/// let file = try await AsyncFile.open("data.bin")
+/// let size: Int64 = 1 << 20
 /// let engine = IOEngine.default
-/// await withTaskExecutorPreference(engine.preferredTaskExecutor) {
+/// try await withTaskExecutorPreference(engine.preferredTaskExecutor) {
 ///   // Each read is written straight into the submission ring by this thread: no lock,
 ///   // no wake-up system call; when it completes, this task is resumed on the same thread.
 ///   var buffer = try AlignedBuffer(count: 4096)
 ///   for offset in stride(from: 0, to: size, by: 4096) {
-///     var r = await file.read(into: buffer, at: offset)
+///     let r = await file.read(into: buffer, at: offset)
 ///     _ = try r.count
 ///     buffer = r.take()
 ///   }
@@ -39,7 +44,7 @@ public import URing
 /// your own to size the rings, pin the thread to a CPU or keep workloads apart, and
 /// ``shutdown()`` it when done.
 ///
-/// **Fallback.** If ``URing/URingAvailability`` says io_uring is unavailable (including
+/// **Fallback.** If `URingAvailability` (URing) says io_uring is unavailable (including
 /// `ZEROCOPY_DISABLE_IO_URING=1`), or the ring cannot be set up, an ``Configuration/Preference/automatic``
 /// engine becomes a thread-pool engine: ``kind`` says which and ``fallbackReason`` why, and
 /// the first such engine in the process logs it once at `info` level (swift-log label
@@ -66,7 +71,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
 
   /// Why an engine runs on the thread pool.
   public enum FallbackReason: Sendable, Hashable, CustomStringConvertible {
-    /// io_uring is unavailable in this process (``URing/URingAvailability``), for example
+    /// io_uring is unavailable in this process (`URingAvailability` (URing)), for example
     /// `ZEROCOPY_DISABLE_IO_URING=1`, a seccomp profile, or `kernel.io_uring_disabled`.
     case unavailable(URingAvailability.Reason)
     /// The ring could not be created although io_uring is available (`io_uring_setup`'s

@@ -13,12 +13,19 @@ import SystemPackage
 /// final completion, handing the buffer back in this value:
 ///
 /// ```swift
-/// var result = await file.read(into: buffer, at: 0)
-/// let count = try result.count          // throws the ZeroCopyError, if any
-/// buffer = result.take()                // the same memory, ready for the next read
+/// import LinuxIO
+/// import ZeroCopy
+///
+/// func readTwice(_ file: AsyncFile) async throws {
+///   var buffer = try AlignedBuffer(count: 4096)
+///   let result = await file.read(into: buffer, at: 0)
+///   let count = try result.count          // throws the ZeroCopyError, if any
+///   buffer = result.take()                // the same memory, ready for the next read
+///   _ = try await file.read(into: buffer, at: Int64(count)).count
+/// }
 /// ```
 ///
-/// `Buffer` is ``LinuxIO/AlignedBuffer`` for single-buffer operations and ``BufferList`` for
+/// `Buffer` is `AlignedBuffer` (LinuxIO) for single-buffer operations and ``BufferList`` for
 /// vectored ones. (A noncopyable buffer cannot travel inside an `Error`, which must be
 /// copyable, so the buffer rides beside the error rather than in it.)
 public struct IOResult<Buffer: ~Copyable & Sendable>: ~Copyable, Sendable {
@@ -80,7 +87,7 @@ public struct Filled<Buffer: ~Copyable & Sendable>: ~Copyable, Sendable {
   public consuming func take() -> Buffer { buffer }
 }
 
-/// An ordered list of ``LinuxIO/AlignedBuffer``s that owns them, for vectored I/O
+/// An ordered list of `AlignedBuffer` (LinuxIO)s that owns them, for vectored I/O
 /// (`readv`/`writev`). Noncopyable, like the buffers it holds (a Swift `Array` cannot hold
 /// noncopyable elements).
 public struct BufferList: ~Copyable, @unchecked Sendable {

@@ -1,4 +1,4 @@
-// The one error type of the ZeroCopy layer (DESIGN.md §3).
+// The one error type of the ZeroCopy layer (Docs/Architecture.md, "Conventions").
 
 public import SystemPackage
 
@@ -10,8 +10,11 @@ public import SystemPackage
 /// buffer, a negative offset) are preconditions instead.
 ///
 /// ```swift
+/// import ZeroCopy
+///
 /// do {
 ///   let file = try await AsyncFile.open("missing.bin")
+///   try await file.close()
 /// } catch {
 ///   print(error.operation, error.syscall, error.errno, error.paths)
 ///   // open  IORING_OP_OPENAT  No such file or directory  [missing.bin]

@@ -194,7 +194,7 @@ struct OperationTests {
     #expect(second.isNotification)
     #expect(second.flags.contains(.notification))
     #expect(!second.hasMore)
-    // On loopback the kernel always copies (NOTES.md), and says so.
+    // On loopback the kernel always copies (Docs/LinuxFacts.md, io_uring), and says so.
     #expect(second.zeroCopy == .notification(copied: true))
     #expect(try readExactly(server, payload.count) == payload)
   }

@@ -2,7 +2,7 @@
 //
 // The engines use pthread primitives directly (not Synchronization.Mutex) for the state
 // they share between threads: ThreadSanitizer understands pthread mutexes and condition
-// variables, so the TSan run of the test suite sees every hand-off (NOTES.md: TSan does
+// variables, so the TSan run of the test suite sees every hand-off (Docs/LinuxFacts.md: TSan does
 // not see Mutex).
 
 import Glibc
@@ -138,7 +138,7 @@ internal func blockProcessKillingSignals() {
 }
 
 // `pthread_setname_np` and `sched_setaffinity` are GNU extensions that `import Glibc` hides
-// (NOTES.md). They are looked up once with dlsym instead of adding C for two calls.
+// (Docs/LinuxFacts.md, Building). They are looked up once with dlsym instead of adding C for two calls.
 private typealias SetNameFunction = @convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32
 private typealias SetAffinityFunction = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
 

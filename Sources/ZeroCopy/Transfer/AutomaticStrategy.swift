@@ -10,8 +10,8 @@ public import LinuxIO
 /// source that is not empty). The report names the strategy that moved the bytes and
 /// every fallback.
 ///
-/// The table (Docs/Transfer.md gives the measurement behind each row; ``TransferPlan``
-/// holds it as data, with the 16 KiB crossover in ``TransferPlan/Parameters``):
+/// The table (Docs/Transfer.md gives the measurement behind each row; LinuxIO's
+/// `TransferPlan` holds it as data, with the 16 KiB crossover in `TransferPlan.Parameters`):
 ///
 /// | source | destination | size | tries, in order |
 /// |---|---|---|---|
@@ -32,7 +32,7 @@ public import LinuxIO
 public struct AutomaticStrategy: TransferStrategy {
   /// Transfers of at most this many bytes between two filesystems use read/write
   /// (1.28 vs 1.62 µs for 4 KiB; equal at 16 KiB; sendfile ahead from 64 KiB): the
-  /// default ``TransferPlan/Parameters/smallCopyMax``.
+  /// default `TransferPlan.Parameters.smallCopyMax`.
   public static let smallTransferLimit: Int64 = TransferPlan.Parameters.default.smallCopyMax
 
   /// The read/write strategy `.automatic` uses with the default parameters (128 KiB
@@ -67,7 +67,7 @@ public struct AutomaticStrategy: TransferStrategy {
   }
 
   /// The strategies `.automatic` tries for `pair`, best first (the table above, read
-  /// from ``TransferPlan/methods(source:destination:facts:bytes:parameters:)``).
+  /// from LinuxIO's `TransferPlan.methods(source:destination:facts:bytes:parameters:)`).
   ///
   /// - Parameters:
   ///   - pair: The endpoints.

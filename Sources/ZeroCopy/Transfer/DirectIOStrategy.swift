@@ -12,7 +12,7 @@ import SystemPackage
 /// storm afterwards).
 ///
 /// The caller's descriptors are not changed: each is opened again with `O_DIRECT`
-/// (``SystemPackage/FileDescriptor/reopen(_:options:)``, `open("/proc/self/fd/N")`). The
+/// (LinuxIO's `FileDescriptor.reopen(_:options:)`, `open("/proc/self/fd/N")`). The
 /// alignment is the stricter of the two files' (statx `STATX_DIOALIGN`, else 4096), and
 /// at least the page size. Unaligned pieces are handled without giving up:
 /// - every source read covers the aligned blocks around the wanted bytes (a read past the

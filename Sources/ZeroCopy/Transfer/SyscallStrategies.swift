@@ -81,7 +81,7 @@ public struct ReadWriteStrategy: TransferStrategy {
 /// truncated meanwhile makes the kernel answer `EFAULT`, never SIGBUS; the strategy then
 /// ends at the file's new end with ``StrategyOutcome/endOfSource``). One CPU copy; page-table setup and
 /// teardown per window make it slow for small transfers (11.8 µs for 4 KiB vs 1.9 µs
-/// for read/write, NOTES.md).
+/// for read/write, Docs/LinuxFacts.md).
 public struct MmapWriteStrategy: TransferStrategy {
   /// A mmap+write strategy.
   public init() {}
@@ -178,7 +178,7 @@ public struct MmapWriteStrategy: TransferStrategy {
 
 /// `sendfile(2)`: the kernel moves pages from the source file to the destination without
 /// a trip through user space. One syscall per chunk; the least sender CPU to a socket
-/// after splice (0.10 vs 0.28 s/GB for read/write, NOTES.md).
+/// after splice (0.10 vs 0.28 s/GB for read/write, Docs/LinuxFacts.md).
 public struct SendfileStrategy: TransferStrategy {
   /// A sendfile strategy.
   public init() {}
@@ -235,7 +235,7 @@ public struct SendfileStrategy: TransferStrategy {
 
 /// `splice(2)`: pages move source → pipe → destination inside the kernel. Direct when
 /// either end is a pipe; otherwise through a pipe from ``PipePool/shared`` (1 MiB, so one
-/// pair of calls moves up to 1 MiB). The least sender CPU to a socket (0.08 s/GB, NOTES.md).
+/// pair of calls moves up to 1 MiB). The least sender CPU to a socket (0.08 s/GB, Docs/LinuxFacts.md).
 public struct SpliceStrategy: TransferStrategy {
   /// The pool the intermediate pipes come from.
   public let pool: PipePool

@@ -70,12 +70,17 @@ public struct TransferOptions: Sendable {
 /// Moves bytes between descriptors with a ``TransferStrategy`` and reports what it did.
 ///
 /// ```swift
+/// import SystemPackage
+/// import ZeroCopy
+///
 /// // Copy like cp: the library picks the path and says what it did.
 /// let report = try await Transfer.copy(from: "big.log", to: "backup/big.log")
 /// print(report.strategy, report.bytes, report.fallbacks)   // copyFileRange 1073741824 []
 ///
 /// // A file range straight into a socket, by a named strategy.
-/// try await Transfer.send(file: log, range: offset..<end, to: socket, strategy: .splice)
+/// let log = try FileDescriptor.open("big.log", .readOnly)
+/// let socket = try await AsyncSocket.connect(to: .loopback(port: 9000))
+/// try await Transfer.send(file: log, range: 4096..<8192, to: socket.descriptor, strategy: .splice)
 /// ```
 ///
 /// The async calls run the (blocking) strategy on a small pool of worker threads, never

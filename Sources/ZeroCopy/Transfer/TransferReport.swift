@@ -6,6 +6,8 @@ public import SystemPackage
 /// The account of a finished transfer.
 ///
 /// ```swift
+/// import ZeroCopy
+///
 /// let report = try await Transfer.copy(from: "big.log", to: "/dev/shm/big.log")
 /// print(report)   // sendfile: 1073741824 bytes in 129 syscalls, 0.41 s (2.6 GB/s); fell back from copyFileRange (EXDEV)
 /// ```

@@ -7,6 +7,17 @@
 /// measured with no other change:
 ///
 /// ```swift
+/// import ZeroCopy
+///
+/// /// Any strategy: here one that delegates to read/write under another name.
+/// struct PreadPwrite: TransferStrategy {
+///   let name = "preadPwrite", summary = "read/write under another name"
+///   func support(for pair: EndpointPair) -> StrategySupport { ReadWriteStrategy().support(for: pair) }
+///   func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+///     try ReadWriteStrategy().transfer(&context)
+///   }
+/// }
+///
 /// TransferStrategies.register(PreadPwrite())
 /// let report = try await Transfer.copy(from: "a", to: "b", strategy: TransferStrategies.named("preadPwrite")!)
 /// ```

@@ -13,6 +13,10 @@ public import SystemPackage
 /// To add a strategy, conform a type and register it:
 ///
 /// ```swift
+/// import Glibc
+/// import SystemPackage
+/// import ZeroCopy
+///
 /// struct PreadPwrite: TransferStrategy {
 ///   let name = "preadPwrite"
 ///   let summary = "pread/pwrite through a 64 KiB Swift array"
@@ -23,11 +27,14 @@ public import SystemPackage
 ///     var buffer = [UInt8](repeating: 0, count: 65536)
 ///     while let chunk = context.nextChunk(limit: buffer.count) {
 ///       try context.checkCancellation()
-///       let n = buffer.withUnsafeMutableBytes { pread(context.source.descriptor.rawValue, $0.baseAddress, chunk, context.sourceOffset!) }
+///       let source = context.source.descriptor.rawValue, from = off_t(context.sourceOffset!)
+///       let n = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress, chunk, from) }
 ///       if n < 0 { throw context.error(syscall: "pread", errno: Errno(rawValue: errno)) }
 ///       if n == 0 { return .endOfSource }
-///       // … write n bytes at context.destinationOffset!, then:
-///       context.record(bytes: Int64(n), syscalls: 2)
+///       let destination = context.destination.descriptor.rawValue, to = off_t(context.destinationOffset!)
+///       let written = buffer.withUnsafeBytes { pwrite(destination, $0.baseAddress, n, to) }
+///       if written < 0 { throw context.error(syscall: "pwrite", errno: Errno(rawValue: errno)) }
+///       context.record(bytes: Int64(written), syscalls: 2)
 ///     }
 ///     return .complete
 ///   }

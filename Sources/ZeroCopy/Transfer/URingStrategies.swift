@@ -16,7 +16,7 @@ import URing
 /// To a file the pairs are independent (the kernel may run them in parallel); to a
 /// stream (socket, pipe) all pairs of a round form one chain, so the bytes arrive in
 /// order. Ring setup and registration cost tens of microseconds, so `.automatic` never
-/// picks it (12–15 µs for 4 KiB vs 1.9 µs for read/write, NOTES.md); it is here to be
+/// picks it (12–15 µs for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be
 /// measured, and for sources where overlapping I/O pays (cold files on fast devices).
 public struct IOURingStrategy: TransferStrategy {
   /// Bytes per registered buffer (one buffer per pair).
@@ -86,7 +86,7 @@ public struct IOURingStrategy: TransferStrategy {
 ///
 /// On loopback (and NICs without scatter-gather) the kernel copies anyway, and every
 /// notification says so: the report's notes give the count. Slower than `send` on
-/// loopback (2.3 vs 3.4 GB/s, NOTES.md), so `.automatic` never picks it.
+/// loopback (2.3 vs 3.4 GB/s, Docs/LinuxFacts.md), so `.automatic` never picks it.
 ///
 /// **When it returns.** Every round waits for the notifications of all its sends —
 /// including those of sends a broken link cancelled, which the kernel posts without

@@ -127,6 +127,7 @@ public enum TreeCopy {
   /// - Parameters:
   ///   - source: A directory (a symbolic link naming one is followed, at the top only).
   ///   - destination: Created if missing (its parent must exist); merged into if it is a directory.
+  ///   - options: Engine, overwrite mode, metadata, errors (``Options``).
   /// - Returns: The totals. With ``Options/keepGoing`` the errors are in ``Report/errors``.
   /// - Throws: ``ZeroCopyError`` (operation `treeCopy`) naming the failing call, its errno
   ///   and both paths: for the roots, and — without ``Options/keepGoing`` — for the first
