@@ -1,14 +1,18 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 //
 // swift-zerocopy's benchmarks: a separate package so that library users never resolve
 // benchmark dependencies. `make bench` builds only the `zerocopy-bench` product
 // (`swift build --product zerocopy-bench`), which does not compile package-benchmark.
 //
 //   Sources/BenchKit         workloads, fixtures, measurement, verification, reports
-//   Sources/zerocopy-bench   the CLI `make bench` runs
+//   Sources/zerocopy-bench   the CLI's commands, as the library ZeroCopyBenchCLI: a user's
+//                            executable calls ZeroCopyBenchmark.main(strategies:) to measure
+//                            its own strategies beside the built-ins, with no edit here
+//   Sources/zerocopy-bench-main  the `zerocopy-bench` executable `make bench` runs (one line)
 //   Benchmarks/ZeroCopyOps   package-benchmark suite (make bench-check; Thresholds/*.json)
-//   Tests/BenchKitTests      BenchKit's tests (swift test --package-path Benchmarks; this
-//                            also compiles package-benchmark for the suite, ~3 min the first time)
+//   Tests/BenchKitTests      BenchKit's and the CLI library's tests (make bench-kit-test)
+//   Tests/Fixtures/UserBench a separate package that measures its own strategy through
+//                            ZeroCopyBenchCLI (make bench-user-test)
 //   c/                       C reference programs (built by mk/bench.mk, not by SwiftPM)
 //   Peers/                   SwiftNIO peer, a package of its own (make bench-peers only)
 import PackageDescription
@@ -23,6 +27,7 @@ let package = Package(
   products: [
     .executable(name: "zerocopy-bench", targets: ["zerocopy-bench"]),
     .library(name: "BenchKit", targets: ["BenchKit"]),
+    .library(name: "ZeroCopyBenchCLI", targets: ["ZeroCopyBenchCLI"]),
   ],
   dependencies: [
     .package(name: "swift-zerocopy", path: ".."),
@@ -43,14 +48,23 @@ let package = Package(
       ],
       swiftSettings: strictSwift
     ),
-    .executableTarget(
-      name: "zerocopy-bench",
+    // The CLI as a library (its sources stay in Sources/zerocopy-bench).
+    .target(
+      name: "ZeroCopyBenchCLI",
       dependencies: [
         "BenchKit",
         .product(name: "ZeroCopy", package: "swift-zerocopy"),
+        .product(name: "LinuxIO", package: "swift-zerocopy"),
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
+      path: "Sources/zerocopy-bench",
+      swiftSettings: strictSwift
+    ),
+    .executableTarget(
+      name: "zerocopy-bench",
+      dependencies: ["ZeroCopyBenchCLI"],
+      path: "Sources/zerocopy-bench-main",
       swiftSettings: strictSwift
     ),
     // package-benchmark suites: Benchmarks/<Suite>/ (the folder the plugin requires).
@@ -69,7 +83,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BenchKitTests",
-      dependencies: ["BenchKit"],
+      dependencies: ["BenchKit", "ZeroCopyBenchCLI", .product(name: "ZeroCopy", package: "swift-zerocopy")],
       swiftSettings: strictSwift
     ),
   ]

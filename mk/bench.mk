@@ -12,6 +12,8 @@
 #                     the corrupting strategy caught; plus the strace cross-check of the
 #                     library's syscall counts (skipped with a message when strace is absent)
 #   make bench-check  package-benchmark suites with thresholds on deterministic metrics
+#   make bench-kit-test  BenchKit's tests; make bench-user-test  the benchmark driven from
+#                     another package (Benchmarks/Tests/Fixtures/UserBench); both in bench-test
 #   make bench-direct O_DIRECT 4 KiB random reads: pread QD1, io_uring QD1/8/32, thread
 #                     pools, the async engine and fio, on a 4 GiB file (about 2 minutes)
 #   make bench-tree   tree copy of 2,000 files (4 KiB, 64 KiB; ext4 and tmpfs; new tree and
@@ -114,9 +116,32 @@ bench-test: bench-tools bench-build
 	    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null; } || true; \
 	fi; \
 	$(BENCH_BIN) _strace-check
+	@$(MAKE) --no-print-directory bench-kit-test bench-user-test
 
 # package-benchmark suites (Benchmarks/Benchmarks/*): thresholds on deterministic metrics
-# only (mallocs, the syscalls the library counts). The first build takes ~3 minutes.
+# only (mallocs, the syscalls the library counts). Built in release in the same scratch
+# path as zerocopy-bench and BenchKit's tests, so package-benchmark is compiled once.
 bench-check: deps
-	cd $(BENCH_PKG) && $(SWIFT) package --scratch-path .build-suites --allow-writing-to-package-directory \
+	cd $(BENCH_PKG) && $(SWIFT) package --scratch-path .build-bench --allow-writing-to-package-directory \
 	  benchmark thresholds check --path Thresholds
+
+# BenchKit's and the CLI library's tests (Benchmarks/Tests/BenchKitTests, Swift Testing), in
+# release in zerocopy-bench's scratch path. --build-tests also compiles the package-benchmark
+# suite (about 2.5 minutes the first time), which bench-check then reuses.
+.PHONY: bench-kit-test bench-user-test
+bench-kit-test: bench-tools deps
+	$(SWIFT) build --package-path $(BENCH_PKG) --scratch-path $(BENCH_SCRATCH) -c release --build-tests
+	$(SWIFT) test --package-path $(BENCH_PKG) --scratch-path $(BENCH_SCRATCH) -c release --skip-build
+
+# The benchmark from another package: Benchmarks/Tests/Fixtures/UserBench registers its own
+# strategy and calls ZeroCopyBenchmark.main (no edit of this repository); its strategy must
+# be measured and verified in every smoke cell, next to .automatic.
+USER_BENCH_PKG := Benchmarks/Tests/Fixtures/UserBench
+USER_BENCH_BIN := $(USER_BENCH_PKG)/.build-user/debug/user-bench
+bench-user-test: bench-tools deps
+	$(SWIFT) build --package-path $(USER_BENCH_PKG) --scratch-path $(USER_BENCH_PKG)/.build-user
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/zc-user-bench.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	$(USER_BENCH_BIN) run --smoke --plain --no-output --no-reads --json "$$tmp/out.json" --repo $(CURDIR) \
+	  --tools $(CURDIR)/$(BENCH_TOOLS) --only userSmallBuffers,automatic >"$$tmp/run.log" 2>&1 \
+	  || { cat "$$tmp/run.log"; echo "bench-user-test: the run failed" >&2; exit 1; }; \
+	$(USER_BENCH_BIN) check "$$tmp/out.json" --strategies userSmallBuffers,automatic

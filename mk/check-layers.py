@@ -5,7 +5,8 @@ Reads the two tables that follow the markers `<!-- check-layers: modules -->` an
 `<!-- check-layers: exceptions -->` in Docs/Architecture.md, then checks:
 
   1. every Swift module (a directory under Sources/, Tests/, Benchmarks/Sources/,
-     Benchmarks/Tests/, Benchmarks/Benchmarks/, Benchmarks/Peers/Sources/; test fixtures
+     Benchmarks/Tests/, Benchmarks/Benchmarks/, Benchmarks/Peers/Sources/, named as its
+     Package.swift names the target with that `path:`, else by the directory; test fixtures
      under Tests/Fixtures are packages of their own and skipped) has a row;
   2. every `import X` in its Swift files names a module its row lists;
   3. `public import X` / `@_exported import X` only for modules its row may re-export,
@@ -58,6 +59,22 @@ def tables(text):
 
 def names(cell):
     return set(re.findall(r"`([^`]+)`", cell))
+
+
+def manifest_paths():
+    """{absolute directory: target name} for targets whose Package.swift gives a `path:`."""
+    out = {}
+    target = re.compile(r'\.(?:target|executableTarget|testTarget|systemLibrary)\(\s*name:\s*"([^"]+)"(.*?)\n\s*\)', re.S)
+    for manifest in ("Package.swift", "Benchmarks/Package.swift", "Benchmarks/Peers/Package.swift"):
+        path = os.path.join(ROOT, manifest)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            for name, body in target.findall(f.read()):
+                m = re.search(r'\bpath:\s*"([^"]+)"', body)
+                if m:
+                    out[os.path.normpath(os.path.join(os.path.dirname(path), m.group(1)))] = name
+    return out
 
 
 def swift_files(directory):
@@ -113,11 +130,14 @@ def main():
     checks = 0
     used_exceptions = set()
     modules = []
+    named = manifest_paths()
     for parent in MODULE_PARENTS:
         p = os.path.join(ROOT, parent)
         if os.path.isdir(p):
-            modules += [(d, os.path.join(p, d), "Tests" in parent.split("/")) for d in sorted(os.listdir(p))
-                        if os.path.isdir(os.path.join(p, d)) and d not in SKIP_DIRS]
+            for d in sorted(os.listdir(p)):
+                full = os.path.join(p, d)
+                if os.path.isdir(full) and d not in SKIP_DIRS:
+                    modules.append((named.get(os.path.normpath(full), d), full, "Tests" in parent.split("/")))
     for module, directory, is_test in modules:
         files = list(swift_files(directory))
         if not files:

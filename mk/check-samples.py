@@ -10,7 +10,9 @@ file of its own and compiles it against this build:
          definite-initialization diagnostics) with the package's modules
          (BIN/Modules, the C module maps) — top-level code is allowed, as in a main.swift;
          a block that starts with `// swift-tools-version:X` is a manifest, type-checked
-         against the toolchain's PackageDescription X;
+         against the toolchain's PackageDescription X; a block that imports the benchmark's
+         modules (ZeroCopyBenchCLI, BenchKit) compiles against Benchmarks/.build-bench
+         (make bench-build);
   c:     cc -std=c11 -Wall -Wextra -Werror -fsyntax-only with <zerocopy/*.h> from CShims/include.
 
 A new sample is picked up by being there. A block that is deliberately not a whole
@@ -101,6 +103,8 @@ def main():
     checkouts = os.path.join(os.path.dirname(os.path.dirname(bin_path)), "checkouts")
     if not os.path.isdir(modules):
         sys.exit("check-samples: no %s: build first (swift build)" % modules)
+    bench_modules = os.path.join(root, "Benchmarks", ".build-bench", "release", "Modules")
+    bench_checkouts = os.path.join(root, "Benchmarks", ".build-bench", "checkouts")
     swiftc = shutil.which("swiftc")
     cc = os.environ.get("CC", "cc")
     work = keep or tempfile.mkdtemp(prefix="zc-samples.")
@@ -131,6 +135,15 @@ def main():
             api = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(swiftc))), "lib/swift/pm/ManifestAPI")
             command = [swiftc, "-typecheck", "-swift-version", "6", "-I", api,
                        "-package-description-version", manifest.group(1), path]
+        elif lang == "swift" and re.search(r"^\s*import\s+(ZeroCopyBenchCLI|BenchKit)\b", code, re.M):
+            # The benchmark package's modules: its own (release) build, which has ZeroCopy too.
+            path = os.path.join(work, name + ".swift")
+            if not os.path.isdir(bench_modules):
+                tasks.append(("%s:%d (%s)" % (origin, line, lang), ["sh", "-c", "echo 'error: no %s: build the benchmark first (make bench-build)'; exit 1" % bench_modules], path))
+                continue
+            flags = [f if f != modules else bench_modules for f in swift_flags]
+            flags = [f.replace(checkouts, bench_checkouts) for f in flags]
+            command = [swiftc] + flags + [path]
         elif lang == "swift":
             path = os.path.join(work, name + ".swift")
             command = [swiftc] + swift_flags + [path]

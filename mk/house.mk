@@ -27,7 +27,7 @@ house-python:
 check-layers: house-python
 	@$(PYTHON) mk/check-layers.py $(CURDIR)
 
-check-samples: house-python deps
+check-samples: house-python deps bench-build
 	@$(SWIFT) build $(SWIFT_BUILD_FLAGS) >/dev/null
 	@$(PYTHON) mk/check-samples.py $(CURDIR) "$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)" --jobs 2
 

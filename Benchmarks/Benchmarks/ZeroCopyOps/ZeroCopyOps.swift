@@ -1,8 +1,12 @@
 // package-benchmark suite: per-operation costs of swift-zerocopy's layers. Thresholds
 // (Thresholds/*.json, checked by `make bench-check`) are set only on deterministic
-// metrics: mallocCountTotal and the syscalls each operation makes, counted by this suite
-// from the library's own reports — never on time, which this noisy 2-vCPU VM cannot
-// reproduce. Wall clock and throughput are recorded for information.
+// metrics: mallocCountTotal, and the syscalls an operation makes where the library counts
+// them itself (the "_all" helpers' TransferProgress.syscalls, cross-checked against strace
+// by `make bench-test`) — never on time, which this noisy 2-vCPU VM cannot reproduce.
+// Wall clock and throughput are recorded for information. ringNop and mmap1MiB have no
+// syscall metric: nothing counts their calls (package-benchmark's own `syscalls` metric is
+// absent on Linux, perf tracepoints need root and tracefs), and a constant recorded by
+// hand would be a threshold that cannot fail.
 
 import Benchmark
 import Glibc
@@ -54,15 +58,19 @@ let benchmarks: @Sendable () -> Void = {
     metrics: [.wallClock, .throughput, .mallocCountTotal, syscalls],
     warmupIterations: 20, maxDuration: .seconds(1), maxIterations: 20_000, thresholds: deterministic)
 
+  // Allocations only: no counter sees these calls (see the top of the file).
+  let mallocsOnly = Benchmark.Configuration(
+    metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 20, maxDuration: .seconds(1),
+    maxIterations: 20_000, thresholds: [.mallocCountTotal: .init(relative: [.p90: 0], absolute: [.p90: 0])])
+
   // One NOP through the ring: prepare, submit-and-wait (one io_uring_enter), reap.
-  Benchmark("ringNop") { benchmark in
+  Benchmark("ringNop", configuration: mallocsOnly) { benchmark in
     var ring = try IOURing(entries: 8)
     for _ in benchmark.scaledIterations {
       benchmark.startMeasurement()
       let c = try ring.perform(.nop(userData: 1))
       benchmark.stopMeasurement()
       blackHole(c)
-      benchmark.measurement(syscalls, 1)
     }
   }
 
@@ -85,7 +93,7 @@ let benchmarks: @Sendable () -> Void = {
   }
 
   // mmap1MiB: map 1 MiB, read every page through the mapping (bounds-checked span), unmap.
-  Benchmark("mmap1MiB") { benchmark in
+  Benchmark("mmap1MiB", configuration: mallocsOnly) { benchmark in
     for _ in benchmark.scaledIterations {
       let region = try MappedRegion(file: fixture.source1M, range: 0..<(1 << 20))
       let sum = region.withRawSpan { span in
@@ -99,7 +107,6 @@ let benchmarks: @Sendable () -> Void = {
       }
       blackHole(sum)
       try region.unmap()
-      benchmark.measurement(syscalls, 2)
     }
   }
 

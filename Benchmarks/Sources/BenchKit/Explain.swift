@@ -28,6 +28,8 @@ public struct CopyModel: Sendable {
               story: "page references move into a pipe and out to the destination; no CPU copy unless the destination must copy (a file's page cache, loopback)"),
     CopyModel(strategy: "copyFileRange", dmaCopies: 2, cpuCopies: 1, modeSwitches: "2 per call",
               story: "in-kernel page cache→page cache copy (0 CPU copies with a reflink-capable filesystem); files only, same superblock here"),
+    CopyModel(strategy: "reflink", dmaCopies: 0, cpuCopies: 0, modeSwitches: "2 for the whole range (one ioctl)",
+              story: "FICLONERANGE: the destination shares the source's extents (copy-on-write); no data moves at all; files only, one reflink-capable filesystem (Btrfs, XFS)"),
     CopyModel(strategy: "directIO", dmaCopies: 2, cpuCopies: 0, modeSwitches: "4 per 1 MiB chunk (pread + pwrite); with depth > 1, 2 per batch of completions (io_uring_enter) for the aligned middle",
               story: "O_DIRECT: device→user buffer (DMA), user buffer→device (DMA); no page cache, no CPU copy (a memmove when source and destination offsets differ modulo the block size); files only"),
     CopyModel(strategy: "ioUring", dmaCopies: 2, cpuCopies: 2, modeSwitches: "2 per batch of submissions (io_uring_enter), not per operation",

@@ -27,7 +27,7 @@ enum SwiftSubjects {
     s.swiftTransfers = {
       var list: [any Subject] = TransferStrategies.all.map { TransferSubject(strategy: $0, async: false) }
       list.append(TransferSubject(strategy: AutomaticStrategy(), async: true))
-      return list
+      return list + ZeroCopyBenchmark.userSubjects
     }
     s.registeredNames = { TransferStrategies.all.map(\.name) }
     s.extraReads = {

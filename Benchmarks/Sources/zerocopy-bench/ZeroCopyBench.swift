@@ -5,7 +5,7 @@ import ArgumentParser
 import BenchKit
 import Foundation
 
-@main
+/// The `zerocopy-bench` command line (run through ``ZeroCopyBenchmark/main(strategies:subjects:arguments:)``).
 struct ZeroCopyBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "zerocopy-bench",
@@ -167,10 +167,23 @@ struct Check: AsyncParsableCommand {
     abstract: "Check a results.json: every registered strategy present, every run verified, ratios computed, a planted corrupting strategy caught.")
   @Argument(help: "The results.json to check.") var path: String
   @Flag(help: "Require the planted corrupting strategy (ZEROCOPY_BENCH_PLANT_CORRUPTING=1) to be present.") var expectPlanted = false
+  @Option(help: "Require only these registered strategies (comma-separated; for a run made with --only), each measured in every cell.") var strategies: String?
 
   mutating func run() async throws {
-    let r = try loadResults(path)
+    var r = try loadResults(path)
+    var required: [String] = []
+    if let strategies {
+      required = strategies.split(separator: ",").map(String.init)
+      let missing = required.filter { !r.registeredStrategies.contains($0) }
+      if !missing.isEmpty { throw ValidationError("not registered in this run: \(missing.joined(separator: ", "))") }
+      r.registeredStrategies = required
+    }
     var problems = ResultsCheck(r).problems()
+    for name in required {
+      for cr in r.cells where !cr.entries.contains(where: { $0.subject == "swift:\(name)" && $0.status == .measured }) {
+        problems.append("\(name) was not measured in \(cr.cell)")
+      }
+    }
     if expectPlanted && !r.subjects.contains(where: { $0.strategy == "corrupting" }) {
       problems.append("the planted corrupting strategy is missing (run with ZEROCOPY_BENCH_PLANT_CORRUPTING=1)")
     }

@@ -32,7 +32,9 @@ import Testing
       1234  write(1, "y", 1)                  = 1
       """
     let all = StraceCheck.between(markers: text)
-    #expect(all == ["getrusage": 1, "sendfile": 1, "futex": 1, "lseek": 1])
+    // Only the marker thread's calls count (1234's, not 1240's futex): another thread's
+    // calls made the cross-check flaky under load.
+    #expect(all == ["getrusage": 1, "sendfile": 1, "lseek": 1])
     #expect(StraceCheck.dataPathCount(all, strategy: "sendfile") == 1)
   }
 
