@@ -59,7 +59,15 @@ format:
 	$(SWIFT_FORMAT) format --configuration .swift-format --in-place --parallel --recursive $(FORMAT_PATHS)
 
 format-check:
-	@mkdir -p $(BUILD); $(SWIFT_FORMAT) lint --configuration .swift-format --strict --parallel --recursive $(FORMAT_PATHS) 2>$(BUILD)/format-check.log; \
-	rc=$$?; files=$$(sed -n 's/^\([^:]*\.swift\):.*/\1/p' $(BUILD)/format-check.log | sort -u | wc -l); \
-	if [[ $$rc -eq 0 ]]; then echo "format-check: clean"; else \
-	  echo "format-check: $$files files would change ($$(grep -c 'warning\|error' $(BUILD)/format-check.log) findings; $(BUILD)/format-check.log); run make format" >&2; exit 1; fi
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/zc-format.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	find $(FORMAT_PATHS) -name '*.swift' -not -path '*/.build*' | while read -r f; do \
+	  mkdir -p "$$tmp/new/$$(dirname "$$f")"; cp "$$f" "$$tmp/new/$$f"; done; \
+	$(SWIFT_FORMAT) format --configuration .swift-format --in-place --parallel --recursive "$$tmp/new" 2>"$$tmp/log" \
+	  || { cat "$$tmp/log" >&2; exit 1; }; \
+	changed=$$(find $(FORMAT_PATHS) -name '*.swift' -not -path '*/.build*' | while read -r f; do \
+	  cmp -s "$$f" "$$tmp/new/$$f" || echo "$$f"; done); \
+	if [[ -z "$$changed" ]]; then echo "format-check: clean"; exit 0; fi; \
+	lines=$$(find $(FORMAT_PATHS) -name '*.swift' -not -path '*/.build*' | while read -r f; do \
+	  diff -U0 "$$f" "$$tmp/new/$$f" | grep -c '^+[^+]' || true; done | awk '{s+=$$1} END {print s}'); \
+	echo "format-check: $$(echo "$$changed" | wc -l) files would change ($$lines lines); make format fixes them:" >&2; \
+	echo "$$changed" | sed 's/^/  /' >&2; exit 1
