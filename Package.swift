@@ -45,6 +45,8 @@ let package = Package(
       pkgConfig: "liburing",
       providers: [.apt(["liburing-dev"])]
     ),
+    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2); header only.
+    .systemLibrary(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
     .target(
       name: "LinuxIO",
       dependencies: [
@@ -66,6 +68,7 @@ let package = Package(
     .target(
       name: "ZeroCopy",
       dependencies: [
+        "CLinuxExtras",
         "URing",
         "LinuxIO",
         .product(name: "SystemPackage", package: "swift-system"),

@@ -1,0 +1,45 @@
+/*
+ * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for ZeroCopy's
+ * Readiness (epoll, eventfd) and the FileServer module (openat2, SIOCOUTQ).
+ *
+ * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
+ * syscall(2) is variadic, which Swift cannot call: openat2 has a static inline wrapper.
+ */
+#ifndef ZEROCOPY_CLINUXEXTRAS_H
+#define ZEROCOPY_CLINUXEXTRAS_H
+
+#include <sys/types.h>
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <linux/openat2.h>
+
+#ifndef __NR_openat2
+#define __NR_openat2 437 /* the same number on every architecture (Linux 5.6) */
+#endif
+
+/*
+ * openat2(2) (Linux 5.6): opens `path` relative to `dirfd` with the RESOLVE_* rules in
+ * `resolve`. Returns the new descriptor, or -errno (ENOSYS before 5.6 or under a seccomp
+ * filter that refuses it, E2BIG/EINVAL for unknown flags, EXDEV/ELOOP/EAGAIN for paths
+ * the rules refuse).
+ */
+static inline int zc_extras_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    long rc = syscall(__NR_openat2, dirfd, path, &how, sizeof how);
+    return rc < 0 ? -errno : (int)rc;
+}
+
+/* ioctl(SIOCOUTQ): the bytes in a socket's send queue (not yet acknowledged, for TCP).
+ * Returns the count, or -errno. */
+static inline int zc_extras_socket_outq(int fd) {
+    int queued = 0;
+    return ioctl(fd, SIOCOUTQ, &queued) < 0 ? -errno : queued;
+}
+
+#endif /* ZEROCOPY_CLINUXEXTRAS_H */
