@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "LinuxIO", targets: ["LinuxIO"]),
     .library(name: "URing", targets: ["URing"]),
     .library(name: "ZeroCopy", targets: ["ZeroCopy"]),
+    .library(name: "FileServer", targets: ["FileServer"]),
     .executable(name: "zc", targets: ["zc"]),
   ],
   dependencies: [
@@ -76,10 +77,23 @@ let package = Package(
       ],
       swiftSettings: strictSwift
     ),
+    // A static file server over HTTP/1.1 on the engine and the Transfer strategies (zc serve).
+    // Sources/FileServer/HTTP is pure Swift (no imports): the libFuzzer target compiles it alone.
+    .target(
+      name: "FileServer",
+      dependencies: [
+        "ZeroCopy",
+        "LinuxIO",
+        "CLinuxExtras",
+        .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSwift
+    ),
     // The `zc` command-line tool (copy, send, probe, strategies) over ZeroCopy's Transfer API.
     .executableTarget(
       name: "zc",
-      dependencies: ["ZeroCopy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["ZeroCopy", "FileServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strictSwift
     ),
     .testTarget(
@@ -90,6 +104,14 @@ let package = Package(
     .testTarget(
       name: "URingTests",
       dependencies: ["URing", "LinuxIO", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strictSwift
+    ),
+    .testTarget(
+      name: "FileServerTests",
+      dependencies: [
+        "FileServer", "ZeroCopy", "LinuxIO", .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: strictSwift
     ),
     .testTarget(
