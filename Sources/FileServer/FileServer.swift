@@ -197,11 +197,16 @@ public final class FileServer: Sendable {
       TransferEndpoint(descriptor: FileDescriptor(rawValue: -1), kind: .tcpSocket, isNonBlocking: nonBlocking)
     }
     let strategy = configuration.strategy
-    if case .unsupported = strategy.support(for: EndpointPair(source: file, destination: socket(nonBlocking: true))),
-      case .supported = strategy.support(for: EndpointPair(source: file, destination: socket(nonBlocking: false)))
-    {
+    let nonBlocking = strategy.support(for: EndpointPair(source: file, destination: socket(nonBlocking: true)))
+    let blocking = strategy.support(for: EndpointPair(source: file, destination: socket(nonBlocking: false)))
+    switch (nonBlocking, blocking) {
+    case (.unsupported, .supported):
       strategyNeedsBlockingSocket = true
-    } else {
+    case (.unsupported(let reason), .unsupported) where !configuration.allowFallback:
+      throw FileServerError(
+        .configuration, syscall: "none", errno: .notSupported,
+        message: "strategy \(strategy.name) cannot send files to sockets (\(reason)) and fallback is disabled")
+    default:
       strategyNeedsBlockingSocket = false
     }
   }
@@ -231,14 +236,16 @@ public final class FileServer: Sendable {
   /// Accepts and serves connections until ``shutdown(gracePeriod:)``; returns once every
   /// connection is closed.
   ///
-  /// Connections run as tasks that prefer the engine's executor (on the io_uring engine,
-  /// its thread runs their jobs and submissions); bodies are transferred on the Transfer
-  /// API's worker threads; a watchdog task enforces the timeouts every 0.1 s.
+  /// The accept loop, the connections and the watchdog run as tasks that prefer the
+  /// engine's executor (on the io_uring engine, its thread runs their jobs and
+  /// submissions); bodies are transferred on the Transfer API's worker threads; the
+  /// watchdog enforces the timeouts every 0.1 s.
   ///
   /// - Precondition: Called once.
   public func run() async {
-    let watchdog = Task { await self.watch() }
-    await withTaskExecutorPreference(configuration.engine.preferredTaskExecutor) {
+    let executor = configuration.engine.preferredTaskExecutor
+    let watchdog = Task(executorPreference: executor) { await self.watch() }
+    await withTaskExecutorPreference(executor) {
       await acceptLoop()
     }
     // Stopped accepting: wait for the connections (shutdown(gracePeriod:) ends them).
@@ -320,6 +327,9 @@ public struct FileServerError: Error, Sendable, Hashable, CustomStringConvertibl
     case root
     /// Parsing the address, creating, binding or listening on the socket.
     case listen
+    /// The configuration cannot work: a strategy that cannot send files to sockets, with
+    /// fallback disabled.
+    case configuration
   }
   /// What failed.
   public let kind: Kind

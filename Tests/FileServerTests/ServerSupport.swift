@@ -1,7 +1,6 @@
 // An in-process server on a temporary directory, and a plain blocking HTTP client that
 // sends exactly the bytes a test gives it and parses what comes back.
 
-import Dispatch
 import FileServer
 import Logging
 import Glibc
@@ -67,14 +66,25 @@ final class ScratchDirectory: @unchecked Sendable {
   }
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes (xorshift, eight bytes per step: fast enough in a
+/// debug build not to hold a cooperative thread for seconds).
 func pattern(seed: UInt64, count: Int) -> [UInt8] {
-  var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-  return (0..<count).map { _ in
-    x ^= x << 13
-    x ^= x >> 7
-    x ^= x << 17
-    return UInt8(truncatingIfNeeded: x)
+  [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+    var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    let raw = UnsafeMutableRawBufferPointer(buffer)
+    var i = 0
+    while i < count {
+      x ^= x << 13
+      x ^= x >> 7
+      x ^= x << 17
+      if i + 8 <= count {
+        raw.storeBytes(of: x, toByteOffset: i, as: UInt64.self)
+      } else {
+        withUnsafeBytes(of: x) { for k in 0..<(count - i) { raw[i + k] = $0[k] } }
+      }
+      i += 8
+    }
+    initialized = count
   }
 }
 
@@ -102,14 +112,28 @@ final class TestServer: @unchecked Sendable {
   }
 }
 
-/// Runs blocking client code on a Dispatch thread, never on Swift's cooperative pool (two
-/// threads here: two tests blocked in `recv` there would starve the server's tasks).
+/// Runs blocking client code on a thread of its own, never on Swift's cooperative pool
+/// (Dispatch's few threads here: tests blocked in `recv` there would starve the server's
+/// watchdog and timers, and the test would wait for a timeout that cannot fire).
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-  try await withCheckedThrowingContinuation { continuation in
-    DispatchQueue.global().async {
-      continuation.resume(with: Result { try body() })
+  try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+    let job = BlockingJob { continuation.resume(with: Result { try body() }) }
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { context in
+      Unmanaged<BlockingJob>.fromOpaque(context!).takeRetainedValue().run()
+      return nil
+    }, Unmanaged.passRetained(job).toOpaque())
+    if rc != 0 {
+      continuation.resume(throwing: ClientError(description: "pthread_create: \(rc)"))
+    } else {
+      pthread_detach(thread)
     }
   }
+}
+
+private final class BlockingJob {
+  let run: () -> Void
+  init(_ run: @escaping () -> Void) { self.run = run }
 }
 
 /// A response as the client parsed it.
@@ -129,13 +153,18 @@ struct ClientError: Error, CustomStringConvertible {
 }
 
 /// A blocking TCP client with a receive timeout (so a test fails instead of hanging).
-final class RawClient {
+final class RawClient: @unchecked Sendable {
   let fd: Int32
   private var pending: [UInt8] = []
 
-  init(port: UInt16, timeoutSeconds: Int = 20) throws {
+  /// Connects to 127.0.0.1:`port`; `receiveBuffer` sets SO_RCVBUF before connecting (after
+  /// it, a smaller buffer than the window already offered makes the kernel drop segments).
+  init(port: UInt16, timeoutSeconds: Int = 20, receiveBuffer: Int32? = nil) throws {
     fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw ClientError(description: "socket: \(errno)") }
+    if var size = receiveBuffer {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
