@@ -2,7 +2,7 @@
 #
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
-#   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
+#   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + test-serve
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
 #   make install   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
@@ -97,7 +97,7 @@ help:
 	@echo "swift-zerocopy $(VERSION) — targets:"
 	@echo "  make deps       check for liburing-dev, pkg-config (and a C compiler); apt-get them when root"
 	@echo "  make build      deps + swift build            (SWIFT_BUILD_FLAGS=...)"
-	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke"
+	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + test-serve"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -113,6 +113,8 @@ help:
 	@echo "  make fuzz       libFuzzer on the shim's range/offset arithmetic, FUZZ_TIME=60 s (clang)"
 	@echo "  make fuzz-smoke the same for FUZZ_SMOKE_RUNS=1000000 inputs (part of make test)"
 	@echo "  make test-build swift build --build-tests (what the two test-* targets above run)"
+	@echo "  make test-serve zc serve against curl, http.client and nginx, adversarial clients, 100,000 requests, fuzz smoke (part of make test)"
+	@echo "  make fuzz-serve / soak-serve / bench-serve   libFuzzer on the HTTP parser / 1,000,000 requests / wrk vs nginx and Hummingbird"
 	@echo "  make help       this list"
 
 # ----------------------------------------------------------------------------
@@ -160,6 +162,8 @@ test: deps
 	$(MAKE) --no-print-directory test-unprivileged; unpriv_rc=$$?; \
 	echo "==> make fuzz-smoke"; \
 	$(MAKE) --no-print-directory fuzz-smoke; fuzz_rc=$$?; \
+	echo "==> make test-serve"; \
+	$(MAKE) --no-print-directory test-serve; serve_rc=$$?; \
 	echo; echo "==> make test summary"; \
 	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test:        PASS"; else echo "  swift test:        FAIL (exit $$swift_rc)"; fi; \
 	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:           PASS"; else echo "  check-c:           FAIL (exit $$c_rc)"; fi; \
@@ -169,7 +173,8 @@ test: deps
 	elif [[ "$$(id -u)" != 0 ]]; then echo "  test-unprivileged: SKIP (not root; this whole run was unprivileged)"; \
 	else echo "  test-unprivileged: PASS"; fi; \
 	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
-	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 ]]; then \
+	if [[ $$serve_rc -eq 0 ]]; then echo "  test-serve:        PASS"; else echo "  test-serve:        FAIL (exit $$serve_rc)"; fi; \
+	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$serve_rc -ne 0 ]]; then \
 	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
 
@@ -432,3 +437,4 @@ sanitize-c: deps
 
 include mk/bench.mk
 include mk/harness.mk
+include mk/serve.mk

@@ -92,7 +92,7 @@ struct Serve: AsyncParsableCommand {
     do {
       server = try FileServer(root: FilePath(directory), configuration: config)
     } catch {
-      printError("zc serve: \(error.syscall) failed: \(String(cString: strerror(error.errno.rawValue))) (\(error.errno.symbolicName), errno \(error.errno.rawValue)); \(error.message)")
+      printError("zc serve: \(error.syscall) failed: \(String(cString: strerror(error.errno.rawValue))) (\(errnoName(error.errno)), errno \(error.errno.rawValue)); \(error.message)")
       throw ExitCode(1)
     }
     let stop = try SignalPipe.install()
@@ -120,6 +120,16 @@ struct Serve: AsyncParsableCommand {
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
     limit.rlim_cur = limit.rlim_max
     _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+  }
+}
+
+/// The errno's C name, including the socket errors `Errno.symbolicName` does not list.
+private func errnoName(_ errno: Errno) -> String {
+  switch errno.rawValue {
+  case EADDRINUSE: return "EADDRINUSE"
+  case EADDRNOTAVAIL: return "EADDRNOTAVAIL"
+  case ELOOP: return "ELOOP"
+  default: return errno.symbolicName
   }
 }
 
