@@ -401,7 +401,7 @@ check-c: shim $(TEST_BINS)
 # clean
 # ----------------------------------------------------------------------------
 clean:
-	rm -rf $(BUILD) Benchmarks/.build-bench Benchmarks/.build-suites Benchmarks/Peers/.build-peers
+	rm -rf $(BUILD) Benchmarks/.build-bench Benchmarks/.build-suites Benchmarks/Peers/.build-peers Benchmarks/ServePeers/.build-serve
 	@if command -v $(SWIFT) >/dev/null 2>&1; then $(SWIFT) package clean; else rm -rf .build; fi
 
 FORCE:

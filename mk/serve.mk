@@ -67,3 +67,35 @@ test-serve: test-build $(SECCOMP_RUN) serve-deps
 
 soak-serve: test-build $(SECCOMP_RUN) serve-deps
 	python3 Tests/Serve/serve_test.py --zc "$(ZC_BIN)" --seccomp "$(CURDIR)/$(SECCOMP_RUN)" --requests $(SOAK_SERVE_REQUESTS)
+
+# ----------------------------------------------------------------------------
+# bench-serve: wrk against zc serve (each strategy), nginx (sendfile on and off, workers =
+# cores, access log off) and Hummingbird 2's FileMiddleware, on 4 KiB, 64 KiB, 1 MiB and
+# 64 MiB files at 1, 16 and 256 connections, 3 interleaved rounds of 5 s (about 35
+# minutes on 2 cores). SERVE_BENCH_ARGS passes options (--smoke: one short round;
+# --duration, --rounds, --sizes, --connections, --servers). Results: $(BENCH_OUT)/serve.*
+# ----------------------------------------------------------------------------
+SERVE_BENCH_PKG     := Benchmarks/ServePeers
+SERVE_BENCH_SCRATCH := Benchmarks/ServePeers/.build-serve
+SERVE_BENCH_BIN     := $(SERVE_BENCH_SCRATCH)/release/zerocopy-bench-serve
+SERVE_HB_BIN        := $(SERVE_BENCH_SCRATCH)/release/hb-file-server
+SERVE_ZC_RELEASE    := .build/release/zc
+SERVE_BENCH_ARGS    ?=
+
+bench-serve-build: deps
+	@missing=""; command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx-light"; \
+	if [[ -n "$$missing" ]]; then \
+	  if [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench-serve: installing$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else echo "bench-serve: missing$$missing (not root or no apt-get)" >&2; exit 1; fi; \
+	fi
+	$(SWIFT) build -c release --product zc
+	$(SWIFT) build --package-path $(SERVE_BENCH_PKG) --scratch-path $(SERVE_BENCH_SCRATCH) -c release --product zerocopy-bench-serve
+	$(SWIFT) build --package-path $(SERVE_BENCH_PKG) --scratch-path $(SERVE_BENCH_SCRATCH) -c release --product hb-file-server
+
+bench-serve: bench-serve-build
+	@mkdir -p $(BENCH_OUT)
+	$(SERVE_BENCH_BIN) --zc $(CURDIR)/$(SERVE_ZC_RELEASE) --hummingbird $(CURDIR)/$(SERVE_HB_BIN) \
+	  --out $(BENCH_OUT) --repo $(CURDIR) $(SERVE_BENCH_ARGS)
