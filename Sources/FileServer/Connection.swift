@@ -251,7 +251,7 @@ internal struct Connection: ~Copyable {
       relative = path.segments.isEmpty ? Array(config.indexFile.utf8) : relative + [UInt8(ascii: "/")] + Array(config.indexFile.utf8)
     }
     var file: OpenedFile
-    switch server.rootDirectory.open(relative) {
+    switch server.rootDirectory.open(relative, blocking: server.strategyNeedsBlockingSocket) {
     case .success(let f): file = f
     case .failure(let failure):
       try await send(errorResponse(failure.status, keepAlive: keepAlive, isHead: isHead), more: false)
@@ -448,9 +448,15 @@ internal struct Connection: ~Copyable {
       let request = TransferRequest(from: file, offset: offset, count: piece, to: socket.descriptor)
       let options = TransferOptions(allowFallback: config.allowFallback, monitor: monitor)
       if needsBlocking { setBlocking(true) }
+      // Small pieces with room to spare cannot block: send them here, without the hop.
+      let inline = !needsBlocking && piece <= Int64(config.inlineTransferLimit) && Int64(room) >= 2 * piece + 4096
       let result: Result<TransferReport, ZeroCopyError>
       do {
-        result = .success(try await Transfer.run(request, strategy: config.strategy, options: options))
+        if inline {
+          result = .success(try Transfer.runBlocking(request, strategy: config.strategy, options: options))
+        } else {
+          result = .success(try await Transfer.run(request, strategy: config.strategy, options: options))
+        }
       } catch {
         result = .failure(error)
       }

@@ -85,6 +85,14 @@ public final class FileServer: Sendable {
     public var serverName: String
     /// The listen backlog. Default 511 (nginx's).
     public var backlog: Int32
+    /// Body pieces up to this size, when the socket has room for twice as much, are sent
+    /// with `Transfer.runBlocking` on the connection's own thread instead of
+    /// `Transfer.run`'s worker thread: the hand-off costs more than a small `sendfile`
+    /// (measured: about a quarter of the server's CPU per 4 KiB response). A read from a
+    /// cold page cache then blocks that thread for one such piece, as it blocks an nginx
+    /// worker. 0 sends every piece through `Transfer.run`. Never used for strategies that
+    /// need a blocking socket (io_uring). Default 64 KiB.
+    public var inlineTransferLimit: Int
 
     /// A configuration; every parameter has the default described on its property.
     public init(
@@ -93,7 +101,8 @@ public final class FileServer: Sendable {
       maxHeadBytes: Int = 16384, maxHeaderFields: Int = 100, headerTimeout: Duration = .seconds(20),
       idleTimeout: Duration = .seconds(75), sendTimeout: Duration = .seconds(60), maxRequestsPerConnection: Int = 1000,
       indexFile: String = "index.html", pathResolution: PathResolution = .automatic, accessLog: Logger? = nil,
-      errorLog: Logger? = nil, engine: IOEngine = .default, serverName: String = "zc", backlog: Int32 = 511
+      errorLog: Logger? = nil, engine: IOEngine = .default, serverName: String = "zc", backlog: Int32 = 511,
+      inlineTransferLimit: Int = 64 << 10
     ) {
       self.host = host
       self.port = port
@@ -114,6 +123,7 @@ public final class FileServer: Sendable {
       self.engine = engine
       self.serverName = serverName
       self.backlog = backlog
+      self.inlineTransferLimit = inlineTransferLimit
     }
   }
 
@@ -236,16 +246,18 @@ public final class FileServer: Sendable {
   /// Accepts and serves connections until ``shutdown(gracePeriod:)``; returns once every
   /// connection is closed.
   ///
-  /// The accept loop, the connections and the watchdog run as tasks that prefer the
-  /// engine's executor (on the io_uring engine, its thread runs their jobs and
-  /// submissions); bodies are transferred on the Transfer API's worker threads; the
-  /// watchdog enforces the timeouts every 0.1 s.
+  /// The accept loop and the connections run as tasks that prefer the engine's executor
+  /// (on the io_uring engine, its thread runs their jobs and submissions); bodies are
+  /// transferred on the Transfer API's worker threads (small pieces inline, see
+  /// ``Configuration/inlineTransferLimit``); a watchdog task on the global executor
+  /// enforces the timeouts every 0.1 s.
   ///
   /// - Precondition: Called once.
   public func run() async {
-    let executor = configuration.engine.preferredTaskExecutor
-    let watchdog = Task(executorPreference: executor) { await self.watch() }
-    await withTaskExecutorPreference(executor) {
+    // The watchdog runs on the global executor, not the engine's: it must be able to
+    // cancel a transfer that blocks the engine's thread (see inlineTransferLimit).
+    let watchdog = Task { await self.watch() }
+    await withTaskExecutorPreference(configuration.engine.preferredTaskExecutor) {
       await acceptLoop()
     }
     // Stopped accepting: wait for the connections (shutdown(gracePeriod:) ends them).

@@ -93,7 +93,10 @@ final class RootDirectory: Sendable {
   deinit { Glibc.close(descriptor.rawValue) }
 
   /// Opens `relative` (a normalized path: no "", ".", ".." segments; "." for the root).
-  func open(_ relative: [UInt8]) -> Result<OpenedFile, OpenFailure> {
+  /// With `blocking`, a regular file's `O_NONBLOCK` (which only protected the open) is
+  /// cleared: the io_uring strategies refuse such descriptors; the others ignore the flag
+  /// for regular files, and skip the two `fcntl` calls.
+  func open(_ relative: [UInt8], blocking: Bool) -> Result<OpenedFile, OpenFailure> {
     var fd: Int32 = -1
     var syscall = "openat2"
     switch resolution {
@@ -125,8 +128,7 @@ final class RootDirectory: Sendable {
       Glibc.close(fd)
       return .failure(OpenFailure(status: .notFound, errno: .noSuchFileOrDirectory, syscall: "fstat"))
     }
-    if kind == S_IFREG {
-      // O_NONBLOCK only protected the open; the io_uring strategies refuse such files.
+    if kind == S_IFREG && blocking {
       let flags = fcntl(fd, F_GETFL)
       if flags >= 0 && flags & O_NONBLOCK != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
     }

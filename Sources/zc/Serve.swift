@@ -57,6 +57,9 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .long, help: "How paths are kept inside DIR: automatic, openat2, componentWalk.")
   var paths: String = "automatic"
 
+  @Option(name: .long, help: "Body pieces up to this many bytes are sent on the connection's thread (0: all through Transfer.run's workers).")
+  var inlineTransferLimit: Int = 64 << 10
+
   @Flag(name: .long, help: "No access log.")
   var quiet = false
 
@@ -75,6 +78,7 @@ struct Serve: AsyncParsableCommand {
     guard shutdownGrace >= 0 && shutdownGrace < 1e9 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
     guard maxConnections > 0, maxRequests > 0 else { throw ValidationError("--max-connections and --max-requests must be positive") }
     guard maxHeaderBytes >= 256 else { throw ValidationError("--max-header-bytes must be at least 256") }
+    guard inlineTransferLimit >= 0 else { throw ValidationError("--inline-transfer-limit must not be negative") }
   }
 
   func run() async throws {
@@ -83,7 +87,8 @@ struct Serve: AsyncParsableCommand {
       host: host, port: port, strategy: TransferStrategies.named(strategy)!, allowFallback: !noFallback,
       maxConnections: maxConnections, maxRequestLineBytes: min(8192, maxHeaderBytes), maxHeadBytes: maxHeaderBytes,
       headerTimeout: .seconds(headerTimeout), idleTimeout: .seconds(idleTimeout), sendTimeout: .seconds(sendTimeout),
-      maxRequestsPerConnection: maxRequests, pathResolution: PathResolution(rawValue: paths)!)
+      maxRequestsPerConnection: maxRequests, pathResolution: PathResolution(rawValue: paths)!,
+      inlineTransferLimit: inlineTransferLimit)
     if !quiet {
       config.accessLog = Logger(label: "zc.serve") { StreamLogHandler.standardOutput(label: $0) }
     }

@@ -93,6 +93,8 @@ final class TestServer: @unchecked Sendable {
   let server: FileServer
   let running: Task<Void, Never>
   var port: UInt16 { server.port }
+  /// The directory served, kept as long as the server.
+  var directory: ScratchDirectory?
 
   init(root: String, _ configure: (inout FileServer.Configuration) -> Void = { _ in }) throws {
     var config = FileServer.Configuration(port: 0)
@@ -290,6 +292,13 @@ func openDescriptorCount() -> Int {
   var n = 0
   while readdir(dir) != nil { n += 1 }
   return n - 3  // ".", "..", and the directory's own descriptor
+}
+
+/// The hard descriptor limit (what the soft one can be raised to).
+func hardDescriptorLimit() -> Int {
+  var limit = rlimit()
+  getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+  return limit.rlim_max > UInt(Int.max) ? Int.max : Int(limit.rlim_max)
 }
 
 /// Raises the soft descriptor limit to at least `wanted` if the hard limit allows.

@@ -31,6 +31,8 @@ final class CollectedLog: Sendable {
   }
 }
 
+let uringSkip = Comment(rawValue: "io_uring is unavailable here: \(URingAvailability.current)")
+
 @Suite("File server strategies", .timeLimit(.minutes(3)))
 struct StrategyTests {
   static let sizes = [0, 1, 4095, 65537, 3 << 20 + 5]
@@ -87,11 +89,11 @@ struct StrategyTests {
   @Test func mmapWrite() async throws { try await Self.checksummed(.mmapWrite) }
   @Test func sendfile() async throws { try await Self.checksummed(.sendfile) }
   @Test func splice() async throws { try await Self.checksummed(.splice) }
-  @Test(.enabled(if: URingAvailability.isAvailable, "io_uring is unavailable here"))
+  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
   func ioUring() async throws { try await Self.checksummed(.ioUring) }
-  @Test(.enabled(if: URingAvailability.isAvailable, "io_uring is unavailable here"))
+  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
   func ioUringSplice() async throws { try await Self.checksummed(.ioUringSplice) }
-  @Test(.enabled(if: URingAvailability.isAvailable, "io_uring is unavailable here"))
+  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
   func sendZeroCopy() async throws { try await Self.checksummed(.sendZeroCopy) }
 
   /// A strategy that cannot send to a socket (copy_file_range) gives way to `.automatic`'s

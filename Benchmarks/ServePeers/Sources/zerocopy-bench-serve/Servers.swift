@@ -68,13 +68,28 @@ func childProcesses(of pid: Int32) -> [Int32] {
   }
 }
 
+/// 127.0.0.1:`port`.
+func loopback(_ port: Int) -> sockaddr_in {
+  var addr = sockaddr_in()
+  addr.sin_family = sa_family_t(AF_INET)
+  addr.sin_port = UInt16(port).bigEndian
+  addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+  return addr
+}
+
+/// Connects `fd` to 127.0.0.1:`port`; whether it worked.
+func connectLoopback(_ fd: Int32, _ port: Int) -> Bool {
+  var addr = loopback(port)
+  return withUnsafePointer(to: &addr) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+  }
+}
+
 /// A free loopback port (bound and released: the server takes it right after).
 func freePort() -> Int {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   defer { close(fd) }
-  var addr = sockaddr_in()
-  addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+  var addr = loopback(0)
   var length = socklen_t(MemoryLayout<sockaddr_in>.size)
   _ = withUnsafeMutablePointer(to: &addr) {
     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
@@ -87,13 +102,7 @@ func waitForPort(_ port: Int, timeout: TimeInterval = 30) -> Bool {
   let deadline = Date().addingTimeInterval(timeout)
   while Date() < deadline {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = UInt16(port).bigEndian
-    addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-    let ok = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
+    let ok = connectLoopback(fd, port)
     close(fd)
     if ok { return true }
     usleep(50_000)

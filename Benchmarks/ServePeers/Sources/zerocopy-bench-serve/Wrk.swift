@@ -95,14 +95,7 @@ func fetch(port: Int, path: String) -> [UInt8]? {
   defer { close(fd) }
   var tv = timeval(tv_sec: 30, tv_usec: 0)
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-  var addr = sockaddr_in()
-  addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_port = UInt16(port).bigEndian
-  addr.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
-  let connected = withUnsafePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-  }
-  guard connected else { return nil }
+  guard connectLoopback(fd, port) else { return nil }
   let request = Array("GET \(path) HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".utf8)
   guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
   var data: [UInt8] = []
