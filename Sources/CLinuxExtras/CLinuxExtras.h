@@ -1,6 +1,6 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for ZeroCopy's
- * Readiness (epoll, eventfd) and the FileServer module (openat2, SO_MEMINFO, SIOCOUTQ).
+ * Readiness (epoll, eventfd) and the FileServer module (openat2, SO_MEMINFO).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
  * syscall(2) is variadic, which Swift cannot call: openat2 has a static inline wrapper.
@@ -16,8 +16,6 @@
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
 #include <linux/openat2.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
@@ -43,13 +41,6 @@ static inline int zc_extras_openat2(int dirfd, const char *path, uint64_t flags,
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     long rc = syscall(__NR_openat2, dirfd, path, &how, sizeof how);
     return rc < 0 ? -errno : (int)rc;
-}
-
-/* ioctl(SIOCOUTQ): the bytes in a socket's send queue (not yet acknowledged, for TCP).
- * Returns the count, or -errno. */
-static inline int zc_extras_socket_outq(int fd) {
-    int queued = 0;
-    return ioctl(fd, SIOCOUTQ, &queued) < 0 ? -errno : queued;
 }
 
 /* getsockopt(SO_MEMINFO) (Linux 4.12): the send buffer's limit (sk_sndbuf) and what is

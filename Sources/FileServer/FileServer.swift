@@ -165,6 +165,7 @@ public final class FileServer: Sendable {
   internal let registry = ConnectionRegistry()
   internal let draining = Atomic<Bool>(false)
   private let shutdownRequested = Atomic<Bool>(false)
+  private let started = Atomic<Bool>(false)
   private let slots: ConnectionSlots
   internal let dateCache = DateCache()
   /// Whether the strategy refuses non-blocking sockets (the io_uring ones: io_uring answers
@@ -254,6 +255,7 @@ public final class FileServer: Sendable {
   ///
   /// - Precondition: Called once.
   public func run() async {
+    precondition(!started.exchange(true, ordering: .relaxed), "FileServer.run: called twice")
     // The watchdog runs on the global executor, not the engine's: it must be able to
     // cancel a transfer that blocks the engine's thread (see inlineTransferLimit).
     let watchdog = Task { await self.watch() }
