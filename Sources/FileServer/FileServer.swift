@@ -250,22 +250,22 @@ public final class FileServer: Sendable {
   /// The accept loop and the connections run as tasks that prefer the engine's executor
   /// (on the io_uring engine, its thread runs their jobs and submissions); bodies are
   /// transferred on the Transfer API's worker threads (small pieces inline, see
-  /// ``Configuration/inlineTransferLimit``); a watchdog task on the global executor
-  /// enforces the timeouts every 0.1 s.
+  /// ``Configuration/inlineTransferLimit``); a watchdog thread enforces the timeouts every
+  /// 0.1 s.
   ///
   /// - Precondition: Called once.
   public func run() async {
     precondition(!started.exchange(true, ordering: .relaxed), "FileServer.run: called twice")
-    // The watchdog runs on the global executor, not the engine's: it must be able to
-    // cancel a transfer that blocks the engine's thread (see inlineTransferLimit).
-    let watchdog = Task { await self.watch() }
+    // The watchdog is a thread of its own, not a task: it must keep its 0.1 s ticks when
+    // the engine's thread is blocked by an inline transfer (see inlineTransferLimit) and
+    // when the program keeps Swift's cooperative threads busy.
+    let watchdog = Watchdog(registry: registry, counters: counters)
     await withTaskExecutorPreference(configuration.engine.preferredTaskExecutor) {
       await acceptLoop()
     }
     // Stopped accepting: wait for the connections (shutdown(gracePeriod:) ends them).
     await registry.waitUntilEmpty()
-    watchdog.cancel()
-    _ = await watchdog.value
+    watchdog.stop()
   }
 
   /// Stops the server gracefully: no more connections are accepted, idle keep-alive
@@ -318,19 +318,6 @@ public final class FileServer: Sendable {
     }
   }
 
-  // MARK: - Watchdog
-
-  /// Every 0.1 s: closes connections past their deadline, and cancels transfers that made
-  /// no progress for a tick while their socket is full (they resume after a readiness wait).
-  private func watch() async {
-    while !Task.isCancelled {
-      try? await Task.sleep(for: .milliseconds(100))
-      let now = monotonicNanoseconds()
-      for connection in registry.snapshot() {
-        connection.check(now: now, counters: counters)
-      }
-    }
-  }
 }
 
 /// An error from ``FileServer/init(root:configuration:)``.
@@ -446,6 +433,41 @@ internal final class ConnectionSlots: Sendable {
     }
     waiter?.resume(returning: false)
   }
+}
+
+/// Every 0.1 s, on a thread of its own: closes connections past their deadline, and
+/// cancels transfers that made no progress for two ticks while their socket is full (they
+/// resume after a readiness wait). Stops within a tick of ``stop()``.
+internal final class Watchdog: Sendable {
+  private final class Flag: Sendable {
+    let stopped = Atomic<Bool>(false)
+  }
+  private let flag = Flag()
+
+  init(registry: ConnectionRegistry, counters: Counters) {
+    let flag = self.flag
+    let box = Unmanaged.passRetained(WatchdogBody {
+      while !flag.stopped.load(ordering: .relaxed) {
+        usleep(100_000)
+        let now = monotonicNanoseconds()
+        for connection in registry.snapshot() { connection.check(now: now, counters: counters) }
+      }
+    })
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { context in
+      Unmanaged<WatchdogBody>.fromOpaque(context!).takeRetainedValue().run()
+      return nil
+    }, box.toOpaque())
+    precondition(rc == 0, "FileServer: the watchdog thread could not start (pthread_create: \(rc))")
+    pthread_detach(thread)
+  }
+
+  func stop() { flag.stopped.store(true, ordering: .relaxed) }
+}
+
+private final class WatchdogBody {
+  let run: @Sendable () -> Void
+  init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 /// The open connections, for the watchdog and for shutdown.
