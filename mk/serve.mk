@@ -2,7 +2,7 @@
 # and its benchmark. Included at the end of the root Makefile, after mk/harness.mk (it uses
 # SWIFT, SWIFT_BUILD_FLAGS, ZC_BIN, SECCOMP_RUN, BUILD and the test-build target).
 #
-#   make test-serve        (part of make test, about 1 minute) curl and Python's http.client
+#   make test-serve        (part of make test, about 30 s) curl and Python's http.client
 #                          against `zc serve` (every strategy, checksummed), nginx on the same
 #                          requests (differential), adversarial clients, SIGTERM/SIGINT, usage
 #                          errors, io_uring refused by seccomp, 100,000 requests with
