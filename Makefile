@@ -3,7 +3,7 @@
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
 #   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
-#                  + check-repo (check-layers, check-samples, docs)
+#                  + check-repo (check-layers, check-samples, docs) + test-serve
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
 #   make install   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
@@ -98,7 +98,7 @@ help:
 	@echo "swift-zerocopy $(VERSION) — targets:"
 	@echo "  make deps       check for liburing-dev, pkg-config (and a C compiler); apt-get them when root"
 	@echo "  make build      deps + swift build            (SWIFT_BUILD_FLAGS=...)"
-	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo"
+	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo + test-serve"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -119,6 +119,8 @@ help:
 	@echo "  make docs       DocC catalogs of LinuxIO, URing, ZeroCopy into build/docs (warnings are errors)"
 	@echo "  make check-repo check-layers + check-samples + docs (part of make test)"
 	@echo "  make format / format-check   swift-format with .swift-format (in place / report only)"
+	@echo "  make test-serve zc serve against curl, http.client and nginx, adversarial clients, 100,000 requests, fuzz smoke (part of make test)"
+	@echo "  make fuzz-serve / soak-serve / bench-serve   libFuzzer on the HTTP parser / 1,000,000 requests / wrk vs nginx and Hummingbird"
 	@echo "  make help       this list"
 
 # ----------------------------------------------------------------------------
@@ -168,6 +170,8 @@ test: deps
 	$(MAKE) --no-print-directory fuzz-smoke; fuzz_rc=$$?; \
 	echo "==> make check-repo (check-layers, check-samples, docs)"; \
 	$(MAKE) --no-print-directory check-repo; repo_rc=$$?; \
+	echo "==> make test-serve"; \
+	$(MAKE) --no-print-directory test-serve; serve_rc=$$?; \
 	echo; echo "==> make test summary"; \
 	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test:        PASS"; else echo "  swift test:        FAIL (exit $$swift_rc)"; fi; \
 	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:           PASS"; else echo "  check-c:           FAIL (exit $$c_rc)"; fi; \
@@ -178,7 +182,8 @@ test: deps
 	else echo "  test-unprivileged: PASS"; fi; \
 	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
 	if [[ $$repo_rc -eq 0 ]]; then echo "  check-repo:        PASS"; else echo "  check-repo:        FAIL (exit $$repo_rc)"; fi; \
-	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 ]]; then \
+	if [[ $$serve_rc -eq 0 ]]; then echo "  test-serve:        PASS"; else echo "  test-serve:        FAIL (exit $$serve_rc)"; fi; \
+	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 || $$serve_rc -ne 0 ]]; then \
 	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
 
@@ -445,7 +450,7 @@ check-c: shim $(TEST_BINS)
 # ----------------------------------------------------------------------------
 clean:
 	rm -rf $(BUILD) Benchmarks/.build-bench Benchmarks/.build-suites Benchmarks/Peers/.build-peers \
-	  Benchmarks/Tests/Fixtures/UserBench/.build-user
+	  Benchmarks/Tests/Fixtures/UserBench/.build-user Benchmarks/ServePeers/.build-serve
 	@if command -v $(SWIFT) >/dev/null 2>&1; then $(SWIFT) package clean; else rm -rf .build; fi
 
 FORCE:
@@ -482,3 +487,4 @@ sanitize-c: deps
 include mk/bench.mk
 include mk/harness.mk
 include mk/house.mk
+include mk/serve.mk

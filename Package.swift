@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "LinuxIO", targets: ["LinuxIO"]),
     .library(name: "URing", targets: ["URing"]),
     .library(name: "ZeroCopy", targets: ["ZeroCopy"]),
+    .library(name: "FileServer", targets: ["FileServer"]),
     .executable(name: "zc", targets: ["zc"]),
   ],
   dependencies: [
@@ -52,6 +53,8 @@ let package = Package(
       cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
       linkerSettings: [.linkedLibrary("uring")]
     ),
+    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2); header only.
+    .systemLibrary(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
     .target(
       name: "LinuxIO",
       dependencies: [
@@ -73,8 +76,22 @@ let package = Package(
     .target(
       name: "ZeroCopy",
       dependencies: [
+        "CLinuxExtras",
         "URing",
         "LinuxIO",
+        .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSwift
+    ),
+    // A static file server over HTTP/1.1 on the engine and the Transfer strategies (zc serve).
+    // Sources/FileServer/HTTP is pure Swift (no imports): the libFuzzer target compiles it alone.
+    .target(
+      name: "FileServer",
+      dependencies: [
+        "ZeroCopy",
+        "LinuxIO",
+        "CLinuxExtras",
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -83,7 +100,7 @@ let package = Package(
     // The `zc` command-line tool (copy, send, probe, strategies) over ZeroCopy's Transfer API.
     .executableTarget(
       name: "zc",
-      dependencies: ["ZeroCopy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["ZeroCopy", "FileServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strictSwift
     ),
     .testTarget(
@@ -94,6 +111,14 @@ let package = Package(
     .testTarget(
       name: "URingTests",
       dependencies: ["URing", "LinuxIO", .product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strictSwift
+    ),
+    .testTarget(
+      name: "FileServerTests",
+      dependencies: [
+        "FileServer", "ZeroCopy", "LinuxIO", .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: strictSwift
     ),
     .testTarget(

@@ -229,6 +229,7 @@ struct FaultEngineTests {
         "-Xcc", "-fmodule-map-file=\(systemMap)",
         "-Xcc", "-fmodule-map-file=\(root)/CShims/include/module.modulemap",
         "-Xcc", "-fmodule-map-file=\(root)/Sources/CLibURing/module.modulemap", "-Xcc", "-I\(root)/CShims/include",
+        "-Xcc", "-fmodule-map-file=\(root)/Sources/CLinuxExtras/module.modulemap",
       ]
       let command = ([swiftc] + flags + [source]).map { "'\($0)'" }.joined(separator: " ") + " > '\(dir.file(name)).log' 2>&1"
       let status = Faults.spawn(["/bin/sh", "-c", command])
