@@ -154,7 +154,10 @@ def main():
                 checks += 1
                 where = "%s:%d" % (rel, number)
                 text = " ".join(x for x in (attributes.strip(), access, "import " + imported) if x)
-                if imported not in allowed and imported != module:
+                plain = (module, "import " + imported)
+                if imported not in allowed and imported != module and plain in exceptions:
+                    used_exceptions.add(plain)
+                elif imported not in allowed and imported != module:
                     problems.append("%s: %s may not import %s (allowed: %s)"
                                     % (where, module, imported, ", ".join(sorted(allowed)) or "nothing"))
                 if access == "public" or "@_exported" in attributes:
