@@ -22,6 +22,7 @@ compiled. Usage: check-samples.py REPO_ROOT SWIFT_BIN_PATH [--jobs N] [--keep DI
 Exit 0 with "check-samples: N passed, 0 failed, M skipped", or 1 with each failure.
 """
 import concurrent.futures
+import glob
 import os
 import re
 import shutil
@@ -115,7 +116,12 @@ def main():
     swift_flags = [
         "-swift-version", "6", "-emit-sil", "-o", "/dev/null", "-I", modules,
         "-Xcc", "-fmodule-map-file=" + os.path.join(root, "CShims/include/module.modulemap"),
-        "-Xcc", "-fmodule-map-file=" + os.path.join(root, "Sources/CLibURing/module.modulemap"),
+    ] + [
+        # Every C module of the package (CLibURing, CLinuxExtras, ...): a sample importing a
+        # Swift module that imports one needs its module map.
+        flag for m in sorted(glob.glob(os.path.join(root, "Sources/*/module.modulemap")))
+        for flag in ("-Xcc", "-fmodule-map-file=" + m)
+    ] + [
         "-Xcc", "-I" + os.path.join(root, "CShims/include"),
         "-Xcc", "-fmodule-map-file=" + os.path.join(checkouts, "swift-system/Sources/CSystem/include/module.modulemap"),
         "-module-cache-path", os.path.join(work, "module-cache"),

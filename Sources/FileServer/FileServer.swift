@@ -12,8 +12,10 @@ public import ZeroCopy
 /// are read on the ``ZeroCopy/IOEngine`` (io_uring, or its thread-pool fallback).
 ///
 /// ```swift
+/// import FileServer
+///
 /// let server = try FileServer(root: "public", configuration: .init(port: 8080))
-/// try await server.run()          // until shutdown(gracePeriod:) is called
+/// await server.run()          // until shutdown(gracePeriod:) is called
 /// ```
 ///
 /// - GET and HEAD; keep-alive and pipelining; one range (206) or several (206

@@ -15,9 +15,15 @@ public import SystemPackage
 /// take now): wait for readiness here, then make the call.
 ///
 /// ```swift
+/// import SystemPackage
+/// import ZeroCopy
+///
 /// // Send a file range to a non-blocking socket, never blocking a thread on the peer.
-/// try await socket.waitUntilWritable()
-/// let report = try await Transfer.send(file: file, range: offset..<end, to: socket.descriptor)
+/// func sendRange(_ file: FileDescriptor, _ range: Range<Int64>, to socket: AsyncSocket) async throws {
+///   try await socket.waitUntilWritable()
+///   let report = try await Transfer.send(file: file, range: range, to: socket.descriptor)
+///   print(report.bytes)
+/// }
 /// ```
 ///
 /// Waits are level-triggered and one-shot: a wait returns as soon as the descriptor is
