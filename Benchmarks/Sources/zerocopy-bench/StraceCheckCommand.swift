@@ -31,9 +31,13 @@ struct StraceCheckCommand: AsyncParsableCommand {
     var passed = 0, failed = 0, skipped = 0
     print("strace-check: one \(formatSize(bytes)) file→file transfer per strategy, strace -f between marker syscalls")
     var results: [(any Subject, StraceComparison)] = []
+    // A first pass over every subject (the lseek baseline below needs all of them), then
+    // further attempts for any that disagreed.
+    var attempts: [String: Int] = [:]
     for s in subjects {
       do {
         results.append((s, try StraceCheck.run(executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch)))
+        attempts[s.info.id] = 1
       } catch let e as UnsupportedHere {
         print(Fmt.pad(s.info.id, 26) + "  skipped (unsupported here): \(e.reason.prefix(90))")
         skipped += 1
@@ -45,6 +49,22 @@ struct StraceCheckCommand: AsyncParsableCommand {
     // The Transfer front end's own lseeks (offset resolution): the fewest any Swift
     // Transfer subject made.
     let baseline = results.filter { $0.0.info.family == .swift }.map { $0.1.all["lseek"] ?? 0 }.min() ?? 0
+    // A disagreement is traced again (up to twice): a miscount in the library repeats
+    // exactly, while a one-off (a transfer interrupted under load, so both the library's and
+    // strace's counts change, or a run strace could not follow) does not. A subject passes
+    // only when one whole run agrees; every attempt is printed.
+    for index in results.indices {
+      let (s, first) = results[index]
+      let base = s.info.family == .swift ? baseline : 0
+      var latest = first
+      while !latest.matches && !latest.matches(countingExtraLseeksAbove: base) && attempts[s.info.id, default: 1] < 3 {
+        print(Fmt.pad(s.info.id, 26) + "  attempt \(attempts[s.info.id, default: 1]) disagreed (library \(latest.reported), strace \(latest.traced)); tracing again")
+        attempts[s.info.id, default: 1] += 1
+        guard let again = try? StraceCheck.run(executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch) else { break }
+        latest = again
+      }
+      results[index] = (s, latest)
+    }
     print(Fmt.pad("subject", 26) + Fmt.pad("library", 9, right: true) + Fmt.pad("strace", 8, right: true) + "  verdict; every syscall between the markers")
     for (s, c) in results {
       let detail = c.all.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
