@@ -63,8 +63,12 @@ public enum StraceCheck {
         thread = line[..<space]
         line = line[line.index(after: space)...].drop { $0 == " " }
       }
-      if line.hasPrefix("close(-4242)") { inside = true; markerThread = thread; continue }
-      if line.hasPrefix("close(-4243)") { inside = false; continue }
+      // A marker may be split by another thread's event: "close(-4242 <unfinished ...>",
+      // later "<... close resumed>) = -1 EBADF". Both forms start with "close(-4242" and a
+      // non-digit (a plain `hasPrefix("close(-4242)")` missed the split form under load, so
+      // the window was never opened and the check saw 0 calls).
+      if isMarker(line, "close(-4242") { inside = true; markerThread = thread; continue }
+      if isMarker(line, "close(-4243"), markerThread == nil || thread == markerThread { inside = false; continue }
       guard inside, markerThread == nil || thread == markerThread else { continue }
       guard !line.hasPrefix("<..."), !line.hasPrefix("+++"), !line.hasPrefix("---") else { continue }
       guard let paren = line.firstIndex(of: "(") else { continue }
@@ -73,6 +77,13 @@ public enum StraceCheck {
       counts[name, default: 0] += 1
     }
     return counts
+  }
+
+  /// Whether `line` is the marker call `prefix` (whole or split by strace).
+  static func isMarker(_ line: Substring, _ prefix: String) -> Bool {
+    guard line.hasPrefix(prefix) else { return false }
+    let rest = line.dropFirst(prefix.count)
+    return rest.first.map { !$0.isNumber } ?? true
   }
 
   /// The data-path count for `subject` from a by-name table.
