@@ -106,6 +106,7 @@ help:
 	@echo "  make bench      the strategy comparison (release; about 5 min on 2 cores): BENCHMARKS.md"
 	@echo "  make bench-quick / bench-peers / bench-check   shorter run / with fio and NIO / package-benchmark thresholds"
 	@echo "  make bench-where  issue 5: O_DIRECT random reads, tree copy vs cp, reflink (bench-direct/-tree/-reflink)"
+	@echo "  make bench-sparse a 3 GiB file holding 8 KiB of data: cp vs Transfer.copy, holes kept (issue 13)"
 	@echo "  make bench-test the smoke benchmark with a planted corrupting strategy (part of make test)"
 	@echo "  make sanitize   Swift suites under ASan and TSan, C tests under ASan+UBSan (clang)"
 	@echo "  make test-no-uring      suites, zc probe and zc copy with io_uring refused by seccomp (ENOSYS, EPERM, register EPERM)"
