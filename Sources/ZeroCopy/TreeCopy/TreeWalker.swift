@@ -10,7 +10,8 @@ import SystemPackage
 final class DirHandle: @unchecked Sendable {
   // @unchecked: immutable after init; `finish` runs once, in deinit.
   let fd: Int32
-  let path: FilePath
+  /// Where the directory is in its tree (its path is built from it when a message needs it).
+  let node: TreeNode
   /// For a destination directory: what to apply when its contents are done.
   private let finish: Finish?
 
@@ -21,11 +22,14 @@ final class DirHandle: @unchecked Sendable {
     let state: TreeCopyState
   }
 
-  init(fd: Int32, path: FilePath, finish: Finish? = nil) {
+  init(fd: Int32, node: TreeNode, finish: Finish? = nil) {
     self.fd = fd
-    self.path = path
+    self.node = node
     self.finish = finish
   }
+
+  /// The directory's path (for messages: built on demand, O(depth)).
+  var path: FilePath { node.path }
 
   deinit {
     if let finish {
@@ -182,19 +186,47 @@ final class TreeCopyState: @unchecked Sendable {
   func snapshot() -> Totals { lock.withLock { totals } }
 }
 
-/// A source directory's identity, with its parent's: the chain from the root to the
-/// directory being walked, to recognise a directory that is its own ancestor (a bind mount).
-final class DirectoryAncestry: Sendable {
+/// A directory's place in its tree: its name and its parent, so that its path is built
+/// only when a message needs it (building every path eagerly costs O(depth²), and swift-
+/// system's debug checks make it much worse: seconds for a tree deeper than PATH_MAX), and,
+/// for a source directory, its identity (device, inode), to recognise a directory that is its
+/// own ancestor (a bind mount). Holds no descriptor.
+final class TreeNode: Sendable {
+  let parent: TreeNode?
+  /// The root's whole path, or one component.
+  let name: FilePath
   let device: UInt64
   let inode: UInt64
-  let parent: DirectoryAncestry?
-  init(_ status: stat, parent: DirectoryAncestry?) {
-    device = UInt64(status.st_dev)
-    inode = UInt64(status.st_ino)
-    self.parent = parent
+
+  init(root: FilePath, _ status: stat? = nil) {
+    parent = nil
+    name = root
+    device = status.map { UInt64($0.st_dev) } ?? 0
+    inode = status.map { UInt64($0.st_ino) } ?? 0
   }
-  func contains(_ status: stat) -> Bool {
-    var node: DirectoryAncestry? = self
+
+  init(_ name: FilePath, in parent: TreeNode, _ status: stat? = nil) {
+    self.parent = parent
+    self.name = name
+    device = status.map { UInt64($0.st_dev) } ?? 0
+    inode = status.map { UInt64($0.st_ino) } ?? 0
+  }
+
+  var path: FilePath {
+    var names: [FilePath] = []
+    var node: TreeNode? = self
+    while let current = node, current.parent != nil {
+      names.append(current.name)
+      node = current.parent
+    }
+    var path = node?.name ?? FilePath()
+    for name in names.reversed() { path.append(name.components) }
+    return path
+  }
+
+  /// Whether this directory or one above it has `status`'s device and inode.
+  func isOrIsBelow(_ status: stat) -> Bool {
+    var node: TreeNode? = self
     while let current = node {
       if current.device == UInt64(status.st_dev) && current.inode == UInt64(status.st_ino) { return true }
       node = current.parent
@@ -230,9 +262,9 @@ final class TreeWalker {
   }
 
   private enum Item {
-    case open(DirHandle, DirHandle, DirectoryAncestry)
+    case open(DirHandle, DirHandle)
     /// A subdirectory to create (or merge into) and walk; `status` is the source's.
-    case pending(source: DirHandle, destination: DirHandle, name: FilePath, status: stat, ancestry: DirectoryAncestry)
+    case pending(source: DirHandle, destination: DirHandle, name: FilePath, status: stat)
   }
   private let options: TreeCopy.Options
   private let state: TreeCopyState
@@ -287,9 +319,12 @@ final class TreeWalker {
     if state.stopped { return }  // cancelled before it started: nothing is created
     let sfd = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source directory") }
-    let src = DirHandle(fd: sfd, path: source)
     var st = stat()
-    guard fstat(sfd, &st) == 0 else { return fail("fstat", Errno(rawValue: errno), "cannot stat the source directory") }
+    guard fstat(sfd, &st) == 0 else {
+      _ = Glibc.close(sfd)
+      return fail("fstat", Errno(rawValue: errno), "cannot stat the source directory")
+    }
+    let src = DirHandle(fd: sfd, node: TreeNode(root: source, st))
     // Before anything is created: a destination inside the source would grow while it is
     // copied (cp: "cannot copy a directory, 'a', into itself, 'a/sub'").
     if Self.destination(destination, isInside: st) {
@@ -313,22 +348,22 @@ final class TreeWalker {
     }
     destinationRoot = (UInt64(sameDirectory.st_dev), UInt64(sameDirectory.st_ino))
     let dst = DirHandle(
-      fd: dfd, path: destination,
+      fd: dfd, node: TreeNode(root: destination),
       finish: .init(mode: st.st_mode & 0o7777, times: (st.st_atim, st.st_mtim), options: options, state: state))
     state.directoryDone()
-    walk(.open(src, dst, DirectoryAncestry(st, parent: nil)))
+    walk(.open(src, dst))
   }
 
   private func walk(_ root: Item) {
     var stack = [root]
     while let item = stack.popLast() {
       if state.stopped { return }
-      let src: DirHandle, dst: DirHandle, ancestry: DirectoryAncestry
+      let src: DirHandle, dst: DirHandle
       switch item {
-      case .open(let s, let d, let a): (src, dst, ancestry) = (s, d, a)
-      case .pending(let ps, let pd, let name, let status, let parentAncestry):
-        guard let opened = openSubdirectory(name, ps, pd, status: status, parent: parentAncestry) else { continue }
-        (src, dst, ancestry) = opened
+      case .open(let s, let d): (src, dst) = (s, d)
+      case .pending(let ps, let pd, let name, let status):
+        guard let opened = openSubdirectory(name, ps, pd, status: status) else { continue }
+        (src, dst) = opened
       }
       let entries: [FilePath]
       switch list(src) {
@@ -339,7 +374,7 @@ final class TreeWalker {
       }
       for name in entries {
         if state.stopped { return }
-        entry(name, in: src, dst, ancestry: ancestry, stack: &stack)
+        entry(name, in: src, dst, stack: &stack)
       }
     }
   }
@@ -347,24 +382,25 @@ final class TreeWalker {
   /// Opens a source subdirectory, creates (or opens, to merge into) its destination, and
   /// refuses the cases that would copy a directory into itself (bind mounts).
   private func openSubdirectory(
-    _ name: FilePath, _ ps: DirHandle, _ pd: DirHandle, status: stat, parent: DirectoryAncestry
-  ) -> (DirHandle, DirHandle, DirectoryAncestry)? {
-    let sPath = ps.path.appending(name.components), dPath = pd.path.appending(name.components)
+    _ name: FilePath, _ ps: DirHandle, _ pd: DirHandle, status: stat
+  ) -> (DirHandle, DirHandle)? {
     func fail(_ syscall: String, _ errno: Errno, _ message: String) {
-      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [sPath, dPath], message: message))
+      let paths = [ps.path.appending(name.components), pd.path.appending(name.components)]
+      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: paths, message: message))
     }
     let sfd = name.withPlatformString { openat(ps.fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
     guard sfd >= 0 else {
       fail("openat", Errno(rawValue: errno), "cannot open the source directory")
       return nil
     }
-    let src = DirHandle(fd: sfd, path: sPath)
     var own = stat()
     guard fstat(sfd, &own) == 0 else {
+      _ = Glibc.close(sfd)
       fail("fstat", Errno(rawValue: errno), "cannot stat the source directory")
       return nil
     }
-    if parent.contains(own) {
+    let src = DirHandle(fd: sfd, node: TreeNode(name, in: ps.node, own))
+    if ps.node.isOrIsBelow(own) {
       fail("fstat", .tooManySymbolicLinkLevels, "the directory is its own ancestor (a bind mount loop); not copied")
       return nil
     }
@@ -395,13 +431,13 @@ final class TreeWalker {
       return nil
     }
     let dst = DirHandle(
-      fd: dfd, path: dPath,
+      fd: dfd, node: TreeNode(name, in: pd.node),
       finish: .init(mode: status.st_mode & 0o7777, times: (status.st_atim, status.st_mtim), options: options, state: state))
     state.directoryDone()
-    return (src, dst, DirectoryAncestry(own, parent: parent))
+    return (src, dst)
   }
 
-  private func entry(_ name: FilePath, in src: DirHandle, _ dst: DirHandle, ancestry: DirectoryAncestry, stack: inout [Item]) {
+  private func entry(_ name: FilePath, in src: DirHandle, _ dst: DirHandle, stack: inout [Item]) {
     func fail(_ syscall: String, _ errno: Errno, _ message: String) {
       state.fail(ZeroCopyError(
         .treeCopy, syscall: syscall, errno: errno, paths: [src.path.appending(name.components), dst.path.appending(name.components)],
@@ -415,7 +451,7 @@ final class TreeWalker {
     case S_IFREG:
       sink.copy(FileJob(source: src, destination: dst, name: name, status: st))
     case S_IFDIR:
-      stack.append(.pending(source: src, destination: dst, name: name, status: st, ancestry: ancestry))
+      stack.append(.pending(source: src, destination: dst, name: name, status: st))
     case S_IFLNK:
       copySymlink(name, src, dst, status: st, fail: fail)
     default:

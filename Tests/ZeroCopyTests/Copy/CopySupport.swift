@@ -216,6 +216,13 @@ enum CopySupport {
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
   }
 
+  /// Byte equality with memcmp (`==` on arrays goes element by element in a debug build:
+  /// seconds for tens of MiB).
+  static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.count == b.count
+      && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+  }
+
   // MARK: - Files by raw path
 
   /// `lstat` of a raw path.

@@ -49,11 +49,6 @@ struct TreeCopyCancellationTests {
     return (files, bytes, undone)
   }
 
-  /// memcmp, not `==` (element by element in a debug build: seconds for 24 MiB).
-  static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
-  }
-
   @Test("cancelled before it starts: ECANCELED, nothing created", arguments: engines)
   func beforeStart(_ engine: TreeCopy.Engine) async throws {
     let scratch = try F.Scratch(in: "/dev/shm")
@@ -150,7 +145,7 @@ struct TreeCopyCancellationTests {
     for (name, content) in files {
       let now = F.read(scratch.sub("dst/" + name))
       if now.count == content.count {
-        let complete = Self.same(now, content), untouched = Self.same(now, old[name]!)
+        let complete = S.same(now, content), untouched = S.same(now, old[name]!)
         #expect(complete || untouched, "\(engine): \(name) has the full length but mixed bytes")
       } else {
         cut += 1
