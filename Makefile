@@ -111,6 +111,7 @@ help:
 	@echo "  make sanitize   Swift suites under ASan and TSan, C tests under ASan+UBSan (clang)"
 	@echo "  make test-no-uring      suites, zc probe and zc copy with io_uring refused by seccomp (ENOSYS, EPERM, register EPERM)"
 	@echo "  make test-unprivileged  as root: the Swift suites and C tests as uid 65534, and with ulimit -l 64 (memlock)"
+	@echo "  make test-cp-diff       the differential harness alone: GNU cp vs zc copy (Docs/Copy.md; part of swift test)"
 	@echo "  make fuzz       libFuzzer on the shim's range/offset arithmetic, FUZZ_TIME=60 s (clang)"
 	@echo "  make fuzz-smoke the same for FUZZ_SMOKE_RUNS=1000000 inputs (part of make test)"
 	@echo "  make test-build swift build --build-tests (what the two test-* targets above run)"

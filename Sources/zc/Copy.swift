@@ -113,7 +113,8 @@ struct Copy: AsyncParsableCommand {
     } catch let error as ZeroCopyError {
       Interruption.exitIfInterrupted()
       // The names as typed: a trailing slash (which FilePath drops) is part of the refusal.
-      let typed = [sourcePath: RawArguments.quoted(source), destinationPath: RawArguments.quoted(destination)]
+      var typed = [destinationPath: RawArguments.quoted(destination)]
+      typed[sourcePath] = RawArguments.quoted(source)  // the same path twice: one entry
       printError(failureLine("copy", error, names: typed))
       throw ExitCode.failure
     }

@@ -80,7 +80,8 @@ final class BlockingFileCopier {
       output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
     }
     guard output >= 0 else {
-      return .failed(job.error("openat", Errno(rawValue: errno), "cannot open the destination file for writing"))
+      let e = Errno(rawValue: errno)
+      return .failed(job.error("openat", e, e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
     }
     job.noteDestination(existed: exists && existing.st_mode & S_IFMT == S_IFREG)
     var outputOpen = true

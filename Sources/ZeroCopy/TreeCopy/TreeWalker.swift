@@ -283,28 +283,34 @@ final class TreeWalker {
   /// that only names a directory, to walk up with `openat("..")` where reading is not allowed.
   static let openPath: CInt = 0o10000000
 
+  /// Where a destination lies relative to the source directory.
+  enum Placement { case outside, same, inside }
+
   /// Whether `destination` — or, when it does not exist, its parent — is the directory
   /// `source` or lies inside it: walks up with `openat(fd, "..")` to the root, comparing
   /// each directory's device and inode with the source's (symbolic links and bind mounts
   /// are seen through).
-  static func destination(_ destination: FilePath, isInside source: stat) -> Bool {
+  static func placement(of destination: FilePath, relativeTo source: stat) -> Placement {
     var fd = destination.withPlatformString { open($0, openPath | O_DIRECTORY | O_CLOEXEC) }
+    var isDestination = true
     if fd < 0 {
+      isDestination = false
       let parent = destination.removingLastComponent()
       fd = (parent.isEmpty ? "." : parent).withPlatformString { open($0, openPath | O_DIRECTORY | O_CLOEXEC) }
-      if fd < 0 { return false }
+      if fd < 0 { return .outside }
     }
     defer { _ = Glibc.close(fd) }
     var current = stat()
-    guard fstat(fd, &current) == 0 else { return false }
+    guard fstat(fd, &current) == 0 else { return .outside }
     while true {
-      if current.st_dev == source.st_dev && current.st_ino == source.st_ino { return true }
+      if current.st_dev == source.st_dev && current.st_ino == source.st_ino { return isDestination ? .same : .inside }
+      isDestination = false
       let up = openat(fd, "..", openPath | O_DIRECTORY | O_CLOEXEC)
-      if up < 0 { return false }
+      if up < 0 { return .outside }
       var above = stat()
       guard fstat(up, &above) == 0, above.st_dev != current.st_dev || above.st_ino != current.st_ino else {
         _ = Glibc.close(up)
-        return false  // the root: its ".." is itself
+        return .outside  // the root: its ".." is itself
       }
       _ = Glibc.close(fd)
       fd = up
@@ -327,7 +333,13 @@ final class TreeWalker {
     let src = DirHandle(fd: sfd, node: TreeNode(root: source, st))
     // Before anything is created: a destination inside the source would grow while it is
     // copied (cp: "cannot copy a directory, 'a', into itself, 'a/sub'").
-    if Self.destination(destination, isInside: st) {
+    switch Self.placement(of: destination, relativeTo: st) {
+    case .outside: break
+    case .same:
+      return fail(
+        "stat", .invalidArgument,
+        "\(source.shellQuoted) and \(destination.shellQuoted) are the same file: cannot copy a directory into itself")
+    case .inside:
       return fail(
         "stat", .invalidArgument,
         "cannot copy a directory, \(source.shellQuoted), into itself, \(destination.shellQuoted); nothing was created")
@@ -339,7 +351,9 @@ final class TreeWalker {
     let dfd = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     guard dfd >= 0 else {
       let e = Errno(rawValue: errno)
-      return fail("open", e, e == .notDirectory ? "the destination exists and is not a directory" : "cannot open the destination directory")
+      return fail(
+        "open", e,
+        e == .notDirectory ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)" : "cannot open the destination directory")
     }
     var sameDirectory = stat()
     if fstat(dfd, &sameDirectory) == 0 && sameDirectory.st_dev == st.st_dev && sameDirectory.st_ino == st.st_ino {
@@ -414,7 +428,7 @@ final class TreeWalker {
       guard e == .fileExists, name.withPlatformString({ fstatat(pd.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0,
         existing.st_mode & S_IFMT == S_IFDIR
       else {
-        fail("mkdirat", e, e == .fileExists ? "the destination exists and is not a directory" : "cannot create the directory")
+        fail("mkdirat", e, e == .fileExists ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)" : "cannot create the directory")
         return nil
       }
       if existing.st_mode & 0o700 != 0o700 { name.withPlatformString { TreeWalker.makeOwnerWritable(pd.fd, $0) } }

@@ -312,7 +312,9 @@ final class URingTreeCopier: FileSink {
         lane.afterClose = .redo
       } else {
         let role = failure.index == 0 && lane.offset == 0 ? "cannot open the source file for reading"
-          : failure.index == 1 && lane.offset == 0 ? "cannot open the destination file for writing" : nil
+          : failure.index == 1 && lane.offset == 0
+            ? (failure.errno == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing")
+          : nil
         state.fail(job.error(failure.name, failure.errno, failure.message ?? role, bytes: lane.offset))
         lane.afterClose = .undo(cancelled: false)
       }

@@ -170,7 +170,7 @@ struct CopyDefectTests {
             from: F.filePath(a), to: F.filePath(scratch.sub(target)), options: TreeCopy.Options(engine: engine, monitor: monitor))
         }
         #expect(error?.errno == .invalidArgument, "\(target): \(String(describing: error))")
-        #expect(error?.message?.contains("cannot copy a directory, ") == true, "\(target)")
+        #expect(error?.message?.contains(target == "a" ? "are the same file" : "cannot copy a directory, ") == true, "\(target)")
         #expect(error?.message?.contains("into itself") == true, "\(target)")
         #expect(F.snapshot(a) == before, "\(target) (\(engine)): something was created")
       }
