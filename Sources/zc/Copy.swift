@@ -62,7 +62,7 @@ struct Copy: AsyncParsableCommand {
 
   @OptionGroup var flags: TransferFlags
 
-  @OptionGroup(title: "Directory trees (-r)") var tree: TreeFlags
+  @OptionGroup(title: "Directory trees") var tree: TreeFlags
 
   func validate() throws {
     _ = try resolvedSparse()
