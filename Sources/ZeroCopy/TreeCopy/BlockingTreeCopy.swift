@@ -106,7 +106,11 @@ final class BlockingFileCopier {
       return undo(job, error)
     }
     do throws(Stop) {
-      if st.st_mode & 0o7777 != job.mode && fchmod(output, job.mode) != 0 {
+      // `st` is from before the data: a write by a process without CAP_FSETID has cleared
+      // set-user-ID and set-group-ID since (the kernel's file_remove_privs), so such modes
+      // are always set again.
+      let needsMode = st.st_mode & 0o7777 != job.mode || job.mode & (S_ISUID | S_ISGID) != 0
+      if needsMode && fchmod(output, job.mode) != 0 {
         throw Stop(outcome: .failed(job.error("fchmod", Errno(rawValue: errno), "cannot set the destination's mode", bytes: copied)), written: copied)
       }
       if options.preserveTimes {

@@ -333,3 +333,46 @@ struct CopyDefectTests {
     #expect(S.type(scratch.sub("dst")) == nil)
   }
 }
+
+@Suite("CopyCleanup")
+struct CopyCleanupTests {
+  @Test("removeUnfinishedFiles(): an atomic copy blocked on a FIFO loses its temporary file and never renames it; the destination stays")
+  func removesTheTemporaryFile() async throws {
+    // In a child process of its own: the registry is process-wide, and other suites' copies
+    // run in parallel in this one.
+    await #expect(processExitsWith: .success) {
+      try await Faults.harnessed("CopyCleanup") { try await CopyCleanupTests.body() }
+    }
+  }
+
+  static func body() async throws {
+    let scratch = try F.Scratch()
+    #expect(mkfifo(F.cPath(scratch.sub("fifo")), 0o600) == 0)
+    try F.write(scratch.sub("dest"), S.b("old"))
+    let source = F.filePath(scratch.sub("fifo")), destination = F.filePath(scratch.sub("dest"))
+    let copy = Task { try await Transfer.copy(from: source, to: destination, options: CopyOptions(atomic: true)) }
+    let writer = S.openFIFOForWriting(scratch.sub("fifo"))
+    try #require(writer >= 0)
+    S.writeSurvivingReaderDeath(writer, TransferFixtures.bytes(100_000))
+    // Wait for the temporary file to hold the bytes, then remove it as a dying process would.
+    var temporaries: [[UInt8]] = []
+    for _ in 0..<4000 {
+      temporaries = S.names(scratch.path).filter { $0.starts(with: S.b(".dest.zc-")) }
+      if let t = temporaries.first, S.lstatus(scratch.path + [0x2F] + t)?.st_size == 100_000 { break }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    #expect(temporaries.count == 1)
+    #expect(CopyCleanup.removeUnfinishedFiles() == 1)
+    #expect(S.names(scratch.path).filter { $0.starts(with: S.b(".dest.zc-")) }.isEmpty)
+    close(writer)  // end of stream: the copy finishes its data and tries to rename
+    let result = await copy.result
+    guard case .failure(let failure) = result, let error = failure as? ZeroCopyError else {
+      Issue.record("the copy succeeded after its temporary file was removed")
+      return
+    }
+    #expect(error.errno == .canceled, "\(error)")
+    #expect(error.syscall == "rename")
+    TransferFixtures.expectSame(F.read(scratch.sub("dest")), S.b("old"), "the destination")
+    #expect(S.names(scratch.path).count == 2)
+  }
+}
