@@ -110,6 +110,21 @@ enum CpDifferential {
   }()
   static let seccompVariants: Set<String> = ["automatic", "ioUring", "ioUringSplice", "uring"]
 
+  /// Under ASan or TSan (`make sanitize`), every instrumented zc start costs about half a
+  /// second: the harness keeps one strategy and one engine there (~240 s under TSan
+  /// otherwise); the sanitizer runs look for memory and thread errors, the semantics are
+  /// compared by the normal run.
+  static let underSanitizer: Bool =
+    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+    || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+  static let sanitizerVariants: Set<String> = ["automatic", "uring"]
+
+  static func runs(_ variant: String) -> Bool {
+    if underSanitizer { return sanitizerVariants.contains(variant) }
+    if underSeccompFilter { return seccompVariants.contains(variant) }
+    return true
+  }
+
   static func b(_ s: String) -> [UInt8] { Array(s.utf8) }
   static let content = TransferFixtures.bytes(200_000)
   static let odd: [UInt8] = [0x66, 0xFF, 0xFE, 0x20, 0x78]  // "f" FF FE " x"
@@ -308,7 +323,7 @@ enum CpDifferential {
     let variants: [(String, [[UInt8]])] = c.recursive
       ? ["uring", "threads", "sequential"].map { ($0, [zc, b("copy"), b("-r"), b("--keep-going"), b("--quiet"), b("--engine"), b($0)]) }
       : TransferStrategies.all.map { ($0.name, [zc, b("copy"), b("--quiet"), b("--strategy"), b($0.name)]) }
-    for (variant, command) in variants where !underSeccompFilter || seccompVariants.contains(variant) {
+    for (variant, command) in variants where runs(variant) {
       let ours = try run(c, command, label: variant)
       let what = "\(c.name) [\(variant)]"
       if let difference = c.difference, expectDocumentedDifference(difference, c, cp: reference, zc: ours, what) { continue }
