@@ -21,6 +21,8 @@
 #   make bench-reflink  1 GiB by reflink vs copy_file_range vs cp --reflink=never on a
 #                     loop-mounted XFS (root + mkfs.xfs; skipped with a reason otherwise)
 #   make bench-where  the three above (issue 5: where io_uring and concurrency win)
+#   make bench-sparse a 3 GiB file holding 8 KiB of data: cp vs Transfer.copy (holes kept),
+#                     ext4 and tmpfs, wall time and blocks allocated (issue 13; seconds)
 #                     Results: $(BENCH_OUT)/<name>.{md,json}
 #
 # BENCH_ARGS passes options to `zerocopy-bench run` (e.g. BENCH_ARGS="--cold",
@@ -40,7 +42,7 @@ NIO_BIN        := $(PEERS_SCRATCH)/release/zerocopy-bench-nio
 BENCH_OUT      ?= $(BUILD)/bench-out
 
 .PHONY: bench bench-quick bench-peers bench-test bench-check bench-tools bench-build bench-peer-tools \
-        bench-direct bench-tree bench-reflink bench-where bench-where-tools
+        bench-direct bench-tree bench-reflink bench-where bench-where-tools bench-sparse
 
 # C reference programs (libzerocopy + liburing), -Wall -Wextra -Werror like the shim.
 $(BENCH_TOOLS)/%: Benchmarks/c/%.c Benchmarks/c/zc_checksum.h $(STATIC_LIB) $(HEADERS)
@@ -99,6 +101,10 @@ bench-reflink: bench-build bench-where-tools
 	$(BENCH_BIN) reflink --json $(BENCH_OUT)/reflink.json --markdown $(BENCH_OUT)/reflink.md $(BENCH_ARGS)
 
 bench-where: bench-direct bench-tree bench-reflink
+
+bench-sparse: bench-build
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_BIN) sparse-copy --json $(BENCH_OUT)/sparse-copy.json --markdown $(BENCH_OUT)/sparse-copy.md $(BENCH_ARGS)
 
 # The test the root `make test` runs: a smoke run (about 30 s in release) with a planted
 # strategy that corrupts one byte, then the JSON check, then the strace cross-check.

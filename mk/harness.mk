@@ -9,6 +9,8 @@
 #   make test-unprivileged as root: the whole Swift bundle as uid 65534, again with
 #                          `ulimit -l 64` (registered buffers beyond RLIMIT_MEMLOCK), and the
 #                          C tests as uid 65534; skipped with a message when not root
+#   make test-cp-diff      the differential harness alone: GNU cp vs zc copy on generated inputs
+#                          (it also runs inside `swift test`, so `make test` includes it)
 #   make fuzz              libFuzzer on the shim's range/offset arithmetic (FUZZ_TIME s, 60)
 #   make fuzz-smoke        the same, for FUZZ_SMOKE_RUNS inputs (part of make test)
 #
@@ -23,7 +25,7 @@ ZC_BIN          = $(SWIFT_BIN_DIR)/zc
 # The suites run under each seccomp mode (Swift Testing --filter, a regular expression).
 NO_URING_FILTER ?= ZeroCopyTests\.|URingTests\.
 
-.PHONY: test-build test-no-uring test-unprivileged fuzz fuzz-smoke
+.PHONY: test-build test-no-uring test-unprivileged test-cp-diff fuzz fuzz-smoke
 
 $(SECCOMP_RUN): CShims/tests/tools/zc_seccomp_run.c
 	@mkdir -p $(@D)
@@ -34,6 +36,9 @@ test-build: deps
 
 test-no-uring: test-build $(SECCOMP_RUN)
 	@bash mk/harness.sh no-uring "$(TEST_BUNDLE)" "$(ZC_BIN)" "$(CURDIR)/$(SECCOMP_RUN)" '$(NO_URING_FILTER)'
+
+test-cp-diff: test-build
+	"$(TEST_BUNDLE)" --testing-library swift-testing --filter 'CpDifferentialTests'
 
 test-unprivileged: test-build $(TEST_BINS)
 	@bash mk/harness.sh unprivileged "$(TEST_BUNDLE)" "$(CURDIR)/$(TESTOUT)"

@@ -203,6 +203,16 @@ int zc_sigguard_end(zc_sigguard *g);
 /* ------------------------------------------------------------------------- */
 /* "All" helpers: finish a whole range or report exactly how far they got      */
 /* Each runs inside a signal guard (SIGPIPE/SIGXFSZ become -EPIPE/-EFBIG).     */
+/*                                                                             */
+/* Holes: the helpers move byte ranges, not a file's layout. A hole in a       */
+/* regular source reads as zeros and is written as zeros (allocated blocks) by */
+/* zc_sendfile_all, zc_splice_all, zc_read_write_all and zc_write_from_mapping; */
+/* zc_copy_file_range_all leaves it to the filesystem: XFS and Btrfs share the */
+/* extents (holes kept), ext4 and tmpfs write the zeros (measured on 6.18: a   */
+/* 64 MiB file holding 3 bytes became 64 MiB allocated). To keep holes, call a */
+/* helper once per data segment found with lseek(SEEK_DATA)/lseek(SEEK_HOLE),  */
+/* at the same offset in the destination, then set the length with ftruncate  */
+/* (ZeroCopy's Transfer.copy and TreeCopy do exactly this).                    */
 /* ------------------------------------------------------------------------- */
 
 /**

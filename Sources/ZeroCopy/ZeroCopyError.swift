@@ -64,7 +64,8 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
   /// A readable description.
   public var description: String {
     var s = "\(operation) failed: \(syscall): \(errno) (errno \(errno.rawValue))"
-    if !paths.isEmpty { s += "; path " + paths.map { "'\($0)'" }.joined(separator: " -> ") }
+    // Quoted as coreutils quotes names: bytes that do not print (not UTF-8, controls) escaped.
+    if !paths.isEmpty { s += "; path " + paths.map(\.shellQuoted).joined(separator: " -> ") }
     if !descriptors.isEmpty { s += "; fd " + descriptors.map { "\($0.rawValue)" }.joined(separator: " -> ") }
     if let offset { s += "; at offset \(offset)" }
     if bytesTransferred != 0 { s += "; after \(bytesTransferred) bytes" }

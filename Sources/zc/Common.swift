@@ -7,8 +7,8 @@ import ZeroCopy
 
 /// Options every transfer subcommand takes.
 struct TransferFlags: ParsableArguments {
-  @Option(name: .long, help: "The strategy to use, as `zc strategies` lists it.")
-  var strategy: String = "automatic"
+  @Option(name: .long, help: "The strategy to use, as `zc strategies` lists it (default: automatic).")
+  var strategy: String?
 
   @Flag(name: .long, help: "Fail instead of falling back when the strategy cannot work here.")
   var noFallback = false
@@ -29,11 +29,23 @@ struct TransferFlags: ParsableArguments {
 
   /// The named strategy, or a usage error listing the valid names.
   func resolvedStrategy() throws -> any TransferStrategy {
-    guard let found = TransferStrategies.named(strategy) else {
+    let name = strategy ?? "automatic"
+    guard let found = TransferStrategies.named(name) else {
       let names = TransferStrategies.all.map(\.name).joined(separator: ", ")
-      throw ValidationError("unknown strategy '\(strategy)'; known strategies: \(names)")
+      throw ValidationError("unknown strategy \(RawArguments.quoted(name)); known strategies: \(names)")
     }
     return found
+  }
+
+  /// The transfer options given on the command line, by name (for refusing them where they
+  /// do not apply).
+  var given: [String] {
+    var names: [String] = []
+    if strategy != nil { names.append("--strategy") }
+    if noFallback { names.append("--no-fallback") }
+    if report { names.append("--report") }
+    if json { names.append("--json") }
+    return names
   }
 
   /// Prints the report as asked (`--json` wins over `--report`).
@@ -66,11 +78,15 @@ func writeStandardError(_ text: String) {
 
 /// One line for a failed transfer: what failed, the system call, the errno, and the bytes
 /// that reached the destination.
-func failureLine(_ command: String, _ error: ZeroCopyError) -> String {
+///
+/// Paths are quoted as coreutils quotes names (bytes that do not print are escaped);
+/// `names` gives the text to show for a path instead (the argument as typed, with its
+/// trailing slash).
+func failureLine(_ command: String, _ error: ZeroCopyError, names: [FilePath: String] = [:]) -> String {
   let explanation = String(cString: strerror(error.errno.rawValue))
   var line = "zc \(command): \(error.syscall) failed: \(explanation) (\(error.errno.symbolicName), errno \(error.errno.rawValue)); "
   line += "\(error.bytesTransferred) bytes reached the destination"
-  if !error.paths.isEmpty { line += "; " + error.paths.map { "'\($0)'" }.joined(separator: " -> ") }
+  if !error.paths.isEmpty { line += "; " + error.paths.map { names[$0] ?? $0.shellQuoted }.joined(separator: " -> ") }
   if let message = error.message { line += "; " + message }
   return line.replacingNewlines()
 }

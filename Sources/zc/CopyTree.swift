@@ -4,16 +4,16 @@ import ArgumentParser
 import SystemPackage
 import ZeroCopy
 
-
-/// The options of `zc copy -r`.
+/// The options of `zc copy -r`. Each is optional so that giving one without -r can be
+/// refused (``given``) instead of ignored.
 struct TreeFlags: ParsableArguments {
   @Flag(name: [.customShort("r"), .long], help: "Copy the directory SRC to DST like `cp -rT` (merge into an existing DST).")
   var recursive = false
 
-  @Option(name: .long, help: "How files are copied: uring, threads, sequential or automatic (uring, else threads).")
-  var engine: String = "automatic"
+  @Option(name: .long, help: "How files are copied: uring, threads, sequential or automatic (uring, else threads; default).")
+  var engine: String?
 
-  @Option(name: .long, help: "Files in flight at once (ring lanes or threads; default 32 for uring, 8 for threads).")
+  @Option(name: .long, help: "Files in flight at once, 1 to \(TreeCopy.maximumJobs) (ring lanes or threads; default 32 for uring, 8 for threads).")
   var jobs: Int?
 
   @Flag(name: .long, help: "Report errors and go on with the rest of the tree (exit status 1 at the end).")
@@ -23,44 +23,65 @@ struct TreeFlags: ParsableArguments {
   var preserveTimes = false
 
   @Option(name: .long, help: "How existing files are replaced: overwrite (write, then ftruncate; default) or truncate (O_TRUNC, like cp).")
-  var overwrite: String = "overwrite"
+  var overwrite: String?
 
   @Flag(name: .long, help: "Print the totals as one JSON object.")
   var treeJSON = false
 
   func validate() throws {
-    if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    if let jobs, !(1...TreeCopy.maximumJobs).contains(jobs) {
+      throw ValidationError("--jobs must be between 1 and \(TreeCopy.maximumJobs) (got \(jobs))")
+    }
     _ = try resolvedEngine()
     _ = try resolvedOverwrite()
   }
 
+  /// The tree options given on the command line, by name.
+  var given: [String] {
+    var names: [String] = []
+    if engine != nil { names.append("--engine") }
+    if jobs != nil { names.append("--jobs") }
+    if keepGoing { names.append("--keep-going") }
+    if preserveTimes { names.append("--preserve-times") }
+    if overwrite != nil { names.append("--overwrite") }
+    if treeJSON { names.append("--tree-json") }
+    return names
+  }
+
   func resolvedEngine() throws -> TreeCopy.Engine {
+    guard let engine else { return .automatic }
     guard let e = TreeCopy.Engine(rawValue: engine) else {
-      throw ValidationError("unknown engine '\(engine)'; known: \(TreeCopy.Engine.allCases.map(\.rawValue).joined(separator: ", "))")
+      throw ValidationError(
+        "unknown engine \(RawArguments.quoted(engine)); known: \(TreeCopy.Engine.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     return e
   }
 
   func resolvedOverwrite() throws -> TreeCopy.OverwriteMode {
+    guard let overwrite else { return .overwriteThenTruncate }
     guard let o = TreeCopy.OverwriteMode(rawValue: overwrite) else {
-      throw ValidationError("unknown overwrite mode '\(overwrite)'; known: overwrite, truncate")
+      throw ValidationError("unknown overwrite mode \(RawArguments.quoted(overwrite)); known: overwrite, truncate")
     }
     return o
   }
 }
 
 extension Copy {
-  func runTree(source: String, destination: String, fsync: Bool, quiet: Bool) async throws {
+  func runTree(source: String, destination: String, fsync: Bool, sparse: SparseMode, quiet: Bool) async throws {
+    let monitor = TransferMonitor()
+    Interruption.onInterrupt { monitor.cancel() }
     let options = TreeCopy.Options(
       engine: try tree.resolvedEngine(), jobs: tree.jobs, fsync: fsync, keepGoing: tree.keepGoing,
-      preserveTimes: tree.preserveTimes, overwrite: try tree.resolvedOverwrite())
+      preserveTimes: tree.preserveTimes, overwrite: try tree.resolvedOverwrite(), sparse: sparse, monitor: monitor)
     let report: TreeCopy.Report
     do {
-      report = try await TreeCopy.copy(from: FilePath(source), to: FilePath(destination), options: options)
+      report = try await TreeCopy.copy(from: RawArguments.path(source), to: RawArguments.path(destination), options: options)
     } catch {
+      Interruption.exitIfInterrupted()
       printError(failureLine("copy -r", error))
       throw ExitCode.failure
     }
+    Interruption.exitIfInterrupted()
     for error in report.errors { printError(failureLine("copy -r", error)) }
     if tree.treeJSON {
       print(treeJSON(report))

@@ -28,9 +28,10 @@ struct Send: AsyncParsableCommand {
   func run() async throws {
     let strategy = try flags.resolvedStrategy()
     let (host, port) = try parseEndpoint(to)
-    let input = FilePath(file).withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
+    let path = RawArguments.path(file)
+    let input = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
     guard input >= 0 else {
-      printError("zc send: open failed: \(String(cString: strerror(errno))) (\(Errno(rawValue: errno).symbolicName)); 0 bytes reached the destination; '\(file)'")
+      printError("zc send: open failed: \(String(cString: strerror(errno))) (\(Errno(rawValue: errno).symbolicName)); 0 bytes reached the destination; \(path.shellQuoted)")
       throw ExitCode.failure
     }
     defer { _ = close(input) }
@@ -43,6 +44,9 @@ struct Send: AsyncParsableCommand {
     }
     defer { _ = close(socket) }
     let monitor = TransferMonitor()
+    // SIGINT/SIGTERM/SIGHUP: cancel (the transfer stops at its next chunk), then die of the
+    // signal; a send blocked on a peer that does not read is ended by the grace period.
+    Interruption.onInterrupt { monitor.cancel() }
     let report: TransferReport
     do {
       report = try await withProgressLine(monitor, label: "send", quiet: flags.quiet) {
@@ -51,11 +55,13 @@ struct Send: AsyncParsableCommand {
           options: TransferOptions(allowFallback: !flags.noFallback, monitor: monitor))
       }
     } catch let error as ZeroCopyError {
+      Interruption.exitIfInterrupted()
       var described = error
-      described.paths = [FilePath(file), FilePath(to)]
+      described.paths = [path, FilePath(to)]
       printError(failureLine("send", described))
       throw ExitCode.failure
     }
+    Interruption.exitIfInterrupted()
     _ = shutdown(socket, CInt(SHUT_WR))
     flags.printReport(report)
   }

@@ -12,13 +12,19 @@ struct ZC: AsyncParsableCommand {
     discussion: """
       Exit status: 0 when every byte arrived; 1 when a transfer failed (one line on stderr \
       names the system call, the errno and the bytes that reached the destination); 64 for \
-      usage errors.
+      usage errors. On SIGINT, SIGTERM or SIGHUP, zc cancels what it is doing, removes its \
+      temporary and unfinished files, and dies of the same signal (as cp would: exit status \
+      128 + the signal's number in a shell). Arguments are file names as bytes: names that \
+      are not UTF-8 work, and messages quote names as coreutils does ('f'$'\\377'' x').
       """,
     subcommands: [Copy.self, Send.self, Serve.self, Probe.self, Strategies.self])
 
-  /// Registers ``extraStrategies``, then parses the arguments and runs the subcommand.
+  /// Registers ``extraStrategies``, installs the SIGINT/SIGTERM/SIGHUP handling
+  /// (Interrupt.swift), then parses the arguments — read from argv as raw bytes
+  /// (RawArguments.swift), not from the lossy `CommandLine.arguments` — and runs the subcommand.
   static func main() async {
     for strategy in extraStrategies { TransferStrategies.register(strategy) }
-    await main(nil)
+    Interruption.install()
+    await main(RawArguments.arguments())
   }
 }

@@ -12,7 +12,7 @@ struct ZeroCopyBench: AsyncParsableCommand {
     abstract: "Measure swift-zerocopy's transfer strategies, verified byte for byte, beside C and peers.",
     subcommands: [
       Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self,
-      DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self,
+      DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self, SparseCopyBench.self,
     ],
     defaultSubcommand: Run.self)
 }

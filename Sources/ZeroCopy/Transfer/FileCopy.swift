@@ -1,4 +1,6 @@
-// Copying a file by path, like cp: permissions, same-file refusal, atomic replace, fsync.
+// Copying a file by path, like cp: where to write (CopyDestination), the same-file refusal
+// before anything is opened for writing, in-place or atomic replace, holes (SparseCopy),
+// streams as sources, fsync.
 
 import Glibc
 public import SystemPackage
@@ -7,18 +9,34 @@ public import SystemPackage
 public struct CopyOptions: Sendable {
   /// Write a temporary file next to the destination and `rename` it over the destination
   /// at the end: readers see the old file or the complete new one, never a partial copy,
-  /// and a failed copy leaves the destination untouched (the temporary file is removed).
+  /// and a failed or interrupted copy leaves the destination untouched (the temporary file
+  /// is removed; ``CopyCleanup/removeUnfinishedFiles()`` removes it when the process must
+  /// exit before the copy returns).
+  ///
+  /// Applies to a destination that is a regular file or does not exist yet. A symbolic link
+  /// to a regular file is kept and its target is replaced (cp writes through the link). A
+  /// FIFO, a device or a socket — or a link to one — is never replaced: it is written in
+  /// place as the plain copy does (and as cp does), and the report says so in its notes.
   public var atomic: Bool
   /// `fsync` the copy before returning (and, with ``atomic``, the directory after the
   /// rename), so it survives a crash.
   public var fsync: Bool
+  /// How holes are copied (``SparseMode/auto`` by default, as cp).
+  public var sparse: SparseMode
+  /// How the destination path names the file (``Destination/automatic`` by default).
+  public var destination: Destination
   /// Options for the transfer itself (fallback, chunk size, monitor).
   public var transfer: TransferOptions
 
   /// Options for a copy.
-  public init(atomic: Bool = false, fsync: Bool = false, transfer: TransferOptions = TransferOptions()) {
+  public init(
+    atomic: Bool = false, fsync: Bool = false, sparse: SparseMode = .auto, destination: Destination = .automatic,
+    transfer: TransferOptions = TransferOptions()
+  ) {
     self.atomic = atomic
     self.fsync = fsync
+    self.sparse = sparse
+    self.destination = destination
     self.transfer = transfer
   }
 }
@@ -27,27 +45,41 @@ extension Transfer {
   /// Copies the file at `source` to `destination`, like `cp`.
   ///
   /// - A new destination is created with the source's permission bits (`& 0o777`, less
-  ///   the umask, as `cp` does); an existing one keeps its permissions and is truncated
-  ///   (a FIFO or device, such as `/dev/null`, is written without truncation).
-  /// - A destination that is an existing directory receives the file under the source's name.
-  /// - A destination that is the source itself — the same device and inode, for example
-  ///   a hard link — is refused with `EINVAL` **before anything is truncated**.
+  ///   the umask, as `cp` does); an existing regular file keeps its permissions and is
+  ///   truncated; a FIFO or device (`/dev/null`) is written in place, never truncated or
+  ///   replaced. A symbolic link is followed (cp writes through it); a dangling one is
+  ///   refused (`ENOENT`, "not writing through dangling symlink").
+  /// - A destination that is an existing directory receives the file under the source's
+  ///   name (``CopyOptions/destination`` chooses otherwise: a trailing slash, `-T`).
+  /// - A destination that is the source itself — the same device and inode: the same path,
+  ///   a hard link, a symbolic link to it, a bind mount — is refused with `EINVAL` ("same
+  ///   file") **before anything is opened for writing**, and checked again on the opened
+  ///   descriptor before it is truncated.
+  /// - The source is read from its start to its end: a regular file up to its size when
+  ///   the copy starts; a FIFO, character device or `/dev/stdin` until end of stream.
+  /// - Holes are kept (``CopyOptions/sparse``): only the data segments are copied.
   /// - With ``CopyOptions/atomic``, the copy goes to a temporary file in the destination's
   ///   directory that is renamed over the destination at the end.
   /// - With ``CopyOptions/fsync``, the data (and the directory entry) reach the disk first.
   ///
+  /// Cancelling the task (or ``TransferMonitor/cancel()``) stops the copy at the next chunk
+  /// with `ECANCELED`: an atomic copy removes its temporary file (the destination is as it
+  /// was); an in-place copy leaves the bytes copied so far, as an interrupted cp does.
+  ///
   /// - Parameters:
-  ///   - source: The file to copy (anything readable: a regular file, a /proc file…).
+  ///   - source: The file to copy: a regular file, a FIFO, a character device, a /proc file…
   ///   - destination: The path to write, or an existing directory to copy into.
   ///   - strategy: `.automatic` by default.
-  ///   - options: Atomic replace, fsync, transfer options.
-  /// - Returns: The transfer's report.
-  /// - Throws: ``ZeroCopyError`` with operation `copy`: the failing call (`open`,
+  ///   - options: Atomic replace, fsync, holes, destination form, transfer options.
+  /// - Returns: The transfer's report (for a sparse copy: the data bytes, the segments and
+  ///   the holes are in its notes).
+  /// - Throws: ``ZeroCopyError`` with operation `copy`: the failing call (`open`, `stat`,
   ///   `ftruncate`, `sendfile`, `rename`, `fsync`…), its errno, both paths, and the bytes
   ///   that reached the destination (or the temporary file, which is then removed).
   ///
-  /// The corresponding C functions are `open`, `fstat`, `ftruncate`, the strategy's
-  /// system calls, `fsync`, `rename` and `close`.
+  /// The corresponding C functions are `open`, `fstat`, `stat`/`lstat`, `lseek`
+  /// (`SEEK_DATA`/`SEEK_HOLE`), `ftruncate`, the strategy's system calls, `fsync`,
+  /// `renameat` and `close`.
   public static func copy(
     from source: FilePath, to destination: FilePath, strategy: some TransferStrategy = .automatic,
     options: CopyOptions = CopyOptions()
@@ -67,127 +99,464 @@ extension Transfer {
     from source: FilePath, to destination: FilePath, strategy: some TransferStrategy = .automatic,
     options: CopyOptions = CopyOptions()
   ) throws(ZeroCopyError) -> TransferReport {
-    var target = destination
-    func fail(_ syscall: String, _ errno: Errno, _ message: String? = nil, bytes: Int64 = 0) -> ZeroCopyError {
-      ZeroCopyError(.copy, syscall: syscall, errno: errno, paths: [source, target], bytesTransferred: bytes, message: message)
-    }
-
     let input = source.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-    guard input >= 0 else { throw fail("open", Errno(rawValue: Glibc.errno), "cannot open the source") }
+    guard input >= 0 else {
+      throw ZeroCopyError(
+        .copy, syscall: "open", errno: Errno(rawValue: Glibc.errno), paths: [source, destination],
+        message: "cannot open the source")
+    }
     defer { _ = Glibc.close(input) }
-    var sourceStat = stat()
-    guard fstat(input, &sourceStat) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno)) }
-    if sourceStat.st_mode & S_IFMT == S_IFDIR { throw fail("read", .isDirectory, "the source is a directory") }
+    let copier = FileCopier(
+      input: input, sourcePath: source, sourceName: source.lastComponent, destination: destination,
+      strategy: strategy, options: options)
+    return try copier.run()
+  }
 
-    // Resolve the destination and refuse the source itself before touching anything.
-    var targetStat = stat()
-    var targetExists = target.withPlatformString { stat($0, &targetStat) } == 0
-    if targetExists && targetStat.st_mode & S_IFMT == S_IFDIR, let name = source.lastComponent {
-      target = target.appending(name)
-      targetExists = target.withPlatformString { stat($0, &targetStat) } == 0
+  /// Copies what an open descriptor holds — from its current position to its end — to
+  /// `destination`, like ``copy(from:to:strategy:options:)``: standard input (a pipe, a
+  /// terminal, a redirected file), a socket, a FIFO or a file opened elsewhere. A regular
+  /// file's position is advanced past what was copied; the descriptor is not closed.
+  ///
+  /// - Parameters:
+  ///   - source: An open, readable descriptor (borrowed).
+  ///   - name: The name the copy takes when `destination` is a directory; nil refuses a
+  ///     directory destination (`EISDIR`). Messages show `name`, or `/dev/fd/N`.
+  ///   - destination: The path to write, or an existing directory (with `name`).
+  ///   - strategy: `.automatic` by default.
+  ///   - options: As for ``copy(from:to:strategy:options:)``.
+  /// - Throws: ``ZeroCopyError`` (operation `copy`), as ``copy(from:to:strategy:options:)``.
+  public static func copy(
+    from source: FileDescriptor, named name: FilePath? = nil, to destination: FilePath,
+    strategy: some TransferStrategy = .automatic, options: CopyOptions = CopyOptions()
+  ) async throws(ZeroCopyError) -> TransferReport {
+    let copyOptions = options
+    return try await offloaded(options.transfer) { transferOptions throws(ZeroCopyError) in
+      var configured = copyOptions
+      configured.transfer = transferOptions
+      return try copyBlocking(from: source, named: name, to: destination, strategy: strategy, options: configured)
     }
-    func isSource(_ other: stat) -> Bool {
-      other.st_dev == sourceStat.st_dev && other.st_ino == sourceStat.st_ino
-    }
-    let sameFileMessage = "source and destination are the same file (device \(sourceStat.st_dev), inode \(sourceStat.st_ino))"
-    if targetExists && isSource(targetStat) { throw fail("stat", .invalidArgument, sameFileMessage) }
-    let mode = mode_t(sourceStat.st_mode & 0o777)
+  }
 
+  /// Copies from an open descriptor like ``copy(from:named:to:strategy:options:)``, on
+  /// the calling thread.
+  ///
+  /// - Throws: ``ZeroCopyError``, as ``copy(from:to:strategy:options:)``.
+  public static func copyBlocking(
+    from source: FileDescriptor, named name: FilePath? = nil, to destination: FilePath,
+    strategy: some TransferStrategy = .automatic, options: CopyOptions = CopyOptions()
+  ) throws(ZeroCopyError) -> TransferReport {
+    let copier = FileCopier(
+      input: source.rawValue, sourcePath: name ?? FilePath("/dev/fd/\(source.rawValue)"),
+      sourceName: name?.lastComponent, destination: destination, strategy: strategy, options: options)
+    return try copier.run()
+  }
+}
+
+/// One file copy: resolves the destination, opens it (or a temporary file), copies the
+/// data (whole, by data segments, or skipping zeros) and finishes (mode, fsync, rename).
+private struct FileCopier<Strategy: TransferStrategy> {
+  let input: CInt
+  let sourcePath: FilePath
+  let sourceName: FilePath.Component?
+  let destination: FilePath
+  let strategy: Strategy
+  var options: CopyOptions
+  let clock = ContinuousClock()
+  let started: ContinuousClock.Instant
+
+  init(
+    input: CInt, sourcePath: FilePath, sourceName: FilePath.Component?, destination: FilePath, strategy: Strategy,
+    options: CopyOptions
+  ) {
+    self.input = input
+    self.sourcePath = sourcePath
+    self.sourceName = sourceName
+    self.destination = destination
+    self.strategy = strategy
+    self.options = options
+    if self.options.transfer.monitor == nil { self.options.transfer.monitor = TransferMonitor() }
+    started = clock.now
+  }
+
+  var monitor: TransferMonitor { options.transfer.monitor! }
+
+  func fail(
+    _ syscall: String, _ errno: Errno, _ message: String? = nil, target: FilePath? = nil, bytes: Int64 = 0
+  ) -> ZeroCopyError {
+    ZeroCopyError(
+      .copy, syscall: syscall, errno: errno, paths: [sourcePath, target ?? destination], bytesTransferred: bytes,
+      message: message)
+  }
+
+  func run() throws(ZeroCopyError) -> TransferReport {
+    var source = stat()
+    guard fstat(input, &source) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno)) }
+    if source.st_mode & S_IFMT == S_IFDIR {
+      throw fail("read", .isDirectory, "-r not specified; omitting directory (the source is a directory)")
+    }
+    let target: CopyDestination
+    do {
+      target = try CopyDestination.resolve(destination, rule: options.destination, sourceName: sourceName, source: source)
+    } catch {
+      throw fail(error.syscall, error.errno, error.message, target: error.path)
+    }
     if options.atomic {
-      return try copyAtomically(input: input, source: source, target: target, mode: mode, strategy: strategy, options: options)
+      switch target.kind {
+      case .missing, .regular:
+        return try copyAtomically(target, source: source)
+      default:
+        let note = "not atomic: the destination is \(target.kind.article) and was written in place, as cp does"
+        return try copyInPlace(target, source: source, notes: [note])
+      }
     }
+    return try copyInPlace(target, source: source, notes: [])
+  }
 
-    // Open without O_TRUNC, check the inode again (the path may have changed), then truncate.
-    let output = target.withPlatformString { open($0, O_WRONLY | O_CREAT | O_CLOEXEC, mode) }
-    guard output >= 0 else { throw fail("open", Errno(rawValue: Glibc.errno), "cannot open the destination") }
+  // MARK: - In place
+
+  /// Opens the destination itself (creating it, or through a symbolic link, or a FIFO or
+  /// device as it is), checks it is not the source, truncates a regular file, copies.
+  func copyInPlace(_ target: CopyDestination, source: stat, notes: [String]) throws(ZeroCopyError) -> TransferReport {
+    var flags = O_WRONLY | O_CLOEXEC
+    switch target.kind {
+    case .missing:
+      // Never through a symbolic link that appeared since: ELOOP instead.
+      flags |= O_CREAT | O_NOFOLLOW
+    case .regular:
+      if !target.isSymbolicLink { flags |= O_NOFOLLOW }
+    default:
+      break  // a FIFO or device is opened as it is (a socket answers ENXIO, as for cp)
+    }
+    let output = target.path.withPlatformString { open($0, flags, mode_t(source.st_mode & 0o777)) }
+    guard output >= 0 else {
+      throw fail("open", Errno(rawValue: Glibc.errno), "cannot create regular file (open the destination)", target: target.path)
+    }
     var closed = false
     defer { if !closed { _ = Glibc.close(output) } }
-    var outputStat = stat()
-    guard fstat(output, &outputStat) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno)) }
-    if isSource(outputStat) { throw fail("fstat", .invalidArgument, sameFileMessage) }
-    // Only regular files are truncated (as O_TRUNC would): a FIFO or /dev/null is written as is.
-    if outputStat.st_mode & S_IFMT == S_IFREG {
-      guard ftruncate(output, 0) == 0 else { throw fail("ftruncate", Errno(rawValue: Glibc.errno)) }
+    var opened = stat()
+    guard fstat(output, &opened) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), target: target.path) }
+    // Again on the descriptor: the name may have changed since it was resolved.
+    if CopyDestination.isSame(opened, source) {
+      throw fail("fstat", .invalidArgument, CopyDestination.sameFileMessage(source), target: target.path)
     }
-
-    let report = try perform(
-      TransferRequest(
-        from: FileDescriptor(rawValue: input), offset: 0, to: FileDescriptor(rawValue: output), at: 0,
-        sourcePath: source, destinationPath: target),
-      strategy: strategy, options: options.transfer, operation: .copy)
-    if options.fsync && Glibc.fsync(output) != 0 {
-      throw fail("fsync", Errno(rawValue: Glibc.errno), bytes: report.bytes)
+    // Only a regular file is truncated (as O_TRUNC would): a FIFO or /dev/null is written as is.
+    if opened.st_mode & S_IFMT == S_IFREG && opened.st_size > 0 {
+      guard ftruncate(output, 0) == 0 else { throw fail("ftruncate", Errno(rawValue: Glibc.errno), target: target.path) }
+    }
+    var report = try copyData(to: output, status: opened, source: source, target: target.path)
+    report.notes = notes + report.notes
+    if options.fsync && opened.st_mode & S_IFMT == S_IFREG && Glibc.fsync(output) != 0 {
+      throw fail("fsync", Errno(rawValue: Glibc.errno), target: target.path, bytes: report.bytes)
     }
     closed = true
     if Glibc.close(output) != 0 && Glibc.errno != EINTR {
-      throw fail("close", Errno(rawValue: Glibc.errno), bytes: report.bytes)
+      throw fail("close", Errno(rawValue: Glibc.errno), target: target.path, bytes: report.bytes)
     }
     return report
   }
 
-  /// Copies into a temporary file in `target`'s directory, then renames it over `target`.
-  private static func copyAtomically(
-    input: CInt, source: FilePath, target: FilePath, mode: mode_t, strategy: some TransferStrategy,
-    options: CopyOptions
-  ) throws(ZeroCopyError) -> TransferReport {
-    let directory = target.removingLastComponent()
-    let directoryPath: FilePath = directory.isEmpty ? "." : directory
-    let baseName = target.lastComponent?.string ?? "copy"
-    var temporary = target
-    func fail(_ syscall: String, _ errno: Errno, _ message: String? = nil, bytes: Int64 = 0) -> ZeroCopyError {
-      ZeroCopyError(.copy, syscall: syscall, errno: errno, paths: [source, target], bytesTransferred: bytes, message: message)
+  // MARK: - Atomic
+
+  /// Copies into a temporary file in the final file's directory (opened once: every step
+  /// after is relative to it), then renames it over the final file. The final file is the
+  /// destination, or the target of the symbolic link the destination is.
+  func copyAtomically(_ target: CopyDestination, source: stat) throws(ZeroCopyError) -> TransferReport {
+    var notes: [String] = []
+    var final = target.path
+    if target.isSymbolicLink {
+      guard let resolved = target.path.withPlatformString({ realpath($0, nil) }) else {
+        throw fail("realpath", Errno(rawValue: Glibc.errno), "cannot resolve the destination's symbolic link", target: target.path)
+      }
+      final = FilePath(platformString: resolved)
+      free(resolved)
+      notes.append("the symbolic link \(target.path.shellQuoted) was kept; its target \(final.shellQuoted) was replaced")
     }
+    guard let baseName = final.lastComponent else {
+      throw fail("rename", .isDirectory, "the destination has no file name", target: final)
+    }
+    let parent = final.removingLastComponent()
+    let directoryPath: FilePath = parent.isEmpty ? "." : parent
+    let directory = directoryPath.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    guard directory >= 0 else {
+      throw fail("open", Errno(rawValue: Glibc.errno), "cannot open the destination's directory", target: final)
+    }
+    defer { _ = Glibc.close(directory) }
+    let finalName: [CChar] = baseName.withPlatformString { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
 
     var output: CInt = -1
+    var temporaryName: [CChar] = []
     for _ in 0..<16 {
-      let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-      temporary = directoryPath.appending(".\(baseName).zc-\(suffix)")
-      output = temporary.withPlatformString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
+      temporaryName = Self.temporaryName(for: finalName)
+      // 0600 while it is written: nobody else reads a partial copy; the mode is set below.
+      output = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
       if output >= 0 || Glibc.errno != EEXIST { break }
     }
     guard output >= 0 else {
-      throw fail("open", Errno(rawValue: Glibc.errno), "cannot create a temporary file in '\(directoryPath)'")
+      throw fail(
+        "openat", Errno(rawValue: Glibc.errno),
+        "cannot create a temporary file in \(directoryPath.shellQuoted)", target: final)
     }
-    var keepTemporary = false
+    let token = UnfinishedFiles.shared.register(directory: directory, name: temporaryName)
+    var renamed = false
     var closed = false
     defer {
       if !closed { _ = Glibc.close(output) }
-      if !keepTemporary { _ = temporary.withPlatformString { unlink($0) } }
+      if !renamed && UnfinishedFiles.shared.forget(token) { _ = unlinkat(directory, temporaryName, 0) }
     }
-    let report: TransferReport
+    let untouched = "the bytes went to a temporary file, now removed; \(final.shellQuoted) is unchanged"
+    var opened = stat()
+    guard fstat(output, &opened) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), untouched, target: final) }
+    var report: TransferReport
     do {
-      report = try perform(
-        TransferRequest(
-          from: FileDescriptor(rawValue: input), offset: 0, to: FileDescriptor(rawValue: output), at: 0,
-          sourcePath: source, destinationPath: target),
-        strategy: strategy, options: options.transfer, operation: .copy)
+      report = try copyData(to: output, status: opened, source: source, target: final)
     } catch var error {
-      let note = "the bytes went to a temporary file, now removed; '\(target)' is unchanged"
-      error.message = [error.message, note].compactMap { $0 }.joined(separator: "; ")
+      error.message = [error.message, untouched].compactMap { $0 }.joined(separator: "; ")
       throw error
     }
+    report.notes = notes + report.notes
+    // The mode cp's result would have: an existing file keeps its own, a new one gets the
+    // source's less the umask. An existing file's owner and group are kept when allowed.
+    if target.kind == .regular, let old = target.status {
+      if fchmod(output, old.st_mode & 0o7777) != 0 {
+        throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+      }
+      if (old.st_uid != opened.st_uid || old.st_gid != opened.st_gid) && fchown(output, old.st_uid, old.st_gid) != 0 {
+        report.notes.append("the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(Errno(rawValue: Glibc.errno).symbolicName))")
+      }
+    } else if fchmod(output, mode_t(source.st_mode & 0o777) & ~processUmask) != 0 {
+      throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+    }
     if options.fsync && Glibc.fsync(output) != 0 {
-      throw fail("fsync", Errno(rawValue: Glibc.errno), bytes: report.bytes)
+      throw fail("fsync", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
     }
     closed = true
     if Glibc.close(output) != 0 && Glibc.errno != EINTR {
-      throw fail("close", Errno(rawValue: Glibc.errno), bytes: report.bytes)
+      throw fail("close", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
     }
-    let renamed = temporary.withPlatformString { from in target.withPlatformString { to in rename(from, to) } }
-    guard renamed == 0 else {
-      throw fail("rename", Errno(rawValue: Glibc.errno), "the destination was left unchanged", bytes: report.bytes)
+    let result = UnfinishedFiles.shared.finish(token) { () -> CInt in
+      renameat(directory, temporaryName, directory, finalName) == 0 ? 0 : Glibc.errno
     }
-    keepTemporary = true
-    if options.fsync {
-      let directoryDescriptor = directoryPath.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-      guard directoryDescriptor >= 0 else {
-        throw fail("open", Errno(rawValue: Glibc.errno), "cannot open the directory to fsync it", bytes: report.bytes)
-      }
-      defer { _ = Glibc.close(directoryDescriptor) }
-      guard Glibc.fsync(directoryDescriptor) == 0 else {
-        throw fail("fsync", Errno(rawValue: Glibc.errno), "the directory", bytes: report.bytes)
-      }
+    guard let result else {
+      renamed = true  // nothing left to remove: CopyCleanup removed it
+      throw fail(
+        "rename", .canceled, "the temporary file was removed before the rename (the process is exiting); \(final.shellQuoted) is unchanged",
+        target: final, bytes: report.bytes)
+    }
+    guard result == 0 else {
+      _ = unlinkat(directory, temporaryName, 0)
+      renamed = true
+      throw fail("rename", Errno(rawValue: result), "the destination was left unchanged", target: final, bytes: report.bytes)
+    }
+    renamed = true
+    if options.fsync && Glibc.fsync(directory) != 0 {
+      throw fail("fsync", Errno(rawValue: Glibc.errno), "the directory", target: final, bytes: report.bytes)
     }
     return report
+  }
+
+  /// `.<name>.zc-<random>`, the name cut so that the whole fits in `NAME_MAX` (255) bytes.
+  static func temporaryName(for finalName: [CChar]) -> [CChar] {
+    let suffix = Array(".zc-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))".utf8).map { CChar(bitPattern: $0) }
+    let base = finalName.prefix { $0 != 0 }
+    let room = 255 - 1 - suffix.count
+    return [CChar(bitPattern: 0x2E)] + base.prefix(room) + suffix + [0]
+  }
+
+  // MARK: - Data
+
+  /// Copies the source's bytes into `output` (opened, empty or new): whole, by data
+  /// segments, or skipping zeros, as ``CopyOptions/sparse`` and the two files' kinds decide.
+  func copyData(to output: CInt, status: stat, source: stat, target: FilePath) throws(ZeroCopyError) -> TransferReport {
+    let sourceIsFile = source.st_mode & S_IFMT == S_IFREG
+    let outputIsFile = status.st_mode & S_IFMT == S_IFREG
+    var start: Int64? = nil
+    if sourceIsFile || source.st_mode & S_IFMT == S_IFBLK {
+      let position = lseek(input, 0, SEEK_CUR)
+      guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno), target: target) }
+      start = Int64(position)
+    }
+    let holes = sourceIsFile && SparseFiles.looksSparse(source)
+    var copied: (report: TransferReport, length: Int64)
+    switch options.sparse {
+    case .auto where holes && outputIsFile:
+      copied = try copySegments(to: output, source: source, from: start ?? 0, target: target)
+    case .always where outputIsFile:
+      copied = try copySkippingZeros(to: output, status: status, source: source, from: start, target: target)
+    default:
+      let report = try Transfer.perform(
+        TransferRequest(
+          from: FileDescriptor(rawValue: input), offset: start, to: FileDescriptor(rawValue: output),
+          at: outputIsFile || status.st_mode & S_IFMT == S_IFBLK ? 0 : nil, sourcePath: sourcePath,
+          destinationPath: target),
+        strategy: strategy, options: options.transfer, operation: .copy)
+      copied = (report, report.bytes)
+      if holes && options.sparse != .never {
+        copied.report.notes.append("holes written as zeros: the destination is not a regular file")
+      }
+    }
+    // A descriptor passed in is left after what was copied.
+    if let start { _ = lseek(input, off_t(start + copied.length), SEEK_SET) }
+    copied.report.elapsed = clock.now - started
+    return copied.report
+  }
+
+  /// The data segments one transfer each (the strategy that worked for the first is kept for
+  /// the others), then the length set with `ftruncate`: the holes cost nothing.
+  func copySegments(
+    to output: CInt, source: stat, from start: Int64, target: FilePath
+  ) throws(ZeroCopyError) -> (report: TransferReport, length: Int64) {
+    let size = Int64(source.st_size)
+    monitor.setExpected(Swift.min(Swift.max(0, size - start), Int64(source.st_blocks) * 512))
+    var segments = SparseFiles.Segments(input, from: start, to: size)
+    var merged = ReportMerger(requested: strategy.name)
+    var chosen: any TransferStrategy = strategy
+    var length = size - start
+    var count = 0
+    while true {
+      let segment: Range<Int64>?
+      do {
+        segment = try segments.next()
+      } catch {
+        throw fail("lseek(SEEK_DATA)", error, "cannot find the source's data segments", target: target, bytes: merged.bytes)
+      }
+      guard let segment else { break }
+      count += 1
+      let report: TransferReport
+      do {
+        report = try Transfer.perform(
+          TransferRequest(
+            from: FileDescriptor(rawValue: input), offset: segment.lowerBound,
+            count: segment.upperBound - segment.lowerBound, to: FileDescriptor(rawValue: output),
+            at: segment.lowerBound - start, sourcePath: sourcePath, destinationPath: target),
+          strategy: chosen, options: options.transfer, operation: .copy, setsExpectedBytes: false)
+      } catch var error {
+        error.bytesTransferred += merged.bytes
+        throw error
+      }
+      if merged.isEmpty, report.strategy != chosen.name, let used = TransferStrategies.named(report.strategy) {
+        chosen = used
+      }
+      merged.add(report)
+      if report.sourceEndedEarly {
+        // The source shrank while it was copied: the copy ends where its data ended.
+        length = segment.lowerBound + report.bytes - start
+        merged.notes.append("the source shrank while it was copied; the copy ends at \(length) bytes")
+        break
+      }
+    }
+    guard ftruncate(output, off_t(length)) == 0 else {
+      throw fail("ftruncate", Errno(rawValue: Glibc.errno), "cannot set the copy's length", target: target, bytes: merged.bytes)
+    }
+    merged.syscalls += segments.syscalls + 1
+    if segments.holesUnsupported {
+      merged.notes.append("holes not detected: this filesystem refuses lseek(SEEK_DATA); the file was copied whole")
+    } else {
+      merged.notes.append(
+        "sparse: \(merged.bytes) bytes of data in \(count) segments copied; \(length - merged.bytes) bytes of holes kept (ftruncate)")
+    }
+    return (merged.report(defaultStrategy: strategy.name, elapsed: clock.now - started), length)
+  }
+
+  /// `--sparse=always`: the data through a buffer, blocks of zeros skipped (holes), the
+  /// length set with `ftruncate`. A regular source's own holes are not even read. The
+  /// requested strategy, if not a user-space one, is recorded as a fallback saying why.
+  func copySkippingZeros(
+    to output: CInt, status: stat, source: stat, from start: Int64?, target: FilePath
+  ) throws(ZeroCopyError) -> (report: TransferReport, length: Int64) {
+    let why = "--sparse=always: the data passes through user space to find runs of zeros"
+    let userSpace = strategy is AutomaticStrategy || strategy is ReadWriteStrategy
+    if !userSpace && !options.transfer.allowFallback {
+      throw fail("none", .notSupported, "strategy \(strategy.name) cannot make holes of zero runs (\(why))", target: target)
+    }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 << 10, alignment: 4096)
+    defer { buffer.deallocate() }
+    let monitor = self.monitor
+    let block = Int(status.st_blksize)
+    var written: Int64 = 0
+    var syscalls = 0
+    var length: Int64
+    func run(_ offset: Int64?, _ outputOffset: Int64, _ count: Int64?) throws(ZeroCopyError) -> SparseFiles.ZeroRunResult {
+      do {
+        let done = try SparseFiles.copySkippingZeros(
+          from: input, at: offset, to: output, at: outputOffset, count: count, block: block, buffer: buffer
+        ) { monitor.isCancelled ? .canceled : nil }
+        written += done.bytesWritten
+        syscalls += done.syscalls
+        monitor.add(done.bytesRead)
+        return done
+      } catch {
+        let message = error.errno == .canceled ? "the copy was cancelled" : nil
+        throw fail(error.syscall, error.errno, message, target: target, bytes: written + error.result.bytesWritten)
+      }
+    }
+    if let start, source.st_mode & S_IFMT == S_IFREG {
+      // A regular file: its holes are skipped without reading them.
+      let size = Int64(source.st_size)
+      monitor.setExpected(Swift.max(0, size - start))
+      length = size - start
+      var segments = SparseFiles.Segments(input, from: start, to: size)
+      while true {
+        let segment: Range<Int64>?
+        do {
+          segment = try segments.next()
+        } catch {
+          throw fail("lseek(SEEK_DATA)", error, "cannot find the source's data segments", target: target, bytes: written)
+        }
+        guard let segment else { break }
+        let done = try run(segment.lowerBound, segment.lowerBound - start, segment.upperBound - segment.lowerBound)
+        if done.reachedEnd {
+          length = segment.lowerBound + done.bytesRead - start  // the source shrank
+          break
+        }
+      }
+      syscalls += segments.syscalls
+    } else {
+      length = try run(start, 0, nil).bytesRead
+    }
+    guard ftruncate(output, off_t(length)) == 0 else {
+      throw fail("ftruncate", Errno(rawValue: Glibc.errno), "cannot set the copy's length", target: target, bytes: written)
+    }
+    var fallbacks: [TransferReport.Fallback] = []
+    if !userSpace { fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: why)) }
+    let report = TransferReport(
+      strategy: "readWrite", requestedStrategy: strategy.name, bytes: written, requestedBytes: nil,
+      sourceEndedEarly: false, syscalls: syscalls + 1, elapsed: clock.now - started, fallbacks: fallbacks,
+      notes: ["sparse always: \(written) bytes written; \(length - written) bytes of zeros left as holes"],
+      sourceKind: source.st_mode & S_IFMT == S_IFREG ? .file : .pipe, destinationKind: .file)
+    return (report, length)
+  }
+}
+
+/// Sums the reports of a copy made of several transfers (one per data segment).
+struct ReportMerger {
+  let requested: String
+  var strategy: String?
+  var bytes: Int64 = 0
+  var syscalls = 0
+  var fallbacks: [TransferReport.Fallback] = []
+  var notes: [String] = []
+  var sourceKind: TransferEndpoint.Kind = .file
+  var destinationKind: TransferEndpoint.Kind = .file
+  var isEmpty: Bool { strategy == nil }
+
+  init(requested: String) { self.requested = requested }
+
+  mutating func add(_ report: TransferReport) {
+    if strategy == nil {
+      strategy = report.strategy
+      sourceKind = report.sourceKind
+      destinationKind = report.destinationKind
+    }
+    bytes += report.bytes
+    syscalls += report.syscalls
+    for fallback in report.fallbacks where !fallbacks.contains(fallback) { fallbacks.append(fallback) }
+    for note in report.notes where !notes.contains(note) { notes.append(note) }
+  }
+
+  func report(defaultStrategy: String, elapsed: Duration) -> TransferReport {
+    TransferReport(
+      strategy: strategy ?? defaultStrategy, requestedStrategy: requested, bytes: bytes, requestedBytes: nil,
+      sourceEndedEarly: false, syscalls: syscalls, elapsed: elapsed, fallbacks: fallbacks, notes: notes,
+      sourceKind: sourceKind, destinationKind: destinationKind)
   }
 }

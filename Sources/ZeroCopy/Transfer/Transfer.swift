@@ -178,9 +178,11 @@ public enum Transfer {
 
   /// The synchronous core: inspects the endpoints, resolves offsets, runs the strategy
   /// (with fallbacks unless disabled), advances file positions, and builds the report.
+  /// `setsExpectedBytes: false` leaves the monitor's total alone (a copy made of several
+  /// transfers, one per data segment of a sparse file, sets it once for all).
   internal static func perform(
     _ request: TransferRequest, strategy: some TransferStrategy, options: TransferOptions,
-    operation: ZeroCopyError.Operation
+    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
@@ -232,7 +234,7 @@ public enum Transfer {
     }
     let pair = EndpointPair(source: source, destination: destination)
     let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
-    monitor.setExpected(expected)
+    if setsExpectedBytes { monitor.setExpected(expected) }
     // "Until the end" of a regular file means its size now (the snapshot `fstat` just
     // read): a file that grows meanwhile is not chased, and one that shrinks is reported
     // as `sourceEndedEarly` with the exact bytes delivered.

@@ -10,6 +10,8 @@ final class BlockingFileCopier {
   /// Files up to this size are copied with one read and one write; larger ones with
   /// `copy_file_range` (falling back to read/write across filesystems).
   static let bufferSize = 128 << 10
+  /// The most `copy_file_range` moves between two checks for cancellation.
+  static let chunkSize: Int64 = 8 << 20
   let options: TreeCopy.Options
   let buffer: UnsafeMutableRawBufferPointer
 
@@ -20,27 +22,55 @@ final class BlockingFileCopier {
 
   deinit { buffer.deallocate() }
 
+  /// How one file ended.
+  enum Outcome {
+    case copied(Int64)
+    case failed(ZeroCopyError)
+    /// Cancelled in flight and undone.
+    case undone
+    /// Not started: the copy had been cancelled.
+    case skipped
+  }
+
   /// Copies `job`, reporting the result to `state`.
   func run(_ job: FileJob, _ state: TreeCopyState) {
-    switch copy(job) {
-    case .success(let bytes): state.fileDone(bytes: bytes)
-    case .failure(let error): state.fail(error)
+    switch copy(job, state) {
+    case .copied(let bytes):
+      job.completed()
+      state.fileDone(bytes: bytes)
+    case .failed(let error): state.fail(error)
+    case .undone: state.fileUndone()
+    case .skipped: break
     }
   }
 
-  func copy(_ job: FileJob) -> Result<Int64, ZeroCopyError> {
+  /// A failure (or cancellation) after the destination was opened: the file is undone
+  /// (removed if this copy created it, cut to the bytes written otherwise).
+  private struct Stop: Error {
+    var outcome: Outcome
+    var written: Int64
+  }
+
+  func copy(_ job: FileJob, _ state: TreeCopyState) -> Outcome {
+    if state.cancelled { return .skipped }
+    // Before anything is opened for writing: a destination that is the source itself (a
+    // hard link, a bind mount) is refused, whatever the overwrite mode.
+    var existing = stat()
+    let exists = job.name.withPlatformString { fstatat(job.destination.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) } == 0
+    if exists && existing.st_mode & S_IFMT == S_IFREG && job.isSource(existing) { return .failed(job.sameFileError()) }
     let input = job.name.withPlatformString { openat(job.source.fd, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
     guard input >= 0 else {
-      return .failure(job.error("openat", Errno(rawValue: errno), "cannot open the source file for reading"))
+      return .failed(job.error("openat", Errno(rawValue: errno), "cannot open the source file for reading"))
     }
     defer { _ = Glibc.close(input) }
-    var flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
-    if options.overwrite == .truncateOnOpen { flags |= O_TRUNC }
+    // Never O_TRUNC at open: the opened file is checked against the source first.
+    let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
     var output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
     if output < 0 && errno == ELOOP {
       // The destination is a symbolic link: replace it (never write through it).
       if job.name.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
-        output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
+        output = job.name.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.mode) }
+        if output >= 0 { job.noteDestination(existed: false) }
       }
     }
     if output < 0 && errno == EACCES
@@ -50,99 +80,200 @@ final class BlockingFileCopier {
       output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
     }
     guard output >= 0 else {
-      return .failure(job.error("openat", Errno(rawValue: errno), "cannot open the destination file for writing"))
+      let e = Errno(rawValue: errno)
+      return .failed(job.error("openat", e, e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
     }
+    job.noteDestination(existed: exists && existing.st_mode & S_IFMT == S_IFREG)
     var outputOpen = true
     defer { if outputOpen { _ = Glibc.close(output) } }
+    var st = stat()
+    guard fstat(output, &st) == 0 else {
+      return undo(job, Stop(outcome: .failed(job.error("fstat", Errno(rawValue: errno))), written: 0))
+    }
+    // Again on the descriptor (the name may have changed since): never truncate the source.
+    if job.isSource(st) {
+      job.completed()
+      return .failed(job.sameFileError())
+    }
+    if options.overwrite == .truncateOnOpen && st.st_size > 0 && ftruncate(output, 0) != 0 {
+      return undo(job, Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0))
+    }
 
+    let copied: Int64
+    do {
+      copied = try copyData(input, output, job, state, oldSize: Int64(st.st_size))
+    } catch {
+      return undo(job, error)
+    }
+    do throws(Stop) {
+      // `st` is from before the data: a write by a process without CAP_FSETID has cleared
+      // set-user-ID and set-group-ID since (the kernel's file_remove_privs), so such modes
+      // are always set again.
+      let needsMode = st.st_mode & 0o7777 != job.mode || job.mode & (S_ISUID | S_ISGID) != 0
+      if needsMode && fchmod(output, job.mode) != 0 {
+        throw Stop(outcome: .failed(job.error("fchmod", Errno(rawValue: errno), "cannot set the destination's mode", bytes: copied)), written: copied)
+      }
+      if options.preserveTimes {
+        let times = [job.times.0, job.times.1]
+        if futimens(output, times) != 0 {
+          throw Stop(outcome: .failed(job.error("futimens", Errno(rawValue: errno), "cannot set the destination's times", bytes: copied)), written: copied)
+        }
+      }
+      if options.fsync && Glibc.fsync(output) != 0 {
+        throw Stop(outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)), written: copied)
+      }
+      outputOpen = false
+      if Glibc.close(output) != 0 {
+        throw Stop(outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)), written: copied)
+      }
+    } catch {
+      return undo(job, error)
+    }
+    return .copied(copied)
+  }
+
+  private func undo(_ job: FileJob, _ stop: Stop) -> Outcome {
+    job.undo(bytesWritten: stop.written)
+    return stop.outcome
+  }
+
+  /// Writes the file's bytes into `output` (opened, not truncated: `oldSize` bytes of an
+  /// earlier file may be there) and cuts it to the copy's length.
+  private func copyData(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop) -> Int64 {
     var copied: Int64 = 0
+    var length = job.size
+    if options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
+      (copied, length) = try copySparse(input, output, job, state)
+      if oldSize > 0 || length > copied {
+        // Holes at the end, or an older, longer file: the length is set explicitly.
+        if ftruncate(output, off_t(length)) != 0 {
+          throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot set the copy's length", bytes: copied)), written: copied)
+        }
+      }
+      return copied
+    }
     if job.size <= Int64(buffer.count) {
       let n = Int(job.size)
       while copied < job.size {
         let r = pread(input, buffer.baseAddress! + Int(copied), n - Int(copied), off_t(copied))
         if r < 0 {
           if errno == EINTR { continue }
-          return .failure(job.error("pread64", Errno(rawValue: errno), "cannot read the source file", bytes: 0))
+          throw Stop(outcome: .failed(job.error("pread64", Errno(rawValue: errno), "cannot read the source file")), written: 0)
         }
-        if r == 0 { return .failure(job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")) }
+        if r == 0 {
+          throw Stop(outcome: .failed(job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")), written: 0)
+        }
         copied += Int64(r)
       }
-      var written = 0
-      while written < n {
-        let w = pwrite(output, buffer.baseAddress! + written, n - written, off_t(written))
-        if w < 0 {
-          if errno == EINTR { continue }
-          return .failure(job.error("pwrite64", Errno(rawValue: errno), "cannot write the destination file", bytes: Int64(written)))
-        }
-        written += w
-      }
+      try writeAll(output, from: 0, count: n, at: 0, job, done: 0)
     } else {
-      switch copyLarge(input, output, job) {
-      case .success(let n): copied = n
-      case .failure(let e): return .failure(e)
-      }
+      copied = try copyLarge(input, output, job, state)
     }
-
-    var st = stat()
-    guard fstat(output, &st) == 0 else { return .failure(job.error("fstat", Errno(rawValue: errno), bytes: copied)) }
-    if st.st_size > job.size && ftruncate(output, off_t(job.size)) != 0 {
-      return .failure(job.error("ftruncate", Errno(rawValue: errno), "cannot cut the old destination to size", bytes: copied))
+    if oldSize > job.size && ftruncate(output, off_t(job.size)) != 0 {
+      throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot cut the old destination to size", bytes: copied)), written: copied)
     }
-    if st.st_mode & 0o7777 != job.mode && fchmod(output, job.mode) != 0 {
-      return .failure(job.error("fchmod", Errno(rawValue: errno), "cannot set the destination's mode", bytes: copied))
-    }
-    if options.preserveTimes {
-      let times = [job.times.0, job.times.1]
-      if futimens(output, times) != 0 {
-        return .failure(job.error("futimens", Errno(rawValue: errno), "cannot set the destination's times", bytes: copied))
-      }
-    }
-    if options.fsync && Glibc.fsync(output) != 0 {
-      return .failure(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied))
-    }
-    outputOpen = false
-    if Glibc.close(output) != 0 {
-      return .failure(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied))
-    }
-    return .success(copied)
+    return copied
   }
 
-  /// copy_file_range, then read/write when the kernel cannot (EXDEV, EINVAL, EOPNOTSUPP, ENOSYS).
-  private func copyLarge(_ input: Int32, _ output: Int32, _ job: FileJob) -> Result<Int64, ZeroCopyError> {
+  /// `count` bytes of the buffer from `from` to `output` at `offset`; `done` bytes of the
+  /// file were written before (for the error's count).
+  private func writeAll(_ output: Int32, from: Int, count: Int, at offset: Int64, _ job: FileJob, done: Int64) throws(Stop) {
+    var written = 0
+    while written < count {
+      let w = pwrite(output, buffer.baseAddress! + from + written, count - written, off_t(offset) + off_t(written))
+      if w < 0 {
+        if errno == EINTR { continue }
+        let bytes = done + Int64(written)
+        throw Stop(outcome: .failed(job.error("pwrite64", Errno(rawValue: errno), "cannot write the destination file", bytes: bytes)), written: bytes)
+      }
+      written += w
+    }
+  }
+
+  /// copy_file_range in chunks (cancellation checked between them), then read/write when
+  /// the kernel cannot (EXDEV, EINVAL, EOPNOTSUPP, ENOSYS).
+  private func copyLarge(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState) throws(Stop) -> Int64 {
+    try copyRange(input, output, job, state, from: 0, count: job.size, done: 0)
+    return job.size
+  }
+
+  /// Copies `count` bytes at offset `from` (the same offset in both files); `done` bytes of
+  /// the file were written before. Throws on failure, cancellation, or a source that ended early.
+  private func copyRange(
+    _ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, from start: Int64, count: Int64, done: Int64
+  ) throws(Stop) {
     let src = FileDescriptor(rawValue: input), dst = FileDescriptor(rawValue: output)
-    var copied: Int64 = 0
-    do {
-      let r = try src.copyFileRangeAll(to: dst, sourceOffset: 0, destinationOffset: 0, count: .bytes(job.size))
-      copied = r.bytes
-    } catch {
-      let fallback: Set<Errno> = [.improperLink, .invalidArgument, .notSupported, .noFunction]
-      guard error.progress.bytes == 0, fallback.contains(error.errno) else {
-        return .failure(job.error("copy_file_range", error.errno, "cannot copy the file's data", bytes: error.progress.bytes))
-      }
-      while copied < job.size {
-        let want = Int(min(Int64(buffer.count), job.size - copied))
-        let r = pread(input, buffer.baseAddress!, want, off_t(copied))
-        if r < 0 {
-          if errno == EINTR { continue }
-          return .failure(job.error("pread64", Errno(rawValue: errno), "cannot read the source file", bytes: copied))
-        }
-        if r == 0 { break }
-        var written = 0
-        while written < r {
-          let w = pwrite(output, buffer.baseAddress! + written, r - written, off_t(copied) + off_t(written))
-          if w < 0 {
-            if errno == EINTR { continue }
-            return .failure(job.error("pwrite64", Errno(rawValue: errno), "cannot write the destination file", bytes: copied))
+    var moved: Int64 = 0
+    var kernelCopy = true
+    while moved < count {
+      if state.cancelled { throw Stop(outcome: .undone, written: done + moved) }
+      let piece = Swift.min(Self.chunkSize, count - moved)
+      if kernelCopy {
+        do {
+          let r = try src.copyFileRangeAll(
+            to: dst, sourceOffset: start + moved, destinationOffset: start + moved, count: .bytes(piece))
+          moved += r.bytes
+          if r.outcome == .sourceEndedEarly { break }
+          continue
+        } catch {
+          let fallback: Set<Errno> = [.improperLink, .invalidArgument, .notSupported, .noFunction]
+          moved += error.progress.bytes
+          guard moved == 0, fallback.contains(error.errno) else {
+            throw Stop(outcome: .failed(job.error("copy_file_range", error.errno, "cannot copy the file's data", bytes: done + moved)), written: done + moved)
           }
-          written += w
+          kernelCopy = false
         }
-        copied += Int64(r)
+      }
+      let want = Int(Swift.min(Int64(buffer.count), count - moved))
+      let r = pread(input, buffer.baseAddress!, want, off_t(start + moved))
+      if r < 0 {
+        if errno == EINTR { continue }
+        throw Stop(outcome: .failed(job.error("pread64", Errno(rawValue: errno), "cannot read the source file", bytes: done + moved)), written: done + moved)
+      }
+      if r == 0 { break }
+      try writeAll(output, from: 0, count: r, at: start + moved, job, done: done + moved)
+      moved += Int64(r)
+    }
+    if moved < count {
+      let bytes = done + moved
+      throw Stop(outcome: .failed(job.error(
+        kernelCopy ? "copy_file_range" : "pread64", .ioError,
+        "the source file shrank while it was copied (\(start + moved) of \(job.size) bytes)", bytes: bytes)), written: bytes)
+    }
+  }
+
+  /// A file with holes: its data segments only (``SparseMode/auto``), or with runs of zeros
+  /// skipped too (``SparseMode/always``). Returns (bytes written, the copy's length).
+  private func copySparse(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState) throws(Stop) -> (Int64, Int64) {
+    var segments = SparseFiles.Segments(input, from: 0, to: job.size)
+    var written: Int64 = 0
+    while true {
+      let segment: Range<Int64>?
+      do {
+        segment = try segments.next()
+      } catch {
+        throw Stop(outcome: .failed(job.error("lseek(SEEK_DATA)", error, "cannot find the source's data segments", bytes: written)), written: written)
+      }
+      guard let segment else { return (written, job.size) }
+      let count = segment.upperBound - segment.lowerBound
+      if options.sparse == .always {
+        do {
+          let done = try SparseFiles.copySkippingZeros(
+            from: input, at: segment.lowerBound, to: output, at: segment.lowerBound, count: count, block: 4096,
+            buffer: buffer
+          ) { state.cancelled ? .canceled : nil }
+          written += done.bytesWritten
+          if done.reachedEnd { return (written, segment.lowerBound + done.bytesRead) }
+        } catch {
+          let bytes = written + error.result.bytesWritten
+          if error.errno == .canceled { throw Stop(outcome: .undone, written: bytes) }
+          throw Stop(outcome: .failed(job.error(error.syscall, error.errno, "cannot copy the file's data", bytes: bytes)), written: bytes)
+        }
+      } else {
+        try copyRange(input, output, job, state, from: segment.lowerBound, count: count, done: written)
+        written += count
       }
     }
-    if copied < job.size {
-      return .failure(job.error("copy_file_range", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)", bytes: copied))
-    }
-    return .success(copied)
   }
 }
 

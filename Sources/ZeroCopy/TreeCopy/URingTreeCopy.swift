@@ -9,10 +9,18 @@
 // All links are soft: a failure (or a short read or write, which the kernel treats as a
 // failure of the link) cancels the rest; the lane then closes both slots explicitly.
 //
-// Before a file's first chain the driver stats the destination (fstatat): FTRUNCATE is
-// added only when the old file is longer, and the mode is fixed (fchmodat) only when the
-// old file's mode differs or the umask would strip bits from a new one — on ext4 both are
-// journalled inode updates, measurable per file in a tree of new files.
+// Before a file's first chain the driver stats the destination (fstatat): a destination
+// that is the source file itself (a hard link, a bind mount) is refused there, before any
+// OPENAT for writing; FTRUNCATE is added only when the old file is longer, and the mode is
+// fixed (fchmodat) only when the old file's mode differs or the umask would strip bits from
+// a new one — on ext4 both are journalled inode updates, measurable per file in a tree of
+// new files.
+//
+// A short read or write breaks the chain without an errno (the source changed size, or the
+// filesystem filled up part-way): the file is then redone by the blocking copier, which
+// reports the real cause (ENOSPC). Files with holes (or --sparse=always) go to the blocking
+// copier from the start. A failed file is undone (removed if new, cut if it existed); on
+// cancellation a file whose last chain is in flight finishes, any other is undone.
 
 import Glibc
 import LinuxIO
@@ -61,6 +69,17 @@ final class URingTreeCopier: FileSink {
     var ops: [(name: String, expected: Int32?)] = []
     var pending = 0
     var failure: (index: Int, name: String, errno: Errno, message: String?)?
+    /// What happens once both slots are closed after a failure or a cancellation.
+    var afterClose = AfterClose.release
+
+    enum AfterClose {
+      /// Nothing more (the failure was reported).
+      case release
+      /// Undo the file (removed if new, cut to `offset` bytes if it existed).
+      case undo(cancelled: Bool)
+      /// Copy the file again with the blocking copier (a short read or write).
+      case redo
+    }
 
     init(index: Int) {
       self.index = index
@@ -116,14 +135,22 @@ final class URingTreeCopier: FileSink {
   }
 
   func copy(_ job: FileJob) {
-    if broken != nil { return fallback.run(job, state) }
+    if state.stopped { return }
+    // Holes are copied by data segments, and zero runs found in user space: blocking calls.
+    if broken != nil || options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
+      return fallback.run(job, state)
+    }
     while free.isEmpty && broken == nil { pump() }
     if broken != nil { return fallback.run(job, state) }
+    var old = stat()
+    let exists = job.name.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0
+    // Before anything is opened for writing: the destination must not be the source itself.
+    if exists && old.st_mode & S_IFMT == S_IFREG && job.isSource(old) { return state.fail(job.sameFileError()) }
     let lane = lanes[free.removeLast()]
     active += 1
     lane.job = job
-    var old = stat()
-    if job.name.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0 {
+    job.noteDestination(existed: exists && old.st_mode & S_IFMT == S_IFREG)
+    if exists {
       lane.needsTruncate = useFtruncate && old.st_size > job.size
       lane.needsChmod = old.st_mode & 0o7777 != job.mode || old.st_mode & S_IFMT != S_IFREG
       // A read-only file from an earlier copy: writable for now (only the owner, or root,
@@ -143,6 +170,7 @@ final class URingTreeCopier: FileSink {
     lane.offset = 0
     lane.failure = nil
     lane.cleaning = false
+    lane.afterClose = .release
     step(lane)
     if ring.pendingSubmissions >= 64 { submit(wait: false) }
   }
@@ -215,7 +243,18 @@ final class URingTreeCopier: FileSink {
   /// The ring itself failed: every file in flight is redone with blocking calls.
   private func abandon(_ errno: Errno) {
     for lane in lanes where lane.job != nil {
-      if let job = lane.job, !lane.cleaning { fallback.run(job, state) }
+      guard let job = lane.job else { continue }
+      if !lane.cleaning {
+        fallback.run(job, state)
+      } else {
+        switch lane.afterClose {
+        case .release: break
+        case .undo(let cancelled):
+          job.undo(bytesWritten: lane.offset)
+          if cancelled { state.fileUndone() }
+        case .redo: fallback.run(job, state)
+        }
+      }
       lane.job = nil
     }
     active = 0
@@ -251,37 +290,68 @@ final class URingTreeCopier: FileSink {
 
   private func chainDone(_ lane: Lane) {
     guard let job = lane.job else { return }
-    if lane.cleaning { return release(lane) }
+    if lane.cleaning {
+      switch lane.afterClose {
+      case .release: break
+      case .undo(let cancelled):
+        job.undo(bytesWritten: lane.offset)
+        if cancelled { state.fileUndone() }
+      case .redo:
+        fallback.run(job, state)
+      }
+      return release(lane)
+    }
     if let failure = lane.failure {
       if failure.index == 1 && failure.errno == .tooManySymbolicLinkLevels && lane.offset == 0 {
         // The destination is a symbolic link (O_NOFOLLOW): the blocking path replaces it.
         fallback.run(job, state)
+        lane.afterClose = .release
+      } else if failure.message != nil && failure.errno == .ioError {
+        // A short read or write: no errno to report. The blocking copier does the file
+        // again and says why (ENOSPC, a source that changed size).
+        lane.afterClose = .redo
       } else {
         let role = failure.index == 0 && lane.offset == 0 ? "cannot open the source file for reading"
-          : failure.index == 1 && lane.offset == 0 ? "cannot open the destination file for writing" : nil
+          : failure.index == 1 && lane.offset == 0
+            ? (failure.errno == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing")
+          : nil
         state.fail(job.error(failure.name, failure.errno, failure.message ?? role, bytes: lane.offset))
+        lane.afterClose = .undo(cancelled: false)
       }
-      // Close both slots (a slot the chain never filled answers EBADF, which is fine).
-      lane.cleaning = true
-      lane.pending = 2
-      prepare(IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
-        .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
-      return
+      return closeSlots(lane)
     }
     lane.offset += Int64(lane.stepBytes)
-    if !lane.last { return step(lane) }
+    if !lane.last {
+      if state.cancelled {
+        lane.afterClose = .undo(cancelled: true)
+        return closeSlots(lane)
+      }
+      return step(lane)
+    }
     // Done: the exact mode (the umask, or an existing file's old mode, may differ), times.
     let modeSet = !lane.needsChmod ? 0 : job.name.withPlatformString { fchmodat(job.destination.fd, $0, job.mode, 0) }
     if modeSet != 0 {
       state.fail(job.error("fchmodat", Errno(rawValue: errno), "cannot set the destination's mode", bytes: job.size))
+      job.undo(bytesWritten: job.size)
     } else if options.preserveTimes,
       job.name.withPlatformString({ utimensat(job.destination.fd, $0, [job.times.0, job.times.1], AT_SYMLINK_NOFOLLOW) }) != 0
     {
       state.fail(job.error("utimensat", Errno(rawValue: errno), "cannot set the destination's times", bytes: job.size))
+      job.undo(bytesWritten: job.size)
     } else {
+      job.completed()
       state.fileDone(bytes: job.size)
     }
     release(lane)
+  }
+
+  /// Closes both slots (a slot the chain never filled answers EBADF, which is fine); the
+  /// lane's ``Lane/afterClose`` runs when both closes are done.
+  private func closeSlots(_ lane: Lane) {
+    lane.cleaning = true
+    lane.pending = 2
+    prepare(IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
+      .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
   }
 
   private func release(_ lane: Lane) {

@@ -13,47 +13,11 @@ extension TransferFixtures {
     var standardError: String
   }
 
-  /// Runs `path` with `arguments`, stdout and stderr captured through pipes, and waits.
+  /// Runs `path` with `arguments`, stdout and stderr captured through pipes, and waits
+  /// (``CopySupport/Child``, which also takes raw-byte arguments and sends signals).
   static func run(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-    let (outRead, outWrite) = try makePipe()
-    let (errRead, errWrite) = try makePipe()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, outWrite.rawValue, 1)
-    posix_spawn_file_actions_adddup2(&actions, errWrite.rawValue, 2)
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var env = environment.map { "\($0.key)=\($0.value)" }
-    var index = 0
-    while let entry = environ[index] {
-      let text = String(cString: entry)
-      if !environment.keys.contains(where: { text.hasPrefix($0 + "=") }) { env.append(text) }
-      index += 1
-    }
-    let envp = env.map { strdup($0) } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
-    try outWrite.close()
-    try errWrite.close()
-    guard rc == 0 else {
-      try outRead.close()
-      try errRead.close()
-      throw Errno(rawValue: rc)
-    }
-    let outReader = reader(outRead)
-    let errReader = reader(errRead)
-    let output = outReader.join()
-    let error = errReader.join()
-    try outRead.close()
-    try errRead.close()
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return Run(
-      status: exitCode, standardOutput: String(decoding: output, as: UTF8.self),
-      standardError: String(decoding: error, as: UTF8.self))
+    let outcome = try CopySupport.Child(path, arguments.map { Array($0.utf8) }, environment: environment).wait()
+    return Run(status: outcome.status, standardOutput: outcome.standardOutput, standardError: outcome.standardError)
   }
 
   /// `zc` in the directory of the running test binary (`.build/debug/`), if it exists.

@@ -111,7 +111,12 @@ enum TreeFixtures {
     }
     func sub(_ name: String) -> [UInt8] { path + [0x2F] + Array(name.utf8) }
     var string: String { String(decoding: path, as: UTF8.self) }
-    deinit { _ = try? TransferFixtures.run("/bin/rm", ["-rf", string]) }
+    deinit {
+      // Read-only directories (the fixtures make some) cannot be emptied by a user without
+      // CAP_DAC_OVERRIDE (the unprivileged run): give the owner write permission first.
+      _ = try? TransferFixtures.run("/bin/chmod", ["-R", "u+rwx", string])
+      _ = try? TransferFixtures.run("/bin/rm", ["-rf", string])
+    }
   }
 
   static func filePath(_ bytes: [UInt8]) -> FilePath { FilePath(platformString: cPath(bytes)) }

@@ -1,0 +1,166 @@
+// Where a file copy writes, decided before anything is opened for writing: the name
+// (into a directory or not), what is there now (nothing, a regular file, a FIFO, a device,
+// a symbolic link to one of those), and the refusals cp makes first (the same file, a
+// directory, a dangling symbolic link, a trailing slash that names no directory).
+
+import Glibc
+import SystemPackage
+
+extension CopyOptions {
+  /// How the destination path names the file to write, as cp's forms do.
+  public enum Destination: Sendable, Hashable, CustomStringConvertible {
+    /// `cp SRC DST`: an existing directory (or a symbolic link to one) receives the file
+    /// under the source's name; any other path is the file itself.
+    case automatic
+    /// `cp SRC DST/` (and `cp -t DST SRC`): the destination must be an existing directory,
+    /// which receives the file under the source's name; anything else is `ENOTDIR`. This is
+    /// what a trailing slash means — which `FilePath` cannot carry, since it drops trailing
+    /// separators: callers that take paths as text set it when the text ends with `/`.
+    case intoDirectory
+    /// `cp -T SRC DST`: the path itself, even when it is a directory (then `EISDIR`).
+    case exactPath
+
+    /// The form's name: `automatic`, `intoDirectory`, `exactPath`.
+    public var description: String {
+      switch self {
+      case .automatic: return "automatic"
+      case .intoDirectory: return "intoDirectory"
+      case .exactPath: return "exactPath"
+      }
+    }
+  }
+}
+
+/// The file a copy will write, as found before opening it.
+struct CopyDestination {
+  /// What is at the destination name now (a symbolic link is described by its target).
+  enum Kind: Equatable {
+    case missing
+    case regular
+    case fifo
+    case characterDevice
+    case blockDevice
+    case socket
+    case directory
+    case other
+
+    init(_ mode: mode_t) {
+      switch mode & S_IFMT {
+      case S_IFREG: self = .regular
+      case S_IFIFO: self = .fifo
+      case S_IFCHR: self = .characterDevice
+      case S_IFBLK: self = .blockDevice
+      case S_IFSOCK: self = .socket
+      case S_IFDIR: self = .directory
+      default: self = .other
+      }
+    }
+
+    /// "a FIFO", "a character device"… for messages.
+    var article: String {
+      switch self {
+      case .missing: return "nothing"
+      case .regular: return "a regular file"
+      case .fifo: return "a FIFO"
+      case .characterDevice: return "a character device"
+      case .blockDevice: return "a block device"
+      case .socket: return "a socket"
+      case .directory: return "a directory"
+      case .other: return "a special file"
+      }
+    }
+  }
+
+  /// The path to open.
+  var path: FilePath
+  /// What is there (after following a symbolic link).
+  var kind: Kind
+  /// The status (following links) when something is there.
+  var status: stat?
+  /// Whether `path` itself is a symbolic link (to `kind`).
+  var isSymbolicLink: Bool
+
+  /// Whether an existing file is the source (same device and inode): a hard link, the same
+  /// path, a symbolic link to it, a bind mount of it.
+  static func isSame(_ a: stat, _ b: stat) -> Bool { a.st_dev == b.st_dev && a.st_ino == b.st_ino }
+
+  /// Resolves `destination` for a source named `sourceName` (its last component, used when
+  /// the destination is a directory) whose status is `source`.
+  ///
+  /// - Throws: (syscall, errno, message): `ENOTDIR` for ``CopyOptions/Destination/intoDirectory``
+  ///   without a directory, `EISDIR` for a directory in the file's place, `ENOENT` for a
+  ///   dangling symbolic link (cp does not write through one), `EINVAL` for the source itself.
+  static func resolve(
+    _ destination: FilePath, rule: CopyOptions.Destination, sourceName: FilePath.Component?, source: stat
+  ) throws(CopyRefusal) -> CopyDestination {
+    var target = destination
+    var followed = stat()
+    let exists = destination.withPlatformString { stat($0, &followed) } == 0
+    let statErrno = exists ? 0 : errno
+    let isDirectory = exists && followed.st_mode & S_IFMT == S_IFDIR
+    switch rule {
+    case .intoDirectory:
+      guard isDirectory else {
+        let why = exists || statErrno == ENOTDIR
+          ? "the destination ends with '/' (or is a target directory) but is not a directory"
+          : "the destination ends with '/' (or is a target directory) but no such directory exists"
+        throw CopyRefusal(exists ? "stat" : "open", .notDirectory, why, path: destination)
+      }
+      fallthrough
+    case .automatic where isDirectory:
+      guard let sourceName else {
+        throw CopyRefusal(
+          "open", .isDirectory, "the destination is a directory and the source has no name to copy it under",
+          path: destination)
+      }
+      target = destination.appending(sourceName)
+    default:
+      break
+    }
+
+    var own = stat()
+    guard target.withPlatformString({ lstat($0, &own) }) == 0 else {
+      // Nothing there (or a path component is missing, which opening will report).
+      return CopyDestination(path: target, kind: .missing, status: nil, isSymbolicLink: false)
+    }
+    var result = CopyDestination(path: target, kind: Kind(own.st_mode), status: own, isSymbolicLink: false)
+    if own.st_mode & S_IFMT == S_IFLNK {
+      var through = stat()
+      guard target.withPlatformString({ stat($0, &through) }) == 0 else {
+        let e = Errno(rawValue: errno)
+        if e == .noSuchFileOrDirectory {
+          throw CopyRefusal("stat", e, "not writing through dangling symlink", path: target)
+        }
+        throw CopyRefusal("stat", e, "cannot follow the destination's symbolic link", path: target)
+      }
+      result = CopyDestination(path: target, kind: Kind(through.st_mode), status: through, isSymbolicLink: true)
+    }
+    if let status = result.status, isSame(status, source) {
+      throw CopyRefusal("stat", .invalidArgument, sameFileMessage(source), path: target)
+    }
+    if result.kind == .directory {
+      throw CopyRefusal("open", .isDirectory, "cannot overwrite directory with non-directory", path: target)
+    }
+    return result
+  }
+
+  /// "are the same file (device D, inode I)": cp's words first, for people and scripts.
+  static func sameFileMessage(_ source: stat) -> String {
+    "source and destination are the same file (device \(source.st_dev), inode \(source.st_ino))"
+  }
+}
+
+/// A refusal of ``CopyDestination/resolve(_:rule:sourceName:source:)``, turned into a
+/// ``ZeroCopyError`` by the caller (which knows both paths).
+struct CopyRefusal: Error {
+  var syscall: String
+  var errno: Errno
+  var message: String
+  var path: FilePath
+  init(_ syscall: String, _ errno: Errno, _ message: String, path: FilePath) {
+    self.syscall = syscall
+    self.errno = errno
+    self.message = message
+    self.path = path
+  }
+}
