@@ -131,22 +131,6 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
-extension Errno {
-  /// The errno's C name (`"EXDEV"`), or `"errno N"` for values not in the table.
-  public var symbolicName: String {
-    errnoNames[rawValue] ?? "errno \(rawValue)"
-  }
-}
-
-private let errnoNames: [CInt: String] = [
-  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
-  11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
-  19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 26: "ETXTBSY",
-  27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 32: "EPIPE", 38: "ENOSYS", 75: "EOVERFLOW",
-  88: "ENOTSOCK", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 104: "ECONNRESET", 107: "ENOTCONN",
-  110: "ETIMEDOUT", 111: "ECONNREFUSED", 122: "EDQUOT", 125: "ECANCELED",
-]
-
 // MARK: - Formatting helpers (shared with zc through the public API's descriptions)
 
 internal func formatSeconds(_ s: Double) -> String {
