@@ -145,49 +145,70 @@ public struct ExtentSharing: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
-/// Extended attributes by path, without following a final symbolic link (`llistxattr`,
-/// `lgetxattr`, `lsetxattr`): for symbolic links, and for files opened with `O_PATH` through
-/// their `/proc/self/fd/N` name (which reaches the file itself, however deep its path).
+/// Extended attributes by path: by default without following a final symbolic link
+/// (`llistxattr`, `lgetxattr`, `lsetxattr`, `lremovexattr`), for symbolic links themselves;
+/// following it (`listxattr`…) for a file opened with `O_PATH` (a symbolic link, a FIFO, a
+/// device) through its `/proc/self/fd/N` name, which leads to the file itself however deep
+/// its path is (`f*xattr` calls refuse `O_PATH` descriptors with `EBADF`).
 public enum ExtendedAttributes {
-  /// The names of the extended attributes of the file at `path` (a final symbolic link
-  /// is not followed).
+  /// The names of the extended attributes of the file at `path`.
   ///
+  /// - Parameter following: Follow a final symbolic link (`listxattr`), or not (`llistxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/extendedAttributeNames()``, plus
   ///   the path errors (`.noSuchFileOrDirectory`, `.nameTooLong`…).
   ///
-  /// The corresponding C function is `llistxattr`.
-  public static func names(atPath path: FilePath) throws(Errno) -> [[UInt8]] {
+  /// The corresponding C functions are `llistxattr` and `listxattr`.
+  public static func names(atPath path: FilePath, following: Bool = false) throws(Errno) -> [[UInt8]] {
     try withPath(path) { cPath throws(Errno) in
-      try readList { buffer, size in llistxattr(cPath, buffer, size) }
+      try readList { buffer, size in following ? listxattr(cPath, buffer, size) : llistxattr(cPath, buffer, size) }
     }
   }
 
-  /// The value of the extended attribute `name` of the file at `path` (not following a
-  /// final symbolic link).
+  /// The value of the extended attribute `name` of the file at `path`.
   ///
+  /// - Parameter following: Follow a final symbolic link (`getxattr`), or not (`lgetxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/extendedAttribute(named:)``.
   ///
-  /// The corresponding C function is `lgetxattr`.
-  public static func value(named name: [UInt8], atPath path: FilePath) throws(Errno) -> [UInt8] {
+  /// The corresponding C functions are `lgetxattr` and `getxattr`.
+  public static func value(named name: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) -> [UInt8] {
     try withPath(path) { cPath throws(Errno) in
       try withName(name) { cName throws(Errno) in
-        try readValue { buffer, size in lgetxattr(cPath, cName, buffer, size) }
+        try readValue { buffer, size in
+          following ? getxattr(cPath, cName, buffer, size) : lgetxattr(cPath, cName, buffer, size)
+        }
       }
     }
   }
 
-  /// Sets the extended attribute `name` of the file at `path` (not following a final
-  /// symbolic link).
+  /// Sets the extended attribute `name` of the file at `path`.
   ///
+  /// - Parameter following: Follow a final symbolic link (`setxattr`), or not (`lsetxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/setExtendedAttribute(named:to:)``
   ///   (`.notPermitted` for a `user.` attribute on a symbolic link).
   ///
-  /// The corresponding C function is `lsetxattr`.
-  public static func set(named name: [UInt8], to value: [UInt8], atPath path: FilePath) throws(Errno) {
+  /// The corresponding C functions are `lsetxattr` and `setxattr`.
+  public static func set(named name: [UInt8], to value: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) {
     try withPath(path) { cPath throws(Errno) in
       try withName(name) { cName throws(Errno) in
-        let rc = value.withUnsafeBytes { lsetxattr(cPath, cName, $0.baseAddress, $0.count, 0) }
+        let rc = value.withUnsafeBytes {
+          following
+            ? setxattr(cPath, cName, $0.baseAddress, $0.count, 0) : lsetxattr(cPath, cName, $0.baseAddress, $0.count, 0)
+        }
         if rc != 0 { throw Errno(rawValue: errno) }
+      }
+    }
+  }
+
+  /// Removes the extended attribute `name` of the file at `path`.
+  ///
+  /// - Parameter following: Follow a final symbolic link (`removexattr`), or not (`lremovexattr`).
+  /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/removeExtendedAttribute(named:)``.
+  ///
+  /// The corresponding C functions are `lremovexattr` and `removexattr`.
+  public static func remove(named name: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) {
+    try withPath(path) { cPath throws(Errno) in
+      try withName(name) { cName throws(Errno) in
+        if (following ? removexattr(cPath, cName) : lremovexattr(cPath, cName)) != 0 { throw Errno(rawValue: errno) }
       }
     }
   }
