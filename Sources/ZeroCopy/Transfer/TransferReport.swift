@@ -63,12 +63,16 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   public var sourceKind: TransferEndpoint.Kind
   /// The destination's kind.
   public var destinationKind: TransferEndpoint.Kind
+  /// For a file copy (``Transfer/copy(from:to:strategy:options:)``): whether the data was
+  /// cloned, copied in the kernel, copied through user space or not copied, and why not a
+  /// faster way (``DataPath``). Nil for other transfers.
+  public var dataPath: DataPath?
 
   /// Creates a report (the transfer API does this; public for custom front ends and tests).
   public init(
     strategy: String, requestedStrategy: String, bytes: Int64, requestedBytes: Int64?, sourceEndedEarly: Bool,
     syscalls: Int, elapsed: Duration, fallbacks: [Fallback], notes: [String],
-    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind
+    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, dataPath: DataPath? = nil
   ) {
     self.strategy = strategy
     self.requestedStrategy = requestedStrategy
@@ -81,6 +85,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     self.notes = notes
     self.sourceKind = sourceKind
     self.destinationKind = destinationKind
+    self.dataPath = dataPath
   }
 
   /// Elapsed time in seconds.
@@ -99,6 +104,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     var s = "\(strategy): \(bytes) bytes in \(syscalls) syscalls, \(formatSeconds(seconds)) (\(formatRate(bytesPerSecond)))"
     if sourceEndedEarly, let requested = requestedBytes { s += "; the source ended before \(requested) bytes" }
     if !fallbacks.isEmpty { s += "; fell back from " + fallbacks.map(\.description).joined(separator: ", ") }
+    if let dataPath { s += "; \(dataPath)" }
     if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
     return s
   }
@@ -107,7 +113,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// `{"strategy":"sendfile","requestedStrategy":"automatic","bytes":…,"requestedBytes":…|null,
   /// "sourceEndedEarly":false,"syscalls":…,"elapsedSeconds":…,"bytesPerSecond":…,
   /// "sourceKind":"file","destinationKind":"file","fallbacks":[{"strategy":…,"errno":18|null,
-  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…]}`.
+  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…]}`, and for a file
+  /// copy `"dataPath":{"kind":"cloned"|"partlyCloned"|"kernel"|"userSpace"|"notCopied","reason":…|null}`.
   public var json: String {
     var fields: [String] = []
     fields.append("\"strategy\":\(jsonString(strategy))")
@@ -127,6 +134,9 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     }
     fields.append("\"fallbacks\":[\(fallbackObjects.joined(separator: ","))]")
     fields.append("\"notes\":[\(notes.map(jsonString).joined(separator: ","))]")
+    if let dataPath {
+      fields.append("\"dataPath\":{\"kind\":\(jsonString(dataPath.kind.rawValue)),\"reason\":\(dataPath.reason.map(jsonString) ?? "null")}")
+    }
     return "{" + fields.joined(separator: ",") + "}"
   }
 }
@@ -156,7 +166,7 @@ private func jsonNumber(_ value: Double) -> String {
   value.isFinite ? "\(value)" : "0"
 }
 
-private func jsonString(_ value: String) -> String {
+internal func jsonString(_ value: String) -> String {
   var out = "\""
   for scalar in value.unicodeScalars {
     switch scalar {

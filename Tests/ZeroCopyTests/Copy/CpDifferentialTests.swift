@@ -60,20 +60,12 @@ struct CpCase: Sendable, CustomTestStringConvertible {
   enum Difference: Sendable {
     /// `zc copy -` reads standard input; cp looks for a file named "-".
     case standardInputDash
-    /// cp -rT recreates FIFOs, sockets and device nodes; zc -r refuses them (named errors,
-    /// the rest copied with --keep-going).
-    case specialFilesInTrees
     /// A tree copied into itself: both refuse (exit 1, "into itself"), but cp has created
     /// the destination directory first; zc creates nothing.
     case intoItselfCreatesNothing
-    /// zc -r copies the source's mode exactly (set-user-ID kept, umask ignored); cp without
-    /// -p gives a new file the mode less the umask and drops set-user-ID.
-    case treeModesExact
     /// In a tree, a symbolic link where the source has a file is replaced (never written
-    /// through); an existing file's mode becomes the source's.
-    case treeReplacesLinksAndModes
-    /// zc -r needs a directory source; cp -r copies a file.
-    case recursiveFileSource
+    /// through); cp -r writes through it.
+    case treeReplacesLinks
   }
 }
 
@@ -82,7 +74,7 @@ struct CpDifferentialTests {
   @Test("cp vs zc copy (every strategy)", arguments: CpDifferential.fileCases)
   func file(_ c: CpCase) throws { try CpDifferential.check(c) }
 
-  @Test("cp -rT vs zc copy -r --keep-going (every engine)", arguments: CpDifferential.treeCases)
+  @Test("cp -rT vs zc copy -rT (every engine)", arguments: CpDifferential.treeCases)
   func tree(_ c: CpCase) throws { try CpDifferential.check(c) }
 }
 
@@ -197,11 +189,11 @@ enum CpDifferential {
   static let treeCases: [CpCase] = {
     var cases: [CpCase] = [
       CpCase(name: "a tree (links, dangling links, read-only entries, non-UTF-8 names) to a new name", recursive: true,
-             inputs: [.tree("src")], arguments: [b("src"), b("dst")], reason: nil, difference: .treeModesExact),
+             inputs: [.tree("src")], arguments: [b("src"), b("dst")], reason: nil),
       CpCase(name: "a tree into an existing empty directory", recursive: true, inputs: [.tree("src"), .directory("dst")],
-             arguments: [b("src"), b("dst")], reason: nil, difference: .treeModesExact),
+             arguments: [b("src"), b("dst")], reason: nil),
       CpCase(name: "a tree to a new name written with a slash", recursive: true, inputs: [.tree("src")],
-             arguments: [b("src"), b("dst/")], reason: nil, difference: .treeModesExact),
+             arguments: [b("src"), b("dst/")], reason: nil),
       CpCase(name: "onto a file written with a slash", recursive: true, inputs: [.directory("src"), .file("file", [1])],
              arguments: [b("src"), b("file/")], reason: "Not a directory"),
       CpCase(name: "a sparse file and hard links inside a tree", recursive: true,
@@ -215,10 +207,10 @@ enum CpDifferential {
       CpCase(name: "merging: a link or another mode where the tree has a file", recursive: true,
              inputs: [.directory("src"), .file("src/f", content), .file("src/g", content),
                       .directory("dst"), .file("dst/target", [7]), .symlink("dst/f", target: "target"), .file("dst/g", [1], mode: 0o600)],
-             arguments: [b("src"), b("dst")], reason: nil, difference: .treeReplacesLinksAndModes),
+             arguments: [b("src"), b("dst")], reason: nil, difference: .treeReplacesLinks),
       CpCase(name: "a FIFO and a socket inside the tree", recursive: true,
              inputs: [.directory("src"), .file("src/f", content), .fifo("src/fifo"), .socket("src/sock")],
-             arguments: [b("src"), b("dst")], reason: nil, difference: .specialFilesInTrees),
+             arguments: [b("src"), b("dst")], reason: nil),
       CpCase(name: "into itself", recursive: true, inputs: [.tree("a")], arguments: [b("a"), b("a/sub")], reason: "into itself",
              difference: .intoItselfCreatesNothing),
       CpCase(name: "onto itself", recursive: true, inputs: [.tree("a")], arguments: [b("a"), b("a")], reason: "are the same file"),
@@ -226,12 +218,12 @@ enum CpDifferential {
              arguments: [b("src"), b("file")], reason: "cannot overwrite non-directory"),
       CpCase(name: "a missing source", recursive: true, inputs: [], arguments: [b("missing"), b("dst")], reason: "No such file or directory"),
       CpCase(name: "a file as the source of -r", recursive: true, inputs: [.file("f", content)], arguments: [b("f"), b("dst")],
-             reason: nil, difference: .recursiveFileSource),
+             reason: nil),
     ]
     if isRoot {
       cases.append(CpCase(
         name: "a device node inside the tree", recursive: true, inputs: [.directory("src"), .file("src/f", content), .nullDevice("src/null")],
-        arguments: [b("src"), b("dst")], reason: nil, rootOnly: true, difference: .specialFilesInTrees))
+        arguments: [b("src"), b("dst")], reason: nil, rootOnly: true))
     }
     return cases
   }()
@@ -321,7 +313,7 @@ enum CpDifferential {
     let reference = try run(c, cpCommand, label: "cp")
     let zc = b(TransferFixtures.zcExecutable!)
     let variants: [(String, [[UInt8]])] = c.recursive
-      ? ["uring", "threads", "sequential"].map { ($0, [zc, b("copy"), b("-r"), b("--keep-going"), b("--quiet"), b("--engine"), b($0)]) }
+      ? ["uring", "threads", "sequential"].map { ($0, [zc, b("copy"), b("-rT"), b("--quiet"), b("--engine"), b($0)]) }
       : TransferStrategies.all.map { ($0.name, [zc, b("copy"), b("--quiet"), b("--strategy"), b($0.name)]) }
     for (variant, command) in variants where runs(variant) {
       let ours = try run(c, command, label: variant)
@@ -360,13 +352,6 @@ enum CpDifferential {
       #expect(zc.run.status == 0, "\(what): \(zc.run)")
       if case .file(_, let bytes) = zc.tree["dst"] { TransferFixtures.expectSame(bytes, c.standardInput ?? [], "\(what): dst") }
       else { Issue.record("\(what): no dst") }
-    case .specialFilesInTrees:
-      #expect(cp.run.status == 0, "\(what): cp: \(cp.run)")
-      #expect(zc.run.status == 1 && zc.run.standardError.contains("is not copied"), "\(what): zc: \(zc.run)")
-      // Everything else is the same.
-      var a = zc.tree, b = cp.tree
-      for (key, entry) in b { if case .other = entry { b.removeValue(forKey: key); a.removeValue(forKey: key) } }
-      expectSameTree(a, b, what)
     case .intoItselfCreatesNothing:
       #expect(cp.run.status == 1 && zc.run.status == 1)
       #expect(cp.run.standardError.contains("into itself") && zc.run.standardError.contains("into itself"), "\(what)")
@@ -376,34 +361,16 @@ enum CpDifferential {
       var b = cp.tree
       for key in inside { b.removeValue(forKey: key) }
       expectSameTree(zc.tree, b, what)
-    case .treeModesExact:
-      // The same entries and bytes; zc's modes are the source's exactly.
-      #expect(zc.run.status == cp.run.status, "\(what): \(zc.run) cp: \(cp.run)")
-      #expect(Set(zc.tree.keys) == Set(cp.tree.keys), "\(what)")
-      var differs = false
-      for (key, entry) in cp.tree {
-        guard case .file(let m, let bytes) = entry, case .file(let n, let ours)? = zc.tree[key] else {
-          #expect(zc.tree[key] == entry, "\(what): \(key)")
-          continue
-        }
-        TransferFixtures.expectSame(ours, bytes, "\(what): \(key)")
-        if m != n {
-          differs = true
-          #expect(m == n & ~S_ISUID & ~S_ISGID & ~TransferFixtures.umaskValue, "\(what): \(key) zc \(String(n, radix: 8)) cp \(String(m, radix: 8))")
-        }
-      }
-      #expect(differs, "\(what): the documented mode difference did not show (update Docs/Copy.md?)")
-    case .treeReplacesLinksAndModes:
+    case .treeReplacesLinks:
       #expect(zc.run.status == 0 && cp.run.status == 0, "\(what)")
       #expect(cp.tree["dst/f"] == .symlink(target: b("target")), "\(what): cp wrote through the link")
       #expect(cp.tree["dst/target"] == .file(mode: 0o644, bytes: content), "\(what): cp wrote through the link")
-      #expect(cp.tree["dst/g"] == .file(mode: 0o600, bytes: content), "\(what): cp kept the old mode")
-      #expect(zc.tree["dst/f"] == .file(mode: 0o644, bytes: content), "\(what): zc replaced the link")
+      #expect(zc.tree["dst/f"] == .file(mode: 0o644 & ~TransferFixtures.umaskValue, bytes: content), "\(what): zc replaced the link")
       #expect(zc.tree["dst/target"] == .file(mode: 0o644, bytes: [7]), "\(what): zc did not write through the link")
-      #expect(zc.tree["dst/g"] == .file(mode: 0o644, bytes: content), "\(what): zc set the source's mode")
-    case .recursiveFileSource:
-      #expect(cp.run.status == 0 && cp.tree["dst"] == .file(mode: 0o644, bytes: content), "\(what): cp copied the file")
-      #expect(zc.run.status == 1 && zc.run.standardError.contains("Not a directory"), "\(what): \(zc.run)")
+      // Everything else is the same (an existing file keeps its mode, as with cp).
+      var a = zc.tree, b = cp.tree
+      for key in ["dst/f", "dst/target"] { a.removeValue(forKey: key); b.removeValue(forKey: key) }
+      expectSameTree(a, b, what)
     }
     return true
   }
