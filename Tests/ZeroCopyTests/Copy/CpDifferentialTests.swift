@@ -11,6 +11,7 @@
 // behaviour cannot drift apart: a difference that disappears fails the case too.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 @testable import ZeroCopy
@@ -32,6 +33,12 @@ struct CpCase: Sendable, CustomTestStringConvertible {
     case nullDevice(String)
     case rawFile([UInt8], [UInt8])
     case tree(String)
+    /// Sets an entry's access and modification times (seconds, nanoseconds), not following a link.
+    case times(String, seconds: Int, nanoseconds: Int = 0)
+    /// Gives an entry (not followed) to another owner and group (root only).
+    case owner(String, uid: uid_t, gid: gid_t)
+    /// Sets an extended attribute on a file.
+    case xattr(String, name: String, value: [UInt8])
   }
 
   let name: String
@@ -54,6 +61,24 @@ struct CpCase: Sendable, CustomTestStringConvertible {
   var rootOnly = false
   /// The row of Docs/Copy.md's table when zc differs on purpose, and how.
   var difference: Difference? = nil
+  /// Options placed before the operands, passed as they are (cp's spelling).
+  var options: [[UInt8]] = []
+  /// Run zc once per tree engine (options such as -a or -r given in ``options``), not once per strategy.
+  var engines = false
+  /// Only these strategies (option cases: the option's effect does not depend on the strategy).
+  var strategies: [String]? = nil
+  /// Compare standard output (-v), its lines sorted (cp -r reads directories in inode order).
+  var compareOutput = false
+  /// Entries whose times (access, modification), owner and group are compared.
+  var metadata: [String] = []
+  /// Entries whose owner and group are compared.
+  var owners: [String] = []
+  /// Run the command in the case's directory, the operands relative to it (--parents).
+  var relative = false
+  /// Entries whose "is a hard link of" relation is compared.
+  var linkGroups: [[String]] = []
+  /// Extended attributes compared (entry, attribute name).
+  var xattrs: [(String, String)] = []
 
   var testDescription: String { name }
 
@@ -66,6 +91,8 @@ struct CpCase: Sendable, CustomTestStringConvertible {
     /// In a tree, a symbolic link where the source has a file is replaced (never written
     /// through); cp -r writes through it.
     case treeReplacesLinks
+    /// A usage error: cp exits 1, zc 64 (both say the same words, and touch nothing).
+    case usageExitStatus
   }
 }
 
@@ -76,6 +103,9 @@ struct CpDifferentialTests {
 
   @Test("cp -rT vs zc copy -rT (every engine)", arguments: CpDifferential.treeCases)
   func tree(_ c: CpCase) throws { try CpDifferential.check(c) }
+
+  @Test("cp's options: cp vs zc copy with the same options", arguments: CpDifferential.optionCases)
+  func options(_ c: CpCase) throws { try CpDifferential.check(c) }
 }
 
 enum CpDifferential {
@@ -228,6 +258,156 @@ enum CpDifferential {
     return cases
   }()
 
+  /// The command line cp users type: each option's case runs cp and zc with the same
+  /// options (files: two strategies; trees: every engine).
+  static let optionCases: [CpCase] = {
+    let two = ["automatic", "readWrite"]
+    let a = CpCase.Input.file("a", content)
+    let bFile = CpCase.Input.file("b", Array(content.prefix(5000)), mode: 0o640)
+    let old = CpCase.Input.file("old", [1, 2, 3], mode: 0o600)
+    func file(_ name: String, _ inputs: [CpCase.Input], _ options: [String], _ operands: [String], reason: String? = nil) -> CpCase {
+      CpCase(
+        name: name, recursive: false, inputs: inputs, arguments: operands.map(b), reason: reason, options: options.map(b),
+        strategies: two)
+    }
+    func tree(_ name: String, _ inputs: [CpCase.Input], _ options: [String], _ operands: [String], reason: String? = nil) -> CpCase {
+      CpCase(name: name, recursive: false, inputs: inputs, arguments: operands.map(b), reason: reason, options: options.map(b), engines: true)
+    }
+    var cases: [CpCase] = [
+      // Operands: several sources, -t, -T, a missing target.
+      file("several sources into a directory", [a, bFile, .directory("dir")], [], ["a", "b", "dir"]),
+      file("-t DIR before the sources", [a, bFile, .directory("dir")], ["-t"], ["dir", "a", "b"]),
+      file("-T: the destination is the name, even a directory (refused)", [a, .directory("dir")], ["-T"], ["a", "dir"],
+           reason: "cannot overwrite directory"),
+      file("-T to a new name", [a], ["-T"], ["a", "new"]),
+      file("three operands, the last missing", [a, bFile], [], ["a", "b", "missing"], reason: "No such file or directory"),
+      file("-t naming a file", [a, bFile], ["-t"], ["b", "a"], reason: "Not a directory"),
+      // An existing destination: -n, -u, -i, -f, --remove-destination.
+      file("-n keeps an existing file", [a, old], ["-n"], ["a", "old"]),
+      file("-n -i: the last wins (asks; the answer y replaces)", [a, old], ["-n", "-i"], ["a", "old"]),
+      file("-i -n: the last wins (keeps)", [a, old], ["-i", "-n"], ["a", "old"]),
+      file("-u replaces an older file", [a, .file("older", [9], mode: 0o600), .times("older", seconds: 1_000_000_000)], ["-u"], ["a", "older"]),
+      file("-u keeps a newer file", [a, .file("newer", [9], mode: 0o600), .times("newer", seconds: 4_000_000_000)], ["-u"], ["a", "newer"]),
+      file("-f over a read-only file", [a, .file("ro", [1], mode: 0o444)], ["-f"], ["a", "ro"]),
+      file("--remove-destination over a symbolic link (the link replaced)", [a, .file("target", [7]), .symlink("link", target: "target")],
+           ["--remove-destination"], ["a", "link"]),
+      file("--remove-destination over a hard link of the source (replaced by a copy)", [a, .hardLink("hard", to: "a")],
+           ["--remove-destination"], ["a", "hard"]),
+      file("without it, a symbolic link is written through", [a, .file("target", [7]), .symlink("link", target: "target")], [], ["a", "link"]),
+      // -v, --parents.
+      file("-v prints each copy", [a, bFile, .directory("dir")], ["-v"], ["a", "b", "dir"]),
+      file("--parents -v creates the source's directories under the target", [.directory("x"), .directory("x/y", mode: 0o750),
+           .file("x/y/f", content), .directory("dir")], ["--parents", "-v"], ["x/y/f", "dir"]),
+      file("--parents needs a directory", [a], ["--parents"], ["a", "new"], reason: "must be a directory"),
+      // Attributes: the default, -p, --preserve, --no-preserve.
+      file("the default: a new file's mode less the umask, no set-user-ID; times not kept",
+           [.file("s", content, mode: 0o4755), .times("s", seconds: 1_000_000_000, nanoseconds: 5)], [], ["s", "dst"]),
+      file("-p: mode, times to the nanosecond", [.file("s", content, mode: 0o4751), .times("s", seconds: 1_000_000_000, nanoseconds: 123_456_789)],
+           ["-p"], ["s", "dst"]),
+      file("-p over an existing file: its mode and times become the source's", [.file("s", content, mode: 0o751), .times("s", seconds: 1_000_000_000), old],
+           ["-p"], ["s", "old"]),
+      file("--preserve=timestamps only", [.file("s", content, mode: 0o700), .times("s", seconds: 1_200_000_000, nanoseconds: 7)],
+           ["--preserve=timestamps"], ["s", "dst"]),
+      file("--no-preserve=mode: the default permissions", [.file("s", content, mode: 0o700)], ["--no-preserve=mode"], ["s", "dst"]),
+      file("-d: hard links among the operands stay hard links", [a, .hardLink("h", to: "a"), .directory("dir")], ["-d"], ["a", "h", "dir"]),
+      file("--preserve=xattr", [a, .xattr("a", name: "user.zc", value: [1, 2, 3])], ["--preserve=xattr"], ["a", "dst"]),
+      file("without --preserve=xattr none is copied", [a, .xattr("a", name: "user.zc", value: [1, 2, 3])], [], ["a", "dst"]),
+      // Symbolic links on the command line: -P, -L, -H.
+      file("a link without -r is followed", [a, .symlink("link", target: "a")], [], ["link", "dst"]),
+      file("-P copies a link as a link", [a, .symlink("link", target: "a")], ["-P"], ["link", "dst"]),
+      file("-P copies a dangling link", [.symlink("dangling", target: "nowhere")], ["-P"], ["dangling", "dst"]),
+      file("-L follows it", [a, .symlink("link", target: "a")], ["-L"], ["link", "dst"]),
+      // Clones.
+      file("--reflink=never", [a], ["--reflink=never"], ["a", "dst"]),
+      file("--reflink=always where the filesystem cannot clone", [a], ["--reflink=always"], ["a", "dst"], reason: "Operation not supported"),
+      file("--reflink=always over an existing file that cannot be cloned into", [a, old], ["--reflink=always"], ["a", "old"],
+           reason: "Operation not supported"),
+      // Trees: -a, -r with -L/-H, -n, -u, --remove-destination, -v, several sources.
+      tree("-a: modes, times, links, hard links, FIFOs", [
+        .directory("src", mode: 0o750), .file("src/f", content, mode: 0o4751), .hardLink("src/h", to: "src/f"), .symlink("src/l", target: "f"),
+        .fifo("src/p"), .directory("src/sub", mode: 0o2711), .file("src/sub/g", [5], mode: 0o600),
+        .times("src/f", seconds: 1_000_000_000, nanoseconds: 1), .times("src/l", seconds: 1_000_000_001, nanoseconds: 2),
+        .times("src/sub/g", seconds: 1_000_000_002, nanoseconds: 3), .times("src/sub", seconds: 1_000_000_003, nanoseconds: 4),
+        .times("src", seconds: 1_000_000_004, nanoseconds: 5),
+      ], ["-a"], ["src", "dst"]),
+      tree("-r: hard links not kept, FIFO recreated, modes less the umask", [
+        .directory("src"), .file("src/f", content, mode: 0o4751), .hardLink("src/h", to: "src/f"), .fifo("src/p"),
+      ], ["-r"], ["src", "dst"]),
+      tree("-rL follows links in the tree", [
+        .directory("src"), .file("src/f", content), .symlink("src/l", target: "f"), .directory("src/d"), .file("src/d/g", [1]),
+        .symlink("src/ld", target: "d"),
+      ], ["-rL"], ["src", "dst"]),
+      tree("-rH follows the source link only", [
+        .directory("real"), .file("real/f", content), .symlink("real/l", target: "f"), .symlink("src", target: "real"),
+      ], ["-rH"], ["src", "dst"]),
+      tree("-r copies a source link to a directory as a link", [.directory("real"), .file("real/f", content), .symlink("src", target: "real")],
+           ["-r"], ["src", "dst"]),
+      tree("-rn merges, keeping existing files", [
+        .directory("src"), .file("src/f", content), .file("src/g", content), .directory("dst"), .directory("dst/src"), .file("dst/src/f", [1]),
+      ], ["-rn"], ["src", "dst"]),
+      tree("-ru replaces older files only", [
+        .directory("src"), .file("src/f", content), .file("src/g", content), .times("src/f", seconds: 2_000_000_000),
+        .times("src/g", seconds: 2_000_000_000), .directory("dst"), .directory("dst/src"), .file("dst/src/f", [1]), .file("dst/src/g", [2]),
+        .times("dst/src/f", seconds: 1_000_000_000), .times("dst/src/g", seconds: 3_000_000_000),
+      ], ["-ru"], ["src", "dst"]),
+      tree("-r --remove-destination replaces a link in the tree", [
+        .directory("src"), .file("src/f", content), .directory("dst"), .directory("dst/src"), .file("dst/target", [7]),
+        .symlink("dst/src/f", target: "../target"),
+      ], ["-r", "--remove-destination"], ["src", "dst"]),
+      tree("-rv prints every entry", [.directory("src"), .file("src/f", content), .directory("src/d"), .symlink("src/d/l", target: "../f")],
+           ["-rv"], ["src", "dst"]),
+      tree("-r with several sources into a directory", [.directory("s1"), .file("s1/f", content), .file("g", [3]), .directory("dir")],
+           ["-r"], ["s1", "g", "dir"]),
+      // Usage errors: the same words, exit 1 for cp and 64 for zc.
+      file("--preserve=bogus", [a], ["--preserve=bogus"], ["a", "dst"], reason: "invalid argument"),
+      file("two target directories", [a, .directory("dir")], ["-t", "dir", "-t"], ["dir", "a"], reason: "multiple target directories specified"),
+      file("--reflink=always with --sparse=never", [a], ["--reflink=always", "--sparse=never"], ["a", "dst"],
+           reason: "--reflink can be used only with --sparse=auto"),
+    ]
+    for index in cases.indices {
+      let name = cases[index].name
+      if name.hasPrefix("-n -i") { cases[index].standardInput = b("y\n") }
+      if name.hasPrefix("--parents") { cases[index].relative = true }
+      if name.hasPrefix("-v") || name.hasPrefix("--parents -v") || name.hasPrefix("-rv") { cases[index].compareOutput = true }
+      if ["--preserve=bogus", "two target directories", "--reflink=always with --sparse=never", "--parents needs a directory"].contains(name) {
+        cases[index].difference = .usageExitStatus
+      }
+    }
+    func set(_ name: String, _ change: (inout CpCase) -> Void) {
+      guard let index = cases.firstIndex(where: { $0.name == name }) else { return }
+      change(&cases[index])
+    }
+    set("the default: a new file's mode less the umask, no set-user-ID; times not kept") { $0.metadata = [] }
+    set("-p: mode, times to the nanosecond") { $0.metadata = ["dst"] }
+    set("--reflink=always where the filesystem cannot clone") { $0.strategies = ["automatic"] }
+    set("--reflink=always over an existing file that cannot be cloned into") { $0.strategies = ["automatic"] }
+    set("-p over an existing file: its mode and times become the source's") { $0.metadata = ["old"] }
+    set("--preserve=timestamps only") { $0.metadata = ["dst"] }
+    set("-d: hard links among the operands stay hard links") { $0.linkGroups = [["dir/a", "dir/h"]] }
+    set("--preserve=xattr") { $0.xattrs = [("dst", "user.zc")] }
+    set("without --preserve=xattr none is copied") { $0.xattrs = [("dst", "user.zc")] }
+    set("-a: modes, times, links, hard links, FIFOs") {
+      $0.metadata = ["dst/f", "dst/l", "dst/sub/g", "dst/sub", "dst"]
+      $0.linkGroups = [["dst/f", "dst/h"]]
+    }
+    set("-r: hard links not kept, FIFO recreated, modes less the umask") { $0.linkGroups = [["dst/f", "dst/h"]] }
+    set("-ru replaces older files only") { $0.metadata = ["dst/src/g"] }
+    if isRoot {
+      cases.append(file(
+        "-p as root: the owner and group too",
+        [.file("s", content, mode: 0o4750), .owner("s", uid: 1234, gid: 5678), .times("s", seconds: 1_000_000_000)], ["-p"], ["s", "dst"]))
+      cases[cases.count - 1].metadata = ["dst"]
+      cases.append(file("without -p, as root: the owner is root's", [.file("s", content, mode: 0o750), .owner("s", uid: 1234, gid: 5678)], [], ["s", "dst"]))
+      cases[cases.count - 1].owners = ["dst"]
+      cases.append(tree("-a as root: owners in a tree, a link's own owner", [
+        .directory("src"), .file("src/f", content, mode: 0o2755), .owner("src/f", uid: 1234, gid: 5678), .symlink("src/l", target: "f"),
+        .owner("src/l", uid: 4321, gid: 8765), .owner("src", uid: 1111, gid: 2222),
+      ], ["-a"], ["src", "dst"]))
+      cases[cases.count - 1].owners = ["dst/f", "dst/l", "dst"]
+    }
+    return cases
+  }()
+
   // MARK: - Running a case
 
   /// What one run left: exit status, stderr, the directory, a FIFO reader's bytes.
@@ -236,6 +416,12 @@ enum CpDifferential {
     var tree: [String: TreeFixtures.Entry]
     var drained: [UInt8]?
     var allocated: [String: Int64]
+    /// "atime mtime uid:gid" of ``CpCase/metadata``'s entries (read before the snapshot reads them).
+    var metadata: [String: String] = [:]
+    /// For each of ``CpCase/linkGroups``: whether all its entries are one inode.
+    var linked: [Bool] = []
+    /// ``CpCase/xattrs``' values (nil: absent).
+    var xattrs: [String: [UInt8]] = [:]
   }
 
   static func build(_ c: CpCase, in root: [UInt8]) throws {
@@ -265,6 +451,13 @@ enum CpDifferential {
         guard mknod(F.cPath(p(name)), S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0 else { throw Errno(rawValue: errno) }
       case .rawFile(let name, let bytes): try F.write(root + [0x2F] + name, bytes)
       case .tree(let name): try F.buildSource(p(name))
+      case .times(let name, let seconds, let nanoseconds):
+        var times = [timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds)]
+        guard utimensat(AT_FDCWD, F.cPath(p(name)), &times, AT_SYMLINK_NOFOLLOW) == 0 else { throw Errno(rawValue: errno) }
+      case .owner(let name, let uid, let gid):
+        guard lchown(F.cPath(p(name)), uid, gid) == 0 else { throw Errno(rawValue: errno) }
+      case .xattr(let name, let attribute, let value):
+        try ExtendedAttributes.set(named: b(attribute), to: value, atPath: F.filePath(p(name)))
       }
     }
   }
@@ -275,7 +468,13 @@ enum CpDifferential {
     let root = scratch.sub("case")
     try F.mkdirp(root)
     try build(c, in: root)
-    let arguments = c.arguments.map { $0.first == 0x2F || $0 == [0x2D] ? $0 : root + [0x2F] + $0 }
+    var arguments = c.arguments.map { $0.first == 0x2F || $0 == [0x2D] || c.relative ? $0 : root + [0x2F] + $0 }
+    var command = command
+    if c.relative {
+      // coreutils' env -C: the command runs in the case's directory.
+      arguments = Array(command.dropFirst()) + arguments
+      command = [b("/usr/bin/env"), b("-C"), root, command[0]]
+    }
     var feeder: TransferFixtures.Worker?
     if let feed = c.feed {
       feeder = TransferFixtures.Worker {
@@ -301,20 +500,42 @@ enum CpDifferential {
     feeder?.join()
     // Messages name the case's directory: make them comparable.
     outcome.standardError = outcome.standardError.replacingAll(String(decoding: root, as: UTF8.self), with: "ROOT")
+    outcome.standardOutput = outcome.standardOutput.replacingAll(String(decoding: root, as: UTF8.self), with: "ROOT")
     var allocated: [String: Int64] = [:]
     for name in c.sparse { allocated[name] = Int64(S.lstatus(root + [0x2F] + b(name))?.st_blocks ?? -1) * 512 }
-    return Result(run: outcome, tree: F.snapshot(root), drained: reader?.finish(), allocated: allocated)
+    var metadata: [String: String] = [:]
+    for name in c.metadata {
+      metadata[name] = S.lstatus(root + [0x2F] + b(name)).map {
+        "atime \($0.st_atim.tv_sec).\($0.st_atim.tv_nsec) mtime \($0.st_mtim.tv_sec).\($0.st_mtim.tv_nsec) owner \($0.st_uid):\($0.st_gid)"
+      } ?? "missing"
+    }
+    for name in c.owners {
+      metadata[name] = S.lstatus(root + [0x2F] + b(name)).map { "owner \($0.st_uid):\($0.st_gid)" } ?? "missing"
+    }
+    let linked = c.linkGroups.map { group in
+      Set(group.map { S.lstatus(root + [0x2F] + b($0)).map { "\($0.st_dev):\($0.st_ino)" } ?? "missing \($0)" }).count == 1
+    }
+    var xattrs: [String: [UInt8]] = [:]
+    for (name, attribute) in c.xattrs {
+      xattrs["\(name) \(attribute)"] = try? ExtendedAttributes.value(named: b(attribute), atPath: F.filePath(root + [0x2F] + b(name)))
+    }
+    return Result(
+      run: outcome, tree: F.snapshot(root), drained: reader?.finish(), allocated: allocated, metadata: metadata, linked: linked,
+      xattrs: xattrs)
   }
 
   /// Runs the case with cp and with zc for every strategy (files) or engine (-r), and
   /// compares.
   static func check(_ c: CpCase) throws {
-    let cpCommand: [[UInt8]] = [b(cp!)] + (c.recursive ? [b("-rT")] : [])
+    let cpCommand: [[UInt8]] = [b(cp!)] + (c.recursive ? [b("-rT")] : []) + c.options
     let reference = try run(c, cpCommand, label: "cp")
     let zc = b(TransferFixtures.zcExecutable!)
-    let variants: [(String, [[UInt8]])] = c.recursive
-      ? ["uring", "threads", "sequential"].map { ($0, [zc, b("copy"), b("-rT"), b("--quiet"), b("--engine"), b($0)]) }
-      : TransferStrategies.all.map { ($0.name, [zc, b("copy"), b("--quiet"), b("--strategy"), b($0.name)]) }
+    let base = [zc, b("copy")] + (c.recursive ? [b("-rT")] : [])
+    let variants: [(String, [[UInt8]])] = c.recursive || c.engines
+      ? ["uring", "threads", "sequential"].map { ($0, base + [b("--quiet"), b("--engine"), b($0)] + c.options) }
+      : TransferStrategies.all.map(\.name).filter { c.strategies?.contains($0) ?? true }.map {
+        ($0, base + [b("--quiet"), b("--strategy"), b($0)] + c.options)
+      }
     for (variant, command) in variants where runs(variant) {
       let ours = try run(c, command, label: variant)
       let what = "\(c.name) [\(variant)]"
@@ -335,6 +556,13 @@ enum CpDifferential {
     for (name, blocks) in cp.allocated {
       #expect((zc.allocated[name] ?? .max) <= blocks, "\(what): \(name) allocates \(zc.allocated[name] ?? -1) bytes, cp's \(blocks)")
     }
+    if c.compareOutput {
+      let lines = { (text: String) in text.split(separator: "\n").map(String.init).sorted() }
+      #expect(lines(zc.run.standardOutput) == lines(cp.run.standardOutput), "\(what): standard output")
+    }
+    #expect(zc.metadata == cp.metadata, "\(what): times and owners")
+    #expect(zc.linked == cp.linked, "\(what): hard links \(c.linkGroups)")
+    #expect(zc.xattrs == cp.xattrs, "\(what): extended attributes")
   }
 
   static func expectSameTree(_ zc: [String: TreeFixtures.Entry], _ cp: [String: TreeFixtures.Entry], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -361,6 +589,12 @@ enum CpDifferential {
       var b = cp.tree
       for key in inside { b.removeValue(forKey: key) }
       expectSameTree(zc.tree, b, what)
+    case .usageExitStatus:
+      #expect(cp.run.status == 1 && zc.run.status == 64, "\(what): cp \(cp.run) zc \(zc.run)")
+      if let reason = c.reason {
+        #expect(cp.run.standardError.contains(reason) && zc.run.standardError.contains(reason), "\(what): cp \(cp.run) zc \(zc.run)")
+      }
+      expectSameTree(zc.tree, cp.tree, what)
     case .treeReplacesLinks:
       #expect(zc.run.status == 0 && cp.run.status == 0, "\(what)")
       #expect(cp.tree["dst/f"] == .symlink(target: b("target")), "\(what): cp wrote through the link")
