@@ -41,6 +41,9 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
   public var bytesTransferred: Int64
   /// Extra context, if any.
   public var message: String?
+  /// For a transfer (``Transfer``): the strategy that was running when it stopped, which
+  /// delivered ``bytesTransferred`` (after any fallbacks); `nil` for other operations.
+  public var strategy: String?
 
   /// Creates an error.
   public init(

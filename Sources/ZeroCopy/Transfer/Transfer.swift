@@ -287,6 +287,7 @@ public enum Transfer {
       advancePositions(context.bytesTransferred)
       error.bytesTransferred = context.bytesTransferred
       let ran = context.strategyName ?? strategy.name
+      error.strategy = ran
       error.message = [error.message, "strategy \(ran)"].compactMap { $0 }.joined(separator: "; ")
       throw error
     }

@@ -378,6 +378,7 @@ extension TransferTests {
         #expect(error?.errno == .brokenPipe, "\(name): \(String(describing: error))")
         #expect(error?.bytesTransferred == 0, "\(name)")
         #expect(error?.message?.contains("strategy \(name)") == true, "\(name): \(String(describing: error))")
+        #expect(error?.strategy == name, "\(name): \(String(describing: error?.strategy))")
       }
     }
 
