@@ -290,11 +290,15 @@ public enum Transfer {
     }
     advancePositions(context.bytesTransferred)
     let bytes = context.bytesTransferred
+    // The profile the automatic choice decided with (a rejected profile file's note too).
+    let profile = (strategy as? AutomaticStrategy)?.profile
+      ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
       sourceEndedEarly: outcome == .endOfSource && requested.map { bytes < $0 } == true,
-      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
-      sourceKind: source.kind, destinationKind: destination.kind)
+      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks,
+      notes: context.notes + (profile?.note.map { [$0] } ?? []),
+      sourceKind: source.kind, destinationKind: destination.kind, profile: profile?.name)
   }
 }

@@ -14,7 +14,10 @@ struct AutomaticPlanTests {
     TransferEndpoint(descriptor: FileDescriptor(rawValue: 100), kind: kind, device: device, isAppendOnly: append)
   }
 
-  private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = AutomaticStrategy()) -> String {
+  /// The built-in table, whatever profile the machine running the tests has.
+  private static let builtIn = AutomaticStrategy(profile: .builtIn)
+
+  private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = builtIn) -> String {
     a.plan(for: EndpointPair(source: s, destination: d), bytes: bytes).map(\.name).joined(separator: ",")
   }
 
@@ -25,8 +28,10 @@ struct AutomaticPlanTests {
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 1 << 20) == "sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.file, device: 2), nil) == "sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.file, append: true), nil) == "readWrite")
-    #expect(names(endpoint(.file), endpoint(.pipe), 1) == "splice,sendfile,readWrite")
-    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), nil) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.file), endpoint(.pipe), 1) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.file), endpoint(.pipe), nil) == "splice,sendfile,readWrite")
+    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), 4096) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), nil) == "splice,sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.characterDevice), nil) == "sendfile,readWrite")
     #expect(names(endpoint(.tcpSocket), endpoint(.file), nil) == "splice,readWrite")
     #expect(names(endpoint(.pseudoFile), endpoint(.file), nil) == "readWrite")
@@ -46,7 +51,7 @@ struct AutomaticPlanTests {
               source: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: s)!))!,
               destination: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: d)!))!,
               facts: facts, bytes: bytes)
-            let got = AutomaticStrategy().plan(for: pair, bytes: bytes).map(\.name)
+            let got = Self.builtIn.plan(for: pair, bytes: bytes).map(\.name)
             #expect(got == want.map(\.description), "\(s) → \(d) device \(device) bytes \(String(describing: bytes))")
           }
         }
@@ -69,5 +74,56 @@ struct AutomaticPlanTests {
     #expect(readWrite.bufferSize == 32 << 10)
     #expect(AutomaticStrategy.smallTransferLimit == 16 << 10)
     #expect(AutomaticStrategy.readWrite.bufferSize == 128 << 10)
+    #expect(calibrated.profile.source == .explicit && calibrated.profile.name == "explicit parameters")
+  }
+
+  @Test("AutomaticStrategy() decides with the host's profile; init(profile:) with the one given")
+  func profiles() throws {
+    #expect(AutomaticStrategy().profile == TransferPlan.Profile.host)
+    var p = TransferPlan.Parameters.default
+    p[.socketSendfileMax] = 0
+    let profile = TransferPlan.Profile.measuredHere(parameters: p, measured: "test")
+    let automatic = AutomaticStrategy(profile: profile)
+    #expect(automatic.parameters == p)
+    #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096, automatic) == "splice,sendfile,readWrite")
+    #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096) == "sendfile,splice,readWrite")
+  }
+
+  @Test("The report names the profile, in text and JSON; a rejected profile file's note is in its notes")
+  func reportNamesTheProfile() throws {
+    let path = "/tmp/zc-report-profile-\(getpid())"
+    let source = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
+    defer {
+      try? source.close()
+      unlink(path)
+    }
+    _ = try source.writeAll([UInt8](repeating: 7, count: 4096))
+    let null = try FileDescriptor.open("/dev/null", .writeOnly)
+    defer { try? null.close() }
+    let request = TransferRequest(from: source, offset: 0, count: 4096, to: null)
+
+    let rejected = TransferPlan.Profile.load("/nonexistent/zc-profile")
+    let note = try #require(rejected.note)
+    let report = try Transfer.runBlocking(request, strategy: AutomaticStrategy(profile: rejected))
+    #expect(report.bytes == 4096 && report.strategy == "sendfile")
+    #expect(report.profile == "built-in")
+    #expect(report.notes == [note])
+    #expect(report.description.hasSuffix("; \(note); profile built-in"), "\(report)")
+    #expect(report.json.hasSuffix(",\"profile\":\"built-in\"}"), "\(report.json)")
+
+    let explicit = try Transfer.runBlocking(request, strategy: AutomaticStrategy(parameters: .default))
+    #expect(explicit.profile == "explicit parameters" && explicit.notes.isEmpty)
+    // A named strategy that did not fall back made no automatic choice.
+    let named = try Transfer.runBlocking(request, strategy: .readWrite)
+    #expect(named.profile == nil && !named.description.contains("profile"))
+    #expect(named.json.hasSuffix(",\"profile\":null}"))
+    // One that fell back did, with the host's profile.
+    let append = try FileDescriptor.open(FilePath(path + ".log"), .writeOnly, options: [.create, .truncate, .append], permissions: .ownerReadWrite)
+    defer {
+      try? append.close()
+      unlink(path + ".log")
+    }
+    let fellBack = try Transfer.runBlocking(TransferRequest(from: source, offset: 0, count: 4096, to: append), strategy: .sendfile)
+    #expect(fellBack.strategy == "readWrite" && fellBack.profile == TransferPlan.Profile.host.name)
   }
 }
