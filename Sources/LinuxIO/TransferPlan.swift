@@ -320,6 +320,17 @@ public enum TransferPlan {
         destinationDescriptor.rawValue))
   }
 
+  /// Whether the filesystem behind `descriptor` is one whose `copy_file_range` copies
+  /// bytes in the kernel (ext2/3/4, tmpfs), where splicing loses no reflink and no
+  /// server-side copy. The corresponding C function is `zc_fs_copies_in_kernel`.
+  ///
+  /// - Throws: The errno of `fstatfs` (`EBADF`…).
+  public static func fileSystemCopiesInKernel(_ descriptor: FileDescriptor) throws(Errno) -> Bool {
+    let rc = zc_fs_copies_in_kernel(descriptor.rawValue)
+    if rc < 0 { throw Errno(rawValue: -rc) }
+    return rc == 1
+  }
+
   /// Whether a method that failed with `errno` before delivering any byte lets the next
   /// method of the plan try ("not here": `EXDEV`, `EINVAL`, `ENOSYS`, `EOPNOTSUPP`,
   /// `EPERM`, `ENODEV`). The corresponding C function is `zc_fallback_errno`.

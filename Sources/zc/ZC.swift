@@ -14,7 +14,7 @@ struct ZC: AsyncParsableCommand {
       names the system call, the errno and the bytes that reached the destination); 64 for \
       usage errors.
       """,
-    subcommands: [Copy.self, Send.self, Probe.self, Strategies.self])
+    subcommands: [Copy.self, Send.self, Probe.self, Strategies.self, Calibrate.self])
 
   /// Registers ``extraStrategies``, then parses the arguments and runs the subcommand.
   static func main() async {

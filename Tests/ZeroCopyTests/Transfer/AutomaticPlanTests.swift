@@ -88,42 +88,4 @@ struct AutomaticPlanTests {
     #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096, automatic) == "splice,sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096) == "sendfile,splice,readWrite")
   }
-
-  @Test("The report names the profile, in text and JSON; a rejected profile file's note is in its notes")
-  func reportNamesTheProfile() throws {
-    let path = "/tmp/zc-report-profile-\(getpid())"
-    let source = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
-    defer {
-      try? source.close()
-      unlink(path)
-    }
-    _ = try source.writeAll([UInt8](repeating: 7, count: 4096))
-    let null = try FileDescriptor.open("/dev/null", .writeOnly)
-    defer { try? null.close() }
-    let request = TransferRequest(from: source, offset: 0, count: 4096, to: null)
-
-    let rejected = TransferPlan.Profile.load("/nonexistent/zc-profile")
-    let note = try #require(rejected.note)
-    let report = try Transfer.runBlocking(request, strategy: AutomaticStrategy(profile: rejected))
-    #expect(report.bytes == 4096 && report.strategy == "sendfile")
-    #expect(report.profile == "built-in")
-    #expect(report.notes == [note])
-    #expect(report.description.hasSuffix("; \(note); profile built-in"), "\(report)")
-    #expect(report.json.hasSuffix(",\"profile\":\"built-in\"}"), "\(report.json)")
-
-    let explicit = try Transfer.runBlocking(request, strategy: AutomaticStrategy(parameters: .default))
-    #expect(explicit.profile == "explicit parameters" && explicit.notes.isEmpty)
-    // A named strategy that did not fall back made no automatic choice.
-    let named = try Transfer.runBlocking(request, strategy: .readWrite)
-    #expect(named.profile == nil && !named.description.contains("profile"))
-    #expect(named.json.hasSuffix(",\"profile\":null}"))
-    // One that fell back did, with the host's profile.
-    let append = try FileDescriptor.open(FilePath(path + ".log"), .writeOnly, options: [.create, .truncate, .append], permissions: .ownerReadWrite)
-    defer {
-      try? append.close()
-      unlink(path + ".log")
-    }
-    let fellBack = try Transfer.runBlocking(TransferRequest(from: source, offset: 0, count: 4096, to: append), strategy: .sendfile)
-    #expect(fellBack.strategy == "readWrite" && fellBack.profile == TransferPlan.Profile.host.name)
-  }
 }
