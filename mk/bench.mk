@@ -23,6 +23,12 @@
 #   make bench-where  the three above (issue 5: where io_uring and concurrency win)
 #                     Results: $(BENCH_OUT)/<name>.{md,json}
 #
+#   make builtin-profile  rederive .automatic's built-in table on THIS machine (run it
+#                     quiet): zc calibrate --thorough --fresh in $TMPDIR, written to
+#                     Docs/bench/profile/builtin.profile and compiled in as
+#                     CShims/src/plan_builtin.h (Docs/Transfer.md, "Host profiles")
+#   make builtin-profile-header  only the header, from the committed profile
+#
 # BENCH_ARGS passes options to `zerocopy-bench run` (e.g. BENCH_ARGS="--cold",
 # BENCH_ARGS="--dest file --sizes 1g"); `zerocopy-bench --help` lists them.
 
@@ -145,3 +151,19 @@ bench-user-test: bench-tools deps
 	  --tools $(CURDIR)/$(BENCH_TOOLS) --only userSmallBuffers,automatic >"$$tmp/run.log" 2>&1 \
 	  || { cat "$$tmp/run.log"; echo "bench-user-test: the run failed" >&2; exit 1; }; \
 	$(USER_BENCH_BIN) check "$$tmp/out.json" --strategies userSmallBuffers,automatic
+
+# .automatic's built-in table: a thorough calibration on this machine, anchored on nothing
+# (--fresh), in the temporary directory's filesystem, committed as a profile and compiled
+# into libzerocopy by the same parser that reads host profiles.
+BUILTIN_PROFILE := Docs/bench/profile/builtin.profile
+.PHONY: builtin-profile builtin-profile-header
+builtin-profile: deps
+	$(SWIFT) build -c release --product zc
+	"$$($(SWIFT) build -c release --show-bin-path)/zc" calibrate --thorough --fresh --directory "$${TMPDIR:-/tmp}" \
+	  --output $(BUILTIN_PROFILE) --note "make builtin-profile at $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	@$(MAKE) --no-print-directory builtin-profile-header
+
+builtin-profile-header:
+	mk/builtin-profile.sh $(BUILTIN_PROFILE) > CShims/src/plan_builtin.h.tmp
+	mv CShims/src/plan_builtin.h.tmp CShims/src/plan_builtin.h
+	@echo "builtin-profile: $(BUILTIN_PROFILE) -> CShims/src/plan_builtin.h (rebuild, then commit both)"

@@ -47,6 +47,9 @@ struct Calibrate: AsyncParsableCommand {
   @Flag(name: .long, help: "Start from the built-in table, not from the existing profile.")
   var fresh = false
 
+  @Option(name: .long, help: "Text to add to the profile's `measured` line (a commit, a machine).")
+  var note: String?
+
   func validate() throws {
     if thorough && quick { throw ValidationError("--thorough and --quick exclude each other") }
     _ = try selectedRoutes()
@@ -97,13 +100,14 @@ struct Calibrate: AsyncParsableCommand {
     print(
       "zc calibrate: measuring in \(options.directory), \(options.rounds) rounds of \(options.blockNanoseconds / 1_000_000) ms, "
         + "margin \(Int(options.margin * 100)) %, starting from \(anchorNote)")
-    let result: TransferCalibration.Result
+    var result: TransferCalibration.Result
     do {
       result = try TransferCalibration.run(options) { line in print("  " + line) }
     } catch {
       printError("zc calibrate: \(error)")
       throw ExitCode(1)
     }
+    if let note { result.profile.measured += "; " + note }
     print("decisions:")
     for decision in result.decisions { print("  \(decision)") }
     let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18
