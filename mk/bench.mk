@@ -23,6 +23,9 @@
 #   make bench-where  the three above (issue 5: where io_uring and concurrency win)
 #                     Results: $(BENCH_OUT)/<name>.{md,json}
 #
+#   make syscalls-4k  the exact system calls of one 4 KiB transfer per route, strategy and
+#                     API (runBlocking, run), traced with strace -f, into $(SYSCALLS_OUT)
+#                     (default $(BENCH_OUT)/syscalls-4k.md; Docs/Performance.md)
 #   make builtin-profile  rederive .automatic's built-in table on THIS machine (run it
 #                     quiet): zc calibrate --thorough --fresh in $TMPDIR, written to
 #                     Docs/bench/profile/builtin.profile and compiled in as
@@ -36,7 +39,7 @@ BENCH_PKG      := Benchmarks
 BENCH_SCRATCH  := Benchmarks/.build-bench
 BENCH_BIN      := $(BENCH_SCRATCH)/release/zerocopy-bench
 BENCH_TOOLS    := $(BUILD)/bench
-BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file direct_reads
+BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file direct_reads conc_ref
 BENCH_C_BINS   := $(addprefix $(BENCH_TOOLS)/,$(BENCH_C))
 BENCH_ARGS     ?=
 BENCH_RUN      := $(BENCH_BIN) run --repo $(CURDIR) --tools $(CURDIR)/$(BENCH_TOOLS)
@@ -167,3 +170,15 @@ builtin-profile-header:
 	mk/builtin-profile.sh $(BUILTIN_PROFILE) > CShims/src/plan_builtin.h.tmp
 	mv CShims/src/plan_builtin.h.tmp CShims/src/plan_builtin.h
 	@echo "builtin-profile: $(BUILTIN_PROFILE) -> CShims/src/plan_builtin.h (rebuild, then commit both)"
+
+# The system calls of a 4 KiB transfer (Docs/Performance.md): built-in table, so that a
+# host profile does not change what .automatic does.
+SYSCALLS_OUT ?= $(BENCH_OUT)/syscalls-4k.md
+.PHONY: syscalls-4k
+syscalls-4k: bench-build
+	@if ! command -v strace >/dev/null 2>&1 && [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null 2>&1 \
+	    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null; }; \
+	fi
+	@mkdir -p $(dir $(SYSCALLS_OUT))
+	ZEROCOPY_PROFILE=builtin $(BENCH_BIN) syscalls --repo $(CURDIR) --size 4k --markdown $(SYSCALLS_OUT)

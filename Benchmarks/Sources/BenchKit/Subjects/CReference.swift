@@ -18,7 +18,7 @@ public struct CReferenceSubject: Subject {
     ("sendfile", "sendfile loop"),
     ("splice", "splice through a 1 MiB pipe (direct when the destination is a pipe)"),
     ("copyFileRange", "copy_file_range loop"),
-    ("ioUring", "io_uring linked read→write pairs, 4 × 128 KiB registered buffers"),
+    ("ioUring", "io_uring linked read→write pairs, 4 × 256 KiB registered buffers, one ring kept for every transfer"),
   ]
 
   /// All C twins.
