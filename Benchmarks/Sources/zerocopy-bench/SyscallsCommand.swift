@@ -229,8 +229,10 @@ enum SyscallListing {
         thread = line[..<space]
         line = line[line.index(after: space)...].drop { $0 == " " }
       }
-      if line.hasPrefix("close(-"), let end = line.firstIndex(of: ")"),
-        let value = Int(line[line.index(line.startIndex, offsetBy: 6)..<end]), value <= -100_000
+      // A marker: "close(-100000) = -1 EBADF", or "close(-100000 <unfinished ...>" when
+      // another thread's call interleaved.
+      if line.hasPrefix("close(-"),
+        let value = Int(line.dropFirst(6).prefix { $0 == "-" || $0.isNumber }), value <= -100_000
       {
         let k = (-value - 100_000) / 2
         if (-value - 100_000) % 2 == 0 {
