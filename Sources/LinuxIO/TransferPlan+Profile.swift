@@ -54,8 +54,9 @@ extension TransferPlan {
     public var path: FilePath?
     /// Why a file was not used, naming it; nil otherwise.
     public var note: String?
-    /// The measuring host: 16 hex digits, a hash of its `/etc/machine-id`.
-    public var host: String
+    /// The measuring host: 16 hex digits, a hash of its `/etc/machine-id` (the profile's
+    /// `host` line).
+    public var hostHash: String
     /// The measuring host's kernel release.
     public var kernel: String
     /// The measuring host's online CPUs.
@@ -122,7 +123,7 @@ extension TransferPlan {
 
     /// Parses profile text without checking where it was measured (`zc_profile_parse`).
     ///
-    /// - Throws: ``ProfileError`` with `EINVAL` (malformed: unknown, duplicate or missing
+    /// - Throws: ``TransferPlan/ProfileError`` with `EINVAL` (malformed: unknown, duplicate or missing
     ///   key, a bad value, a line over 1024 bytes, a NUL byte, over 64 KiB) or `EPROTO`
     ///   (another format version), and the reason with its line number.
     public static func parse(_ text: String) throws(ProfileError) -> Profile {
@@ -140,7 +141,7 @@ extension TransferPlan {
     /// Whether this profile was measured on this machine: the same host hash, kernel
     /// release and online CPU count (`zc_profile_check_host`).
     ///
-    /// - Throws: ``ProfileError`` with `ESTALE` and the difference.
+    /// - Throws: ``TransferPlan/ProfileError`` with `ESTALE` and the difference.
     public func checkHost() throws(ProfileError) {
       var c = cValue
       var note = [CChar](repeating: 0, count: 512)
@@ -181,7 +182,7 @@ extension TransferPlan {
 
     /// The profile in the file format (`zc_profile_format`): what ``write(to:)`` writes.
     ///
-    /// - Throws: ``ProfileError`` with `EINVAL` when a field cannot be written (a
+    /// - Throws: ``TransferPlan/ProfileError`` with `EINVAL` when a field cannot be written (a
     ///   control character, a host that is not 16 hex digits, a value out of range).
     public func formatted() throws(ProfileError) -> String {
       var c = cValue
@@ -195,7 +196,7 @@ extension TransferPlan {
     /// (created, with its parents, when missing; mode 0755), fsynced, then renamed over
     /// `path` — a reader sees the old profile or the new one, never a part.
     ///
-    /// - Throws: ``ProfileError`` with the errno of `mkdir`, `open`, `write`, `fsync` or
+    /// - Throws: ``TransferPlan/ProfileError`` with the errno of `mkdir`, `open`, `write`, `fsync` or
     ///   `rename` (the temporary file is removed), or as ``formatted()``.
     public func write(to path: FilePath) throws(ProfileError) {
       let text = try formatted()
@@ -256,7 +257,7 @@ extension TransferPlan {
       path = p.isEmpty ? nil : FilePath(p)
       let n = Self.string(c.note)
       note = n.isEmpty ? nil : n
-      host = Self.string(c.host)
+      hostHash = Self.string(c.host)
       kernel = Self.string(c.kernel)
       cpus = Int(c.cpus)
       created = Self.string(c.created)
@@ -273,7 +274,7 @@ extension TransferPlan {
       }
       Self.store(path?.string ?? "", in: &c.path)
       Self.store(note ?? "", in: &c.note)
-      Self.store(host, in: &c.host)
+      Self.store(hostHash, in: &c.host)
       Self.store(kernel, in: &c.kernel)
       c.cpus = Int32(clamping: cpus)
       Self.store(created, in: &c.created)

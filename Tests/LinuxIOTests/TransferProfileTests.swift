@@ -55,12 +55,12 @@ struct TransferProfileTests {
     p[.copyFileRangeMax] = TransferPlan.Parameters.unlimited
     let here = TransferPlan.Profile.measuredHere(parameters: p, measured: "test\nwith a newline")
     #expect(here.measured == "test with a newline")
-    #expect(here.host.count == 16 && here.cpus >= 1 && !here.kernel.isEmpty)
+    #expect(here.hostHash.count == 16 && here.cpus >= 1 && !here.kernel.isEmpty)
     try here.checkHost()
     let text = try here.formatted()
     #expect(text.contains("zerocopy-profile 1\n") && text.contains("copyFileRangeMax max\n") && text.contains("pipeSendfileMax 65536\n"))
     let back = try TransferPlan.Profile.parse(text)
-    #expect(back.parameters == p && back.host == here.host && back.kernel == here.kernel && back.cpus == here.cpus)
+    #expect(back.parameters == p && back.hostHash == here.hostHash && back.kernel == here.kernel && back.cpus == here.cpus)
     #expect(back.source == .file)
     var other = back
     other.kernel += "-other"

@@ -29,7 +29,7 @@ public import SystemPackage
 ///
 /// let result = try TransferCalibration.run(TransferCalibration.Options(directory: "/var/tmp"))
 /// for decision in result.decisions { print(decision) }
-/// try result.profile.write(to: TransferPlan.Profile.defaultPath!)
+/// try result.profile.write(to: TransferCalibration.Profile.defaultPath!)
 /// ```
 public enum TransferCalibration {
   /// A route of the table with a crossover: the parameter, and the strategies below and
@@ -144,7 +144,7 @@ public enum TransferCalibration {
   public struct Decision: Sendable, Hashable, CustomStringConvertible {
     /// The route.
     public var route: Route
-    /// The parameter's value (``TransferPlan/Parameters/unlimited`` for "max").
+    /// The parameter's value (`TransferPlan.Parameters.unlimited` for "max").
     public var value: Int64
     /// The value it started from (the previous profile's, or the built-in table's).
     public var anchor: Int64
@@ -217,7 +217,7 @@ public enum TransferCalibration {
   /// verdicts that contradict it (ties contradict nothing). Among the cheapest boundaries
   /// the one the anchor lies on wins, else the nearest to it (the lower one when two are
   /// equally near). A boundary below every size is 0 (the large strategy everywhere),
-  /// above every size ``TransferPlan/Parameters/unlimited``, and between two sizes their
+  /// above every size `TransferPlan.Parameters.unlimited`, and between two sizes their
   /// geometric mean rounded to a power of two. With no verdict but ties, the anchor stays.
   ///
   /// - Parameters:
