@@ -140,13 +140,7 @@ public struct CConcurrentSubject: ConcurrentSubject {
       func int(_ k: String) -> Int64 { Int64(f[k] ?? "") ?? 0 }
       sample.nanoseconds += UInt64(max(0, int("ns")))
       sample.bytes += int("bytes")
-      var u = Usage()
-      u.userMicros = int("utime_us")
-      u.systemMicros = int("stime_us")
-      u.voluntarySwitches = int("nvcsw")
-      u.involuntarySwitches = int("nivcsw")
-      u.minorFaults = int("minflt")
-      sample.usage = sample.usage + u
+      sample.usage = sample.usage + Usage(fields: f)
     }
     return sample
   }

@@ -53,16 +53,7 @@ public enum StraceCheck {
     var markerThread: Substring? = nil
     var counts: [String: Int] = [:]
     for raw in text.split(separator: "\n") {
-      var line = Substring(raw)
-      var thread: Substring? = nil
-      // "[pid N] " or "N " prefixes from -f.
-      if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
-        thread = line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }
-        line = line[line.index(after: close)...].drop { $0 == " " }
-      } else if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
-        thread = line[..<space]
-        line = line[line.index(after: space)...].drop { $0 == " " }
-      }
+      let (thread, line) = splitThread(Substring(raw))
       if line.hasPrefix("close(-4242)") { inside = true; markerThread = thread; continue }
       if line.hasPrefix("close(-4243)") { inside = false; continue }
       guard inside, markerThread == nil || thread == markerThread else { continue }
@@ -73,6 +64,17 @@ public enum StraceCheck {
       counts[name, default: 0] += 1
     }
     return counts
+  }
+
+  /// A `strace -f` line's thread ("[pid N] " or "N " prefix) and the rest of it.
+  public static func splitThread(_ line: Substring) -> (thread: Substring?, call: Substring) {
+    if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
+      return (line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }, line[line.index(after: close)...].drop { $0 == " " })
+    }
+    if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
+      return (line[..<space], line[line.index(after: space)...].drop { $0 == " " })
+    }
+    return (nil, line)
   }
 
   /// The data-path count for `subject` from a by-name table.

@@ -220,15 +220,7 @@ enum SyscallListing {
     var current: Int? = nil
     var markerThread: Substring? = nil
     for raw in trace.split(separator: "\n") {
-      var line = Substring(raw)
-      var thread: Substring? = nil
-      if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
-        thread = line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }
-        line = line[line.index(after: close)...].drop { $0 == " " }
-      } else if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
-        thread = line[..<space]
-        line = line[line.index(after: space)...].drop { $0 == " " }
-      }
+      let (thread, line) = StraceCheck.splitThread(Substring(raw))
       // A marker: "close(-100000) = -1 EBADF", or "close(-100000 <unfinished ...>" when
       // another thread's call interleaved.
       if line.hasPrefix("close(-"),

@@ -537,7 +537,7 @@ public enum TransferCalibration {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return .success(try Sink(writeEnd: fds[1], readEnd: fds[0]))
       case .socket:
-        guard let (client, server) = tcpPair() else {
+        guard let (client, server) = TransferProbe.makeTCPPair() else {
           return .failure(Refusal("no TCP loopback connection: \(Errno(rawValue: Glibc.errno).symbolicName)"))
         }
         return .success(try Sink(writeEnd: client, readEnd: server))
@@ -588,35 +588,6 @@ public enum TransferCalibration {
       pthread_join(thread, nil)
       box.release()
     }
-  }
-
-  /// A connected TCP pair on 127.0.0.1: (client, accepted server side), close-on-exec.
-  private static func tcpPair() -> (CInt, CInt)? {
-    let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
-    let listener = socket(AF_INET, type, 0)
-    guard listener >= 0 else { return nil }
-    defer { _ = Glibc.close(listener) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ready = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0
-      }
-    }
-    guard ready else { return nil }
-    let client = socket(AF_INET, type, 0)
-    guard client >= 0 else { return nil }
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) == 0 }
-    }
-    let server = connected ? accept(listener, nil, nil) : -1
-    guard server >= 0, fcntl(server, F_SETFD, FD_CLOEXEC) == 0 else {
-      _ = Glibc.close(client)
-      return nil
-    }
-    return (client, server)
   }
 }
 

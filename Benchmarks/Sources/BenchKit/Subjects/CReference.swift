@@ -86,13 +86,7 @@ public struct CReferenceSubject: Subject {
       m.nanoseconds += UInt64(max(0, int("ns")))
       m.bytes += int("bytes")
       syscalls += int("syscalls")
-      var u = Usage()
-      u.userMicros = int("utime_us")
-      u.systemMicros = int("stime_us")
-      u.voluntarySwitches = int("nvcsw")
-      u.involuntarySwitches = int("nivcsw")
-      u.minorFaults = int("minflt")
-      m.usage = m.usage + u
+      m.usage = m.usage + Usage(fields: f)
     }
     m.syscalls = syscalls
     return m
