@@ -75,7 +75,7 @@ public struct TransferOptions: Sendable {
 ///
 /// // Copy like cp: the library picks the path and says what it did.
 /// let report = try await Transfer.copy(from: "big.log", to: "backup/big.log")
-/// print(report.strategy, report.bytes, report.fallbacks)   // copyFileRange 1073741824 []
+/// print(report.strategy, report.bytes, report.fallbacks)   // splice 1073741824 [] (ext4; copyFileRange on XFS/Btrfs)
 ///
 /// // A file range straight into a socket, by a named strategy.
 /// let log = try FileDescriptor.open("big.log", .readOnly)
