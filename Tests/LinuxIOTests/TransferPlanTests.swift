@@ -9,10 +9,17 @@ import Testing
 
 @Suite("TransferPlan (the decision table shared with C)")
 struct TransferPlanTests {
+  /// The parameters the row tests decide with: explicit, so that rederiving the built-in
+  /// table (make builtin-profile) changes no expectation here.
+  static let fixture = TransferPlan.Parameters(
+    smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
+    pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
+
   @Test("Docs/Transfer.md's rows, one pair each")
   func rows() {
     func plan(_ s: TransferPlan.EndpointKind, _ d: TransferPlan.EndpointKind, _ f: TransferPlan.PairFacts = [], _ bytes: Int64?) -> String {
-      TransferPlan.methods(source: s, destination: d, facts: f, bytes: bytes).map(\.description).joined(separator: ",")
+      TransferPlan.methods(source: s, destination: d, facts: f, bytes: bytes, parameters: Self.fixture).map(\.description)
+        .joined(separator: ",")
     }
     #expect(plan(.file, .file, .sameFileSystem, 4096) == "copyFileRange,sendfile,readWrite")
     #expect(plan(.file, .file, .sameFileSystem, 1 << 30) == "copyFileRange,sendfile,readWrite")
@@ -34,20 +41,18 @@ struct TransferPlanTests {
 
   @Test("Parameters: the defaults come from C, and a calibration moves each crossover")
   func parameters() {
-    let d = TransferPlan.Parameters.default
-    #expect(d.smallCopyMax == 16 << 10)
-    #expect(d.readWriteBufferSize == 128 << 10)
-    #expect(d.copyFileRangeMax == 256 << 10)
-    #expect(d.pipeSendfileMax == TransferPlan.Parameters.unlimited)
-    #expect(d.socketSendfileMax == 256 << 10)
+    // The defaults are the built-in profile's, as C reads them.
+    #expect(TransferPlan.Parameters.default == TransferPlan.Profile.builtIn.parameters)
+    let d = Self.fixture
     #expect(
       d.description
         == "smallCopyMax=16384 readWriteBuffer=131072 copyFileRangeMax=262144 pipeSendfileMax=max socketSendfileMax=262144")
     let big = TransferPlan.Parameters(smallCopyMax: 1 << 20, readWriteBufferSize: 64 << 10)
-    #expect(big.copyFileRangeMax == d.copyFileRangeMax && big.socketSendfileMax == d.socketSendfileMax)
+    #expect(big.copyFileRangeMax == TransferPlan.Parameters.default.copyFileRangeMax)
+    #expect(big.socketSendfileMax == TransferPlan.Parameters.default.socketSendfileMax)
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: big) == [.readWrite])
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: (1 << 20) + 1, parameters: big) == [.sendfile, .readWrite])
-    #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10) == [.sendfile, .readWrite])
+    #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: d) == [.sendfile, .readWrite])
     var p = d
     p[.pipeSendfileMax] = 0
     p[.socketSendfileMax] = TransferPlan.Parameters.unlimited
@@ -63,7 +68,7 @@ struct TransferPlanTests {
 
   @Test("facts: the kernel-copy fact costs an fstatfs only when it changes the row")
   func lazyFacts() throws {
-    let d = TransferPlan.Parameters.default
+    let d = Self.fixture
     let bad = FileDescriptor(rawValue: -1)  // any fstatfs on it fails: a used one would drop the fact
     #expect(TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 4096, parameters: d, destinationDescriptor: bad) == .sameFileSystem)
     #expect(TransferPlan.facts([], source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == [])

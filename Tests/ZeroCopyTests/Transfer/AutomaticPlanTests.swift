@@ -14,8 +14,12 @@ struct AutomaticPlanTests {
     TransferEndpoint(descriptor: FileDescriptor(rawValue: 100), kind: kind, device: device, isAppendOnly: append)
   }
 
-  /// The built-in table, whatever profile the machine running the tests has.
-  private static let builtIn = AutomaticStrategy(profile: .builtIn)
+  /// Explicit parameters (today's built-in values), whatever profile the machine running
+  /// the tests has and however the built-in table is rederived (make builtin-profile).
+  private static let fixture = TransferPlan.Parameters(
+    smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
+    pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
+  private static let builtIn = AutomaticStrategy(parameters: fixture)
 
   private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = builtIn) -> String {
     a.plan(for: EndpointPair(source: s, destination: d), bytes: bytes).map(\.name).joined(separator: ",")
@@ -50,7 +54,7 @@ struct AutomaticPlanTests {
             let want = TransferPlan.methods(
               source: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: s)!))!,
               destination: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: d)!))!,
-              facts: facts, bytes: bytes)
+              facts: facts, bytes: bytes, parameters: Self.fixture)
             let got = Self.builtIn.plan(for: pair, bytes: bytes).map(\.name)
             #expect(got == want.map(\.description), "\(s) → \(d) device \(device) bytes \(String(describing: bytes))")
           }
@@ -72,15 +76,15 @@ struct AutomaticPlanTests {
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10) == "sendfile,readWrite")
     let readWrite = try #require(calibrated.plan(for: EndpointPair(source: endpoint(.pipe), destination: endpoint(.file)), bytes: nil).last as? ReadWriteStrategy)
     #expect(readWrite.bufferSize == 32 << 10)
-    #expect(AutomaticStrategy.smallTransferLimit == 16 << 10)
-    #expect(AutomaticStrategy.readWrite.bufferSize == 128 << 10)
+    #expect(AutomaticStrategy.smallTransferLimit == TransferPlan.Parameters.default.smallCopyMax)
+    #expect(AutomaticStrategy.readWrite.bufferSize == TransferPlan.Parameters.default.readWriteBufferSize)
     #expect(calibrated.profile.source == .explicit && calibrated.profile.name == "explicit parameters")
   }
 
   @Test("AutomaticStrategy() decides with the host's profile; init(profile:) with the one given")
   func profiles() throws {
     #expect(AutomaticStrategy().profile == TransferPlan.Profile.host)
-    var p = TransferPlan.Parameters.default
+    var p = Self.fixture
     p[.socketSendfileMax] = 0
     let profile = TransferPlan.Profile.measuredHere(parameters: p, measured: "test")
     let automatic = AutomaticStrategy(profile: profile)
