@@ -14,7 +14,8 @@ struct Calibrate: AsyncParsableCommand {
       interleaved, at a ladder of sizes, in about 10 seconds. A size counts only when one \
       strategy is faster by more than the margin in the median and in two thirds of the \
       rounds; the parameter that contradicts the fewest sizes wins, and the current value \
-      (the existing profile's, or the built-in table's) is kept whenever it is among them, \
+      (the existing profile's, or the built-in table's) is kept whenever it is among them \
+      (a size that contradicts it is measured twice before it counts), \
       so calibrating twice gives the same profile on a quiet machine. zc_transfer and \
       .automatic read the profile in every later process; a profile from another machine, \
       kernel or CPU count is ignored with a note in the report. Docs/Transfer.md, \

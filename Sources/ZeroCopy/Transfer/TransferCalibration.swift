@@ -21,8 +21,10 @@ public import SystemPackage
 /// the verdicts into the parameter: the crossover that contradicts the fewest verdicts,
 /// and among equally good ones the one nearest the anchor — the anchor itself (the
 /// previous profile's value, or the built-in table's) whenever the measurements allow it.
-/// So calibrating twice on a quiet machine gives the same plan, and noise keeps what was
-/// there.
+/// A move away from the anchor is confirmed first: every size that contradicts the anchor
+/// is measured a second time and its rounds pooled with the first, so it counts only when
+/// both measurements agree. So calibrating twice on a quiet machine gives the same plan,
+/// and noise keeps what was there.
 ///
 /// ```swift
 /// import ZeroCopy
@@ -262,6 +264,15 @@ public enum TransferCalibration {
     return decision(value, "\(route.small) up to it, \(route.large) above (\(summary))\(contradicted)")
   }
 
+  /// The indices (in `decision.timings`) of the sizes whose verdict contradicts `anchor`:
+  /// favouring the large strategy at or below it, or the small one above it.
+  public static func contradictions(of anchor: Int64, in decision: Decision) -> [Int] {
+    zip(decision.timings, decision.verdicts).enumerated().compactMap { i, pair in
+      let (timing, verdict) = pair
+      return (timing.size <= anchor && verdict == .large) || (timing.size > anchor && verdict == .small) ? i : nil
+    }
+  }
+
   // MARK: - Measuring
 
   /// Measures every route in `options.routes` and decides each parameter.
@@ -324,7 +335,24 @@ public enum TransferCalibration {
         progress("\(route): not measured: \(refused)")
         continue
       }
-      let decision = decide(route: route, timings: timings, anchor: anchor, margin: options.margin)
+      var decision = decide(route: route, timings: timings, anchor: anchor, margin: options.margin)
+      // Moving away from the anchor takes a confirmation: each size that contradicts the
+      // anchor is measured again and its rounds pooled with the first ones, so a size
+      // counts only if the two measurements agree (the verdict's quorum is over all rounds).
+      let contradicting = contradictions(of: anchor, in: decision)
+      if decision.value != anchor && !contradicting.isEmpty && clock.now - start <= options.budget {
+        for i in contradicting {
+          let size = decision.timings[i].size
+          guard case .success(let again) = try measure(route, size: size, source: source, sink: sink, options: options),
+            let j = timings.firstIndex(where: { $0.size == size })
+          else { continue }
+          timings[j] = SizeTiming(size: size, small: timings[j].small + again.small, large: timings[j].large + again.large)
+          progress(
+            "\(route) \(formatBytes(size)) again: ratio \(formatRatio(again.ratio)), pooled \(formatRatio(timings[j].ratio)) → \(timings[j].verdict(margin: options.margin).rawValue)")
+        }
+        decision = decide(route: route, timings: timings, anchor: anchor, margin: options.margin)
+        decision.reason += "; \(contradicting.count) size\(contradicting.count == 1 ? "" : "s") measured twice"
+      }
       parameters[route.parameter] = decision.value
       decisions.append(decision)
     }

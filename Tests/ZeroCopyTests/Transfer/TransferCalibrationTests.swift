@@ -46,6 +46,23 @@ extension TransferTests {
       #expect(quorum.verdict(margin: 0.07) == .small)
     }
 
+    @Test("A second measurement pooled with the first: a size counts only when both agree")
+    func pooledConfirmation() {
+      let first = Calibration.SizeTiming(size: 65536, small: Array(repeating: 100, count: 7), large: Array(repeating: 80, count: 7))
+      #expect(first.verdict(margin: 0.07) == .large)
+      let disagreeing = Calibration.SizeTiming(
+        size: 65536, small: first.small + Array(repeating: 100, count: 7), large: first.large + Array(repeating: 100, count: 7))
+      #expect(disagreeing.verdict(margin: 0.07) == .tie)
+      let agreeing = Calibration.SizeTiming(
+        size: 65536, small: first.small + Array(repeating: 100, count: 7), large: first.large + Array(repeating: 85, count: 7))
+      #expect(agreeing.verdict(margin: 0.07) == .large)
+      // Which sizes a confirmation re-measures: those that contradict the anchor.
+      let d = Calibration.decide(
+        route: .socket, timings: Self.timings(Self.ladder, ratios: [1.3, 0.7, 1.0, 0.7]), anchor: 256 * Self.KiB, margin: 0.07)
+      #expect(Calibration.contradictions(of: 256 * Self.KiB, in: d) == [1])
+      #expect(Calibration.contradictions(of: 16 * Self.KiB, in: d) == [])
+    }
+
     @Test("A clear crossover: the geometric mean of the two sizes around it, a power of two")
     func clearCrossover() {
       let d = Calibration.decide(
