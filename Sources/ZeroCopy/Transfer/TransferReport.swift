@@ -63,12 +63,17 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   public var sourceKind: TransferEndpoint.Kind
   /// The destination's kind.
   public var destinationKind: TransferEndpoint.Kind
+  /// The profile `.automatic`'s table decided with — a profile file's path (`zc
+  /// calibrate`), `built-in`, or `explicit parameters` — when the automatic choice ran
+  /// (`.automatic`, or a named strategy that fell back to its candidates); nil otherwise.
+  /// When a profile file was found but not used, ``notes`` says why.
+  public var profile: String?
 
   /// Creates a report (the transfer API does this; public for custom front ends and tests).
   public init(
     strategy: String, requestedStrategy: String, bytes: Int64, requestedBytes: Int64?, sourceEndedEarly: Bool,
     syscalls: Int, elapsed: Duration, fallbacks: [Fallback], notes: [String],
-    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind
+    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, profile: String? = nil
   ) {
     self.strategy = strategy
     self.requestedStrategy = requestedStrategy
@@ -81,6 +86,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     self.notes = notes
     self.sourceKind = sourceKind
     self.destinationKind = destinationKind
+    self.profile = profile
   }
 
   /// Elapsed time in seconds.
@@ -94,12 +100,13 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     seconds > 0 ? Double(bytes) / seconds : 0
   }
 
-  /// One line: "strategy: N bytes in S syscalls, T s (R); fell back from …".
+  /// One line: "strategy: N bytes in S syscalls, T s (R); fell back from …; notes; profile P".
   public var description: String {
     var s = "\(strategy): \(bytes) bytes in \(syscalls) syscalls, \(formatSeconds(seconds)) (\(formatRate(bytesPerSecond)))"
     if sourceEndedEarly, let requested = requestedBytes { s += "; the source ended before \(requested) bytes" }
     if !fallbacks.isEmpty { s += "; fell back from " + fallbacks.map(\.description).joined(separator: ", ") }
     if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
+    if let profile { s += "; profile \(profile)" }
     return s
   }
 
@@ -107,7 +114,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// `{"strategy":"sendfile","requestedStrategy":"automatic","bytes":…,"requestedBytes":…|null,
   /// "sourceEndedEarly":false,"syscalls":…,"elapsedSeconds":…,"bytesPerSecond":…,
   /// "sourceKind":"file","destinationKind":"file","fallbacks":[{"strategy":…,"errno":18|null,
-  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…]}`.
+  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…],"profile":"built-in"|…|null}`.
   public var json: String {
     var fields: [String] = []
     fields.append("\"strategy\":\(jsonString(strategy))")
@@ -127,6 +134,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     }
     fields.append("\"fallbacks\":[\(fallbackObjects.joined(separator: ","))]")
     fields.append("\"notes\":[\(notes.map(jsonString).joined(separator: ","))]")
+    fields.append("\"profile\":\(profile.map(jsonString) ?? "null")")
     return "{" + fields.joined(separator: ",") + "}"
   }
 }
