@@ -25,6 +25,15 @@
 #                     ext4 and tmpfs, wall time and blocks allocated (issue 13; seconds)
 #                     Results: $(BENCH_OUT)/<name>.{md,json}
 #
+#   make syscalls-4k  the exact system calls of one 4 KiB transfer per route, strategy and
+#                     API (runBlocking, run), traced with strace -f, into $(SYSCALLS_OUT)
+#                     (default $(BENCH_OUT)/syscalls-4k.md; Docs/Performance.md)
+#   make builtin-profile  rederive .automatic's built-in table on THIS machine (run it
+#                     quiet): zc calibrate --thorough --fresh in $TMPDIR, written to
+#                     Docs/bench/profile/builtin.profile and compiled in as
+#                     CShims/src/plan_builtin.h (Docs/Transfer.md, "Host profiles")
+#   make builtin-profile-header  only the header, from the committed profile
+#
 # BENCH_ARGS passes options to `zerocopy-bench run` (e.g. BENCH_ARGS="--cold",
 # BENCH_ARGS="--dest file --sizes 1g"); `zerocopy-bench --help` lists them.
 
@@ -32,7 +41,7 @@ BENCH_PKG      := Benchmarks
 BENCH_SCRATCH  := Benchmarks/.build-bench
 BENCH_BIN      := $(BENCH_SCRATCH)/release/zerocopy-bench
 BENCH_TOOLS    := $(BUILD)/bench
-BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file direct_reads
+BENCH_C        := xfer_ref recv_ref pipe_ref uring_ops checksum_file direct_reads conc_ref
 BENCH_C_BINS   := $(addprefix $(BENCH_TOOLS)/,$(BENCH_C))
 BENCH_ARGS     ?=
 BENCH_RUN      := $(BENCH_BIN) run --repo $(CURDIR) --tools $(CURDIR)/$(BENCH_TOOLS)
@@ -151,3 +160,31 @@ bench-user-test: bench-tools deps
 	  --tools $(CURDIR)/$(BENCH_TOOLS) --only userSmallBuffers,automatic >"$$tmp/run.log" 2>&1 \
 	  || { cat "$$tmp/run.log"; echo "bench-user-test: the run failed" >&2; exit 1; }; \
 	$(USER_BENCH_BIN) check "$$tmp/out.json" --strategies userSmallBuffers,automatic
+
+# .automatic's built-in table: a thorough calibration on this machine, anchored on nothing
+# (--fresh), in the temporary directory's filesystem, committed as a profile and compiled
+# into libzerocopy by the same parser that reads host profiles.
+BUILTIN_PROFILE := Docs/bench/profile/builtin.profile
+.PHONY: builtin-profile builtin-profile-header
+builtin-profile: deps
+	$(SWIFT) build -c release --product zc
+	"$$($(SWIFT) build -c release --show-bin-path)/zc" calibrate --thorough --fresh --directory "$${TMPDIR:-/tmp}" \
+	  --output $(BUILTIN_PROFILE) --note "make builtin-profile at $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	@$(MAKE) --no-print-directory builtin-profile-header
+
+builtin-profile-header:
+	mk/builtin-profile.sh $(BUILTIN_PROFILE) > CShims/src/plan_builtin.h.tmp
+	mv CShims/src/plan_builtin.h.tmp CShims/src/plan_builtin.h
+	@echo "builtin-profile: $(BUILTIN_PROFILE) -> CShims/src/plan_builtin.h (rebuild, then commit both)"
+
+# The system calls of a 4 KiB transfer (Docs/Performance.md): built-in table, so that a
+# host profile does not change what .automatic does.
+SYSCALLS_OUT ?= $(BENCH_OUT)/syscalls-4k.md
+.PHONY: syscalls-4k
+syscalls-4k: bench-build
+	@if ! command -v strace >/dev/null 2>&1 && [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null 2>&1 \
+	    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null; }; \
+	fi
+	@mkdir -p $(dir $(SYSCALLS_OUT))
+	ZEROCOPY_PROFILE=builtin $(BENCH_BIN) syscalls --repo $(CURDIR) --size 4k --markdown $(SYSCALLS_OUT)

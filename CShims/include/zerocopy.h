@@ -447,32 +447,52 @@ const char *zc_method_name(int method);
 /** Facts about a pair of endpoints that rows test (zc_plan_row.require / .exclude). */
 #define ZC_PAIR_SAME_FILESYSTEM 1u     /* both ends seekable files on the same st_dev */
 #define ZC_PAIR_APPEND_DESTINATION 2u  /* the destination was opened with O_APPEND */
+#define ZC_PAIR_KERNEL_COPY 4u         /* the destination's filesystem is one whose
+                                          copy_file_range copies bytes in the kernel
+                                          (ext2/3/4, tmpfs): no reflink, no server-side
+                                          copy is lost by using another method. Costs an
+                                          fstatfs: see zc_plan_facts(). */
 
-/** The facts of a pair (ZC_PAIR_* bits), as Swift's EndpointPair computes them. */
+/** The facts of a pair (ZC_PAIR_* bits) that cost no system call, as Swift's
+ *  EndpointPair computes them (ZC_PAIR_SAME_FILESYSTEM, ZC_PAIR_APPEND_DESTINATION). */
 uint32_t zc_pair_facts(const zc_endpoint *source, const zc_endpoint *destination);
 
-/** Indices of the table's parameters in zc_plan_params.value. */
+/** Indices of the table's parameters in zc_plan_params.value. A crossover of
+ *  ZC_PARAM_UNLIMITED means "the first list at every known size". */
 typedef enum zc_plan_param {
-    ZC_PARAM_SMALL_COPY_MAX = 0,   /* file -> file across filesystems: up to this many bytes
-                                      go by read/write, more by sendfile (16 KiB) */
-    ZC_PARAM_READ_WRITE_BUFFER = 1 /* the read/write method's buffer, in bytes (128 KiB) */
+    ZC_PARAM_SMALL_COPY_MAX = 0,     /* file -> file across filesystems: up to this many
+                                        bytes go by read/write, more by sendfile */
+    ZC_PARAM_READ_WRITE_BUFFER = 1,  /* the read/write method's buffer, in bytes */
+    ZC_PARAM_COPY_FILE_RANGE_MAX = 2,/* file -> file on one filesystem that copies in the
+                                        kernel (ZC_PAIR_KERNEL_COPY): up to this many bytes
+                                        go by copy_file_range, more by splice */
+    ZC_PARAM_PIPE_SENDFILE_MAX = 3,  /* file -> pipe: up to this many bytes go by sendfile,
+                                        more by splice */
+    ZC_PARAM_SOCKET_SENDFILE_MAX = 4 /* file -> socket: up to this many bytes go by
+                                        sendfile, more by splice */
 } zc_plan_param;
 
 /** Number of parameters in use, and the room zc_plan_params keeps for more. */
-#define ZC_PARAM_COUNT 2
+#define ZC_PARAM_COUNT 5
 #define ZC_PARAM_MAX 8
 
-/** The decision table's parameters: its crossover sizes, which a per-host calibration may
- *  replace. Start from zc_plan_params_default(). */
+/** A crossover that is never crossed by a known size ("max" in a profile). */
+#define ZC_PARAM_UNLIMITED UINT64_MAX
+
+/** The decision table's parameters: its crossover sizes and the read/write buffer, which
+ *  a host profile (zc calibrate) may replace. Start from zc_plan_params_default(). */
 typedef struct zc_plan_params {
     uint64_t value[ZC_PARAM_MAX]; /* indexed by zc_plan_param; unused entries 0 */
 } zc_plan_params;
 
-/** Fill *out with the measured defaults (Docs/Transfer.md). */
+/** Fill *out with the built-in table's parameters: those of the profile compiled into
+ *  the library (CShims/src/plan_builtin.h, derived from a quiet run; Docs/Transfer.md,
+ *  "Host profiles"). Not the host's profile: see zc_profile_host(). */
 void zc_plan_params_default(zc_plan_params *out);
 
-/** A parameter's name as profiles and Swift spell it ("smallCopyMax", "readWriteBuffer"),
- *  or NULL for an index out of range. */
+/** A parameter's name as profiles and Swift spell it ("smallCopyMax", "readWriteBuffer",
+ *  "copyFileRangeMax", "pipeSendfileMax", "socketSendfileMax"), or NULL for an index out
+ *  of range. */
 const char *zc_plan_param_name(int index);
 
 /** How a row tests the transfer's size against its parameter. */
@@ -505,6 +525,132 @@ const zc_plan_row *zc_plan_table(size_t *count);
  */
 int zc_plan(const zc_plan_params *params, int source_kind, int destination_kind, uint32_t facts,
             uint64_t bytes, uint8_t methods[ZC_PLAN_MAX]);
+
+/**
+ * The facts a plan for these endpoints and this size needs beyond zc_pair_facts(): adds
+ * ZC_PAIR_KERNEL_COPY (one fstatfs of destination_fd) when, and only when, the fact
+ * would change the row zc_plan picks — a small copy pays no system call for it. An
+ * fstatfs that fails leaves the fact out (the plan that keeps copy_file_range first).
+ * params: NULL for the defaults. Returns `facts` with the bits it added.
+ */
+uint32_t zc_plan_facts(const zc_plan_params *params, int source_kind, int destination_kind, uint32_t facts,
+                       uint64_t bytes, int destination_fd);
+
+/** Whether the filesystem behind fd is one whose copy_file_range copies bytes in the
+ *  kernel (ext2/3/4, tmpfs; fstatfs's f_type). Returns 1, 0, or -errno. */
+int zc_fs_copies_in_kernel(int fd);
+
+/* ------------------------------------------------------------------------- */
+/* Host profiles: the table's parameters measured on this machine             */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * `zc calibrate` measures this machine's crossovers and writes them to a profile, a small
+ * text file (format below, Docs/Transfer.md "Host profiles"), which zc_transfer (with
+ * NULL params) and Swift's `.automatic` both read through zc_profile_host(). Without one,
+ * or when the file is unusable (another format version, malformed, unreadable, written on
+ * another machine, kernel or CPU count), they use the built-in table and the profile's
+ * note says why.
+ *
+ * Where: $ZEROCOPY_PROFILE when set (a path; "builtin" forces the built-in table), else
+ * $XDG_CACHE_HOME/swift-zerocopy/profile (an absolute XDG_CACHE_HOME), else
+ * $HOME/.cache/swift-zerocopy/profile.
+ *
+ * Format (version 1): UTF-8 text, at most ZC_PROFILE_MAX_BYTES; lines of "key value";
+ * blank lines and lines starting with '#' are ignored. The first other line is
+ * "zerocopy-profile 1". Then, each exactly once: host, kernel, cpus, created,
+ * measured (free text), and every parameter by its zc_plan_param_name() with a decimal
+ * byte count or "max" (ZC_PARAM_UNLIMITED). Unknown keys are errors.
+ */
+
+/** The profile format this library reads and writes. */
+#define ZC_PROFILE_VERSION 1
+/** The largest profile file read. */
+#define ZC_PROFILE_MAX_BYTES 65536
+/** The environment variable that names the profile file (or "builtin"). */
+#define ZC_PROFILE_ENV "ZEROCOPY_PROFILE"
+
+/** Where a zc_profile's parameters came from. */
+typedef enum zc_profile_source {
+    ZC_PROFILE_BUILTIN = 0,  /* the built-in table; no file was there (or "builtin") */
+    ZC_PROFILE_FILE = 1,     /* the file at .path */
+    ZC_PROFILE_REJECTED = 2  /* a file was named or found but not used (.note says why):
+                                the parameters are the built-in table's */
+} zc_profile_source;
+
+/** A host profile: the table's parameters and where they were measured. */
+typedef struct zc_profile {
+    zc_plan_params params;
+    int source;             /* a zc_profile_source */
+    char path[4096];        /* the file read or considered; "" when none */
+    char note[512];         /* why a file was rejected; "" otherwise */
+    char host[17];          /* the measuring host: 16 hex digits, a hash of /etc/machine-id
+                               (or of the hostname without one); machine-id(5) asks that the
+                               id itself not be published */
+    char kernel[65];        /* its uname release */
+    int cpus;               /* its online CPUs */
+    char created[32];       /* when, "YYYY-MM-DDTHH:MM:SSZ" */
+    char measured[256];     /* how (free text: the tool, the filesystems, the decisions) */
+} zc_profile;
+
+/** Fill *out with the built-in table: source ZC_PROFILE_BUILTIN, its own identity
+ *  fields (the run it was derived from, in .measured), no path, no note. */
+void zc_profile_builtin(zc_profile *out);
+
+/** Fill out's host, kernel, cpus and created (now) with this host's. Returns 0 or
+ *  -errno (uname failed). */
+int zc_profile_identify(zc_profile *out);
+
+/**
+ * Parse profile text (len bytes; need not be NUL-terminated). On success returns 0 and
+ * fills *out (source ZC_PROFILE_FILE, path and note untouched by the parse). On failure
+ * returns -EINVAL (malformed: unknown, duplicate or missing key, a bad value, a line
+ * over 1024 bytes, a NUL byte, text over ZC_PROFILE_MAX_BYTES) or -EPROTO (another format
+ * version) and writes the reason, with its line number, into out->note.
+ */
+int zc_profile_parse(const char *text, size_t len, zc_profile *out);
+
+/**
+ * Whether a parsed profile was measured here: same host hash, kernel release and online
+ * CPU count. Returns 0, or -ESTALE with the difference written into note (may be NULL).
+ */
+int zc_profile_check_host(const zc_profile *profile, char *note, size_t note_len);
+
+/**
+ * Read, parse and check (zc_profile_check_host) the profile file at path. Always fills
+ * *out: on success source ZC_PROFILE_FILE and returns 0; otherwise the built-in table
+ * with source ZC_PROFILE_REJECTED, the path, a note naming the file and the problem, and
+ * returns -errno (-ENOENT, -EACCES, -EISDIR... from open/read; -EFBIG over
+ * ZC_PROFILE_MAX_BYTES; -EINVAL/-EPROTO from zc_profile_parse; -ESTALE).
+ */
+int zc_profile_load(const char *path, zc_profile *out);
+
+/**
+ * The profile file this process should read (see above) into buf. Returns 0; 1 with ""
+ * when ZEROCOPY_PROFILE is "builtin"; -ENOENT when neither ZEROCOPY_PROFILE,
+ * XDG_CACHE_HOME nor HOME gives one; -ENAMETOOLONG when it does not fit.
+ */
+int zc_profile_default_path(char *buf, size_t len);
+
+/**
+ * Locate and load this process's profile, now (no cache): like zc_profile_load, except
+ * that no file at the default location is not a rejection — the built-in table, with
+ * .path set to where a profile would be and no note. Always fills *out. Returns 0.
+ */
+int zc_profile_load_host(zc_profile *out);
+
+/**
+ * This process's profile: zc_profile_load_host() on the first call, then the same
+ * (thread-safe; a profile written later is read by the next process). Never NULL.
+ */
+const zc_profile *zc_profile_host(void);
+
+/**
+ * Write *profile in the format above (every field but path, note and source) into buf.
+ * Returns the length written (without the NUL), or -ENOSPC when buf is too small, -EINVAL
+ * when a text field holds a newline.
+ */
+int zc_profile_format(const zc_profile *profile, char *buf, size_t len);
 
 /**
  * Whether a method that failed with -err before delivering any byte lets the next method
@@ -551,7 +697,8 @@ typedef struct zc_transfer_report {
  * Refused before any I/O: a directory at either end (-EISDIR), the same file at
  * overlapping ranges (-EINVAL), negative offsets (-EINVAL).
  *
- * params: the table's parameters, NULL for zc_plan_params_default(). r: may be NULL.
+ * params: the table's parameters, NULL for the host profile's (zc_profile_host(): a
+ * profile written by `zc calibrate`, or the built-in table). r: may be NULL.
  * Returns ZC_DONE; ZC_EOF when the source ended (or shrank) before `count` bytes, or
  * before the size it had at the start; ZC_AGAIN when a non-blocking end would block
  * (r->bytes were delivered; retry with the rest); or -errno of the method that failed

@@ -225,11 +225,7 @@ int zc_transfer(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64
     if (rc < 0) return rc;
     if (src.kind == ZC_KIND_DIRECTORY || dst.kind == ZC_KIND_DIRECTORY) return -EISDIR;
 
-    zc_plan_params defaults;
-    if (params == NULL) {
-        zc_plan_params_default(&defaults);
-        params = &defaults;
-    }
+    if (params == NULL) params = &zc_profile_host()->params;
     zci_transfer x;
     memset(&x, 0, sizeof x);
     x.in = fd_in;
@@ -270,7 +266,8 @@ int zc_transfer(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64
 
     uint64_t plan_bytes = count != ZC_UNTIL_EOF ? count : (left >= 0 ? (uint64_t)left : ZC_UNTIL_EOF);
     uint8_t methods[ZC_PLAN_MAX];
-    int n = zc_plan(params, src.kind, dst.kind, zc_pair_facts(&src, &dst), plan_bytes, methods);
+    uint32_t facts = zc_plan_facts(params, src.kind, dst.kind, zc_pair_facts(&src, &dst), plan_bytes, fd_out);
+    int n = zc_plan(params, src.kind, dst.kind, facts, plan_bytes, methods);
     if (n < 1) return n < 0 ? n : -EINVAL;
     x.methods = methods;
     x.count = n;

@@ -54,4 +54,7 @@ int zci_wait_writable(int fd);
 int zci_write_loop(int fd, const void *buf, size_t len, int64_t *off, zc_progress *p,
                    int wait_on_again, int *hit_again);
 
+/* The built-in profile (plan_builtin.h, parsed once; never NULL). */
+const zc_profile *zci_builtin_profile(void);
+
 #endif

@@ -70,6 +70,19 @@ static const char *plan_string(const zc_plan_params *params, int src, int dst, u
     return s;
 }
 
+/* The parameters the row tests decide with: explicit, so that rederiving the built-in
+ * table (make builtin-profile) changes no expectation here. */
+static zc_plan_params fixture(void) {
+    zc_plan_params p;
+    memset(&p, 0, sizeof p);
+    p.value[ZC_PARAM_SMALL_COPY_MAX] = 16384;
+    p.value[ZC_PARAM_READ_WRITE_BUFFER] = 131072;
+    p.value[ZC_PARAM_COPY_FILE_RANGE_MAX] = 262144;
+    p.value[ZC_PARAM_PIPE_SENDFILE_MAX] = ZC_PARAM_UNLIMITED;
+    p.value[ZC_PARAM_SOCKET_SENDFILE_MAX] = 262144;
+    return p;
+}
+
 #define CHECK_PLAN(params, src, dst, facts, bytes, want)                                        \
     do {                                                                                        \
         const char *zt_got_ = plan_string((params), (src), (dst), (facts), (bytes));            \
@@ -81,31 +94,43 @@ static const char *plan_string(const zc_plan_params *params, int src, int dst, u
 /* Docs/Transfer.md's rows, one pair each. */
 static void test_plan_rows(void) {
     const uint64_t U = ZC_UNTIL_EOF;
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, 4096, "copyFileRange,sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, U, "copyFileRange,sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_BLOCK_DEVICE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, 1, "copyFileRange,sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, 0, 4096, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, 0, 16384, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, 0, 16385, "sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, 0, U, "sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_BLOCK_DEVICE, 0, 1 << 20, "sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 4096, "splice,sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, 4096, "sendfile,splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_UNIX_SOCKET, 0, U, "sendfile,splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_OTHER_SOCKET, 0, U, "sendfile,splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_CHARACTER_DEVICE, 0, U, "sendfile,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_PSEUDO_FILE, 0, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_OTHER, 0, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_PIPE, ZC_KIND_FILE, 0, U, "splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_TCP_SOCKET, ZC_KIND_PIPE, 0, U, "splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_UNIX_SOCKET, ZC_KIND_TCP_SOCKET, 0, 4096, "splice,readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_OTHER_SOCKET, ZC_KIND_FILE, 0, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_PSEUDO_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_CHARACTER_DEVICE, ZC_KIND_FILE, 0, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_OTHER, ZC_KIND_PIPE, 0, U, "readWrite");
+    const zc_plan_params fx = fixture();
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, 4096, "copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, U, "copyFileRange,sendfile,readWrite");
+    /* a filesystem whose copy_file_range copies in the kernel: splice above the crossover */
+    const uint64_t SAME_KC = ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY;
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 256 << 10, "copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, (256 << 10) + 1, "splice,copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, U, "splice,copyFileRange,sendfile,readWrite");
+    /* the fact alone (other filesystems) changes nothing */
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_KERNEL_COPY, 1 << 20, "sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_BLOCK_DEVICE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, 1, "copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 4096, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 16384, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 16385, "sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, U, "sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_BLOCK_DEVICE, 0, 1 << 20, "sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 4096, "sendfile,splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 1 << 30, "sendfile,splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_PIPE, 0, U, "splice,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, 4096, "sendfile,splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, 256 << 10, "sendfile,splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, (256 << 10) + 1, "splice,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_UNIX_SOCKET, 0, U, "splice,sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_OTHER_SOCKET, 0, 1, "sendfile,splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_CHARACTER_DEVICE, 0, U, "sendfile,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_PSEUDO_FILE, 0, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_OTHER, 0, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_PIPE, ZC_KIND_FILE, 0, U, "splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_TCP_SOCKET, ZC_KIND_PIPE, 0, U, "splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_UNIX_SOCKET, ZC_KIND_TCP_SOCKET, 0, 4096, "splice,readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_OTHER_SOCKET, ZC_KIND_FILE, 0, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_PSEUDO_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_CHARACTER_DEVICE, ZC_KIND_FILE, 0, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_OTHER, ZC_KIND_PIPE, 0, U, "readWrite");
     /* O_APPEND destinations beat every other row */
-    CHECK_PLAN(NULL, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_APPEND_DESTINATION, U, "readWrite");
-    CHECK_PLAN(NULL, ZC_KIND_PIPE, ZC_KIND_FILE, ZC_PAIR_APPEND_DESTINATION, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_APPEND_DESTINATION, U, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_PIPE, ZC_KIND_FILE, ZC_PAIR_APPEND_DESTINATION, U, "readWrite");
     /* bad input */
     uint8_t m[ZC_PLAN_MAX];
     CHECK_RC(zc_plan(NULL, -1, ZC_KIND_FILE, 0, 0, m), -EINVAL);
@@ -115,14 +140,23 @@ static void test_plan_rows(void) {
 
 /* The crossover is a parameter, not a constant: a calibration moves it. */
 static void test_plan_parameters(void) {
-    zc_plan_params d;
-    memset(&d, 0x77, sizeof d);
-    zc_plan_params_default(&d);
-    CHECK_U64(d.value[ZC_PARAM_SMALL_COPY_MAX], 16384);
-    CHECK_U64(d.value[ZC_PARAM_READ_WRITE_BUFFER], 131072);
-    for (int i = ZC_PARAM_COUNT; i < ZC_PARAM_MAX; i++) CHECK_U64(d.value[i], 0);
+    zc_plan_params b;
+    memset(&b, 0x77, sizeof b);
+    zc_plan_params_default(&b);
+    /* the committed built-in profile (Docs/bench/profile/builtin.profile), in range */
+    zc_profile builtin;
+    zc_profile_builtin(&builtin);
+    CHECK(memcmp(&b, &builtin.params, sizeof b) == 0);
+    CHECK(b.value[ZC_PARAM_READ_WRITE_BUFFER] >= 4096 && b.value[ZC_PARAM_READ_WRITE_BUFFER] <= (64u << 20));
+    for (int i = 0; i < ZC_PARAM_COUNT; i++)
+        CHECK(b.value[i] == ZC_PARAM_UNLIMITED || b.value[i] <= (UINT64_C(1) << 62));
+    for (int i = ZC_PARAM_COUNT; i < ZC_PARAM_MAX; i++) CHECK_U64(b.value[i], 0);
+    const zc_plan_params d = fixture();
     CHECK(strcmp(zc_plan_param_name(ZC_PARAM_SMALL_COPY_MAX), "smallCopyMax") == 0);
     CHECK(strcmp(zc_plan_param_name(ZC_PARAM_READ_WRITE_BUFFER), "readWriteBuffer") == 0);
+    CHECK(strcmp(zc_plan_param_name(ZC_PARAM_COPY_FILE_RANGE_MAX), "copyFileRangeMax") == 0);
+    CHECK(strcmp(zc_plan_param_name(ZC_PARAM_PIPE_SENDFILE_MAX), "pipeSendfileMax") == 0);
+    CHECK(strcmp(zc_plan_param_name(ZC_PARAM_SOCKET_SENDFILE_MAX), "socketSendfileMax") == 0);
     CHECK(zc_plan_param_name(ZC_PARAM_COUNT) == NULL);
     CHECK(zc_plan_param_name(-1) == NULL);
 
@@ -137,7 +171,51 @@ static void test_plan_parameters(void) {
     CHECK_PLAN(&none, ZC_KIND_FILE, ZC_KIND_FILE, 0, 0, "readWrite");
     /* the parameter changes only the rows that test a size */
     CHECK_PLAN(&big, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM, 4096, "copyFileRange,sendfile,readWrite");
-    CHECK_PLAN(&big, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 4096, "splice,sendfile,readWrite");
+    CHECK_PLAN(&big, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 4096, "sendfile,splice,readWrite");
+    /* each route's crossover: 0 = the second list at every size, UNLIMITED = the first at
+     * every known size (an unknown size takes the second) */
+    zc_plan_params p = d;
+    p.value[ZC_PARAM_PIPE_SENDFILE_MAX] = 0;
+    p.value[ZC_PARAM_SOCKET_SENDFILE_MAX] = ZC_PARAM_UNLIMITED;
+    p.value[ZC_PARAM_COPY_FILE_RANGE_MAX] = 1;
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 1, "splice,sendfile,readWrite");
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, 1 << 30, "sendfile,splice,readWrite");
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, ZC_UNTIL_EOF, "splice,sendfile,readWrite");
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 1, "copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 2, "splice,copyFileRange,sendfile,readWrite");
+}
+
+/* zc_plan_facts pays its fstatfs only when the fact decides the row. */
+static void test_plan_facts(void) {
+    const zc_plan_params fx = fixture();
+    char dir[] = "/tmp/zc-facts-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    int kernel_copy = zc_fs_copies_in_kernel(fd);
+    CHECK(kernel_copy == 0 || kernel_copy == 1);
+    struct statfs sfs;
+    REQUIRE(fstatfs(fd, &sfs) == 0);
+    CHECK_EQ(kernel_copy, sfs.f_type == 0xEF53 || sfs.f_type == 0x01021994);
+    const uint32_t same = ZC_PAIR_SAME_FILESYSTEM;
+    uint32_t want_big = kernel_copy == 1 ? same | ZC_PAIR_KERNEL_COPY : same;
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 1 << 30, fd), want_big);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, ZC_UNTIL_EOF, fd), want_big);
+    /* no system call where the fact cannot change the row: a bad descriptor proves it */
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 4096, -1), same);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 1 << 30, -1), 0);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 1 << 30, -1), 0);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same | ZC_PAIR_APPEND_DESTINATION, 1 << 30, -1),
+             same | ZC_PAIR_APPEND_DESTINATION);
+    /* where it would, a failed fstatfs keeps copy_file_range first */
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 1 << 30, -1), same);
+    CHECK_RC(zc_fs_copies_in_kernel(-1), -EBADF);
+    CHECK_EQ(zc_plan_facts(&fx, -1, ZC_KIND_FILE, same, 1 << 30, fd), same);
+    close(fd);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* Properties of the whole table, for every kind pair and fact combination. */
@@ -164,7 +242,7 @@ static void test_plan_table_invariants(void) {
     const uint64_t sizes[] = {0, 4096, 16384, 16385, 1 << 30, ZC_UNTIL_EOF};
     for (int s = 0; s < ZC_KIND_COUNT; s++)
         for (int d = 0; d < ZC_KIND_COUNT; d++)
-            for (uint32_t f = 0; f < 4; f++)
+            for (uint32_t f = 0; f < 8; f++)
                 for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
                     uint8_t m[ZC_PLAN_MAX];
                     int n = zc_plan(NULL, s, d, f, sizes[z], m);
@@ -294,11 +372,25 @@ static int shm_is_other_fs(void) {
     return a.st_dev != b.st_dev && access("/dev/shm", W_OK) == 0;
 }
 
-/* Transfers all of a fresh `size`-byte file to `out` at offset 0; checks bytes and method. */
+/* The first method zc_plan gives these real descriptors with the host's profile (the
+ * built-in table here: main sets ZEROCOPY_PROFILE=builtin). */
+static int planned_method(int in, int out, uint64_t size) {
+    zc_endpoint a, b;
+    if (zc_endpoint_inspect(in, &a) < 0 || zc_endpoint_inspect(out, &b) < 0) return -1;
+    const zc_plan_params *p = &zc_profile_host()->params;
+    uint32_t facts = zc_plan_facts(p, a.kind, b.kind, zc_pair_facts(&a, &b), size, out);
+    uint8_t m[ZC_PLAN_MAX];
+    return zc_plan(p, a.kind, b.kind, facts, size, m) > 0 ? m[0] : -1;
+}
+
+/* Transfers all of a fresh `size`-byte file to `out` at offset 0; checks bytes and method
+ * (PLANNED: the table's first method for this pair and size). */
+#define PLANNED (-1)
 static void expect_method(int out, size_t size, int method, const char *what) {
     ZT_CTX("%s, %zu bytes", what, size);
     unsigned char *data = zt_data(size, size + 11);
     int in = zt_file_with(data, size);
+    if (method == PLANNED) method = planned_method(in, out, size);
     zc_transfer_report r;
     int rc = zc_transfer(in, NULL, out, NULL, ZC_UNTIL_EOF, NULL, &r);
     CHECK_RC(rc, ZC_DONE);
@@ -315,15 +407,32 @@ static void expect_method(int out, size_t size, int method, const char *what) {
 
 static void test_transfer_methods(void) {
     int out = zt_tmpfile();
-    expect_method(out, 100000, CFR, "file -> file, same filesystem");
+    expect_method(out, 100000, PLANNED, "file -> file, same filesystem");
     CHECK_EQ(lseek(out, 0, SEEK_CUR), 100000);
+    expect_method(out, 1 << 20, PLANNED, "file -> file, same filesystem, 1 MiB");
+    /* the same copies with explicit parameters: splice above copyFileRangeMax where
+     * copy_file_range would only copy in the kernel */
+    const zc_plan_params fx = fixture();
+    const int kernel_copy = zc_fs_copies_in_kernel(out) == 1;
+    for (size_t i = 0; i < 2; i++) {
+        const size_t size = i ? 1u << 20 : 100000;
+        unsigned char *data = zt_data(size, 5);
+        int in = zt_file_with(data, size);
+        zc_transfer_report r;
+        int64_t oi = 0, oo = 0;
+        CHECK_RC(zc_transfer(in, &oi, out, &oo, ZC_UNTIL_EOF, &fx, &r), ZC_DONE);
+        CHECK_EQ(r.method, i && kernel_copy ? SP : CFR);
+        CHECK_U64(r.bytes, size);
+        close(in);
+        free(data);
+    }
     close(out);
     if (shm_is_other_fs()) {
         out = zt_tmpfile_in("/dev/shm");
-        expect_method(out, 4096, RW, "file -> tmpfs, 4 KiB");
+        expect_method(out, 4096, PLANNED, "file -> tmpfs, 4 KiB");
         close(out);
         out = zt_tmpfile_in("/dev/shm");
-        expect_method(out, 1 << 20, SF, "file -> tmpfs, 1 MiB");
+        expect_method(out, 1 << 20, PLANNED, "file -> tmpfs, 1 MiB");
         unsigned char *back = zt_malloc(1 << 20), *want = zt_data(1 << 20, (1 << 20) + 11);
         CHECK_EQ(pread(out, back, 1 << 20, 0), 1 << 20);
         CHECK_MEM(back, want, 1 << 20);
@@ -336,14 +445,14 @@ static void test_transfer_methods(void) {
     int p[2];
     REQUIRE(zc_pipe(p, 0) == 0);
     REQUIRE(zc_pipe_set_capacity(p[1], 1 << 20) > 0);
-    expect_method(p[1], 5000, SP, "file -> pipe");
+    expect_method(p[1], 5000, PLANNED, "file -> pipe");
     close(p[0]);
     close(p[1]);
     int sv[2];
     SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
     int big = 1 << 20;
     SYS(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big));
-    expect_method(sv[0], 5000, SF, "file -> AF_UNIX socket");
+    expect_method(sv[0], 5000, PLANNED, "file -> AF_UNIX socket");
     close(sv[0]);
     close(sv[1]);
     int null = (int)SYS(open("/dev/null", O_WRONLY | O_CLOEXEC));
@@ -485,18 +594,20 @@ typedef struct fallback_case {
     int attempts;       /* methods abandoned */
     int attempt_method[2];
     int attempt_error[2];
+    size_t size;        /* bytes to copy (0: 200000, under copyFileRangeMax) */
 } fallback_case;
 
 static int fallback_child(void *arg) {
     const fallback_case *c = arg;
-    const size_t size = 300000;
+    const size_t size = c->size ? c->size : 200000;
     unsigned char *data = zt_data(size, 42);
     int in = zt_file_with(data, size);
     int out = zt_tmpfile();
     CHILD_CHECK(refuse(c->refused, c->nrefused) == 0);
     zc_transfer_report r;
     int64_t oi = 0, oo = 0;
-    int rc = zc_transfer(in, &oi, out, &oo, ZC_UNTIL_EOF, NULL, &r);
+    const zc_plan_params fx = fixture();
+    int rc = zc_transfer(in, &oi, out, &oo, ZC_UNTIL_EOF, &fx, &r);
     if (rc != c->rc || r.method != c->method || r.attempts != c->attempts) {
         fprintf(stderr, "got %s via %s after %d attempts, expected %s via %s after %d\n", zt_status_name(rc),
                 zc_method_name(r.method), r.attempts, zt_status_name(c->rc), zc_method_name(c->method),
@@ -522,19 +633,29 @@ static int fallback_child(void *arg) {
 static void test_transfer_fallbacks(void) {
     const fallback_case cases[] = {
         /* copy_file_range refused: sendfile */
-        {{{SYS_copy_file_range, ENOSYS}}, 1, ZC_DONE, SF, 1, {CFR}, {ENOSYS}},
-        {{{SYS_copy_file_range, EXDEV}}, 1, ZC_DONE, SF, 1, {CFR}, {EXDEV}},
+        {{{SYS_copy_file_range, ENOSYS}}, 1, ZC_DONE, SF, 1, {CFR}, {ENOSYS}, 0},
+        {{{SYS_copy_file_range, EXDEV}}, 1, ZC_DONE, SF, 1, {CFR}, {EXDEV}, 0},
         /* a first call that moves 0 bytes from a non-empty file (kernels 5.3-5.18 with /proc) */
-        {{{SYS_copy_file_range, 0}}, 1, ZC_DONE, SF, 1, {CFR}, {0}},
+        {{{SYS_copy_file_range, 0}}, 1, ZC_DONE, SF, 1, {CFR}, {0}, 0},
         /* both refused: read/write */
-        {{{SYS_copy_file_range, EOPNOTSUPP}, {SYS_sendfile, EINVAL}}, 2, ZC_DONE, RW, 2, {CFR, SF}, {EOPNOTSUPP, EINVAL}},
+        {{{SYS_copy_file_range, EOPNOTSUPP}, {SYS_sendfile, EINVAL}}, 2, ZC_DONE, RW, 2, {CFR, SF}, {EOPNOTSUPP, EINVAL}, 0},
         /* not a "not here" errno: returned, no fallback */
-        {{{SYS_copy_file_range, EIO}}, 1, -EIO, CFR, 0, {0}, {0}},
-        {{{SYS_copy_file_range, ENOSYS}, {SYS_sendfile, ENOSPC}}, 2, -ENOSPC, SF, 1, {CFR}, {ENOSYS}},
+        {{{SYS_copy_file_range, EIO}}, 1, -EIO, CFR, 0, {0}, {0}, 0},
+        {{{SYS_copy_file_range, ENOSYS}, {SYS_sendfile, ENOSPC}}, 2, -ENOSPC, SF, 1, {CFR}, {ENOSYS}, 0},
         /* the last method's fallback errno is returned as it is */
-        {{{SYS_copy_file_range, EPERM}, {SYS_sendfile, EPERM}}, 2, ZC_DONE, RW, 2, {CFR, SF}, {EPERM, EPERM}},
+        {{{SYS_copy_file_range, EPERM}, {SYS_sendfile, EPERM}}, 2, ZC_DONE, RW, 2, {CFR, SF}, {EPERM, EPERM}, 0},
+        /* above copyFileRangeMax on ext4/tmpfs, splice comes first: refused, copy_file_range */
+        {{{SYS_splice, EINVAL}}, 1, ZC_DONE, CFR, 1, {SP}, {EINVAL}, 1 << 20},
+        {{{SYS_splice, ENOSYS}, {SYS_copy_file_range, EXDEV}}, 2, ZC_DONE, SF, 2, {SP, CFR}, {ENOSYS, EXDEV}, 1 << 20},
     };
+    int tmp = zt_tmpfile();
+    const int splice_first = zc_fs_copies_in_kernel(tmp) == 1;
+    close(tmp);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].size > 0 && !splice_first) {
+            zt_note("$TMPDIR is not ext4/tmpfs: copy_file_range stays first, splice cases not run");
+            continue;
+        }
         ZT_CTX("fallback case %zu", i);
         CHECK_EXITED(zt_fork_run(fallback_child, (void *)&cases[i], 20), 0);
     }
@@ -651,8 +772,12 @@ static void test_transfer_sparse(void) {
 }
 
 int main(void) {
+    /* zc_transfer(..., NULL, ...) reads the host's profile: these tests expect the
+     * built-in table, whatever profile the machine running them has. */
+    setenv(ZC_PROFILE_ENV, "builtin", 1);
     ZT_RUN(test_plan_rows);
     ZT_RUN(test_plan_parameters);
+    ZT_RUN(test_plan_facts);
     ZT_RUN(test_plan_table_invariants);
     ZT_RUN(test_fallback_errnos);
     ZT_RUN(test_endpoint_inspect);

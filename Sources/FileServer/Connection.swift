@@ -471,6 +471,7 @@ internal struct Connection: ~Copyable {
         }
       case .failure(let error):
         offset += error.bytesTransferred
+        if error.bytesTransferred > 0 { strategy = error.strategy ?? strategy }
         // Cancelled by the watchdog (the socket stayed full), not by the task: resume
         // after a wait that holds no thread.
         if error.isCancellation && !Task.isCancelled { continue }

@@ -10,14 +10,15 @@ public import SystemPackage
 /// `zc_transfer`) and ZeroCopy's `AutomaticStrategy`.
 ///
 /// The table is data: rows matched first to last (``table``), whose size tests compare
-/// with ``Parameters`` rather than constants, so a per-host calibration changes numbers,
-/// not code. Docs/Transfer.md gives the measurement behind each row.
+/// with ``Parameters`` rather than constants, so a per-host calibration (`zc calibrate`,
+/// a ``Profile``) changes numbers, not code. Docs/Transfer.md gives the measurement
+/// behind each row.
 ///
 /// ```swift
 /// import LinuxIO
 ///
 /// let methods = TransferPlan.methods(source: .file, destination: .tcpSocket, bytes: 1 << 20)
-/// print(methods)   // [sendfile, splice, readWrite]
+/// print(methods)   // [splice, sendfile, readWrite] (above 256 KiB, with the built-in table)
 /// ```
 public enum TransferPlan {
   /// What kind of descriptor an endpoint is, as the table sees it (`zc_endpoint_kind`; the
@@ -72,71 +73,146 @@ public enum TransferPlan {
     public static let sameFileSystem = PairFacts(rawValue: UInt32(ZC_PAIR_SAME_FILESYSTEM))
     /// The destination was opened with `O_APPEND` (`ZC_PAIR_APPEND_DESTINATION`).
     public static let appendOnlyDestination = PairFacts(rawValue: UInt32(ZC_PAIR_APPEND_DESTINATION))
+    /// The destination's filesystem is one whose `copy_file_range` copies bytes in the
+    /// kernel (ext2/3/4, tmpfs): nothing (no reflink, no server-side copy) is lost by
+    /// another method (`ZC_PAIR_KERNEL_COPY`). It costs an `fstatfs`, which
+    /// ``TransferPlan/facts(_:source:destination:bytes:parameters:destinationDescriptor:)``
+    /// pays only when the fact changes the plan.
+    public static let kernelCopy = PairFacts(rawValue: UInt32(ZC_PAIR_KERNEL_COPY))
   }
 
-  /// A parameter of the table (`zc_plan_param`).
+  /// A parameter of the table (`zc_plan_param`). Each crossover parameter splits one
+  /// route in two rows: sizes up to it take the first list, larger (or unknown) sizes
+  /// the second; ``Parameters/unlimited`` keeps every known size on the first list.
   public enum Parameter: Int32, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// File → file across filesystems: up to this many bytes go by read/write, more by
     /// sendfile (`ZC_PARAM_SMALL_COPY_MAX`).
     case smallCopyMax = 0
     /// The read/write method's buffer size in bytes (`ZC_PARAM_READ_WRITE_BUFFER`).
     case readWriteBuffer = 1
+    /// File → file on one filesystem that copies in the kernel (``PairFacts/kernelCopy``):
+    /// up to this many bytes go by copy_file_range, more by splice
+    /// (`ZC_PARAM_COPY_FILE_RANGE_MAX`).
+    case copyFileRangeMax = 2
+    /// File → pipe: up to this many bytes go by sendfile, more by splice
+    /// (`ZC_PARAM_PIPE_SENDFILE_MAX`).
+    case pipeSendfileMax = 3
+    /// File → socket: up to this many bytes go by sendfile, more by splice
+    /// (`ZC_PARAM_SOCKET_SENDFILE_MAX`).
+    case socketSendfileMax = 4
 
-    /// The name profiles use (`smallCopyMax`, `readWriteBuffer`); the corresponding C
-    /// function is `zc_plan_param_name`.
+    /// The name profiles use (`smallCopyMax`, `readWriteBuffer`, `copyFileRangeMax`,
+    /// `pipeSendfileMax`, `socketSendfileMax`); the corresponding C function is
+    /// `zc_plan_param_name`.
     public var description: String { zc_plan_param_name(rawValue).map { String(cString: $0) } ?? "\(rawValue)" }
+
+    /// The crossover parameters (every case but ``readWriteBuffer``).
+    public static let crossovers: [Parameter] = [.smallCopyMax, .copyFileRangeMax, .pipeSendfileMax, .socketSendfileMax]
   }
 
-  /// The table's parameters: its crossover sizes (`zc_plan_params`).
+  /// The table's parameters: its crossover sizes and the read/write buffer
+  /// (`zc_plan_params`). A host profile (``Profile``) sets them.
   public struct Parameters: Sendable, Hashable, CustomStringConvertible {
+    /// A crossover no known size passes ("max" in a profile; `ZC_PARAM_UNLIMITED`).
+    public static let unlimited = Int64.max
+
     /// File → file across filesystems: transfers of at most this many bytes use read/write.
     public var smallCopyMax: Int64
     /// The read/write method's buffer size in bytes.
     public var readWriteBufferSize: Int
+    /// File → file on one ext2/3/4 or tmpfs filesystem: transfers of at most this many
+    /// bytes use copy_file_range, larger ones splice.
+    public var copyFileRangeMax: Int64
+    /// File → pipe: transfers of at most this many bytes use sendfile, larger ones splice.
+    public var pipeSendfileMax: Int64
+    /// File → socket: transfers of at most this many bytes use sendfile, larger ones splice.
+    public var socketSendfileMax: Int64
 
-    /// Parameters with these values.
+    /// Parameters with these values; those not given are the built-in table's.
     ///
-    /// - Precondition: Both are positive, or `smallCopyMax` is 0 (never read/write by size).
-    public init(smallCopyMax: Int64, readWriteBufferSize: Int) {
-      precondition(smallCopyMax >= 0 && readWriteBufferSize > 0, "TransferPlan.Parameters: bad values")
-      self.smallCopyMax = smallCopyMax
-      self.readWriteBufferSize = readWriteBufferSize
+    /// - Precondition: The crossovers are not negative; `readWriteBufferSize` is from
+    ///   4096 to 64 MiB.
+    public init(
+      smallCopyMax: Int64, readWriteBufferSize: Int, copyFileRangeMax: Int64? = nil, pipeSendfileMax: Int64? = nil,
+      socketSendfileMax: Int64? = nil
+    ) {
+      let builtIn = Parameters.default
+      self.init(
+        exactly: smallCopyMax, readWriteBufferSize, copyFileRangeMax ?? builtIn.copyFileRangeMax,
+        pipeSendfileMax ?? builtIn.pipeSendfileMax, socketSendfileMax ?? builtIn.socketSendfileMax)
     }
 
-    /// The measured defaults (16 KiB, 128 KiB); the corresponding C function is
-    /// `zc_plan_params_default`.
+    private init(exactly small: Int64, _ buffer: Int, _ cfr: Int64, _ pipe: Int64, _ socket: Int64) {
+      precondition(
+        small >= 0 && cfr >= 0 && pipe >= 0 && socket >= 0 && buffer >= 4096 && buffer <= 64 << 20,
+        "TransferPlan.Parameters: bad values")
+      smallCopyMax = small
+      readWriteBufferSize = buffer
+      copyFileRangeMax = cfr
+      pipeSendfileMax = pipe
+      socketSendfileMax = socket
+    }
+
+    /// The built-in table's parameters: those of the profile compiled into the C library
+    /// (Docs/bench/profile/builtin.profile), not the host's (see ``Profile/host``). The
+    /// corresponding C function is `zc_plan_params_default`.
     public static let `default`: Parameters = {
       var c = zc_plan_params()
       zc_plan_params_default(&c)
       return Parameters(c)
     }()
 
-    /// The value of `parameter`.
+    /// The value of `parameter` (``unlimited`` for "max").
+    ///
+    /// - Precondition (set): as for ``init(smallCopyMax:readWriteBufferSize:copyFileRangeMax:pipeSendfileMax:socketSendfileMax:)``.
     public subscript(parameter: Parameter) -> Int64 {
-      switch parameter {
-      case .smallCopyMax: return smallCopyMax
-      case .readWriteBuffer: return Int64(readWriteBufferSize)
+      get {
+        switch parameter {
+        case .smallCopyMax: return smallCopyMax
+        case .readWriteBuffer: return Int64(readWriteBufferSize)
+        case .copyFileRangeMax: return copyFileRangeMax
+        case .pipeSendfileMax: return pipeSendfileMax
+        case .socketSendfileMax: return socketSendfileMax
+        }
+      }
+      set {
+        precondition(
+          newValue >= 0 && (parameter != .readWriteBuffer || (newValue >= 4096 && newValue <= 64 << 20)),
+          "TransferPlan.Parameters: bad value \(newValue) for \(parameter)")
+        switch parameter {
+        case .smallCopyMax: smallCopyMax = newValue
+        case .readWriteBuffer: readWriteBufferSize = Int(newValue)
+        case .copyFileRangeMax: copyFileRangeMax = newValue
+        case .pipeSendfileMax: pipeSendfileMax = newValue
+        case .socketSendfileMax: socketSendfileMax = newValue
+        }
       }
     }
 
-    /// "smallCopyMax=16384 readWriteBuffer=131072".
+    /// "smallCopyMax=16384 readWriteBuffer=131072 copyFileRangeMax=262144
+    /// pipeSendfileMax=max socketSendfileMax=262144".
     public var description: String {
-      Parameter.allCases.map { "\($0)=\(self[$0])" }.joined(separator: " ")
+      Parameter.allCases.map { "\($0)=\(self[$0] == Self.unlimited ? "max" : String(self[$0]))" }.joined(separator: " ")
     }
 
     init(_ c: zc_plan_params) {
       let values = withUnsafeBytes(of: c.value) { Array($0.bindMemory(to: UInt64.self)) }
+      func value(_ p: Parameter) -> Int64 {
+        let v = values[Int(p.rawValue)]
+        return v == UInt64.max ? Self.unlimited : Int64(clamping: v)
+      }
       self.init(
-        smallCopyMax: Int64(clamping: values[Int(Parameter.smallCopyMax.rawValue)]),
-        readWriteBufferSize: Int(clamping: values[Int(Parameter.readWriteBuffer.rawValue)]))
+        exactly: value(.smallCopyMax), Int(clamping: max(4096, min(64 << 20, value(.readWriteBuffer)))),
+        value(.copyFileRangeMax), value(.pipeSendfileMax), value(.socketSendfileMax))
     }
 
     var c: zc_plan_params {
       var c = zc_plan_params()
       withUnsafeMutableBytes(of: &c.value) { raw in
         let values = raw.bindMemory(to: UInt64.self)
-        values[Int(Parameter.smallCopyMax.rawValue)] = UInt64(smallCopyMax)
-        values[Int(Parameter.readWriteBuffer.rawValue)] = UInt64(readWriteBufferSize)
+        for p in Parameter.allCases {
+          values[Int(p.rawValue)] = self[p] == Self.unlimited ? UInt64.max : UInt64(self[p])
+        }
       }
       return c
     }
@@ -218,6 +294,41 @@ public enum TransferPlan {
     }
     guard count > 0 else { return [.readWrite] }
     return withUnsafeBytes(of: out) { raw in raw.prefix(Int(count)).compactMap { Method(rawValue: $0) } }
+  }
+
+  /// The facts a plan for this transfer needs beyond those known without a system call:
+  /// adds ``PairFacts/kernelCopy`` (one `fstatfs` of `destinationDescriptor`) when, and
+  /// only when, it changes the row the table picks — a small copy pays nothing for it.
+  /// An `fstatfs` that fails leaves it out. The corresponding C function is `zc_plan_facts`.
+  ///
+  /// - Parameters:
+  ///   - facts: The facts known so far (same filesystem, `O_APPEND` destination).
+  ///   - source: The source's kind.
+  ///   - destination: The destination's kind.
+  ///   - bytes: The bytes to move, or nil when unknown.
+  ///   - parameters: The table's parameters.
+  ///   - destinationDescriptor: The destination, for `fstatfs`.
+  /// - Returns: `facts`, with the facts it found.
+  public static func facts(
+    _ facts: PairFacts, source: EndpointKind, destination: EndpointKind, bytes: Int64?, parameters: Parameters,
+    destinationDescriptor: FileDescriptor
+  ) -> PairFacts {
+    var c = parameters.c
+    return PairFacts(
+      rawValue: zc_plan_facts(
+        &c, source.rawValue, destination.rawValue, facts.rawValue, bytes.map { UInt64(Swift.max(0, $0)) } ?? UInt64.max,
+        destinationDescriptor.rawValue))
+  }
+
+  /// Whether the filesystem behind `descriptor` is one whose `copy_file_range` copies
+  /// bytes in the kernel (ext2/3/4, tmpfs), where splicing loses no reflink and no
+  /// server-side copy. The corresponding C function is `zc_fs_copies_in_kernel`.
+  ///
+  /// - Throws: The errno of `fstatfs` (`EBADF`…).
+  public static func fileSystemCopiesInKernel(_ descriptor: FileDescriptor) throws(Errno) -> Bool {
+    let rc = zc_fs_copies_in_kernel(descriptor.rawValue)
+    if rc < 0 { throw Errno(rawValue: -rc) }
+    return rc == 1
   }
 
   /// Whether a method that failed with `errno` before delivering any byte lets the next

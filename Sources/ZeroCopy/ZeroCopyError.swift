@@ -49,6 +49,9 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
   /// same file"); ``errno`` is the errno a caller would test (`EINVAL`, `EISDIR`,
   /// `ENOTDIR`…) and ``syscall`` the call that found the reason (`stat`, `fstatat`…).
   public var isRefusal: Bool
+  /// For a transfer (``Transfer``): the strategy that was running when it stopped, which
+  /// delivered ``bytesTransferred`` (after any fallbacks); `nil` for other operations.
+  public var strategy: String?
 
   /// Creates an error.
   public init(

@@ -17,7 +17,7 @@ struct ZC: AsyncParsableCommand {
       128 + the signal's number in a shell). Arguments are file names as bytes: names that \
       are not UTF-8 work, and messages quote names as coreutils does ('f'$'\\377'' x').
       """,
-    subcommands: [Copy.self, Send.self, Serve.self, Probe.self, Strategies.self])
+    subcommands: [Copy.self, Send.self, Serve.self, Probe.self, Strategies.self, Calibrate.self])
 
   /// Registers ``extraStrategies``, installs the SIGINT/SIGTERM/SIGHUP handling
   /// (Interrupt.swift), then parses the arguments — read from argv as raw bytes

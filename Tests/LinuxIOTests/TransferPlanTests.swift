@@ -1,6 +1,7 @@
 // LinuxIO's view of the shared decision table (CShims/src/plan.c): the rows, the
 // parameters' round trip to C, and the fallback errnos.
 
+import CZeroCopy
 import Glibc
 import LinuxIO
 import SystemPackage
@@ -8,34 +9,80 @@ import Testing
 
 @Suite("TransferPlan (the decision table shared with C)")
 struct TransferPlanTests {
+  /// The parameters the row tests decide with: explicit, so that rederiving the built-in
+  /// table (make builtin-profile) changes no expectation here.
+  static let fixture = TransferPlan.Parameters(
+    smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
+    pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
+
   @Test("Docs/Transfer.md's rows, one pair each")
   func rows() {
     func plan(_ s: TransferPlan.EndpointKind, _ d: TransferPlan.EndpointKind, _ f: TransferPlan.PairFacts = [], _ bytes: Int64?) -> String {
-      TransferPlan.methods(source: s, destination: d, facts: f, bytes: bytes).map(\.description).joined(separator: ",")
+      TransferPlan.methods(source: s, destination: d, facts: f, bytes: bytes, parameters: Self.fixture).map(\.description)
+        .joined(separator: ",")
     }
     #expect(plan(.file, .file, .sameFileSystem, 4096) == "copyFileRange,sendfile,readWrite")
+    #expect(plan(.file, .file, .sameFileSystem, 1 << 30) == "copyFileRange,sendfile,readWrite")
+    #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], 256 << 10) == "copyFileRange,sendfile,readWrite")
+    #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], (256 << 10) + 1) == "splice,copyFileRange,sendfile,readWrite")
     #expect(plan(.file, .file, [], 4096) == "readWrite")
     #expect(plan(.file, .file, [], 16 << 10) == "readWrite")
     #expect(plan(.file, .file, [], (16 << 10) + 1) == "sendfile,readWrite")
     #expect(plan(.file, .file, [], nil) == "sendfile,readWrite")
-    #expect(plan(.file, .pipe, [], 1) == "splice,sendfile,readWrite")
-    #expect(plan(.file, .tcpSocket, [], nil) == "sendfile,splice,readWrite")
+    #expect(plan(.file, .pipe, [], 1) == "sendfile,splice,readWrite")
+    #expect(plan(.file, .pipe, [], nil) == "splice,sendfile,readWrite")
+    #expect(plan(.file, .tcpSocket, [], 4096) == "sendfile,splice,readWrite")
+    #expect(plan(.file, .tcpSocket, [], nil) == "splice,sendfile,readWrite")
     #expect(plan(.blockDevice, .characterDevice, [], nil) == "sendfile,readWrite")
     #expect(plan(.unixSocket, .file, [], nil) == "splice,readWrite")
     #expect(plan(.pseudoFile, .file, .sameFileSystem, nil) == "readWrite")
     #expect(plan(.file, .file, [.sameFileSystem, .appendOnlyDestination], nil) == "readWrite")
   }
 
-  @Test("Parameters: the defaults come from C, and a calibration moves the crossover")
+  @Test("Parameters: the defaults come from C, and a calibration moves each crossover")
   func parameters() {
-    let d = TransferPlan.Parameters.default
-    #expect(d.smallCopyMax == 16 << 10)
-    #expect(d.readWriteBufferSize == 128 << 10)
-    #expect(d.description == "smallCopyMax=16384 readWriteBuffer=131072")
+    // The defaults are the built-in profile's, as C reads them.
+    #expect(TransferPlan.Parameters.default == TransferPlan.Profile.builtIn.parameters)
+    let d = Self.fixture
+    #expect(
+      d.description
+        == "smallCopyMax=16384 readWriteBuffer=131072 copyFileRangeMax=262144 pipeSendfileMax=max socketSendfileMax=262144")
     let big = TransferPlan.Parameters(smallCopyMax: 1 << 20, readWriteBufferSize: 64 << 10)
+    #expect(big.copyFileRangeMax == TransferPlan.Parameters.default.copyFileRangeMax)
+    #expect(big.socketSendfileMax == TransferPlan.Parameters.default.socketSendfileMax)
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: big) == [.readWrite])
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: (1 << 20) + 1, parameters: big) == [.sendfile, .readWrite])
-    #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10) == [.sendfile, .readWrite])
+    #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: d) == [.sendfile, .readWrite])
+    var p = d
+    p[.pipeSendfileMax] = 0
+    p[.socketSendfileMax] = TransferPlan.Parameters.unlimited
+    p[.copyFileRangeMax] = 0
+    #expect(TransferPlan.methods(source: .file, destination: .pipe, bytes: 1, parameters: p) == [.splice, .sendfile, .readWrite])
+    #expect(TransferPlan.methods(source: .file, destination: .tcpSocket, bytes: 1 << 40, parameters: p) == [.sendfile, .splice, .readWrite])
+    #expect(
+      TransferPlan.methods(source: .file, destination: .file, facts: [.sameFileSystem, .kernelCopy], bytes: 1, parameters: p)
+        == [.splice, .copyFileRange, .sendfile, .readWrite])
+    // Round trip through C, "max" included.
+    #expect(TransferPlan.Parameters(smallCopyMax: 1, readWriteBufferSize: 4096, copyFileRangeMax: 2, pipeSendfileMax: 3, socketSendfileMax: .max)[.socketSendfileMax] == .max)
+  }
+
+  @Test("facts: the kernel-copy fact costs an fstatfs only when it changes the row")
+  func lazyFacts() throws {
+    let d = Self.fixture
+    let bad = FileDescriptor(rawValue: -1)  // any fstatfs on it fails: a used one would drop the fact
+    #expect(TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 4096, parameters: d, destinationDescriptor: bad) == .sameFileSystem)
+    #expect(TransferPlan.facts([], source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == [])
+    #expect(TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == .sameFileSystem)
+    let path = "/tmp/zc-facts-\(getpid())"
+    let fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
+    defer {
+      try? fd.close()
+      unlink(path)
+    }
+    // The classification itself (f_type ext2/3/4 or tmpfs) is checked in C (test_transfer.c).
+    let kernelCopy = zc_fs_copies_in_kernel(fd.rawValue) == 1
+    let got = TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: fd)
+    #expect(got == (kernelCopy ? [.sameFileSystem, .kernelCopy] : .sameFileSystem))
   }
 
   @Test("The table as data: every row ends with readWrite, the last matches every pair")
@@ -50,8 +97,14 @@ struct TransferPlanTests {
     #expect(last.sources == Set(TransferPlan.EndpointKind.allCases))
     #expect(last.destinations == Set(TransferPlan.EndpointKind.allCases))
     #expect(last.required == [] && last.size == .any)
+    // Each crossover parameter splits one route into a pair of rows.
+    for p in TransferPlan.Parameter.crossovers {
+      #expect(table.contains { $0.size == .above(p) }, "\(p)")
+    }
     #expect(table.contains { $0.size == .atMost(.smallCopyMax) })
-    #expect(table.contains { $0.size == .above(.smallCopyMax) })
+    #expect(table.contains { $0.size == .atMost(.pipeSendfileMax) })
+    #expect(table.contains { $0.size == .atMost(.socketSendfileMax) })
+    #expect(!table.contains { $0.size == .atMost(.readWriteBuffer) || $0.size == .above(.readWriteBuffer) })
     #expect(table.first?.required == .appendOnlyDestination)
   }
 

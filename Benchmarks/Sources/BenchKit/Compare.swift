@@ -154,6 +154,18 @@ public struct ResultsCheck {
         }
       }
     }
+    // 5. The many-connections workload: nothing failed but the planted strategy, which
+    //    every stream's checksum must catch.
+    for e in results.concurrent?.entries ?? [] {
+      let planted = e.subject.hasPrefix("swift:corrupting")
+      if planted && (e.status != .failed || !(e.reason ?? "").contains("verification failed")) {
+        out.append("planted corrupting strategy was NOT caught in the many-connections workload (status \(e.status.rawValue))")
+      } else if !planted && e.status == .failed {
+        out.append("\(e.subject) in the many-connections workload: FAILED — \(e.reason ?? "")")
+      } else if e.status == .measured && e.samples.count != results.plan.rounds {
+        out.append("\(e.subject) in the many-connections workload: \(e.samples.count) samples for \(results.plan.rounds) rounds")
+      }
+    }
     return out
   }
 }

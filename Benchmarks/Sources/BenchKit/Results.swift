@@ -160,6 +160,23 @@ public struct ReadEntryResult: Codable, Sendable {
   public var syscallsPerRead: Stat?
   /// Raw samples, ns per read.
   public var samples: [Double]
+
+  /// Creates an entry.
+  public init(
+    subject: String, family: Family, variant: String, summary: String, status: EntryStatus, reason: String?,
+    nanosecondsPerRead: Stat?, cpuMicrosPerRead: Stat?, syscallsPerRead: Stat?, samples: [Double]
+  ) {
+    self.subject = subject
+    self.family = family
+    self.variant = variant
+    self.summary = summary
+    self.status = status
+    self.reason = reason
+    self.nanosecondsPerRead = nanosecondsPerRead
+    self.cpuMicrosPerRead = cpuMicrosPerRead
+    self.syscallsPerRead = syscallsPerRead
+    self.samples = samples
+  }
 }
 
 /// The random-read workload's results.
@@ -170,6 +187,13 @@ public struct ReadResults: Codable, Sendable {
   public var operations: Int
   /// Per subject.
   public var entries: [ReadEntryResult]
+
+  /// Creates results.
+  public init(fileSize: Int, operations: Int, entries: [ReadEntryResult]) {
+    self.fileSize = fileSize
+    self.operations = operations
+    self.entries = entries
+  }
 }
 
 /// A ratio the issue's goals refer to.
@@ -198,8 +222,30 @@ public struct GoalResult: Codable, Sendable {
   public var met: Int
   /// The worst ratio, in words.
   public var worst: String?
-  /// Whether every checked ratio met it (nil when nothing could be checked).
+  /// Whether it was met: at most ``allowedMisses`` checked ratios missed (nil when
+  /// nothing could be checked).
   public var passed: Bool?
+  /// Checked ratios that may miss with the goal still met ("in ≥ 24 of 26 cells": 2);
+  /// nil for 0 (every one).
+  public var allowedMisses: Int?
+
+  /// Creates a goal result.
+  public init(goal: String, checked: Int, met: Int, worst: String?, passed: Bool?, allowedMisses: Int? = nil) {
+    self.goal = goal
+    self.checked = checked
+    self.met = met
+    self.worst = worst
+    self.passed = passed
+    self.allowedMisses = allowedMisses
+  }
+
+  /// "met", "MISSED" or "not checked".
+  public var verdict: String { passed.map { $0 ? "met" : "MISSED" } ?? "not checked" }
+
+  /// "25/26 met (at most 2 may miss); worst …".
+  public var numbers: String {
+    "\(met)/\(checked) met\(allowedMisses.map { $0 > 0 ? " (at most \($0) may miss)" : "" } ?? "")\(worst.map { "; worst \($0)" } ?? "")"
+  }
 }
 
 /// The machine a run was made on.
@@ -270,6 +316,11 @@ public struct BenchResults: Codable, Sendable {
   public var goals: [GoalResult]
   /// Things the reader must know (re-warms, unavailable features, skipped peers).
   public var notes: [String]
+  /// The profile `.automatic` decided with in this run: a profile file's path or
+  /// `built-in`, with the note when a profile file was rejected (nil in older results).
+  public var automaticProfile: String?
+  /// The many-connections workload (N concurrent transfers to N sockets), if it ran.
+  public var concurrent: ConcurrentResults?
   /// Wall time of the whole run, seconds (fixtures included, build excluded).
   public var durationSeconds: Double
 

@@ -25,6 +25,8 @@ public struct RunOptions: Sendable {
   public var extraPeers = false
   /// Run the random-read workload.
   public var reads = true
+  /// Run the many-connections workload.
+  public var concurrent = true
   /// The C programs.
   public var tools: Tools
   /// The SwiftNIO peer executable, when built (make bench-peers).
@@ -54,6 +56,10 @@ public struct SubjectSources: Sendable {
   public var registeredNames: @Sendable () -> [String] = { [] }
   /// Extra random-read subjects (the async engine).
   public var extraReads: @Sendable () -> [any ReadSubject] = { [] }
+  /// The Swift subjects of the many-connections workload (one per strategy, async API).
+  public var concurrent: @Sendable () -> [any ConcurrentSubject] = { [] }
+  /// The profile `.automatic` decides with in this process, in words (recorded in the results).
+  public var automaticProfile: @Sendable () -> String? = { nil }
   /// Creates empty sources.
   public init() {}
 }
@@ -118,7 +124,7 @@ public final class Runner {
     let plan = Plan.make(
       mode: options.mode, cold: options.cold, tmpfsAvailable: workspace.tmpfsDirectory != nil,
       destinations: options.destinations, sizes: options.sizes, rounds: options.rounds,
-      reads: options.reads)
+      reads: options.reads, concurrent: options.concurrent)
     if workspace.tmpfsDirectory == nil && (options.destinations?.contains(.tmpfs) ?? true) {
       notes.append("No usable tmpfs (/dev/shm) with enough free space: the tmpfs destination was skipped.")
     }
@@ -135,6 +141,7 @@ public final class Runner {
       acc + estimate(cell, subjects: subjects.filter { $0.unsupportedReason(cell) == nil }.count, rounds: plan.rounds)
     }
     if let r = plan.reads { totalEstimate += Double(plan.rounds) * 10 * Double(r.operations) * 2e-6 + 2 }
+    if let c = plan.concurrent { totalEstimate += Double(plan.rounds) * 12 * (0.05 + Double(c.connections * c.size * (c.iterations + 1)) / 1e9) }
 
     var cells: [CellResult] = []
     for (index, cell) in plan.cells.enumerated() {
@@ -148,6 +155,10 @@ public final class Runner {
     if let rp = plan.reads {
       reads = try await runReads(rp, plan: plan)
     }
+    var concurrent: ConcurrentResults?
+    if let cp = plan.concurrent {
+      concurrent = try await runConcurrent(cp, plan: plan)
+    }
     progress.finish()
     if rewarms > 0 {
       notes.append("The page cache dropped source pages \(rewarms) time(s) during the run; each time the source was read again before the sample (recorded per sample as `rewarmed`).")
@@ -159,6 +170,8 @@ public final class Runner {
       subjects: subjects.map(\.info), registeredStrategies: sources.registeredNames(), cells: cells,
       reads: reads, ratios: [], goals: [], notes: notes,
       durationSeconds: Double(monotonicNanoseconds() - runStart) / 1e9)
+    results.automaticProfile = sources.automaticProfile()
+    results.concurrent = concurrent
     Analysis.computeRatios(&results)
     return results
   }
@@ -424,5 +437,55 @@ public final class Runner {
                              scratch: workspace.scratch, notes: &notes)
     }
     return ReadResults(fileSize: rp.fileSize, operations: rp.operations, entries: entries)
+  }
+
+  // MARK: - Many connections
+
+  private func runConcurrent(_ cp: ConcurrentPlan, plan: Plan) async throws -> ConcurrentResults {
+    let source = try workspace.source(size: cp.size)
+    try PageCache.warm(source.path)
+    var subjects: [any ConcurrentSubject] = [CConcurrentSubject()] + sources.concurrent()
+    if let only = options.only {
+      subjects = subjects.filter { s in only.contains { s.info.id.contains($0) } }
+    }
+    var samples: [String: [ConcurrentSample]] = [:]
+    var failures: [String: String] = [:]
+    var unsupported: [String: String] = [:]
+    let title = "\(cp.connections) × \(formatSize(cp.size)) to TCP at once"
+    for round in 1...plan.rounds {
+      guard !subjects.isEmpty else { break }
+      let shift = (round - 1) % subjects.count
+      let order = Array(subjects.indices[shift...]) + Array(subjects.indices[..<shift])
+      for i in order {
+        let s = subjects[i]
+        guard failures[s.info.id] == nil, unsupported[s.info.id] == nil else { continue }
+        progress.status(cellIndex: plan.cells.count + 2, cellCount: plan.cells.count + 2, cell: title,
+                        round: "round \(round)/\(plan.rounds)", subject: s.info.id, eta: eta())
+        try Interrupt.check()
+        do {
+          samples[s.info.id, default: []].append(
+            try await concurrentSample(s, source: source, plan: cp, workspace: workspace))
+        } catch let u as UnsupportedHere {
+          unsupported[s.info.id] = u.reason
+        } catch {
+          try Interrupt.check()
+          failures[s.info.id] = "round \(round): \(error)"
+        }
+        completedEstimate += 0.05 + Double(cp.connections * cp.size * (cp.iterations + 1)) / 1e9
+      }
+    }
+    let entries = subjects.map { s -> ConcurrentEntry in
+      let id = s.info.id
+      let list = failures[id] == nil && unsupported[id] == nil ? samples[id] ?? [] : []
+      let gb = list.map { Double($0.bytes) / Double(max($0.nanoseconds, 1)) }
+      return ConcurrentEntry(
+        subject: id, family: s.info.family, summary: s.info.summary,
+        status: unsupported[id] != nil ? .unsupported : failures[id] != nil ? .failed : .measured,
+        reason: unsupported[id] ?? failures[id], gbPerSecond: Stat(gb),
+        microsPerIteration: Stat(list.map { Double($0.nanoseconds) / 1000 / Double(cp.iterations) }),
+        cpuSecondsPerGB: Stat(list.map { Double($0.usage.userMicros + $0.usage.systemMicros) / 1e6 / max(Double($0.bytes) / 1e9, 1e-12) }),
+        samples: gb)
+    }
+    return ConcurrentResults(plan: cp, entries: entries)
   }
 }

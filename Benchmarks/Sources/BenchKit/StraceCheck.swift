@@ -53,16 +53,7 @@ public enum StraceCheck {
     var markerThread: Substring? = nil
     var counts: [String: Int] = [:]
     for raw in text.split(separator: "\n") {
-      var line = Substring(raw)
-      var thread: Substring? = nil
-      // "[pid N] " or "N " prefixes from -f.
-      if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
-        thread = line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }
-        line = line[line.index(after: close)...].drop { $0 == " " }
-      } else if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
-        thread = line[..<space]
-        line = line[line.index(after: space)...].drop { $0 == " " }
-      }
+      let (thread, line) = splitThread(Substring(raw))
       // A marker may be split by another thread's event: "close(-4242 <unfinished ...>",
       // later "<... close resumed>) = -1 EBADF". Both forms start with "close(-4242" and a
       // non-digit (a plain `hasPrefix("close(-4242)")` missed the split form under load, so
@@ -84,6 +75,17 @@ public enum StraceCheck {
     guard line.hasPrefix(prefix) else { return false }
     let rest = line.dropFirst(prefix.count)
     return rest.first.map { !$0.isNumber } ?? true
+  }
+
+  /// A `strace -f` line's thread ("[pid N] " or "N " prefix) and the rest of it.
+  public static func splitThread(_ line: Substring) -> (thread: Substring?, call: Substring) {
+    if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
+      return (line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }, line[line.index(after: close)...].drop { $0 == " " })
+    }
+    if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
+      return (line[..<space], line[line.index(after: space)...].drop { $0 == " " })
+    }
+    return (nil, line)
   }
 
   /// The data-path count for `subject` from a by-name table.

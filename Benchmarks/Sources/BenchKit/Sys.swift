@@ -50,6 +50,17 @@ public struct Usage: Sendable, Hashable, Codable {
   /// Zero usage.
   public init() {}
 
+  /// The usage a C reference program printed: the fields `utime_us`, `stime_us`, `nvcsw`,
+  /// `nivcsw` and `minflt` of one of its lines (0 for a missing one).
+  public init(fields f: [String: String]) {
+    func int(_ k: String) -> Int64 { Int64(f[k] ?? "") ?? 0 }
+    userMicros = int("utime_us")
+    systemMicros = int("stime_us")
+    voluntarySwitches = int("nvcsw")
+    involuntarySwitches = int("nivcsw")
+    minorFaults = int("minflt")
+  }
+
   init(_ r: rusage) {
     userMicros = Int64(r.ru_utime.tv_sec) * 1_000_000 + Int64(r.ru_utime.tv_usec)
     systemMicros = Int64(r.ru_stime.tv_sec) * 1_000_000 + Int64(r.ru_stime.tv_usec)

@@ -109,6 +109,8 @@ public struct Plan: Codable, Sendable {
   public var cells: [Cell]
   /// The random-read workload, if any.
   public var reads: ReadPlan?
+  /// The many-connections workload, if any (nil in older results).
+  public var concurrent: ConcurrentPlan?
   /// Drop the source's pages before every transfer (posix_fadvise DONTNEED).
   public var cold: Bool
   /// The minimum timed duration of one sample; small transfers repeat until they reach it.
@@ -121,7 +123,7 @@ public struct Plan: Codable, Sendable {
   /// The plan for `mode`, restricted to destinations that exist here.
   public static func make(
     mode: Mode, cold: Bool, tmpfsAvailable: Bool, destinations: [Destination]? = nil,
-    sizes: [Int]? = nil, rounds: Int? = nil, reads: Bool = true
+    sizes: [Int]? = nil, rounds: Int? = nil, reads: Bool = true, concurrent: Bool = true
   ) -> Plan {
     let KiB = 1 << 10, MiB = 1 << 20, GiB = 1 << 30
     var cells: [Cell] = []
@@ -130,6 +132,7 @@ public struct Plan: Codable, Sendable {
     let baseSizes: [Int]
     let bigCells: Set<Destination>
     var readPlan: ReadPlan?
+    var concurrentPlan: ConcurrentPlan?
     var defaultRounds: Int
     switch mode {
     case .smoke:
@@ -137,21 +140,25 @@ public struct Plan: Codable, Sendable {
       dests = dests.filter { [.file, .tcpRead, .pipe, .devNull].contains($0) }
       bigCells = []
       readPlan = ReadPlan(fileSize: 16 * MiB, operations: 4000, queueDepths: [1, 32])
+      concurrentPlan = ConcurrentPlan(connections: 32, size: 64 * KiB, iterations: 1)
       defaultRounds = 3
     case .quick:
       baseSizes = [4 * KiB, 64 * KiB, 1 * MiB, 64 * MiB]
       bigCells = []
       readPlan = ReadPlan(fileSize: 64 * MiB, operations: 10_000, queueDepths: [1, 8, 32])
+      concurrentPlan = ConcurrentPlan(connections: 256, size: 64 * KiB, iterations: 2)
       defaultRounds = 3
     case .standard:
       baseSizes = [4 * KiB, 64 * KiB, 1 * MiB, 64 * MiB]
       bigCells = [.file]
       readPlan = ReadPlan(fileSize: 1 * GiB, operations: 20_000, queueDepths: [1, 8, 32])
+      concurrentPlan = ConcurrentPlan(connections: 256, size: 64 * KiB, iterations: 4)
       defaultRounds = 5
     case .full:
       baseSizes = [4 * KiB, 64 * KiB, 1 * MiB, 64 * MiB]
       bigCells = Set(Destination.allCases)
       readPlan = ReadPlan(fileSize: 1 * GiB, operations: 50_000, queueDepths: [1, 8, 32])
+      concurrentPlan = ConcurrentPlan(connections: 256, size: 64 * KiB, iterations: 8)
       defaultRounds = 7
     }
     if let destinations { dests = dests.filter { destinations.contains($0) } }
@@ -162,10 +169,11 @@ public struct Plan: Codable, Sendable {
       for size in s { cells.append(Cell(d, size)) }
     }
     if !reads { readPlan = nil }
+    if !concurrent { concurrentPlan = nil }
     // Quick modes aim at 10 ms of timed transfers per sample, the others at 20 ms.
     let target: UInt64 = mode == .quick || mode == .smoke ? 10_000_000 : 20_000_000
     return Plan(
-      mode: mode, rounds: rounds ?? defaultRounds, cells: cells, reads: readPlan, cold: cold,
+      mode: mode, rounds: rounds ?? defaultRounds, cells: cells, reads: readPlan, concurrent: concurrentPlan, cold: cold,
       targetSampleNanoseconds: target, linuxIOMaxSize: mode == .full || sizes != nil ? nil : 64 * MiB)
   }
 }

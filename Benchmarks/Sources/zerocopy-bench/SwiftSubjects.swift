@@ -19,22 +19,119 @@ enum SwiftSubjects {
     }
   }
 
-  static func sources() -> SubjectSources {
+  /// The strategies measured through the async `Transfer.run` too (`run --async`): the
+  /// automatic choice and the system calls it picks from — io_uring-capable calls
+  /// (splice, read/write) and those io_uring cannot make (sendfile, copy_file_range) take
+  /// different async paths.
+  static let defaultAsyncStrategies = ["automatic", "readWrite", "sendfile", "splice", "copyFileRange"]
+
+  /// - Parameter asyncStrategies: Strategy names to measure through `Transfer.run` as
+  ///   well (nil: ``defaultAsyncStrategies``; `["all"]`: every registered one).
+  static func sources(asyncStrategies: [String]? = nil) -> SubjectSources {
     if CorruptingSubject.enabled && TransferStrategies.named("corrupting") == nil {
       TransferStrategies.register(CorruptingStrategy())
     }
+    let asyncNames = asyncStrategies ?? defaultAsyncStrategies
     var s = SubjectSources()
     s.swiftTransfers = {
       var list: [any Subject] = TransferStrategies.all.map { TransferSubject(strategy: $0, async: false) }
-      list.append(TransferSubject(strategy: AutomaticStrategy(), async: true))
+      // With a host profile, .automatic is also measured with the built-in table.
+      let automatic = AutomaticStrategy()
+      if automatic.profile.source == .file {
+        list.append(TransferSubject(strategy: RenamedStrategy(name: "automatic.builtin", base: AutomaticStrategy(profile: .builtIn)), async: false))
+      }
+      for strategy in TransferStrategies.all
+      where (asyncNames.contains("all") || asyncNames.contains(strategy.name)) && strategy.name != "corrupting" {
+        list.append(TransferSubject(strategy: strategy, async: true))
+      }
       return list + ZeroCopyBenchmark.userSubjects
     }
     s.registeredNames = { TransferStrategies.all.map(\.name) }
     s.extraReads = {
       [1, 8, 32].map { AsyncReadSubject(depth: $0, preferEngine: true) }
-        + [1, 32].map { AsyncReadSubject(depth: $0, preferEngine: false) }
+        + [1, 8, 32].map { AsyncReadSubject(depth: $0, preferEngine: false) }
     }
+    // Every strategy, the planted corrupting one included (its streams' checksums must catch it).
+    s.concurrent = { TransferStrategies.all.map { ConcurrentTransferSubject(strategy: $0) } }
+    s.automaticProfile = { AutomaticStrategy().profile.description }
     return s
+  }
+}
+
+/// A strategy measured under another name (`automatic.builtin`: `.automatic` with the
+/// built-in table beside the host profile's).
+struct RenamedStrategy: TransferStrategy {
+  let name: String
+  let base: any TransferStrategy
+  var summary: String { base.summary }
+  func support(for pair: EndpointPair) -> StrategySupport { base.support(for: pair) }
+  func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome { try base.transfer(&context) }
+}
+
+/// The many-connections workload through one strategy: a task per connection, each
+/// sending the source's first bytes with the async `Transfer.send` (fallback off), all
+/// connections at once.
+struct ConcurrentTransferSubject: ConcurrentSubject {
+  let strategy: any TransferStrategy
+  let info: SubjectInfo
+
+  init(strategy: any TransferStrategy) {
+    self.strategy = strategy
+    info = SubjectInfo(
+      id: "swift:\(strategy.name).async", family: .swift, strategy: strategy.name,
+      summary: "Swift Transfer.send (async) with \(strategy.name), one task per connection")
+  }
+
+  func sample(source: SourceFile, port: Int, plan: ConcurrentPlan, tools: Tools, scratch: String) async throws
+    -> ConcurrentSample
+  {
+    let file = try FileDescriptor.open(source.path, .readOnly, options: [.closeOnExec])
+    defer { try? file.close() }
+    let sockets = try connectLoopback(port: port, count: plan.connections)
+    defer { for s in sockets { close(s) } }
+    let pair = EndpointPair(
+      source: try TransferEndpoint.inspect(file), destination: try TransferEndpoint.inspect(FileDescriptor(rawValue: sockets[0])))
+    if case .unsupported(let reason) = strategy.support(for: pair) { throw UnsupportedHere(reason) }
+    let strategy = self.strategy
+    let range: Range<Int64> = 0..<Int64(plan.size)
+    var sample = ConcurrentSample(nanoseconds: 0, bytes: 0, usage: Usage())
+    for iteration in 0...plan.iterations {
+      let u0 = Usage.current()
+      let t0 = monotonicNanoseconds()
+      let bytes: Int64
+      do {
+        bytes = try await withThrowingTaskGroup(of: Int64.self) { group in
+          for s in sockets {
+            group.addTask {
+              try await Transfer.send(
+                file: file, range: range, to: FileDescriptor(rawValue: s), strategy: strategy,
+                options: TransferOptions(allowFallback: false)
+              ).bytes
+            }
+          }
+          var total: Int64 = 0
+          for try await b in group { total += b }
+          return total
+        }
+      } catch let error as ZeroCopyError {
+        if iteration == 0 && error.bytesTransferred == 0
+          && (TransferContext.fallbackErrnos.contains(error.errno) || error.errno == .notSupported)
+        {
+          throw UnsupportedHere("the kernel refused: \(error)")
+        }
+        throw error
+      }
+      let t1 = monotonicNanoseconds()
+      let u1 = Usage.current()
+      guard bytes == Int64(plan.connections) * Int64(plan.size) else {
+        throw BenchError("\(strategy.name) moved \(bytes) bytes in an iteration, expected \(plan.connections * plan.size)")
+      }
+      guard iteration > 0 else { continue }
+      sample.nanoseconds += t1 - t0
+      sample.bytes += bytes
+      sample.usage = sample.usage + (u1 - u0)
+    }
+    return sample
   }
 }
 

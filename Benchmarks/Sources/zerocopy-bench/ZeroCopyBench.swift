@@ -12,7 +12,8 @@ struct ZeroCopyBench: AsyncParsableCommand {
     abstract: "Measure swift-zerocopy's transfer strategies, verified byte for byte, beside C and peers.",
     subcommands: [
       Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self,
-      DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self, SparseCopyBench.self,
+      DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self, SparseCopyBench.self, SyscallsCommand.self,
+      SyscallsTraceCommand.self,
     ],
     defaultSubcommand: Run.self)
 }
@@ -40,6 +41,8 @@ struct Run: AsyncParsableCommand {
   @Flag(help: "Leave out coreutils cp and Foundation.") var noPeers = false
   @Flag(help: "Leave out the LinuxIO-layer Swift subjects.") var noLinuxio = false
   @Flag(help: "Leave out the random-read workload.") var noReads = false
+  @Flag(help: "Leave out the many-connections workload (256 concurrent 64 KiB transfers to TCP).") var noConcurrent = false
+  @Option(help: "Strategies also measured through the async Transfer.run (comma-separated, `all`, or `none`; default automatic,readWrite,sendfile,splice,copyFileRange).") var async: String?
   @Option(help: "Only these destinations (comma-separated: file,tmpfs,tcp-read,tcp-splice,pipe,devnull).") var dest: String?
   @Option(help: "Only these sizes (comma-separated, e.g. 4k,1m,1g).") var sizes: String?
   @Option(help: "Rounds (default 5; 3 with --quick/--smoke; 7 with --full).") var rounds: Int?
@@ -68,6 +71,7 @@ struct Run: AsyncParsableCommand {
     o.basicPeers = !noPeers
     o.linuxIO = !noLinuxio
     o.reads = !noReads
+    o.concurrent = !noConcurrent
     o.rounds = rounds
     o.quiet = quiet
     o.plainProgress = plain
@@ -99,7 +103,8 @@ struct Run: AsyncParsableCommand {
       SwiftSubjects.registerDirectIODepths(depths)
     }
 
-    let runner = Runner(options: o, sources: SwiftSubjects.sources())
+    let asyncStrategies = async.map { $0 == "none" ? [] : $0.split(separator: ",").map(String.init) }
+    let runner = Runner(options: o, sources: SwiftSubjects.sources(asyncStrategies: asyncStrategies))
     let results = try await runner.run()
     let summary = ReportBuilder(results).terminalSummary()
     print(summary)

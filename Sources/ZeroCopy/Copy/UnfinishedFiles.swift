@@ -8,6 +8,9 @@ import Glibc
 /// ``removeUnfinishedFiles()`` when it must exit before its copies have returned.
 ///
 /// ```swift
+/// import Glibc
+/// import ZeroCopy
+///
 /// // On a helper thread, after SIGINT arrived and cancelling did not end the copy in time:
 /// CopyCleanup.removeUnfinishedFiles()
 /// signal(SIGINT, SIG_DFL)

@@ -1,25 +1,29 @@
 // `.automatic`: the decision table of Docs/Transfer.md, with fallbacks. The table itself
 // lives in C (CShims/src/plan.c) and is read through LinuxIO's `TransferPlan`, so C's
-// `zc_transfer` and this strategy choose from one copy of it.
+// `zc_transfer` and this strategy choose from one copy of it, with the same host profile.
 
 public import LinuxIO
 
 /// Chooses a strategy by the endpoints' kinds and the transfer's size, and falls back to
 /// the next one when the kernel says "not here" before any byte moved (`EXDEV`, `EINVAL`,
 /// `ENOSYS`, `EOPNOTSUPP`, `EPERM`, `ENODEV`, or a first call that moves 0 bytes from a
-/// source that is not empty). The report names the strategy that moved the bytes and
-/// every fallback.
+/// source that is not empty). The report names the strategy that moved the bytes, every
+/// fallback, and the profile it decided with.
 ///
 /// The table (Docs/Transfer.md gives the measurement behind each row; LinuxIO's
-/// `TransferPlan` holds it as data, with the 16 KiB crossover in `TransferPlan.Parameters`):
+/// `TransferPlan` holds it as data). Its crossovers are parameters: this host's profile
+/// (`zc calibrate`, `TransferPlan.Profile.host`), or the built-in table's, shown here:
 ///
 /// | source | destination | size | tries, in order |
 /// |---|---|---|---|
-/// | file | file, same filesystem | any | copyFileRange, sendfile, readWrite |
-/// | file | file, other filesystem | ≤ 16 KiB | readWrite |
+/// | file | file, same ext2/3/4 or tmpfs filesystem | > 256 KiB (`copyFileRangeMax`) | splice, copyFileRange, sendfile, readWrite |
+/// | file | file, same filesystem | any other | copyFileRange, sendfile, readWrite |
+/// | file | file, other filesystem | ≤ 16 KiB (`smallCopyMax`) | readWrite |
 /// | file | file, other filesystem | > 16 KiB or unknown | sendfile, readWrite |
-/// | file | pipe | any | splice, sendfile, readWrite |
-/// | file | socket | any | sendfile, splice, readWrite |
+/// | file | pipe | any known (`pipeSendfileMax`: max) | sendfile, splice, readWrite |
+/// | file | pipe | unknown | splice, sendfile, readWrite |
+/// | file | socket | ≤ 256 KiB (`socketSendfileMax`) | sendfile, splice, readWrite |
+/// | file | socket | > 256 KiB or unknown | splice, sendfile, readWrite |
 /// | file | character device | any | sendfile, readWrite |
 /// | pipe | anything | any | splice, readWrite |
 /// | TCP/Unix socket | anything | any | splice, readWrite |
@@ -28,28 +32,41 @@ public import LinuxIO
 ///
 /// Never chosen: mmapWrite (6× read/write for 4 KiB, 1.4–2.4× for 1 MiB), the io_uring
 /// strategies (6–8× for 4 KiB: a ring per transfer), sendZeroCopy (slower than send on
-/// loopback), reflink (copy_file_range already reflinks where the filesystem can).
+/// loopback), reflink (copy_file_range already reflinks where the filesystem can, which
+/// is why splice replaces it only on ext2/3/4 and tmpfs).
 public struct AutomaticStrategy: TransferStrategy {
-  /// Transfers of at most this many bytes between two filesystems use read/write
-  /// (1.28 vs 1.62 µs for 4 KiB; equal at 16 KiB; sendfile ahead from 64 KiB): the
-  /// default `TransferPlan.Parameters.smallCopyMax`.
+  /// Transfers of at most this many bytes between two filesystems use read/write with
+  /// the built-in table (1.28 vs 1.62 µs for 4 KiB; equal at 16 KiB; sendfile ahead from
+  /// 64 KiB): `TransferPlan.Parameters.default.smallCopyMax`.
   public static let smallTransferLimit: Int64 = TransferPlan.Parameters.default.smallCopyMax
 
-  /// The read/write strategy `.automatic` uses with the default parameters (128 KiB
-  /// buffer, smaller for smaller transfers).
+  /// The read/write strategy `.automatic` uses with the built-in table's buffer (128 KiB,
+  /// smaller for smaller transfers).
   public static let readWrite = ReadWriteStrategy(bufferSize: TransferPlan.Parameters.default.readWriteBufferSize)
 
-  /// The decision table's parameters this instance decides with.
-  public let parameters: TransferPlan.Parameters
+  /// The profile this instance decides with: the host's, the built-in table, or
+  /// parameters given to ``init(parameters:)``. Reports name it.
+  public let profile: TransferPlan.Profile
 
-  /// The automatic strategy, with the table's default parameters.
+  /// The decision table's parameters this instance decides with (its profile's).
+  public var parameters: TransferPlan.Parameters { profile.parameters }
+
+  /// The automatic strategy with this host's profile (`TransferPlan.Profile.host`: the
+  /// file `zc calibrate` wrote, or the built-in table when there is none or it cannot
+  /// be used — the report's notes then say why).
   public init() {
-    parameters = .default
+    profile = .host
   }
 
-  /// The automatic strategy with other parameters (a per-host calibration).
+  /// The automatic strategy with other parameters (a calibration of your own).
   public init(parameters: TransferPlan.Parameters) {
-    self.parameters = parameters
+    profile = .explicit(parameters)
+  }
+
+  /// The automatic strategy with a profile (`TransferPlan.Profile.builtIn`, or one
+  /// loaded with `TransferPlan.Profile.load(_:)`).
+  public init(profile: TransferPlan.Profile) {
+    self.profile = profile
   }
 
   /// `"automatic"`.
@@ -76,9 +93,15 @@ public struct AutomaticStrategy: TransferStrategy {
     var facts: TransferPlan.PairFacts = []
     if pair.isSameFileSystem { facts.insert(.sameFileSystem) }
     if pair.destination.isAppendOnly { facts.insert(.appendOnlyDestination) }
+    let source = Self.planKind(pair.source.kind)
+    let destination = Self.planKind(pair.destination.kind)
+    let parameters = self.parameters
+    // ext4/tmpfs or not: an fstatfs, paid only when it changes the row.
+    facts = TransferPlan.facts(
+      facts, source: source, destination: destination, bytes: bytes, parameters: parameters,
+      destinationDescriptor: pair.destination.descriptor)
     let methods = TransferPlan.methods(
-      source: Self.planKind(pair.source.kind), destination: Self.planKind(pair.destination.kind), facts: facts,
-      bytes: bytes, parameters: parameters)
+      source: source, destination: destination, facts: facts, bytes: bytes, parameters: parameters)
     return methods.map { method -> any TransferStrategy in
       switch method {
       case .copyFileRange: return CopyFileRangeStrategy()

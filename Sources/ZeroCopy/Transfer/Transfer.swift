@@ -75,7 +75,7 @@ public struct TransferOptions: Sendable {
 ///
 /// // Copy like cp: the library picks the path and says what it did.
 /// let report = try await Transfer.copy(from: "big.log", to: "backup/big.log")
-/// print(report.strategy, report.bytes, report.fallbacks)   // copyFileRange 1073741824 []
+/// print(report.strategy, report.bytes, report.fallbacks)   // splice 1073741824 [] (ext4; copyFileRange on XFS/Btrfs)
 ///
 /// // A file range straight into a socket, by a named strategy.
 /// let log = try FileDescriptor.open("big.log", .readOnly)
@@ -287,16 +287,21 @@ public enum Transfer {
       advancePositions(context.bytesTransferred)
       error.bytesTransferred = context.bytesTransferred
       let ran = context.strategyName ?? strategy.name
+      error.strategy = ran
       error.message = [error.message, "strategy \(ran)"].compactMap { $0 }.joined(separator: "; ")
       throw error
     }
     advancePositions(context.bytesTransferred)
     let bytes = context.bytesTransferred
+    // The profile the automatic choice decided with (a rejected profile file's note too).
+    let profile = (strategy as? AutomaticStrategy)?.profile
+      ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
       sourceEndedEarly: outcome == .endOfSource && requested.map { bytes < $0 } == true,
-      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
-      sourceKind: source.kind, destinationKind: destination.kind)
+      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks,
+      notes: context.notes + (profile?.note.map { [$0] } ?? []),
+      sourceKind: source.kind, destinationKind: destination.kind, profile: profile?.name)
   }
 }

@@ -246,7 +246,7 @@ public enum TransferProbe {
   }
 
   /// A connected TCP pair on 127.0.0.1: (client, accepted server side).
-  private static func makeTCPPair() -> (CInt, CInt)? {
+  static func makeTCPPair() -> (CInt, CInt)? {
     let streamType = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
     let listener = socket(AF_INET, streamType, 0)
     guard listener >= 0 else { return nil }

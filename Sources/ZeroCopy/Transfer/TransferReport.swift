@@ -67,12 +67,18 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// cloned, copied in the kernel, copied through user space or not copied, and why not a
   /// faster way (``DataPath``). Nil for other transfers.
   public var dataPath: DataPath?
+  /// The profile `.automatic`'s table decided with — a profile file's path (`zc
+  /// calibrate`), `built-in`, or `explicit parameters` — when the automatic choice ran
+  /// (`.automatic`, or a named strategy that fell back to its candidates); nil otherwise.
+  /// When a profile file was found but not used, ``notes`` says why.
+  public var profile: String?
 
   /// Creates a report (the transfer API does this; public for custom front ends and tests).
   public init(
     strategy: String, requestedStrategy: String, bytes: Int64, requestedBytes: Int64?, sourceEndedEarly: Bool,
     syscalls: Int, elapsed: Duration, fallbacks: [Fallback], notes: [String],
-    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, dataPath: DataPath? = nil
+    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, profile: String? = nil,
+    dataPath: DataPath? = nil
   ) {
     self.strategy = strategy
     self.requestedStrategy = requestedStrategy
@@ -85,6 +91,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     self.notes = notes
     self.sourceKind = sourceKind
     self.destinationKind = destinationKind
+    self.profile = profile
     self.dataPath = dataPath
   }
 
@@ -99,13 +106,14 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     seconds > 0 ? Double(bytes) / seconds : 0
   }
 
-  /// One line: "strategy: N bytes in S syscalls, T s (R); fell back from …".
+  /// One line: "strategy: N bytes in S syscalls, T s (R); fell back from …; notes; profile P".
   public var description: String {
     var s = "\(strategy): \(bytes) bytes in \(syscalls) syscalls, \(formatSeconds(seconds)) (\(formatRate(bytesPerSecond)))"
     if sourceEndedEarly, let requested = requestedBytes { s += "; the source ended before \(requested) bytes" }
     if !fallbacks.isEmpty { s += "; fell back from " + fallbacks.map(\.description).joined(separator: ", ") }
     if let dataPath { s += "; \(dataPath)" }
     if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
+    if let profile { s += "; profile \(profile)" }
     return s
   }
 
@@ -113,8 +121,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// `{"strategy":"sendfile","requestedStrategy":"automatic","bytes":…,"requestedBytes":…|null,
   /// "sourceEndedEarly":false,"syscalls":…,"elapsedSeconds":…,"bytesPerSecond":…,
   /// "sourceKind":"file","destinationKind":"file","fallbacks":[{"strategy":…,"errno":18|null,
-  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…]}`, and for a file
-  /// copy `"dataPath":{"kind":"cloned"|"partlyCloned"|"kernel"|"userSpace"|"notCopied","reason":…|null}`.
+  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…],"profile":"built-in"|…|null}`,
+  /// and for a file copy `"dataPath":{"kind":"cloned"|"partlyCloned"|"kernel"|"userSpace"|"notCopied","reason":…|null}`.
   public var json: String {
     var fields: [String] = []
     fields.append("\"strategy\":\(jsonString(strategy))")
@@ -134,6 +142,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     }
     fields.append("\"fallbacks\":[\(fallbackObjects.joined(separator: ","))]")
     fields.append("\"notes\":[\(notes.map(jsonString).joined(separator: ","))]")
+    fields.append("\"profile\":\(profile.map(jsonString) ?? "null")")
     if let dataPath {
       fields.append("\"dataPath\":{\"kind\":\(jsonString(dataPath.kind.rawValue)),\"reason\":\(dataPath.reason.map(jsonString) ?? "null")}")
     }

@@ -14,7 +14,14 @@ struct AutomaticPlanTests {
     TransferEndpoint(descriptor: FileDescriptor(rawValue: 100), kind: kind, device: device, isAppendOnly: append)
   }
 
-  private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = AutomaticStrategy()) -> String {
+  /// Explicit parameters (today's built-in values), whatever profile the machine running
+  /// the tests has and however the built-in table is rederived (make builtin-profile).
+  private static let fixture = TransferPlan.Parameters(
+    smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
+    pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
+  private static let builtIn = AutomaticStrategy(parameters: fixture)
+
+  private func names(_ s: TransferEndpoint, _ d: TransferEndpoint, _ bytes: Int64?, _ a: AutomaticStrategy = builtIn) -> String {
     a.plan(for: EndpointPair(source: s, destination: d), bytes: bytes).map(\.name).joined(separator: ",")
   }
 
@@ -25,8 +32,10 @@ struct AutomaticPlanTests {
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 1 << 20) == "sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.file, device: 2), nil) == "sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.file, append: true), nil) == "readWrite")
-    #expect(names(endpoint(.file), endpoint(.pipe), 1) == "splice,sendfile,readWrite")
-    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), nil) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.file), endpoint(.pipe), 1) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.file), endpoint(.pipe), nil) == "splice,sendfile,readWrite")
+    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), 4096) == "sendfile,splice,readWrite")
+    #expect(names(endpoint(.blockDevice), endpoint(.unixSocket), nil) == "splice,sendfile,readWrite")
     #expect(names(endpoint(.file), endpoint(.characterDevice), nil) == "sendfile,readWrite")
     #expect(names(endpoint(.tcpSocket), endpoint(.file), nil) == "splice,readWrite")
     #expect(names(endpoint(.pseudoFile), endpoint(.file), nil) == "readWrite")
@@ -45,8 +54,8 @@ struct AutomaticPlanTests {
             let want = TransferPlan.methods(
               source: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: s)!))!,
               destination: TransferPlan.EndpointKind(rawValue: Int32(TransferEndpoint.Kind.allCases.firstIndex(of: d)!))!,
-              facts: facts, bytes: bytes)
-            let got = AutomaticStrategy().plan(for: pair, bytes: bytes).map(\.name)
+              facts: facts, bytes: bytes, parameters: Self.fixture)
+            let got = Self.builtIn.plan(for: pair, bytes: bytes).map(\.name)
             #expect(got == want.map(\.description), "\(s) → \(d) device \(device) bytes \(String(describing: bytes))")
           }
         }
@@ -67,7 +76,20 @@ struct AutomaticPlanTests {
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10) == "sendfile,readWrite")
     let readWrite = try #require(calibrated.plan(for: EndpointPair(source: endpoint(.pipe), destination: endpoint(.file)), bytes: nil).last as? ReadWriteStrategy)
     #expect(readWrite.bufferSize == 32 << 10)
-    #expect(AutomaticStrategy.smallTransferLimit == 16 << 10)
-    #expect(AutomaticStrategy.readWrite.bufferSize == 128 << 10)
+    #expect(AutomaticStrategy.smallTransferLimit == TransferPlan.Parameters.default.smallCopyMax)
+    #expect(AutomaticStrategy.readWrite.bufferSize == TransferPlan.Parameters.default.readWriteBufferSize)
+    #expect(calibrated.profile.source == .explicit && calibrated.profile.name == "explicit parameters")
+  }
+
+  @Test("AutomaticStrategy() decides with the host's profile; init(profile:) with the one given")
+  func profiles() throws {
+    #expect(AutomaticStrategy().profile == TransferPlan.Profile.host)
+    var p = Self.fixture
+    p[.socketSendfileMax] = 0
+    let profile = TransferPlan.Profile.measuredHere(parameters: p, measured: "test")
+    let automatic = AutomaticStrategy(profile: profile)
+    #expect(automatic.parameters == p)
+    #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096, automatic) == "splice,sendfile,readWrite")
+    #expect(names(endpoint(.file), endpoint(.tcpSocket), 4096) == "sendfile,splice,readWrite")
   }
 }

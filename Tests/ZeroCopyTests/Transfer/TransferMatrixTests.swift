@@ -66,11 +66,15 @@ extension TransferTests {
       var received: [UInt8]
       let report: TransferReport
       let pair: EndpointPair
+      // .automatic's plan, made while the destination is open (whether its filesystem
+      // copies in the kernel is an fstatfs of it).
+      let plan: [any TransferStrategy]
       if destination.isFile {
         let path = (destination == .sameFileSystemFile ? disk : memory).file("destination")
         let target = try TransferFixtures.openFile(path, O_RDWR | O_CREAT | O_TRUNC)
         defer { try? target.close() }
         pair = EndpointPair(source: try TransferEndpoint.inspect(source), destination: try TransferEndpoint.inspect(target))
+        plan = AutomaticStrategy().plan(for: pair, bytes: Int64(size))
         let request = TransferRequest(
           from: source, offset: ranged ? 7 : 0, count: ranged ? Int64(size) : nil, to: target, at: ranged ? 5 : 0)
         report = try await Transfer.run(request, strategy: strategy)
@@ -89,6 +93,7 @@ extension TransferTests {
           (near, far) = (writeEnd, readEnd)
         }
         pair = EndpointPair(source: try TransferEndpoint.inspect(source), destination: try TransferEndpoint.inspect(near))
+        plan = AutomaticStrategy().plan(for: pair, bytes: Int64(size))
         let reader = TransferFixtures.reader(far)
         let request = TransferRequest(from: source, offset: ranged ? 7 : 0, count: ranged ? Int64(size) : nil, to: near)
         do {
@@ -111,7 +116,7 @@ extension TransferTests {
       #expect(report.requestedStrategy == strategy.name, "\(label)")
       #expect(report.sourceKind == .file, "\(label)")
       if size > 0 { #expect(report.syscalls > 0, "\(label)") }
-      checkStrategyAndFallbacks(report, strategy, pair, destination: destination, size: size, ranged: ranged, label)
+      checkStrategyAndFallbacks(report, strategy, pair, plan: plan, destination: destination, size: size, ranged: ranged, label)
     }
 
     /// Walks the candidates as `.automatic` would and checks the report: statically
@@ -119,11 +124,9 @@ extension TransferTests {
     /// may refuse here (copy_file_range across filesystems, reflink on ext4/tmpfs) appear
     /// with their errno; the first one that can work is the one the report names.
     private func checkStrategyAndFallbacks(
-      _ report: TransferReport, _ strategy: any TransferStrategy, _ pair: EndpointPair,
+      _ report: TransferReport, _ strategy: any TransferStrategy, _ pair: EndpointPair, plan: [any TransferStrategy],
       destination: Destination, size: Int, ranged: Bool, _ label: String
     ) {
-      let automatic = AutomaticStrategy()
-      let plan = automatic.plan(for: pair, bytes: Int64(size))
       let candidates: [any TransferStrategy] =
         strategy is AutomaticStrategy ? plan : [strategy] + plan.filter { $0.name != strategy.name }
       // No system call is made — nothing can be refused — for an empty range, and for a whole

@@ -1,6 +1,7 @@
 // The built `zc` binary: exit codes, output, and the bytes it copies and sends.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 import ZeroCopy
@@ -62,7 +63,13 @@ extension TransferTests {
       let run = try Self.zc(["copy", disk.file("a"), disk.file("b"), "--json"])
       #expect(run.status == 0, "\(run.standardError)")
       #expect(run.standardError.isEmpty)
-      #expect(run.standardOutput.hasPrefix("{\"strategy\":\"copyFileRange\""))
+      // The table: splice above copyFileRangeMax where copy_file_range only copies in the
+      // kernel (ext4, tmpfs), copy_file_range elsewhere (zc reads the same profile).
+      let a = try TransferFixtures.openFile(disk.file("a"), O_RDONLY)
+      let splices = try TransferPlan.fileSystemCopiesInKernel(a) && 3 << 20 > AutomaticStrategy().parameters.copyFileRangeMax
+      try a.close()
+      #expect(run.standardOutput.hasPrefix("{\"strategy\":\"\(splices ? "splice" : "copyFileRange")\""))
+      #expect(run.standardOutput.contains("\"profile\":"))
       #expect(run.standardOutput.contains("\"bytes\":\(3 << 20)"))
       TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b")), TransferFixtures.bytes(3 << 20), "zc copy")
 

@@ -18,7 +18,7 @@ public struct CReferenceSubject: Subject {
     ("sendfile", "sendfile loop"),
     ("splice", "splice through a 1 MiB pipe (direct when the destination is a pipe)"),
     ("copyFileRange", "copy_file_range loop"),
-    ("ioUring", "io_uring linked read→write pairs, 4 × 128 KiB registered buffers"),
+    ("ioUring", "io_uring linked read→write pairs, 4 × 256 KiB registered buffers, one ring kept for every transfer"),
   ]
 
   /// All C twins.
@@ -86,13 +86,7 @@ public struct CReferenceSubject: Subject {
       m.nanoseconds += UInt64(max(0, int("ns")))
       m.bytes += int("bytes")
       syscalls += int("syscalls")
-      var u = Usage()
-      u.userMicros = int("utime_us")
-      u.systemMicros = int("stime_us")
-      u.voluntarySwitches = int("nvcsw")
-      u.involuntarySwitches = int("nivcsw")
-      u.minorFaults = int("minflt")
-      m.usage = m.usage + u
+      m.usage = m.usage + Usage(fields: f)
     }
     m.syscalls = syscalls
     return m
