@@ -61,6 +61,13 @@ struct FileAttributesTests {
       #expect(try ExtendedAttributes.value(named: Self.bytes("trusted.zc"), atPath: FilePath(link)) == [9])
     }
     #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.names(atPath: FilePath(target + ".missing")) } == Errno.noSuchFileOrDirectory)
+    // Following the link (an O_PATH descriptor's /proc/self/fd/N name is one): the target's.
+    #expect(try ExtendedAttributes.value(named: Self.bytes("user.zc"), atPath: FilePath(link), following: true) == [5])
+    try ExtendedAttributes.set(named: Self.bytes("user.zc2"), to: [6], atPath: FilePath(link), following: true)
+    #expect(try ExtendedAttributes.names(atPath: FilePath(link), following: true).contains(Self.bytes("user.zc2")))
+    try ExtendedAttributes.remove(named: Self.bytes("user.zc2"), atPath: FilePath(link), following: true)
+    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.value(named: Self.bytes("user.zc2"), atPath: FilePath(target)) } == Errno.noData)
+    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.remove(named: Self.bytes("user.zc2"), atPath: FilePath(target)) } == Errno.noData)
   }
 
   @Test("FICLONE on ext4 and tmpfs: EOPNOTSUPP (or EXDEV across them), the destination untouched")

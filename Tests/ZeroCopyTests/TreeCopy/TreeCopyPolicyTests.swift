@@ -333,4 +333,28 @@ struct TreeCopyPolicySequentialTests {
     #expect(a.st_ino == b.st_ino)
     #expect(map.count == 1)
   }
+
+  @Test("progress: measure() counts a tree's entries and bytes (holes not counted) as the copy will; Progress counts every entry done")
+  func progressCounts() async throws {
+    let scratch = try TreeFixtures.Scratch()
+    let src = scratch.sub("src")
+    let expected = try TreeFixtures.buildSource(src)
+    #expect(mkfifo(TreeFixtures.cPath(scratch.sub("src/fifo")), 0o600) == 0)
+    try CopySupport.makeSparse(scratch.sub("src/sparse"), size: 64 << 20, data: [(1 << 20, [UInt8](repeating: 1, count: 4096))])
+    let entries = expected.files + expected.symlinks + 2
+    let measured = TreeCopy.measure(TreeFixtures.filePath(src), following: .never)
+    #expect(measured.entries == entries, "\(measured)")
+    // The sparse file counts its data (what the copy moves), not its 64 MiB length.
+    #expect(measured.bytes >= expected.bytes + 4096 && measured.bytes <= expected.bytes + (1 << 20), "\(measured)")
+    // -L: a link to a directory counts the directory's entries again.
+    #expect(TreeCopy.measure(TreeFixtures.filePath(src), following: .always).entries > entries)
+    let progress = TreeCopy.Progress()
+    #expect(progress.expectedEntries == nil && progress.entriesDone == 0)
+    progress.setExpected(entries: measured.entries, bytes: measured.bytes)
+    let report = try await TreeCopy.copy(
+      from: TreeFixtures.filePath(src), to: TreeFixtures.filePath(scratch.sub("dst")), options: TreeCopy.Options(following: .never, progress: progress))
+    #expect(report.errors.isEmpty, "\(report.errors)")
+    #expect(progress.entriesDone == entries, "\(progress.entriesDone) of \(entries)")
+    #expect(progress.expectedEntries == entries && progress.expectedBytesTotal == measured.bytes)
+  }
 }
