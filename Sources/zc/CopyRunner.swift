@@ -75,6 +75,23 @@ final class CopyRunner {
     if kind == S_IFDIR && !settings.recursive {
       return refuse("stat", .isDirectory, "-r not specified; omitting directory \(RawArguments.quoted(operation.source))")
     }
+    // cp's just-created rule: an operand never replaces (or writes through) what an earlier
+    // operand of this command created: `cp a/f b/f dir` keeps a/f's copy and says so.
+    var existing = stat()
+    let destinationExists = operation.destination.withPlatformString { lstat($0, &existing) } == 0
+    if destinationExists && existing.st_mode & S_IFMT != S_IFDIR && created.contains(Identity(operation.destination, existing)) {
+      let destination = operation.destinationText
+      return refuse(
+        "lstat", .fileExists,
+        existing.st_mode & S_IFMT == S_IFLNK
+          ? "will not copy \(RawArguments.quoted(operation.source)) through just-created symlink \(destination)"
+          : "will not overwrite just-created \(destination) with \(RawArguments.quoted(operation.source))")
+    }
+    defer {
+      if operation.destination.withPlatformString({ lstat($0, &existing) }) == 0 && existing.st_mode & S_IFMT != S_IFDIR {
+        created.insert(Identity(operation.destination, existing))
+      }
+    }
     if !operation.parentDirectories.isEmpty && !makeParents(operation, names: names) { return }
     if settings.recursive || kind == S_IFLNK {
       // A tree, or (with -r) a file, link or special file as cp -r copies it; without -r,
@@ -127,11 +144,15 @@ final class CopyRunner {
 
   private func copyTree(_ operation: Copy.Operation, names: [FilePath: String], single: Bool) async {
     let tree = command.tree
+    // A source written with a trailing slash names what a link points to (the path loses
+    // its slash as a FilePath): cp -dR link/ d copies the directory.
+    var following = settings.following
+    if following == .never && RawArguments.endsWithSlash(operation.source) { following = .source }
     let options = TreeCopy.Options(
       engine: (try? tree.resolvedEngine()) ?? .automatic, jobs: tree.jobs, fsync: command.fsync,
       keepGoing: !tree.stopOnError, overwrite: (try? tree.resolvedOverwrite()) ?? .overwriteThenTruncate,
       sparse: settings.sparse, monitor: treeMonitor, policy: settings.policy,
-      following: single ? .never : settings.following, progress: treeProgress)
+      following: single ? .never : following, progress: treeProgress)
     let result: TreeCopy.Report
     do {
       result = try await TreeCopy.copy(from: RawArguments.path(operation.source), to: operation.destination, options: options)
@@ -182,6 +203,22 @@ final class CopyRunner {
   }
 
   private var createdParents: [(FilePath, FilePath, stat)] = []
+
+  /// A destination's name and identity (device, inode), as cp's seen_file keys them: another
+  /// name of the same file (a hard link made by -d) is not "just created".
+  struct Identity: Hashable {
+    let path: FilePath
+    let device: UInt64
+    let inode: UInt64
+    init(_ path: FilePath, _ status: stat) {
+      self.path = path
+      device = UInt64(status.st_dev)
+      inode = UInt64(status.st_ino)
+    }
+  }
+
+  /// What the operands copied so far made (not directories, which later operands merge into).
+  private var created: Set<Identity> = []
 
   /// After the copy: the created directories' final modes, and with -p (or --preserve)
   /// their times, owners and exact modes, deepest first (cp's re_protect; ACLs and extended

@@ -188,8 +188,8 @@ public struct CopyPolicy: Sendable {
   public var existing: ExistingFilePolicy
   /// How an existing destination is replaced.
   public var replace: ReplaceMethod
-  /// Asked before an existing destination (not a directory) is replaced (cp `-i`): false
-  /// keeps it. Called on the copy's thread, one question at a time.
+  /// Asked before an existing destination is replaced (cp `-i`; asked for a directory in a
+  /// file's place too, which a yes then refuses, as cp does): false keeps it. Called on the copy's thread, one question at a time.
   public var confirmReplace: (@Sendable (ReplaceQuestion) -> Bool)?
   /// Whether the data may be cloned.
   public var reflink: ReflinkMode

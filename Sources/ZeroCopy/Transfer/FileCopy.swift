@@ -231,9 +231,16 @@ private struct FileCopier<Strategy: TransferStrategy> {
         throw fail(refusal)
       }
       if policy.existing == .replaceIfOlder && !Self.isOlder(existing, than: source) {
+        // cp -u with --preserve=links: a source copied before still becomes a hard link of
+        // that copy; otherwise this kept file stands for the source's later names.
+        if policy.preserve.contains(.links), let map = policy.hardLinks,
+          case .path(let earlier)? = map.claim(source, .path(target.path))
+        {
+          return try link(to: earlier, target)
+        }
         return skipped(target, "the destination is not older than the source (update)")
       }
-      if let confirm = policy.confirmReplace, target.kind != .directory {
+      if let confirm = policy.confirmReplace {  // a directory in the way too, as cp asks
         let question = ReplaceQuestion(
           destination: target.path, mode: UInt32(existing.st_mode & 0o7777),
           isWritable: target.path.withPlatformString { access($0, W_OK) } == 0, willRemove: policy.replace != .writeInto)

@@ -771,9 +771,24 @@ final class TreeWalker {
             "source and destination are the same file (device \(st.st_dev), inode \(st.st_ino)); not opened for writing",
             refusal: true)
         }
-        if policy.existing == .replaceIfOlder && !Self.isOlder(existing, than: st) { return state.skipped() }
+        if policy.existing == .replaceIfOlder && !Self.isOlder(existing, than: st) {
+          // cp -u: kept, but another name of a source copied before still becomes its hard
+          // link (replacing this file), and a kept file stands for its source's later names.
+          if let map = state.hardLinks, kind != S_IFDIR, st.st_nlink > 1 || followed {
+            switch map.claim(st, .path(destinationPath())) {
+            case .path(let earlier)?:
+              policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+              return linkByPath(earlier, dst, destinationName, fail)
+            case .inFlight(let first)? where first.addLink(in: dst, name: destinationName, sourcePath: sourcePath()):
+              return
+            default: break
+            }
+          }
+          return state.skipped()
+        }
         let isDirectory = existing.st_mode & S_IFMT == S_IFDIR
-        if let confirm = policy.confirmReplace, !isDirectory {
+        // cp -i asks before a directory in the way too (then refuses it if the answer is yes).
+        if let confirm = policy.confirmReplace {
           let question = ReplaceQuestion(
             destination: destinationPath(), mode: UInt32(existing.st_mode & 0o7777),
             isWritable: destinationName.withPlatformString { faccessat(dst.fd, $0, W_OK, 0) } == 0,

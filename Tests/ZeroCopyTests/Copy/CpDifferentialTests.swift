@@ -294,6 +294,16 @@ enum CpDifferential {
       file("--remove-destination over a hard link of the source (replaced by a copy)", [a, .hardLink("hard", to: "a")],
            ["--remove-destination"], ["a", "hard"]),
       file("without it, a symbolic link is written through", [a, .file("target", [7]), .symlink("link", target: "target")], [], ["a", "link"]),
+      // cp's just-created rule: a later operand never replaces what an earlier one made.
+      file("two sources with the same name into a directory (just-created)", [
+        .directory("x"), .directory("y"), .file("x/f", content), .file("y/f", [1, 2]), .directory("dir"),
+      ], [], ["x/f", "y/f", "dir"], reason: "will not overwrite just-created"),
+      tree("-dR: a file through a link just created (coreutils' abuse test)", [
+        .directory("a"), .directory("b"), .directory("c"), .symlink("a/1", target: "../t"), .file("b/1", [1]), .file("t", [9]),
+      ], ["-dR"], ["a/1", "b/1", "c"], reason: "through just-created symlink"),
+      file("-d twice over the same hard links is no just-created conflict", [
+        a, .hardLink("h", to: "a"), .directory("dir"), .file("dir/a", [1]), .hardLink("dir/h", to: "dir/a"),
+      ], ["-d"], ["a", "h", "dir"]),
       // -v, --parents.
       file("-v prints each copy", [a, bFile, .directory("dir")], ["-v"], ["a", "b", "dir"]),
       file("--parents -v creates the source's directories under the target", [.directory("x"), .directory("x/y", mode: 0o750),
@@ -358,6 +368,15 @@ enum CpDifferential {
            ["-rv"], ["src", "dst"]),
       tree("-r with several sources into a directory", [.directory("s1"), .file("s1/f", content), .file("g", [3]), .directory("dir")],
            ["-r"], ["s1", "g", "dir"]),
+      tree("-iR asks before a directory where a file goes (answer n: kept)", [
+        .directory("a"), .file("a/c", [1]), .directory("b"), .directory("b/a"), .directory("b/a/c"),
+      ], ["-iR"], ["a", "b"]),
+      tree("-au: a kept newer file still becomes a hard link of its source's other names (coreutils' preserve-link)", [
+        .directory("s"), .file("s/f", []), .hardLink("s/linkm", to: "s/f"), .hardLink("s/linke", to: "s/f"), .hardLink("s/fileo", to: "s/f"),
+        .hardLink("s/fileu", to: "s/f"), .times("s/f", seconds: 2_000_000_000),
+        .directory("t"), .directory("t/s"), .file("t/s/f", []), .hardLink("t/s/linke", to: "t/s/f"), .times("t/s/f", seconds: 3_000_000_000),
+        .file("t/s/fileo", []), .times("t/s/fileo", seconds: 1_000_000_000), .file("t/s/fileu", []), .times("t/s/fileu", seconds: 4_000_000_000),
+      ], ["-au"], ["s", "t"]),
       // Usage errors: the same words, exit 1 for cp and 64 for zc.
       file("--preserve=bogus", [a], ["--preserve=bogus"], ["a", "dst"], reason: "invalid argument"),
       file("two target directories", [a, .directory("dir")], ["-t", "dir", "-t"], ["dir", "a"], reason: "multiple target directories specified"),
@@ -392,6 +411,10 @@ enum CpDifferential {
     }
     set("-r: hard links not kept, FIFO recreated, modes less the umask") { $0.linkGroups = [["dst/f", "dst/h"]] }
     set("-ru replaces older files only") { $0.metadata = ["dst/src/g"] }
+    set("-iR asks before a directory where a file goes (answer n: kept)") { $0.standardInput = b("n\n") }
+    set("-au: a kept newer file still becomes a hard link of its source's other names (coreutils' preserve-link)") {
+      $0.linkGroups = [["t/s/f", "t/s/linkm", "t/s/linke", "t/s/fileo", "t/s/fileu"]]
+    }
     if isRoot {
       cases.append(file(
         "-p as root: the owner and group too",
