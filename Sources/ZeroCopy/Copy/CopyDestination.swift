@@ -92,11 +92,14 @@ struct CopyDestination {
   /// - Parameter following: Describe what a symbolic link at the name points to (cp's
   ///   default, which writes through it), or the link itself (`--remove-destination`,
   ///   which removes it).
+  /// - Parameter loopExists: A link whose resolution loops (`ELOOP`) is described as an
+  ///   existing entry (cp `-f`, which then removes it) instead of refused.
   /// - Throws: (syscall, errno, message): `ENOTDIR` for ``CopyOptions/Destination/intoDirectory``
   ///   without a directory, `EISDIR` when a directory receives a file from a source without a
   ///   name, `ENOENT` for a dangling symbolic link (cp does not write through one).
   static func resolve(
-    _ destination: FilePath, rule: CopyOptions.Destination, sourceName: FilePath.Component?, following: Bool = true
+    _ destination: FilePath, rule: CopyOptions.Destination, sourceName: FilePath.Component?, following: Bool = true,
+    loopExists: Bool = false
   ) throws(CopyRefusal) -> CopyDestination {
     var target = destination
     var followed = stat()
@@ -136,6 +139,10 @@ struct CopyDestination {
         let e = Errno(rawValue: errno)
         if e == .noSuchFileOrDirectory {
           throw CopyRefusal("stat", e, "not writing through dangling symlink", path: target)
+        }
+        // cp -f (8.30 on): a link that loops is an existing file, which -f removes.
+        if e == .tooManySymbolicLinkLevels && loopExists {
+          return CopyDestination(path: target, kind: .other, status: own, isSymbolicLink: true)
         }
         throw CopyRefusal("stat", e, "cannot follow the destination's symbolic link", path: target)
       }
@@ -177,7 +184,7 @@ struct CopyDestination {
   }
 }
 
-/// A refusal of ``CopyDestination/resolve(_:rule:sourceName:following:)``, turned into a
+/// A refusal of ``CopyDestination/resolve(_:rule:sourceName:following:loopExists:)``, turned into a
 /// ``ZeroCopyError`` by the caller (which knows both paths).
 struct CopyRefusal: Error {
   var syscall: String

@@ -219,7 +219,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
     let removing = policy.replace == .removeFirst
     var target: CopyDestination
     do {
-      target = try CopyDestination.resolve(destination, rule: options.destination, sourceName: sourceName, following: !removing)
+      target = try CopyDestination.resolve(
+        destination, rule: options.destination, sourceName: sourceName, following: !removing,
+        loopExists: policy.replace == .removeIfUnwritable)
     } catch {
       throw fail(error)
     }

@@ -293,6 +293,9 @@ enum CpDifferential {
            ["--remove-destination"], ["a", "link"]),
       file("--remove-destination over a hard link of the source (replaced by a copy)", [a, .hardLink("hard", to: "a")],
            ["--remove-destination"], ["a", "hard"]),
+      file("-f over a link that loops: removed (cp 8.30 on)", [a, .symlink("loop", target: "loop")], ["-f"], ["a", "loop"]),
+      file("without -f, a link that loops is an error", [a, .symlink("loop", target: "loop")], [], ["a", "loop"],
+           reason: "Too many levels of symbolic links"),
       file("without it, a symbolic link is written through", [a, .file("target", [7]), .symlink("link", target: "target")], [], ["a", "link"]),
       // cp's just-created rule: a later operand never replaces what an earlier one made.
       file("two sources with the same name into a directory (just-created)", [
