@@ -218,6 +218,25 @@ public struct CopyPolicy: Sendable {
     self.onEvent = onEvent
   }
 
+  /// A new file's permission bits before the umask: the source's (`& 0o777`), or `0666` with
+  /// ``defaultPermissions`` (unless the mode is preserved).
+  func newFileMode(_ source: stat) -> mode_t {
+    defaultPermissions && !preserve.contains(.mode) ? 0o666 : mode_t(source.st_mode & 0o777)
+  }
+
+  /// The mode a new file is created with: ``newFileMode(_:)``, owner-only while its owner may
+  /// still change (``CopyAttributes/ownership``).
+  func creationMode(_ source: stat) -> mode_t {
+    preserve.contains(.ownership) ? newFileMode(source) & 0o700 : newFileMode(source)
+  }
+
+  /// cp `-u`: whether an existing destination is older than the source (modification
+  /// times, to the nanosecond).
+  static func isOlder(_ destination: stat, than source: stat) -> Bool {
+    let d = destination.st_mtim, s = source.st_mtim
+    return d.tv_sec < s.tv_sec || (d.tv_sec == s.tv_sec && d.tv_nsec < s.tv_nsec)
+  }
+
   /// Whether anything about an existing destination must be looked at before it is
   /// written (so a tree copy stats each destination first).
   var inspectsExisting: Bool {

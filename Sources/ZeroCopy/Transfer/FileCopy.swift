@@ -232,7 +232,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
       if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath), refusal.errno == .invalidArgument {
         throw fail(refusal)
       }
-      if policy.existing == .replaceIfOlder && !Self.isOlder(existing, than: source) {
+      if policy.existing == .replaceIfOlder && !CopyPolicy.isOlder(existing, than: source) {
         // cp -u with --preserve=links: a source copied before still becomes a hard link of
         // that copy; otherwise this kept file stands for the source's later names.
         if policy.preserve.contains(.links), let map = policy.hardLinks,
@@ -283,12 +283,6 @@ private struct FileCopier<Strategy: TransferStrategy> {
     }
   }
 
-  /// cp `-u`: whether the destination's modification time is older than the source's.
-  static func isOlder(_ destination: stat, than source: stat) -> Bool {
-    let d = destination.st_mtim, s = source.st_mtim
-    return d.tv_sec < s.tv_sec || (d.tv_sec == s.tv_sec && d.tv_nsec < s.tv_nsec)
-  }
-
   /// The report of a copy that copied nothing.
   func skipped(_ target: CopyDestination, _ why: String) -> TransferReport {
     TransferReport(
@@ -315,18 +309,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
       dataPath: DataPath(.notCopied, reason: "a hard link to \(earlier.shellQuoted), the copy of the same source file"))
   }
 
-  /// The mode a new file is created with: the source's permission bits (the umask applies),
-  /// or the defaults with --no-preserve=mode; owner-only while it may still change owner.
-  func creationMode(_ source: stat) -> mode_t {
-    let mode = newFileMode(source)
-    return policy.preserve.contains(.ownership) ? mode & 0o700 : mode
-  }
-
-  /// A new file's permission bits before the umask: the source's, or `0666` with
-  /// --no-preserve=mode.
-  func newFileMode(_ source: stat) -> mode_t {
-    policy.defaultPermissions && !policy.preserve.contains(.mode) ? 0o666 : mode_t(source.st_mode & 0o777)
-  }
+  func creationMode(_ source: stat) -> mode_t { policy.creationMode(source) }
+  func newFileMode(_ source: stat) -> mode_t { policy.newFileMode(source) }
 
   /// After the data: the attributes the policy preserves (times, owner, xattrs, mode and
   /// ACLs), or — for a new file created owner-only — its final mode.

@@ -139,11 +139,9 @@ final class FileJob: @unchecked Sendable {
 
   /// The source's permission bits for a new file (the umask applies at creation), or the
   /// defaults with --no-preserve=mode.
-  var newFileMode: mode_t {
-    policy.defaultPermissions && !policy.preserve.contains(.mode) ? 0o666 : status.st_mode & 0o777
-  }
+  var newFileMode: mode_t { policy.newFileMode(status) }
   /// The mode a new file is created with: owner-only while its owner may still change.
-  var createMode: mode_t { policy.preserve.contains(.ownership) ? newFileMode & 0o700 : newFileMode }
+  var createMode: mode_t { policy.creationMode(status) }
   /// Whether the file needs attributes set after its data (by descriptor or by name).
   var needsMetadata: Bool { !policy.preserve.isEmpty || madeWritable != nil || createMode != newFileMode }
   /// The open flag that makes opening the source refuse a symbolic link.
@@ -771,7 +769,7 @@ final class TreeWalker {
             "source and destination are the same file (device \(st.st_dev), inode \(st.st_ino)); not opened for writing",
             refusal: true)
         }
-        if policy.existing == .replaceIfOlder && !Self.isOlder(existing, than: st) {
+        if policy.existing == .replaceIfOlder && !CopyPolicy.isOlder(existing, than: st) {
           // cp -u: kept, but another name of a source copied before still becomes its hard
           // link (replacing this file), and a kept file stands for its source's later names.
           if let map = state.hardLinks, kind != S_IFDIR, st.st_nlink > 1 || followed {
@@ -843,12 +841,6 @@ final class TreeWalker {
     default:
       if !makeSpecial(name, src, dst, as: destinationName, status: st, fail: fail) && claimed { state.hardLinks?.set(st, nil) }
     }
-  }
-
-  /// cp `-u`: whether the destination's modification time is older than the source's.
-  static func isOlder(_ destination: stat, than source: stat) -> Bool {
-    let d = destination.st_mtim, s = source.st_mtim
-    return d.tv_sec < s.tv_sec || (d.tv_sec == s.tv_sec && d.tv_nsec < s.tv_nsec)
   }
 
   /// A hard link to an earlier copy, by its path.
