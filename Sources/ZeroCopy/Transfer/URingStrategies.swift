@@ -389,7 +389,7 @@ private func makeWrite(
     // short result means an error and breaks the link (without it, a short send would
     // complete "successfully" and the next pair's bytes would overtake its remainder).
     let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[range])
-    return .send(destination, from: bytes, flags: waitAll, userData: userData)
+    return .unsafeSend(destination, from: bytes, flags: waitAll, userData: userData)
   case .zeroCopySocket:
     return .sendZeroCopy(destination, from: buffer, range: range, flags: waitAll, userData: userData)
   }
@@ -429,7 +429,7 @@ private func runReadWriteRing(
   let registered: IOURing.RegisteredBuffer
   while true {
     do {
-      registered = try ring.registerBuffers([memory.bytes])[0]
+      registered = try ring.unsafeRegisterBuffers([memory.bytes])[0]
       context.recordSyscalls(1)
       break
     } catch {

@@ -175,8 +175,8 @@ final class URingTreeCopier: FileSink {
     lane.stepBytes = n
     if n > 0 {
       let region = UnsafeMutableRawBufferPointer(rebasing: lane.buffer[0..<n])
-      add(.read(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
-      add(.write(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
+      add(.unsafeRead(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
+      add(.unsafeWrite(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
     }
     lane.last = lane.offset + Int64(n) >= job.size
     if lane.last {
