@@ -294,6 +294,38 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     return try submitInternal(waitFor: UInt32(clamping: count))
   }
 
+  /// Submits every prepared request and waits until at least `count` completions are
+  /// ready or `timeout` has passed, whichever comes first — a wait that a caller can bound,
+  /// to look at a cancellation flag in between. The completions stay in the ring.
+  ///
+  /// - Returns: The number of requests submitted.
+  /// - Throws: `Errno` from `io_uring_enter` (not `ETIME`, not `EINTR`: both end the wait).
+  ///
+  /// The corresponding C function is `io_uring_submit_and_wait_timeout` (one system call
+  /// with `IORING_FEAT_EXT_ARG`, kernel 5.11).
+  @discardableResult
+  public mutating func submit(waitingFor count: Int, timeout: Duration) throws(Errno) -> Int {
+    precondition(count >= 0, "IOURing.submit(waitingFor:timeout:): count must not be negative")
+    let pending = Int(io_uring_sq_ready(ring))
+    var ts = __kernel_timespec(timeout)
+    var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+    let ret = io_uring_submit_and_wait_timeout(ring, &cqe, UInt32(clamping: count), &ts, nil)
+    if ret >= 0 {
+      releaseConsumedStorage()
+      return Int(ret)
+    }
+    switch Errno(rawValue: -ret) {
+    case .timeout, .interrupted:
+      releaseConsumedStorage()
+      return pending - Int(io_uring_sq_ready(ring))
+    case .resourceBusy, .resourceTemporarilyUnavailable:
+      _ = moveReadyToBacklog()
+      return try submitInternal(waitFor: 0)
+    case let errno:
+      throw errno
+    }
+  }
+
   internal mutating func submitInternal(waitFor: UInt32) throws(Errno) -> Int {
     var attempts = 0
     while true {

@@ -272,6 +272,28 @@ struct OwnershipTests {
   }
 }
 
+/// `submit(waitingFor:timeout:)`, the bounded wait the transfer rings use to look at their
+/// cancellation flag: it submits, and returns at the timeout when nothing completes.
+@Suite("URing bounded waits", .requiresURing)
+struct BoundedWaitTests {
+  @Test func submitWaitingWithATimeoutReturnsWhenNothingCompletes() throws {
+    var ring = try makeRing()
+    let pipe = try TestPipe()
+    try ring.prepare(.read(pipe.readEnd, into: try AlignedBuffer(count: 16), userData: 1))
+    let start = ContinuousClock.now
+    let submitted = try ring.submit(waitingFor: 1, timeout: .milliseconds(30))
+    let waited = start.duration(to: .now)
+    #expect(submitted == 1)
+    #expect(waited >= .milliseconds(25) && waited < .seconds(2), "waited \(waited)")
+    #expect(ring.readyCompletions == 0)
+    // A completion ends the wait at once.
+    _ = try [UInt8]("x").withUnsafeBytes { try pipe.writeEnd.write($0) }
+    try ring.submit(waitingFor: 1, timeout: .seconds(5))
+    let c = ring.peekCompletion()
+    #expect(c?.userData == 1 && c?.result == .success(1))
+  }
+}
+
 /// Misuses that would let the kernel use memory twice or forever are stopped at once.
 @Suite("URing ownership preconditions", .requiresURing)
 struct OwnershipPreconditionTests {

@@ -513,6 +513,7 @@ internal final class RingLoop {
       } else if c.hasMore {
         // SEND_ZC's first completion: a notification follows; the buffer is still in use.
         op.zeroCopySendResult = raw
+        op.zeroCopySent.store(true, ordering: .releasing)
       } else {
         complete(op, unmanaged, result: raw, flags: c.rawFlags)
       }
