@@ -252,9 +252,11 @@ int64_t zc_cached_pages(int fd, int64_t offset, int64_t length);
 /**
  * 1 when [offset, offset + length) of fd (clamped to the end of a regular file) can be
  * read without waiting for I/O: its last byte is readable (a preadv2 RWF_NOWAIT of one
- * byte: a readahead inserts pages before their reads complete, which complete in order)
- * and every page of it is in the page cache (zc_cached_pages, where cachestat exists: a
- * page in the middle may have been evicted). 0 when not, or -errno.
+ * byte), every page of it is in the page cache (zc_cached_pages, where cachestat exists:
+ * a page in the middle may have been evicted), and one byte in every 256 KiB is readable
+ * (present is not readable: another readahead may have inserted pages whose reads are
+ * still in progress, and separate readahead windows complete in their own order).
+ * 8 MiB: some 34 system calls, 26 us here (1 MiB: 5 us). 0 when not, or -errno.
  */
 int zc_range_ready(int fd, int64_t offset, int64_t length);
 

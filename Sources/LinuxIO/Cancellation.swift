@@ -59,7 +59,9 @@ public final class CancellationToken: @unchecked Sendable {
   /// the scope waits until none is left, so the signal never reaches a thread that has
   /// left (or exited).
   private let interrupting = Atomic<Int>(0)
-  private let lock = PthreadMutex()
+  /// Guards `others` and `handlers` (rarely used, held for a few instructions: a spin lock,
+  /// which costs a token no allocation and which ThreadSanitizer sees, being atomics).
+  private let lock = SpinLock()
   private var others: [UInt: Int] = [:]  // guarded by lock
   private var handlers: [Int: @Sendable () -> Void] = [:]  // guarded by lock
   private var nextHandler = 0  // guarded by lock
@@ -273,6 +275,19 @@ private final class Interrupter: @unchecked Sendable {
         lock.withLock { for id in finished { watched[id] = nil } }
       }
     }
+  }
+}
+
+/// A lock for a few instructions, made of one atomic flag.
+internal struct SpinLock: ~Copyable, Sendable {
+  private let locked = Atomic<Bool>(false)
+
+  func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    while !locked.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+      sched_yield()
+    }
+    defer { locked.store(false, ordering: .releasing) }
+    return try body()
   }
 }
 

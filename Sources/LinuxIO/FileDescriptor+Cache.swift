@@ -40,9 +40,11 @@ extension FileDescriptor {
   /// Whether `[offset, offset + length)` of this file (clamped to the end of a regular
   /// file) can be read without waiting for I/O: its last byte is readable now (`preadv2`
   /// of one byte with `RWF_NOWAIT`) and every page of it is in the page cache
-  /// (``cachedPages(offset:length:)``, where `cachestat` exists). A readahead
-  /// (``adviseWillNeed(offset:length:)``) inserts pages before their reads complete, and the
-  /// reads complete in order: all present and the last readable means ready.
+  /// (``cachedPages(offset:length:)``, where `cachestat` exists), and one byte in every
+  /// 256 KiB is readable. A readahead (``adviseWillNeed(offset:length:)``) inserts pages
+  /// before their reads complete, so present is not readable, and separate readahead windows
+  /// complete in their own order: the probes every 256 KiB stand for their stretch (8 MiB:
+  /// some 34 system calls, 26 µs here; 1 MiB: 5 µs).
   ///
   /// - Throws: `Errno`: `.badFileDescriptor`, `.illegalSeek`, `.notSupported` (no
   ///   `RWF_NOWAIT` for this file).

@@ -514,6 +514,10 @@ internal final class RingLoop {
         // SEND_ZC's first completion: a notification follows; the buffer is still in use.
         op.zeroCopySendResult = raw
         op.zeroCopySent.store(true, ordering: .releasing)
+        // Cancelled and waiting for TCP to release the pages (a peer that never reads
+        // keeps them): the count is known, so the waiter returns now, not at the next
+        // IOEngine.abandonGrace step (which measured 40–76 ms here).
+        if op.cancelRequested.load(ordering: .relaxed) && op.isAbandonable { _ = op.abandon() }
       } else {
         complete(op, unmanaged, result: raw, flags: c.rawFlags)
       }

@@ -260,8 +260,6 @@ public enum Transfer {
     // waiting for the device (TransferMonitor.abandon) — unless the request uses file
     // positions, which are advanced at the end, on this thread.
     context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
-    monitor.setAbandonmentError(
-      fail("pread(O_DIRECT)", .canceled, "the transfer was cancelled while a read from the device was in progress; the read finishes in the background and its bytes are not delivered"))
 
     func advancePositions(_ bytes: Int64) {
       if sourceUsesPosition, let start = sourceOffset { _ = lseek(request.source.rawValue, off_t(start + bytes), SEEK_SET) }

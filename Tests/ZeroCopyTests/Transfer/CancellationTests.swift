@@ -126,20 +126,31 @@ struct CancellationTests {
   }
 
   static func peerNeverReadsBody(_ name: String) async throws {
-    let strategy = try #require(TransferStrategies.named(name))
-    let dir = try TransferFixtures.Directory()
-    defer { dir.remove() }
-    let (source, payload) = try Cancellation.source(dir, 8 << 20)
-    defer { try? source.close() }
-    for run in 1...Cancellation.runs {
+    try await stalledPeerBody(name, "peer never reads", size: 8 << 20) {
       let (near, far) = try TransferFixtures.makeTCPPair()
       Faults.setBuffers(near, send: 65536)
       Faults.setBuffers(far, receive: 65536)
+      return (near, far)
+    }
+  }
+
+  /// Runs `Cancellation.runs` cancelled transfers of a `size`-byte file to the near end of
+  /// what `connect` makes (destination, its peer that does not read), then reads what the
+  /// peer got after the near end was shut down (or closed) and checks the outcome.
+  static func stalledPeerBody(
+    _ name: String, _ what: String, size: Int, _ connect: () throws -> (near: FileDescriptor, far: FileDescriptor)
+  ) async throws {
+    let strategy = try #require(TransferStrategies.named(name))
+    let dir = try TransferFixtures.Directory()
+    defer { dir.remove() }
+    let (source, payload) = try Cancellation.source(dir, size)
+    defer { try? source.close() }
+    for run in 1...Cancellation.runs {
+      let (near, far) = try connect()
       let outcome = await Cancellation.cancelRun(TransferRequest(from: source, offset: 0, to: near), strategy)
-      _ = shutdown(near.rawValue, Int32(SHUT_WR))
+      try near.close()  // the peer then reads what was delivered, then end of file
       let received = Cancellation.drain(far)
-      Cancellation.check("\(name), peer never reads, run \(run)", outcome, received: received, payload: payload)
-      try near.close()
+      Cancellation.check("\(name), \(what), run \(run)", outcome, received: received, payload: payload)
       try far.close()
     }
   }
@@ -153,18 +164,9 @@ struct CancellationTests {
   }
 
   static func pipeNobodyDrainsBody(_ name: String) async throws {
-    let strategy = try #require(TransferStrategies.named(name))
-    let dir = try TransferFixtures.Directory()
-    defer { dir.remove() }
-    let (source, payload) = try Cancellation.source(dir, 4 << 20)
-    defer { try? source.close() }
-    for run in 1...Cancellation.runs {
+    try await stalledPeerBody(name, "pipe nobody drains", size: 4 << 20) {
       let (readEnd, writeEnd) = try TransferFixtures.makePipe()
-      let outcome = await Cancellation.cancelRun(TransferRequest(from: source, offset: 0, to: writeEnd), strategy)
-      try writeEnd.close()
-      let received = Cancellation.drain(readEnd)
-      Cancellation.check("\(name), pipe nobody drains, run \(run)", outcome, received: received, payload: payload)
-      try readEnd.close()
+      return (writeEnd, readEnd)
     }
   }
 
