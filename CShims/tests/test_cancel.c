@@ -130,13 +130,14 @@ static void test_pwrite_to_full_pipe(void) {
     close(p[0]);
 }
 
-static void test_sendfile_to_full_socket(void) {
+/* A 32 MiB file sent by `op` to a TCP socket whose peer does not read, cancelled. */
+static void file_to_full_socket(int op, unsigned seed) {
     int s[2];
     zt_tcp_pair(s);
     size_t n = 32u << 20;
-    unsigned char *data = zt_data(n, 2);
+    unsigned char *data = zt_data(n, seed);
     int f = zt_file_with(data, n);
-    struct job j = {.op = OP_SENDFILE, .src = f, .dst = s[0], .count = n};
+    struct job j = {.op = op, .src = f, .dst = s[0], .count = n};
     double ms = cancel_after(&j);
     shutdown(s[0], SHUT_WR); /* the peer receives exactly the counted bytes, then EOF */
     check_cancelled(&j, ms, s[1]);
@@ -146,21 +147,9 @@ static void test_sendfile_to_full_socket(void) {
     close(s[1]);
 }
 
-static void test_splice_through_pipe_to_full_socket(void) {
-    int s[2];
-    zt_tcp_pair(s);
-    size_t n = 32u << 20;
-    unsigned char *data = zt_data(n, 3);
-    int f = zt_file_with(data, n);
-    struct job j = {.op = OP_SPLICE, .src = f, .dst = s[0], .count = n};
-    double ms = cancel_after(&j);
-    shutdown(s[0], SHUT_WR); /* the peer receives exactly the counted bytes, then EOF */
-    check_cancelled(&j, ms, s[1]);
-    free(data);
-    close(f);
-    close(s[0]);
-    close(s[1]);
-}
+static void test_sendfile_to_full_socket(void) { file_to_full_socket(OP_SENDFILE, 2); }
+
+static void test_splice_through_pipe_to_full_socket(void) { file_to_full_socket(OP_SPLICE, 3); }
 
 static void test_read_write_to_full_pipe(void) {
     int p[2];
