@@ -26,6 +26,9 @@ enum Faults {
   /// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
   static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
 
+  /// Whether this binary runs under AddressSanitizer (`make sanitize-address`).
+  static let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+
   /// Under ThreadSanitizer the runtime symbolizes stacks to match its suppressions
   /// (mk/tsan.supp) and talks to its symbolizer through pipes without FD_CLOEXEC: those
   /// are the runtime's, not the library's (whose pipes are all O_CLOEXEC, which the normal

@@ -16,8 +16,12 @@ import URing
 enum Cancellation {
   /// Runs per case: ZC_CANCEL_RUNS (default 3).
   static let runs: Int = getenv("ZC_CANCEL_RUNS").flatMap { Int(String(cString: $0)) } ?? 3
-  /// The bound issue 14 sets.
-  static let bound: Duration = .milliseconds(100)
+  /// The bound issue 14 sets — 300 ms under a sanitizer (`make sanitize`), whose runtime
+  /// slows every allocation and memory access severalfold: those runs look for memory
+  /// errors and races, the plain and release runs check the 100 ms (an ASan run on the
+  /// loaded 2-vCPU machine took 140 ms for a sendZeroCopy case whose worst plain run in 60
+  /// was 36 ms).
+  static let bound: Duration = Faults.underAddressSanitizer || Faults.underThreadSanitizer ? .milliseconds(300) : .milliseconds(100)
 
   /// Appends `line` to the file named by ZC_CANCEL_LOG, if set (the cases run in child
   /// processes, whose output the test run does not show; `make soak-cancel` summarizes it).
@@ -421,7 +425,11 @@ struct CancellationTests {
     #expect(RingReaper.shared.count == 0, "rings still retired")
     #expect(PipePool.shared.inUseCount == 0)
     let growth = residentBytes() - baseline
-    #expect(growth < 16 << 20, "resident memory grew by \(growth) bytes over \(cycles - 100) cycles")
+    // Not under a sanitizer: ASan keeps freed memory in quarantine (256 MiB by default),
+    // so the resident size grows by design (55 MiB over 100 cycles), and TSan's shadow
+    // memory grows with what was touched (the leak test skips it there too). The
+    // descriptor, pipe and ring checks above still run.
+    #expect(growth < 16 << 20 || Faults.underAddressSanitizer || Faults.underThreadSanitizer, "resident memory grew by \(growth) bytes over \(cycles - 100) cycles")
     Cancellation.log("races\t\(cycles) cycles\t\(outcomes.complete) complete, \(outcomes.cancelled) cancelled, resident +\(growth >> 10) KiB")
     #expect(outcomes.complete > 0 && outcomes.cancelled > 0, "the cancellations did not race: \(outcomes)")
   }
