@@ -14,14 +14,17 @@ import URing
 @testable import ZeroCopy
 
 enum Cancellation {
-  /// Runs per case: ZC_CANCEL_RUNS (default 3).
-  static let runs: Int = getenv("ZC_CANCEL_RUNS").flatMap { Int(String(cString: $0)) } ?? 3
+  /// Runs per case: ZC_CANCEL_RUNS (default 3; 1 under a sanitizer, whose runs look for
+  /// memory errors and races rather than flakes).
+  static let runs: Int = getenv("ZC_CANCEL_RUNS").flatMap { Int(String(cString: $0)) } ?? (underSanitizer ? 1 : 3)
+  /// Whether this binary runs under ASan or TSan (`make sanitize`).
+  static let underSanitizer = Faults.underAddressSanitizer || Faults.underThreadSanitizer
   /// The bound issue 14 sets — 300 ms under a sanitizer (`make sanitize`), whose runtime
   /// slows every allocation and memory access severalfold: those runs look for memory
   /// errors and races, the plain and release runs check the 100 ms (an ASan run on the
   /// loaded 2-vCPU machine took 140 ms for a sendZeroCopy case whose worst plain run in 60
   /// was 36 ms).
-  static let bound: Duration = Faults.underAddressSanitizer || Faults.underThreadSanitizer ? .milliseconds(300) : .milliseconds(100)
+  static let bound: Duration = underSanitizer ? .milliseconds(300) : .milliseconds(100)
 
   /// Appends `line` to the file named by ZC_CANCEL_LOG, if set (the cases run in child
   /// processes, whose output the test run does not show; `make soak-cancel` summarizes it).
