@@ -251,14 +251,17 @@ int64_t zc_cached_pages(int fd, int64_t offset, int64_t length);
 
 /**
  * 1 when [offset, offset + length) of fd (clamped to the end of a regular file) can be
- * read without waiting for I/O: its last byte is readable (a preadv2 RWF_NOWAIT of one
- * byte), every page of it is in the page cache (zc_cached_pages, where cachestat exists:
- * a page in the middle may have been evicted), and one byte in every 256 KiB is readable
- * (present is not readable: another readahead may have inserted pages whose reads are
- * still in progress, and separate readahead windows complete in their own order).
- * 8 MiB: some 34 system calls, 26 us here (1 MiB: 5 us). 0 when not, or -errno.
+ * read without waiting for I/O, 0 when not, or -errno. Checks that its last byte is
+ * readable (a preadv2 RWF_NOWAIT of one byte) and that every page of it is in the page
+ * cache (zc_cached_pages, where cachestat exists: a page in the middle may have been
+ * evicted): two system calls, about 1 us here. With `thorough`, also that one byte in
+ * every 256 KiB is readable: present is not readable (a readahead inserts pages before
+ * their reads complete) and separate readahead windows complete in their own order, so
+ * while a readahead may be in flight only the probes say "ready" for sure (8 MiB: some
+ * 34 system calls, 26 us here; 1 MiB: 5 us). Adds the preadv2 probes it made to *probes
+ * (may be NULL): they are reads, which a caller counting its data-path calls counts.
  */
-int zc_range_ready(int fd, int64_t offset, int64_t length);
+int zc_range_ready(int fd, int64_t offset, int64_t length, int thorough, int *probes);
 
 /** The magic number of fd's filesystem (fstatfs f_type: 0xEF53 ext2/3/4, 0x58465342 XFS,
  * 0x9123683E Btrfs, 0x01021994 tmpfs...), or -errno. */

@@ -40,21 +40,34 @@ extension FileDescriptor {
   /// Whether `[offset, offset + length)` of this file (clamped to the end of a regular
   /// file) can be read without waiting for I/O: its last byte is readable now (`preadv2`
   /// of one byte with `RWF_NOWAIT`) and every page of it is in the page cache
-  /// (``cachedPages(offset:length:)``, where `cachestat` exists), and one byte in every
-  /// 256 KiB is readable. A readahead (``adviseWillNeed(offset:length:)``) inserts pages
-  /// before their reads complete, so present is not readable, and separate readahead windows
-  /// complete in their own order: the probes every 256 KiB stand for their stretch (8 MiB:
-  /// some 34 system calls, 26 µs here; 1 MiB: 5 µs).
+  /// (``cachedPages(offset:length:)``, where `cachestat` exists) — two system calls — and,
+  /// when `thorough`, one byte in every 256 KiB is readable too. A readahead
+  /// (``adviseWillNeed(offset:length:)``) inserts pages before their reads complete, so
+  /// present is not readable, and separate readahead windows complete in their own order:
+  /// while a readahead may be in flight, only the probes every 256 KiB stand for their
+  /// stretch (8 MiB: some 34 system calls, 26 µs here; 1 MiB: 5 µs; not thorough: 1 µs).
   ///
+  /// - Parameters:
+  ///   - thorough: Probe every 256 KiB (default).
+  ///   - probes: Incremented by the number of one-byte reads made (a caller that counts
+  ///     its data-path system calls counts them).
   /// - Throws: `Errno`: `.badFileDescriptor`, `.illegalSeek`, `.notSupported` (no
   ///   `RWF_NOWAIT` for this file).
   ///
   /// The corresponding C function is `zc_range_ready` (`preadv2` with `RWF_NOWAIT`,
   /// `cachestat`, and `fstat` when pages are missing).
-  public func isRangeReadable(offset: Int64, length: Int64) throws(Errno) -> Bool {
+  public func isRangeReadable(offset: Int64, length: Int64, thorough: Bool = true, probes: inout Int) throws(Errno) -> Bool {
     checkOffset(offset, "offset", #function)
     checkOffset(length, "length", #function)
-    return try valueOrErrno { system_range_ready(rawValue, offset, length) } == 1
+    var made: CInt = 0
+    defer { probes += Int(made) }
+    return try valueOrErrno { system_range_ready(rawValue, offset, length, thorough, &made) } == 1
+  }
+
+  /// ``isRangeReadable(offset:length:thorough:probes:)`` without counting the probes.
+  public func isRangeReadable(offset: Int64, length: Int64, thorough: Bool = true) throws(Errno) -> Bool {
+    var probes = 0
+    return try isRangeReadable(offset: offset, length: length, thorough: thorough, probes: &probes)
   }
 
   /// The magic number of this descriptor's filesystem (`statfs`'s `f_type`): `0xEF53`

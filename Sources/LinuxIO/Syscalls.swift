@@ -63,9 +63,11 @@ internal func system_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, _ adv
   return -posix_fadvise(fd, off_t(offset), off_t(length), advice)
 }
 
-internal func system_range_ready(_ fd: CInt, _ offset: Int64, _ length: Int64) -> CInt {
+internal func system_range_ready(
+  _ fd: CInt, _ offset: Int64, _ length: Int64, _ thorough: Bool, _ probes: UnsafeMutablePointer<CInt>
+) -> CInt {
   if let r = forced("range_ready") { return CInt(r) }
-  return zc_range_ready(fd, offset, length)
+  return zc_range_ready(fd, offset, length, thorough ? 1 : 0, probes)
 }
 
 internal func system_filesystem_type(_ fd: CInt) -> Int64 {

@@ -133,11 +133,16 @@ struct CancellationTokenTests {
   // MARK: - The page cache
 
   @Test func aFreshlyWrittenRangeIsReadableAndCached() throws {
-    let data = pattern(256 << 10)
+    let data = pattern(1 << 20)
     let file = try temporaryFile(data)
     defer { try? file.close() }
     try file.adviseWillNeed(offset: 0, length: Int64(data.count))
-    #expect(try file.isRangeReadable(offset: 0, length: Int64(data.count)))
+    // Thorough: the last byte and one byte per 256 KiB (4); quick: the last byte only.
+    var probes = 0
+    #expect(try file.isRangeReadable(offset: 0, length: Int64(data.count), probes: &probes))
+    #expect(probes == 5)
+    #expect(try file.isRangeReadable(offset: 0, length: Int64(data.count), thorough: false, probes: &probes))
+    #expect(probes == 6)
     #expect(try file.cachedPages(offset: 0, length: Int64(data.count)) == data.count / 4096)
     // Past the end of the file: nothing to wait for.
     #expect(try file.isRangeReadable(offset: Int64(data.count), length: 4096))

@@ -45,6 +45,9 @@ public struct TransferContext: Sendable {
   /// The size above which a transfer's file source is read ahead: 256 KiB. Below it the
   /// two extra system calls per piece would cost more than a small transfer itself.
   internal static let prefetchThreshold: Int64 = 256 << 10
+  /// Whether ``prefetchSource(_:)`` has started a readahead of the source (some of it was
+  /// not cached): from then on it checks readiness thoroughly.
+  private var sourceReadsAhead = false
   /// Whether ``abandonableWait(_:)`` may let a cancelled async caller return before the
   /// wait ends (not when the transfer advances file positions at its end).
   internal var mayAbandonWaits = false
@@ -205,12 +208,14 @@ public struct TransferContext: Sendable {
   /// them finds them in memory, and a cancellation never waits for the device. (The kernel
   /// does not let a signal interrupt a read of a file or block device, and a device may take
   /// longer than any bound for a single read: a throttled volume here served some 64 KiB
-  /// reads after 108 ms.) Data already cached costs one readiness check per piece
-  /// (`isRangeReadable`: `cachestat` and a one-byte `preadv2(RWF_NOWAIT)` per 256 KiB, 26 µs
-  /// for 8 MiB here); `posix_fadvise`, which walks every page of the range (143 µs for
-  /// 8 MiB), runs only when something is missing. Gives up
-  /// waiting when no page has arrived for 2 s, or when the check is not supported, and lets
-  /// the call read what is missing itself.
+  /// reads after 108 ms.) Data already cached costs one quick readiness check per piece (a
+  /// one-byte `preadv2(RWF_NOWAIT)` of its last byte and `cachestat`: 1 µs here);
+  /// `posix_fadvise`, which walks every page of the range (143 µs for 8 MiB), runs only when
+  /// something is missing. From then on, while readaheads may be in flight, the checks are
+  /// thorough (a probe per 256 KiB: 26 µs for 8 MiB), since a page can be present before
+  /// its read completes. The probes are reads: counted in ``syscalls``. Gives up waiting
+  /// when no page has arrived for 2 s, or when the check is not supported, and lets the
+  /// call read what is missing itself.
   ///
   /// - Throws: ``ZeroCopyError`` with `ECANCELED` when cancelled while waiting.
   ///
@@ -219,15 +224,19 @@ public struct TransferContext: Sendable {
     guard prefetchesSource, let offset = sourceOffset, count > 0 else { return }
     let descriptor = source.descriptor
     let length = Int64(count)
+    var probes = 0
+    defer { recordSyscalls(probes) }
     // Cached already (the common case): two cheap calls. posix_fadvise walks every page of
     // the range, even cached ones (143 µs for 8 MiB here), so it runs only when needed.
-    guard let ready = try? descriptor.isRangeReadable(offset: offset, length: length), !ready,
-      (try? descriptor.adviseWillNeed(offset: offset, length: length)) != nil
+    guard
+      let ready = try? descriptor.isRangeReadable(offset: offset, length: length, thorough: sourceReadsAhead, probes: &probes),
+      !ready, (try? descriptor.adviseWillNeed(offset: offset, length: length)) != nil
     else { return }
+    sourceReadsAhead = true
     var pause: UInt32 = 200
     var lastProgress = ContinuousClock.now
     var lastPresent = -1
-    while let ready = try? descriptor.isRangeReadable(offset: offset, length: length), !ready {
+    while let ready = try? descriptor.isRangeReadable(offset: offset, length: length, probes: &probes), !ready {
       try checkCancellation()
       // Give up only when nothing arrives any more (2 s without a new page).
       let present = (try? descriptor.cachedPages(offset: offset, length: length)) ?? -1
