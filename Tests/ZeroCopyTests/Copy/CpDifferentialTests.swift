@@ -322,7 +322,7 @@ enum CpDifferential {
     let zc = b(TransferFixtures.zcExecutable!)
     let variants: [(String, [[UInt8]])] = c.recursive
       ? ["uring", "threads", "sequential"].map { ($0, [zc, b("copy"), b("-r"), b("--keep-going"), b("--quiet"), b("--engine"), b($0)]) }
-      : TransferStrategies.all.map { ($0.name, [zc, b("copy"), b("--quiet"), b("--strategy"), b($0.name)]) }
+      : TransferStrategies.builtIn.map { ($0.name, [zc, b("copy"), b("--quiet"), b("--strategy"), b($0.name)]) }
     for (variant, command) in variants where runs(variant) {
       let ours = try run(c, command, label: variant)
       let what = "\(c.name) [\(variant)]"
