@@ -2,7 +2,7 @@
 #
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
-#   make test      deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
+#   make test      deps + swift test + test-release + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
 #                  + check-repo (check-layers, check-samples, docs) + test-serve
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
@@ -90,7 +90,7 @@ endef
 PC_LIBDIR     := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
-.PHONY: all help deps build test shim install uninstall check-c clean FORCE
+.PHONY: all help deps build test test-release soak-cancel shim install uninstall check-c clean FORCE
 
 all: build
 
@@ -98,7 +98,9 @@ help:
 	@echo "swift-zerocopy $(VERSION) — targets:"
 	@echo "  make deps       check for liburing-dev, pkg-config (and a C compiler); apt-get them when root"
 	@echo "  make build      deps + swift build            (SWIFT_BUILD_FLAGS=...)"
-	@echo "  make test       deps + swift test + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo + test-serve"
+	@echo "  make test       deps + swift test + test-release + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo + test-serve"
+	@echo "  make test-release  the URing and ZeroCopy suites built with -c release (a value dies at its last use there)"
+	@echo "  make soak-cancel   the cancellation suite with 20 runs per case (SOAK_RUNS), and the worst latency per case"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -109,8 +111,8 @@ help:
 	@echo "  make bench-where  issue 5: O_DIRECT random reads, tree copy vs cp, reflink (bench-direct/-tree/-reflink)"
 	@echo "  make bench-sparse a 3 GiB file holding 8 KiB of data: cp vs Transfer.copy, holes kept (issue 13)"
 	@echo "  make bench-test the smoke benchmark with a planted corrupting strategy (part of make test)"
-	@echo "  make sanitize   Swift suites under ASan and TSan, C tests under ASan+UBSan (clang)"
-	@echo "  make test-no-uring      suites, zc probe and zc copy with io_uring refused by seccomp (ENOSYS, EPERM, register EPERM)"
+	@echo "  make sanitize   Swift suites under ASan (release build) and TSan, C tests under ASan+UBSan (clang)"
+	@echo "  make test-no-uring      suites, zc probe and zc copy with io_uring refused by seccomp (ENOSYS, EPERM, register EPERM), then all suites with ZEROCOPY_DISABLE_IO_URING=1"
 	@echo "  make test-unprivileged  as root: the Swift suites and C tests as uid 65534, and with ulimit -l 64 (memlock)"
 	@echo "  make test-cp-diff       the differential harness alone: GNU cp vs zc copy (Docs/Copy.md; part of swift test)"
 	@echo "  make fuzz       libFuzzer on the shim's range/offset arithmetic, FUZZ_TIME=60 s (clang)"
@@ -158,12 +160,14 @@ build: deps
 
 # The suites expect the built-in decision table, whatever host profile `zc calibrate` wrote
 # on this machine (Docs/Transfer.md, "Host profiles"); the profile tests name their own files.
-test check-c sanitize test-no-uring test-unprivileged: export ZEROCOPY_PROFILE = builtin
+test test-release soak-cancel check-c sanitize sanitize-address sanitize-thread test-no-uring test-unprivileged: export ZEROCOPY_PROFILE = builtin
 
 test: deps
 	@set +e; \
 	echo "==> swift test $(SWIFT_TEST_FLAGS)"; \
 	$(SWIFT) test $(SWIFT_TEST_FLAGS); swift_rc=$$?; \
+	echo "==> make test-release"; \
+	$(MAKE) --no-print-directory test-release; release_rc=$$?; \
 	echo "==> make check-c"; \
 	$(MAKE) --no-print-directory check-c; c_rc=$$?; \
 	echo "==> make bench-test"; \
@@ -180,6 +184,7 @@ test: deps
 	$(MAKE) --no-print-directory test-serve; serve_rc=$$?; \
 	echo; echo "==> make test summary"; \
 	if [[ $$swift_rc -eq 0 ]]; then echo "  swift test:        PASS"; else echo "  swift test:        FAIL (exit $$swift_rc)"; fi; \
+	if [[ $$release_rc -eq 0 ]]; then echo "  test-release:      PASS"; else echo "  test-release:      FAIL (exit $$release_rc)"; fi; \
 	if [[ $$c_rc -eq 0 ]]; then echo "  check-c:           PASS"; else echo "  check-c:           FAIL (exit $$c_rc)"; fi; \
 	if [[ $$bench_rc -eq 0 ]]; then echo "  bench-test:        PASS"; else echo "  bench-test:        FAIL (exit $$bench_rc)"; fi; \
 	if [[ $$nouring_rc -eq 0 ]]; then echo "  test-no-uring:     PASS"; else echo "  test-no-uring:     FAIL (exit $$nouring_rc)"; fi; \
@@ -189,9 +194,28 @@ test: deps
 	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
 	if [[ $$repo_rc -eq 0 ]]; then echo "  check-repo:        PASS"; else echo "  check-repo:        FAIL (exit $$repo_rc)"; fi; \
 	if [[ $$serve_rc -eq 0 ]]; then echo "  test-serve:        PASS"; else echo "  test-serve:        FAIL (exit $$serve_rc)"; fi; \
-	if [[ $$swift_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 || $$serve_rc -ne 0 ]]; then \
+	if [[ $$swift_rc -ne 0 || $$release_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 || $$serve_rc -ne 0 ]]; then \
 	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
+
+# The URing and ZeroCopy suites from a release build (-c release; the default scratch
+# path, beside the debug build): a value's lifetime ends at its last use there, even
+# inside its scope, which debug builds hide. Testable imports need -enable-testing, which
+# `swift test` adds by itself.
+RELEASE_TEST_FILTER ?= URingTests\.|ZeroCopyTests\.
+test-release: deps
+	$(SWIFT) test -c release $(SWIFT_TEST_FLAGS) --filter '$(RELEASE_TEST_FILTER)'
+
+# The prompt-cancellation suite with SOAK_RUNS runs per case (20 by default; `make test`
+# runs 3), then the worst latency of each case from its log.
+SOAK_RUNS ?= 20
+soak-cancel: deps
+	@log=$$(mktemp "$${TMPDIR:-/tmp}/zc-soak-cancel.XXXXXX"); \
+	ZC_CANCEL_RUNS=$(SOAK_RUNS) ZC_CANCEL_LOG=$$log $(SWIFT) test $(SWIFT_TEST_FLAGS) --filter 'CancellationTests|CancellationTokenTests'; rc=$$?; \
+	echo "==> worst time from cancel() to the return, per case ($(SOAK_RUNS) runs each)"; \
+	awk -F'\t' '$$1 == "races" { print "  " $$0; next } { split($$2, a, " "); n = $$1; sub(/, run [0-9]+$$/, "", n); if (a[1] + 0 > m[n]) m[n] = a[1] + 0; c[n]++ } \
+	  END { for (k in m) printf "  %-48s %3d runs, max %6.1f ms\n", k, c[k], m[k] }' $$log | sort; \
+	rm -f $$log; exit $$rc
 
 # ----------------------------------------------------------------------------
 # shim: static and shared library, pkg-config file
@@ -474,8 +498,11 @@ FORCE:
 .PHONY: sanitize sanitize-address sanitize-thread sanitize-c
 sanitize: sanitize-address sanitize-thread sanitize-c
 
+# A release build under ASan: in release a value's lifetime ends at its last use, which is
+# where memory handed to the kernel could be freed too early (issue 14); ASan then sees any
+# access of the program to it. (Replaces the debug ASan run: same cost, more to see.)
 sanitize-address: deps
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test -c release --scratch-path .build-asan --sanitize=address
 
 sanitize-thread: deps
 	TSAN_OPTIONS=suppressions=$(CURDIR)/mk/tsan.supp $(SWIFT) test --scratch-path .build-tsan --sanitize=thread

@@ -5,7 +5,8 @@
 #   make test-build        swift build --build-tests (the bundle and zc the targets below run)
 #   make test-no-uring     the ZeroCopy and URing suites, `zc probe` and `zc copy` under a
 #                          seccomp filter refusing io_uring: io_uring_setup → ENOSYS, → EPERM,
-#                          and io_uring_register → EPERM (CShims/tests/tools/zc_seccomp_run)
+#                          and io_uring_register → EPERM (CShims/tests/tools/zc_seccomp_run);
+#                          then all suites with ZEROCOPY_DISABLE_IO_URING=1
 #   make test-unprivileged as root: the whole Swift bundle as uid 65534, again with
 #                          `ulimit -l 64` (registered buffers beyond RLIMIT_MEMLOCK), and the
 #                          C tests as uid 65534; skipped with a message when not root

@@ -7,6 +7,8 @@
 #       register-eperm): `zc probe` names the refusal, `zc copy --strategy ioUring` falls
 #       back with exact bytes, and the bundle's suites matching FILTER pass, with every
 #       io_uring test skipped (not passed) for exactly that reason and the refusal tests run.
+#       Then the documented switch, ZEROCOPY_DISABLE_IO_URING=1: the same checks, on the
+#       whole bundle (every suite must pass with io_uring switched off).
 #   harness.sh unprivileged BUNDLE C_TEST_DIR
 #       As root: the whole bundle as uid/gid 65534 (no capabilities), then the ZeroCopy and
 #       URing suites again with `ulimit -l 64` (registered buffers beyond RLIMIT_MEMLOCK:
@@ -102,10 +104,17 @@ no_uring() {
   trap 'rm -rf "$tmp"' EXIT
   head -c $((3 * 1024 * 1024 + 17)) /dev/urandom >"$tmp/source"
 
-  echo "test-no-uring: io_uring refused by seccomp ($launcher); suites: $filter"
-  for mode in enosys eperm register-eperm; do
+  echo "test-no-uring: io_uring refused by seccomp ($launcher); suites: $filter; then ZEROCOPY_DISABLE_IO_URING=1, all suites"
+  # Runs a command in the current mode: under the seccomp launcher, or with the switch.
+  in_mode() {
+    if [[ $mode == environment ]]; then env ZEROCOPY_DISABLE_IO_URING=1 "$@"; else "$launcher" "$mode" "$@"; fi
+  }
+  for mode in enosys eperm register-eperm environment; do
     local reason errline
     case $mode in
+      environment)
+        reason='disabled by the environment (ZEROCOPY_DISABLE_IO_URING=1)'
+        errline='' ;;
       enosys)
         reason='not implemented by this kernel or sandbox (ENOSYS)'
         errline='  io_uring_setup: ENOSYS (errno 38)' ;;
@@ -121,15 +130,15 @@ no_uring() {
     #    the read/write one everywhere.
     local out rc
     set +e
-    out=$("$launcher" "$mode" "$zc" probe 2>&1)
+    out=$(in_mode "$zc" probe 2>&1)
     rc=$?
     set -e
     local uring_row rw_row
     uring_row=$(grep -E '^  ioUring ' <<<"$out" || true)
     rw_row=$(grep -E '^  readWrite ' <<<"$out" || true)
-    if [[ $rc -eq 0 ]] && grep -qxF "io_uring: unavailable: $reason" <<<"$out" && grep -qxF "$errline" <<<"$out" \
+    if [[ $rc -eq 0 ]] && grep -qxF "io_uring: unavailable: $reason" <<<"$out" && { [[ -z "$errline" ]] || grep -qxF "$errline" <<<"$out"; } \
        && [[ -n "$uring_row" && "$uring_row" != *" ok "* && "$rw_row" == *" ok "* ]]; then
-      result PASS "$mode: zc probe names the reason" "($(grep -m1 '^io_uring:' <<<"$out" | cut -c1-60)…; ${errline# })"
+      result PASS "$mode: zc probe names the reason" "($(grep -m1 '^io_uring:' <<<"$out" | cut -c1-60)…${errline:+; ${errline# }})"
     else
       result FAIL "$mode: zc probe names the reason" "(exit $rc; want 'io_uring: unavailable: $reason' and '$errline')"
       head -n 12 <<<"$out" | indent
@@ -138,7 +147,7 @@ no_uring() {
     # 2. zc copy --strategy ioUring falls back with exact bytes and says why.
     rm -f "$tmp/copy"
     set +e
-    out=$("$launcher" "$mode" "$zc" copy --strategy ioUring --report --quiet "$tmp/source" "$tmp/copy" 2>&1)
+    out=$(in_mode "$zc" copy --strategy ioUring --report --quiet "$tmp/source" "$tmp/copy" 2>&1)
     rc=$?
     set -e
     if [[ $rc -eq 0 ]] && cmp -s "$tmp/source" "$tmp/copy" && grep -qF "fell back from ioUring: io_uring is unavailable: $reason" <<<"$out"; then
@@ -148,20 +157,28 @@ no_uring() {
       indent <<<"$out"
     fi
 
-    # 3. The suites under the filter: all pass; io_uring tests skipped for this reason.
+    # 3. The suites under the filter (all of them with the switch): all pass; io_uring
+    #    tests skipped for this reason.
     local xml="$tmp/$mode.xml" log="$tmp/$mode.log"
-    run_bundle "$mode: Swift suites" "$xml" "$log" "$launcher" "$mode" "$bundle" --testing-library swift-testing --filter "$filter"
+    if [[ $mode == environment ]]; then
+      run_bundle "$mode: all Swift suites" "$xml" "$log" env ZEROCOPY_DISABLE_IO_URING=1 "$bundle" --testing-library swift-testing
+    else
+      run_bundle "$mode: Swift suites" "$xml" "$log" "$launcher" "$mode" "$bundle" --testing-library swift-testing --filter "$filter"
+    fi
     [[ -f "$xml" ]] || continue
     local statuses
     statuses=$(xunit_statuses "$xml")
-    # The refusal tests themselves ran (they are skipped outside the launcher).
-    local refusal_passed refusal_total
-    refusal_total=$(grep -cE '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" || true)
-    refusal_passed=$(grep -E '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" | grep -cF $'\tpass\t' || true)
-    if [[ $refusal_total -ge 5 && $refusal_passed -eq $refusal_total ]]; then
-      result PASS "$mode: refusal tests ran and passed" "($refusal_passed of $refusal_total)"
-    else
-      result FAIL "$mode: refusal tests ran and passed" "($refusal_passed of $refusal_total passed)"
+    # The refusal tests themselves ran (they are skipped outside the launcher, and with
+    # the switch: it is checked before the refusal they provoke).
+    if [[ $mode != environment ]]; then
+      local refusal_passed refusal_total
+      refusal_total=$(grep -cE '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" || true)
+      refusal_passed=$(grep -E '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" | grep -cF $'\tpass\t' || true)
+      if [[ $refusal_total -ge 5 && $refusal_passed -eq $refusal_total ]]; then
+        result PASS "$mode: refusal tests ran and passed" "($refusal_passed of $refusal_total)"
+      else
+        result FAIL "$mode: refusal tests ran and passed" "($refusal_passed of $refusal_total passed)"
+      fi
     fi
     # Every io_uring-only test is skipped, with this mode's reason; none passed silently.
     local uring_lines uring_total uring_skipped_here wrong

@@ -32,6 +32,10 @@ int zc_copy_file_range_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_
     loff_t a = off_in ? (loff_t)*off_in : 0, b = off_out ? (loff_t)*off_out : 0;
     rc = ZC_DONE;
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
+        if (zci_cancelled()) {
+            rc = -ECANCELED;
+            break;
+        }
         size_t want = zci_chunk(count, p->bytes, ZC_MAX_RW_COUNT);
         ssize_t n = copy_file_range(fd_in, off_in ? &a : NULL, fd_out, off_out ? &b : NULL, want, 0);
         p->syscalls++;

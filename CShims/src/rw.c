@@ -9,6 +9,7 @@ int zci_write_loop(int fd, const void *buf, size_t len, int64_t *off, zc_progres
     const char *cur = (const char *)buf;
     size_t done = 0;
     while (done < len) {
+        if (zci_cancelled()) return -ECANCELED;
         size_t want = len - done;
         if (want > ZC_MAX_RW_COUNT) want = ZC_MAX_RW_COUNT;
         ssize_t n = off ? pwrite(fd, cur + done, want, (off_t)*off) : write(fd, cur + done, want);
@@ -39,6 +40,7 @@ int zc_pread_all(int fd, void *buf, size_t len, int64_t offset, zc_progress *p) 
     if (buf == NULL && len > 0) return -EFAULT;
     char *cur = (char *)buf;
     while (p->bytes < len) {
+        if (zci_cancelled()) return -ECANCELED;
         size_t want = len - (size_t)p->bytes;
         if (want > ZC_MAX_RW_COUNT) want = ZC_MAX_RW_COUNT;
         ssize_t n = offset >= 0 ? pread(fd, cur + p->bytes, want, (off_t)(offset + (int64_t)p->bytes))
@@ -91,6 +93,10 @@ int zc_read_write_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, 
     int64_t in_off = in_start, out_off = off_out ? *off_out : 0;
     rc = ZC_DONE;
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
+        if (zci_cancelled()) {
+            rc = -ECANCELED;
+            break;
+        }
         size_t want = zci_chunk(count, p->bytes, buf_len);
         ssize_t n = off_in ? pread(fd_in, buf, want, (off_t)in_off) : read(fd_in, buf, want);
         p->syscalls++;

@@ -27,6 +27,10 @@ int zc_sendfile_all(int out_fd, int in_fd, int64_t *offset, uint64_t count, zc_p
     off_t off = offset ? (off_t)*offset : 0;
     rc = ZC_DONE;
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
+        if (zci_cancelled()) {
+            rc = -ECANCELED;
+            break;
+        }
         size_t want = zci_chunk(count, p->bytes, ZC_MAX_RW_COUNT);
         ssize_t n = sendfile(out_fd, in_fd, offset ? &off : NULL, want);
         p->syscalls++;

@@ -83,6 +83,7 @@ void zci_guard_end(zc_sigguard *g, int rc) {
 int zci_wait_writable(int fd) {
     struct pollfd pfd = {.fd = fd, .events = POLLOUT, .revents = 0};
     for (;;) {
+        if (zci_cancelled()) return -ECANCELED;
         int r = poll(&pfd, 1, -1);
         if (r < 0) {
             if (errno == EINTR) continue;

@@ -65,6 +65,7 @@ static uint64_t zci_drain(int pipe_rd, uint64_t pending, zc_progress *p) {
 static int zci_splice_direct(int fd_in, loff_t *a, int fd_out, loff_t *b, uint64_t count,
                              zc_progress *p) {
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
+        if (zci_cancelled()) return -ECANCELED;
         size_t want = zci_chunk(count, p->bytes, ZC_MAX_RW_COUNT);
         ssize_t n = splice(fd_in, a, fd_out, b, want, SPLICE_F_MOVE);
         p->syscalls++;
@@ -91,6 +92,7 @@ static int zci_splice_via(int fd_in, loff_t *a, int fd_out, loff_t *b, uint64_t 
                           int prd, int pwr, zc_progress *p, uint64_t *undelivered) {
     *undelivered = 0;
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
+        if (zci_cancelled()) return -ECANCELED;
         size_t want = zci_chunk(count, p->bytes, ZC_MAX_RW_COUNT);
         ssize_t n = splice(fd_in, a, pwr, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
         p->syscalls++;
@@ -104,9 +106,16 @@ static int zci_splice_via(int fd_in, loff_t *a, int fd_out, loff_t *b, uint64_t 
         int waited = 0;
         while (pending > 0) {
             unsigned more = (count == ZC_UNTIL_EOF || p->bytes + pending < count) ? SPLICE_F_MORE : 0;
-            ssize_t m = splice(prd, NULL, fd_out, b, (size_t)pending, SPLICE_F_MOVE | more);
-            p->syscalls++;
-            if (m < 0 && errno == EINTR) continue;
+            ssize_t m;
+            if (zci_cancelled()) {
+                /* Cancelled with bytes in the pipe: drop them, like a failed leg 2. */
+                m = -1;
+                errno = ECANCELED;
+            } else {
+                m = splice(prd, NULL, fd_out, b, (size_t)pending, SPLICE_F_MOVE | more);
+                p->syscalls++;
+                if (m < 0 && errno == EINTR) continue;
+            }
             if (m < 0 && zci_is_again(errno)) {
                 int rewound = a != NULL || lseek(fd_in, -(off_t)pending, SEEK_CUR) >= 0;
                 if (rewound) {

@@ -45,7 +45,12 @@ static inline int zci_is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; 
 int zci_guard_begin(zc_sigguard *g);
 void zci_guard_end(zc_sigguard *g, int rc);
 
-/* Wait until fd is writable (poll POLLOUT, EINTR retried). Returns 0 or -errno. */
+/* Whether the cancel token installed on this thread (zc_cancel_scope_enter) has been
+ * requested. Every "_all" loop checks it before each system call (cancel.c). */
+int zci_cancelled(void);
+
+/* Wait until fd is writable (poll POLLOUT, EINTR retried unless the thread's cancel token
+ * was requested: then -ECANCELED). Returns 0 or -errno. */
 int zci_wait_writable(int fd);
 
 /* Write all of buf (write/pwrite loop), counting syscalls and bytes in p.

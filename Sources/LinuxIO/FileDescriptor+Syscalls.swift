@@ -101,12 +101,15 @@ extension FileDescriptor {
     }
   }
 
-  /// Puts the bytes of `buffer` into this pipe with one `vmsplice(2)` call.
+  /// Puts the bytes of `buffer` into this pipe with one `vmsplice(2)` call — **the pipe
+  /// keeps pointers to the caller's pages past the call**.
   ///
   /// Without `.gift` the kernel references the pages rather than copying them: the
-  /// memory must stay valid and unmodified until the pipe's reader has consumed the
+  /// memory must stay allocated and unmodified until the pipe's reader has consumed the
   /// bytes (the reason this call is zero-copy, and the reason it is unsafe to reuse the
-  /// buffer right away). A short count happens when the pipe fills up.
+  /// buffer right away). With `.gift` the pages are given to the kernel and must never be
+  /// touched again — also not by the allocator that gets them back when they are freed.
+  /// A short count happens when the pipe fills up.
   ///
   /// - Parameters:
   ///   - buffer: The bytes to put into the pipe.
@@ -118,25 +121,38 @@ extension FileDescriptor {
   ///   `.noMemory`.
   ///
   /// The corresponding C function is `zc_vmsplice` (system call `vmsplice`).
-  public func vmsplice(_ buffer: UnsafeRawBufferPointer, flags: SpliceFlags = []) throws(Errno) -> Int {
-    try vmsplice([buffer], flags: flags)
+  public func unsafeVmsplice(_ buffer: UnsafeRawBufferPointer, flags: SpliceFlags = []) throws(Errno) -> Int {
+    try unsafeVmsplice([buffer], flags: flags)
   }
 
-  /// Puts the bytes of `buffers`, in order, into this pipe with one `vmsplice(2)` call.
+  /// Puts the bytes of `buffers`, in order, into this pipe with one `vmsplice(2)` call —
+  /// the pipe keeps pointers to the caller's pages past the call.
   ///
-  /// The same rules as `vmsplice(_:flags:)` apply to every buffer.
+  /// The same rules as `unsafeVmsplice(_:flags:)` apply to every buffer.
   ///
   /// - Returns: The bytes put into the pipe.
-  /// - Throws: `Errno`, as `vmsplice(_:flags:)`.
+  /// - Throws: `Errno`, as `unsafeVmsplice(_:flags:)`.
   ///
   /// The corresponding C function is `zc_vmsplice` (system call `vmsplice`).
-  public func vmsplice(_ buffers: [UnsafeRawBufferPointer], flags: SpliceFlags = []) throws(Errno) -> Int {
+  public func unsafeVmsplice(_ buffers: [UnsafeRawBufferPointer], flags: SpliceFlags = []) throws(Errno) -> Int {
     let iovecs = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
     return try iovecs.withUnsafeBufferPointer { iov throws(Errno) in
       try valueOrErrno {
         system_vmsplice(self.rawValue, iov.baseAddress, iov.count, flags.rawValue)
       }
     }
+  }
+
+  /// Deprecated: ``unsafeVmsplice(_:flags:)-(UnsafeRawBufferPointer,_)``.
+  @available(*, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffer's pages past the call")
+  public func vmsplice(_ buffer: UnsafeRawBufferPointer, flags: SpliceFlags = []) throws(Errno) -> Int {
+    try unsafeVmsplice(buffer, flags: flags)
+  }
+
+  /// Deprecated: ``unsafeVmsplice(_:flags:)-([UnsafeRawBufferPointer],_)``.
+  @available(*, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffers' pages past the call")
+  public func vmsplice(_ buffers: [UnsafeRawBufferPointer], flags: SpliceFlags = []) throws(Errno) -> Int {
+    try unsafeVmsplice(buffers, flags: flags)
   }
 
   /// Copies up to `count` bytes from this file to the file `destination` inside the

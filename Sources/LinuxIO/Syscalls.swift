@@ -55,6 +55,31 @@ internal func system_copy_file_range(
   return zc_copy_file_range(inFD, inOffset, outFD, outOffset, count, flags)
 }
 
+// MARK: The page cache
+
+internal func system_fadvise(_ fd: CInt, _ offset: Int64, _ length: Int64, _ advice: CInt) -> CInt {
+  if let r = forced("fadvise") { return CInt(r) }
+  // posix_fadvise returns the error number itself (not -1 and errno).
+  return -posix_fadvise(fd, off_t(offset), off_t(length), advice)
+}
+
+internal func system_range_ready(
+  _ fd: CInt, _ offset: Int64, _ length: Int64, _ thorough: Bool, _ probes: UnsafeMutablePointer<CInt>
+) -> CInt {
+  if let r = forced("range_ready") { return CInt(r) }
+  return zc_range_ready(fd, offset, length, thorough ? 1 : 0, probes)
+}
+
+internal func system_filesystem_type(_ fd: CInt) -> Int64 {
+  if let r = forced("filesystem_type") { return Int64(r) }
+  return zc_filesystem_type(fd)
+}
+
+internal func system_cached_pages(_ fd: CInt, _ offset: Int64, _ length: Int64) -> Int64 {
+  if let r = forced("cached_pages") { return Int64(r) }
+  return zc_cached_pages(fd, offset, length)
+}
+
 // MARK: "All" helpers (return a zc_status or -errno, always fill the progress)
 
 internal typealias ProgressPointer = UnsafeMutablePointer<zc_progress>

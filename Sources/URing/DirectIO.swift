@@ -16,7 +16,7 @@ extension IOURing.Request {
   /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned buffer
   ///   address, offset or length and the alignment it needs — before anything is queued.
   /// - Result: Bytes read (short at the end of the file), or the `Errno`.
-  /// - Lifetime: As ``readFixed(_:into:range:at:userData:)``.
+  /// - Lifetime: As ``readFixed(_:into:range:at:userData:)``: none for a buffer the ring owns.
   ///
   /// The corresponding C function is `io_uring_prep_read_fixed` (`IORING_OP_READ_FIXED`, kernel 5.1).
   public static func directReadFixed(
@@ -45,35 +45,39 @@ extension IOURing.Request {
     return writeFixed(file, from: buffer, range: range, at: offset, userData: userData)
   }
 
-  /// A read into `buffer` from a file opened with `O_DIRECT` (``read(_:into:at:userData:)``),
-  /// checked against `alignment` first.
+  /// A read into `buffer`, a raw pointer the caller keeps valid, from a file opened with
+  /// `O_DIRECT` (``unsafeRead(_:into:at:userData:)``), checked against `alignment` first. For
+  /// an owned buffer, check with `alignment.check(address:offset:length:)` and use
+  /// ``read(_:into:range:at:userData:)``.
   ///
   /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned value.
   /// - Result: Bytes read, or the `Errno`.
-  /// - Lifetime: `buffer` must stay valid and untouched until the completion is reaped.
+  /// - Lifetime: As ``unsafeRead(_:into:at:userData:)``: `buffer` must stay allocated and
+  ///   untouched from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_read` (`IORING_OP_READ`, kernel 5.6).
-  public static func directRead(
+  public static func unsafeDirectRead(
     _ file: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64,
     alignment: DirectIOAlignment, userData: UInt64 = 0
   ) throws(DirectIOError) -> Self {
     try alignment.check(address: buffer.baseAddress, offset: Int64(bitPattern: offset), length: buffer.count)
-    return read(file, into: buffer, at: offset, userData: userData)
+    return unsafeRead(file, into: buffer, at: offset, userData: userData)
   }
 
-  /// A write of `buffer` to a file opened with `O_DIRECT` (``write(_:from:at:userData:)``),
-  /// checked against `alignment` first.
+  /// A write of `buffer`, a raw pointer the caller keeps valid, to a file opened with
+  /// `O_DIRECT` (``unsafeWrite(_:from:at:userData:)``), checked against `alignment` first.
   ///
   /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned value.
   /// - Result: Bytes written, or the `Errno`.
-  /// - Lifetime: `buffer` must stay valid and unmodified until the completion is reaped.
+  /// - Lifetime: As ``unsafeWrite(_:from:at:userData:)``: `buffer` must stay allocated and
+  ///   unmodified from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_write` (`IORING_OP_WRITE`, kernel 5.6).
-  public static func directWrite(
+  public static func unsafeDirectWrite(
     _ file: some IOURingFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64,
     alignment: DirectIOAlignment, userData: UInt64 = 0
   ) throws(DirectIOError) -> Self {
     try alignment.check(address: buffer.baseAddress, offset: Int64(bitPattern: offset), length: buffer.count)
-    return write(file, from: buffer, at: offset, userData: userData)
+    return unsafeWrite(file, from: buffer, at: offset, userData: userData)
   }
 }

@@ -14,22 +14,29 @@ public import SystemPackage
 /// which is how the async engine drives it from its own executor thread.
 ///
 /// ```swift
+/// import LinuxIO
 /// import SystemPackage
 /// import URing
 ///
 /// let fd = try FileDescriptor.open("/etc/hostname", .readOnly)
-/// let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
-/// defer { buffer.deallocate() }    // only after the read's completion was reaped
 /// var ring = try IOURing(entries: 64)
-/// try ring.prepare(.read(fd, into: buffer, at: 0, userData: 1))
+/// // The request owns the buffer until its completion has been reaped.
+/// try ring.prepare(.read(fd, into: try AlignedBuffer(count: 4096), at: 0, userData: 1))
 /// try ring.submit()
 /// let completion = try ring.waitCompletion()     // userData 1, result .success(bytes)
+/// let buffer = ring.takeBuffer(userData: 1)!     // the bytes read, back with the caller
+/// print(completion.userData, buffer.count)
 /// ```
 ///
-/// **Memory.** A ``Request`` holds raw pointers to the caller's buffers. The caller must
-/// keep them valid (and, for reads, unaliased) until the request's final completion has
-/// been reaped — see each factory. Data the kernel reads at submission (paths, timeouts)
-/// is copied and kept alive by the request itself.
+/// **Memory.** Memory the kernel uses after a call has returned is owned by the ring until
+/// the kernel is done with it: a buffer moved into a request comes back with
+/// ``takeBuffer(userData:)`` after the request's final completion; a buffer registered with
+/// ``registerBuffer(_:at:)-(AlignedBuffer,_)`` or ``registerBuffers(count:size:alignment:)`` is freed (or handed
+/// back by ``unregisterBuffer(at:)``) only once the kernel has released it; a ring that ends
+/// first cancels what is in flight and waits (see `deinit`). Data the kernel reads at
+/// submission (paths, timeouts) is copied into the request. The factories that take raw
+/// pointers are named `unsafe…` and state how long the memory must stay valid; the caller
+/// keeps that promise. Docs/Ownership.md lists every such API with its rule.
 ///
 /// The corresponding C type is liburing's `struct io_uring`.
 public struct IOURing: ~Copyable, @unchecked Sendable {
@@ -60,6 +67,13 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   @usableFromInline internal var backlogHead = 0
   /// Provided buffer rings, by group id.
   internal var bufferRings: [UInt16: BufferRingStorage] = [:]
+  /// The ownership ledger (Ownership.swift): memory the kernel may use after a call
+  /// returned. Nil until the ring first owns something, so that rings that never do pay one
+  /// test of this reference per prepared request and per reaped batch.
+  @usableFromInline internal var ownership: RingOwnership? = nil
+  /// How long the ring's end waits for the kernel to finish with memory it owns before it
+  /// gives up and leaks that memory instead of freeing it.
+  internal static let quiesceLimit: Duration = .seconds(2)
 
   // MARK: - Setup
 
@@ -136,7 +150,20 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   /// every request's final completion before dropping a ring whose buffers you reuse.
   /// Provided buffer rings are freed after the ring (registered buffers stay pinned by the
   /// kernel until its teardown completes).
+  ///
+  /// Memory the ring owns (buffers moved into requests, owned registered buffers, provided
+  /// buffer rings) is freed only once the kernel is done with it: the ring first cancels
+  /// every request in flight (`IORING_OP_ASYNC_CANCEL` with `ANY | ALL`), removes its owned
+  /// registered buffers and waits for their release, up to 2 seconds; memory the kernel still
+  /// holds then (a read the device is still serving, a SEND_ZC whose peer does not read) is
+  /// leaked, never freed under the kernel.
   deinit {
+    if let ownership {
+      for (_, storage) in bufferRings { ownership.keptAlive.append(storage) }
+      if !ownership.quiesce(ring, reapScratch, limit: IOURing.quiesceLimit) {
+        _ = Unmanaged.passRetained(ownership)  // the kernel may still use its memory
+      }
+    }
     // Stored properties (the provided buffer rings) are destroyed after this body.
     io_uring_queue_exit(ring)
     ring.deinitialize(count: 1)
@@ -170,7 +197,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     let sqe = try nextSQE()
     let (entry, storage) = request.take()
     sqe.pointee = entry
-    if let storage { retainUntilSubmitted(storage) }
+    if storage != nil || ownership != nil { adopt(storage, entry) }
   }
 
   /// Writes `request` into the next free SQE, or returns false when the submission queue is full.
@@ -181,7 +208,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     guard let sqe = io_uring_get_sqe(ring) else { return false }
     let (entry, storage) = request.take()
     sqe.pointee = entry
-    if let storage { retainUntilSubmitted(storage) }
+    if storage != nil || ownership != nil { adopt(storage, entry) }
     return true
   }
 
@@ -207,7 +234,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       }
       sqe.pointee = chain.sqes[i]
       if i < count - 1 { zc_sqe_add_flags(sqe, chain.links[i].sqeFlag) }
-      if let storage = chain.storages[i] { retainUntilSubmitted(storage) }
+      if chain.storages[i] != nil || ownership != nil { adopt(chain.storages[i], sqe.pointee) }
     }
   }
 
@@ -272,6 +299,38 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   public mutating func submit(waitingFor count: Int) throws(Errno) -> Int {
     precondition(count >= 0, "IOURing.submit(waitingFor:): count must not be negative")
     return try submitInternal(waitFor: UInt32(clamping: count))
+  }
+
+  /// Submits every prepared request and waits until at least `count` completions are
+  /// ready or `timeout` has passed, whichever comes first — a wait that a caller can bound,
+  /// to look at a cancellation flag in between. The completions stay in the ring.
+  ///
+  /// - Returns: The number of requests submitted.
+  /// - Throws: `Errno` from `io_uring_enter` (not `ETIME`, not `EINTR`: both end the wait).
+  ///
+  /// The corresponding C function is `io_uring_submit_and_wait_timeout` (one system call
+  /// with `IORING_FEAT_EXT_ARG`, kernel 5.11).
+  @discardableResult
+  public mutating func submit(waitingFor count: Int, timeout: Duration) throws(Errno) -> Int {
+    precondition(count >= 0, "IOURing.submit(waitingFor:timeout:): count must not be negative")
+    let pending = Int(io_uring_sq_ready(ring))
+    var ts = __kernel_timespec(timeout)
+    var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+    let ret = io_uring_submit_and_wait_timeout(ring, &cqe, UInt32(clamping: count), &ts, nil)
+    if ret >= 0 {
+      releaseConsumedStorage()
+      return Int(ret)
+    }
+    switch Errno(rawValue: -ret) {
+    case .timeout, .interrupted:
+      releaseConsumedStorage()
+      return pending - Int(io_uring_sq_ready(ring))
+    case .resourceBusy, .resourceTemporarilyUnavailable:
+      _ = moveReadyToBacklog()
+      return try submitInternal(waitFor: 0)
+    case let errno:
+      throw errno
+    }
   }
 
   internal mutating func submitInternal(waitFor: UInt32) throws(Errno) -> Int {
@@ -347,13 +406,14 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       delivered = try deliverBacklog(body)
     }
     while true {
-      let n = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
-      if n == 0 {
+      let reaped = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
+      if reaped == 0 {
         if zc_uring_sq_flags(ring) & (ZC_IORING_SQ_CQ_OVERFLOW | ZC_IORING_SQ_TASKRUN) != 0 && flushOverflow() {
           continue
         }
         return delivered
       }
+      let n = ownership == nil ? reaped : intercept(reaped)
       var i = 0
       do {
         while i < n {
@@ -507,21 +567,25 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
   @inline(__always)
   internal mutating func reapOne() -> Completion? {
-    zc_uring_reap(ring, reapScratch, 1) == 1 ? Completion(reapScratch[0]) : nil
+    while zc_uring_reap(ring, reapScratch, 1) == 1 {
+      if ownership == nil || intercept(1) == 1 { return Completion(reapScratch[0]) }
+    }
+    return nil
   }
 
   /// Moves every ready CQE (flushing overflow) to the backlog; returns how many.
   internal mutating func moveReadyToBacklog() -> Int {
     var moved = 0
     while true {
-      let n = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
-      if n == 0 {
+      let reaped = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
+      if reaped == 0 {
         if hasOverflow {
           _ = zc_uring_flush_overflow(ring)
           if io_uring_cq_ready(ring) > 0 { continue }
         }
         return moved
       }
+      let n = ownership == nil ? reaped : intercept(reaped)
       for i in 0..<n { backlog.append(Completion(reapScratch[i])) }
       moved += n
     }

@@ -10,9 +10,14 @@ extension IOURing {
   /// once, so ``Request/readFixed(_:into:range:at:userData:)`` and friends skip the
   /// per-request pinning.
   ///
-  /// A plain description (index + address); it does not own the memory. The memory must
-  /// outlive the registration (until ``IOURing/unregisterBuffers()``, a slot update, or
-  /// the ring's end) and every request using it.
+  /// A plain description (index + address); it does not own the memory. Memory registered
+  /// with ``IOURing/registerBuffer(_:at:)-(AlignedBuffer,_)`` or ``IOURing/registerBuffers(count:size:alignment:)``
+  /// is owned by the ring, which frees it (or hands it back) only after the kernel has
+  /// released the registration — so a request naming this description can only reach
+  /// memory that is alive (the kernel checks the address against the slot's registration:
+  /// a stale description gets `EFAULT`). Memory registered with
+  /// ``IOURing/unsafeRegisterBuffers(_:)`` is the caller's, under that function's rule.
+  /// ``bytes`` is valid only while the registration lasts.
   public struct RegisteredBuffer: @unchecked Sendable, Hashable {
     /// The buffer's index in the ring's table (`sqe->buf_index`).
     public let index: UInt16
@@ -80,19 +85,58 @@ extension IOURing {
 // MARK: - Registered buffers
 
 extension IOURing {
-  /// Registers `regions` as the ring's buffer table (indices 0, 1, …), replacing none:
-  /// a ring has one table; unregister first to replace it.
+  /// Allocates `count` buffers of `size` bytes, owned by the ring, and registers them as the
+  /// ring's buffer table (indices 0, 1, …). The ring frees the memory only after the kernel
+  /// has released it: after ``unregisterBuffers()`` (or the ring's end) *and* the completion
+  /// of every request that used it.
   ///
-  /// - Lifetime: Each region's memory must outlive the registration and every request
-  ///   that uses it. The kernel pins the pages, so freed-and-reused memory would still
-  ///   receive the kernel's writes.
+  /// - Parameters:
+  ///   - count: Buffers, 1...16384. - Precondition.
+  ///   - size: Bytes per buffer, a positive multiple of `alignment` (so every buffer is
+  ///     aligned). - Precondition.
+  ///   - alignment: A power of two; the page size by default (what `O_DIRECT` wants too).
+  /// - Returns: The buffers, in table order. Read and write their bytes through
+  ///   ``RegisteredBuffer/bytes`` while the table is registered.
+  /// - Throws: `ENOMEM` (memory, or beyond `RLIMIT_MEMLOCK` without `CAP_IPC_LOCK`), `EBUSY`
+  ///   (a table exists), `EINVAL` (a kernel before 5.13, which has no resource tags).
+  ///
+  /// The corresponding C function is `io_uring_register_buffers_tags` (`IORING_REGISTER_BUFFERS2`,
+  /// kernel 5.13), each buffer tagged so that the kernel posts its release.
+  public mutating func registerBuffers(
+    count: Int, size: Int, alignment: Int = AlignedBuffer.pageSize
+  ) throws(Errno) -> [RegisteredBuffer] {
+    precondition(count > 0 && count <= 16384, "IOURing.registerBuffers: count must be 1...16384 (got \(count))")
+    precondition(size > 0 && size % alignment == 0, "IOURing.registerBuffers: size must be a positive multiple of the alignment")
+    let memory = OwnedMemory(try AlignedBuffer(count: count * size, alignment: alignment))
+    let ledger = ensureOwnership()
+    let tags = (0..<count).map { _ in ledger.makeTag() }
+    let base = memory.base
+    let iovecs = (0..<count).map { iovec(iov_base: base + $0 * size, iov_len: size) }
+    _ = try iovecs.withUnsafeBufferPointer { (v) throws(Errno) in
+      try tags.withUnsafeBufferPointer { (t) throws(Errno) in
+        try liburing { io_uring_register_buffers_tags(ring, v.baseAddress, t.baseAddress, UInt32(count)) }
+      }
+    }
+    for i in 0..<count { ledger.slots[i] = (tags[i], memory) }
+    return (0..<count).map { RegisteredBuffer(index: UInt16($0), bytes: UnsafeMutableRawBufferPointer(start: base + $0 * size, count: size)) }
+  }
+
+  /// Registers `regions` — memory the caller owns — as the ring's buffer table (indices 0,
+  /// 1, …), replacing none: a ring has one table; unregister first to replace it.
+  ///
+  /// - Lifetime: Each region's memory must stay allocated, and must not be reused for
+  ///   anything else, until the table is removed (``unregisterBuffers()``, a slot update, or
+  ///   the ring's end) **and** every request that used it has completed — including requests
+  ///   still running on a kernel worker after the ring was dropped. The kernel pins the
+  ///   pages: freed-and-reused memory would still receive its writes. Prefer
+  ///   ``registerBuffers(count:size:alignment:)``, whose memory the ring owns.
   /// - Throws: `EBUSY` (a table exists), `ENOMEM` (beyond `RLIMIT_MEMLOCK` without
   ///   `CAP_IPC_LOCK`), `EFAULT`, `EINVAL` (more than 16384 buffers, a buffer over 1 GiB,
   ///   or file-backed memory on older kernels), `EOVERFLOW`.
   ///
   /// The corresponding C function is `io_uring_register_buffers` (kernel 5.1).
-  public mutating func registerBuffers(_ regions: [UnsafeMutableRawBufferPointer]) throws(Errno) -> [RegisteredBuffer] {
-    precondition(regions.count <= Int(UInt16.max), "IOURing.registerBuffers: at most 65535 buffers")
+  public mutating func unsafeRegisterBuffers(_ regions: [UnsafeMutableRawBufferPointer]) throws(Errno) -> [RegisteredBuffer] {
+    precondition(regions.count <= Int(UInt16.max), "IOURing.unsafeRegisterBuffers: at most 65535 buffers")
     let iovecs = regions.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
     _ = try iovecs.withUnsafeBufferPointer { (p) throws(Errno) in
       try liburing { io_uring_register_buffers(ring, p.baseAddress, UInt32(p.count)) }
@@ -109,37 +153,53 @@ extension IOURing {
     _ = try liburing { io_uring_register_buffers_sparse(ring, UInt32(count)) }
   }
 
-  /// Registers an `AlignedBuffer`'s memory in slot `slot` of the buffer table (created
-  /// with ``registerBufferSlots(count:)`` or ``registerBuffers(_:)``), replacing the slot's
-  /// previous buffer.
+  /// Moves `buffer` into the ring and registers it in slot `slot` of the buffer table
+  /// (created with ``registerBufferSlots(count:)``), replacing the slot's previous buffer.
   ///
-  /// The buffer is borrowed, not consumed: **it must outlive the registration** (until
-  /// the slot is replaced or cleared, ``unregisterBuffers()``, or the ring's end) and every
-  /// request that uses it. Its address is stable for its whole lifetime, so moving the
-  /// `AlignedBuffer` value is fine; letting it be destroyed is not.
+  /// The ring owns the buffer from now on: it stays allocated as long as the registration
+  /// and every request using it last, whatever the caller does — in a release build a value
+  /// ends at its last use, so a borrowed buffer could be freed right after this call while
+  /// the kernel still writes into it (issue 14). Get it back with ``unregisterBuffer(at:)``;
+  /// a buffer replaced or cleared otherwise, or left at the ring's end, is freed once the
+  /// kernel has released it.
   ///
   /// - Throws: `EINVAL`/`ENXIO` (no table, or `slot` out of range), `ENOMEM`
-  ///   (`RLIMIT_MEMLOCK`), `EFAULT`.
+  ///   (`RLIMIT_MEMLOCK`), `EFAULT`. The buffer is freed with the error.
   ///
-  /// The corresponding C function is `io_uring_register_buffers_update_tag` (kernel 5.13).
-  public mutating func registerBuffer(_ buffer: borrowing AlignedBuffer, at slot: Int) throws(Errno) -> RegisteredBuffer {
-    let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: buffer.count)
-    return try registerBuffer(bytes, at: slot)
+  /// The corresponding C function is `io_uring_register_buffers_update_tag` (kernel 5.13),
+  /// with a tag so that the kernel posts the buffer's release.
+  public mutating func registerBuffer(_ buffer: consuming AlignedBuffer, at slot: Int) throws(Errno) -> RegisteredBuffer {
+    precondition(slot >= 0 && slot < Int(UInt16.max), "IOURing.registerBuffer: slot out of range")
+    let memory = OwnedMemory(buffer)
+    let ledger = ensureOwnership()
+    var tag = ledger.makeTag()
+    var iov = iovec(iov_base: memory.base, iov_len: memory.count)
+    _ = try liburing { io_uring_register_buffers_update_tag(ring, UInt32(slot), &iov, &tag, 1) }
+    ledger.release(slot: slot)  // the buffer it replaced, if the ring owned it
+    ledger.slots[slot] = (tag, memory)
+    return RegisteredBuffer(index: UInt16(slot), bytes: UnsafeMutableRawBufferPointer(start: memory.base, count: memory.count))
   }
 
-  /// Registers `region` in slot `slot` of the buffer table (see ``registerBuffer(_:at:)-(AlignedBuffer,_)``).
+  /// Registers `region` — memory the caller owns — in slot `slot` of the buffer table,
+  /// replacing the slot's previous buffer.
+  ///
+  /// - Lifetime: As ``unsafeRegisterBuffers(_:)``: the memory must stay allocated and
+  ///   unused for anything else until the slot is replaced or cleared (or the table
+  ///   removed, or the ring ended) and every request that used it has completed. Prefer
+  ///   ``registerBuffer(_:at:)-(AlignedBuffer,_)``, which takes an `AlignedBuffer` and owns it.
   ///
   /// The corresponding C function is `io_uring_register_buffers_update_tag` (kernel 5.13).
-  public mutating func registerBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno) -> RegisteredBuffer {
-    precondition(slot >= 0 && slot < Int(UInt16.max), "IOURing.registerBuffer: slot out of range")
+  public mutating func unsafeRegisterBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno) -> RegisteredBuffer {
+    precondition(slot >= 0 && slot < Int(UInt16.max), "IOURing.unsafeRegisterBuffer: slot out of range")
     var iov = iovec(iov_base: region.baseAddress, iov_len: region.count)
     var tag: UInt64 = 0
     _ = try liburing { io_uring_register_buffers_update_tag(ring, UInt32(slot), &iov, &tag, 1) }
+    ownership?.release(slot: slot)
     return RegisteredBuffer(index: UInt16(slot), bytes: region)
   }
 
-  /// Empties slot `slot` of the buffer table. Requests still using it keep the pages
-  /// until they complete.
+  /// Empties slot `slot` of the buffer table. Requests still using it keep the pages until
+  /// they complete; a buffer the ring owned there is freed after that.
   ///
   /// The corresponding C function is `io_uring_register_buffers_update_tag` with an empty iovec (kernel 5.13).
   public mutating func clearBuffer(at slot: Int) throws(Errno) {
@@ -147,15 +207,50 @@ extension IOURing {
     var iov = iovec(iov_base: nil, iov_len: 0)
     var tag: UInt64 = 0
     _ = try liburing { io_uring_register_buffers_update_tag(ring, UInt32(slot), &iov, &tag, 1) }
+    ownership?.release(slot: slot)
   }
 
-  /// Removes the buffer table. In-flight requests keep their pages until they complete.
+  /// Empties slot `slot` and hands back the buffer ``registerBuffer(_:at:)-(AlignedBuffer,_)`` moved into it,
+  /// once the kernel has released it: this **waits** until every request that uses the
+  /// buffer has completed (their completions, and any others that arrive meanwhile, are
+  /// kept for the reaping methods). Cancel requests that may wait indefinitely first.
+  ///
+  /// - Returns: The buffer, or nil when the slot held no buffer of its own (empty, caller
+  ///   memory from ``unsafeRegisterBuffer(_:at:)``, or part of a table from
+  ///   ``registerBuffers(count:size:alignment:)``, which is freed when all its slots are released).
+  /// - Throws: What ``clearBuffer(at:)`` throws, or an `Errno` from waiting.
+  ///
+  /// The corresponding C functions are `io_uring_register_buffers_update_tag` and `io_uring_wait_cqe`.
+  public mutating func unregisterBuffer(at slot: Int) throws(Errno) -> AlignedBuffer? {
+    precondition(slot >= 0 && slot < Int(UInt16.max), "IOURing.unregisterBuffer: slot out of range")
+    let owned = ownership?.slots[slot]
+    try clearBuffer(at: slot)
+    guard let owned else { return nil }
+    // Wait for the release: completions other than its tag go to the backlog, in order.
+    while ownership!.releasing[owned.tag] != nil {
+      if moveReadyToBacklog() > 0 || ownership!.releasing[owned.tag] == nil { continue }
+      var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+      _ = try liburing { io_uring_wait_cqe(ring, &cqe) }
+    }
+    // A table's memory, shared with slots still registered or being released, stays.
+    let ledger = ownership!
+    if ledger.slots.values.contains(where: { $0.memory === owned.memory })
+      || ledger.releasing.values.contains(where: { $0 === owned.memory })
+    {
+      return nil
+    }
+    return owned.memory.buffer.take()
+  }
+
+  /// Removes the buffer table. In-flight requests keep their pages until they complete;
+  /// memory the ring owned is freed after that.
   ///
   /// - Throws: `ENXIO` when no table is registered.
   ///
   /// The corresponding C function is `io_uring_unregister_buffers` (kernel 5.1).
   public mutating func unregisterBuffers() throws(Errno) {
     _ = try liburing { io_uring_unregister_buffers(ring) }
+    ownership?.releaseAllSlots()
   }
 }
 
@@ -300,6 +395,7 @@ extension IOURing {
     }
     io_uring_buf_ring_advance(storage.bufRing, Int32(count))
     bufferRings[group] = storage
+    _ = ensureOwnership()  // from now on, requests that select buffers are counted
     return info
   }
 
@@ -337,14 +433,16 @@ extension IOURing {
     storage.provide(id)
   }
 
-  /// Unregisters `group` and frees its memory.
-  ///
-  /// - Precondition: No request using the group is in flight (the kernel would report
-  ///   `ENOBUFS` for new ones; in-flight ones may still hold a buffer).
+  /// Unregisters `group`; its memory is freed once no request that selects from it is in
+  /// flight (the ring counts them: a request in flight may already hold one of its buffers,
+  /// and the kernel may still write into it). New requests naming the group fail with
+  /// `ENOBUFS`.
   ///
   /// The corresponding C function is `io_uring_unregister_buf_ring` (kernel 5.19).
   public mutating func unregisterBufferRing(_ group: BufferGroup) throws(Errno) {
     _ = try liburing { io_uring_unregister_buf_ring(ring, Int32(group.id)) }
-    bufferRings[group.id] = nil
+    if let storage = bufferRings.removeValue(forKey: group.id), let ledger = ownership, ledger.groupUses[group.id, default: 0] > 0 {
+      ledger.retiredBufferRings[group.id, default: []].append(storage)
+    }
   }
 }

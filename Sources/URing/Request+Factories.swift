@@ -5,6 +5,12 @@
 // memory it points at must stay valid ("Lifetime"). Where a factory takes a file, it
 // takes `some IOURingFile`: a `FileDescriptor`, or an `IOURing.RegisteredFile` slot
 // (which sets `IOSQE_FIXED_FILE`).
+//
+// Memory the kernel uses after the call is either owned (an `AlignedBuffer` moved into
+// the request and handed back by `IOURing.takeBuffer(userData:)`, a registered buffer the
+// ring owns, an object the request retains) or reached through a raw pointer — and then
+// the factory's name starts with `unsafe` and its "Lifetime" is the caller's promise.
+// The pre-rename names remain as deprecated shims (Request+Deprecated.swift).
 
 public import CLibURing
 import Glibc
@@ -39,7 +45,9 @@ extension IOURing.Request {
 
   // MARK: Read and write
 
-  /// Reads up to `buffer.count` bytes from `file` at `offset` into `buffer`, like `pread(2)`.
+  /// Reads up to `buffer.count` bytes from `file` at `offset` into `buffer`, like `pread(2)`,
+  /// **through a raw pointer the caller keeps valid**. ``read(_:into:range:at:userData:)``
+  /// takes an owned buffer instead.
   ///
   /// - Parameters:
   ///   - offset: The file offset, or `nil` for the current file position (advanced by the
@@ -47,11 +55,16 @@ extension IOURing.Request {
   /// - Result: Bytes read (0 at end of file), or the `Errno`. At most `UInt32.max`
   ///   bytes are requested (the kernel moves at most 0x7ffff000 per call), so a larger
   ///   buffer yields a short count.
-  /// - Lifetime: `buffer` must stay valid and untouched until the completion is reaped.
+  /// - Lifetime: `buffer` must stay allocated, and untouched by anyone else, from
+  ///   ``IOURing/prepare(_:)-(IOURing.Request)`` until this request's completion has been reaped — also when
+  ///   it is cancelled (it completes with `ECANCELED` only once the kernel has let go), and
+  ///   also when its descriptor is closed meanwhile (a read pending on a closed pipe can
+  ///   still complete into it). Dropping the ring does not end the period (the kernel may
+  ///   finish a running read after `io_uring_queue_exit`).
   ///
   /// The corresponding C function is `io_uring_prep_read` (`IORING_OP_READ`, kernel 5.6).
   @inlinable
-  public static func read(
+  public static func unsafeRead(
     _ file: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
@@ -62,19 +75,21 @@ extension IOURing.Request {
     }
   }
 
-  /// Writes `buffer` to `file` at `offset`, like `pwrite(2)`.
+  /// Writes `buffer` to `file` at `offset`, like `pwrite(2)`, **through a raw pointer the
+  /// caller keeps valid**. ``write(_:from:range:at:userData:)`` takes an owned buffer instead.
   ///
   /// - Parameters:
   ///   - offset: The file offset, or `nil` for the current file position (5.6+) —
   ///     required for pipes, sockets and `O_APPEND` files.
   /// - Result: Bytes written (possibly fewer than `buffer.count`), or the `Errno`. A
   ///   write to a closed socket or pipe raises `SIGPIPE` like `write(2)` does — use
-  ///   ``send(_:from:flags:userData:)`` on sockets (the kernel forces `MSG_NOSIGNAL`).
-  /// - Lifetime: `buffer` must stay valid and unmodified until the completion is reaped.
+  ///   ``send(_:from:range:flags:userData:)`` on sockets (the kernel forces `MSG_NOSIGNAL`).
+  /// - Lifetime: `buffer` must stay allocated and unmodified from ``IOURing/prepare(_:)-(IOURing.Request)``
+  ///   until this request's completion has been reaped (cancelled or not).
   ///
   /// The corresponding C function is `io_uring_prep_write` (`IORING_OP_WRITE`, kernel 5.6).
   @inlinable
-  public static func write(
+  public static func unsafeWrite(
     _ file: some IOURingFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
@@ -85,16 +100,17 @@ extension IOURing.Request {
     }
   }
 
-  /// Scatter read into `iovecs`, like `preadv(2)`.
+  /// Scatter read into `iovecs`, like `preadv(2)`, through raw pointers the caller keeps valid.
   ///
   /// - Result: Bytes read (0 at end of file), or the `Errno`.
-  /// - Lifetime: The `iovecs` array **and** every buffer it describes must stay valid
-  ///   until the completion is reaped (the kernel may import the array only when the
-  ///   request is issued, possibly on an io-wq worker).
+  /// - Lifetime: The `iovecs` array **and** every buffer it describes must stay allocated
+  ///   and untouched from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped (the kernel
+  ///   may import the array only when the request is issued, possibly on an io-wq worker).
+  ///   ZeroCopy's `AsyncFile.read(into: BufferList, at:)` owns its buffers instead.
   ///
   /// The corresponding C function is `io_uring_prep_readv` (`IORING_OP_READV`, kernel 5.1).
   @inlinable
-  public static func readv(
+  public static func unsafeReadv(
     _ file: some IOURingFile, into iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
@@ -105,15 +121,15 @@ extension IOURing.Request {
     }
   }
 
-  /// Gather write from `iovecs`, like `pwritev(2)`.
+  /// Gather write from `iovecs`, like `pwritev(2)`, through raw pointers the caller keeps valid.
   ///
   /// - Result: Bytes written, or the `Errno`.
-  /// - Lifetime: The `iovecs` array and every buffer it describes must stay valid and
-  ///   unmodified until the completion is reaped.
+  /// - Lifetime: The `iovecs` array and every buffer it describes must stay allocated and
+  ///   unmodified from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_writev` (`IORING_OP_WRITEV`, kernel 5.1).
   @inlinable
-  public static func writev(
+  public static func unsafeWritev(
     _ file: some IOURingFile, from iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
@@ -226,17 +242,20 @@ extension IOURing.Request {
 
   // MARK: Sockets
 
-  /// Sends `buffer` on a connected socket, like `send(2)`. The kernel adds `MSG_NOSIGNAL`:
-  /// a closed peer gives `EPIPE`, never `SIGPIPE`.
+  /// Sends `buffer` on a connected socket, like `send(2)`, through a raw pointer the caller
+  /// keeps valid. The kernel adds `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
+  /// ``send(_:from:range:flags:userData:)`` takes an owned buffer instead.
   ///
   /// - Parameters:
   ///   - flags: `MSG_*` flags (e.g. `MSG_MORE`, `MSG_DONTWAIT`).
   /// - Result: Bytes sent, or the `Errno` (`EPIPE`, `ECONNRESET`…).
-  /// - Lifetime: `buffer` must stay valid and unmodified until the completion is reaped.
+  /// - Lifetime: `buffer` must stay allocated and unmodified from ``IOURing/prepare(_:)-(IOURing.Request)``
+  ///   until the completion is reaped (a send blocked on a full socket holds it until it
+  ///   completes or is cancelled).
   ///
   /// The corresponding C function is `io_uring_prep_send` (`IORING_OP_SEND`, kernel 5.6).
   @inlinable
-  public static func send(
+  public static func unsafeSend(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -246,14 +265,17 @@ extension IOURing.Request {
     }
   }
 
-  /// Receives into `buffer` from a socket, like `recv(2)`.
+  /// Receives into `buffer` from a socket, like `recv(2)`, through a raw pointer the caller
+  /// keeps valid. ``recv(_:into:range:flags:userData:)`` takes an owned buffer instead.
   ///
   /// - Result: Bytes received (0: the peer shut down its side), or the `Errno`.
-  /// - Lifetime: `buffer` must stay valid and untouched until the completion is reaped.
+  /// - Lifetime: `buffer` must stay allocated and untouched from ``IOURing/prepare(_:)-(IOURing.Request)``
+  ///   until the completion is reaped (a receive waiting for data holds it indefinitely,
+  ///   until it completes or is cancelled and its `ECANCELED` completion reaped).
   ///
   /// The corresponding C function is `io_uring_prep_recv` (`IORING_OP_RECV`, kernel 5.6).
   @inlinable
-  public static func recv(
+  public static func unsafeRecv(
     _ socket: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0,
     userData: UInt64 = 0
   ) -> Self {
@@ -311,15 +333,17 @@ extension IOURing.Request {
     }
   }
 
-  /// Sends a message, like `sendmsg(2)` (`MSG_NOSIGNAL` is forced).
+  /// Sends a message, like `sendmsg(2)` (`MSG_NOSIGNAL` is forced), through raw pointers
+  /// the caller keeps valid.
   ///
   /// - Result: Bytes sent, or the `Errno`.
   /// - Lifetime: `message`, its name, iovec array, every buffer, and its control data
-  ///   must stay valid and unmodified until the completion is reaped.
+  ///   must stay allocated and unmodified from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion
+  ///   is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_sendmsg` (`IORING_OP_SENDMSG`, kernel 5.3).
   @inlinable
-  public static func sendmsg(
+  public static func unsafeSendmsg(
     _ socket: some IOURingFile, message: UnsafePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -329,15 +353,16 @@ extension IOURing.Request {
     }
   }
 
-  /// Receives a message, like `recvmsg(2)`; the kernel updates `message`'s lengths and flags.
+  /// Receives a message, like `recvmsg(2)`, through raw pointers the caller keeps valid;
+  /// the kernel updates `message`'s lengths and flags.
   ///
   /// - Result: Bytes received, or the `Errno`.
-  /// - Lifetime: `message` and everything it points at must stay valid and untouched
-  ///   until the completion is reaped.
+  /// - Lifetime: `message` and everything it points at must stay allocated and untouched
+  ///   from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_recvmsg` (`IORING_OP_RECVMSG`, kernel 5.3).
   @inlinable
-  public static func recvmsg(
+  public static func unsafeRecvmsg(
     _ socket: some IOURingFile, message: UnsafeMutablePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -347,7 +372,9 @@ extension IOURing.Request {
     }
   }
 
-  /// Zero-copy send: the kernel transmits straight from `buffer`'s pages.
+  /// Zero-copy send from a raw pointer the caller keeps valid: the kernel transmits straight
+  /// from `buffer`'s pages. ``sendZeroCopy(_:from:range:flags:reportUsage:userData:)-(_,AlignedBuffer,_,_,_,_)`` takes
+  /// an owned buffer instead.
   ///
   /// Posts **two** completions with this request's user data (see
   /// ``IOURing/Completion/zeroCopy``): first the result (bytes sent, with
@@ -359,12 +386,15 @@ extension IOURing.Request {
   ///   - flags: `MSG_*` flags.
   ///   - reportUsage: Ask the notification to say whether the data was copied after all
   ///     (`IORING_SEND_ZC_REPORT_USAGE`, kernel 6.2; older kernels reject it with `EINVAL`).
-  /// - Lifetime: `buffer` must stay valid and **unmodified until the notification** —
-  ///   not merely the first completion.
+  /// - Lifetime: `buffer` must stay allocated and **unmodified until the notification** —
+  ///   not merely the first completion; TCP holds the pages until the peer has acknowledged
+  ///   the data, so a peer that stops reading holds them indefinitely. A result without
+  ///   `IORING_CQE_F_MORE` ends the request, unless it is `ECANCELED` (a cancelled link
+  ///   member still gets its notification).
   ///
   /// The corresponding C function is `io_uring_prep_send_zc` (`IORING_OP_SEND_ZC`, kernel 6.0).
   @inlinable
-  public static func sendZeroCopy(
+  public static func unsafeSendZeroCopy(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, reportUsage: Bool = true,
     userData: UInt64 = 0
   ) -> Self {
@@ -397,13 +427,15 @@ extension IOURing.Request {
     }
   }
 
-  /// Zero-copy `sendmsg`: two completions, as for ``sendZeroCopy(_:from:flags:reportUsage:userData:)``.
+  /// Zero-copy `sendmsg` through raw pointers the caller keeps valid: two completions, as
+  /// for ``unsafeSendZeroCopy(_:from:flags:reportUsage:userData:)``.
   ///
-  /// - Lifetime: `message` and everything it points at until the notification.
+  /// - Lifetime: `message` and everything it points at must stay allocated and unmodified
+  ///   from ``IOURing/prepare(_:)-(IOURing.Request)`` until the notification has been reaped.
   ///
   /// The corresponding C function is `io_uring_prep_sendmsg_zc` (`IORING_OP_SENDMSG_ZC`, kernel 6.1).
   @inlinable
-  public static func sendmsgZeroCopy(
+  public static func unsafeSendmsgZeroCopy(
     _ socket: some IOURingFile, message: UnsafePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -413,20 +445,39 @@ extension IOURing.Request {
     }
   }
 
-  /// Accepts a connection on a listening socket, like `accept4(2)`.
+  /// Accepts a connection on a listening socket, like `accept4(2)` (the peer's address is
+  /// not reported; ``unsafeAccept(_:address:addressLength:flags:userData:)`` writes it).
+  ///
+  /// - Parameters:
+  ///   - flags: `SOCK_CLOEXEC` (default) and/or `SOCK_NONBLOCK`.
+  /// - Result: The new connection's descriptor (the caller owns it), or the `Errno`.
+  /// - Lifetime: No memory is referenced.
+  ///
+  /// The corresponding C function is `io_uring_prep_accept` (`IORING_OP_ACCEPT`, kernel 5.5).
+  @inlinable
+  public static func accept(
+    _ socket: some IOURingFile, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue), userData: UInt64 = 0
+  ) -> Self {
+    unsafeAccept(socket, address: nil, addressLength: nil, flags: flags, userData: userData)
+  }
+
+  /// Accepts a connection on a listening socket, like `accept4(2)`, writing the peer's
+  /// address through raw pointers the caller keeps valid.
   ///
   /// - Parameters:
   ///   - address / addressLength: Where to store the peer's address (both or neither);
   ///     `addressLength` must hold the address buffer's size on entry.
   ///   - flags: `SOCK_CLOEXEC` (default) and/or `SOCK_NONBLOCK`.
   /// - Result: The new connection's descriptor (the caller owns it), or the `Errno`.
-  /// - Lifetime: `address` and `addressLength` until the completion is reaped.
+  /// - Lifetime: `address` and `addressLength` must stay allocated from
+  ///   ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped (the kernel writes them when a
+  ///   connection arrives, which may be never).
   ///
   /// The corresponding C function is `io_uring_prep_accept` (`IORING_OP_ACCEPT`, kernel 5.5).
   @inlinable
-  public static func accept(
-    _ socket: some IOURingFile, address: UnsafeMutablePointer<sockaddr>? = nil,
-    addressLength: UnsafeMutablePointer<socklen_t>? = nil, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue),
+  public static func unsafeAccept(
+    _ socket: some IOURingFile, address: UnsafeMutablePointer<sockaddr>?,
+    addressLength: UnsafeMutablePointer<socklen_t>?, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue),
     userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -471,15 +522,44 @@ extension IOURing.Request {
     }
   }
 
-  /// Connects a socket to `address`, like `connect(2)`.
+  /// Connects a socket to `address`, like `connect(2)`. The address is copied into the
+  /// request and kept until its completion.
+  ///
+  /// - Parameters:
+  ///   - address: The peer's address (`sockaddr_in`, `sockaddr_in6` or `sockaddr_un` in the
+  ///     storage's first `length` bytes).
+  ///   - length: The address's length. - Precondition: at most `sizeof(sockaddr_storage)`.
+  /// - Result: 0, or the `Errno` (`ECONNREFUSED`, `ETIMEDOUT`…).
+  /// - Lifetime: Nothing to keep alive: the request owns its copy until the completion.
+  ///
+  /// The corresponding C function is `io_uring_prep_connect` (`IORING_OP_CONNECT`, kernel 5.5).
+  public static func connect(
+    _ socket: some IOURingFile, to address: sockaddr_storage, length: socklen_t, userData: UInt64 = 0
+  ) -> Self {
+    precondition(
+      Int(length) <= MemoryLayout<sockaddr_storage>.size, "IOURing.Request.connect: length \(length) exceeds sockaddr_storage")
+    let f = socket.ioURingOperand
+    let storage = SubmissionStorage(
+      byteCount: MemoryLayout<sockaddr_storage>.size, alignment: MemoryLayout<sockaddr_storage>.alignment,
+      untilCompletion: true)
+    storage.pointer!.storeBytes(of: address, as: sockaddr_storage.self)
+    return Self(userData: userData, storage: storage) {
+      io_uring_prep_connect($0, f.value, storage.pointer!.assumingMemoryBound(to: sockaddr.self), length)
+      fixing($0, f)
+    }
+  }
+
+  /// Connects a socket to `address`, like `connect(2)`, reading the address through a raw
+  /// pointer the caller keeps valid.
   ///
   /// - Result: 0, or the `Errno` (`ECONNREFUSED`, `ETIMEDOUT`…).
-  /// - Lifetime: `address` until the completion is reaped (kernels since 5.x copy it at
-  ///   submission, but that is not a documented guarantee).
+  /// - Lifetime: `address` must stay allocated and unmodified from ``IOURing/prepare(_:)-(IOURing.Request)``
+  ///   until the completion is reaped (kernels since 5.x copy it at submission, but that is
+  ///   not a documented guarantee).
   ///
   /// The corresponding C function is `io_uring_prep_connect` (`IORING_OP_CONNECT`, kernel 5.5).
   @inlinable
-  public static func connect(
+  public static func unsafeConnect(
     _ socket: some IOURingFile, to address: UnsafePointer<sockaddr>, length: socklen_t, userData: UInt64 = 0
   ) -> Self {
     let f = socket.ioURingOperand
@@ -508,7 +588,7 @@ extension IOURing.Request {
     let flags = mode.rawValue | options.rawValue | O_CLOEXEC
     let perms = permissions?.rawValue ?? 0
     return Self(userData: userData, storage: storage) {
-      io_uring_prep_openat($0, dfd, storage.pointer.assumingMemoryBound(to: CChar.self), flags, perms)
+      io_uring_prep_openat($0, dfd, storage.pointer!.assumingMemoryBound(to: CChar.self), flags, perms)
     }
   }
 
@@ -531,7 +611,7 @@ extension IOURing.Request {
     let perms = permissions?.rawValue ?? 0
     return Self(userData: userData, storage: storage) {
       io_uring_prep_openat_direct(
-        $0, dfd, storage.pointer.assumingMemoryBound(to: CChar.self), flags, perms, slot.index)
+        $0, dfd, storage.pointer!.assumingMemoryBound(to: CChar.self), flags, perms, slot.index)
     }
   }
 
@@ -564,19 +644,21 @@ extension IOURing.Request {
   ///   - mask: `STATX_*` fields wanted (default: `STATX_BASIC_STATS`).
   ///   - buffer: Receives the result; read it with ``IOURing/StatxBuffer/status``.
   /// - Result: 0, or the `Errno`.
-  /// - Lifetime: The path is copied; `buffer` (the object) must stay alive until the
-  ///   completion is reaped — the kernel writes into it at completion time.
+  /// - Lifetime: Nothing to keep alive: the path is copied, and the request keeps `buffer`
+  ///   (the object, which the kernel writes into at completion time) alive until its
+  ///   completion has been reaped.
   ///
   /// The corresponding C function is `io_uring_prep_statx` (`IORING_OP_STATX`, kernel 5.6).
-  @inlinable
   public static func statx(
     _ path: FilePath, relativeTo directory: FileDescriptor? = nil, flags: Int32 = 0,
     mask: UInt32 = UInt32(STATX_BASIC_STATS), into buffer: IOURing.StatxBuffer, userData: UInt64 = 0
   ) -> Self {
-    let storage = SubmissionStorage.path(path)
+    let length = path.withPlatformString { Int(strlen($0)) + 1 }
+    let storage = SubmissionStorage(retaining: buffer, byteCount: length)
+    path.withPlatformString { storage.pointer!.copyMemory(from: $0, byteCount: length) }
     let dfd = directory?.rawValue ?? AT_FDCWD
     return Self(userData: userData, storage: storage) {
-      io_uring_prep_statx($0, dfd, storage.pointer.assumingMemoryBound(to: CChar.self), flags, mask, buffer.raw)
+      io_uring_prep_statx($0, dfd, storage.pointer!.assumingMemoryBound(to: CChar.self), flags, mask, buffer.raw)
     }
   }
 
@@ -666,17 +748,20 @@ extension IOURing.Request {
     }
   }
 
-  /// Advises the kernel about a memory range's use, like `madvise(2)`.
+  /// Advises the kernel about a memory range's use, like `madvise(2)`, naming the range by
+  /// a raw pointer.
   ///
   /// - Parameters:
   ///   - region: Page-aligned start; length at most `UInt32.max` (liburing 2.3).
   ///   - advice: `MADV_*` (`NORMAL` 0, `RANDOM` 1, `SEQUENTIAL` 2, `WILLNEED` 3, `DONTNEED` 4).
   /// - Result: 0, or the `Errno` (`EINVAL` for unaligned ranges).
-  /// - Lifetime: The mapping must stay mapped until the completion is reaped.
+  /// - Lifetime: The mapping must stay mapped from ``IOURing/prepare(_:)-(IOURing.Request)`` until the
+  ///   completion is reaped (advice applied to a range unmapped and mapped again meanwhile
+  ///   would apply to the new mapping).
   ///
   /// The corresponding C function is `io_uring_prep_madvise` (`IORING_OP_MADVISE`, kernel 5.6).
   @inlinable
-  public static func madvise(_ region: UnsafeMutableRawBufferPointer, advice: Int32, userData: UInt64 = 0) -> Self {
+  public static func unsafeMadvise(_ region: UnsafeMutableRawBufferPointer, advice: Int32, userData: UInt64 = 0) -> Self {
     precondition(region.count <= Int(UInt32.max), "IOURing.Request.madvise: length must fit in 32 bits")
     return Self(userData: userData) {
       io_uring_prep_madvise($0, region.baseAddress, Int(region.count), advice)
@@ -738,7 +823,7 @@ extension IOURing.Request {
     let storage = SubmissionStorage.timespec(__kernel_timespec(duration))
     let flags = clock.rawValue | (absolute ? IORING_TIMEOUT_ABS : 0) | (etimeIsSuccess ? IORING_TIMEOUT_ETIME_SUCCESS : 0)
     return Self(userData: userData, storage: storage) {
-      io_uring_prep_timeout($0, storage.pointer.assumingMemoryBound(to: __kernel_timespec.self), completionCount, flags)
+      io_uring_prep_timeout($0, storage.pointer!.assumingMemoryBound(to: __kernel_timespec.self), completionCount, flags)
     }
   }
 
@@ -768,7 +853,7 @@ extension IOURing.Request {
     let storage = SubmissionStorage.timespec(__kernel_timespec(duration))
     let flags = clock.rawValue | (absolute ? IORING_TIMEOUT_ABS : 0)
     return Self(userData: userData, storage: storage) {
-      io_uring_prep_link_timeout($0, storage.pointer.assumingMemoryBound(to: __kernel_timespec.self), flags)
+      io_uring_prep_link_timeout($0, storage.pointer!.assumingMemoryBound(to: __kernel_timespec.self), flags)
     }
   }
 

@@ -1,6 +1,7 @@
 // A request: one prepared SQE, plain data.
 
 public import CLibURing
+import LinuxIO
 public import SystemPackage
 
 /// Something a request can name as its file: a plain descriptor, or a slot in the ring's
@@ -149,36 +150,89 @@ extension IOURing {
   }
 }
 
-// MARK: - Storage for data the kernel reads at submission
+// MARK: - Storage a request keeps alive
 
-/// Owns bytes (a NUL-terminated path, a timespec) that an SQE points at until the kernel
-/// has consumed the SQE.
+/// What a request owns: bytes the kernel reads when it consumes the SQE (a NUL-terminated
+/// path, a timespec), kept until the kernel has consumed every prepared SQE; or memory the
+/// kernel uses until the request's *final* completion — an ``LinuxIO/AlignedBuffer`` moved
+/// into the request, an object it writes into (a ``IOURing/StatxBuffer``), or a socket
+/// address — which the ring keeps in its ownership ledger (Ownership.swift) until then.
 @usableFromInline
 internal final class SubmissionStorage: @unchecked Sendable {
-  @usableFromInline let pointer: UnsafeMutableRawPointer
-  init(byteCount: Int, alignment: Int) {
-    pointer = .allocate(byteCount: max(byteCount, 1), alignment: alignment)
-  }
-  deinit { pointer.deallocate() }
+  // @unchecked: owned by one request, then by one ring (exclusive access through it).
 
-  /// A copy of `path` as a C string.
+  /// Bytes the SQE points at, or nil for storage that only owns a buffer or an object.
+  @usableFromInline let pointer: UnsafeMutableRawPointer?
+  /// Whether the ring must keep this storage until the request's final completion
+  /// (rather than until the kernel has consumed the SQE).
+  @usableFromInline let untilCompletion: Bool
+  /// A SEND_ZC: the final completion is the notification (``IOURing/Completion/isNotification``).
+  let zeroCopy: Bool
+  /// The caller's buffer, handed back by ``IOURing/takeBuffer(userData:)`` after the final completion.
+  var buffer: AlignedBuffer?
+  /// An object the kernel writes into until the final completion.
+  let object: AnyObject?
+  /// Set when a ring adopts the storage: one storage serves exactly one submission (a
+  /// copied ``IOURing/LinkedChain`` prepared twice would otherwise submit the same buffer twice).
+  var adopted = false
+
+  init(byteCount: Int, alignment: Int, untilCompletion: Bool = false) {
+    pointer = .allocate(byteCount: max(byteCount, 1), alignment: alignment)
+    self.untilCompletion = untilCompletion
+    zeroCopy = false
+    object = nil
+  }
+
+  /// Storage that owns `buffer` until the request's final completion.
+  init(owning buffer: consuming AlignedBuffer, zeroCopy: Bool = false) {
+    pointer = nil
+    untilCompletion = true
+    self.zeroCopy = zeroCopy
+    self.buffer = .some(buffer)
+    object = nil
+  }
+
+  /// Storage that keeps `object` alive until the request's final completion, and optionally
+  /// owns bytes too (`byteCount > 0`).
+  init(retaining object: AnyObject, byteCount: Int = 0) {
+    pointer = byteCount > 0 ? .allocate(byteCount: byteCount, alignment: 16) : nil
+    untilCompletion = true
+    zeroCopy = false
+    self.object = object
+  }
+
+  deinit { pointer?.deallocate() }
+
+  /// A copy of `path` as a C string (kept until the kernel has consumed the SQE: the kernel
+  /// copies a path when it prepares the request).
   @usableFromInline
   static func path(_ path: FilePath) -> SubmissionStorage {
     path.withPlatformString { cString in
       let length = strlenOf(cString) + 1
       let s = SubmissionStorage(byteCount: length, alignment: 1)
-      s.pointer.copyMemory(from: cString, byteCount: length)
+      s.pointer!.copyMemory(from: cString, byteCount: length)
       return s
     }
   }
 
-  /// A copy of `ts`.
+  /// A copy of `ts` (the kernel copies a timeout's timespec when it prepares the request).
   @usableFromInline
   static func timespec(_ ts: __kernel_timespec) -> SubmissionStorage {
     let s = SubmissionStorage(
       byteCount: MemoryLayout<__kernel_timespec>.size, alignment: MemoryLayout<__kernel_timespec>.alignment)
-    s.pointer.storeBytes(of: ts, as: __kernel_timespec.self)
+    s.pointer!.storeBytes(of: ts, as: __kernel_timespec.self)
     return s
+  }
+
+  /// The address and length of `range` of the owned buffer (all of it by default).
+  func slice(_ range: Range<Int>?, _ function: StaticString) -> (UnsafeMutableRawPointer, Int) {
+    let base = buffer?.unsafeBaseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!
+    let count = buffer?.count ?? 0
+    guard let range else { return (base, count) }
+    precondition(
+      range.lowerBound >= 0 && range.upperBound <= count,
+      "IOURing.Request.\(function): range \(range) is outside the \(count)-byte buffer")
+    return (base + range.lowerBound, range.count)
   }
 }
 

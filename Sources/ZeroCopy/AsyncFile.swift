@@ -146,7 +146,10 @@ public final class AsyncFile: Sendable {
   ///   with the buffer. Errors: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/read``
   ///   (`EBADF` after ``close()``, `EISDIR`, `EINVAL` for misaligned `O_DIRECT` — checked
   ///   before submission, with an explanation, for files opened with `.direct`; `EIO`,
-  ///   `ECANCELED` when cancelled before any byte arrived).
+  ///   `ECANCELED` when cancelled before any byte arrived). On an engine configured with
+  ///   ``IOEngine/Configuration/interruptsRegularFileOperations``, a read that the device
+  ///   has not served 20 ms after its cancellation returns `ECANCELED` with a new buffer of
+  ///   the same size and alignment, leaving the original to the kernel until it is done.
   ///
   /// The corresponding io_uring opcode is `IORING_OP_READ`; the thread-pool engine calls `pread64`.
   nonisolated(nonsending) public func read(
@@ -178,8 +181,9 @@ public final class AsyncFile: Sendable {
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
-    let result = await perform(spec, .read, offset: offset)
-    return IOResult(result: result, buffer: buffer)
+    // The operation owns the buffer: a cancelled read of a slow device may be left to the
+    // kernel with it (IOEngine.Configuration.interruptsRegularFileOperations).
+    return await performOwning(owner, engine, spec, .read, offset: offset, buffer)
   }
 
   /// Writes `buffer[range]` at `offset`, like `pwrite(2)` — one call, which may write fewer

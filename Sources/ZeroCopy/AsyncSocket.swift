@@ -180,14 +180,20 @@ public final class AsyncSocket: Sendable {
   /// that it no longer does — so the returned buffer is safe to reuse. On loopback the
   /// kernel copies anyway (Docs/LinuxFacts.md, io_uring). The thread-pool engine sends normally.
   ///
-  /// - Returns: The bytes sent or the error, with the buffer (after the notification).
+  /// **Cancellation.** TCP releases the pages only when the peer has acknowledged the
+  /// data, which a peer that stops reading never does. So when the task is cancelled, the
+  /// send is cancelled in the kernel and, once its count is known and 20 ms have passed,
+  /// this returns that count (or `ECANCELED`) with a *new* buffer of the same size and
+  /// alignment; the original stays with the kernel and is freed when it is released.
+  ///
+  /// - Returns: The bytes sent or the error, with the buffer (after the notification, or
+  ///   a new one after a cancellation, see above).
   ///
   /// The corresponding io_uring opcode is `IORING_OP_SEND_ZC` (kernel 6.0; two completions).
   nonisolated(nonsending) public func sendZeroCopy(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
-    let result = await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: true), .send, offset: nil)
-    return IOResult(result: result, buffer: buffer)
+    return await performOwning(owner, engine, .send(descriptor, bytes, zeroCopy: true), .send, offset: nil, buffer)
   }
 
   /// Receives up to `range.count` bytes into `buffer[range]`.
@@ -267,6 +273,51 @@ public final class AsyncSocket: Sendable {
         message: errno == .badFileDescriptor ? "the socket was already closed" : nil)
     }
   }
+}
+
+/// Runs `spec` — whose memory is `buffer[…]` — with `buffer` owned by the operation, and
+/// returns the result with the buffer. A cancelled operation that may be abandoned
+/// (``Operation/isAbandonable``: a read of a regular file on an engine configured with
+/// ``IOEngine/Configuration/interruptsRegularFileOperations``, a SEND_ZC whose count is
+/// known) and has not ended 20 ms after its cancellation returns without waiting for the
+/// kernel: the operation keeps the buffer (freed when the kernel is done with it) and the
+/// caller gets a new buffer of the same size and alignment.
+nonisolated(nonsending) internal func performOwning(
+  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: OpSpec, _ operation: ZeroCopyError.Operation,
+  offset: Int64?, _ buffer: consuming AlignedBuffer
+) async -> IOResult<AlignedBuffer> {
+  guard owner.begin() else {
+    let paths = owner.path.map { [$0] } ?? []
+    let error = ZeroCopyError(
+      operation, syscall: engine.syscallName(spec), errno: .badFileDescriptor, paths: paths,
+      descriptors: [owner.descriptor], offset: offset,
+      message: owner.kind == .socket ? "the socket was closed" : "the file was closed")
+    return IOResult(result: .failure(error), buffer: buffer)
+  }
+  let count = buffer.count
+  let alignment = buffer.alignment
+  let op = Operation(spec, owner: owner, owning: buffer)
+  var raw = await engine.run(op)
+  var abandoned = op.wasAbandoned
+  let back: AlignedBuffer
+  if abandoned, let fresh = try? AlignedBuffer(count: count, alignment: alignment) {
+    back = fresh
+  } else {
+    if abandoned {
+      // No memory for a new buffer: wait for the kernel to hand back this one.
+      while !op.isFinished { try? await Task.sleep(for: .milliseconds(1)) }
+      raw = op.result
+      abandoned = false
+    }
+    back = op.ownedBuffer.take()!
+  }
+  if raw >= 0 { return IOResult(result: .success(Int(raw)), buffer: back) }
+  let paths = owner.path.map { [$0] } ?? []
+  let error = ZeroCopyError(
+    operation, syscall: engine.syscallName(spec), errno: Errno(rawValue: -raw), paths: paths,
+    descriptors: [owner.descriptor], offset: offset,
+    message: abandoned ? "cancelled while the kernel still held the buffer: a new buffer of the same size is returned" : nil)
+  return IOResult(result: .failure(error), buffer: back)
 }
 
 /// Runs `spec` on `engine`, registered with `owner` so that closing is ordered after it,

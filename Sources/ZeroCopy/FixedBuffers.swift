@@ -94,7 +94,7 @@ extension IOEngine {
       let result: Result<Void, Errno> = await withTaskExecutorPreference(self) {
         guard let loop = ring.currentLoop() else { return .failure(Errno.notSupported) }
         do throws(Errno) {
-          _ = try loop.ring.registerBuffers(slices)
+          _ = try loop.ring.unsafeRegisterBuffers(slices)
           return .success(())
         } catch {
           return .failure(error)

@@ -134,8 +134,12 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     /// `ECANCELED` without reaching the kernel. Skipping the per-operation cancellation
     /// record saves about 0.15–0.25 µs per operation (measured: 4 KiB reads at queue
     /// depth 32). Set `true` to have queued file operations (cold cache, slow devices)
-    /// cancelled in the kernel too. ``AsyncFile/close()`` and ``IOEngine/shutdown()``
-    /// cancel in-flight file operations either way.
+    /// cancelled in the kernel too, and a cancelled read of a regular file or block device
+    /// return within 100 ms whatever the device does: if it has not ended 20 ms after its
+    /// cancellation, the read is left to the kernel — which keeps the caller's buffer until
+    /// it completes — and the caller gets `ECANCELED` with a new buffer of the same size and
+    /// alignment. ``AsyncFile/close()`` and ``IOEngine/shutdown()`` cancel in-flight file
+    /// operations either way.
     public var interruptsRegularFileOperations: Bool
 
     /// The default ``threadPoolSize``: twice the online CPUs, between 2 and 8.
@@ -390,8 +394,25 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
       await op.wait()
     } onCancel: {
       self.cancel(op)
+      if op.isAbandonable { IOEngine.abandonSoon(op) }
     }
-    return op.result
+    return op.wasAbandoned ? op.abandonedResult : op.result
+  }
+
+  /// How long a cancelled abandonable operation (``Operation/isAbandonable``) may take to
+  /// end after its `IORING_OP_ASYNC_CANCEL` before its waiter is resumed without it.
+  internal static let abandonGrace: Duration = .milliseconds(20)
+
+  /// Resumes `op`'s waiter after ``abandonGrace`` if the operation has not ended by then
+  /// (a read the device is still serving, a SEND_ZC whose pages TCP still holds), trying
+  /// again every ``abandonGrace`` while a SEND_ZC's count is not known yet.
+  private static func abandonSoon(_ op: Operation) {
+    Task.detached {
+      while !op.isFinished && !op.wasAbandoned {
+        try? await Task.sleep(for: abandonGrace)
+        if op.abandon() { return }
+      }
+    }
   }
 
   /// Waits for `op`, already submitted, with the same cancellation behaviour as ``run(_:)``.

@@ -40,7 +40,7 @@ struct MockingTests {
         case "copy_file_range": try file.copyFileRange(to: file, sourceOffset: 0, destinationOffset: 100, count: 10)
         case "splice": try file.splice(to: pipe.writeEnd, sourceOffset: 0, count: 10)
         case "tee": try pipe.readEnd.tee(to: pipe.writeEnd, count: 10)
-        case "vmsplice": try pipe.writeEnd.vmsplice(UnsafeRawBufferPointer(start: nil, count: 0))
+        case "vmsplice": try pipe.writeEnd.unsafeVmsplice(UnsafeRawBufferPointer(start: nil, count: 0))
         default: try file.sendfile(to: pipe.writeEnd, sourceOffset: 0, count: 10)
         }
       }

@@ -237,7 +237,7 @@ struct ClosedPeerTests {
     let memory = try AlignedBuffer(count: 10)
     #expect(throws: Errno.brokenPipe) {
       try withSignalGuard { () throws(Errno) in
-        try memory.withUnsafeBytes { bytes throws(Errno) in try writeEnd.vmsplice(bytes) }
+        try memory.withUnsafeBytes { bytes throws(Errno) in try writeEnd.unsafeVmsplice(bytes) }
       }
     }
     try writeEnd.close()

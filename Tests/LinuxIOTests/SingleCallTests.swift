@@ -154,7 +154,7 @@ struct SingleCallTests {
     try data.withUnsafeBytes { all in
       var offset = 0
       while offset < size {
-        let n = try pipe.writeEnd.vmsplice(UnsafeRawBufferPointer(rebasing: all[offset...]))
+        let n = try pipe.writeEnd.unsafeVmsplice(UnsafeRawBufferPointer(rebasing: all[offset...]))
         try #require(n > 0)
         // The reader must consume before the memory may change; it is immutable here.
         received += try readExactly(pipe.readEnd, n)
@@ -173,7 +173,7 @@ struct SingleCallTests {
     let n = try a.withUnsafeBytes { pa in
       try b.withUnsafeBytes { pb in
         try c.withUnsafeBytes { pc in
-          try pipe.writeEnd.vmsplice([pa, pb, pc], flags: [.nonBlocking])
+          try pipe.writeEnd.unsafeVmsplice([pa, pb, pc], flags: [.nonBlocking])
         }
       }
     }
@@ -258,7 +258,7 @@ struct SingleCallTests {
     }
     // vmsplice into a descriptor that is not a pipe.
     #expect(throws: Errno.badFileDescriptor) {
-      try [UInt8](repeating: 1, count: 8).withUnsafeBytes { try file.vmsplice($0) }
+      try [UInt8](repeating: 1, count: 8).withUnsafeBytes { try file.unsafeVmsplice($0) }
     }
   }
 

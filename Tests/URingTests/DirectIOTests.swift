@@ -32,7 +32,7 @@ struct URingDirectIOTests {
     let data = directPattern(blocks * 4096, seed: 5)
     data.withUnsafeBytes { src in memory.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
     let slots = (0..<2).map { UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress + $0 * (blocks / 2) * 4096, count: (blocks / 2) * 4096) }
-    let buffers = try ring.registerBuffers(slots)
+    let buffers = try ring.unsafeRegisterBuffers(slots)
     let files = try ring.registerFiles([direct])
 
     // Two writes of 16 KiB in flight, at offsets 0 and 16 KiB.
@@ -58,7 +58,7 @@ struct URingDirectIOTests {
     // Unregistered O_DIRECT read through the ring, into an aligned buffer.
     var plain = try AlignedBuffer(count: 8192, directIO: alignment)
     let c = try plain.withUnsafeMutableBytes { bytes in
-      try ring.perform(.directRead(direct, into: bytes, at: 8192, alignment: alignment, userData: 5))
+      try ring.perform(.unsafeDirectRead(direct, into: bytes, at: 8192, alignment: alignment, userData: 5))
     }
     #expect(c.result == .success(8192))
     expectBytes(plain.withUnsafeBytes { Array($0) }, Array(data[8192..<16384]), "plain direct read")
@@ -72,7 +72,7 @@ struct URingDirectIOTests {
     let alignment = DirectIOAlignment(memory: 512, offset: 4096)
     var ring = try makeRing()
     let memory = try AlignedBuffer(count: 16384, alignment: 4096)
-    let registered = try ring.registerBuffers([UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress, count: 16384)])
+    let registered = try ring.unsafeRegisterBuffers([UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress, count: 16384)])
 
     let e1 = #expect(throws: DirectIOError.self) {
       _ = try IOURing.Request.directReadFixed(direct, into: registered[0], range: 100..<4196, at: 0, alignment: alignment)
@@ -86,7 +86,7 @@ struct URingDirectIOTests {
     #expect(e2 == DirectIOError(misaligned: .offset, value: 512, alignment: 4096))
 
     let e3 = #expect(throws: DirectIOError.self) {
-      _ = try IOURing.Request.directRead(
+      _ = try IOURing.Request.unsafeDirectRead(
         direct, into: UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress, count: 1000), at: 0, alignment: alignment)
     }
     #expect(e3 == DirectIOError(misaligned: .length, value: 1000, alignment: 4096))

@@ -57,7 +57,7 @@ struct MemlockTests {
     let region = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
     defer { region.deallocate() }
     var ring = try makeRing(entries: 4)
-    let error = #expect(throws: Errno.self) { _ = try ring.registerBuffers([region]) }
+    let error = #expect(throws: Errno.self) { _ = try ring.unsafeRegisterBuffers([region]) }
     #expect(error == .noMemory)
 
     // A page within the limit registers (other tests may briefly hold pinned pages of
@@ -66,7 +66,7 @@ struct MemlockTests {
     var registered = false
     for _ in 0..<20 {
       var small = try makeRing(entries: 4)
-      if let buffers = try? small.registerBuffers([page]) {
+      if let buffers = try? small.unsafeRegisterBuffers([page]) {
         #expect(buffers.count == 1)
         registered = true
         break

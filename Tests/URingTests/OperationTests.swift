@@ -20,18 +20,18 @@ struct OperationTests {
     var ring = try makeRing()
     let file = try TempFile()
     let text = [UInt8]("hello, io_uring")
-    let w = try text.withUnsafeBytes { try ring.perform(.write(file.fd, from: $0, at: 0, userData: 1)) }
+    let w = try text.withUnsafeBytes { try ring.perform(.unsafeWrite(file.fd, from: $0, at: 0, userData: 1)) }
     #expect(w.result == .success(Int32(text.count)))
     #expect(try file.bytes() == text)
 
     var buf = [UInt8](repeating: 0, count: 8)
-    let r = try buf.withUnsafeMutableBytes { try ring.perform(.read(file.fd, into: $0, at: 7, userData: 2)) }
+    let r = try buf.withUnsafeMutableBytes { try ring.perform(.unsafeRead(file.fd, into: $0, at: 7, userData: 2)) }
     #expect(r.userData == 2)
     #expect(r.result == .success(8))
     #expect(buf == [UInt8]("io_uring"))
 
     // Past the end of file: 0 bytes.
-    let eof = try buf.withUnsafeMutableBytes { try ring.perform(.read(file.fd, into: $0, at: 100, userData: 3)) }
+    let eof = try buf.withUnsafeMutableBytes { try ring.perform(.unsafeRead(file.fd, into: $0, at: 100, userData: 3)) }
     #expect(eof.result == .success(0))
   }
 
@@ -40,7 +40,7 @@ struct OperationTests {
     let file = try TempFile(contents: [UInt8]("abcdef"))
     _ = try file.fd.seek(offset: 2, from: .start)
     var buf = [UInt8](repeating: 0, count: 2)
-    let c = try buf.withUnsafeMutableBytes { try ring.perform(.read(file.fd, into: $0, userData: 1)) }
+    let c = try buf.withUnsafeMutableBytes { try ring.perform(.unsafeRead(file.fd, into: $0, userData: 1)) }
     #expect(c.result == .success(2))
     #expect(buf == [UInt8]("cd"))
     #expect(try file.fd.seek(offset: 0, from: .current) == 4)
@@ -50,7 +50,7 @@ struct OperationTests {
     var ring = try makeRing()
     var buf = [UInt8](repeating: 0, count: 4)
     let c = try buf.withUnsafeMutableBytes {
-      try ring.perform(.read(FileDescriptor(rawValue: 1_000_000), into: $0, at: 0, userData: 0x1234_5678))
+      try ring.perform(.unsafeRead(FileDescriptor(rawValue: 1_000_000), into: $0, at: 0, userData: 0x1234_5678))
     }
     #expect(c.userData == 0x1234_5678)
     #expect(c.result == .failure(.badFileDescriptor))
@@ -68,7 +68,7 @@ struct OperationTests {
           iovec(iov_base: UnsafeMutableRawPointer(mutating: pa.baseAddress), iov_len: pa.count),
           iovec(iov_base: UnsafeMutableRawPointer(mutating: pb.baseAddress), iov_len: pb.count),
         ]
-        let c = try iovs.withUnsafeBufferPointer { try ring.perform(.writev(file.fd, from: $0, at: 0, userData: 1)) }
+        let c = try iovs.withUnsafeBufferPointer { try ring.perform(.unsafeWritev(file.fd, from: $0, at: 0, userData: 1)) }
         #expect(c.result == .success(14))
       }
     }
@@ -78,7 +78,7 @@ struct OperationTests {
     try x.withUnsafeMutableBytes { px in
       try y.withUnsafeMutableBytes { py in
         let iovs = [iovec(iov_base: px.baseAddress, iov_len: px.count), iovec(iov_base: py.baseAddress, iov_len: py.count)]
-        let c = try iovs.withUnsafeBufferPointer { try ring.perform(.readv(file.fd, into: $0, at: 1, userData: 2)) }
+        let c = try iovs.withUnsafeBufferPointer { try ring.perform(.unsafeReadv(file.fd, into: $0, at: 1, userData: 2)) }
         #expect(c.result == .success(13))
       }
     }
@@ -118,16 +118,16 @@ struct OperationTests {
     var ring = try makeRing()
     let pair = try SocketPair()
     let msg = [UInt8]("ping over uring")
-    let s = try msg.withUnsafeBytes { try ring.perform(.send(pair.a, from: $0, userData: 1)) }
+    let s = try msg.withUnsafeBytes { try ring.perform(.unsafeSend(pair.a, from: $0, userData: 1)) }
     #expect(s.result == .success(Int32(msg.count)))
     var buf = [UInt8](repeating: 0, count: 64)
-    let r = try buf.withUnsafeMutableBytes { try ring.perform(.recv(pair.b, into: $0, userData: 2)) }
+    let r = try buf.withUnsafeMutableBytes { try ring.perform(.unsafeRecv(pair.b, into: $0, userData: 2)) }
     #expect(r.result == .success(Int32(msg.count)))
     #expect(Array(buf[0..<msg.count]) == msg)
 
     // Peer stopped reading: send gives EPIPE (no SIGPIPE: the kernel forces MSG_NOSIGNAL).
     #expect(shutdown(pair.b.rawValue, Int32(SHUT_RD)) == 0)
-    let closed = try msg.withUnsafeBytes { try ring.perform(.send(pair.a, from: $0, userData: 3)) }
+    let closed = try msg.withUnsafeBytes { try ring.perform(.unsafeSend(pair.a, from: $0, userData: 3)) }
     #expect(closed.result == .failure(.brokenPipe))
   }
 
@@ -146,7 +146,7 @@ struct OperationTests {
           hdr.msg_iov = iov.baseAddress
           hdr.msg_iovlen = iov.count
           // The header must outlive the request: pass a pointer that is valid until completion.
-          let c = try withUnsafePointer(to: &hdr) { try ring.perform(.sendmsg(pair.a, message: $0, userData: 1)) }
+          let c = try withUnsafePointer(to: &hdr) { try ring.perform(.unsafeSendmsg(pair.a, message: $0, userData: 1)) }
           #expect(c.result == .success(7))
         }
       }
@@ -158,7 +158,7 @@ struct OperationTests {
         var hdr = msghdr()
         hdr.msg_iov = iovp
         hdr.msg_iovlen = 1
-        let c = try withUnsafeMutablePointer(to: &hdr) { try ring.perform(.recvmsg(pair.b, message: $0, userData: 2)) }
+        let c = try withUnsafeMutablePointer(to: &hdr) { try ring.perform(.unsafeRecvmsg(pair.b, message: $0, userData: 2)) }
         #expect(c.result == .success(7))
         #expect(hdr.msg_flags == 0)
       }
@@ -178,7 +178,7 @@ struct OperationTests {
     let payload = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     var completions: [IOURing.Completion] = []
     try payload.withUnsafeBytes { buf in
-      try ring.prepare(.sendZeroCopy(client, from: buf, userData: 42))
+      try ring.prepare(.unsafeSendZeroCopy(client, from: buf, userData: 42))
       try ring.submit()
       // Both completions must arrive before the buffer may go away.
       completions = try ring.waitCompletions(2, timeout: .seconds(5))
@@ -219,9 +219,9 @@ struct OperationTests {
     try buffer.withUnsafeMutableBytes { buf in
       // READ asks for 4096 of a 100-byte file: the short result breaks the link.
       let chain = IOURing.LinkedChain()
-        .appending(.read(file.fd, into: buf, at: 0, userData: 1))
-        .appending(.sendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 2))
-        .appending(.sendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 3))
+        .appending(.unsafeRead(file.fd, into: buf, at: 0, userData: 1))
+        .appending(.unsafeSendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 2))
+        .appending(.unsafeSendZeroCopy(client, from: UnsafeRawBufferPointer(buf), userData: 3))
       try ring.prepare(chain)
       try ring.submit()
       completions = try ring.waitCompletions(5, timeout: .seconds(5))
@@ -263,7 +263,7 @@ struct OperationTests {
           hdr.msg_iov = iov.baseAddress
           hdr.msg_iovlen = iov.count
           try withUnsafePointer(to: &hdr) { h in
-            try ring.prepare(.sendmsgZeroCopy(client, message: h, userData: 4))
+            try ring.prepare(.unsafeSendmsgZeroCopy(client, message: h, userData: 4))
             try ring.submit()
             let cs = try ring.waitCompletions(2, timeout: .seconds(5))
             #expect(cs.map(\.userData) == [4, 4])
@@ -290,8 +290,8 @@ struct OperationTests {
       try peerPtr.withMemoryRebound(to: sockaddr.self, capacity: 1) { peerAddr in
         try withUnsafePointer(to: &target) { t in
           try t.withMemoryRebound(to: sockaddr.self, capacity: 1) { targetAddr in
-            try ring.prepare(.accept(listener.fd, address: peerAddr, addressLength: peerLengthPtr, userData: 1))
-            try ring.prepare(.connect(client, to: targetAddr, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 2))
+            try ring.prepare(.unsafeAccept(listener.fd, address: peerAddr, addressLength: peerLengthPtr, userData: 1))
+            try ring.prepare(.unsafeConnect(client, to: targetAddr, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 2))
             try ring.submit()
             let cs = try ring.waitCompletions(2, timeout: .seconds(5))
             let accepted = try #require(cs.first { $0.userData == 1 })
@@ -325,7 +325,7 @@ struct OperationTests {
     defer { try? client.close() }
     let c = try withUnsafePointer(to: &addr) {
       try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        try ring.perform(.connect(client, to: $0, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 9))
+        try ring.perform(.unsafeConnect(client, to: $0, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 9))
       }
     }
     #expect(c.result == .failure(.connectionRefused))
@@ -422,9 +422,9 @@ struct OperationTests {
     #expect(map != MAP_FAILED)
     defer { munmap(map, 4 * page) }
     let region = UnsafeMutableRawBufferPointer(start: map, count: 4 * page)
-    #expect(try ring.perform(.madvise(region, advice: MADV_WILLNEED, userData: 3)).result == .success(0))
+    #expect(try ring.perform(.unsafeMadvise(region, advice: MADV_WILLNEED, userData: 3)).result == .success(0))
     let unaligned = UnsafeMutableRawBufferPointer(start: map + 1, count: page)
-    #expect(try ring.perform(.madvise(unaligned, advice: MADV_WILLNEED, userData: 4)).result == .failure(.invalidArgument))
+    #expect(try ring.perform(.unsafeMadvise(unaligned, advice: MADV_WILLNEED, userData: 4)).result == .failure(.invalidArgument))
   }
 
   @Test func pollAddReportsReadiness() throws {

@@ -12,7 +12,7 @@ struct SemanticsTests {
     var byte: UInt8 = 0
     let chain = try withUnsafeMutableBytes(of: &byte) { buf in
       var chain = IOURing.LinkedChain()
-      chain.append(.read(FileDescriptor(rawValue: 999_999), into: buf, at: 0, userData: 1))
+      chain.append(.unsafeRead(FileDescriptor(rawValue: 999_999), into: buf, at: 0, userData: 1))
       chain.append(.nop(userData: 2))
       chain.append(.nop(userData: 3))
       try ring.prepare(chain)
@@ -35,7 +35,7 @@ struct SemanticsTests {
     var byte: UInt8 = 0
     try withUnsafeMutableBytes(of: &byte) { buf in
       var chain = IOURing.LinkedChain(link: .hard)
-      chain.append(.read(FileDescriptor(rawValue: 999_999), into: buf, at: 0, userData: 1))
+      chain.append(.unsafeRead(FileDescriptor(rawValue: 999_999), into: buf, at: 0, userData: 1))
       chain.append(.nop(userData: 2))
       try ring.prepare(chain)
       try ring.submit()
@@ -53,7 +53,7 @@ struct SemanticsTests {
     let file = try TempFile(contents: [UInt8]("ten bytes!"))
     var buf = [UInt8](repeating: 0, count: 100)
     try buf.withUnsafeMutableBytes { b in
-      let chain = IOURing.LinkedChain().appending(.read(file.fd, into: b, at: 0, userData: 1)).appending(.nop(userData: 2))
+      let chain = IOURing.LinkedChain().appending(.unsafeRead(file.fd, into: b, at: 0, userData: 1)).appending(.nop(userData: 2))
       try ring.prepare(chain)
       try ring.submit()
       let cs = try ring.waitCompletions(2, timeout: .seconds(5))
@@ -73,8 +73,8 @@ struct SemanticsTests {
     try a.withUnsafeBytes { pa in
       try b.withUnsafeBytes { pb in
         var chain = IOURing.LinkedChain()
-        chain.append(.write(file.fd, from: pa, at: 0, userData: 10))
-        chain.append(.write(file.fd, from: pb, at: 6, userData: 11))
+        chain.append(.unsafeWrite(file.fd, from: pa, at: 0, userData: 10))
+        chain.append(.unsafeWrite(file.fd, from: pb, at: 6, userData: 11))
         chain.append(.fsync(file.fd, userData: 12))
         try ring.prepare(chain)
         try ring.submit()
@@ -124,7 +124,7 @@ struct SemanticsTests {
     var buf = [UInt8](repeating: 0, count: 8)
     try buf.withUnsafeMutableBytes { b in
       var chain = IOURing.LinkedChain()
-      chain.append(.read(pipe.readEnd, into: b, userData: 1))
+      chain.append(.unsafeRead(pipe.readEnd, into: b, userData: 1))
       chain.append(.linkTimeout(.milliseconds(20), userData: 2))
       try ring.prepare(chain)
       try ring.submit()
@@ -144,7 +144,7 @@ struct SemanticsTests {
     var buf = [UInt8](repeating: 0, count: 8)
     try buf.withUnsafeMutableBytes { b in
       let chain = IOURing.LinkedChain()
-        .appending(.read(pipe.readEnd, into: b, userData: 1))
+        .appending(.unsafeRead(pipe.readEnd, into: b, userData: 1))
         .appending(.linkTimeout(.seconds(5), userData: 2))
       try ring.prepare(chain)
       try ring.submit()
@@ -160,7 +160,7 @@ struct SemanticsTests {
     let pipe = try TestPipe()
     var buf = [UInt8](repeating: 0, count: 8)
     try buf.withUnsafeMutableBytes { b in
-      try ring.prepare(.read(pipe.readEnd, into: b, userData: 100))
+      try ring.prepare(.unsafeRead(pipe.readEnd, into: b, userData: 100))
       try ring.submit()
       #expect(try ring.waitCompletion(timeout: .milliseconds(10)) == nil)
       try ring.prepare(.cancel(userData: 100, userData: 101))
@@ -180,10 +180,10 @@ struct SemanticsTests {
     var bufs = [UInt8](repeating: 0, count: 32)
     try bufs.withUnsafeMutableBytes { b in
       let s = { (i: Int) in UnsafeMutableRawBufferPointer(rebasing: b[(i * 8)..<(i * 8 + 8)]) }
-      try ring.prepare(.read(p1.readEnd, into: s(0), userData: 1))
-      try ring.prepare(.read(p1.readEnd, into: s(1), userData: 2))
-      try ring.prepare(.read(p2.readEnd, into: s(2), userData: 3))
-      try ring.prepare(.read(p2.readEnd, into: s(3), userData: 4))
+      try ring.prepare(.unsafeRead(p1.readEnd, into: s(0), userData: 1))
+      try ring.prepare(.unsafeRead(p1.readEnd, into: s(1), userData: 2))
+      try ring.prepare(.unsafeRead(p2.readEnd, into: s(2), userData: 3))
+      try ring.prepare(.unsafeRead(p2.readEnd, into: s(3), userData: 4))
       try ring.submit()
       try ring.prepare(.cancel(file: p1.readEnd, userData: 10))
       try ring.submit()
@@ -204,7 +204,7 @@ struct SemanticsTests {
     let pipe = try TestPipe()
     var buf = [UInt8](repeating: 0, count: 4)
     try buf.withUnsafeMutableBytes { b in
-      try ring.prepare(.read(pipe.readEnd, into: b, userData: 1))
+      try ring.prepare(.unsafeRead(pipe.readEnd, into: b, userData: 1))
       try ring.prepare(.nop(userData: 2).drain())
       try ring.submit()
       #expect(try ring.waitCompletion(timeout: .milliseconds(30)) == nil)

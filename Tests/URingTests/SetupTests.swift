@@ -94,7 +94,7 @@ struct SetupTests {
     let pipe = try TestPipe()
     var buf = [UInt8](repeating: 0, count: 4)
     try buf.withUnsafeMutableBytes { b in
-      try ring.prepare(.read(pipe.readEnd, into: b, userData: 1))
+      try ring.prepare(.unsafeRead(pipe.readEnd, into: b, userData: 1))
       try ring.submit()
       _ = try [UInt8]("coop").withUnsafeBytes { try pipe.writeEnd.write($0) }
       let c = try #require(try ring.waitCompletion(timeout: .seconds(5)))

@@ -228,15 +228,15 @@ public struct DirectRingSubject: DirectReadSubject {
     let fd = try openDirect(file)
     defer { try? fd.close() }
     let alignment = try fd.directIOAlignment()
-    let memory = try AlignedBuffer(count: 4096 * depth + 4096, directIO: alignment)
-    var base = memory.unsafeBaseAddress
-    if straddle {
-      guard alignment.memory < 4096 else { throw BenchError("cannot straddle pages: the direct-I/O memory alignment is \(alignment.memory)") }
-      base += alignment.memory
+    if straddle && alignment.memory >= 4096 {
+      throw BenchError("cannot straddle pages: the direct-I/O memory alignment is \(alignment.memory)")
     }
-    let slices = (0..<depth).map { UnsafeMutableRawBufferPointer(start: base + $0 * 4096, count: 4096) }
     var ring = try IOURing(entries: UInt32(max(depth, 8)), flags: flags)
-    let buffers = try ring.registerBuffers(slices)
+    // One registered buffer the ring owns (it outlives every read, also on a throw); each
+    // slot reads into its own 4 KiB of it — shifted by the memory alignment to straddle pages.
+    let table = try ring.registerBuffers(count: 1, size: 4096 * depth + 4096, alignment: Swift.max(4096, alignment.memory))[0]
+    let base = table.bytes.baseAddress! + (straddle ? alignment.memory : 0)
+    let buffers = (0..<depth).map { IOURing.RegisteredBuffer(index: table.index, bytes: UnsafeMutableRawBufferPointer(start: base + $0 * 4096, count: 4096)) }
     let files = try ring.registerFiles([fd])
     var gen = OffsetGenerator(fileSize: file.size, stream: 2, seed: seed)
     var blockOf = [UInt64](repeating: 0, count: depth)
@@ -266,7 +266,7 @@ public struct DirectRingSubject: DirectReadSubject {
       done.removeAll(keepingCapacity: true)
       _ = ring.forEachCompletion { c in
         let slot = Int(c.userData)
-        if case .success(4096) = c.result, DirectReadFile.verify(slices[slot].baseAddress!, number: blockOf[slot]) {
+        if case .success(4096) = c.result, DirectReadFile.verify(buffers[slot].bytes.baseAddress!, number: blockOf[slot]) {
           done.append(slot)
         } else {
           done.append(slot)

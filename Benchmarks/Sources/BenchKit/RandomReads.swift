@@ -136,12 +136,12 @@ public struct URingReadSubject: ReadSubject {
   public func sample(path: String, fileSize: Int, operations: Int) async throws -> ReadSample {
     let fd = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
     defer { try? fd.close() }
-    let bufs = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096 * depth, alignment: 4096)
-    defer { bufs.deallocate() }
-    bufs.initializeMemory(as: UInt8.self, repeating: 0)
-    let slices = (0..<depth).map { UnsafeMutableRawBufferPointer(rebasing: bufs[($0 * 4096)..<($0 * 4096 + 4096)]) }
     var ring = try IOURing(entries: UInt32(max(depth * 2, 8)))
-    let registered = fixed ? try ring.registerBuffers(slices) : []
+    // The ring owns the buffers (registered either way; plain READs ignore the table), so
+    // they outlive every read, also when a throw leaves reads in flight: the ring's end
+    // cancels and waits for them before freeing the memory.
+    let registered = try ring.registerBuffers(count: depth, size: 4096)
+    let slices = registered.map(\.bytes)
     var gen = OffsetGenerator(fileSize: fileSize)
     let batches = max(1, operations / depth)
     var lastOffset: UInt64 = 0
@@ -156,7 +156,7 @@ public struct URingReadSubject: ReadSubject {
         if fixed {
           try ring.prepare(.readFixed(fd, into: registered[k], at: off, userData: UInt64(k)))
         } else {
-          try ring.prepare(.read(fd, into: slices[k], at: off, userData: UInt64(k)))
+          try ring.prepare(.unsafeRead(fd, into: slices[k], at: off, userData: UInt64(k)))
         }
       }
       try ring.submit(waitingFor: depth)

@@ -61,7 +61,9 @@ internal enum OpSpec: @unchecked Sendable {
 /// **Hand-off.** The engine calls ``finish(result:flags:)`` exactly once, after the
 /// operation's final completion (for `SEND_ZC`, its notification). A task waits with
 /// ``wait()``. `handoff` orders the two without a lock: 0 pending, 1 finished, 2 a waiter is
-/// parked in `waiter`.
+/// parked in `waiter`, 3 abandoned (a cancelled waiter was resumed by ``abandon()`` before
+/// the final completion; the operation keeps its buffer until then), 4 finished after it
+/// was abandoned.
 ///
 /// **Lifetime.** The io_uring engine holds a +1 reference (the SQE's user data is the
 /// object's address) from preparing the SQE until the final completion, so the address
@@ -89,6 +91,11 @@ internal final class Operation: @unchecked Sendable {
   var ringState: RingState = .new
   var zeroCopySendResult: Int32 = 0
   var zeroCopyCopied = false
+  /// SEND_ZC: the send's own completion has arrived (`zeroCopySendResult` holds it) and only
+  /// the notification is awaited. Written by the engine thread, read by ``abandon()``.
+  let zeroCopySent = Atomic<Bool>(false)
+  /// The result ``abandon()`` gave the waiter.
+  private(set) var abandonedResult: Int32 = 0
 
   // Thread-pool engine state (guarded by the pool's lock).
   var poolState: PoolState = .new
@@ -117,18 +124,60 @@ internal final class Operation: @unchecked Sendable {
     cancelRequested.load(ordering: .relaxed) || (owner?.isClosing ?? false)
   }
 
-  /// Records the final result and resumes the waiter, if one is parked. Called exactly
-  /// once, by the engine, after the kernel is done with every resource of the operation.
+  /// Records the final result and resumes the waiter, if one is parked (and was not
+  /// resumed by ``abandon()``). Called exactly once, by the engine, after the kernel is done
+  /// with every resource of the operation.
   func finish(result: Int32, flags: UInt32 = 0) {
     self.result = result
     self.flags = flags
     owner?.operationFinished()
-    let previous = handoff.exchange(1, ordering: .acquiringAndReleasing)
-    if previous == 2 {
-      let w = waiter.take()!
-      w.resume()
+    while true {
+      let previous = handoff.load(ordering: .acquiring)
+      let next: UInt8 = previous == 3 ? 4 : 1
+      guard handoff.compareExchange(expected: previous, desired: next, ordering: .acquiringAndReleasing).exchanged else { continue }
+      if previous == 2 {
+        let w = waiter.take()!
+        w.resume()
+      }
+      return
     }
   }
+
+  /// Whether a cancelled waiter may return before the final completion: a read of a
+  /// regular file or block device (it consumes nothing; the bytes are simply not
+  /// delivered), or a SEND_ZC whose send has completed (its count is known, only the
+  /// kernel's release of the pages is awaited).
+  var isAbandonable: Bool {
+    switch spec {
+    case .read: return owner?.kind == .regular && ownedBuffer != nil
+    case .send(_, _, let zeroCopy): return zeroCopy && ownedBuffer != nil
+    default: return false
+    }
+  }
+
+  /// Resumes the parked waiter now, before the final completion — for an abandonable
+  /// operation only (a read: `-ECANCELED`; a SEND_ZC: the send's count, once known). The
+  /// operation keeps its buffer, and its owner stays registered, until the engine finishes
+  /// it. Returns false when it cannot (yet): the caller may try again later.
+  func abandon() -> Bool {
+    let value: Int32
+    switch spec {
+    case .send:
+      guard zeroCopySent.load(ordering: .acquiring) else { return false }
+      value = zeroCopySendResult
+    default:
+      value = .negated(.canceled)
+    }
+    abandonedResult = value
+    guard handoff.compareExchange(expected: 2, desired: 3, ordering: .acquiringAndReleasing).exchanged else { return false }
+    let w = waiter.take()!
+    w.resume()
+    return true
+  }
+
+  /// Whether ``abandon()`` resumed the waiter (then read ``abandonedResult``, and leave
+  /// ``ownedBuffer`` alone: the kernel may still use it).
+  var wasAbandoned: Bool { handoff.load(ordering: .acquiring) >= 3 }
 
   /// Waits until the operation is finished (no cancellation handling: see `IOEngine.run`).
   @inline(__always)

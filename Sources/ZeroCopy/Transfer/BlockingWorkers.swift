@@ -2,6 +2,7 @@
 // cooperative pool.
 
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// Runs blocking jobs (a whole synchronous transfer each) on a fixed number of threads
@@ -46,6 +47,59 @@ internal final class BlockingWorkers: @unchecked Sendable {
     }
   }
 
+  /// Runs `body` on a worker thread; cancelling the task calls `onCancel` (which makes a
+  /// running `body` stop), and a job still waiting in the queue — every worker busy — is
+  /// withdrawn at once: the task gets `withdrawn()` without waiting for a worker.
+  ///
+  /// `onCancel` may return a value to hand the task at once although `body` is still
+  /// running (an abandoned wait, see ``TransferMonitor``): `body`'s own result is then
+  /// dropped when it ends.
+  func run<T: Sendable>(
+    _ body: @escaping @Sendable () -> T, onCancel: @escaping @Sendable () -> T?,
+    withdrawn: @escaping @Sendable () -> T
+  ) async -> T {
+    let job = CancellableJob<T>()
+    return await withTaskCancellationHandler {
+      await withUnsafeContinuation { (continuation: UnsafeContinuation<T, Never>) in
+        job.continuation = continuation
+        if !job.state.compareExchange(expected: CancellableJob<T>.new, desired: CancellableJob<T>.queued, ordering: .acquiringAndReleasing).exchanged {
+          continuation.resume(returning: withdrawn())  // cancelled before it was queued
+          return
+        }
+        submit {
+          guard job.state.compareExchange(expected: CancellableJob<T>.queued, desired: CancellableJob<T>.started, ordering: .acquiring).exchanged
+          else { return }  // withdrawn while queued: already resumed
+          let value = body()
+          if job.state.compareExchange(expected: CancellableJob<T>.started, desired: CancellableJob<T>.finished, ordering: .acquiringAndReleasing).exchanged {
+            continuation.resume(returning: value)
+          }  // else: abandoned, the task already has its result
+        }
+      }
+    } onCancel: {
+      if let early = onCancel() {
+        if job.state.compareExchange(expected: CancellableJob<T>.started, desired: CancellableJob<T>.abandoned, ordering: .acquiringAndReleasing).exchanged {
+          job.continuation!.resume(returning: early)
+          return
+        }
+      }
+      while true {
+        let state = job.state.load(ordering: .acquiring)
+        if state == CancellableJob<T>.new {
+          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing).exchanged {
+            return  // the operation sees it and resumes the task itself
+          }
+        } else if state == CancellableJob<T>.queued {
+          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing).exchanged {
+            job.continuation!.resume(returning: withdrawn())
+            return
+          }
+        } else {
+          return  // started (it stops through onCancel) or already withdrawn
+        }
+      }
+    }
+  }
+
   /// Queues `job`. Starts the threads on first use; if no thread can be started at all
   /// (`pthread_create` fails), runs `job` on the calling thread instead.
   func submit(_ job: @escaping @Sendable () -> Void) {
@@ -86,4 +140,20 @@ internal final class BlockingWorkers: @unchecked Sendable {
       job()
     }
   }
+}
+
+/// The hand-off of one job of ``BlockingWorkers/run(_:onCancel:withdrawn:)``: exactly one of
+/// the worker (`queued → started → finished`) and the cancellation handler (`new`/`queued →
+/// withdrawn`, `started → abandoned`) resumes the task, exactly once.
+private final class CancellableJob<T: Sendable>: @unchecked Sendable {
+  // @unchecked: `continuation` is written before the release of `new → queued` and read
+  // only after acquiring `queued → …`.
+  static var new: UInt8 { 0 }
+  static var queued: UInt8 { 1 }
+  static var started: UInt8 { 2 }
+  static var withdrawn: UInt8 { 3 }
+  static var finished: UInt8 { 4 }
+  static var abandoned: UInt8 { 5 }
+  let state = Atomic<UInt8>(0)
+  var continuation: UnsafeContinuation<T, Never>?
 }

@@ -63,7 +63,7 @@ internal func runDirectIORing(
   let regions = (0..<slots).map { UnsafeMutableRawBufferPointer(rebasing: memory.bytes[($0 * chunk)..<(($0 + 1) * chunk)]) }
   var registered: [IOURing.RegisteredBuffer]? = nil
   do {
-    registered = try ring.registerBuffers(regions)
+    registered = try ring.unsafeRegisterBuffers(regions)
     context.recordSyscalls(1)
   } catch {
     context.recordSyscalls(1)
@@ -98,7 +98,7 @@ internal func runDirectIORing(
         request = try .directReadFixed(
           source, into: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment, userData: UInt64(slot) << 1)
       } else {
-        request = try .directRead(
+        request = try .unsafeDirectRead(
           source, into: UnsafeMutableRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
           alignment: alignment, userData: UInt64(slot) << 1)
       }
@@ -119,7 +119,7 @@ internal func runDirectIORing(
           destination, from: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment,
           userData: UInt64(slot) << 1 | 1)
       } else {
-        request = try .directWrite(
+        request = try .unsafeDirectWrite(
           destination, from: UnsafeRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
           alignment: alignment, userData: UInt64(slot) << 1 | 1)
       }

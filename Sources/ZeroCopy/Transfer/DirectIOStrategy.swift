@@ -154,8 +154,9 @@ public struct DirectIOStrategy: TransferStrategy {
     }
     let startDestination = context.destinationOffset!
     var bufferedWrites = false
+    var abandoned = false  // the caller returned (TransferContext.abandonableWait): touch none of its descriptors
     defer {
-      if bufferedWrites {
+      if bufferedWrites && !abandoned {
         // Best effort on the error path; the success path flushes below and reports errors.
         _ = posix_fadvise(
           context.destination.descriptor.rawValue, off_t(startDestination),
@@ -203,11 +204,23 @@ public struct DirectIOStrategy: TransferStrategy {
       // Read the aligned blocks that cover [sourceOffset, sourceOffset + n).
       let readLength = Int(alignment.roundUp(Int64(shift + n)))
       let got: Int
-      do {
-        got = try source.directRead(
-          into: UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: readLength),
-          at: sourceOffset - Int64(shift), alignment: alignment)
-      } catch {
+      // The device serves an O_DIRECT read however long it takes, uninterruptibly: a
+      // cancelled async transfer need not wait for it (it delivers nothing; the buffer is
+      // this function's and outlives it).
+      let read = context.abandonableWait { [buffer = buffer.unsafeBaseAddress] () -> Result<Int, DirectIOError> in
+        Result { () throws(DirectIOError) in
+          try source.directRead(
+            into: UnsafeMutableRawBufferPointer(start: buffer, count: readLength), at: sourceOffset - Int64(shift),
+            alignment: alignment)
+        }
+      }
+      if read.abandoned {
+        abandoned = true
+        try context.checkCancellation()
+      }
+      switch read.result {
+      case .success(let n): got = n
+      case .failure(let error):
         context.recordSyscalls(1)
         throw context.error(syscall: "pread(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
       }

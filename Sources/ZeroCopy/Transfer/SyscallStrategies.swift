@@ -123,6 +123,7 @@ public struct MmapWriteStrategy: TransferStrategy {
         if knownSize <= offset { return .endOfSource }
       }
       let length = Int(Swift.min(Int64(want), knownSize - offset))
+      try context.prefetchSource(length)  // the write faults the pages in: from memory, not the device
       let region: MappedRegion
       do {
         region = try MappedRegion(file: context.source.descriptor, range: offset..<(offset + Int64(length)))
@@ -322,11 +323,27 @@ public struct CopyFileRangeStrategy: TransferStrategy {
   ///
   /// The corresponding C function is `zc_copy_file_range_all` (system call `copy_file_range`).
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
-    try context.transferChunks(syscall: "copy_file_range") { (chunk) throws(TransferFailure) in
+    context.prefetchesSource = CopyFileRangeStrategy.copiesThroughPageCache(context.source.descriptor)
+    return try context.transferChunks(syscall: "copy_file_range") { (chunk) throws(TransferFailure) in
       try chunk.source.copyFileRangeAll(
         to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
         count: .bytes(chunk.count))
     }
+  }
+}
+
+extension CopyFileRangeStrategy {
+  /// Whether `copy_file_range` on `file`'s filesystem reads the data through the page cache
+  /// (ext2/3/4, f2fs: they can neither share extents nor copy on a server), so that reading
+  /// the source ahead costs nothing extra; elsewhere (Btrfs, XFS, NFS, SMB…) the copy may not
+  /// read the data at all.
+  ///
+  /// The corresponding C function is `fstatfs` (LinuxIO's `fileSystemType()`).
+  static func copiesThroughPageCache(_ file: FileDescriptor) -> Bool {
+    let ext4: Int64 = 0xEF53
+    let f2fs: Int64 = 0xF2F5_2010
+    guard let type = try? file.fileSystemType() else { return false }
+    return type == ext4 || type == f2fs
   }
 }
 

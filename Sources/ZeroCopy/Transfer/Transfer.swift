@@ -153,26 +153,36 @@ public enum Transfer {
 
   // MARK: - Internals
 
-  /// Runs `body` on a ``BlockingWorkers`` thread; cancelling the task cancels the transfer.
+  /// Runs `body` on a ``BlockingWorkers`` thread; cancelling the task cancels the transfer
+  /// (its monitor), and one still queued behind busy workers ends at once with `ECANCELED`
+  /// and 0 bytes.
   internal static func offloaded(
-    _ options: TransferOptions, _ body: @escaping @Sendable (TransferOptions) throws(ZeroCopyError) -> TransferReport
+    _ options: TransferOptions, operation: ZeroCopyError.Operation = .transfer,
+    _ body: @escaping @Sendable (TransferOptions) throws(ZeroCopyError) -> TransferReport
   ) async throws(ZeroCopyError) -> TransferReport {
     var options = options
     let monitor = options.monitor ?? TransferMonitor()
     options.monitor = monitor
     if Task.isCancelled { monitor.cancel() }
     let configured = options
-    let result = await withTaskCancellationHandler {
-      await BlockingWorkers.shared.run { () -> Result<TransferReport, ZeroCopyError> in
+    let result = await BlockingWorkers.shared.run(
+      { () -> Result<TransferReport, ZeroCopyError> in
         do throws(ZeroCopyError) {
           return .success(try body(configured))
         } catch {
           return .failure(error)
         }
-      }
-    } onCancel: {
-      monitor.cancel()
-    }
+      },
+      onCancel: { () -> Result<TransferReport, ZeroCopyError>? in
+        monitor.cancel()
+        return monitor.abandon().map { .failure($0) }
+      },
+      withdrawn: {
+        .failure(
+          ZeroCopyError(
+            operation, syscall: "cancellation", errno: .canceled, bytesTransferred: 0,
+            message: "the transfer was cancelled before a worker thread took it"))
+      })
     return try result.get()
   }
 
@@ -253,6 +263,10 @@ public enum Transfer {
     var context = TransferContext(
       pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset, requestedBytes: requested,
       chunkSize: options.chunkSize, monitor: monitor, operation: operation)
+    // A cancelled async transfer may return while a read that delivers nothing is still
+    // waiting for the device (TransferMonitor.abandon) — unless the request uses file
+    // positions, which are advanced at the end, on this thread.
+    context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
 
     func advancePositions(_ bytes: Int64) {
       if sourceUsesPosition, let start = sourceOffset { _ = lseek(request.source.rawValue, off_t(start + bytes), SEEK_SET) }
@@ -263,14 +277,17 @@ public enum Transfer {
 
     let outcome: StrategyOutcome
     do throws(ZeroCopyError) {
-      try context.checkCancellation()
-      if options.allowFallback {
-        var candidates: [any TransferStrategy] = [strategy]
-        if !(strategy is AutomaticStrategy) {
-          candidates += AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
+      // The strategy runs in the monitor's cancellation scope: its "all" calls stop at
+      // cancel(), and a call blocked on a peer is interrupted (TransferMonitor).
+      outcome = try monitor.cancellationToken.withCancellation { () throws(ZeroCopyError) -> StrategyOutcome in
+        try context.checkCancellation()
+        if options.allowFallback {
+          var candidates: [any TransferStrategy] = [strategy]
+          if !(strategy is AutomaticStrategy) {
+            candidates += AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
+          }
+          return try context.transfer(tryingInOrder: candidates)
         }
-        outcome = try context.transfer(tryingInOrder: candidates)
-      } else {
         if case .unsupported(let reason) = strategy.support(for: pair) {
           throw context.error(
             syscall: "none", errno: .notSupported, message: "strategy \(strategy.name) does not support \(pair): \(reason)")
@@ -281,7 +298,7 @@ public enum Transfer {
             syscall: syscall ?? "none", errno: errno ?? .notSupported, message: "strategy \(strategy.name): \(reason)")
         }
         if context.strategyName == nil { context.strategyName = strategy.name }
-        outcome = result
+        return result
       }
     } catch var error {
       advancePositions(context.bytesTransferred)

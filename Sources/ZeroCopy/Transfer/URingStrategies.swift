@@ -291,6 +291,10 @@ private struct RingBatches {
   /// SEND_ZC notifications seen, and how many said the data was copied.
   private(set) var notifications = 0
   private(set) var copied = 0
+  /// Set when a cancelled batch ended with SEND_ZC notifications still to come (TCP holds
+  /// the pages until the peer acknowledges them, maybe never): the ring and its memory go
+  /// to the ``RingReaper`` instead of being closed and freed.
+  var pendingNotifications = 0
 
   /// Starts a new batch.
   mutating func begin() {
@@ -306,6 +310,19 @@ private struct RingBatches {
   }
 }
 
+/// How long one wait in the kernel lasts before the transfer looks at its cancellation
+/// flag again. A transfer that is not cancelled does not notice: completions end the wait
+/// as soon as they arrive.
+private let waitSlice: Duration = .milliseconds(10)
+/// After a cancellation, how long to wait for SEND_ZC notifications before retiring the ring.
+private let notificationGrace: Duration = .milliseconds(30)
+/// The user data of the `ASYNC_CANCEL` a cancelled batch submits (generation 0: no batch).
+private let cancelUserData: UInt64 = 0xFFFF_FFFF
+/// What a request cut short by a cancellation may complete with besides `ECANCELED`:
+/// `EINTR`, and the kernel-internal `ERESTARTSYS`, `ERESTARTNOINTR`, `ERESTARTNOHAND`,
+/// `ERESTART_RESTARTBLOCK` (512, 513, 514, 516) that an interrupted io-wq worker lets through.
+private let interruptedByCancellation: Set<Int32> = [EINTR, 512, 513, 514, 516]
+
 /// Submits everything prepared (user data made by `batches.userData(_:)` after
 /// `batches.begin()`) and waits until every one of the `expected` requests has posted its
 /// result and every SEND_ZC among them (`zeroCopySends(tag)`) that the kernel will notify
@@ -319,16 +336,27 @@ private struct RingBatches {
 /// only counted. Counts each `io_uring_enter`. If the ring itself fails, requests may
 /// still be in flight: `memory` is leaked (never freed under the kernel) and the error
 /// thrown.
+///
+/// **Cancellation.** Waits last ``waitSlice`` at most; when the transfer is cancelled the
+/// batch's requests are cancelled in the kernel (`IORING_OP_ASYNC_CANCEL`, any, all): a
+/// send or splice waiting for a peer ends at once with its partial count, a read of a file
+/// ends when the device has served it (a large transfer's rounds are read into the page
+/// cache first, in cancellable steps: TransferContext.prefetchSource). Every result
+/// is still awaited — the bytes delivered stay exact; SEND_ZC notifications are awaited
+/// for ``notificationGrace``, then `batches.pendingNotifications` says how many are
+/// outstanding and the caller retires the ring (``RingReaper``).
 private func submitAndCollect(
   _ ring: inout IOURing, _ batches: inout RingBatches, requests expected: Int, memory: RingMemory?,
   _ context: inout TransferContext, zeroCopySends: (UInt32) -> Bool = { _ in false },
   _ handle: (_ tag: UInt32, _ result: Result<Int32, Errno>) -> Void
 ) throws(ZeroCopyError) {
+  var cancelledAt: ContinuousClock.Instant? = nil
   var results = 0
   var awaited = Set<UInt32>()  // SEND_ZCs of this batch whose notification has not come yet
   var early = Set<UInt32>()  // notifications that came before their send's result
   var stray: IOURing.Completion? = nil
   func take(_ completion: IOURing.Completion) {
+    if completion.userData == cancelUserData { return }
     let generation = completion.userData >> 32
     let tag = UInt32(truncatingIfNeeded: completion.userData)
     if completion.isNotification {
@@ -345,14 +373,31 @@ private func submitAndCollect(
     if zeroCopySends(tag) && (completion.hasMore || completion.result == .failure(.canceled)) {
       if early.remove(tag) == nil { awaited.insert(tag) }
     }
-    handle(tag, completion.result)
+    var result = completion.result
+    if cancelledAt != nil, case .failure(let errno) = result, interruptedByCancellation.contains(errno.rawValue) {
+      // A splice that a cancellation interrupted on an io-wq worker completes with the
+      // kernel's internal -ERESTARTSYS (512) on 6.18, or -EINTR: it was cancelled.
+      result = .failure(.canceled)
+    }
+    handle(tag, result)
   }
   do {
-    try ring.submit(waitingFor: expected)
+    try ring.submit(waitingFor: expected, timeout: waitSlice)
     context.recordSyscalls(1)
     ring.forEachCompletion(take)
     while stray == nil && (results < expected || !awaited.isEmpty) {
-      take(try ring.waitCompletion())
+      if context.isCancelled {
+        if let cancelledAt {
+          if results >= expected && cancelledAt.duration(to: .now) > notificationGrace {
+            batches.pendingNotifications = awaited.count
+            return
+          }
+        } else {
+          cancelledAt = .now
+          try ring.prepare(.cancelAll(userData: cancelUserData))
+        }
+      }
+      try ring.submit(waitingFor: 1, timeout: waitSlice)  // (submits the cancellation, if prepared)
       context.recordSyscalls(1)
       ring.forEachCompletion(take)
     }
@@ -389,7 +434,7 @@ private func makeWrite(
     // short result means an error and breaks the link (without it, a short send would
     // complete "successfully" and the next pair's bytes would overtake its remainder).
     let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[range])
-    return .send(destination, from: bytes, flags: waitAll, userData: userData)
+    return .unsafeSend(destination, from: bytes, flags: waitAll, userData: userData)
   case .zeroCopySocket:
     return .sendZeroCopy(destination, from: buffer, range: range, flags: waitAll, userData: userData)
   }
@@ -429,7 +474,7 @@ private func runReadWriteRing(
   let registered: IOURing.RegisteredBuffer
   while true {
     do {
-      registered = try ring.registerBuffers([memory.bytes])[0]
+      registered = try ring.unsafeRegisterBuffers([memory.bytes])[0]
       context.recordSyscalls(1)
       break
     } catch {
@@ -449,7 +494,6 @@ private func runReadWriteRing(
     }
   }
 
-  defer { unregisterTransferBuffers(&ring, memory, &context) }
   if slots < plannedSlots {
     context.note(
       "io_uring: RLIMIT_MEMLOCK let \(slots) of \(plannedSlots) buffers of \(slotSize >> 10) KiB be registered")
@@ -470,6 +514,7 @@ private func runReadWriteRing(
   func writeRest(_ range: Range<Int>, _ ring: inout IOURing, _ context: inout TransferContext) throws(ZeroCopyError) {
     var rest = range
     while !rest.isEmpty {
+      try context.checkCancellation()
       do {
         batches.begin()
         try ring.prepare(
@@ -496,16 +541,20 @@ private func runReadWriteRing(
     }
   }
 
-  return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
+  let outcome = Result { () throws(ZeroCopyError) -> StrategyOutcome in
+    try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
     while true {
       try context.checkCancellation()
       if context.isFinished { return .complete }
-      // Plan a round: up to `slots` pairs; past a file's known end, one probe read only.
+      // Plan a round: up to `slots` pairs, at most the context's chunk size (its
+      // cancellation granularity); past a file's known end, one probe read only.
       let base = context.sourceOffset ?? startOffset
+      let budget = Int64(context.nextChunk() ?? slotSize * slots)
       var lengths: [Int] = []
       var planned: Int64 = 0
       for index in 0..<slots {
-        var length = slotSize
+        var length = Int(Swift.min(Int64(slotSize), budget - planned))
+        if length <= 0 { break }
         if let remaining = context.remainingBytes {
           let left = remaining - planned
           if left <= 0 { break }
@@ -516,6 +565,7 @@ private func runReadWriteRing(
         lengths.append(length)
         planned += Int64(length)
       }
+      try context.prefetchSource(Int(planned))  // the reads then copy from memory: a cancel never waits for the device
       var chain = IOURing.LinkedChain()
       var offset: Int64 = 0
       batches.begin()
@@ -574,13 +624,23 @@ private func runReadWriteRing(
         context.record(bytes: Int64(delivered), syscalls: 0)
         let bufferStart = index * slotSize
         if delivered < got {
+          if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
           try writeRest((bufferStart + delivered)..<(bufferStart + got), &ring, &context)
           if ordered { break }  // the rest of the chain was cancelled
         }
         if got < length { break }  // end of file (or a shrinking file): re-read from here
       }
     }
+    }
   }
+  if batches.pendingNotifications > 0 && !memory.isLeaked {
+    // Cancelled with SEND_ZC notifications outstanding: the kernel still references the
+    // buffers' pages. The reaper keeps the ring and the memory until they arrive.
+    RingReaper.shared.retire(ring, memory: memory, generation: batches.generation, notifications: batches.pendingNotifications)
+  } else {
+    unregisterTransferBuffers(&ring, memory, &context)
+  }
+  return try outcome.get()
 }
 
 /// The splice ring of ``IOURingSpliceStrategy``. `pipe` is the intermediate pipe, or nil
@@ -612,6 +672,7 @@ private func runSpliceRing(
     guard let pipe else { return }
     var left = count
     while left > 0 {
+      try context.checkCancellation()
       batches.begin()
       do {
         try ring.prepare(
@@ -642,10 +703,12 @@ private func runSpliceRing(
       try context.checkCancellation()
       if context.isFinished { return .complete }
       let base = context.sourceOffset ?? startOffset
+      let budget = Int64(context.nextChunk() ?? legLength * slots)  // at most the chunk size
       var lengths: [Int] = []
       var planned: Int64 = 0
       for index in 0..<slots {
-        var length = legLength
+        var length = Int(Swift.min(Int64(legLength), budget - planned))
+        if length <= 0 { break }
         if let remaining = context.remainingBytes {
           let left = remaining - planned
           if left <= 0 { break }
@@ -656,6 +719,7 @@ private func runSpliceRing(
         lengths.append(length)
         planned += Int64(length)
       }
+      try context.prefetchSource(Int(planned))
       var chain = IOURing.LinkedChain()
       var offset: Int64 = 0
       batches.begin()
@@ -717,12 +781,90 @@ private func runSpliceRing(
           }
           context.record(bytes: Int64(delivered), syscalls: 0)
           if delivered < got {
+            // Cancelled: the bytes left in the pipe are dropped (the pool closes a pipe
+            // returned non-empty); the loop throws ECANCELED with the bytes delivered.
+            if context.isCancelled { break }
             try drainPipe(got - delivered, &ring, &context)
             break
           }
         }
         if got < length { break }
       }
+    }
+  }
+}
+
+// MARK: - Retired rings
+
+/// Keeps rings whose SEND_ZC notifications a cancellation left outstanding — TCP holds a
+/// buffer's pages until the peer has acknowledged them, which a peer that does not read
+/// never does (until the socket is closed) — together with their registered memory, and
+/// closes and frees them once every notification has arrived. One thread for the process,
+/// started on first use; it looks at the rings every 20 ms (reading the completion queue,
+/// no system call) while it has any.
+internal final class RingReaper: @unchecked Sendable {
+  // @unchecked: `retired` is guarded by `lock`; each ring is touched only by the reaper thread.
+  static let shared = RingReaper()
+
+  private final class Retired {
+    var ring: IOURing
+    let memory: RingMemory
+    let generation: UInt64
+    var notifications: Int
+    init(ring: consuming IOURing, memory: RingMemory, generation: UInt64, notifications: Int) {
+      self.ring = ring
+      self.memory = memory
+      self.generation = generation
+      self.notifications = notifications
+    }
+  }
+
+  private let lock = Lock()
+  private let work = Condition()
+  private var retired: [Retired] = []  // guarded by lock
+  private var started = false  // guarded by lock
+
+  /// Rings (and their memory) waiting for notifications.
+  var count: Int { lock.withLock { retired.count } }
+
+  /// Takes `ring` and `memory` until `notifications` SEND_ZC notifications of batch
+  /// `generation` have arrived.
+  func retire(_ ring: consuming IOURing, memory: RingMemory, generation: UInt64, notifications: Int) {
+    let entry = Retired(ring: ring, memory: memory, generation: generation, notifications: notifications)
+    lock.withLock {
+      retired.append(entry)
+      if !started {
+        started = true
+        if case .failure = startThread(name: "zc-ring-reaper", cpu: nil, { [self] in run() }) {
+          // No thread: never free the memory (the kernel still references it).
+          started = false
+          retired.removeLast()
+          memory.leak()
+          _ = Unmanaged.passRetained(entry)
+        }
+      }
+      work.signal()
+    }
+  }
+
+  private func run() {
+    while true {
+      let entries = lock.withLock { () -> [Retired] in
+        while retired.isEmpty { lock.wait(work) }
+        return retired
+      }
+      var done: [ObjectIdentifier] = []
+      for entry in entries {
+        entry.ring.forEachCompletion { completion in
+          if completion.isNotification && completion.userData >> 32 == entry.generation { entry.notifications -= 1 }
+        }
+        if entry.notifications <= 0 { done.append(ObjectIdentifier(entry)) }
+      }
+      if !done.isEmpty {
+        // Dropped outside the lock: the ring closes first, then its memory is freed.
+        lock.withLock { retired.removeAll { done.contains(ObjectIdentifier($0)) } }
+      }
+      usleep(20_000)
     }
   }
 }

@@ -80,11 +80,18 @@ final class URingTreeCopier: FileSink {
       case redo
     }
 
+    /// The ring broke with this lane's requests in flight: the kernel may still read or
+    /// write `buffer` (a worker can finish a request after the ring is gone), so it is
+    /// never freed (Docs/Ownership.md).
+    var kernelMayHoldBuffer = false
+
     init(index: Int) {
       self.index = index
       buffer = .allocate(byteCount: URingTreeCopier.chunk, alignment: 4096)
     }
-    deinit { buffer.deallocate() }
+    deinit {
+      if !kernelMayHoldBuffer { buffer.deallocate() }
+    }
     var sourceSlot: IOURing.RegisteredFile { IOURing.RegisteredFile(index: UInt32(2 * index)) }
     var destinationSlot: IOURing.RegisteredFile { IOURing.RegisteredFile(index: UInt32(2 * index + 1)) }
   }
@@ -217,8 +224,8 @@ final class URingTreeCopier: FileSink {
     lane.stepBytes = n
     if n > 0 {
       let region = UnsafeMutableRawBufferPointer(rebasing: lane.buffer[0..<n])
-      add(.read(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
-      add(.write(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
+      add(.unsafeRead(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
+      add(.unsafeWrite(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
     }
     lane.last = lane.offset + Int64(n) >= job.size
     if lane.last {
@@ -256,6 +263,7 @@ final class URingTreeCopier: FileSink {
 
   /// The ring itself failed: every file in flight is redone with blocking calls.
   private func abandon(_ errno: Errno) {
+    for lane in lanes where lane.pending > 0 { lane.kernelMayHoldBuffer = true }
     for lane in lanes where lane.job != nil {
       guard let job = lane.job else { continue }
       if !lane.cleaning {

@@ -238,7 +238,7 @@ struct CopyDefectTests {
     let pair = EndpointPair(
       source: TransferEndpoint(descriptor: FileDescriptor(rawValue: 0), kind: .pipe),
       destination: TransferEndpoint(descriptor: FileDescriptor(rawValue: 1), kind: .file, size: 0))
-    return TransferStrategies.all.filter { $0.supports(pair) }.map(\.name)
+    return TransferStrategies.builtIn.filter { $0.supports(pair) }.map(\.name)
   }()
 
   @Test("a FIFO source is read to its end by every strategy that supports pipes", arguments: pipeStrategies)
@@ -272,7 +272,7 @@ struct CopyDefectTests {
     let zero = try TransferFixtures.openFile("/dev/zero", O_RDONLY)
     defer { try? zero.close() }
     let probe = try TransferEndpoint.inspect(zero)
-    for strategy in TransferStrategies.all {
+    for strategy in TransferStrategies.builtIn {
       let out = try TransferFixtures.openFile(String(decoding: scratch.sub("zeros"), as: UTF8.self), O_RDWR | O_CREAT | O_TRUNC)
       defer { try? out.close() }
       let pair = EndpointPair(source: probe, destination: try TransferEndpoint.inspect(out))

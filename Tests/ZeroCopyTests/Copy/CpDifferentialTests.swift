@@ -559,7 +559,7 @@ enum CpDifferential {
     let base = [zc, b("copy")] + (c.recursive ? [b("-rT")] : [])
     let variants: [(String, [[UInt8]])] = c.recursive || c.engines
       ? ["uring", "threads", "sequential"].map { ($0, base + [b("--quiet"), b("--engine"), b($0)] + c.options) }
-      : TransferStrategies.all.map(\.name).filter { c.strategies?.contains($0) ?? true }.map {
+      : TransferStrategies.builtIn.map(\.name).filter { c.strategies?.contains($0) ?? true }.map {
         ($0, base + [b("--quiet"), b("--strategy"), b($0)] + c.options)
       }
     for (variant, command) in variants where runs(variant) {

@@ -19,12 +19,15 @@ import Testing
 enum Faults {
   /// Every registered strategy's name (built-ins first): the scenarios iterate the
   /// registry, so a strategy added to ``TransferStrategies`` is covered automatically.
-  static var strategyNames: [String] { TransferStrategies.all.map(\.name) }
+  static var strategyNames: [String] { TransferStrategies.builtIn.map(\.name) }
 
   static var isRoot: Bool { geteuid() == 0 }
 
   /// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
   static let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
+  /// Whether this binary runs under AddressSanitizer (`make sanitize-address`).
+  static let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
 
   /// Under ThreadSanitizer the runtime symbolizes stacks to match its suppressions
   /// (mk/tsan.supp) and talks to its symbolizer through pipes without FD_CLOEXEC: those

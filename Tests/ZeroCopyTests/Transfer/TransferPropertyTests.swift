@@ -1,5 +1,5 @@
 // Property: for random sizes, offsets, lengths (past the end too), strategies (every
-// entry of TransferStrategies.all, `.automatic` included), chunk sizes and destination
+// entry of TransferStrategies.builtIn, `.automatic` included), chunk sizes and destination
 // kinds, a transfer delivers exactly the source bytes it should — byte for byte, at the
 // right place — and reports exactly that many bytes, whether or not the strategy had to
 // fall back. Seeded: the seed is printed, and ZC_PROPERTY_SEED=<seed> replays a run
@@ -102,7 +102,7 @@ extension TransferTests {
       let seed = Self.seed
       print("Transfer properties: \(Self.caseCount) cases, ZC_PROPERTY_SEED=\(seed)")
       var rng = SplitMix(seed: seed)
-      let strategies = TransferStrategies.all.map(\.name)
+      let strategies = TransferStrategies.builtIn.map(\.name)
       #expect(strategies.contains("automatic"))
       let disk = try TransferFixtures.Directory(in: "/tmp")
       defer { disk.remove() }

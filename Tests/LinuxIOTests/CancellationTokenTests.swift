@@ -1,0 +1,199 @@
+// CancellationToken: the "all" transfers stop at a cancelled token's next check, a call
+// blocked on a peer that does not read is interrupted (within 100 ms, exact progress), a
+// token never cancelled changes nothing, handlers run once. And the page-cache calls the
+// transfer layer reads ahead with.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import Testing
+
+@Suite("LinuxIO cancellation token and page cache")
+struct CancellationTokenTests {
+  /// Runs `body` inside `token`'s scope on a thread, cancels after it blocked (100 ms),
+  /// and returns its outcome and how long it took to return after the cancellation.
+  static func cancelBlocked(
+    _ token: CancellationToken, _ body: @escaping @Sendable () -> Result<TransferResult, TransferFailure>
+  ) -> (Result<TransferResult, TransferFailure>, Duration) {
+    let thread = TestThread { () -> (Result<TransferResult, TransferFailure>, ContinuousClock.Instant) in
+      let result = token.withCancellation { body() }
+      return (result, .now)
+    }
+    sleepMilliseconds(100)
+    let start = ContinuousClock.now
+    token.cancel()
+    let (result, end) = thread.join()
+    return (result, start.duration(to: end))
+  }
+
+  @Test func writeAllToAPipeNobodyDrainsIsInterrupted() throws {
+    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    defer { try? readEnd.close() }
+    let data = pattern(4 << 20)
+    let token = CancellationToken()
+    let (result, elapsed) = Self.cancelBlocked(token) {
+      data.withUnsafeBytes { bytes in Result { () throws(TransferFailure) in try writeEnd.writeAll(bytes, at: nil) } }
+    }
+    try writeEnd.close()
+    guard case .failure(let failure) = result else {
+      Issue.record("completed although cancelled: \(result)")
+      return
+    }
+    #expect(failure.errno == .canceled)
+    #expect(elapsed < .milliseconds(100), "returned \(elapsed) after the cancellation")
+    let received = try drain(readEnd)
+    #expect(failure.progress.bytes == Int64(received.count))
+    #expect(received == Array(data.prefix(received.count)))
+    #expect(token.isCancelled)
+  }
+
+  @Test func spliceThroughAPipeToAFullSocketIsInterrupted() throws {
+    let data = pattern(8 << 20)
+    let file = try temporaryFile(data)
+    defer { try? file.close() }
+    let (near, far) = try socketPair()
+    defer { try? far.close() }
+    setSocketBuffer(near, option: SO_SNDBUF, bytes: 65536)
+    let token = CancellationToken()
+    let (result, elapsed) = Self.cancelBlocked(token) {
+      Result { () throws(TransferFailure) in try file.spliceAll(to: near, sourceOffset: 0, count: .untilEndOfFile) }
+    }
+    try near.close()
+    guard case .failure(let failure) = result else {
+      Issue.record("completed although cancelled: \(result)")
+      return
+    }
+    #expect(failure.errno == .canceled)
+    #expect(elapsed < .milliseconds(100), "returned \(elapsed) after the cancellation")
+    let received = try drain(far)
+    #expect(failure.progress.bytes == Int64(received.count))
+    #expect(received == Array(data.prefix(received.count)))
+  }
+
+  @Test func aTokenCancelledBeforehandStopsBeforeTheFirstCall() throws {
+    let file = try temporaryFile(pattern(65536))
+    defer { try? file.close() }
+    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    defer {
+      try? readEnd.close()
+      try? writeEnd.close()
+    }
+    let token = CancellationToken()
+    token.cancel()
+    let result = token.withCancellation {
+      Result { () throws(TransferFailure) in try file.sendfileAll(to: writeEnd, sourceOffset: 0, count: 1000) }
+    }
+    #expect(result.failure?.errno == .canceled)
+    #expect(result.failure?.progress.syscalls == 0)
+    // Outside the scope the same call runs.
+    let done = try file.sendfileAll(to: writeEnd, sourceOffset: 0, count: 1000)
+    #expect(done.bytes == 1000)
+  }
+
+  @Test func aTokenNeverCancelledChangesNothing() throws {
+    let data = pattern(1 << 20)
+    let file = try temporaryFile(data)
+    defer { try? file.close() }
+    let copy = try temporaryFile()
+    defer { try? copy.close() }
+    let token = CancellationToken()
+    let result = try token.withCancellation { () throws(TransferFailure) in
+      try file.copyFileRangeAll(to: copy, sourceOffset: 0, destinationOffset: 0, count: .untilEndOfFile)
+    }
+    #expect(result.bytes == Int64(data.count))
+    #expect(try contents(of: copy) == data)
+    #expect(!token.isCancelled)
+  }
+
+  @Test func handlersRunOnceAndNotAfterRemoval() {
+    let token = CancellationToken()
+    let count = Counter()
+    let removed = Counter()
+    _ = token.addCancellationHandler { count.increment() }
+    let id = token.addCancellationHandler { removed.increment() }
+    #expect(id != nil)
+    token.removeCancellationHandler(id!)
+    token.cancel()
+    token.cancel()
+    #expect(count.value == 1)
+    #expect(removed.value == 0)
+    // Added after the cancellation: runs at once, on this thread.
+    #expect(token.addCancellationHandler { count.increment() } == nil)
+    #expect(count.value == 2)
+  }
+
+  @Test func theInterruptSignalIsInstalledWithoutRestart() throws {
+    let signal = try #require(CancellationToken.interruptSignal)
+    var action = sigaction()
+    #expect(sigaction(signal, nil, &action) == 0)
+    #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) > 1)
+    #expect(action.sa_flags & SA_RESTART == 0)
+  }
+
+  // MARK: - The page cache
+
+  @Test func aFreshlyWrittenRangeIsReadableAndCached() throws {
+    let data = pattern(1 << 20)
+    let file = try temporaryFile(data)
+    defer { try? file.close() }
+    try file.adviseWillNeed(offset: 0, length: Int64(data.count))
+    // Thorough: the last byte and one byte per 256 KiB (4); quick: the last byte only.
+    var probes = 0
+    #expect(try file.isRangeReadable(offset: 0, length: Int64(data.count), probes: &probes))
+    #expect(probes == 5)
+    #expect(try file.isRangeReadable(offset: 0, length: Int64(data.count), thorough: false, probes: &probes))
+    #expect(probes == 6)
+    #expect(try file.cachedPages(offset: 0, length: Int64(data.count)) == data.count / 4096)
+    // Past the end of the file: nothing to wait for.
+    #expect(try file.isRangeReadable(offset: Int64(data.count), length: 4096))
+    // Dropped from the cache (clean pages): neither cached nor readable without I/O.
+    _ = fsync(file.rawValue)
+    _ = posix_fadvise(file.rawValue, 0, 0, POSIX_FADV_DONTNEED)
+    #expect(try file.cachedPages(offset: 0, length: Int64(data.count)) < data.count / 4096)
+    #expect(try !file.isRangeReadable(offset: 0, length: Int64(data.count)))
+  }
+
+  @Test func aPipeHasNoPageCache() throws {
+    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    defer {
+      try? readEnd.close()
+      try? writeEnd.close()
+    }
+    #expect(throws: Errno.illegalSeek) { try readEnd.adviseWillNeed(offset: 0, length: 4096) }
+  }
+
+  @Test func fileSystemTypes() throws {
+    let disk = try temporaryFile()
+    defer { try? disk.close() }
+    let shm = try temporaryFile(in: "/dev/shm")
+    defer { try? shm.close() }
+    #expect(try shm.fileSystemType() == 0x0102_1994)  // tmpfs
+    #expect(try disk.fileSystemType() != 0x0102_1994)
+  }
+}
+
+/// A counter shared with closures.
+final class Counter: @unchecked Sendable {
+  private let lock = NSLockLike()
+  private var count = 0
+  func increment() { lock.with { count += 1 } }
+  var value: Int { lock.with { count } }
+}
+
+/// A tiny pthread mutex wrapper for tests.
+final class NSLockLike: @unchecked Sendable {
+  private var mutex = pthread_mutex_t()
+  init() { pthread_mutex_init(&mutex, nil) }
+  func with<R>(_ body: () -> R) -> R {
+    pthread_mutex_lock(&mutex)
+    defer { pthread_mutex_unlock(&mutex) }
+    return body()
+  }
+}
+
+extension Result {
+  var failure: Failure? {
+    if case .failure(let f) = self { return f }
+    return nil
+  }
+}
