@@ -371,6 +371,10 @@ enum CpDifferential {
            ["-rv"], ["src", "dst"]),
       tree("-r with several sources into a directory", [.directory("s1"), .file("s1/f", content), .file("g", [3]), .directory("dir")],
            ["-r"], ["s1", "g", "dir"]),
+      tree("two trees with the same names merged into a directory (the rule is for operands only: the second replaces)", [
+        .directory("a"), .directory("a/d"), .file("a/d/f", [1]), .directory("b"), .directory("b/d"), .file("b/d/f", [2, 2]),
+        .file("b/d/g", [3]), .directory("dir"),
+      ], ["-r"], ["a/d", "b/d", "dir"]),
       tree("-iR asks before a directory where a file goes (answer n: kept)", [
         .directory("a"), .file("a/c", [1]), .directory("b"), .directory("b/a"), .directory("b/a/c"),
       ], ["-iR"], ["a", "b"]),
