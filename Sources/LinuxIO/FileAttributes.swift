@@ -153,7 +153,9 @@ public struct ExtentSharing: Sendable, Hashable, CustomStringConvertible {
 public enum ExtendedAttributes {
   /// The names of the extended attributes of the file at `path`.
   ///
-  /// - Parameter following: Follow a final symbolic link (`listxattr`), or not (`llistxattr`).
+  /// - Parameters:
+  ///   - path: The file.
+  ///   - following: Follow a final symbolic link (`listxattr`), or not (`llistxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/extendedAttributeNames()``, plus
   ///   the path errors (`.noSuchFileOrDirectory`, `.nameTooLong`…).
   ///
@@ -166,7 +168,10 @@ public enum ExtendedAttributes {
 
   /// The value of the extended attribute `name` of the file at `path`.
   ///
-  /// - Parameter following: Follow a final symbolic link (`getxattr`), or not (`lgetxattr`).
+  /// - Parameters:
+  ///   - name: The attribute's name (`user.…`, `trusted.…`, `security.…`, `system.…`).
+  ///   - path: The file.
+  ///   - following: Follow a final symbolic link (`getxattr`), or not (`lgetxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/extendedAttribute(named:)``.
   ///
   /// The corresponding C functions are `lgetxattr` and `getxattr`.
@@ -182,7 +187,11 @@ public enum ExtendedAttributes {
 
   /// Sets the extended attribute `name` of the file at `path`.
   ///
-  /// - Parameter following: Follow a final symbolic link (`setxattr`), or not (`lsetxattr`).
+  /// - Parameters:
+  ///   - name: The attribute's name.
+  ///   - value: Its value (may be empty).
+  ///   - path: The file.
+  ///   - following: Follow a final symbolic link (`setxattr`), or not (`lsetxattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/setExtendedAttribute(named:to:)``
   ///   (`.notPermitted` for a `user.` attribute on a symbolic link).
   ///
@@ -201,7 +210,10 @@ public enum ExtendedAttributes {
 
   /// Removes the extended attribute `name` of the file at `path`.
   ///
-  /// - Parameter following: Follow a final symbolic link (`removexattr`), or not (`lremovexattr`).
+  /// - Parameters:
+  ///   - name: The attribute's name.
+  ///   - path: The file.
+  ///   - following: Follow a final symbolic link (`removexattr`), or not (`lremovexattr`).
   /// - Throws: `Errno`, as ``SystemPackage/FileDescriptor/removeExtendedAttribute(named:)``.
   ///
   /// The corresponding C functions are `lremovexattr` and `removexattr`.

@@ -105,7 +105,7 @@ struct ZcTreeToolTests {
       }
       return try Self.zc(args)
     }
-    let stop = try zcAs(["copy", "-r", "--engine", engine, scratch.string + "/src", scratch.string + "/stop"])
+    let stop = try zcAs(["copy", "-r", "--stop-on-error", "--engine", engine, scratch.string + "/src", scratch.string + "/stop"])
     if asRoot && stop.status == 126 || stop.standardError.contains("Permission denied") && stop.standardError.contains("execve") {
       // The build directory is not executable by uid 65534 here.
       Issue.record("uid 65534 cannot run \(TransferFixtures.zcExecutable ?? "zc"): \(stop.standardError)")
@@ -115,7 +115,8 @@ struct ZcTreeToolTests {
     #expect(stop.standardError.contains("EACCES"))
     #expect(stop.standardError.contains("'\(scratch.string)/src/a/secret'"))
     #expect(stop.standardError.contains("cannot open the source file for reading"))
-    let go = try zcAs(["copy", "-r", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go"])
+    // --preserve=mode: the snapshot compares modes exactly (a/exec is set-user-ID).
+    let go = try zcAs(["copy", "-r", "--preserve=mode", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go"])
     #expect(go.status == 1)
     #expect(go.standardOutput.contains("copied \(expected.files) files"))
     var a = F.snapshot(src)
