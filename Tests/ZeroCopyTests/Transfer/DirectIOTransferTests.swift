@@ -167,39 +167,54 @@ extension TransferTests {
       while data.count < size { data += TransferFixtures.pattern.prefix(size - data.count) }
       // Without the ring (the default) and through it.
       for depth in [1, 4] {
-        try TransferFixtures.writeFile(disk.file("src"), data)
-        let source = try TransferFixtures.openFile(disk.file("src"), O_RDWR)
-        defer { try? source.close() }
-        let target = try TransferFixtures.openFile(disk.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
-        defer { try? target.close() }
-        let monitor = TransferMonitor()
-        // A thread truncates the source 12 MiB + 123 bytes past the progress it first sees
-        // beyond 1 MiB: the copy's reads run at most 8 chunks of 1 MiB (twice the ring's 4
-        // slots) past the bytes it has delivered in order, so none has reached there yet.
-        let truncatedTo = TransferFixtures.Box<Int64>(-1)
-        let watcher = TransferFixtures.Worker {
-          let deadline = ContinuousClock.now + .seconds(60)
-          while monitor.bytesTransferred < (1 << 20) {
-            if ContinuousClock.now > deadline { return }
-            sched_yield()
+        // The truncation races the copy: on a loaded machine the watcher thread can run
+        // too late, after the reads passed the new end. A round counts only when the bytes
+        // delivered right after the ftruncate were still more than the copy's read-ahead
+        // (8 chunks of 1 MiB, plus 1 MiB) short of the new size; otherwise it is run again.
+        var checked = false
+        for attempt in 1...6 where !checked {
+          try TransferFixtures.writeFile(disk.file("src"), data)
+          let source = try TransferFixtures.openFile(disk.file("src"), O_RDWR)
+          defer { try? source.close() }
+          let target = try TransferFixtures.openFile(disk.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
+          defer { try? target.close() }
+          let monitor = TransferMonitor()
+          // A thread truncates the source 24 MiB + 123 bytes past the progress it first sees
+          // beyond 1 MiB: the copy's reads run at most 8 chunks of 1 MiB (twice the ring's 4
+          // slots) past the bytes it has delivered in order, so none has reached there yet.
+          let truncatedTo = TransferFixtures.Box<Int64>(-1)
+          let inTime = TransferFixtures.Box<Bool>(false)
+          let watcher = TransferFixtures.Worker {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while monitor.bytesTransferred < (1 << 20) {
+              if ContinuousClock.now > deadline { return }
+              sched_yield()
+            }
+            let newSize = monitor.bytesTransferred + (24 << 20) + 123
+            precondition(ftruncate(source.rawValue, off_t(newSize)) == 0)
+            truncatedTo.value = newSize
+            inTime.value = monitor.bytesTransferred + (9 << 20) < newSize
           }
-          let newSize = monitor.bytesTransferred + (12 << 20) + 123
-          precondition(ftruncate(source.rawValue, off_t(newSize)) == 0)
-          truncatedTo.value = newSize
+          let report = try await Transfer.run(
+            TransferRequest(from: source, offset: 0, count: Int64(size), to: target, at: 0),
+            strategy: .directIO(bufferSize: 1 << 20, depth: depth), options: TransferOptions(monitor: monitor))
+          watcher.join()
+          let newSize = truncatedTo.value
+          #expect(report.strategy == "directIO")
+          guard inTime.value else {
+            print("directIO depth \(depth): the truncation came too late (attempt \(attempt), \(report.bytes) bytes copied); again")
+            continue
+          }
+          checked = true
+          #expect(report.sourceEndedEarly, "depth \(depth): \(report)")
+          #expect(report.bytes == newSize, "depth \(depth): \(report) vs truncated size \(newSize)")
+          TransferFixtures.expectSame(
+            try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "depth \(depth): truncated copy")
+          if depth == 4 && URingAvailability.isAvailable {
+            #expect(report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") }, "\(report.notes)")
+          }
         }
-        let report = try await Transfer.run(
-          TransferRequest(from: source, offset: 0, count: Int64(size), to: target, at: 0),
-          strategy: .directIO(bufferSize: 1 << 20, depth: depth), options: TransferOptions(monitor: monitor))
-        watcher.join()
-        let newSize = truncatedTo.value
-        #expect(report.strategy == "directIO")
-        #expect(report.sourceEndedEarly, "depth \(depth): \(report)")
-        #expect(report.bytes == newSize, "depth \(depth): \(report) vs truncated size \(newSize)")
-        TransferFixtures.expectSame(
-          try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "depth \(depth): truncated copy")
-        if depth == 4 && URingAvailability.isAvailable {
-          #expect(report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") }, "\(report.notes)")
-        }
+        #expect(checked, "depth \(depth): the truncation never landed ahead of the copy's reads in 6 attempts")
       }
       let newSize = Int64(TransferFixtures.status(disk.file("src"))?.size ?? -1)
       let source = try TransferFixtures.openFile(disk.file("src"), O_RDWR)

@@ -74,11 +74,16 @@ struct TreeCopyCancellationTests {
     let copy = Task {
       try await TreeCopy.copy(from: source, to: destination, options: TreeCopy.Options(engine: engine, jobs: 2, monitor: monitor))
     }
-    // Cancel once some bytes are done (the first files), while big ones are in flight.
-    let deadline = S.milliseconds() + 20_000
-    while monitor.bytesTransferred == 0 && S.milliseconds() < deadline { try await Task.sleep(for: .milliseconds(1)) }
-    copy.cancel()
+    // Cancel once some bytes are done (the first files), while big ones are in flight: from
+    // a thread of its own, so that a starved cooperative pool (a loaded machine) does not
+    // delay the cancellation until the copy is over.
+    let canceller = TransferFixtures.Worker {
+      let deadline = S.milliseconds() + 20_000
+      while monitor.bytesTransferred == 0 && S.milliseconds() < deadline { sched_yield() }
+      copy.cancel()
+    }
     let result = await copy.result
+    canceller.join()
     guard case .failure(let failure) = result, let error = failure as? ZeroCopyError else {
       print("TreeCopy \(engine): finished before the cancellation; nothing to check")
       return
@@ -96,7 +101,14 @@ struct TreeCopyCancellationTests {
     }
     #expect(present == counts.files, "\(engine): \(present) files in the destination, the error says \(counts.files)")
     #expect(bytes == counts.bytes && bytes == error.bytesTransferred, "\(engine): \(bytes) bytes present, error \(error.bytesTransferred)")
-    #expect(present < files.count, "\(engine): everything was copied although cancelled")
+    // On a loaded machine the cancellation can land after the last file was copied (the
+    // copy then still reports ECANCELED, with counts that cover the whole tree): the checks
+    // above hold; only "something was left out" cannot be checked in that run.
+    if counts.files == files.count {
+      print("TreeCopy \(engine): cancelled after the last file; every file was copied")
+    } else {
+      #expect(present < files.count, "\(engine): everything was copied although cancelled")
+    }
     // Nothing of this test's directory is still open (other suites' descriptors are ignored).
     let open = TransferFixtures.entries(of: "/proc/self/fd").compactMap { fd -> String? in
       var buffer = [CChar](repeating: 0, count: 4096)
