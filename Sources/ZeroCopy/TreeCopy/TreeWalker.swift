@@ -228,12 +228,16 @@ final class FileJob: @unchecked Sendable {
     guard let map = linksTo else { return }
     let waiting = linkLock.withLock { () -> [(DirHandle, FilePath, FilePath)]? in
       if settled { return nil }
+      // The map first, then `settled`, both under the lock: a walker whose addLink finds
+      // the job settled must find the map's entry final (the path, or gone), never still
+      // this job in flight — else it copied the other name as a separate file (seen once
+      // in a make test run, threads engine, loaded machine). Lock order: linkLock, then the map's.
+      map.set(device: device, inode: inode, done ? .path(destinationPath) : nil)
       settled = true
       defer { pendingLinks.removeAll() }
       return pendingLinks
     }
     guard let waiting else { return }
-    map.set(device: device, inode: inode, done ? .path(destinationPath) : nil)
     for (directory, name, linkSource) in waiting {
       if !done {
         state.fail(ZeroCopyError(
@@ -825,7 +829,12 @@ final class TreeWalker {
           return
         }
         // Settled meanwhile: it is a path now (or gone, then this one copies).
-        if case .path(let earlier)? = map.claim(st, mine) { return linkByPath(earlier, dst, destinationName, fail) } else { claimed = true; job?.linksTo = map }
+        if case .path(let earlier)? = map.claim(st, mine) {
+          policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+          return linkByPath(earlier, dst, destinationName, fail)
+        }
+        claimed = true
+        job?.linksTo = map
       case .path(let earlier)?:
         policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
         return linkByPath(earlier, dst, destinationName, fail)
