@@ -31,18 +31,14 @@ check-samples: house-python deps bench-build
 	@$(SWIFT) build $(SWIFT_BUILD_FLAGS) >/dev/null
 	@$(PYTHON) mk/check-samples.py $(CURDIR) "$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)" --jobs 2
 
-# LinuxIO and ZeroCopy with every docc check; URing without the parameter-and-return
-# validation, whose ~60 undocumented parameters (request factories) wait for issue 17's
-# phase 2, which changes those signatures anyway. The plugin builds in the normal scratch
-# path (.build) and only extracts symbol graphs: the test build stays valid.
+# All three with every docc check, parameter and return validation included. The plugin
+# builds in the normal scratch path (.build) and only extracts symbol graphs: the test
+# build stays valid.
 DOCC_FLAGS :=
 docs: deps
 	@rm -rf $(DOCS_OUT); mkdir -p $(DOCS_OUT)
 	$(SWIFT) package $(DOCC_FLAGS) --allow-writing-to-directory $(DOCS_OUT) \
-	  generate-documentation --target LinuxIO --target ZeroCopy --output-path $(DOCS_OUT) --warnings-as-errors
-	$(SWIFT) package $(DOCC_FLAGS) --allow-writing-to-directory $(DOCS_OUT) \
-	  generate-documentation --target URing --output-path $(DOCS_OUT)/URing.doccarchive --warnings-as-errors \
-	  --disable-parameters-and-returns-validation
+	  generate-documentation --target LinuxIO --target URing --target ZeroCopy --output-path $(DOCS_OUT) --warnings-as-errors
 	@echo "docs: $$(ls -d $(DOCS_OUT)/*.doccarchive | wc -l) archives in $(DOCS_OUT)/ (LinuxIO, URing, ZeroCopy)"
 
 check-repo:

@@ -30,7 +30,8 @@ extension IOURing {
       self.rawFlags = rawFlags
     }
 
-    /// Converts a kernel CQE. **The one place in this module where `-errno` becomes `Errno`.**
+    /// Converts a kernel CQE with `completionResult(res:flags:)` (`KernelResult.swift`,
+    /// where `-errno` becomes `Errno` for the whole module).
     ///
     /// A SEND_ZC notification (`IORING_CQE_F_NOTIF`) is the exception to "negative means
     /// error": its `res` is 0, or has bit 31 set (`IORING_NOTIF_USAGE_ZC_COPIED`), which
@@ -41,14 +42,7 @@ extension IOURing {
     internal init(_ cqe: zc_cqe) {
       self.userData = cqe.user_data
       self.rawFlags = cqe.flags
-      if cqe.flags & ZC_IORING_CQE_F_NOTIF != 0 {
-        let copied = UInt32(bitPattern: cqe.res) & ZC_IORING_NOTIF_USAGE_ZC_COPIED != 0
-        self.result = .success(copied ? 1 : 0)
-      } else if cqe.res >= 0 {
-        self.result = .success(cqe.res)
-      } else {
-        self.result = .failure(Errno(rawValue: -cqe.res))
-      }
+      self.result = completionResult(res: cqe.res, flags: cqe.flags)
     }
 
     /// The result value, or throws the completion's `Errno`.

@@ -10,9 +10,15 @@ extension IOURing.Request {
   ///
   /// - Parameters:
   ///   - file: A descriptor or registered-file slot opened with `O_DIRECT`.
-  ///   - buffer: A registered buffer; the bytes `range` of it (default: all) are read into.
+  ///   - buffer: A registered buffer (``IOURing/RegisteredBuffer``).
+  ///   - range: Which bytes of `buffer` to read into (default: all). Its start address must
+  ///     be a multiple of `alignment.memory` and its length of `alignment.offset`.
+  ///     - Precondition: inside the buffer.
   ///   - offset: The file offset; must be a multiple of `alignment.offset`.
   ///   - alignment: The file's alignment (`FileDescriptor.directIOAlignment()`).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Throws: `DirectIOError` (LinuxIO) (errno `EINVAL`) naming the misaligned buffer
   ///   address, offset or length and the alignment it needs — before anything is queued.
   /// - Result: Bytes read (short at the end of the file), or the `Errno`.

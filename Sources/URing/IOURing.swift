@@ -127,10 +127,8 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
     let ring = UnsafeMutablePointer<io_uring>.allocate(capacity: 1)
     ring.initialize(to: io_uring())
-    let ret = io_uring_queue_init_params(entries, ring, &params)
-    if ret < 0 {
+    if case .failure(let errno) = kernelResult(io_uring_queue_init_params(entries, ring, &params)) {
       ring.deallocate()
-      let errno = Errno(rawValue: -ret)
       if errno == .invalidArgument {
         throw SetupError.diagnoseInvalidArgument(entries: entries, requested: params)
       }
@@ -316,19 +314,17 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     let pending = Int(io_uring_sq_ready(ring))
     var ts = __kernel_timespec(timeout)
     var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
-    let ret = io_uring_submit_and_wait_timeout(ring, &cqe, UInt32(clamping: count), &ts, nil)
-    if ret >= 0 {
+    switch kernelResult(io_uring_submit_and_wait_timeout(ring, &cqe, UInt32(clamping: count), &ts, nil)) {
+    case .success(let submitted):
       releaseConsumedStorage()
-      return Int(ret)
-    }
-    switch Errno(rawValue: -ret) {
-    case .timeout, .interrupted:
+      return Int(submitted)
+    case .failure(.timeout), .failure(.interrupted):
       releaseConsumedStorage()
       return pending - Int(io_uring_sq_ready(ring))
-    case .resourceBusy, .resourceTemporarilyUnavailable:
+    case .failure(.resourceBusy), .failure(.resourceTemporarilyUnavailable):
       _ = moveReadyToBacklog()
       return try submitInternal(waitFor: 0)
-    case let errno:
+    case .failure(let errno):
       throw errno
     }
   }
@@ -337,15 +333,13 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     var attempts = 0
     while true {
       let ret = waitFor == 0 ? io_uring_submit(ring) : io_uring_submit_and_wait(ring, waitFor)
-      if ret >= 0 {
+      switch kernelResult(ret) {
+      case .success(let submitted):
         releaseConsumedStorage()
-        return Int(ret)
-      }
-      let errno = Errno(rawValue: -ret)
-      switch errno {
-      case .interrupted:
+        return Int(submitted)
+      case .failure(.interrupted):
         continue
-      case .resourceBusy, .resourceTemporarilyUnavailable:
+      case .failure(let errno) where errno == .resourceBusy || errno == .resourceTemporarilyUnavailable:
         // EBUSY: the CQ (plus overflow) is full / too many requests in flight.
         // EAGAIN: the kernel could not allocate a request. Both: reap, then retry.
         attempts += 1
@@ -353,11 +347,13 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
           if attempts > 100 { throw errno }
           var ts = __kernel_timespec(tv_sec: 0, tv_nsec: 1_000_000)
           var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
-          let w = io_uring_wait_cqe_timeout(ring, &cqe, &ts)
-          if w < 0 && w != -ETIME && w != -EINTR { throw Errno(rawValue: -w) }
+          switch kernelResult(io_uring_wait_cqe_timeout(ring, &cqe, &ts)) {
+          case .success, .failure(.timeout), .failure(.interrupted): break
+          case .failure(let waitErrno): throw waitErrno
+          }
           _ = moveReadyToBacklog()
         }
-      default:
+      case .failure(let errno):
         throw errno
       }
     }
@@ -505,9 +501,11 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       if remaining <= .zero { return nil }
       var ts = __kernel_timespec(remaining)
       var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
-      let ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts)
-      if ret == -ETIME { return peekCompletion() }
-      if ret < 0 && ret != -EINTR { throw Errno(rawValue: -ret) }
+      switch kernelResult(io_uring_wait_cqe_timeout(ring, &cqe, &ts)) {
+      case .failure(.timeout): return peekCompletion()
+      case .success, .failure(.interrupted): break
+      case .failure(let errno): throw errno
+      }
     }
   }
 
@@ -589,21 +587,6 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       for i in 0..<n { backlog.append(Completion(reapScratch[i])) }
       moved += n
     }
-  }
-}
-
-// MARK: - liburing error funnel
-
-/// Calls a liburing function that returns `-errno` on failure (liburing's convention for
-/// everything except completions, which ``IOURing/Completion`` converts), retrying
-/// `EINTR`, and returns its non-negative result or throws the `Errno`.
-@inline(__always)
-internal func liburing(_ call: () -> Int32) throws(Errno) -> Int32 {
-  while true {
-    let ret = call()
-    if ret >= 0 { return ret }
-    if ret == -EINTR { continue }
-    throw Errno(rawValue: -ret)
   }
 }
 

@@ -191,7 +191,7 @@ internal final class RingOwnership {
         // SEND_ZC: the notification is the last completion. A result without F_MORE ends
         // the request too (it failed before the kernel took the pages), except -ECANCELED:
         // a cancelled link member still gets a notification (measured on 6.18).
-        final = cqe.flags & ZC_IORING_CQE_F_NOTIF != 0 || (!more && cqe.res != -ECANCELED)
+        final = cqe.flags & ZC_IORING_CQE_F_NOTIF != 0 || (!more && kernelResult(cqe.res) != .failure(.canceled))
       } else {
         final = !more
       }
@@ -270,8 +270,10 @@ internal final class RingOwnership {
       if left <= .zero { return false }
       var ts = __kernel_timespec(min(left, .milliseconds(50)))
       var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
-      let ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts)
-      if ret < 0 && ret != -ETIME && ret != -EINTR { return false }
+      switch kernelResult(io_uring_wait_cqe_timeout(ring, &cqe, &ts)) {
+      case .success, .failure(.timeout), .failure(.interrupted): break
+      case .failure: return false
+      }
       while true {
         let n = Int(zc_uring_reap(ring, scratch, UInt32(IOURing.reapBatch)))
         if n == 0 {

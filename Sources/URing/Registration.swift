@@ -371,7 +371,12 @@ extension IOURing {
   /// `ENOBUFS` (a multishot receive ends): recycle, then resubmit.
   ///
   /// - Parameters:
+  ///   - group: The buffer group id (`bgid`) that requests name to pick from this ring
+  ///     (``IOURing/Request/recvMultishot(_:bufferGroup:flags:userData:)``, `sqe->buf_group`).
+  ///     - Precondition: not already registered on this ring.
   ///   - count: A power of two, 1...32768.
+  ///   - bufferSize: Bytes per buffer, 1...`UInt32.max`; the ring allocates
+  ///     `count * bufferSize` bytes, page-aligned.
   /// - Throws: `EEXIST` (group id in use), `EINVAL`, `ENOMEM`.
   ///
   /// The corresponding C function is `io_uring_register_buf_ring` (`IORING_REGISTER_PBUF_RING`, kernel 5.19).

@@ -50,8 +50,14 @@ extension IOURing.Request {
   /// takes an owned buffer instead.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
+  ///   - buffer: Where the bytes go: up to `buffer.count` of them, from its start.
   ///   - offset: The file offset, or `nil` for the current file position (advanced by the
   ///     read; 5.6+) — required for pipes, sockets and other streams.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes read (0 at end of file), or the `Errno`. At most `UInt32.max`
   ///   bytes are requested (the kernel moves at most 0x7ffff000 per call), so a larger
   ///   buffer yields a short count.
@@ -79,8 +85,15 @@ extension IOURing.Request {
   /// caller keeps valid**. ``write(_:from:range:at:userData:)`` takes an owned buffer instead.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
+  ///   - buffer: The bytes to write: all `buffer.count` of them (at most `UInt32.max` are
+  ///     requested).
   ///   - offset: The file offset, or `nil` for the current file position (5.6+) —
   ///     required for pipes, sockets and `O_APPEND` files.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes written (possibly fewer than `buffer.count`), or the `Errno`. A
   ///   write to a closed socket or pipe raises `SIGPIPE` like `write(2)` does — use
   ///   ``send(_:from:range:flags:userData:)`` on sockets (the kernel forces `MSG_NOSIGNAL`).
@@ -143,8 +156,15 @@ extension IOURing.Request {
   /// Reads into (part of) a registered buffer: no per-request page pinning.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
   ///   - buffer: A buffer registered with ``IOURing/registerBuffers(_:)`` or `IOURing.registerBuffer(_:at:)`.
   ///   - range: Which bytes of it to read into (default: all). - Precondition: inside the buffer.
+  ///   - offset: The file offset, or `nil` for the current file position (5.6+) — required
+  ///     for pipes, sockets and other streams.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes read, or the `Errno` (`EFAULT` if the registration was removed).
   /// - Lifetime: The registration (and the memory behind it) must last until the completion is reaped.
   ///
@@ -165,8 +185,15 @@ extension IOURing.Request {
   /// Writes (part of) a registered buffer.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
   ///   - buffer: A registered buffer.
   ///   - range: Which bytes of it to write (default: all). - Precondition: inside the buffer.
+  ///   - offset: The file offset, or `nil` for the current file position (5.6+) — required
+  ///     for pipes, sockets and `O_APPEND` files.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes written, or the `Errno`.
   /// - Lifetime: The registration (and the memory behind it) must last, unmodified in
   ///   `range`, until the completion is reaped.
@@ -191,11 +218,18 @@ extension IOURing.Request {
   /// `splice(2)`; one of them must be a pipe.
   ///
   /// - Parameters:
-  ///   - sourceOffset / destinationOffset: A file offset, or `nil` for the file position;
-  ///     must be `nil` for a pipe.
+  ///   - source: The descriptor (or registered-file slot) to read from.
+  ///   - sourceOffset: Where to read in `source`, or `nil` for its file position (which
+  ///     the splice advances). Must be `nil` when `source` is a pipe (`ESPIPE` otherwise).
+  ///   - destination: The descriptor (or registered-file slot) to write to.
+  ///   - destinationOffset: Where to write in `destination`, or `nil` for its file
+  ///     position. Must be `nil` when `destination` is a pipe.
   ///   - count: At most this many bytes (a pipe holds 64 KiB by default).
   ///   - flags: `SPLICE_F_*` (`SPLICE_F_MOVE` = 1, `SPLICE_F_NONBLOCK` = 2, `SPLICE_F_MORE` = 4).
   ///     A registered `source` adds `SPLICE_F_FD_IN_FIXED` itself.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes moved (0: end of input, or a writer-less empty pipe), or the `Errno`
   ///   (`EINVAL` when neither end is a pipe or a file does not support splice).
   /// - Lifetime: No memory is referenced; both descriptors must stay open until completion.
@@ -247,7 +281,12 @@ extension IOURing.Request {
   /// ``send(_:from:range:flags:userData:)`` takes an owned buffer instead.
   ///
   /// - Parameters:
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
+  ///   - buffer: The bytes to send: all `buffer.count` of them.
   ///   - flags: `MSG_*` flags (e.g. `MSG_MORE`, `MSG_DONTWAIT`).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes sent, or the `Errno` (`EPIPE`, `ECONNRESET`…).
   /// - Lifetime: `buffer` must stay allocated and unmodified from ``IOURing/prepare(_:)-(IOURing.Request)``
   ///   until the completion is reaped (a send blocked on a full socket holds it until it
@@ -383,9 +422,14 @@ extension IOURing.Request {
   /// references the buffer.
   ///
   /// - Parameters:
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
+  ///   - buffer: The bytes to send: all `buffer.count` of them, transmitted from its pages.
   ///   - flags: `MSG_*` flags.
   ///   - reportUsage: Ask the notification to say whether the data was copied after all
   ///     (`IORING_SEND_ZC_REPORT_USAGE`, kernel 6.2; older kernels reject it with `EINVAL`).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Lifetime: `buffer` must stay allocated and **unmodified until the notification** —
   ///   not merely the first completion; TCP holds the pages until the peer has acknowledged
   ///   the data, so a peer that stops reading holds them indefinitely. A result without
@@ -449,7 +493,11 @@ extension IOURing.Request {
   /// not reported; ``unsafeAccept(_:address:addressLength:flags:userData:)`` writes it).
   ///
   /// - Parameters:
+  ///   - socket: A listening socket, or a registered-file slot holding one.
   ///   - flags: `SOCK_CLOEXEC` (default) and/or `SOCK_NONBLOCK`.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: The new connection's descriptor (the caller owns it), or the `Errno`.
   /// - Lifetime: No memory is referenced.
   ///
@@ -465,9 +513,16 @@ extension IOURing.Request {
   /// address through raw pointers the caller keeps valid.
   ///
   /// - Parameters:
-  ///   - address / addressLength: Where to store the peer's address (both or neither);
-  ///     `addressLength` must hold the address buffer's size on entry.
+  ///   - socket: A listening socket, or a registered-file slot holding one.
+  ///   - address: Where the kernel stores the peer's address (`sockaddr_in`,
+  ///     `sockaddr_in6`…, truncated to the size in `addressLength`), or `nil` not to get
+  ///     it. Pass both or neither.
+  ///   - addressLength: On entry the size of `address`'s storage in bytes; on completion
+  ///     the peer address's real length. `nil` exactly when `address` is `nil`.
   ///   - flags: `SOCK_CLOEXEC` (default) and/or `SOCK_NONBLOCK`.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: The new connection's descriptor (the caller owns it), or the `Errno`.
   /// - Lifetime: `address` and `addressLength` must stay allocated from
   ///   ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped (the kernel writes them when a
@@ -526,9 +581,13 @@ extension IOURing.Request {
   /// request and kept until its completion.
   ///
   /// - Parameters:
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
   ///   - address: The peer's address (`sockaddr_in`, `sockaddr_in6` or `sockaddr_un` in the
   ///     storage's first `length` bytes).
   ///   - length: The address's length. - Precondition: at most `sizeof(sockaddr_storage)`.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0, or the `Errno` (`ECONNREFUSED`, `ETIMEDOUT`…).
   /// - Lifetime: Nothing to keep alive: the request owns its copy until the completion.
   ///
@@ -640,9 +699,14 @@ extension IOURing.Request {
   /// - Parameters:
   ///   - path: The path, relative to `directory` (default: the working directory); an
   ///     empty path with `flags` containing `AT_EMPTY_PATH` (0x1000) stats `directory` itself.
+  ///   - directory: The directory a relative `path` starts from (`dirfd`), or `nil` for the
+  ///     working directory (`AT_FDCWD`); ignored for an absolute path.
   ///   - flags: `AT_*` flags (`AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`, `AT_STATX_*`).
   ///   - mask: `STATX_*` fields wanted (default: `STATX_BASIC_STATS`).
   ///   - buffer: Receives the result; read it with ``IOURing/StatxBuffer/status``.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0, or the `Errno`.
   /// - Lifetime: Nothing to keep alive: the path is copied, and the request keeps `buffer`
   ///   (the object, which the kernel writes into at completion time) alive until its
@@ -711,8 +775,15 @@ extension IOURing.Request {
   /// Allocates (or, with `mode`, punches/zeroes) file space, like `fallocate(2)`.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
   ///   - mode: `FALLOC_FL_*` (0: allocate and extend the size; `FALLOC_FL_KEEP_SIZE` = 1;
   ///     `FALLOC_FL_PUNCH_HOLE` = 2 with KEEP_SIZE; `FALLOC_FL_ZERO_RANGE` = 0x10).
+  ///   - offset: The first byte of the range, in bytes from the start of the file.
+  ///   - length: The range's length in bytes; must be greater than 0 (`EINVAL` otherwise).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0, or the `Errno` (`EOPNOTSUPP` on filesystems without it, `ENOSPC`).
   ///
   /// The corresponding C function is `io_uring_prep_fallocate` (`IORING_OP_FALLOCATE`, kernel 5.6).
@@ -730,9 +801,15 @@ extension IOURing.Request {
   /// Advises the kernel about a file range's access pattern, like `posix_fadvise(2)`.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
+  ///   - offset: The first byte of the range (default: 0, the start of the file).
   ///   - length: Bytes from `offset` (0: to the end of the file). - Precondition: fits in
   ///     32 bits (liburing 2.3 passes it in `sqe->len`).
   ///   - advice: `POSIX_FADV_*` (`NORMAL` 0, `RANDOM` 1, `SEQUENTIAL` 2, `WILLNEED` 3, `DONTNEED` 4, `NOREUSE` 5).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0, or the `Errno` (`ESPIPE` for pipes).
   ///
   /// The corresponding C function is `io_uring_prep_fadvise` (`IORING_OP_FADVISE`, kernel 5.6).
@@ -754,6 +831,9 @@ extension IOURing.Request {
   /// - Parameters:
   ///   - region: Page-aligned start; length at most `UInt32.max` (liburing 2.3).
   ///   - advice: `MADV_*` (`NORMAL` 0, `RANDOM` 1, `SEQUENTIAL` 2, `WILLNEED` 3, `DONTNEED` 4).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0, or the `Errno` (`EINVAL` for unaligned ranges).
   /// - Lifetime: The mapping must stay mapped from ``IOURing/prepare(_:)-(IOURing.Request)`` until the
   ///   completion is reaped (advice applied to a range unmapped and mapped again meanwhile
@@ -773,8 +853,15 @@ extension IOURing.Request {
   /// Waits until `file` is ready for `events` (`POLLIN`, `POLLOUT`…), like `poll(2)` on one descriptor.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
+  ///   - events: The `poll(2)` events to wait for (`POLLIN` = 1, `POLLPRI` = 2, `POLLOUT` = 4,
+  ///     `POLLRDHUP` = 0x2000…); `POLLERR` and `POLLHUP` are reported whether asked or not.
   ///   - multishot: Stay armed and post a completion per readiness event (5.13), with
   ///     ``IOURing/Completion/hasMore`` while armed.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: The ready event mask (`revents`), or the `Errno`.
   ///
   /// The corresponding C functions are `io_uring_prep_poll_add` (`IORING_OP_POLL_ADD`,
@@ -806,10 +893,17 @@ extension IOURing.Request {
   /// `completionCount` other completions have been posted (if non-zero).
   ///
   /// - Parameters:
+  ///   - duration: How long from submission until it fires (a negative duration counts as
+  ///     zero); with `absolute`, the time on `clock` at which it fires.
+  ///   - completionCount: Complete with 0 early once this many other completions have been
+  ///     posted after it was armed (the `off` argument); 0 (the default): only the timer.
   ///   - clock: Which clock measures it (default monotonic).
   ///   - absolute: `duration` is an absolute time on `clock` (`IORING_TIMEOUT_ABS`).
   ///   - etimeIsSuccess: Report expiry as success 0 rather than `ETIME`, so it does not
   ///     break a link chain (`IORING_TIMEOUT_ETIME_SUCCESS`, 5.16).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: `ETIME` when it fired (an expected outcome, not a failure of the ring),
   ///   0 when the count was reached, `ECANCELED` when removed.
   /// - Lifetime: The timespec is copied into the request.
@@ -866,7 +960,12 @@ extension IOURing.Request {
   /// one. Its buffers stay in use until then.
   ///
   /// - Parameters:
+  ///   - target: The user data of the request(s) to cancel, compared with each in-flight
+  ///     request's `sqe->user_data`.
   ///   - all: Cancel every match, not just the first (`IORING_ASYNC_CANCEL_ALL`, 5.19).
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: 0 (one cancelled) or the number cancelled with `all`; `ENOENT` (nothing
   ///   matched) or `EALREADY` (running; cancellation was attempted).
   ///
@@ -881,7 +980,12 @@ extension IOURing.Request {
   /// Cancels the in-flight request(s) on `file`.
   ///
   /// - Parameters:
+  ///   - file: The descriptor, or registered-file slot (`IORING_ASYNC_CANCEL_FD_FIXED`),
+  ///     whose in-flight requests to cancel.
   ///   - all: Cancel every request on `file` (default), not just the first.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: The number cancelled (or 0 for one), `ENOENT`, or `EALREADY`.
   ///
   /// The corresponding C function is `io_uring_prep_cancel_fd` (`IORING_ASYNC_CANCEL_FD`, kernel 5.19).

@@ -24,6 +24,8 @@ extension IOURing.Request {
   /// by default), like `pread(2)`. The request owns `buffer` from now on.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
   ///   - buffer: The destination, moved into the request; the ring hands it back with
   ///     ``IOURing/takeBuffer(userData:)`` after the completion (also when the read failed or
   ///     was cancelled).
@@ -51,6 +53,11 @@ extension IOURing.Request {
   /// after the completion.
   ///
   /// - Parameters:
+  ///   - file: A descriptor, or a registered-file slot (``IOURing/RegisteredFile``, which
+  ///     sets `IOSQE_FIXED_FILE`).
+  ///   - buffer: The source, moved into the request; the ring hands it back with
+  ///     ``IOURing/takeBuffer(userData:)`` after the completion (also when the write failed
+  ///     or was cancelled).
   ///   - range: Which bytes of `buffer` to write. - Precondition: inside the buffer.
   ///   - offset: The file offset, or `nil` for the current file position (5.6+).
   ///   - userData: Must differ from that of every other request in flight that owns memory.
@@ -75,7 +82,11 @@ extension IOURing.Request {
   /// ``IOURing/takeBuffer(userData:)`` hands it back after the completion.
   ///
   /// - Parameters:
-  ///   - flags: `MSG_*` flags (e.g. `MSG_MORE`, `MSG_WAITALL`).
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
+  ///   - buffer: The bytes to send, moved into the request; the ring hands it back with
+  ///     ``IOURing/takeBuffer(userData:)`` after the completion.
+  ///   - range: Which bytes of `buffer` to send (default: all). - Precondition: inside the buffer.
+  ///   - flags: `MSG_*` flags (e.g. `MSG_MORE`, `MSG_DONTWAIT`).
   ///   - userData: Must differ from that of every other request in flight that owns memory.
   /// - Result: Bytes sent, or the `Errno` (`EPIPE`, `ECONNRESET`…).
   /// - Lifetime: Nothing to keep alive.
@@ -98,6 +109,11 @@ extension IOURing.Request {
   /// it was cancelled and its `ECANCELED` completion reaped).
   ///
   /// - Parameters:
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
+  ///   - buffer: The destination, moved into the request; the ring hands it back with
+  ///     ``IOURing/takeBuffer(userData:)`` after the completion.
+  ///   - range: Which bytes of `buffer` to fill (default: all). - Precondition: inside the buffer.
+  ///   - flags: `MSG_*` flags (e.g. `MSG_WAITALL`, `MSG_PEEK`).
   ///   - userData: Must differ from that of every other request in flight that owns memory.
   /// - Result: Bytes received (0: the peer shut down its side), or the `Errno`.
   /// - Lifetime: Nothing to keep alive.
@@ -123,6 +139,14 @@ extension IOURing.Request {
   /// result without `IORING_CQE_F_MORE` (other than `ECANCELED`) ends the request.
   ///
   /// - Parameters:
+  ///   - socket: A socket descriptor, or a registered-file slot holding one.
+  ///   - buffer: The bytes to send, moved into the request; the kernel transmits from its
+  ///     pages, and the ring hands it back with ``IOURing/takeBuffer(userData:)`` after the
+  ///     notification.
+  ///   - range: Which bytes of `buffer` to send (default: all). - Precondition: inside the buffer.
+  ///   - flags: `MSG_*` flags.
+  ///   - reportUsage: Ask the notification to say whether the data was copied after all
+  ///     (`IORING_SEND_ZC_REPORT_USAGE`, kernel 6.2; older kernels reject it with `EINVAL`).
   ///   - userData: Must differ from that of every other request in flight that owns memory.
   /// - Lifetime: Nothing to keep alive. TCP releases the pages once the peer has
   ///   acknowledged the data: a peer that stops reading keeps the buffer in the ring.

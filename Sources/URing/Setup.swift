@@ -120,8 +120,7 @@ extension IOURing {
         if flags.contains(.sqPoll) { p.sq_thread_idle = requested.sq_thread_idle }
         if flags.contains(.sqAffinity) { p.sq_thread_cpu = requested.sq_thread_cpu }
         var r = io_uring()
-        let ret = io_uring_queue_init_params(entries, &r, &p)
-        if ret < 0 { return Errno(rawValue: -ret) }
+        if case .failure(let errno) = kernelResult(io_uring_queue_init_params(entries, &r, &p)) { return errno }
         io_uring_queue_exit(&r)
         return nil
       }

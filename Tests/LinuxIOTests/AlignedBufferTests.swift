@@ -1,10 +1,9 @@
 // AlignedBuffer: alignment, zeroing, access, O_DIRECT, ownership.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 /// O_DIRECT on x86_64 and arm64 Linux (hidden by Glibc's Swift import: GNU-only).
 #if arch(x86_64)

@@ -7,10 +7,9 @@
 //   - Preconditions (negative counts, ranges past a mapping) trap.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 /// Runs `body` on a new thread whose SIGPIPE and SIGXFSZ are unblocked: Swift
 /// Concurrency's pool threads block SIGXFSZ, which would hide a missing guard.

@@ -6,10 +6,9 @@
 // descriptor closes. The suite is serialized so that at most one such copy exists.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 @Suite("Large sparse sources and truncation during a transfer", .serialized)
 struct LargeSparseTests {

@@ -2,10 +2,9 @@
 // file truncated under the mapping, advice, writable mappings, errors.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 @Suite("MappedRegion")
 struct MappedRegionTests {

@@ -6,10 +6,9 @@
 // test process and the whole run would fail. Passing proves the guard works.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 /// Reads whatever a non-blocking socket holds right now.
 private func readAvailable(_ fd: FileDescriptor) throws -> [UInt8] {

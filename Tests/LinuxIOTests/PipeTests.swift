@@ -1,10 +1,9 @@
 // Pipe: creation flags, capacity control, readable bytes, deterministic closing.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 @Suite("Pipe")
 struct PipeTests {

@@ -2,10 +2,9 @@
 // offsets (not written back, file position untouched) and with file positions.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 @Suite("Single calls")
 struct SingleCallTests {

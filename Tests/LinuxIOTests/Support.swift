@@ -2,10 +2,9 @@
 // byte patterns and exact comparisons.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 /// The sizes every data-moving API is checked at.
 let interestingSizes: [Int] = [0, 1, 4095, 4096, 4097, (1 << 20) + 3]

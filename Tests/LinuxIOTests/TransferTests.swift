@@ -2,10 +2,9 @@
 // positions, exact outcomes and progress, short and odd sources, exact errors.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import LinuxIO
 
 @Suite("All transfers")
 struct TransferTests {

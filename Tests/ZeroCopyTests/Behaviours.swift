@@ -4,7 +4,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 /// A buffer handed back by an operation, kept for later checks (tasks cannot return a
 /// noncopyable value).

@@ -6,7 +6,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 enum DirectIOAsync {
   static func run(_ kind: EngineKind) async throws {

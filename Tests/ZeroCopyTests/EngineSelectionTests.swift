@@ -4,7 +4,7 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 @Suite("engine selection")
 struct EngineSelectionTests {

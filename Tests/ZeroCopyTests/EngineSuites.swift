@@ -4,7 +4,7 @@
 
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 @Suite("io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment), .timeLimit(.minutes(2)))
 struct IOUringEngineTests {

@@ -9,7 +9,7 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 extension TransferFixtures {
   /// Whether RLIMIT_MEMLOCK applies to io_uring here (no CAP_IPC_LOCK): rings and

@@ -5,7 +5,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 @Suite("Readiness", .timeLimit(.minutes(2)))
 struct ReadinessTests {

@@ -5,7 +5,7 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 /// The two engine kinds every behavioural test runs against.
 enum EngineKind: String, Sendable, CustomStringConvertible {

@@ -9,7 +9,7 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 /// The refusal this process runs under (`enosys`, `eperm`, `register-eperm`), or nil.
 private let seccompMode: String? = {

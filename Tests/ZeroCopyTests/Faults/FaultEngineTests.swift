@@ -6,8 +6,7 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
-
-@testable import ZeroCopy
+import ZeroCopy
 
 @Suite("Faults: engine", .serialized)
 struct FaultEngineTests {

@@ -13,8 +13,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import ZeroCopy
+import ZeroCopy
 
 enum Faults {
   /// Every registered strategy's name (built-ins first): the scenarios iterate the

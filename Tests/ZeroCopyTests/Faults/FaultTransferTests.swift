@@ -7,8 +7,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-
-@testable import ZeroCopy
+import ZeroCopy
 
 @Suite("Faults: transfers", .serialized)
 struct FaultTransferTests {
