@@ -53,12 +53,13 @@ let package = Package(
       cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
       linkerSettings: [.linkedLibrary("uring")]
     ),
-    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2); header only.
+    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2, xattr); header only.
     .systemLibrary(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
     .target(
       name: "LinuxIO",
       dependencies: [
         "CZeroCopy",
+        "CLinuxExtras",
         .product(name: "SystemPackage", package: "swift-system"),
       ],
       swiftSettings: strictSwift

@@ -1,6 +1,7 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for ZeroCopy's
- * Readiness (epoll, eventfd) and the FileServer module (openat2, SO_MEMINFO).
+ * Readiness (epoll, eventfd), the FileServer module (openat2, SO_MEMINFO) and LinuxIO's
+ * extended attributes (<sys/xattr.h>: listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
  * syscall(2) is variadic, which Swift cannot call: openat2 has a static inline wrapper.
@@ -19,6 +20,7 @@
 #include <linux/openat2.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 
 /* O_PATH is a GNU extension that Swift's Glibc module hides. */
 #ifdef O_PATH

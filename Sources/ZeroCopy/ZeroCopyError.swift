@@ -1,5 +1,6 @@
 // The one error type of the ZeroCopy layer (Docs/Architecture.md, "Conventions").
 
+import Glibc
 public import SystemPackage
 
 /// An I/O operation failed: what was attempted, with which system call or io_uring
@@ -39,8 +40,15 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
   public var offset: Int64?
   /// Bytes the operation moved before it failed (`writeAll`, chunk sequences, transfers).
   public var bytesTransferred: Int64
-  /// Extra context, if any.
+  /// Extra context, if any. For a refusal (``isRefusal``), why the operation was refused.
   public var message: String?
+  /// Whether the operation was refused before any system call failed — the source and
+  /// destination are the same file, a directory would be copied into itself, a trailing
+  /// slash names no directory… — rather than failing in a call. ``message`` says why (its
+  /// first words are the reason, for people and scripts: "source and destination are the
+  /// same file"); ``errno`` is the errno a caller would test (`EINVAL`, `EISDIR`,
+  /// `ENOTDIR`…) and ``syscall`` the call that found the reason (`stat`, `fstatat`…).
+  public var isRefusal: Bool
   /// For a transfer (``Transfer``): the strategy that was running when it stopped, which
   /// delivered ``bytesTransferred`` (after any fallbacks); `nil` for other operations.
   public var strategy: String?
@@ -49,7 +57,7 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
   public init(
     _ operation: Operation, syscall: String, errno: Errno, paths: [FilePath] = [],
     descriptors: [FileDescriptor] = [], offset: Int64? = nil, bytesTransferred: Int64 = 0,
-    message: String? = nil
+    message: String? = nil, isRefusal: Bool = false
   ) {
     self.operation = operation
     self.syscall = syscall
@@ -59,20 +67,30 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
     self.offset = offset
     self.bytesTransferred = bytesTransferred
     self.message = message
+    self.isRefusal = isRefusal
   }
 
   /// Whether the operation ended because it (or its task) was cancelled (`ECANCELED`).
   public var isCancellation: Bool { errno == .canceled }
 
   /// A readable description.
+  ///
+  /// A failure: `copy failed: openat: No such file or directory (ENOENT, errno 2); path 'a' -> 'b'…`.
+  /// A refusal says why first: `copy refused: source and destination are the same file…;
+  /// stat: EINVAL (errno 22); path 'a' -> 'a'`.
   public var description: String {
-    var s = "\(operation) failed: \(syscall): \(errno) (errno \(errno.rawValue))"
+    var s: String
+    if isRefusal, let message {
+      s = "\(operation) refused: \(message); \(syscall): \(errno.symbolicName) (errno \(errno.rawValue))"
+    } else {
+      s = "\(operation) failed: \(syscall): \(errno) (\(errno.symbolicName), errno \(errno.rawValue))"
+    }
     // Quoted as coreutils quotes names: bytes that do not print (not UTF-8, controls) escaped.
     if !paths.isEmpty { s += "; path " + paths.map(\.shellQuoted).joined(separator: " -> ") }
     if !descriptors.isEmpty { s += "; fd " + descriptors.map { "\($0.rawValue)" }.joined(separator: " -> ") }
     if let offset { s += "; at offset \(offset)" }
     if bytesTransferred != 0 { s += "; after \(bytesTransferred) bytes" }
-    if let message { s += "; \(message)" }
+    if let message, !isRefusal { s += "; \(message)" }
     return s
   }
 
@@ -123,3 +141,62 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
     public static let startEngine = Operation(rawValue: "startEngine")
   }
 }
+
+extension Errno {
+  /// The errno's C name (`"EXDEV"`, `"ELOOP"`, `"EADDRINUSE"`…): every value of this
+  /// architecture's `<errno.h>` (Linux's uapi `asm/errno.h`; an alias such as `EWOULDBLOCK`
+  /// or `ENOTSUP` gives the name that `<errno.h>` defines first, `EAGAIN`, `EOPNOTSUPP`), and
+  /// the kernel-internal values 512…531 that occasionally reach user space (`ENOTSUPP`,
+  /// 524, from some filesystems' `ioctl` and `copy_file_range` paths). `"errno N"` for any
+  /// other value.
+  public var symbolicName: String {
+    errnoNames[rawValue] ?? "errno \(rawValue)"
+  }
+}
+
+/// Built from Glibc's constants, so each name has this architecture's value (Alpha, MIPS,
+/// SPARC and PA-RISC number many of them differently from asm-generic).
+private let errnoNames: [CInt: String] = {
+  let names: [(CInt, String)] = [
+    (EPERM, "EPERM"), (ENOENT, "ENOENT"), (ESRCH, "ESRCH"), (EINTR, "EINTR"), (EIO, "EIO"), (ENXIO, "ENXIO"),
+    (E2BIG, "E2BIG"), (ENOEXEC, "ENOEXEC"), (EBADF, "EBADF"), (ECHILD, "ECHILD"), (EAGAIN, "EAGAIN"),
+    (ENOMEM, "ENOMEM"), (EACCES, "EACCES"), (EFAULT, "EFAULT"), (ENOTBLK, "ENOTBLK"), (EBUSY, "EBUSY"),
+    (EEXIST, "EEXIST"), (EXDEV, "EXDEV"), (ENODEV, "ENODEV"), (ENOTDIR, "ENOTDIR"), (EISDIR, "EISDIR"),
+    (EINVAL, "EINVAL"), (ENFILE, "ENFILE"), (EMFILE, "EMFILE"), (ENOTTY, "ENOTTY"), (ETXTBSY, "ETXTBSY"),
+    (EFBIG, "EFBIG"), (ENOSPC, "ENOSPC"), (ESPIPE, "ESPIPE"), (EROFS, "EROFS"), (EMLINK, "EMLINK"),
+    (EPIPE, "EPIPE"), (EDOM, "EDOM"), (ERANGE, "ERANGE"), (EDEADLK, "EDEADLK"), (ENAMETOOLONG, "ENAMETOOLONG"),
+    (ENOLCK, "ENOLCK"), (ENOSYS, "ENOSYS"), (ENOTEMPTY, "ENOTEMPTY"), (ELOOP, "ELOOP"), (ENOMSG, "ENOMSG"),
+    (EIDRM, "EIDRM"), (ECHRNG, "ECHRNG"), (EL2NSYNC, "EL2NSYNC"), (EL3HLT, "EL3HLT"), (EL3RST, "EL3RST"),
+    (ELNRNG, "ELNRNG"), (EUNATCH, "EUNATCH"), (ENOCSI, "ENOCSI"), (EL2HLT, "EL2HLT"), (EBADE, "EBADE"),
+    (EBADR, "EBADR"), (EXFULL, "EXFULL"), (ENOANO, "ENOANO"), (EBADRQC, "EBADRQC"), (EBADSLT, "EBADSLT"),
+    (EBFONT, "EBFONT"), (ENOSTR, "ENOSTR"), (ENODATA, "ENODATA"), (ETIME, "ETIME"), (ENOSR, "ENOSR"),
+    (ENONET, "ENONET"), (ENOPKG, "ENOPKG"), (EREMOTE, "EREMOTE"), (ENOLINK, "ENOLINK"), (EADV, "EADV"),
+    (ESRMNT, "ESRMNT"), (ECOMM, "ECOMM"), (EPROTO, "EPROTO"), (EMULTIHOP, "EMULTIHOP"), (EDOTDOT, "EDOTDOT"),
+    (EBADMSG, "EBADMSG"), (EOVERFLOW, "EOVERFLOW"), (ENOTUNIQ, "ENOTUNIQ"), (EBADFD, "EBADFD"),
+    (EREMCHG, "EREMCHG"), (ELIBACC, "ELIBACC"), (ELIBBAD, "ELIBBAD"), (ELIBSCN, "ELIBSCN"), (ELIBMAX, "ELIBMAX"),
+    (ELIBEXEC, "ELIBEXEC"), (EILSEQ, "EILSEQ"), (ERESTART, "ERESTART"), (ESTRPIPE, "ESTRPIPE"),
+    (EUSERS, "EUSERS"), (ENOTSOCK, "ENOTSOCK"), (EDESTADDRREQ, "EDESTADDRREQ"), (EMSGSIZE, "EMSGSIZE"),
+    (EPROTOTYPE, "EPROTOTYPE"), (ENOPROTOOPT, "ENOPROTOOPT"), (EPROTONOSUPPORT, "EPROTONOSUPPORT"),
+    (ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"), (EOPNOTSUPP, "EOPNOTSUPP"), (EPFNOSUPPORT, "EPFNOSUPPORT"),
+    (EAFNOSUPPORT, "EAFNOSUPPORT"), (EADDRINUSE, "EADDRINUSE"), (EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (ENETDOWN, "ENETDOWN"), (ENETUNREACH, "ENETUNREACH"), (ENETRESET, "ENETRESET"),
+    (ECONNABORTED, "ECONNABORTED"), (ECONNRESET, "ECONNRESET"), (ENOBUFS, "ENOBUFS"), (EISCONN, "EISCONN"),
+    (ENOTCONN, "ENOTCONN"), (ESHUTDOWN, "ESHUTDOWN"), (ETOOMANYREFS, "ETOOMANYREFS"), (ETIMEDOUT, "ETIMEDOUT"),
+    (ECONNREFUSED, "ECONNREFUSED"), (EHOSTDOWN, "EHOSTDOWN"), (EHOSTUNREACH, "EHOSTUNREACH"),
+    (EALREADY, "EALREADY"), (EINPROGRESS, "EINPROGRESS"), (ESTALE, "ESTALE"), (EUCLEAN, "EUCLEAN"),
+    (ENOTNAM, "ENOTNAM"), (ENAVAIL, "ENAVAIL"), (EISNAM, "EISNAM"), (EREMOTEIO, "EREMOTEIO"), (EDQUOT, "EDQUOT"),
+    (ENOMEDIUM, "ENOMEDIUM"), (EMEDIUMTYPE, "EMEDIUMTYPE"), (ECANCELED, "ECANCELED"), (ENOKEY, "ENOKEY"),
+    (EKEYEXPIRED, "EKEYEXPIRED"), (EKEYREVOKED, "EKEYREVOKED"), (EKEYREJECTED, "EKEYREJECTED"),
+    (EOWNERDEAD, "EOWNERDEAD"), (ENOTRECOVERABLE, "ENOTRECOVERABLE"), (ERFKILL, "ERFKILL"),
+    (EHWPOISON, "EHWPOISON"),
+    // include/linux/errno.h: "should never be seen by user programs", yet a few leak (ENOTSUPP).
+    (512, "ERESTARTSYS"), (513, "ERESTARTNOINTR"), (514, "ERESTARTNOHAND"), (515, "ENOIOCTLCMD"),
+    (516, "ERESTART_RESTARTBLOCK"), (517, "EPROBE_DEFER"), (518, "EOPENSTALE"), (519, "ENOPARAM"),
+    (521, "EBADHANDLE"), (522, "ENOTSYNC"), (523, "EBADCOOKIE"), (524, "ENOTSUPP"), (525, "ETOOSMALL"),
+    (526, "ESERVERFAULT"), (527, "EBADTYPE"), (528, "EJUKEBOX"), (529, "EIOCBQUEUED"), (530, "ERECALLCONFLICT"),
+    (531, "ENOGRACE"),
+  ]
+  var table: [CInt: String] = [:]
+  for (value, name) in names where table[value] == nil { table[value] = name }
+  return table
+}()

@@ -48,12 +48,13 @@ struct TransferFlags: ParsableArguments {
     return names
   }
 
-  /// Prints the report as asked (`--json` wins over `--report`).
+  /// Prints the report as asked (`--json` wins over `--report`), on standard output
+  /// (checked: a write error makes the command fail).
   func printReport(_ transferReport: TransferReport) {
     if json {
-      print(transferReport.json)
+      StandardOutput.line(transferReport.json)
     } else if report {
-      print(transferReport)
+      StandardOutput.line(transferReport.description)
     }
   }
 }
@@ -76,18 +77,32 @@ func writeStandardError(_ text: String) {
   }
 }
 
-/// One line for a failed transfer: what failed, the system call, the errno, and the bytes
-/// that reached the destination.
+/// One line for a failed transfer: what failed, the system call, the errno (by its C
+/// name), and the bytes that reached the destination. A refusal (``ZeroCopyError/isRefusal``:
+/// the same file, a directory into itself…) says why first:
+///
+///     zc copy: source and destination are the same file (device 2049, inode 12): 'a' -> 'a' (EINVAL, errno 22; stat); 0 bytes reached the destination
+///     zc copy: open failed: No such file or directory (ENOENT, errno 2); 0 bytes reached the destination; 'x' -> 'y'; cannot open the source
 ///
 /// Paths are quoted as coreutils quotes names (bytes that do not print are escaped);
 /// `names` gives the text to show for a path instead (the argument as typed, with its
 /// trailing slash).
 func failureLine(_ command: String, _ error: ZeroCopyError, names: [FilePath: String] = [:]) -> String {
   let explanation = String(cString: strerror(error.errno.rawValue))
-  var line = "zc \(command): \(error.syscall) failed: \(explanation) (\(error.errno.symbolicName), errno \(error.errno.rawValue)); "
-  line += "\(error.bytesTransferred) bytes reached the destination"
-  if !error.paths.isEmpty { line += "; " + error.paths.map { names[$0] ?? $0.shellQuoted }.joined(separator: " -> ") }
-  if let message = error.message { line += "; " + message }
+  let paths = error.paths.map { names[$0] ?? $0.shellQuoted }.joined(separator: " -> ")
+  var line: String
+  if error.isRefusal, let message = error.message {
+    line = "zc \(command): \(message)"
+    if !paths.isEmpty { line += ": \(paths)" }
+    if error.errno != .invalidArgument { line += ": \(explanation)" }
+    line += " (\(error.errno.symbolicName), errno \(error.errno.rawValue); \(error.syscall)); "
+    line += "\(error.bytesTransferred) bytes reached the destination"
+  } else {
+    line = "zc \(command): \(error.syscall) failed: \(explanation) (\(error.errno.symbolicName), errno \(error.errno.rawValue)); "
+    line += "\(error.bytesTransferred) bytes reached the destination"
+    if !paths.isEmpty { line += "; " + paths }
+    if let message = error.message { line += "; " + message }
+  }
   return line.replacingNewlines()
 }
 

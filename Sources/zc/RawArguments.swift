@@ -98,3 +98,25 @@ enum RawArguments {
     return quoted + "'" + slashes + "'"
   }
 }
+
+extension RawArguments {
+  /// cp's optional-value options, which ArgumentParser cannot express, made explicit in the
+  /// arguments of `zc copy` (before `--`): `--preserve` alone is `--preserve=mode,ownership,timestamps`
+  /// (cp `-p`) and `--reflink` alone is `--reflink=always`. A bare `--preserve` never takes
+  /// the next argument as its value, as in cp.
+  static func normalizeCopyArguments(_ arguments: [String]) -> [String] {
+    guard arguments.first == "copy" else { return arguments }
+    var out = arguments
+    for index in out.indices.dropFirst() {
+      if out[index] == "--" { break }
+      if out[index] == "--preserve" { out[index] = "--preserve=mode,ownership,timestamps" }
+      if out[index] == "--reflink" { out[index] = "--reflink=always" }
+    }
+    return out
+  }
+
+  /// The arguments after `copy`, normalized (what ``CpOrderedOptions/replay(_:)`` reads).
+  static func copyArguments() -> [String] {
+    Array(normalizeCopyArguments(arguments()).dropFirst())
+  }
+}

@@ -75,9 +75,9 @@ struct CopyDestination {
   var path: FilePath
   /// What is there (after following a symbolic link).
   var kind: Kind
-  /// The status (following links) when something is there.
+  /// The status (following links, unless resolved without following) when something is there.
   var status: stat?
-  /// Whether `path` itself is a symbolic link (to `kind`).
+  /// Whether `path` itself is a symbolic link (to `kind`; `.other` when not followed).
   var isSymbolicLink: Bool
 
   /// Whether an existing file is the source (same device and inode): a hard link, the same
@@ -85,13 +85,21 @@ struct CopyDestination {
   static func isSame(_ a: stat, _ b: stat) -> Bool { a.st_dev == b.st_dev && a.st_ino == b.st_ino }
 
   /// Resolves `destination` for a source named `sourceName` (its last component, used when
-  /// the destination is a directory) whose status is `source`.
+  /// the destination is a directory). What is found there is described, not judged: the
+  /// caller refuses the source itself and a directory (``refusal(for:source:removing:sourcePath:)``)
+  /// after the existing-file policies, in cp's order (`-n` keeps even the source itself).
   ///
+  /// - Parameter following: Describe what a symbolic link at the name points to (cp's
+  ///   default, which writes through it), or the link itself (`--remove-destination`,
+  ///   which removes it).
+  /// - Parameter loopExists: A link whose resolution loops (`ELOOP`) is described as an
+  ///   existing entry (cp `-f`, which then removes it) instead of refused.
   /// - Throws: (syscall, errno, message): `ENOTDIR` for ``CopyOptions/Destination/intoDirectory``
-  ///   without a directory, `EISDIR` for a directory in the file's place, `ENOENT` for a
-  ///   dangling symbolic link (cp does not write through one), `EINVAL` for the source itself.
+  ///   without a directory, `EISDIR` when a directory receives a file from a source without a
+  ///   name, `ENOENT` for a dangling symbolic link (cp does not write through one).
   static func resolve(
-    _ destination: FilePath, rule: CopyOptions.Destination, sourceName: FilePath.Component?, source: stat
+    _ destination: FilePath, rule: CopyOptions.Destination, sourceName: FilePath.Component?, following: Bool = true,
+    loopExists: Bool = false
   ) throws(CopyRefusal) -> CopyDestination {
     var target = destination
     var followed = stat()
@@ -125,23 +133,49 @@ struct CopyDestination {
     }
     var result = CopyDestination(path: target, kind: Kind(own.st_mode), status: own, isSymbolicLink: false)
     if own.st_mode & S_IFMT == S_IFLNK {
+      guard following else { return CopyDestination(path: target, kind: .other, status: own, isSymbolicLink: true) }
       var through = stat()
       guard target.withPlatformString({ stat($0, &through) }) == 0 else {
         let e = Errno(rawValue: errno)
         if e == .noSuchFileOrDirectory {
           throw CopyRefusal("stat", e, "not writing through dangling symlink", path: target)
         }
+        // cp -f (8.30 on): a link that loops is an existing file, which -f removes.
+        if e == .tooManySymbolicLinkLevels && loopExists {
+          return CopyDestination(path: target, kind: .other, status: own, isSymbolicLink: true)
+        }
         throw CopyRefusal("stat", e, "cannot follow the destination's symbolic link", path: target)
       }
       result = CopyDestination(path: target, kind: Kind(through.st_mode), status: through, isSymbolicLink: true)
     }
-    if let status = result.status, isSame(status, source) {
-      throw CopyRefusal("stat", .invalidArgument, sameFileMessage(source), path: target)
-    }
-    if result.kind == .directory {
-      throw CopyRefusal("open", .isDirectory, "cannot overwrite directory with non-directory", path: target)
-    }
     return result
+  }
+
+  /// The refusals cp makes once the existing-file policies have let the copy go on: the
+  /// source itself (unless `removing` a hard link of it — `--remove-destination` replaces it
+  /// by a copy — which still refuses the very same directory entry), and a directory.
+  func refusal(for source: stat, removing: Bool, sourcePath: FilePath) -> CopyRefusal? {
+    if let status, Self.isSame(status, source) {
+      if !removing || isSymbolicLink == false && Self.isSameEntry(path, sourcePath) {
+        return CopyRefusal("stat", .invalidArgument, Self.sameFileMessage(source), path: path)
+      }
+    }
+    if kind == .directory {
+      return CopyRefusal("open", .isDirectory, "cannot overwrite directory with non-directory", path: path)
+    }
+    return nil
+  }
+
+  /// Whether two paths name the same directory entry: the same name in the same directory.
+  static func isSameEntry(_ a: FilePath, _ b: FilePath) -> Bool {
+    guard a.lastComponent == b.lastComponent else { return false }
+    func directory(_ path: FilePath) -> stat? {
+      let parent = path.removingLastComponent()
+      var st = stat()
+      return (parent.isEmpty ? "." : parent).withPlatformString { stat($0, &st) } == 0 ? st : nil
+    }
+    guard let x = directory(a), let y = directory(b) else { return false }
+    return isSame(x, y)
   }
 
   /// "are the same file (device D, inode I)": cp's words first, for people and scripts.
@@ -150,7 +184,7 @@ struct CopyDestination {
   }
 }
 
-/// A refusal of ``CopyDestination/resolve(_:rule:sourceName:source:)``, turned into a
+/// A refusal of ``CopyDestination/resolve(_:rule:sourceName:following:loopExists:)``, turned into a
 /// ``ZeroCopyError`` by the caller (which knows both paths).
 struct CopyRefusal: Error {
   var syscall: String

@@ -27,17 +27,22 @@ public struct CopyOptions: Sendable {
   public var destination: Destination
   /// Options for the transfer itself (fallback, chunk size, monitor).
   public var transfer: TransferOptions
+  /// cp's rules: an existing destination (`-n`, `-u`, `-i`, `-f`, `--remove-destination`),
+  /// the attributes carried over (`--preserve`), clones (`--reflink`), hard links and the
+  /// events `-v` prints (``CopyPolicy``; cp's defaults by default).
+  public var policy: CopyPolicy
 
   /// Options for a copy.
   public init(
     atomic: Bool = false, fsync: Bool = false, sparse: SparseMode = .auto, destination: Destination = .automatic,
-    transfer: TransferOptions = TransferOptions()
+    transfer: TransferOptions = TransferOptions(), policy: CopyPolicy = CopyPolicy()
   ) {
     self.atomic = atomic
     self.fsync = fsync
     self.sparse = sparse
     self.destination = destination
     self.transfer = transfer
+    self.policy = policy
   }
 }
 
@@ -179,37 +184,155 @@ private struct FileCopier<Strategy: TransferStrategy> {
   }
 
   var monitor: TransferMonitor { options.transfer.monitor! }
+  var policy: CopyPolicy { options.policy }
+
+  /// The strategy that moves the data: the one asked for, or with --reflink=never one that
+  /// never clones (with its own fallbacks, so the transfer's are off).
+  var dataStrategy: any TransferStrategy {
+    policy.reflink == .never ? NonCloningStrategy(inner: strategy, fallback: options.transfer.allowFallback) : strategy
+  }
+  var dataTransferOptions: TransferOptions {
+    var transfer = options.transfer
+    if policy.reflink == .never { transfer.allowFallback = false }
+    return transfer
+  }
 
   func fail(
-    _ syscall: String, _ errno: Errno, _ message: String? = nil, target: FilePath? = nil, bytes: Int64 = 0
+    _ syscall: String, _ errno: Errno, _ message: String? = nil, target: FilePath? = nil, bytes: Int64 = 0,
+    refusal: Bool = false
   ) -> ZeroCopyError {
     ZeroCopyError(
       .copy, syscall: syscall, errno: errno, paths: [sourcePath, target ?? destination], bytesTransferred: bytes,
-      message: message)
+      message: message, isRefusal: refusal)
+  }
+
+  func fail(_ refusal: CopyRefusal) -> ZeroCopyError {
+    fail(refusal.syscall, refusal.errno, refusal.message, target: refusal.path, refusal: true)
   }
 
   func run() throws(ZeroCopyError) -> TransferReport {
     var source = stat()
     guard fstat(input, &source) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno)) }
     if source.st_mode & S_IFMT == S_IFDIR {
-      throw fail("read", .isDirectory, "-r not specified; omitting directory (the source is a directory)")
+      throw fail("read", .isDirectory, "-r not specified; omitting directory (the source is a directory)", refusal: true)
     }
-    let target: CopyDestination
+    let removing = policy.replace == .removeFirst
+    var target: CopyDestination
     do {
-      target = try CopyDestination.resolve(destination, rule: options.destination, sourceName: sourceName, source: source)
+      target = try CopyDestination.resolve(
+        destination, rule: options.destination, sourceName: sourceName, following: !removing,
+        loopExists: policy.replace == .removeIfUnwritable)
     } catch {
-      throw fail(error.syscall, error.errno, error.message, target: error.path)
+      throw fail(error)
     }
-    if options.atomic {
-      switch target.kind {
-      case .missing, .regular:
-        return try copyAtomically(target, source: source)
-      default:
-        let note = "not atomic: the destination is \(target.kind.article) and was written in place, as cp does"
-        return try copyInPlace(target, source: source, notes: [note])
+    // An existing destination, in cp's order: -n keeps it (even the source itself), then
+    // the same-file refusal, -u, -i, the directory refusal, --remove-destination.
+    if let existing = target.status {
+      if policy.existing == .skip { return skipped(target, "the destination exists (no-clobber)") }
+      if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath), refusal.errno == .invalidArgument {
+        throw fail(refusal)
+      }
+      if policy.existing == .replaceIfOlder && !CopyPolicy.isOlder(existing, than: source) {
+        // cp -u with --preserve=links: a source copied before still becomes a hard link of
+        // that copy; otherwise this kept file stands for the source's later names.
+        if policy.preserve.contains(.links), let map = policy.hardLinks,
+          case .path(let earlier)? = map.claim(source, .path(target.path))
+        {
+          return try link(to: earlier, target)
+        }
+        return skipped(target, "the destination is not older than the source (update)")
+      }
+      if let confirm = policy.confirmReplace {  // a directory in the way too, as cp asks
+        let question = ReplaceQuestion(
+          destination: target.path, mode: UInt32(existing.st_mode & 0o7777),
+          isWritable: target.path.withPlatformString { access($0, W_OK) } == 0, willRemove: policy.replace != .writeInto)
+        if !confirm(question) { return skipped(target, "not replaced (the answer was no)") }
+      }
+      if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath) { throw fail(refusal) }
+      if removing {
+        guard target.path.withPlatformString({ unlink($0) }) == 0 || Glibc.errno == ENOENT else {
+          throw fail("unlink", Errno(rawValue: Glibc.errno), "cannot remove the destination", target: target.path)
+        }
+        policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: target.path))
+        target = CopyDestination(path: target.path, kind: .missing, status: nil, isSymbolicLink: false)
       }
     }
-    return try copyInPlace(target, source: source, notes: [])
+    // --preserve=links: a source already copied (through a shared map) becomes a hard link.
+    var claimed = false
+    if policy.preserve.contains(.links), let map = policy.hardLinks {
+      switch map.claim(source, .path(target.path)) {
+      case .path(let earlier)?: return try link(to: earlier, target)
+      case .inFlight?, nil: claimed = true
+      }
+    }
+    policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath, destination: target.path))
+    do {
+      if options.atomic {
+        switch target.kind {
+        case .missing, .regular:
+          return try copyAtomically(target, source: source)
+        default:
+          let note = "not atomic: the destination is \(target.kind.article) and was written in place, as cp does"
+          return try copyInPlace(target, source: source, notes: [note])
+        }
+      }
+      return try copyInPlace(target, source: source, notes: [])
+    } catch {
+      if claimed { policy.hardLinks?.set(source, nil) }
+      throw error
+    }
+  }
+
+  /// The report of a copy that copied nothing.
+  func skipped(_ target: CopyDestination, _ why: String) -> TransferReport {
+    TransferReport(
+      strategy: "none", requestedStrategy: strategy.name, bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
+      syscalls: 0, elapsed: clock.now - started, fallbacks: [], notes: ["\(target.path.shellQuoted) kept: \(why)"],
+      sourceKind: .file, destinationKind: .file, dataPath: DataPath(.notCopied, reason: why))
+  }
+
+  /// --preserve=links: the destination becomes a hard link of `earlier`, the copy of the
+  /// same source inode made before (an existing destination is replaced).
+  func link(to earlier: FilePath, _ target: CopyDestination) throws(ZeroCopyError) -> TransferReport {
+    policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath, destination: target.path))
+    var rc = earlier.withPlatformString { e in target.path.withPlatformString { linkat(AT_FDCWD, e, AT_FDCWD, $0, 0) } }
+    if rc != 0 && Glibc.errno == EEXIST {
+      _ = target.path.withPlatformString { unlink($0) }
+      rc = earlier.withPlatformString { e in target.path.withPlatformString { linkat(AT_FDCWD, e, AT_FDCWD, $0, 0) } }
+    }
+    guard rc == 0 else {
+      throw fail("linkat", Errno(rawValue: Glibc.errno), "cannot create a hard link to \(earlier.shellQuoted)", target: target.path)
+    }
+    return TransferReport(
+      strategy: "none", requestedStrategy: strategy.name, bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
+      syscalls: 1, elapsed: clock.now - started, fallbacks: [], notes: [], sourceKind: .file, destinationKind: .file,
+      dataPath: DataPath(.notCopied, reason: "a hard link to \(earlier.shellQuoted), the copy of the same source file"))
+  }
+
+  func creationMode(_ source: stat) -> mode_t { policy.creationMode(source) }
+  func newFileMode(_ source: stat) -> mode_t { policy.newFileMode(source) }
+
+  /// After the data: the attributes the policy preserves (times, owner, xattrs, mode and
+  /// ACLs), or — for a new file created owner-only — its final mode.
+  func applyMetadata(
+    to output: CInt, source: stat, created: Bool, target: FilePath, bytes: Int64, keepMode: Bool = false
+  ) throws(ZeroCopyError) -> [String] {
+    let preserve = policy.preserve
+    var finalMode: mode_t? = nil
+    if created && !keepMode && !preserve.contains(.mode) && creationMode(source) != newFileMode(source) {
+      // Created owner-only while the owner could still change: the mode cp's result has.
+      finalMode = newFileMode(source) & ~processUmask
+    }
+    guard !preserve.isEmpty || finalMode != nil else { return [] }
+    var current = stat()
+    guard fstat(output, &current) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), target: target, bytes: bytes) }
+    do {
+      return try CopyMetadata(policy: policy).apply(
+        from: .descriptor(input), status: source, to: .descriptor(output), current: current, kind: .file,
+        created: created, modeWithoutPreserve: finalMode)
+    } catch {
+      throw fail(error.syscall, error.errno, error.message, target: target, bytes: bytes)
+    }
   }
 
   // MARK: - In place
@@ -218,16 +341,27 @@ private struct FileCopier<Strategy: TransferStrategy> {
   /// device as it is), checks it is not the source, truncates a regular file, copies.
   func copyInPlace(_ target: CopyDestination, source: stat, notes: [String]) throws(ZeroCopyError) -> TransferReport {
     var flags = O_WRONLY | O_CLOEXEC
+    var created = false
     switch target.kind {
     case .missing:
       // Never through a symbolic link that appeared since: ELOOP instead.
       flags |= O_CREAT | O_NOFOLLOW
+      created = true
     case .regular:
       if !target.isSymbolicLink { flags |= O_NOFOLLOW }
     default:
       break  // a FIFO or device is opened as it is (a socket answers ENXIO, as for cp)
     }
-    let output = target.path.withPlatformString { open($0, flags, mode_t(source.st_mode & 0o777)) }
+    var output = target.path.withPlatformString { open($0, flags, creationMode(source)) }
+    if output < 0 && target.kind != .missing && Glibc.errno != ENOENT && policy.replace == .removeIfUnwritable {
+      // cp -f: an existing file that cannot be opened is removed and created anew.
+      guard target.path.withPlatformString({ unlink($0) }) == 0 || Glibc.errno == ENOENT else {
+        throw fail("unlink", Errno(rawValue: Glibc.errno), "cannot remove the destination", target: target.path)
+      }
+      policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: target.path))
+      output = target.path.withPlatformString { open($0, O_WRONLY | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, creationMode(source)) }
+      created = true
+    }
     guard output >= 0 else {
       throw fail("open", Errno(rawValue: Glibc.errno), "cannot create regular file (open the destination)", target: target.path)
     }
@@ -237,7 +371,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
     guard fstat(output, &opened) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), target: target.path) }
     // Again on the descriptor: the name may have changed since it was resolved.
     if CopyDestination.isSame(opened, source) {
-      throw fail("fstat", .invalidArgument, CopyDestination.sameFileMessage(source), target: target.path)
+      throw fail("fstat", .invalidArgument, CopyDestination.sameFileMessage(source), target: target.path, refusal: true)
     }
     // Only a regular file is truncated (as O_TRUNC would): a FIFO or /dev/null is written as is.
     if opened.st_mode & S_IFMT == S_IFREG && opened.st_size > 0 {
@@ -245,6 +379,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
     }
     var report = try copyData(to: output, status: opened, source: source, target: target.path)
     report.notes = notes + report.notes
+    if opened.st_mode & S_IFMT == S_IFREG {
+      report.notes += try applyMetadata(to: output, source: source, created: created, target: target.path, bytes: report.bytes)
+    }
     if options.fsync && opened.st_mode & S_IFMT == S_IFREG && Glibc.fsync(output) != 0 {
       throw fail("fsync", Errno(rawValue: Glibc.errno), target: target.path, bytes: report.bytes)
     }
@@ -323,8 +460,15 @@ private struct FileCopier<Strategy: TransferStrategy> {
       if (old.st_uid != opened.st_uid || old.st_gid != opened.st_gid) && fchown(output, old.st_uid, old.st_gid) != 0 {
         report.notes.append("the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(Errno(rawValue: Glibc.errno).symbolicName))")
       }
-    } else if fchmod(output, mode_t(source.st_mode & 0o777) & ~processUmask) != 0 {
+    } else if fchmod(output, newFileMode(source) & ~processUmask) != 0 {
       throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+    }
+    do {
+      report.notes += try applyMetadata(
+        to: output, source: source, created: true, target: final, bytes: report.bytes, keepMode: true)
+    } catch var error {
+      error.message = [error.message, untouched].compactMap { $0 }.joined(separator: "; ")
+      throw error
     }
     if options.fsync && Glibc.fsync(output) != 0 {
       throw fail("fsync", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
@@ -364,8 +508,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
 
   // MARK: - Data
 
-  /// Copies the source's bytes into `output` (opened, empty or new): whole, by data
-  /// segments, or skipping zeros, as ``CopyOptions/sparse`` and the two files' kinds decide.
+  /// Copies the source's bytes into `output` (opened, empty or new): cloned (``CopyPolicy/reflink``),
+  /// whole, by data segments, or skipping zeros, as ``CopyOptions/sparse`` and the two
+  /// files' kinds decide; the report says which (``TransferReport/dataPath``).
   func copyData(to output: CInt, status: stat, source: stat, target: FilePath) throws(ZeroCopyError) -> TransferReport {
     let sourceIsFile = source.st_mode & S_IFMT == S_IFREG
     let outputIsFile = status.st_mode & S_IFMT == S_IFREG
@@ -374,6 +519,38 @@ private struct FileCopier<Strategy: TransferStrategy> {
       let position = lseek(input, 0, SEEK_CUR)
       guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno), target: target) }
       start = Int64(position)
+    }
+    // A clone first (cp 9: --reflink=auto is the default): the whole file, one ioctl.
+    var notCloned: String? = nil
+    let cloneable = sourceIsFile && outputIsFile && start == 0
+    switch policy.reflink {
+    case .always where !cloneable:
+      throw fail(
+        "ioctl(FICLONE)", .notSupported,
+        "failed to clone: --reflink=always clones a whole regular file into a regular file", target: target, refusal: true)
+    case .always:
+      if let (errno, why) = Cloning.attempt(input, into: output) {
+        throw fail("ioctl(FICLONE)", errno, "failed to clone: \(why)", target: target)
+      }
+      return cloned(source: source, target: target)
+    case .auto where cloneable && strategy is AutomaticStrategy:
+      if let (errno, why) = Cloning.attempt(input, into: output) {
+        if !Cloning.isRefusal(errno) { throw fail("ioctl(FICLONE)", errno, "failed to clone: \(why)", target: target) }
+        notCloned = "not cloned: \(why)"
+      } else {
+        return cloned(source: source, target: target)
+      }
+    case .auto:
+      if cloneable && !(strategy is ReflinkStrategy) && !(strategy is CopyFileRangeStrategy) {
+        notCloned = "not cloned: strategy \(strategy.name) was asked for"
+      }
+    case .never:
+      if strategy is ReflinkStrategy || strategy is CopyFileRangeStrategy {
+        throw fail(
+          "none", .notSupported, "strategy \(strategy.name) may share extents, which --reflink=never forbids",
+          target: target, refusal: true)
+      }
+      notCloned = "not cloned: --reflink=never"
     }
     let holes = sourceIsFile && SparseFiles.looksSparse(source)
     var copied: (report: TransferReport, length: Int64)
@@ -388,7 +565,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
           from: FileDescriptor(rawValue: input), offset: start, to: FileDescriptor(rawValue: output),
           at: outputIsFile || status.st_mode & S_IFMT == S_IFBLK ? 0 : nil, sourcePath: sourcePath,
           destinationPath: target),
-        strategy: strategy, options: options.transfer, operation: .copy)
+        strategy: dataStrategy, options: dataTransferOptions, operation: .copy)
       copied = (report, report.bytes)
       if holes && options.sparse != .never {
         copied.report.notes.append("holes written as zeros: the destination is not a regular file")
@@ -397,7 +574,45 @@ private struct FileCopier<Strategy: TransferStrategy> {
     // A descriptor passed in is left after what was copied.
     if let start { _ = lseek(input, off_t(start + copied.length), SEEK_SET) }
     copied.report.elapsed = clock.now - started
+    copied.report.dataPath = dataPath(of: copied.report, output: output, outputIsFile: outputIsFile, notCloned: notCloned)
     return copied.report
+  }
+
+  /// The report of a whole-file clone.
+  func cloned(source: stat, target: FilePath) -> TransferReport {
+    let size = Int64(source.st_size)
+    monitor.setExpected(size)
+    monitor.add(size)
+    _ = lseek(input, off_t(size), SEEK_SET)
+    return TransferReport(
+      strategy: "reflink", requestedStrategy: strategy.name, bytes: size, requestedBytes: nil, sourceEndedEarly: false,
+      syscalls: 1, elapsed: clock.now - started, fallbacks: [], notes: [], sourceKind: .file, destinationKind: .file,
+      dataPath: DataPath(.cloned, reason: "ioctl(FICLONE): the copy shares the source's extents"))
+  }
+
+  /// What kind of copy the strategy that ran made, and why not a faster one.
+  func dataPath(of report: TransferReport, output: CInt, outputIsFile: Bool, notCloned: String?) -> DataPath? {
+    guard let kind = DataPath.kind(ofStrategy: report.strategy) else {
+      return notCloned.map { DataPath(.userSpace, reason: "strategy \(report.strategy) (not built in: its kind is assumed); \($0)") }
+    }
+    var reasons: [String] = []
+    if let notCloned { reasons.append(notCloned) }
+    if kind == .userSpace {
+      if report.strategy == "readWrite" && report.notes.contains(where: { $0.hasPrefix("sparse always") }) {
+        reasons.append("--sparse=always reads the data to find runs of zeros")
+      } else if let last = report.fallbacks.last {
+        reasons.append("not in the kernel: \(last)")
+      } else if report.requestedStrategy != "automatic" {
+        reasons.append("strategy \(report.requestedStrategy) was asked for")
+      } else {
+        reasons.append("the automatic plan's choice for \(report.sourceKind) to \(report.destinationKind) of this size (Docs/Transfer.md)")
+      }
+    }
+    let reason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+    if report.strategy == "copyFileRange" && outputIsFile && report.bytes > 0 {
+      return Cloning.afterCopyFileRange(output, reason: reason)
+    }
+    return DataPath(kind, reason: reason)
   }
 
   /// The data segments one transfer each (the strategy that worked for the first is kept for
@@ -409,7 +624,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
     monitor.setExpected(Swift.min(Swift.max(0, size - start), Int64(source.st_blocks) * 512))
     var segments = SparseFiles.Segments(input, from: start, to: size)
     var merged = ReportMerger(requested: strategy.name)
-    var chosen: any TransferStrategy = strategy
+    var chosen: any TransferStrategy = dataStrategy
     var length = size - start
     var count = 0
     while true {
@@ -428,12 +643,12 @@ private struct FileCopier<Strategy: TransferStrategy> {
             from: FileDescriptor(rawValue: input), offset: segment.lowerBound,
             count: segment.upperBound - segment.lowerBound, to: FileDescriptor(rawValue: output),
             at: segment.lowerBound - start, sourcePath: sourcePath, destinationPath: target),
-          strategy: chosen, options: options.transfer, operation: .copy, setsExpectedBytes: false)
+          strategy: chosen, options: dataTransferOptions, operation: .copy, setsExpectedBytes: false)
       } catch var error {
         error.bytesTransferred += merged.bytes
         throw error
       }
-      if merged.isEmpty, report.strategy != chosen.name, let used = TransferStrategies.named(report.strategy) {
+      if merged.isEmpty, report.strategy != chosen.name, policy.reflink != .never, let used = TransferStrategies.named(report.strategy) {
         chosen = used
       }
       merged.add(report)
@@ -558,5 +773,39 @@ struct ReportMerger {
       strategy: strategy ?? defaultStrategy, requestedStrategy: requested, bytes: bytes, requestedBytes: nil,
       sourceEndedEarly: false, syscalls: syscalls, elapsed: elapsed, fallbacks: fallbacks, notes: notes,
       sourceKind: sourceKind, destinationKind: destinationKind)
+  }
+}
+
+/// `--reflink=never`: the strategy asked for, then (when fallback is allowed, or for
+/// `automatic`) the automatic plan without `copy_file_range`, which clones on Btrfs and XFS.
+private struct NonCloningStrategy: TransferStrategy {
+  let inner: any TransferStrategy
+  let fallback: Bool
+
+  var name: String { inner.name }
+  var summary: String { inner.summary + " (never sharing extents)" }
+
+  static func clones(_ strategy: any TransferStrategy) -> Bool {
+    strategy is CopyFileRangeStrategy || strategy is ReflinkStrategy
+  }
+
+  func candidates(for pair: EndpointPair, bytes: Int64?) -> [any TransferStrategy] {
+    let automatic = inner as? AutomaticStrategy
+    var list: [any TransferStrategy] = automatic == nil ? [inner] : []
+    if automatic != nil || fallback {
+      list += (automatic ?? AutomaticStrategy()).plan(for: pair, bytes: bytes).filter { !Self.clones($0) && $0.name != inner.name }
+    }
+    return list
+  }
+
+  func support(for pair: EndpointPair) -> StrategySupport {
+    candidates(for: pair, bytes: nil).isEmpty ? .unsupported("no strategy that never clones fits \(pair)") : .supported
+  }
+
+  func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    let bytes = context.remainingBytes ?? context.source.size.map { Swift.max(0, $0 - (context.sourceOffset ?? 0)) }
+    let list = candidates(for: context.pair, bytes: bytes)
+    guard !list.isEmpty else { return .unsupported(reason: "no strategy that never clones fits", errno: nil, syscall: nil) }
+    return try context.transfer(tryingInOrder: list)
   }
 }

@@ -63,6 +63,10 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   public var sourceKind: TransferEndpoint.Kind
   /// The destination's kind.
   public var destinationKind: TransferEndpoint.Kind
+  /// For a file copy (``Transfer/copy(from:to:strategy:options:)``): whether the data was
+  /// cloned, copied in the kernel, copied through user space or not copied, and why not a
+  /// faster way (``DataPath``). Nil for other transfers.
+  public var dataPath: DataPath?
   /// The profile `.automatic`'s table decided with — a profile file's path (`zc
   /// calibrate`), `built-in`, or `explicit parameters` — when the automatic choice ran
   /// (`.automatic`, or a named strategy that fell back to its candidates); nil otherwise.
@@ -73,7 +77,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   public init(
     strategy: String, requestedStrategy: String, bytes: Int64, requestedBytes: Int64?, sourceEndedEarly: Bool,
     syscalls: Int, elapsed: Duration, fallbacks: [Fallback], notes: [String],
-    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, profile: String? = nil
+    sourceKind: TransferEndpoint.Kind, destinationKind: TransferEndpoint.Kind, profile: String? = nil,
+    dataPath: DataPath? = nil
   ) {
     self.strategy = strategy
     self.requestedStrategy = requestedStrategy
@@ -87,6 +92,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     self.sourceKind = sourceKind
     self.destinationKind = destinationKind
     self.profile = profile
+    self.dataPath = dataPath
   }
 
   /// Elapsed time in seconds.
@@ -105,6 +111,7 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     var s = "\(strategy): \(bytes) bytes in \(syscalls) syscalls, \(formatSeconds(seconds)) (\(formatRate(bytesPerSecond)))"
     if sourceEndedEarly, let requested = requestedBytes { s += "; the source ended before \(requested) bytes" }
     if !fallbacks.isEmpty { s += "; fell back from " + fallbacks.map(\.description).joined(separator: ", ") }
+    if let dataPath { s += "; \(dataPath)" }
     if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
     if let profile { s += "; profile \(profile)" }
     return s
@@ -114,7 +121,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// `{"strategy":"sendfile","requestedStrategy":"automatic","bytes":…,"requestedBytes":…|null,
   /// "sourceEndedEarly":false,"syscalls":…,"elapsedSeconds":…,"bytesPerSecond":…,
   /// "sourceKind":"file","destinationKind":"file","fallbacks":[{"strategy":…,"errno":18|null,
-  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…],"profile":"built-in"|…|null}`.
+  /// "errnoName":"EXDEV"|null,"syscall":…|null,"reason":…}],"notes":[…],"profile":"built-in"|…|null}`,
+  /// and for a file copy `"dataPath":{"kind":"cloned"|"partlyCloned"|"kernel"|"userSpace"|"notCopied","reason":…|null}`.
   public var json: String {
     var fields: [String] = []
     fields.append("\"strategy\":\(jsonString(strategy))")
@@ -135,25 +143,12 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     fields.append("\"fallbacks\":[\(fallbackObjects.joined(separator: ","))]")
     fields.append("\"notes\":[\(notes.map(jsonString).joined(separator: ","))]")
     fields.append("\"profile\":\(profile.map(jsonString) ?? "null")")
+    if let dataPath {
+      fields.append("\"dataPath\":{\"kind\":\(jsonString(dataPath.kind.rawValue)),\"reason\":\(dataPath.reason.map(jsonString) ?? "null")}")
+    }
     return "{" + fields.joined(separator: ",") + "}"
   }
 }
-
-extension Errno {
-  /// The errno's C name (`"EXDEV"`), or `"errno N"` for values not in the table.
-  public var symbolicName: String {
-    errnoNames[rawValue] ?? "errno \(rawValue)"
-  }
-}
-
-private let errnoNames: [CInt: String] = [
-  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
-  11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
-  19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 26: "ETXTBSY",
-  27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 32: "EPIPE", 38: "ENOSYS", 75: "EOVERFLOW",
-  88: "ENOTSOCK", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 104: "ECONNRESET", 107: "ENOTCONN",
-  110: "ETIMEDOUT", 111: "ECONNREFUSED", 122: "EDQUOT", 125: "ECANCELED",
-]
 
 // MARK: - Formatting helpers (shared with zc through the public API's descriptions)
 
@@ -180,7 +175,7 @@ private func jsonNumber(_ value: Double) -> String {
   value.isFinite ? "\(value)" : "0"
 }
 
-private func jsonString(_ value: String) -> String {
+internal func jsonString(_ value: String) -> String {
   var out = "\""
   for scalar in value.unicodeScalars {
     switch scalar {

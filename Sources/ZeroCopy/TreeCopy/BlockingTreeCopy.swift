@@ -12,6 +12,8 @@ final class BlockingFileCopier {
   static let bufferSize = 128 << 10
   /// The most `copy_file_range` moves between two checks for cancellation.
   static let chunkSize: Int64 = 8 << 20
+  /// Why a file went through user space, for the report.
+  static let smallFileReason = "files of at most 128 KiB: one read and one write"
   let options: TreeCopy.Options
   let buffer: UnsafeMutableRawBufferPointer
 
@@ -25,6 +27,8 @@ final class BlockingFileCopier {
   /// How one file ended.
   enum Outcome {
     case copied(Int64)
+    /// The data is complete, but a required attribute could not be set (the file stays, as cp leaves it).
+    case copiedWithError(ZeroCopyError)
     case failed(ZeroCopyError)
     /// Cancelled in flight and undone.
     case undone
@@ -37,10 +41,18 @@ final class BlockingFileCopier {
     switch copy(job, state) {
     case .copied(let bytes):
       job.completed()
-      state.fileDone(bytes: bytes)
-    case .failed(let error): state.fail(error)
-    case .undone: state.fileUndone()
-    case .skipped: break
+      state.fileDone(bytes: bytes, job.dataPath)
+    case .copiedWithError(let error):
+      job.completed()
+      state.fail(error)
+    case .failed(let error):
+      job.abandon()
+      state.fail(error)
+    case .undone:
+      job.abandon()
+      state.fileUndone()
+    case .skipped:
+      job.abandon()
     }
   }
 
@@ -53,37 +65,50 @@ final class BlockingFileCopier {
 
   func copy(_ job: FileJob, _ state: TreeCopyState) -> Outcome {
     if state.cancelled { return .skipped }
+    let policy = options.policy
     // Before anything is opened for writing: a destination that is the source itself (a
     // hard link, a bind mount) is refused, whatever the overwrite mode.
     var existing = stat()
-    let exists = job.name.withPlatformString { fstatat(job.destination.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) } == 0
+    let exists = job.destinationName.withPlatformString { fstatat(job.destination.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) } == 0
     if exists && existing.st_mode & S_IFMT == S_IFREG && job.isSource(existing) { return .failed(job.sameFileError()) }
-    let input = job.name.withPlatformString { openat(job.source.fd, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+    let input = job.sourceName.withPlatformString { openat(job.source.fd, $0, O_RDONLY | job.sourceNoFollow | O_CLOEXEC) }
     guard input >= 0 else {
       return .failed(job.error("openat", Errno(rawValue: errno), "cannot open the source file for reading"))
     }
     defer { _ = Glibc.close(input) }
     // Never O_TRUNC at open: the opened file is checked against the source first.
     let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
-    var output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
+    var output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags, job.createMode) }
+    var created = !exists
     if output < 0 && errno == ELOOP {
       // The destination is a symbolic link: replace it (never write through it).
-      if job.name.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
-        output = job.name.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.mode) }
-        if output >= 0 { job.noteDestination(existed: false) }
+      if job.destinationName.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
+        output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.createMode) }
+        created = true
       }
     }
-    if output < 0 && errno == EACCES
-      && job.name.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
+    if output < 0 && errno != ENOENT && errno != EISDIR && policy.replace == .removeIfUnwritable {
+      // cp -f: an existing file that cannot be opened is removed and created anew.
+      if job.destinationName.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
+        policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: job.destinationPath))
+        output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.createMode) }
+        created = true
+      } else {
+        errno = EACCES
+      }
+    }
+    if output < 0 && errno == EACCES,
+      let old = job.destinationName.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
     {
-      // A read-only file from an earlier copy: writable for now, its mode set below.
-      output = job.name.withPlatformString { openat(job.destination.fd, $0, flags, job.mode) }
+      // A read-only file from an earlier copy: writable for now, its mode back after the data.
+      job.madeWritable = old
+      output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags, job.createMode) }
     }
     guard output >= 0 else {
       let e = Errno(rawValue: errno)
       return .failed(job.error("openat", e, e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
     }
-    job.noteDestination(existed: exists && existing.st_mode & S_IFMT == S_IFREG)
+    job.noteDestination(existed: !created)
     var outputOpen = true
     defer { if outputOpen { _ = Glibc.close(output) } }
     var st = stat()
@@ -95,39 +120,28 @@ final class BlockingFileCopier {
       job.completed()
       return .failed(job.sameFileError())
     }
-    if options.overwrite == .truncateOnOpen && st.st_size > 0 && ftruncate(output, 0) != 0 {
-      return undo(job, Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0))
-    }
 
     let copied: Int64
-    do {
-      copied = try copyData(input, output, job, state, oldSize: Int64(st.st_size))
+    do throws(Stop) {
+      if let cloned = try clone(input, output, job, state, oldSize: Int64(st.st_size)) {
+        copied = cloned
+      } else {
+        if options.overwrite == .truncateOnOpen && st.st_size > 0 && ftruncate(output, 0) != 0 {
+          throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
+        }
+        copied = try copyData(input, output, job, state, oldSize: options.overwrite == .truncateOnOpen ? 0 : Int64(st.st_size))
+      }
     } catch {
       return undo(job, error)
     }
-    do throws(Stop) {
-      // `st` is from before the data: a write by a process without CAP_FSETID has cleared
-      // set-user-ID and set-group-ID since (the kernel's file_remove_privs), so such modes
-      // are always set again.
-      let needsMode = st.st_mode & 0o7777 != job.mode || job.mode & (S_ISUID | S_ISGID) != 0
-      if needsMode && fchmod(output, job.mode) != 0 {
-        throw Stop(outcome: .failed(job.error("fchmod", Errno(rawValue: errno), "cannot set the destination's mode", bytes: copied)), written: copied)
-      }
-      if options.preserveTimes {
-        let times = [job.times.0, job.times.1]
-        if futimens(output, times) != 0 {
-          throw Stop(outcome: .failed(job.error("futimens", Errno(rawValue: errno), "cannot set the destination's times", bytes: copied)), written: copied)
-        }
-      }
-      if options.fsync && Glibc.fsync(output) != 0 {
-        throw Stop(outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)), written: copied)
-      }
-      outputOpen = false
-      if Glibc.close(output) != 0 {
-        throw Stop(outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)), written: copied)
-      }
-    } catch {
-      return undo(job, error)
+    // The data is complete: an attribute that cannot be set is an error, the file stays.
+    if let failure = job.applyMetadata(output: output, input: input) { return .copiedWithError(failure) }
+    if options.fsync && Glibc.fsync(output) != 0 {
+      return undo(job, Stop(outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)), written: copied))
+    }
+    outputOpen = false
+    if Glibc.close(output) != 0 {
+      return undo(job, Stop(outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)), written: copied))
     }
     return .copied(copied)
   }
@@ -135,6 +149,45 @@ final class BlockingFileCopier {
   private func undo(_ job: FileJob, _ stop: Stop) -> Outcome {
     job.undo(bytesWritten: stop.written)
     return stop.outcome
+  }
+
+  /// --reflink=auto|always: `ioctl(FICLONE)`, unless this pair of filesystems refused it
+  /// already. Returns the file's size when cloned, nil to copy the bytes (the reason is in
+  /// the job's data path).
+  private func clone(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop) -> Int64? {
+    let policy = options.policy
+    guard policy.reflink != .never else {
+      job.dataPath = DataPath(.userSpace, reason: "not cloned: --reflink=never")
+      return nil
+    }
+    let from = job.device, to = job.destination.node.device
+    if let refusal = state.cloneRefusal(from: from, to: to) {
+      if policy.reflink == .always {
+        throw Stop(outcome: .failed(job.error("ioctl(FICLONE)", .notSupported, "failed to clone: \(refusal)")), written: 0)
+      }
+      job.dataPath = DataPath(.userSpace, reason: "not cloned: \(refusal)")
+      return nil
+    }
+    // A clone replaces the data but keeps a longer old file's tail: empty it first.
+    if oldSize > 0 && ftruncate(output, 0) != 0 {
+      throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
+    }
+    if let (errno, why) = Cloning.attempt(input, into: output) {
+      if policy.reflink == .always || !Cloning.isRefusal(errno) {
+        throw Stop(outcome: .failed(job.error("ioctl(FICLONE)", errno, "failed to clone: \(why)")), written: 0)
+      }
+      state.recordClone(from: from, to: to, refusal: why)
+      job.dataPath = DataPath(.userSpace, reason: "not cloned: \(why)")
+      return nil
+    }
+    state.recordClone(from: from, to: to, refusal: "")
+    job.dataPath = DataPath(.cloned, reason: "ioctl(FICLONE)")
+    return job.size
+  }
+
+  /// The reasons for a file's data path so far, plus `more`.
+  private func reason(_ job: FileJob, _ more: String?) -> String? {
+    [job.dataPath.reason, more].compactMap { $0 }.joined(separator: "; ").nilIfEmpty
   }
 
   /// Writes the file's bytes into `output` (opened, not truncated: `oldSize` bytes of an
@@ -166,6 +219,7 @@ final class BlockingFileCopier {
         copied += Int64(r)
       }
       try writeAll(output, from: 0, count: n, at: 0, job, done: 0)
+      if job.size > 0 { job.dataPath = DataPath(.userSpace, reason: reason(job, Self.smallFileReason)) }
     } else {
       copied = try copyLarge(input, output, job, state)
     }
@@ -204,7 +258,9 @@ final class BlockingFileCopier {
   ) throws(Stop) {
     let src = FileDescriptor(rawValue: input), dst = FileDescriptor(rawValue: output)
     var moved: Int64 = 0
-    var kernelCopy = true
+    // --reflink=never: no copy_file_range either (it clones on Btrfs and XFS).
+    var kernelCopy = options.policy.reflink != .never
+    if kernelCopy && count > 0 { job.dataPath = DataPath(.kernel, reason: job.dataPath.reason) }
     while moved < count {
       if state.cancelled { throw Stop(outcome: .undone, written: done + moved) }
       let piece = Swift.min(Self.chunkSize, count - moved)
@@ -217,11 +273,13 @@ final class BlockingFileCopier {
           continue
         } catch {
           let fallback: Set<Errno> = [.improperLink, .invalidArgument, .notSupported, .noFunction]
+          job.dataPath = DataPath(.userSpace, reason: job.dataPath.reason)
           moved += error.progress.bytes
           guard moved == 0, fallback.contains(error.errno) else {
             throw Stop(outcome: .failed(job.error("copy_file_range", error.errno, "cannot copy the file's data", bytes: done + moved)), written: done + moved)
           }
           kernelCopy = false
+          job.dataPath = DataPath(.userSpace, reason: reason(job, "copy_file_range: \(error.errno.symbolicName)"))
         }
       }
       let want = Int(Swift.min(Int64(buffer.count), count - moved))
@@ -257,6 +315,7 @@ final class BlockingFileCopier {
       guard let segment else { return (written, job.size) }
       let count = segment.upperBound - segment.lowerBound
       if options.sparse == .always {
+        job.dataPath = DataPath(.userSpace, reason: reason(job, "--sparse=always reads the data to find runs of zeros"))
         do {
           let done = try SparseFiles.copySkippingZeros(
             from: input, at: segment.lowerBound, to: output, at: segment.lowerBound, count: count, block: 4096,
@@ -356,4 +415,9 @@ final class ThreadPoolSink: FileSink, @unchecked Sendable {
     while running > 0 { lock.wait(changed) }
     lock.unlock()
   }
+}
+
+extension String {
+  /// Nil for the empty string.
+  var nilIfEmpty: String? { isEmpty ? nil : self }
 }

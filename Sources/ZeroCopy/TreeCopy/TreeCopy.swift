@@ -1,27 +1,34 @@
 // Copying a directory tree like `cp -rT SRC DST`, with many files in flight at once.
 
 import Glibc
+import Synchronization
 public import SystemPackage
 import URing
 
 /// Copies a directory tree: after ``copy(from:to:options:)`` the destination is a copy of
 /// the source, like `cp -rT SRC DST` — an existing destination is merged into and existing
-/// files are overwritten.
+/// files are overwritten. A source that is not a directory is copied as that one entry.
 ///
-/// What is copied:
-/// - **Regular files**, byte for byte, with the source's permission bits (`& 0o7777`, set
-///   explicitly, so neither the umask nor an existing file's old mode remains).
-/// - **Directories**, including empty ones, with their permission bits (applied after their
-///   contents, so a read-only directory can still be filled).
-/// - **Symbolic links** as links with the same target bytes; they are never followed, in
-///   the source or in the destination (a file is never written through a link in DST).
-/// - Optionally (``Options/preserveTimes``) modification and access times.
+/// What is copied, by default as cp `-r` does (``Options/policy`` adds cp's `-p`, `-a`,
+/// `--preserve`, `-n`, `-u`, `-i`, `-f`, `--remove-destination`, `--reflink`):
+/// - **Regular files**, byte for byte (cloned where the filesystem can: Btrfs, XFS). A new
+///   file gets the source's permission bits less the umask (no set-user-ID, set-group-ID or
+///   sticky bit); an existing file keeps its mode and owner.
+/// - **Directories**, including empty ones. A new one gets the source's permission bits
+///   less the umask (a sticky bit kept), applied after its contents so a read-only
+///   directory can be filled; an existing one keeps its mode.
+/// - **Symbolic links** as links with the same target bytes; they are never written
+///   through in the destination (an existing link is replaced). Links in the source are
+///   copied as links, or followed (``Options/following``: cp's `-P`, `-H`, `-L`).
+/// - **FIFOs, sockets and device nodes**, recreated (`mknodat`) as cp `-r` does (a device
+///   needs `CAP_MKNOD`: `EPERM` otherwise, an error naming it).
+/// - With ``CopyPolicy/preserve``: times, owner and group, the exact mode and POSIX ACLs,
+///   extended attributes, and hard links among the copied files (``CopyAttributes``).
 /// - Holes (``Options/sparse``): a file with holes is copied by its data segments.
 ///
 /// Names are handled as raw bytes (`FilePath`), so names that are not UTF-8 are copied
 /// exactly; the work goes through directory descriptors and `*at` calls, so a tree deeper
-/// than `PATH_MAX` is copied too. FIFOs, sockets and device nodes are refused with an error
-/// naming them.
+/// than `PATH_MAX` is copied too.
 ///
 /// Nothing is lost: a destination file that is the source file itself (a hard link, a bind
 /// mount) is refused ("same file") before it is opened for writing, in every engine and
@@ -33,9 +40,10 @@ import URing
 /// through one ring, a pool of threads, or one thread. The directory walk is the same for all.
 ///
 /// The corresponding C calls are `openat`, `fstatat`, `getdents64` (`readdir`), `mkdirat`,
-/// `readlinkat`, `symlinkat`, `fchmod(at)`, `utimensat`, `ftruncate`, `fsync`, `close`, and
-/// for the file data `read`/`write` or `copy_file_range` — or the io_uring opcodes
-/// `OPENAT`, `READ`, `WRITE`, `FTRUNCATE`, `FSYNC`, `CLOSE`.
+/// `readlinkat`, `symlinkat`, `mknodat`, `linkat`, `fchmod(at)`, `fchown(at)`, `utimensat`,
+/// `f*xattr`, `ioctl(FICLONE)`, `ftruncate`, `fsync`, `close`, and for the file data
+/// `read`/`write` or `copy_file_range` — or the io_uring opcodes `OPENAT`, `READ`, `WRITE`,
+/// `FTRUNCATE`, `FSYNC`, `CLOSE`.
 public enum TreeCopy {
   /// Which machinery copies the files.
   public enum Engine: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -83,9 +91,13 @@ public enum TreeCopy {
     /// Continue after an error and collect it in ``Report/errors`` (like `cp`, which
     /// reports and goes on); when false the first error stops the copy and is thrown.
     public var keepGoing: Bool
-    /// Copy access and modification times too (like `cp -p` does for times).
-    public var preserveTimes: Bool
-    /// How existing destination files are replaced.
+    /// Copy access and modification times too (like `cp -p` does for times): the same as
+    /// ``CopyAttributes/timestamps`` in ``policy``'s ``CopyPolicy/preserve``.
+    public var preserveTimes: Bool {
+      get { policy.preserve.contains(.timestamps) }
+      set { if newValue { policy.preserve.insert(.timestamps) } else { policy.preserve.remove(.timestamps) } }
+    }
+    /// How existing destination files are written (in place, or `O_TRUNC`).
     public var overwrite: OverwriteMode
     /// How holes are copied (``SparseMode/auto`` by default, as cp): a file with holes is
     /// copied by its data segments, then cut to its length.
@@ -95,6 +107,15 @@ public enum TreeCopy {
     /// ``TreeCopy/copyBlocking(from:to:options:)``; cancelling the task of
     /// ``TreeCopy/copy(from:to:options:)`` does the same.
     public var monitor: TransferMonitor?
+    /// cp's rules: attributes (`-p`, `-a`, `--preserve`), existing destinations (`-n`, `-u`,
+    /// `-i`, `-f`, `--remove-destination`), clones (`--reflink`), hard links, `-v`'s events.
+    public var policy: CopyPolicy
+    /// Which symbolic links in the source are followed. The default, ``SymlinkFollowing/source``,
+    /// follows the source itself if it is a link to a directory (cp `-H`); cp `-r`'s
+    /// default is ``SymlinkFollowing/never`` (`zc copy -r` passes it).
+    public var following: SymlinkFollowing
+    /// Counts the entries done, for a progress display (nil: none).
+    public var progress: Progress?
 
     /// Options for a tree copy.
     ///
@@ -102,7 +123,8 @@ public enum TreeCopy {
     public init(
       engine: Engine = .automatic, jobs: Int? = nil, fsync: Bool = false, keepGoing: Bool = false,
       preserveTimes: Bool = false, overwrite: OverwriteMode = .overwriteThenTruncate, sparse: SparseMode = .auto,
-      monitor: TransferMonitor? = nil
+      monitor: TransferMonitor? = nil, policy: CopyPolicy = CopyPolicy(), following: SymlinkFollowing = .source,
+      progress: Progress? = nil
     ) {
       precondition(
         jobs.map { (1...TreeCopy.maximumJobs).contains($0) } ?? true,
@@ -111,10 +133,13 @@ public enum TreeCopy {
       self.jobs = jobs
       self.fsync = fsync
       self.keepGoing = keepGoing
-      self.preserveTimes = preserveTimes
       self.overwrite = overwrite
       self.sparse = sparse
       self.monitor = monitor
+      self.policy = policy
+      self.following = following
+      self.progress = progress
+      if preserveTimes { self.policy.preserve.insert(.timestamps) }
     }
   }
 
@@ -138,15 +163,94 @@ public enum TreeCopy {
     public var jobs: Int = 1
     /// Why a requested engine was not used (io_uring refused…), if it was not.
     public var fallbackReason: String?
+    /// FIFOs, sockets and device nodes recreated.
+    public var specialFiles: Int = 0
+    /// Hard links made instead of copies (``CopyAttributes/links``).
+    public var hardLinks: Int = 0
+    /// Entries kept as they were (``ExistingFilePolicy/skip``, ``ExistingFilePolicy/replaceIfOlder``,
+    /// a "no" to ``CopyPolicy/confirmReplace``).
+    public var skipped: Int = 0
+    /// Regular files by how their data was copied (``DataPath/Kind``: cloned, in the
+    /// kernel, through user space).
+    public var dataPaths: [DataPath.Kind: Int] = [:]
+    /// Why files were not copied a faster way, with how many files each reason covers
+    /// (`FICLONE: EOPNOTSUPP (this filesystem cannot share extents)`: 2000).
+    public var dataPathReasons: [String: Int] = [:]
+    /// Attributes that could not be preserved but are not required (see
+    /// ``CopyPolicy/required``), one line each.
+    public var warnings: [String] = []
 
-    /// One line: totals, engine, time.
+    /// "2000 cloned" / "12 in the kernel, 1988 through user space".
+    public var dataPathSummary: String {
+      let names: [(DataPath.Kind, String)] = [
+        (.cloned, "cloned"), (.partlyCloned, "partly cloned"), (.kernel, "copied in the kernel"),
+        (.userSpace, "copied through user space"),
+      ]
+      return names.compactMap { kind, name in dataPaths[kind].map { "\($0) \(name)" } }.joined(separator: ", ")
+    }
+
+    /// One line: totals, how the data was copied (and why not faster), engine, time.
     public var description: String {
       let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
       var s = "\(files) files, \(directories) directories, \(symlinks) symlinks, \(bytes) bytes"
+      if specialFiles > 0 { s += ", \(specialFiles) special files" }
+      if hardLinks > 0 { s += ", \(hardLinks) hard links" }
+      if skipped > 0 { s += ", \(skipped) kept" }
       s += ", \(errors.count) errors in \((seconds * 1000).rounded() / 1000) s (engine \(engine), jobs \(jobs))"
+      if !dataPaths.isEmpty {
+        s += "; data: \(dataPathSummary)"
+        let reasons = dataPathReasons.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+        if !reasons.isEmpty { s += " (" + reasons.map { "\($0.key): \($0.value)" }.joined(separator: "; ") + ")" }
+      }
       if let fallbackReason { s += "; fell back: \(fallbackReason)" }
       return s
     }
+
+    /// The report as one JSON object on one line (what `zc copy -r --tree-json` prints).
+    public var json: String {
+      let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+      var s = "{\"files\":\(files),\"directories\":\(directories),\"symlinks\":\(symlinks),\"specialFiles\":\(specialFiles)"
+      s += ",\"hardLinks\":\(hardLinks),\"skipped\":\(skipped),\"bytes\":\(bytes),\"errors\":\(errors.count)"
+      s += ",\"seconds\":\(seconds.isFinite ? seconds : 0),\"engine\":\(jsonString(engine.rawValue)),\"jobs\":\(jobs)"
+      let kinds = DataPath.Kind.allCases.filter { $0 != .notCopied }.map { "\(jsonString($0.rawValue)):\(dataPaths[$0] ?? 0)" }
+      s += ",\"dataPaths\":{\(kinds.joined(separator: ","))}"
+      let reasons = dataPathReasons.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }
+      s += ",\"dataPathReasons\":{\(reasons.joined(separator: ","))}"
+      s += ",\"warnings\":[\(warnings.map(jsonString).joined(separator: ","))]"
+      s += ",\"fallbackReason\":\(fallbackReason.map(jsonString) ?? "null")"
+      return s + "}"
+    }
+  }
+
+  /// Entries done so far, and the totals to expect when they are known: for a progress
+  /// display (``Options/progress``; bytes are in ``Options/monitor``). Thread-safe.
+  public final class Progress: Sendable {
+    private let done = Atomic<Int>(0)
+    private let expectedFiles = Atomic<Int>(-1)
+    private let expectedBytes = Atomic<Int64>(-1)
+
+    /// A counter at zero, totals unknown.
+    public init() {}
+
+    /// Files, links and special files done (copied, linked, kept).
+    public var entriesDone: Int { done.load(ordering: .relaxed) }
+    /// The entries to expect, once counted (``measure(_:following:)``).
+    public var expectedEntries: Int? {
+      let value = expectedFiles.load(ordering: .relaxed)
+      return value < 0 ? nil : value
+    }
+    /// The file bytes to expect, once counted.
+    public var expectedBytesTotal: Int64? {
+      let value = expectedBytes.load(ordering: .relaxed)
+      return value < 0 ? nil : value
+    }
+    /// Records the totals to expect.
+    public func setExpected(entries: Int, bytes: Int64) {
+      expectedBytes.store(bytes, ordering: .relaxed)
+      expectedFiles.store(entries, ordering: .relaxed)
+    }
+
+    func fileDone() { done.add(1, ordering: .relaxed) }
   }
 
   /// Copies the tree at `source` into `destination` (see ``TreeCopy``), on a thread of its
@@ -225,6 +329,12 @@ public enum TreeCopy {
     report.symlinks = totals.symlinks
     report.bytes = totals.bytes
     report.errors = totals.errors
+    report.specialFiles = totals.specialFiles
+    report.hardLinks = totals.hardLinks
+    report.skipped = totals.skipped
+    report.dataPaths = totals.dataPaths
+    report.dataPathReasons = totals.reasons
+    report.warnings = totals.warnings
     report.duration = clock.now - start
     if state.cancelled {
       var message = "cancelled: \(totals.files) files, \(totals.directories) directories, \(totals.symlinks) symlinks, "
@@ -236,6 +346,57 @@ public enum TreeCopy {
     }
     if !options.keepGoing, let first = totals.errors.first { throw first }
     return report
+  }
+
+  /// Counts what a copy of `source` would do: its entries that are not directories
+  /// (files, links, special files) and the bytes of its regular files (a file with holes
+  /// counts its data), walking it as the copy would (``Options/following``). For a progress
+  /// display's totals (``Progress/setExpected(entries:bytes:)``); unreadable parts are skipped.
+  ///
+  /// The corresponding C calls are `openat`, `getdents64` and `fstatat`.
+  public static func measure(_ source: FilePath, following: SymlinkFollowing = .source) -> (entries: Int, bytes: Int64) {
+    var st = stat()
+    guard source.withPlatformString({ following == .never ? lstat($0, &st) : stat($0, &st) }) == 0 else { return (0, 0) }
+    func bytes(_ st: stat) -> Int64 {
+      st.st_mode & S_IFMT == S_IFREG ? Swift.min(Int64(st.st_size), SparseFiles.looksSparse(st) ? Int64(st.st_blocks) * 512 : .max) : 0
+    }
+    guard st.st_mode & S_IFMT == S_IFDIR else { return (1, bytes(st)) }
+    let root = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    guard root >= 0, let top = fdopendir(root) else {
+      if root >= 0 { _ = Glibc.close(root) }
+      return (0, 0)
+    }
+    var entries = 0
+    var total: Int64 = 0
+    // Depth first, one open directory per level (a directory is finished before its
+    // parent is read further), so descriptors grow with the depth only.
+    var levels: [OpaquePointer] = [top]
+    while let dir = levels.last {
+      guard let ent = readdir(dir) else {
+        closedir(dir)
+        levels.removeLast()
+        continue
+      }
+      let (skip, child, sub): (Bool, stat, CInt) = withUnsafePointer(to: &ent.pointee.d_name) { tuple in
+        tuple.withMemoryRebound(to: CChar.self, capacity: 256) { name in
+          if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { return (true, stat(), -1) }
+          var child = stat()
+          guard fstatat(dirfd(dir), name, &child, following == .always ? 0 : AT_SYMLINK_NOFOLLOW) == 0 else {
+            return (true, child, -1)
+          }
+          guard child.st_mode & S_IFMT == S_IFDIR else { return (false, child, -1) }
+          return (false, child, openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (following == .always ? 0 : O_NOFOLLOW)))
+        }
+      }
+      if skip { continue }
+      if child.st_mode & S_IFMT != S_IFDIR {
+        entries += 1
+        total += bytes(child)
+      } else if sub >= 0 {
+        if let next = fdopendir(sub) { levels.append(next) } else { _ = Glibc.close(sub) }
+      }
+    }
+    return (entries, total)
   }
 
   private static func makeSink(options: Options, state: TreeCopyState) -> (any FileSink, Engine, Int, String?) {

@@ -1,12 +1,14 @@
-// The directory walk shared by every tree-copy engine: directories, symlinks and special
-// files are handled here, synchronously; regular files are handed to a FileSink.
+// The directory walk shared by every tree-copy engine: cp's per-entry rules (an existing
+// destination, hard links, symbolic links followed or not), directories, symbolic links and
+// special files are handled here, synchronously; regular files are handed to a FileSink.
 
 import Glibc
 import SystemPackage
 
 /// An open directory, closed when the last file or subdirectory using it is done. A
-/// destination directory is finished then too — fsync, times, its final mode — through its
-/// own descriptor, so that a tree deeper than `PATH_MAX` needs no path.
+/// destination directory is finished then too — fsync, its attributes (times, owner,
+/// xattrs, mode and ACLs, as the policy says), its final mode — through its own descriptor,
+/// so that a tree deeper than `PATH_MAX` needs no path.
 final class DirHandle: @unchecked Sendable {
   // @unchecked: immutable after init; `finish` runs once, in deinit.
   let fd: Int32
@@ -14,10 +16,21 @@ final class DirHandle: @unchecked Sendable {
   let node: TreeNode
   /// For a destination directory: what to apply when its contents are done.
   private let finish: Finish?
+  /// For a destination directory: whether new entries inherit an ACL from it (a default
+  /// ACL), looked up only when modes are preserved (an inherited ACL the source lacks is
+  /// then removed).
+  let hasDefaultACL: Bool
 
   struct Finish {
-    let mode: mode_t
-    let times: (timespec, timespec)
+    /// The source directory (kept open for its extended attributes and ACLs).
+    let source: DirHandle
+    /// The source directory's status.
+    let status: stat
+    /// Whether this copy created the directory.
+    let created: Bool
+    /// The mode to set when modes are not preserved: a new directory created with more
+    /// permissions than its final ones, or an existing one made owner-writable (its old mode).
+    let modeWithoutPreserve: mode_t?
     let options: TreeCopy.Options
     let state: TreeCopyState
   }
@@ -26,6 +39,11 @@ final class DirHandle: @unchecked Sendable {
     self.fd = fd
     self.node = node
     self.finish = finish
+    if let finish, finish.options.policy.preserve.contains(.mode) {
+      hasDefaultACL = (try? FileDescriptor(rawValue: fd).extendedAttribute(named: CopyMetadata.defaultACL))?.isEmpty == false
+    } else {
+      hasDefaultACL = false
+    }
   }
 
   /// The directory's path (for messages: built on demand, O(depth)).
@@ -34,54 +52,100 @@ final class DirHandle: @unchecked Sendable {
   deinit {
     if let finish {
       func fail(_ syscall: String, _ errno: Errno, _ message: String) {
-        finish.state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [path], message: message))
+        finish.state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [finish.source.path, path], message: message))
       }
       if finish.options.fsync && Glibc.fsync(fd) != 0 { fail("fsync", Errno(rawValue: errno), "cannot sync the directory") }
-      if finish.options.preserveTimes {
-        let t = [finish.times.0, finish.times.1]
-        if futimens(fd, t) != 0 { fail("futimens", Errno(rawValue: errno), "cannot set the directory's times") }
+      if !finish.options.policy.preserve.isEmpty || finish.modeWithoutPreserve != nil {
+        var current = stat()
+        if fstat(fd, &current) != 0 {
+          fail("fstat", Errno(rawValue: errno), "cannot stat the directory")
+        } else {
+          do {
+            let notes = try CopyMetadata(policy: finish.options.policy).apply(
+              from: .descriptor(finish.source.fd), status: finish.status, to: .descriptor(fd), current: current,
+              kind: .directory, created: finish.created, modeWithoutPreserve: finish.modeWithoutPreserve)
+            for note in notes { finish.state.warn("\(path.shellQuoted): \(note)") }
+          } catch {
+            fail(error.syscall, error.errno, error.message + " of the directory")
+          }
+        }
       }
-      if fchmod(fd, finish.mode) != 0 { fail("fchmod", Errno(rawValue: errno), "cannot set the directory's mode") }
     }
     _ = Glibc.close(fd)
   }
   var descriptor: FileDescriptor { FileDescriptor(rawValue: fd) }
 }
 
-/// One regular file to copy: `name` in `source` to `name` in `destination`.
+/// One regular file to copy: `sourceName` in `source` to `destinationName` in `destination`.
 final class FileJob: @unchecked Sendable {
-  // @unchecked: one engine thread owns a job at a time.
+  // @unchecked: one engine thread owns a job at a time; the hard-link fields are guarded
+  // by `linkLock` (the walker adds links while an engine finishes the job).
   let source: DirHandle
   let destination: DirHandle
-  /// One path component, as raw bytes.
-  let name: FilePath
+  /// One path component each, as raw bytes (they differ only for a tree whose root is a file).
+  let sourceName: FilePath
+  let destinationName: FilePath
+  /// The source's status (its target's, when a symbolic link is followed).
+  let status: stat
+  /// Whether the source name is a symbolic link to follow when opening (cp `-L`, `-H`).
+  let followSource: Bool
   let size: Int64
-  let mode: mode_t
   let times: (timespec, timespec)
   /// The source's identity: a destination with the same is the source itself.
   let device: UInt64
   let inode: UInt64
   /// Whether the source has holes (cp's heuristic: fewer blocks than its size needs).
   let looksSparse: Bool
+  let state: TreeCopyState
+  let policy: CopyPolicy
   /// Whether this copy created the destination file (so undoing it means removing it), once
   /// an engine has looked; nil before.
   var createdByCopy: Bool?
   /// The file's entry in ``UnfinishedFiles`` while it is new and incomplete.
   var unfinished: UnfinishedFiles.Token?
+  /// An existing destination made owner-writable to be written (its old mode, restored
+  /// after the data unless modes are preserved).
+  var madeWritable: mode_t?
+  /// How the data was copied (set by the engine).
+  var dataPath = DataPath(.userSpace)
 
-  init(source: DirHandle, destination: DirHandle, name: FilePath, status: stat) {
+  /// With --preserve=links: this job's source is in the hard-link map as in flight, and
+  /// other names of it wait here until the file is complete.
+  var linksTo: HardLinkMap?
+  private let linkLock = Lock()
+  private var pendingLinks: [(DirHandle, FilePath, FilePath)] = []  // (directory, name, source path)
+  private var settled = false
+
+  init(
+    source: DirHandle, destination: DirHandle, sourceName: FilePath, destinationName: FilePath, status: stat,
+    followSource: Bool, state: TreeCopyState, policy: CopyPolicy
+  ) {
     self.source = source
     self.destination = destination
-    self.name = name
+    self.sourceName = sourceName
+    self.destinationName = destinationName
+    self.status = status
+    self.followSource = followSource
+    self.state = state
+    self.policy = policy
     size = Int64(status.st_size)
-    mode = status.st_mode & 0o7777
     times = (status.st_atim, status.st_mtim)
     device = UInt64(status.st_dev)
     inode = UInt64(status.st_ino)
     looksSparse = SparseFiles.looksSparse(status)
   }
-  var sourcePath: FilePath { source.path.appending(name.components) }
-  var destinationPath: FilePath { destination.path.appending(name.components) }
+  var sourcePath: FilePath { source.path.appending(sourceName.components) }
+  var destinationPath: FilePath { destination.path.appending(destinationName.components) }
+
+  /// The source's permission bits for a new file (the umask applies at creation), or the
+  /// defaults with --no-preserve=mode.
+  var newFileMode: mode_t { policy.newFileMode(status) }
+  /// The mode a new file is created with: owner-only while its owner may still change.
+  var createMode: mode_t { policy.creationMode(status) }
+  /// Whether the file needs attributes set after its data (by descriptor or by name).
+  var needsMetadata: Bool { !policy.preserve.isEmpty || madeWritable != nil || createMode != newFileMode }
+  /// The open flag that makes opening the source refuse a symbolic link.
+  var sourceNoFollow: CInt { followSource ? 0 : O_NOFOLLOW }
 
   /// Whether `other` (a destination's status) is this job's source file.
   func isSource(_ other: stat) -> Bool { UInt64(other.st_dev) == device && UInt64(other.st_ino) == inode }
@@ -94,7 +158,36 @@ final class FileJob: @unchecked Sendable {
 
   /// The refusal for a destination that is the source file itself.
   func sameFileError() -> ZeroCopyError {
-    error("fstatat", .invalidArgument, "source and destination are the same file (device \(device), inode \(inode)); not opened for writing")
+    ZeroCopyError(
+      .treeCopy, syscall: "fstatat", errno: .invalidArgument, paths: [sourcePath, destinationPath],
+      message: "source and destination are the same file (device \(device), inode \(inode)); not opened for writing",
+      isRefusal: true)
+  }
+
+  /// Sets the attributes after the data (`output` open, or nil: by name), as the policy
+  /// says; an existing file made writable gets its old mode back. Returns a failure for a
+  /// required attribute.
+  func applyMetadata(output: CInt?, input: CInt?) -> ZeroCopyError? {
+    guard needsMetadata else { return nil }
+    let target: MetadataTarget = output.map { .descriptor($0) } ?? .entry(directory: destination.fd, name: destinationName)
+    let from: MetadataTarget = input.map { .descriptor($0) } ?? .entry(directory: source.fd, name: sourceName)
+    var current = stat()
+    let rc = output.map { fstat($0, &current) }
+      ?? destinationName.withPlatformString { fstatat(destination.fd, $0, &current, AT_SYMLINK_NOFOLLOW) }
+    guard rc == 0 else { return error("fstat", Errno(rawValue: errno), "cannot stat the destination", bytes: size) }
+    let created = createdByCopy == true
+    var modeWithoutPreserve = madeWritable
+    if created && createMode != newFileMode { modeWithoutPreserve = newFileMode & ~processUmask }
+    do {
+      let notes = try CopyMetadata(policy: policy).apply(
+        from: followSource && input == nil ? .entry(directory: source.fd, name: sourceName) : from, status: status,
+        to: target, current: current, kind: .file, created: created,
+        mayHaveACL: !created || destination.hasDefaultACL, modeWithoutPreserve: modeWithoutPreserve)
+      for note in notes { state.warn("\(destinationPath.shellQuoted): \(note)") }
+      return nil
+    } catch {
+      return self.error(error.syscall, error.errno, error.message, bytes: size)
+    }
   }
 
   /// Records that the destination was (or was not) created by this copy; a new file is
@@ -103,29 +196,78 @@ final class FileJob: @unchecked Sendable {
     guard createdByCopy == nil else { return }
     createdByCopy = !existed
     if !existed {
-      unfinished = name.withPlatformString {
+      unfinished = destinationName.withPlatformString {
         UnfinishedFiles.shared.register(directory: destination.fd, name: Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)))
       }
     }
   }
 
-  /// The file is complete: no longer unfinished.
+  /// The file is complete: no longer unfinished; the names waiting to be its hard links
+  /// are made.
   func completed() {
     if let unfinished { UnfinishedFiles.shared.forget(unfinished) }
     unfinished = nil
+    settleLinks(done: true)
+  }
+
+  /// Another name of this job's source, to be a hard link of its copy once it is complete.
+  /// False if the job is already settled (the caller then links by path, or copies).
+  func addLink(in directory: DirHandle, name: FilePath, sourcePath: FilePath) -> Bool {
+    linkLock.withLock {
+      if settled { return false }
+      pendingLinks.append((directory, name, sourcePath))
+      return true
+    }
+  }
+
+  /// The job ends without a copy (refused before opening, or skipped after a
+  /// cancellation): names waiting to be its hard links are reported, not linked.
+  func abandon() { settleLinks(done: false) }
+
+  private func settleLinks(done: Bool) {
+    guard let map = linksTo else { return }
+    let waiting = linkLock.withLock { () -> [(DirHandle, FilePath, FilePath)]? in
+      if settled { return nil }
+      // The map first, then `settled`, both under the lock: a walker whose addLink finds
+      // the job settled must find the map's entry final (the path, or gone), never still
+      // this job in flight — else it copied the other name as a separate file (seen once
+      // in a make test run, threads engine, loaded machine). Lock order: linkLock, then the map's.
+      map.set(device: device, inode: inode, done ? .path(destinationPath) : nil)
+      settled = true
+      defer { pendingLinks.removeAll() }
+      return pendingLinks
+    }
+    guard let waiting else { return }
+    for (directory, name, linkSource) in waiting {
+      if !done {
+        state.fail(ZeroCopyError(
+          .treeCopy, syscall: "linkat", errno: .canceled, paths: [linkSource, directory.path.appending(name.components)],
+          message: "not linked: the copy of the same source file (\(destinationPath.shellQuoted)) did not complete"))
+        continue
+      }
+      let made = destinationName.withPlatformString { from in name.withPlatformString { TreeWalker.link(destination.fd, from, directory.fd, $0) } }
+      if made != 0 {
+        state.fail(ZeroCopyError(
+          .treeCopy, syscall: "linkat", errno: Errno(rawValue: made), paths: [linkSource, directory.path.appending(name.components)],
+          message: "cannot create a hard link to \(destinationPath.shellQuoted)"))
+      } else {
+        state.linkDone()
+      }
+    }
   }
 
   /// The file could not be completed: removed if this copy created it, otherwise cut to
   /// the bytes written (so that it does not keep the old file's length and look complete).
   func undo(bytesWritten: Int64) {
+    settleLinks(done: false)
     let token = unfinished
     unfinished = nil
     if createdByCopy == true {
       if let token, !UnfinishedFiles.shared.forget(token) { return }  // already removed
-      _ = name.withPlatformString { unlinkat(destination.fd, $0, 0) }
+      _ = destinationName.withPlatformString { unlinkat(destination.fd, $0, 0) }
       return
     }
-    let fd = name.withPlatformString { openat(destination.fd, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
+    let fd = destinationName.withPlatformString { openat(destination.fd, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
     guard fd >= 0 else { return }
     var st = stat()
     if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && !isSource(st) && Int64(st.st_size) > bytesWritten {
@@ -146,30 +288,64 @@ protocol FileSink: AnyObject {
 
 /// Totals and errors, shared by the walker and the engine's threads.
 final class TreeCopyState: @unchecked Sendable {
-  // @unchecked: `totals` and `stop` are guarded by `lock`; the rest is immutable.
+  // @unchecked: `totals`, `stop` and `clones` are guarded by `lock`; the rest is immutable.
   struct Totals {
-    var files = 0, directories = 0, symlinks = 0
+    var files = 0, directories = 0, symlinks = 0, specialFiles = 0, hardLinks = 0, skipped = 0
     var bytes: Int64 = 0
     var undone = 0
     var errors: [ZeroCopyError] = []
+    var warnings: [String] = []
+    var dataPaths: [DataPath.Kind: Int] = [:]
+    var reasons: [String: Int] = [:]
   }
   private let lock = Lock()
   private var totals = Totals()
   private var stop = false
   let keepGoing: Bool
   let monitor: TransferMonitor
+  let progress: TreeCopy.Progress?
+  /// The hard-link map of this copy (the policy's, or its own), with --preserve=links.
+  let hardLinks: HardLinkMap?
+  /// Per pair of filesystems (source device, destination device): nil while untried,
+  /// else why a clone is refused there (an empty string: clones work).
+  private var clones: [UInt128: String] = [:]
 
   init(options: TreeCopy.Options) {
     keepGoing = options.keepGoing
     monitor = options.monitor ?? TransferMonitor()
+    progress = options.progress
+    hardLinks = options.policy.preserve.contains(.links) ? options.policy.hardLinks ?? HardLinkMap() : nil
   }
 
-  func fileDone(bytes: Int64) {
-    lock.withLock { totals.files += 1; totals.bytes += bytes }
+  func fileDone(bytes: Int64, _ path: DataPath) {
+    lock.withLock {
+      totals.files += 1
+      totals.bytes += bytes
+      totals.dataPaths[path.kind, default: 0] += 1
+      // Each reason counted alone ("not cloned: …", "files of at most 128 KiB…").
+      for reason in path.reason?.split(separator: "; ") ?? [] { totals.reasons[String(reason), default: 0] += 1 }
+    }
     monitor.add(bytes)
+    progress?.fileDone()
   }
   func directoryDone() { lock.withLock { totals.directories += 1 } }
-  func symlinkDone() { lock.withLock { totals.symlinks += 1 } }
+  func symlinkDone() {
+    lock.withLock { totals.symlinks += 1 }
+    progress?.fileDone()
+  }
+  func specialDone() {
+    lock.withLock { totals.specialFiles += 1 }
+    progress?.fileDone()
+  }
+  func linkDone() {
+    lock.withLock { totals.hardLinks += 1 }
+    progress?.fileDone()
+  }
+  func skipped() {
+    lock.withLock { totals.skipped += 1 }
+    progress?.fileDone()
+  }
+  func warn(_ text: String) { lock.withLock { totals.warnings.append(text) } }
   /// A file in flight was undone because of a cancellation.
   func fileUndone() { lock.withLock { totals.undone += 1 } }
   func fail(_ error: ZeroCopyError) {
@@ -177,6 +353,18 @@ final class TreeCopyState: @unchecked Sendable {
       totals.errors.append(error)
       if !keepGoing { stop = true }
     }
+  }
+  /// Whether a clone is worth trying between these filesystems: nil (yes), or why not.
+  func cloneRefusal(from source: UInt64, to destination: UInt64) -> String? {
+    lock.withLock { clones[UInt128(source) << 64 | UInt128(destination)].flatMap { $0.isEmpty ? nil : $0 } }
+  }
+  /// Whether a clone was tried between these filesystems.
+  func cloneTried(from source: UInt64, to destination: UInt64) -> Bool {
+    lock.withLock { clones[UInt128(source) << 64 | UInt128(destination)] != nil }
+  }
+  /// Records that a clone worked ("") or why it was refused.
+  func recordClone(from source: UInt64, to destination: UInt64, refusal: String) {
+    lock.withLock { clones[UInt128(source) << 64 | UInt128(destination)] = refusal }
   }
   /// Whether the copy was cancelled (its task, or the monitor).
   var cancelled: Bool { monitor.isCancelled }
@@ -188,9 +376,9 @@ final class TreeCopyState: @unchecked Sendable {
 
 /// A directory's place in its tree: its name and its parent, so that its path is built
 /// only when a message needs it (building every path eagerly costs O(depth²), and swift-
-/// system's debug checks make it much worse: seconds for a tree deeper than PATH_MAX), and,
-/// for a source directory, its identity (device, inode), to recognise a directory that is its
-/// own ancestor (a bind mount). Holds no descriptor.
+/// system's debug checks make it much worse: seconds for a tree deeper than PATH_MAX), and
+/// its identity (device, inode): for a source directory, to recognise a directory that is
+/// its own ancestor (a bind mount); for a destination, its filesystem. Holds no descriptor.
 final class TreeNode: Sendable {
   let parent: TreeNode?
   /// The root's whole path, or one component.
@@ -235,30 +423,43 @@ final class TreeNode: Sendable {
   }
 }
 
-/// Walks the source depth-first, creating directories and symlinks in the destination.
+/// Walks the source depth-first, creating directories, symlinks and special files in the
+/// destination and handing regular files to the engine.
 final class TreeWalker {
-  /// Gives the owner rwx on an existing destination directory (one an earlier copy made
-  /// read-only, say), so its entries can be written like those of a new one; the final
-  /// mode — the source's — is set after its contents, as for a new directory. If the
-  /// chmod is refused (not the owner), nothing changes and the writes report `EACCES`.
   /// Gives the owner write permission on an existing destination *file* that lacks it
-  /// (a read-only file from an earlier copy): like `cp -f`, the copy replaces its content,
-  /// and its final mode — the source's — is set after the data. Returns whether the mode
-  /// was changed (false: not a regular file, already writable, or not the owner).
-  static func makeFileOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> Bool {
+  /// (a read-only file from an earlier copy): the copy replaces its content, and it gets its
+  /// mode back after the data (or the source's, when modes are preserved). Returns the old
+  /// mode when it was changed (nil: not a regular file, already writable, or not the owner).
+  static func makeFileOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> mode_t? {
     var st = stat()
     guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG,
       st.st_mode & 0o200 == 0
-    else { return false }
-    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o200, 0) == 0
+    else { return nil }
+    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o200, 0) == 0 ? st.st_mode & 0o7777 : nil
   }
 
-  static func makeOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) {
+  /// Gives the owner rwx on an existing destination directory (one an earlier copy made
+  /// read-only, say), so its entries can be written like those of a new one; its mode is
+  /// restored after its contents (or set to the source's when modes are preserved). If the
+  /// chmod is refused (not the owner), nothing changes and the writes report `EACCES`.
+  /// Returns the old mode when it was changed.
+  static func makeOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> mode_t? {
     var st = stat()
     guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFDIR,
       st.st_mode & 0o700 != 0o700
-    else { return }
-    _ = fchmodat(directory, name, (st.st_mode & 0o7777) | 0o700, 0)
+    else { return nil }
+    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o700, 0) == 0 ? st.st_mode & 0o7777 : nil
+  }
+
+  /// `linkat(fromDirectory, from, toDirectory, to)`, replacing an existing `to` (not a
+  /// directory). 0, or the errno.
+  static func link(_ fromDirectory: Int32, _ from: UnsafePointer<CChar>, _ toDirectory: Int32, _ to: UnsafePointer<CChar>) -> Int32 {
+    if linkat(fromDirectory, from, toDirectory, to, 0) == 0 { return 0 }
+    guard errno == EEXIST else { return errno }
+    var st = stat()
+    if fstatat(toDirectory, to, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFDIR { return EISDIR }
+    guard unlinkat(toDirectory, to, 0) == 0 || errno == ENOENT else { return errno }
+    return linkat(fromDirectory, from, toDirectory, to, 0) == 0 ? 0 : errno
   }
 
   private enum Item {
@@ -269,6 +470,7 @@ final class TreeWalker {
   private let options: TreeCopy.Options
   private let state: TreeCopyState
   private let sink: any FileSink
+  private var policy: CopyPolicy { options.policy }
   /// The destination root's identity: a source directory with it is the destination
   /// (mounted inside the source), which would be copied into itself.
   private var destinationRoot: (device: UInt64, inode: UInt64) = (0, 0)
@@ -318,14 +520,34 @@ final class TreeWalker {
     }
   }
 
+  /// The mode a new directory is created with, and the mode to set once its contents are
+  /// done (nil: the creation mode is already right).
+  private func directoryModes(_ status: stat) -> (create: mode_t, final: mode_t?) {
+    let preserve = policy.preserve
+    if preserve.contains(.mode) { return (0o700, nil) }  // the exact mode comes with the metadata
+    let base: mode_t = policy.defaultPermissions ? 0o777 : status.st_mode & 0o1777
+    if base & 0o700 == 0o700 && !preserve.contains(.ownership) { return (base, nil) }
+    // Writable for the copy first (or owner-only while the owner may change), then its
+    // mode: the source's less the umask, the sticky bit kept, an inherited set-group-ID too.
+    return (0o700 | (base & 0o1000), base & ~processUmask)
+  }
+
+  /// Copies `source` to `destination`: a directory tree, or a single entry (a file, a
+  /// symbolic link, a special file) when the source is not a directory.
   func run(source: FilePath, destination: FilePath) {
-    func fail(_ syscall: String, _ errno: Errno, _ message: String) {
-      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message))
+    func fail(_ syscall: String, _ errno: Errno, _ message: String, refusal: Bool = false) {
+      state.fail(ZeroCopyError(
+        .treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message, isRefusal: refusal))
     }
     if state.stopped { return }  // cancelled before it started: nothing is created
-    let sfd = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source directory") }
     var st = stat()
+    let follow = options.following != .never
+    guard source.withPlatformString({ follow ? stat($0, &st) : lstat($0, &st) }) == 0 else {
+      return fail(follow ? "stat" : "lstat", Errno(rawValue: errno), "cannot stat the source")
+    }
+    guard st.st_mode & S_IFMT == S_IFDIR else { return runEntry(source: source, destination: destination, status: st) }
+    let sfd = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) }
+    guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source directory") }
     guard fstat(sfd, &st) == 0 else {
       _ = Glibc.close(sfd)
       return fail("fstat", Errno(rawValue: errno), "cannot stat the source directory")
@@ -338,15 +560,21 @@ final class TreeWalker {
     case .same:
       return fail(
         "stat", .invalidArgument,
-        "\(source.shellQuoted) and \(destination.shellQuoted) are the same file: cannot copy a directory into itself")
+        "\(source.shellQuoted) and \(destination.shellQuoted) are the same file: cannot copy a directory into itself",
+        refusal: true)
     case .inside:
       return fail(
         "stat", .invalidArgument,
-        "cannot copy a directory, \(source.shellQuoted), into itself, \(destination.shellQuoted); nothing was created")
+        "cannot copy a directory, \(source.shellQuoted), into itself, \(destination.shellQuoted); nothing was created",
+        refusal: true)
     }
-    if destination.withPlatformString({ mkdir($0, 0o700) }) != 0 {
+    let modes = directoryModes(st)
+    var created = true
+    var oldMode: mode_t? = nil
+    if destination.withPlatformString({ mkdir($0, modes.create) }) != 0 {
       guard errno == EEXIST else { return fail("mkdir", Errno(rawValue: errno), "cannot create the destination directory") }
-      destination.withPlatformString { TreeWalker.makeOwnerWritable(AT_FDCWD, $0) }
+      created = false
+      oldMode = destination.withPlatformString { TreeWalker.makeOwnerWritable(AT_FDCWD, $0) }
     }
     let dfd = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     guard dfd >= 0 else {
@@ -358,14 +586,47 @@ final class TreeWalker {
     var sameDirectory = stat()
     if fstat(dfd, &sameDirectory) == 0 && sameDirectory.st_dev == st.st_dev && sameDirectory.st_ino == st.st_ino {
       _ = Glibc.close(dfd)
-      return fail("fstat", .invalidArgument, "the source and the destination are the same directory")
+      return fail("fstat", .invalidArgument, "the source and the destination are the same directory", refusal: true)
     }
     destinationRoot = (UInt64(sameDirectory.st_dev), UInt64(sameDirectory.st_ino))
+    if created { policy.onEvent?(CopyEvent(kind: .copying, source: source, destination: destination)) }
     let dst = DirHandle(
-      fd: dfd, node: TreeNode(root: destination),
-      finish: .init(mode: st.st_mode & 0o7777, times: (st.st_atim, st.st_mtim), options: options, state: state))
+      fd: dfd, node: TreeNode(root: destination, sameDirectory),
+      finish: .init(
+        source: src, status: st, created: created, modeWithoutPreserve: created ? modes.final : oldMode, options: options,
+        state: state))
     state.directoryDone()
     walk(.open(src, dst))
+  }
+
+  /// A source that is not a directory: the single entry, from the source's directory to the
+  /// destination's, under the destination's own name.
+  private func runEntry(source: FilePath, destination: FilePath, status: stat) {
+    func parent(_ path: FilePath) -> FilePath {
+      let up = path.removingLastComponent()
+      return up.isEmpty ? "." : up
+    }
+    func fail(_ syscall: String, _ errno: Errno, _ message: String) {
+      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message))
+    }
+    guard let sourceName = source.lastComponent, let destinationName = destination.lastComponent else {
+      return fail("open", .invalidArgument, "the source or the destination has no file name")
+    }
+    let sfd = parent(source).withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source's directory") }
+    let dfd = parent(destination).withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    guard dfd >= 0 else {
+      _ = Glibc.close(sfd)
+      return fail("open", Errno(rawValue: errno), "cannot open the destination's directory")
+    }
+    var dstStatus = stat()
+    _ = fstat(dfd, &dstStatus)
+    let src = DirHandle(fd: sfd, node: TreeNode(root: parent(source)))
+    let dst = DirHandle(fd: dfd, node: TreeNode(root: parent(destination), dstStatus))
+    var stack: [Item] = []
+    entry(FilePath(root: nil, [sourceName]), in: src, dst, as: FilePath(root: nil, [destinationName]), stack: &stack,
+          known: status, followLink: options.following != .never)
+    if !stack.isEmpty { walk(stack.removeLast()) }  // -L: the root was a link to a directory (not reached: stat followed it)
   }
 
   private func walk(_ root: Item) {
@@ -388,21 +649,22 @@ final class TreeWalker {
       }
       for name in entries {
         if state.stopped { return }
-        entry(name, in: src, dst, stack: &stack)
+        entry(name, in: src, dst, as: name, stack: &stack, known: nil, followLink: options.following == .always)
       }
     }
   }
 
   /// Opens a source subdirectory, creates (or opens, to merge into) its destination, and
-  /// refuses the cases that would copy a directory into itself (bind mounts).
+  /// refuses the cases that would copy a directory into itself (bind mounts, -L cycles).
   private func openSubdirectory(
     _ name: FilePath, _ ps: DirHandle, _ pd: DirHandle, status: stat
   ) -> (DirHandle, DirHandle)? {
-    func fail(_ syscall: String, _ errno: Errno, _ message: String) {
+    func fail(_ syscall: String, _ errno: Errno, _ message: String, refusal: Bool = false) {
       let paths = [ps.path.appending(name.components), pd.path.appending(name.components)]
-      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: paths, message: message))
+      state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: paths, message: message, isRefusal: refusal))
     }
-    let sfd = name.withPlatformString { openat(ps.fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+    let follow = options.following == .always
+    let sfd = name.withPlatformString { openat(ps.fd, $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) }
     guard sfd >= 0 else {
       fail("openat", Errno(rawValue: errno), "cannot open the source directory")
       return nil
@@ -415,14 +677,20 @@ final class TreeWalker {
     }
     let src = DirHandle(fd: sfd, node: TreeNode(name, in: ps.node, own))
     if ps.node.isOrIsBelow(own) {
-      fail("fstat", .tooManySymbolicLinkLevels, "the directory is its own ancestor (a bind mount loop); not copied")
+      fail(
+        "fstat", .tooManySymbolicLinkLevels,
+        follow ? "cannot copy cyclic symbolic link (it names a directory above it)"
+          : "the directory is its own ancestor (a bind mount loop); not copied", refusal: true)
       return nil
     }
     if UInt64(own.st_dev) == destinationRoot.device && UInt64(own.st_ino) == destinationRoot.inode {
-      fail("fstat", .invalidArgument, "cannot copy a directory into itself: this is the destination (mounted inside the source)")
+      fail("fstat", .invalidArgument, "cannot copy a directory into itself: this is the destination (mounted inside the source)", refusal: true)
       return nil
     }
-    if name.withPlatformString({ mkdirat(pd.fd, $0, 0o700) }) != 0 {
+    let modes = directoryModes(status)
+    var created = true
+    var oldMode: mode_t? = nil
+    if name.withPlatformString({ mkdirat(pd.fd, $0, modes.create) }) != 0 {
       let e = Errno(rawValue: errno)
       var existing = stat()
       guard e == .fileExists, name.withPlatformString({ fstatat(pd.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0,
@@ -431,7 +699,8 @@ final class TreeWalker {
         fail("mkdirat", e, e == .fileExists ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)" : "cannot create the directory")
         return nil
       }
-      if existing.st_mode & 0o700 != 0o700 { name.withPlatformString { TreeWalker.makeOwnerWritable(pd.fd, $0) } }
+      created = false
+      if existing.st_mode & 0o700 != 0o700 { oldMode = name.withPlatformString { TreeWalker.makeOwnerWritable(pd.fd, $0) } }
     }
     let dfd = name.withPlatformString { openat(pd.fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
     guard dfd >= 0 else {
@@ -441,91 +710,275 @@ final class TreeWalker {
     var other = stat()
     if fstat(dfd, &other) == 0 && other.st_dev == own.st_dev && other.st_ino == own.st_ino {
       _ = Glibc.close(dfd)
-      fail("fstat", .invalidArgument, "the source and the destination are the same directory (a bind mount?); not copied")
+      fail("fstat", .invalidArgument, "the source and the destination are the same directory (a bind mount?); not copied", refusal: true)
       return nil
     }
+    if created {
+      policy.onEvent?(CopyEvent(kind: .copying, source: src.path, destination: pd.path.appending(name.components)))
+    }
     let dst = DirHandle(
-      fd: dfd, node: TreeNode(name, in: pd.node),
-      finish: .init(mode: status.st_mode & 0o7777, times: (status.st_atim, status.st_mtim), options: options, state: state))
+      fd: dfd, node: TreeNode(name, in: pd.node, other),
+      finish: .init(
+        source: src, status: status, created: created, modeWithoutPreserve: created ? modes.final : oldMode,
+        options: options, state: state))
     state.directoryDone()
     return (src, dst)
   }
 
-  private func entry(_ name: FilePath, in src: DirHandle, _ dst: DirHandle, stack: inout [Item]) {
-    func fail(_ syscall: String, _ errno: Errno, _ message: String) {
+  /// One entry of a source directory (or the root, when it is not a directory): cp's rules
+  /// for an existing destination, hard links, then the entry by kind.
+  private func entry(
+    _ name: FilePath, in src: DirHandle, _ dst: DirHandle, as destinationName: FilePath, stack: inout [Item],
+    known: stat?, followLink: Bool
+  ) {
+    let sourcePath = { src.path.appending(name.components) }
+    let destinationPath = { dst.path.appending(destinationName.components) }
+    func fail(_ syscall: String, _ errno: Errno, _ message: String, refusal: Bool = false) {
       state.fail(ZeroCopyError(
-        .treeCopy, syscall: syscall, errno: errno, paths: [src.path.appending(name.components), dst.path.appending(name.components)],
-        message: message))
+        .treeCopy, syscall: syscall, errno: errno, paths: [sourcePath(), destinationPath()], message: message, isRefusal: refusal))
     }
     var st = stat()
-    guard name.withPlatformString({ fstatat(src.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-      return fail("fstatat", Errno(rawValue: errno), "cannot stat the source entry")
-    }
-    switch st.st_mode & S_IFMT {
-    case S_IFREG:
-      sink.copy(FileJob(source: src, destination: dst, name: name, status: st))
-    case S_IFDIR:
-      stack.append(.pending(source: src, destination: dst, name: name, status: st))
-    case S_IFLNK:
-      copySymlink(name, src, dst, status: st, fail: fail)
-    default:
-      let kind: String
-      switch st.st_mode & S_IFMT {
-      case S_IFIFO: kind = "a FIFO"
-      case S_IFSOCK: kind = "a socket"
-      case S_IFCHR: kind = "a character device"
-      case S_IFBLK: kind = "a block device"
-      default: kind = "a special file"
+    if let known {
+      st = known
+    } else {
+      guard name.withPlatformString({ fstatat(src.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+        return fail("fstatat", Errno(rawValue: errno), "cannot stat the source entry")
       }
-      fail("fstatat", .notSupported, "\(kind) is not copied: only regular files, directories and symbolic links are")
+    }
+    // The root was stat'ed following a link already (-H, -L): open it following too.
+    var followed = known != nil && followLink
+    if followLink && st.st_mode & S_IFMT == S_IFLNK {
+      // cp -L: what the link names (a dangling link is an error, as for cp).
+      guard name.withPlatformString({ fstatat(src.fd, $0, &st, 0) }) == 0 else {
+        return fail("fstatat", Errno(rawValue: errno), "cannot stat the symbolic link's target")
+      }
+      followed = true
+    }
+    let kind = st.st_mode & S_IFMT
+    if kind == S_IFDIR {
+      stack.append(.pending(source: src, destination: dst, name: name, status: st))
+      return
+    }
+    // An existing destination, in cp's order: -n, the same-file refusal, -u, -i, a
+    // directory in the way, then removal (--remove-destination; a hard link with
+    // --preserve=links, so that writing it does not change its other names).
+    if policy.inspectsExisting {
+      var existing = stat()
+      if destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0 {
+        if policy.existing == .skip { return state.skipped() }
+        let sameInode = existing.st_dev == st.st_dev && existing.st_ino == st.st_ino
+        if sameInode && kind == S_IFREG && policy.replace != .removeFirst {
+          return fail(
+            "fstatat", .invalidArgument,
+            "source and destination are the same file (device \(st.st_dev), inode \(st.st_ino)); not opened for writing",
+            refusal: true)
+        }
+        if policy.existing == .replaceIfOlder && !CopyPolicy.isOlder(existing, than: st) {
+          // cp -u: kept, but another name of a source copied before still becomes its hard
+          // link (replacing this file), and a kept file stands for its source's later names.
+          if let map = state.hardLinks, kind != S_IFDIR, st.st_nlink > 1 || followed {
+            switch map.claim(st, .path(destinationPath())) {
+            case .path(let earlier)?:
+              policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+              return linkByPath(earlier, dst, destinationName, fail)
+            case .inFlight(let first)? where first.addLink(in: dst, name: destinationName, sourcePath: sourcePath()):
+              return
+            default: break
+            }
+          }
+          return state.skipped()
+        }
+        let isDirectory = existing.st_mode & S_IFMT == S_IFDIR
+        // cp -i asks before a directory in the way too (then refuses it if the answer is yes).
+        if let confirm = policy.confirmReplace {
+          let question = ReplaceQuestion(
+            destination: destinationPath(), mode: UInt32(existing.st_mode & 0o7777),
+            isWritable: destinationName.withPlatformString { faccessat(dst.fd, $0, W_OK, 0) } == 0,
+            willRemove: policy.replace != .writeInto)
+          if !confirm(question) { return state.skipped() }
+        }
+        if isDirectory {
+          return fail("fstatat", .isDirectory, "cannot overwrite directory with non-directory", refusal: true)
+        }
+        let linked = policy.preserve.contains(.links) && existing.st_nlink > 1
+        if policy.replace == .removeFirst || linked {
+          guard destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0 || errno == ENOENT else {
+            return fail("unlinkat", Errno(rawValue: errno), "cannot remove the destination")
+          }
+          policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: destinationPath()))
+        }
+      }
+    }
+    // --preserve=links: a source met before becomes a hard link of its copy.
+    var job: FileJob? = nil
+    if kind == S_IFREG {
+      job = FileJob(
+        source: src, destination: dst, sourceName: name, destinationName: destinationName, status: st,
+        followSource: followed, state: state, policy: policy)
+    }
+    var claimed = false
+    if let map = state.hardLinks, st.st_nlink > 1 || followed || options.following == .always {
+      let mine: HardLinkMap.Entry = job.map { .inFlight($0) } ?? .path(destinationPath())
+      switch map.claim(st, mine) {
+      case nil:
+        claimed = true
+        job?.linksTo = map
+      case .inFlight(let first)?:
+        if first.addLink(in: dst, name: destinationName, sourcePath: sourcePath()) {
+          policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+          return
+        }
+        // Settled meanwhile: it is a path now (or gone, then this one copies).
+        if case .path(let earlier)? = map.claim(st, mine) {
+          policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+          return linkByPath(earlier, dst, destinationName, fail)
+        }
+        claimed = true
+        job?.linksTo = map
+      case .path(let earlier)?:
+        policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+        return linkByPath(earlier, dst, destinationName, fail)
+      }
+    }
+    policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath(), destination: destinationPath()))
+    switch kind {
+    case S_IFREG:
+      sink.copy(job!)
+      return
+    case S_IFLNK:
+      if !copySymlink(name, src, dst, as: destinationName, status: st, fail: fail) && claimed { state.hardLinks?.set(st, nil) }
+    default:
+      if !makeSpecial(name, src, dst, as: destinationName, status: st, fail: fail) && claimed { state.hardLinks?.set(st, nil) }
     }
   }
 
+  /// A hard link to an earlier copy, by its path.
+  private func linkByPath(_ earlier: FilePath, _ dst: DirHandle, _ name: FilePath, _ fail: (String, Errno, String, Bool) -> Void) {
+    let made = earlier.withPlatformString { from in name.withPlatformString { TreeWalker.link(AT_FDCWD, from, dst.fd, $0) } }
+    if made != 0 {
+      return fail("linkat", Errno(rawValue: made), "cannot create a hard link to \(earlier.shellQuoted)", false)
+    }
+    state.linkDone()
+  }
+
+  /// The attributes of a symbolic link or special file just created, as the policy says.
+  private func entryMetadata(
+    _ name: FilePath, _ src: DirHandle, _ dst: DirHandle, as destinationName: FilePath, status: stat, kind: MetadataKind,
+    modeWithoutPreserve: mode_t?, fail: (String, Errno, String, Bool) -> Void
+  ) -> Bool {
+    guard !policy.preserve.isEmpty || modeWithoutPreserve != nil else { return true }
+    var current = stat()
+    guard destinationName.withPlatformString({ fstatat(dst.fd, $0, &current, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+      fail("fstatat", Errno(rawValue: errno), "cannot stat the new entry", false)
+      return false
+    }
+    do {
+      let notes = try CopyMetadata(policy: policy).apply(
+        from: .entry(directory: src.fd, name: name), status: status, to: .entry(directory: dst.fd, name: destinationName),
+        current: current, kind: kind, created: true, mayHaveACL: dst.hasDefaultACL, modeWithoutPreserve: modeWithoutPreserve)
+      for note in notes { state.warn("\(dst.path.appending(destinationName.components).shellQuoted): \(note)") }
+      return true
+    } catch {
+      fail(error.syscall, error.errno, error.message, false)
+      return false
+    }
+  }
+
+  /// A FIFO, a socket or a device node, recreated (`mknodat`) as cp `-r` does; an existing
+  /// entry (not a directory) is replaced. Devices need `CAP_MKNOD` (root): `EPERM` otherwise.
+  private func makeSpecial(
+    _ name: FilePath, _ src: DirHandle, _ dst: DirHandle, as destinationName: FilePath, status: stat,
+    fail: (String, Errno, String, Bool) -> Void
+  ) -> Bool {
+    let what: String
+    switch status.st_mode & S_IFMT {
+    case S_IFIFO: what = "fifo"
+    case S_IFSOCK, S_IFCHR, S_IFBLK: what = "special file"
+    default:
+      fail("fstatat", .notSupported, "unknown file type (mode \(String(status.st_mode, radix: 8)))", true)
+      return false
+    }
+    let preserveMode = policy.preserve.contains(.mode)
+    var mode = status.st_mode & ~mode_t(0o7777)
+    mode |= preserveMode ? 0o600 : (policy.defaultPermissions ? (status.st_mode & S_IFMT == S_IFSOCK ? 0o777 : 0o666) : status.st_mode & 0o7777)
+    var made = destinationName.withPlatformString { mknodat(dst.fd, $0, mode, status.st_rdev) }
+    if made != 0 && errno == EEXIST {
+      var existing = stat()
+      if destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0
+        && existing.st_mode & S_IFMT != S_IFDIR && destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0
+      {
+        made = destinationName.withPlatformString { mknodat(dst.fd, $0, mode, status.st_rdev) }
+      } else {
+        errno = EEXIST
+      }
+    }
+    guard made == 0 else {
+      fail("mknodat", Errno(rawValue: errno), "cannot create \(what)", false)
+      return false
+    }
+    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .special, modeWithoutPreserve: nil, fail: fail) else {
+      return false
+    }
+    state.specialDone()
+    return true
+  }
+
+  /// A symbolic link copied as a link (the same target bytes); an existing link with that
+  /// target is kept, anything else but a directory is replaced. Returns whether it worked.
   private func copySymlink(
-    _ name: FilePath, _ src: DirHandle, _ dst: DirHandle, status: stat, fail: (String, Errno, String) -> Void
-  ) {
+    _ name: FilePath, _ src: DirHandle, _ dst: DirHandle, as destinationName: FilePath, status: stat,
+    fail: (String, Errno, String, Bool) -> Void
+  ) -> Bool {
     let capacity = Int(status.st_size) + 2
     var target = [CChar](repeating: 0, count: max(capacity, Int(PATH_MAX) + 1))
     let n = target.withUnsafeMutableBufferPointer { b in
       name.withPlatformString { readlinkat(src.fd, $0, b.baseAddress!, b.count - 1) }
     }
-    guard n >= 0 else { return fail("readlinkat", Errno(rawValue: errno), "cannot read the symbolic link") }
+    guard n >= 0 else {
+      fail("readlinkat", Errno(rawValue: errno), "cannot read the symbolic link", false)
+      return false
+    }
     target[n] = 0
-    let made = name.withPlatformString { symlinkat(target, dst.fd, $0) }
+    let made = destinationName.withPlatformString { symlinkat(target, dst.fd, $0) }
     if made != 0 {
       let e = Errno(rawValue: errno)
-      guard e == .fileExists else { return fail("symlinkat", e, "cannot create the symbolic link") }
+      guard e == .fileExists else {
+        fail("symlinkat", e, "cannot create the symbolic link", false)
+        return false
+      }
       var existing = stat()
-      guard name.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-        return fail("fstatat", Errno(rawValue: errno), "cannot stat the existing destination")
+      guard destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+        fail("fstatat", Errno(rawValue: errno), "cannot stat the existing destination", false)
+        return false
       }
       if existing.st_mode & S_IFMT == S_IFDIR {
-        return fail("symlinkat", .isDirectory, "the destination is a directory; it is not replaced by a symbolic link")
+        fail("symlinkat", .isDirectory, "cannot overwrite directory with non-directory (a symbolic link)", true)
+        return false
       }
       var same = false
       if existing.st_mode & S_IFMT == S_IFLNK {
         var old = [CChar](repeating: 0, count: n + 2)
         let m = old.withUnsafeMutableBufferPointer { b in
-          name.withPlatformString { readlinkat(dst.fd, $0, b.baseAddress!, b.count) }
+          destinationName.withPlatformString { readlinkat(dst.fd, $0, b.baseAddress!, b.count) }
         }
         same = m == n && old.prefix(n).elementsEqual(target.prefix(n))
       }
       if !same {
-        guard name.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0 else {
-          return fail("unlinkat", Errno(rawValue: errno), "cannot replace the existing destination")
+        guard destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0 else {
+          fail("unlinkat", Errno(rawValue: errno), "cannot replace the existing destination", false)
+          return false
         }
-        guard name.withPlatformString({ symlinkat(target, dst.fd, $0) }) == 0 else {
-          return fail("symlinkat", Errno(rawValue: errno), "cannot create the symbolic link")
+        guard destinationName.withPlatformString({ symlinkat(target, dst.fd, $0) }) == 0 else {
+          fail("symlinkat", Errno(rawValue: errno), "cannot create the symbolic link", false)
+          return false
         }
       }
     }
-    if options.preserveTimes {
-      let times = [status.st_atim, status.st_mtim]
-      guard name.withPlatformString({ utimensat(dst.fd, $0, times, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-        return fail("utimensat", Errno(rawValue: errno), "cannot set the symbolic link's times")
-      }
+    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .symlink, modeWithoutPreserve: nil, fail: fail) else {
+      return false
     }
     state.symlinkDone()
+    return true
   }
 
   /// The names in `directory` except `.` and `..`, as raw bytes.

@@ -62,9 +62,8 @@ final class URingTreeCopier: FileSink {
     var last = false
     var cleaning = false
     /// Decided from an `fstatat` of the destination before the chain: the old file is
-    /// longer (cut it), or its mode (or the umask's effect on a new file) is not the source's.
+    /// longer (cut it).
     var needsTruncate = false
-    var needsChmod = false
     /// The current chain's operations: a name for errors, and the exact result expected.
     var ops: [(name: String, expected: Int32?)] = []
     var pending = 0
@@ -141,39 +140,52 @@ final class URingTreeCopier: FileSink {
     return .success(URingTreeCopier(ring: ring, lanes: lanes, options: options, state: state, ftruncate: truncate))
   }
 
+  /// Why a file goes through the ring: its data passes through a lane's buffer.
+  static let ringReason = "io_uring READ and WRITE through a 128 KiB buffer"
+
   func copy(_ job: FileJob) {
-    if state.stopped { return }
+    if state.stopped { return job.abandon() }
     // Holes are copied by data segments, and zero runs found in user space: blocking calls.
     if broken != nil || options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
       return fallback.run(job, state)
     }
+    // A clone is one ioctl, which the ring has no opcode for: the blocking copier tries it
+    // (and clones every file where it works); once a pair of filesystems has refused, the
+    // ring copies their files.
+    var notCloned: String? = options.policy.reflink == .never ? "not cloned: --reflink=never" : nil
+    if options.policy.reflink != .never {
+      guard let refusal = state.cloneRefusal(from: job.device, to: job.destination.node.device) else {
+        return fallback.run(job, state)
+      }
+      if options.policy.reflink == .always { return fallback.run(job, state) }  // reports the refusal
+      notCloned = "not cloned: \(refusal)"
+    }
     while free.isEmpty && broken == nil { pump() }
     if broken != nil { return fallback.run(job, state) }
     var old = stat()
-    let exists = job.name.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0
+    let exists = job.destinationName.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0
     // Before anything is opened for writing: the destination must not be the source itself.
-    if exists && old.st_mode & S_IFMT == S_IFREG && job.isSource(old) { return state.fail(job.sameFileError()) }
+    if exists && old.st_mode & S_IFMT == S_IFREG && job.isSource(old) {
+      job.abandon()
+      return state.fail(job.sameFileError())
+    }
     let lane = lanes[free.removeLast()]
     active += 1
     lane.job = job
     job.noteDestination(existed: exists && old.st_mode & S_IFMT == S_IFREG)
+    job.dataPath = DataPath(.userSpace, reason: [notCloned, job.size > 0 ? Self.ringReason : nil].compactMap { $0 }.joined(separator: "; ").nilIfEmpty)
     if exists {
       lane.needsTruncate = useFtruncate && old.st_size > job.size
-      lane.needsChmod = old.st_mode & 0o7777 != job.mode || old.st_mode & S_IFMT != S_IFREG
       // A read-only file from an earlier copy: writable for now (only the owner, or root,
-      // which needs no change, can open it anyway); its mode is set after the data.
-      if old.st_mode & S_IFMT == S_IFREG && old.st_mode & 0o200 == 0 && geteuid() != 0
-        && job.name.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
+      // which needs no change, can open it anyway); its mode is set back after the data.
+      if old.st_mode & S_IFMT == S_IFREG && old.st_mode & 0o200 == 0 && geteuid() != 0,
+        let mode = job.destinationName.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
       {
-        lane.needsChmod = true
+        job.madeWritable = mode
       }
     } else {
       lane.needsTruncate = false
-      lane.needsChmod = job.mode & processUmask != 0
     }
-    // A write by a process without CAP_FSETID clears set-user-ID and set-group-ID (the
-    // kernel's file_remove_privs): set such modes again after the data is written.
-    if job.mode & (S_ISUID | S_ISGID) != 0 { lane.needsChmod = true }
     lane.offset = 0
     lane.failure = nil
     lane.cleaning = false
@@ -199,12 +211,14 @@ final class URingTreeCopier: FileSink {
       chain.append(request.userData(userData(lane, op)))
     }
     if lane.offset == 0 {
-      add(.openat(job.name, relativeTo: job.source.descriptor, .readOnly, options: [.noFollow], into: lane.sourceSlot), "IORING_OP_OPENAT")
+      add(.openat(
+        job.sourceName, relativeTo: job.source.descriptor, .readOnly, options: job.followSource ? [] : [.noFollow],
+        into: lane.sourceSlot), "IORING_OP_OPENAT")
       var flags: FileDescriptor.OpenOptions = [.create, .noFollow]
       if !useFtruncate { flags.insert(.truncate) }
       add(.openat(
-        job.name, relativeTo: job.destination.descriptor, .writeOnly, options: flags,
-        permissions: FilePermissions(rawValue: job.mode), into: lane.destinationSlot), "IORING_OP_OPENAT")
+        job.destinationName, relativeTo: job.destination.descriptor, .writeOnly, options: flags,
+        permissions: FilePermissions(rawValue: job.createMode), into: lane.destinationSlot), "IORING_OP_OPENAT")
     }
     let n = Int(min(Int64(Self.chunk), job.size - lane.offset))
     lane.stepBytes = n
@@ -310,8 +324,13 @@ final class URingTreeCopier: FileSink {
       return release(lane)
     }
     if let failure = lane.failure {
-      if failure.index == 1 && failure.errno == .tooManySymbolicLinkLevels && lane.offset == 0 {
-        // The destination is a symbolic link (O_NOFOLLOW): the blocking path replaces it.
+      if failure.index == 1 && lane.offset == 0
+        && (failure.errno == .tooManySymbolicLinkLevels
+          || (options.policy.replace == .removeIfUnwritable && failure.errno != .noSuchFileOrDirectory
+            && failure.errno != .isDirectory))
+      {
+        // The destination is a symbolic link (O_NOFOLLOW), or cannot be opened with -f:
+        // the blocking path replaces it.
         fallback.run(job, state)
         lane.afterClose = .release
       } else if failure.message != nil && failure.errno == .ioError {
@@ -336,19 +355,12 @@ final class URingTreeCopier: FileSink {
       }
       return step(lane)
     }
-    // Done: the exact mode (the umask, or an existing file's old mode, may differ), times.
-    let modeSet = !lane.needsChmod ? 0 : job.name.withPlatformString { fchmodat(job.destination.fd, $0, job.mode, 0) }
-    if modeSet != 0 {
-      state.fail(job.error("fchmodat", Errno(rawValue: errno), "cannot set the destination's mode", bytes: job.size))
-      job.undo(bytesWritten: job.size)
-    } else if options.preserveTimes,
-      job.name.withPlatformString({ utimensat(job.destination.fd, $0, [job.times.0, job.times.1], AT_SYMLINK_NOFOLLOW) }) != 0
-    {
-      state.fail(job.error("utimensat", Errno(rawValue: errno), "cannot set the destination's times", bytes: job.size))
-      job.undo(bytesWritten: job.size)
+    // Done: the attributes the policy preserves (or an old mode to restore), by name.
+    job.completed()
+    if let failure = job.applyMetadata(output: nil, input: nil) {
+      state.fail(failure)
     } else {
-      job.completed()
-      state.fileDone(bytes: job.size)
+      state.fileDone(bytes: job.size, job.dataPath)
     }
     release(lane)
   }

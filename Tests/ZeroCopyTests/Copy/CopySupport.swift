@@ -41,7 +41,10 @@ enum CopySupport {
     private var signalledAt: Int64?
     private let startedAt: Int64
 
-    init(_ path: String, _ arguments: [[UInt8]], standardInput: CInt? = nil, environment: [String: String] = [:]) throws {
+    init(
+      _ path: String, _ arguments: [[UInt8]], standardInput: CInt? = nil, standardOutput: CInt? = nil,
+      environment: [String: String] = [:]
+    ) throws {
       let (outRead, outWrite) = try TransferFixtures.makePipe()
       let (errRead, errWrite) = try TransferFixtures.makePipe()
       var actions = posix_spawn_file_actions_t()
@@ -52,7 +55,7 @@ enum CopySupport {
       } else {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
       }
-      posix_spawn_file_actions_adddup2(&actions, outWrite.rawValue, 1)
+      posix_spawn_file_actions_adddup2(&actions, standardOutput ?? outWrite.rawValue, 1)
       posix_spawn_file_actions_adddup2(&actions, errWrite.rawValue, 2)
       // Each argument as raw bytes, NUL-terminated.
       let argv: [UnsafeMutablePointer<CChar>?] = ([Array(path.utf8)] + arguments).map { bytes in

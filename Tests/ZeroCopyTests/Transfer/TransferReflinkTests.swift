@@ -2,6 +2,7 @@
 // installed (Debian's xfsprogs) and the process may mount (root).
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 import ZeroCopy
@@ -16,6 +17,13 @@ extension TransferTests {
     "Transfer reflink on XFS",
     .enabled(if: TransferFixtures.mkfsXFS != nil && geteuid() == 0, "needs mkfs.xfs (xfsprogs) and root to mount a loop device"))
   struct Reflink {
+    /// FIEMAP's view of a file's extents.
+    static func sharing(_ path: String) throws -> ExtentSharing {
+      let fd = try FileDescriptor.open(FilePath(path), .readOnly)
+      defer { try? fd.close() }
+      return try fd.extentSharing()
+    }
+
     @Test("reflink and copy_file_range share extents; a misaligned range falls back with EINVAL")
     func reflinkOnXFS() async throws {
       let work = try TransferFixtures.Directory()
@@ -48,9 +56,39 @@ extension TransferTests {
       #expect(cloned.syscalls == 1)
       TransferFixtures.expectSame(try TransferFixtures.readFile(mountPoint + "/b"), content, "reflinked copy")
 
+      #expect(cloned.dataPath?.kind == .cloned, "\(cloned)")
+
+      // --reflink=auto (the default, as cp 9): the automatic copy clones (one FICLONE) and says so.
       let automatic = try await Transfer.copy(from: FilePath(source), to: FilePath(mountPoint + "/c"))
-      #expect(automatic.strategy == "copyFileRange")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(mountPoint + "/c"), content, "copy_file_range copy")
+      #expect(automatic.strategy == "reflink", "\(automatic)")
+      #expect(automatic.dataPath?.kind == .cloned, "\(automatic)")
+      TransferFixtures.expectSame(try TransferFixtures.readFile(mountPoint + "/c"), content, "cloned copy")
+      #expect(try Self.sharing(mountPoint + "/c").allShared)
+
+      // copy_file_range asked for: XFS shares the extents too, and FIEMAP says so.
+      let kernel = try await Transfer.copy(from: FilePath(source), to: FilePath(mountPoint + "/e"), strategy: .copyFileRange)
+      #expect(kernel.strategy == "copyFileRange", "\(kernel)")
+      #expect(kernel.dataPath?.kind == .cloned, "\(kernel)")
+      #expect(kernel.dataPath?.reason?.contains("FIEMAP") == true, "\(kernel)")
+
+      // --reflink=never: no FICLONE and no copy_file_range; the bytes are copied, nothing shared.
+      var never = CopyOptions()
+      never.policy.reflink = .never
+      let copied = try await Transfer.copy(from: FilePath(source), to: FilePath(mountPoint + "/f"), options: never)
+      #expect(copied.strategy != "reflink" && copied.strategy != "copyFileRange", "\(copied)")
+      #expect(copied.dataPath?.kind == .kernel || copied.dataPath?.kind == .userSpace, "\(copied)")
+      #expect(copied.dataPath?.reason?.contains("--reflink=never") == true, "\(copied)")
+      TransferFixtures.expectSame(try TransferFixtures.readFile(mountPoint + "/f"), content, "--reflink=never copy")
+      #expect(try Self.sharing(mountPoint + "/f").shared == 0)
+
+      // --reflink=always across filesystems: refused (EXDEV), nothing copied.
+      var always = CopyOptions()
+      always.policy.reflink = .always
+      await #expect(throws: ZeroCopyError.self) {
+        _ = try await Transfer.copy(from: FilePath(source), to: FilePath(work.file("g")), options: always)
+      }
+      var left = stat()
+      #expect(stat(work.file("g"), &left) != 0 || left.st_size == 0, "nothing copied byte by byte")
 
       // Block-aligned range: cloned. Misaligned: EINVAL, and copy_file_range takes over.
       let input = try TransferFixtures.openFile(source, O_RDONLY)

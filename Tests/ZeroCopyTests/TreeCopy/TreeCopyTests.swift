@@ -10,10 +10,14 @@ import URing
 enum TreeCopyBehaviours {
   typealias F = TreeFixtures
 
-  static func options(_ engine: TreeCopy.Engine, keepGoing: Bool = false, jobs: Int? = nil, fsync: Bool = false)
-    -> TreeCopy.Options
-  {
-    TreeCopy.Options(engine: engine, jobs: jobs, fsync: fsync, keepGoing: keepGoing)
+  /// Options for `engine`. The snapshots compare modes exactly: cp's `--preserve=mode`
+  /// unless `exactModes` is false (then cp's default: less the umask, no set-ID bits; an
+  /// existing file or directory keeps its own — tested in TreeCopyPolicyTests).
+  static func options(
+    _ engine: TreeCopy.Engine, keepGoing: Bool = false, jobs: Int? = nil, fsync: Bool = false, exactModes: Bool = true
+  ) -> TreeCopy.Options {
+    TreeCopy.Options(
+      engine: engine, jobs: jobs, fsync: fsync, keepGoing: keepGoing, policy: CopyPolicy(preserve: exactModes ? .mode : []))
   }
 
   /// A new tree: every byte, mode, link target and empty directory, and exact totals.
@@ -53,7 +57,7 @@ enum TreeCopyBehaviours {
     try F.write(dst + Array("/only-in-dst".utf8), [9, 9, 9])
     try F.symlink("elsewhere", dst + Array("/dangling".utf8))                                           // other target
     try F.symlink("zero", dst + Array("/a/exec".utf8))          // a file's place held by a link: replaced, not followed
-    let options = TreeCopy.Options(engine: engine, overwrite: overwrite)
+    let options = TreeCopy.Options(engine: engine, overwrite: overwrite, policy: CopyPolicy(preserve: .mode))
     let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(dst), options: options)
     #expect(report.errors.isEmpty)
     var a = F.snapshot(src), b = F.snapshot(dst)
@@ -73,30 +77,39 @@ enum TreeCopyBehaviours {
     #expect(c == F.snapshot(src))
   }
 
-  /// A FIFO in the tree is refused with an error naming it: without keep-going the copy
-  /// stops with that error; with it the rest of the tree is copied and the error reported.
-  static func refusesSpecialFiles(_ engine: TreeCopy.Engine) async throws {
+  /// A FIFO and a socket in the tree are recreated (`mknodat`), as cp -r does; a device node
+  /// too as root, and without the privilege it is an error naming it (keep-going copies the rest).
+  static func recreatesSpecialFiles(_ engine: TreeCopy.Engine) async throws {
     let scratch = try F.Scratch()
     let src = scratch.sub("src")
     let expected = try F.buildSource(src)
-    #expect(mkfifo(F.cPath(src + Array("/a/pipe".utf8)), 0o644) == 0)
-    do {
-      _ = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(scratch.sub("stop")), options: options(engine))
-      Issue.record("a FIFO in the tree did not stop the copy")
-    } catch {
-      #expect(error.operation == .treeCopy)
-      #expect(error.errno == .notSupported)
-      #expect(error.paths.first == F.filePath(src + Array("/a/pipe".utf8)))
-      #expect(error.message?.contains("FIFO") == true)
+    #expect(mkfifo(F.cPath(src + Array("/a/pipe".utf8)), 0o640) == 0)
+    let socketPath = String(decoding: src, as: UTF8.self) + "/sock"
+    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(listener) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      for (i, byte) in socketPath.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
     }
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    #expect(bound == 0)
+    let device = geteuid() == 0 && mknod(F.cPath(src + Array("/null".utf8)), S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0
     let report = try await TreeCopy.copy(
-      from: F.filePath(src), to: F.filePath(scratch.sub("go")), options: options(engine, keepGoing: true))
-    #expect(report.errors.count == 1)
-    #expect(report.errors.first?.paths.first == F.filePath(src + Array("/a/pipe".utf8)))
+      from: F.filePath(src), to: F.filePath(scratch.sub("dst")), options: options(engine, keepGoing: true))
+    #expect(report.errors.isEmpty, "\(report.errors)")
+    #expect(report.specialFiles == (device ? 3 : 2))
     #expect(report.files == expected.files)
-    var a = F.snapshot(src)
-    a.removeValue(forKey: "a/pipe")
-    #expect(a == F.snapshot(scratch.sub("go")))
+    #expect(CopySupport.type(scratch.sub("dst/a/pipe")) == S_IFIFO)
+    #expect(CopySupport.lstatus(scratch.sub("dst/a/pipe")).map { $0.st_mode & 0o7777 } == 0o640)
+    #expect(CopySupport.type(scratch.sub("dst/sock")) == S_IFSOCK)
+    if device {
+      #expect(CopySupport.type(scratch.sub("dst/null")) == S_IFCHR)
+      #expect(CopySupport.lstatus(scratch.sub("dst/null")).map { $0.st_rdev } == dev_t((1 << 8) | 3))
+    }
+    #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
   }
 
   /// An unreadable file (mode 000, not root): EACCES naming it; keep-going copies the rest.
@@ -149,7 +162,8 @@ enum TreeCopyBehaviours {
     try F.mkdirp(scratch.sub("two/a/f1"))   // a directory where a file goes: fails mid-tree
     _ = try? await TreeCopy.copy(from: F.filePath(src), to: F.filePath(scratch.sub("two")), options: options(engine))
     let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(scratch.sub("two")), options: options(engine, keepGoing: true))
-    #expect(report.errors.count == 2)
+    #expect(report.errors.count == 1)  // the directory where a file goes (the FIFO is recreated)
+    #expect(report.specialFiles == 1)
     #expect(openInside() == [])
   }
 
@@ -187,7 +201,7 @@ struct TreeCopyURingTests {
   @Test func oneLaneAndFsync() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.ioUring, jobs: 1, fsync: true) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring) }
   @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring, overwrite: .truncateOnOpen) }
-  @Test func refusesSpecialFiles() async throws { try await TreeCopyBehaviours.refusesSpecialFiles(.ioUring) }
+  @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.ioUring) }
   @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.ioUring) }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.ioUring) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.ioUring) }
@@ -199,7 +213,7 @@ struct TreeCopyThreadsTests {
   @Test func oneThreadAndFsync() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.threads, jobs: 1, fsync: true) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.threads) }
   @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.threads, overwrite: .truncateOnOpen) }
-  @Test func refusesSpecialFiles() async throws { try await TreeCopyBehaviours.refusesSpecialFiles(.threads) }
+  @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.threads) }
   @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.threads) }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.threads) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.threads) }
@@ -210,7 +224,7 @@ struct TreeCopySequentialTests {
   @Test func copiesIntoANewTree() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.sequential) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.sequential) }
   @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.sequential, overwrite: .truncateOnOpen) }
-  @Test func refusesSpecialFiles() async throws { try await TreeCopyBehaviours.refusesSpecialFiles(.sequential) }
+  @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.sequential) }
   @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.sequential) }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.sequential) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.sequential) }

@@ -22,17 +22,20 @@ struct ZcTreeToolTests {
     let src = scratch.sub("src")
     let expected = try F.buildSource(src)
     let dst = scratch.string + "/dst"
-    let run = try Self.zc(["copy", "-r", "--engine", engine, "--jobs", "4", "--tree-json", scratch.string + "/src", dst])
+    // --preserve=mode: the modes exactly (set-user-ID included), so the trees compare equal.
+    let run = try Self.zc(["copy", "-r", "--preserve=mode", "--engine", engine, "--jobs", "4", "--tree-json", scratch.string + "/src", dst])
     #expect(run.status == 0, "\(run.standardError)")
     #expect(run.standardError.isEmpty)
     let used = engine == "uring" && !URingAvailability.isAvailable ? "threads" : engine
     #expect(run.standardOutput.contains("\"engine\":\"\(used)\""))
-    #expect(run.standardOutput.contains("\"files\":\(expected.files),\"directories\":\(expected.directories),\"symlinks\":\(expected.symlinks),\"bytes\":\(expected.bytes),\"errors\":0"))
+    #expect(run.standardOutput.contains("\"files\":\(expected.files),\"directories\":\(expected.directories),\"symlinks\":\(expected.symlinks),\"specialFiles\":0,\"hardLinks\":0,\"skipped\":0,\"bytes\":\(expected.bytes),\"errors\":0"), "\(run.standardOutput)")
+    // How the data went, per file: every regular file counted once.
+    #expect(run.standardOutput.contains("\"dataPaths\":{"), "\(run.standardOutput)")
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
 
-    // Again, over the existing tree (merge, overwrite): the plain totals line.
+    // Again, over the existing tree (-T: merge into it, overwrite): the plain totals line.
     try F.write(scratch.sub("dst/a/f7"), Support.pattern(seed: 3, count: 50_000))
-    let again = try Self.zc(["copy", "-r", "--engine", engine, scratch.string + "/src", dst])
+    let again = try Self.zc(["copy", "-rT", "--preserve=mode", "--engine", engine, scratch.string + "/src", dst])
     #expect(again.status == 0, "\(again.standardError)")
     #expect(again.standardOutput.hasPrefix("copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 0 errors"))
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
@@ -45,7 +48,7 @@ struct ZcTreeToolTests {
     let expected = try F.buildSource(src)
     let run = try TransferFixtures.run(
       try #require(TransferFixtures.zcExecutable),
-      ["copy", "-r", "--engine", "uring", "--tree-json", scratch.string + "/src", scratch.string + "/dst"],
+      ["copy", "-r", "--preserve=mode", "--engine", "uring", "--tree-json", scratch.string + "/src", scratch.string + "/dst"],
       environment: ["ZEROCOPY_DISABLE_IO_URING": "1"])
     #expect(run.status == 0, "\(run.standardError)")
     #expect(run.standardOutput.contains("\"files\":\(expected.files),"))
@@ -54,21 +57,17 @@ struct ZcTreeToolTests {
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
   }
 
-  @Test("a FIFO: exit 1 and one stderr line naming it; --keep-going copies the rest")
-  func fifoIsNamed() throws {
+  @Test("a FIFO is recreated (mknodat), as cp -r does, with its mode less the umask")
+  func specialFilesRecreated() throws {
     let scratch = try F.Scratch()
     let src = scratch.sub("src")
     let expected = try F.buildSource(src)
-    #expect(mkfifo(F.cPath(scratch.sub("src/a/the fifo")), 0o600) == 0)
-    let stop = try Self.zc(["copy", "-r", scratch.string + "/src", scratch.string + "/stop"])
-    #expect(stop.status == 1)
-    #expect(stop.standardError.contains("'\(scratch.string)/src/a/the fifo'"))
-    #expect(stop.standardError.contains("a FIFO is not copied"))
-    let go = try Self.zc(["copy", "-r", "--keep-going", scratch.string + "/src", scratch.string + "/go"])
-    #expect(go.status == 1)
-    #expect(go.standardError.split(separator: "\n").count == 1)
-    #expect(go.standardOutput.contains("copied \(expected.files) files"))
-    #expect(go.standardOutput.contains("1 errors"))
+    #expect(mkfifo(F.cPath(scratch.sub("src/a/the fifo")), 0o640) == 0)
+    let run = try Self.zc(["copy", "-r", scratch.string + "/src", scratch.string + "/dst"])
+    #expect(run.status == 0, "\(run.standardError)")
+    #expect(run.standardOutput.hasPrefix("copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 1 special files, 0 errors"), "\(run.standardOutput)")
+    #expect(CopySupport.type(scratch.sub("dst/a/the fifo")) == S_IFIFO)
+    #expect(CopySupport.lstatus(scratch.sub("dst/a/the fifo")).map { $0.st_mode & 0o7777 } == 0o640 & ~TransferFixtures.umaskValue)
   }
 
   @Test("usage errors: unknown engine, --jobs 0", arguments: [["--engine", "warp"], ["--jobs", "0"]])
@@ -106,7 +105,7 @@ struct ZcTreeToolTests {
       }
       return try Self.zc(args)
     }
-    let stop = try zcAs(["copy", "-r", "--engine", engine, scratch.string + "/src", scratch.string + "/stop"])
+    let stop = try zcAs(["copy", "-r", "--stop-on-error", "--engine", engine, scratch.string + "/src", scratch.string + "/stop"])
     if asRoot && stop.status == 126 || stop.standardError.contains("Permission denied") && stop.standardError.contains("execve") {
       // The build directory is not executable by uid 65534 here.
       Issue.record("uid 65534 cannot run \(TransferFixtures.zcExecutable ?? "zc"): \(stop.standardError)")
@@ -116,7 +115,8 @@ struct ZcTreeToolTests {
     #expect(stop.standardError.contains("EACCES"))
     #expect(stop.standardError.contains("'\(scratch.string)/src/a/secret'"))
     #expect(stop.standardError.contains("cannot open the source file for reading"))
-    let go = try zcAs(["copy", "-r", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go"])
+    // --preserve=mode: the snapshot compares modes exactly (a/exec is set-user-ID).
+    let go = try zcAs(["copy", "-r", "--preserve=mode", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go"])
     #expect(go.status == 1)
     #expect(go.standardOutput.contains("copied \(expected.files) files"))
     var a = F.snapshot(src)
