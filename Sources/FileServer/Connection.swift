@@ -403,6 +403,8 @@ internal struct Connection: ~Copyable {
       let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, flags) }
       if n > 0 {
         offset += n
+        // The send timeout counts time without progress: only bytes taken move it.
+        state.deadline.store(deadline(after: config.sendTimeout), ordering: .relaxed)
         continue
       }
       let e = errno
@@ -413,7 +415,6 @@ internal struct Connection: ~Copyable {
       } catch {
         throw ConnectionEnded()
       }
-      state.deadline.store(deadline(after: config.sendTimeout), ordering: .relaxed)
     }
   }
 
@@ -437,7 +438,9 @@ internal struct Connection: ~Copyable {
         } catch {
           return (offset - range.lowerBound, strategy, "waiting for the client: \(error.errno)")
         }
-        state.deadline.store(deadline(after: config.sendTimeout), ordering: .relaxed)
+        // (No new deadline here: a readiness report is not progress — a client that never
+        // reads can make the socket writable again and again, as TCP shrinks what it
+        // queues, without taking a byte.)
         // Writable by the kernel's own test (a third of the buffer free): if the margin
         // makes the estimate disagree, send a small piece anyway (the watchdog covers it).
         room = max(sendSpace(), 4096)
@@ -471,7 +474,10 @@ internal struct Connection: ~Copyable {
         }
       case .failure(let error):
         offset += error.bytesTransferred
-        if error.bytesTransferred > 0 { strategy = error.strategy ?? strategy }
+        if error.bytesTransferred > 0 {
+          strategy = error.strategy ?? strategy
+          state.deadline.store(deadline(after: config.sendTimeout), ordering: .relaxed)
+        }
         // Cancelled by the watchdog (the socket stayed full), not by the task: resume
         // after a wait that holds no thread.
         if error.isCancellation && !Task.isCancelled { continue }

@@ -72,7 +72,7 @@ struct AdversarialTests {
       #expect(stats.statistics.timeouts == 2)
       for _ in 0..<100 where stats.statistics.connectionsOpen > 0 { usleep(50_000) }
       #expect(stats.statistics.connectionsOpen == 0)
-      _ = stalled
+      withExtendedLifetime(stalled) {}  // the clients stay connected until here (`_ =` does not keep them in release builds)
     }
     await server.stop()
   }
@@ -243,6 +243,6 @@ struct AdversarialTests {
     await server.stop(grace: .milliseconds(300))
     #expect(clock.now - start < .seconds(10))
     #expect(server.server.statistics.connectionsOpen == 0)
-    _ = stuck
+    withExtendedLifetime(stuck) {}  // connected until the server stopped (`_ =` does not keep it in release builds)
   }
 }

@@ -216,7 +216,7 @@ struct PathTests {
       }
     }
     await server.stop()
-    _ = scratch
+    withExtendedLifetime(scratch) {}  // the served tree exists until here (`_ =` does not keep it in release builds)
   }
 
   @Test func withOpenat2() async throws { try await Self.run(.openat2) }
