@@ -220,34 +220,25 @@ final class CopyRunner {
   /// What the operands copied so far made (not directories, which later operands merge into).
   private var created: Set<Identity> = []
 
-  /// After the copy: the created directories' final modes, and with -p (or --preserve)
-  /// their times, owners and exact modes, deepest first (cp's re_protect; ACLs and extended
-  /// attributes of these directories are not copied).
+  /// After the copy: the created directories' attributes, deepest first (cp's
+  /// re_protect): with -p, -a or --preserve their times, owners, exact modes and ACLs,
+  /// through the library's ``CopyPolicy/applyDirectoryAttributes(from:to:modeWithoutPreserve:)``
+  /// (the tree copy's own code); otherwise the source's permissions less the umask. Not
+  /// their extended attributes: cp 9.1's re_protect does not copy them (the differential
+  /// case "--parents -a" pins it).
   private func finishParents(_ operation: Copy.Operation) {
     defer { createdParents.removeAll() }
-    let preserve = settings.policy.preserve
+    var policy = settings.policy
+    policy.preserve.remove(.xattr)
     for (source, destination, status) in createdParents.reversed() {
-      func fail(_ syscall: String) {
-        report(ZeroCopyError(
-          .copy, syscall: syscall, errno: Errno(rawValue: errno), paths: [source, destination],
-          message: "cannot set the attributes of the directory"))
+      let mode = (settings.policy.defaultPermissions ? 0o777 : status.st_mode & 0o1777) & ~currentUmask()
+      do throws(ZeroCopyError) {
+        let notes = try policy.applyDirectoryAttributes(
+          from: source, to: destination, modeWithoutPreserve: FilePermissions(rawValue: CModeT(mode)))
+        for note in notes { printError("zc copy: \(destination.shellQuoted): \(note)") }
+      } catch {
+        report(error)
       }
-      if preserve.contains(.timestamps) {
-        let times = [status.st_atim, status.st_mtim]
-        if destination.withPlatformString({ utimensat(AT_FDCWD, $0, times, 0) }) != 0 { fail("utimensat") }
-      }
-      var specialBits = true
-      if preserve.contains(.ownership) && destination.withPlatformString({ chown($0, status.st_uid, status.st_gid) }) != 0 {
-        if geteuid() == 0 { fail("chown") }
-        specialBits = false
-      }
-      var mode = status.st_mode & 0o7777
-      if !preserve.contains(.mode) {
-        mode = (settings.policy.defaultPermissions ? 0o777 : status.st_mode & 0o1777) & ~currentUmask()
-      } else if !specialBits {
-        mode &= 0o1777
-      }
-      if destination.withPlatformString({ chmod($0, mode) }) != 0 { fail("chmod") }
     }
   }
 }

@@ -312,6 +312,11 @@ enum CpDifferential {
       file("--parents -v creates the source's directories under the target", [.directory("x"), .directory("x/y", mode: 0o750),
            .file("x/y/f", content), .directory("dir")], ["--parents", "-v"], ["x/y/f", "dir"]),
       file("--parents needs a directory", [a], ["--parents"], ["a", "new"], reason: "must be a directory"),
+      tree("--parents -a: the directories made get their sources' modes and times, not their extended attributes", [
+        .directory("x", mode: 0o751), .directory("x/y", mode: 0o705), .file("x/y/f", content),
+        .xattr("x", name: "user.zc", value: [1]), .xattr("x/y", name: "user.zc", value: [2, 3]),
+        .times("x/y", seconds: 1_000_000_000, nanoseconds: 42), .times("x", seconds: 1_100_000_000), .directory("dir"),
+      ], ["--parents", "-a"], ["x/y/f", "dir"]),
       // Attributes: the default, -p, --preserve, --no-preserve.
       file("the default: a new file's mode less the umask, no set-user-ID; times not kept",
            [.file("s", content, mode: 0o4755), .times("s", seconds: 1_000_000_000, nanoseconds: 5)], [], ["s", "dst"]),
@@ -411,6 +416,10 @@ enum CpDifferential {
     set("--preserve=timestamps only") { $0.metadata = ["dst"] }
     set("-d: hard links among the operands stay hard links") { $0.linkGroups = [["dir/a", "dir/h"]] }
     set("--preserve=xattr") { $0.xattrs = [("dst", "user.zc")] }
+    set("--parents -a: the directories made get their sources' modes and times, not their extended attributes") {
+      $0.metadata = ["dir/x", "dir/x/y"]
+      $0.xattrs = [("dir/x", "user.zc"), ("dir/x/y", "user.zc")]
+    }
     set("without --preserve=xattr none is copied") { $0.xattrs = [("dst", "user.zc")] }
     set("-a: modes, times, links, hard links, FIFOs") {
       $0.metadata = ["dst/f", "dst/l", "dst/sub/g", "dst/sub", "dst"]
