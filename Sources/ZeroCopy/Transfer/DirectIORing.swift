@@ -85,6 +85,8 @@ internal func runDirectIORing(
   var prefix = 0  // chunks [0, prefix) are written and recorded in the context
   var inFlight = 0
   var stopped = false
+  /// The first chunk whose read or write failed (Int.max: none).
+  var firstFailed = Int.max
   var idle = Array((0..<slots).reversed())
 
   func startRead(_ slot: Int, _ ring: inout IOURing) throws(Errno) {
@@ -157,11 +159,15 @@ internal func runDirectIORing(
         #endif
         guard case .success(let n) = result, Int(n) == expected else {
           stopped = true  // the synchronous loop redoes chunk k and reports exactly
+          firstFailed = Swift.min(firstFailed, k)
           idle.append(slot)
           continue
         }
         if !isWrite {
-          if stopped {
+          // After a failure, a chunk before the failed one is still written (the prefix
+          // delivered in order is as long as it can be, whatever order the reads complete
+          // in); nothing more after a cancellation.
+          if stopped && (context.isCancelled || k > firstFailed) {
             idle.append(slot)
           } else {
             try startWrite(slot, &ring)
