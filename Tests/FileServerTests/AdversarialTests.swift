@@ -121,7 +121,7 @@ struct AdversarialTests {
         }
       }
       let elapsed = try #require(closedAt)
-      #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(5), "closed after \(elapsed)")
+      #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(30), "closed after \(elapsed)")
       let answer = try? trickle.readResponse()
       #expect(answer?.status == 408)
       #expect(silent.isClosedByPeer())

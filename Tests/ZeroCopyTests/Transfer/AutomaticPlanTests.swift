@@ -11,7 +11,7 @@ import ZeroCopy
 @Suite("AutomaticStrategy reads the shared table")
 struct AutomaticPlanTests {
   private func endpoint(_ kind: TransferEndpoint.Kind, device: UInt64 = 1, append: Bool = false) -> TransferEndpoint {
-    TransferEndpoint(descriptor: FileDescriptor(rawValue: 100), kind: kind, device: device, isAppendOnly: append)
+    TransferEndpoint(descriptor: FileDescriptor(rawValue: -1), kind: kind, device: device, isAppendOnly: append)
   }
 
   /// Explicit parameters (today's built-in values), whatever profile the machine running
