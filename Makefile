@@ -352,7 +352,7 @@ for ex in $(EXAMPLES); do
   else
     result FAIL "example $$exname: build" ""; indent <"$$tmp/$$exname.build.log"; continue
   fi
-  # Not `ldd | grep -q`: under pipefail grep -q's early exit can kill ldd with SIGPIPE.
+  # Not ldd piped into a quiet grep: under pipefail, grep exiting at its first match can kill ldd with SIGPIPE.
   if grep -F "libzerocopy.so.$(MAJOR) => $$prefix/lib/libzerocopy.so.$(MAJOR)" <<<"$$(ldd "$$exbin")" >/dev/null; then
     result PASS "example $$exname: uses installed .so" "(ldd)"
   else

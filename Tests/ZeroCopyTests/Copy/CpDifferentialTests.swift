@@ -312,9 +312,14 @@ enum CpDifferential {
       file("--parents -v creates the source's directories under the target", [.directory("x"), .directory("x/y", mode: 0o750),
            .file("x/y/f", content), .directory("dir")], ["--parents", "-v"], ["x/y/f", "dir"]),
       file("--parents needs a directory", [a], ["--parents"], ["a", "new"], reason: "must be a directory"),
-      tree("--parents -a: the directories made get their sources' modes and times, not their extended attributes", [
+      tree("--parents -a: the directories made get their sources' modes, times and ACLs, not their other extended attributes", [
         .directory("x", mode: 0o751), .directory("x/y", mode: 0o705), .file("x/y/f", content),
         .xattr("x", name: "user.zc", value: [1]), .xattr("x/y", name: "user.zc", value: [2, 3]),
+        // An access ACL (user 1000 r-x, mask r-x; setfacl's binary form): cp copies it with the mode.
+        .xattr("x", name: "system.posix_acl_access", value: [
+          2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 2, 0, 5, 0, 232, 3, 0, 0, 4, 0, 5, 0, 255, 255, 255, 255,
+          16, 0, 5, 0, 255, 255, 255, 255, 32, 0, 1, 0, 255, 255, 255, 255,
+        ]),
         .times("x/y", seconds: 1_000_000_000, nanoseconds: 42), .times("x", seconds: 1_100_000_000), .directory("dir"),
       ], ["--parents", "-a"], ["x/y/f", "dir"]),
       // Attributes: the default, -p, --preserve, --no-preserve.
@@ -416,9 +421,9 @@ enum CpDifferential {
     set("--preserve=timestamps only") { $0.metadata = ["dst"] }
     set("-d: hard links among the operands stay hard links") { $0.linkGroups = [["dir/a", "dir/h"]] }
     set("--preserve=xattr") { $0.xattrs = [("dst", "user.zc")] }
-    set("--parents -a: the directories made get their sources' modes and times, not their extended attributes") {
+    set("--parents -a: the directories made get their sources' modes, times and ACLs, not their other extended attributes") {
       $0.metadata = ["dir/x", "dir/x/y"]
-      $0.xattrs = [("dir/x", "user.zc"), ("dir/x/y", "user.zc")]
+      $0.xattrs = [("dir/x", "user.zc"), ("dir/x/y", "user.zc"), ("dir/x", "system.posix_acl_access")]
     }
     set("without --preserve=xattr none is copied") { $0.xattrs = [("dst", "user.zc")] }
     set("-a: modes, times, links, hard links, FIFOs") {
