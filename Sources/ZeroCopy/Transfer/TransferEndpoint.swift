@@ -19,7 +19,7 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
   public let descriptor: FileDescriptor
   /// What kind of descriptor it is.
   public let kind: Kind
-  /// The size in bytes of a ``Kind/file`` at inspection time; `nil` for every other kind.
+  /// The size in bytes of a `Kind.file` at inspection time; `nil` for every other kind.
   public let size: Int64?
   /// The device the file lives on (`st_dev`): two files with the same device are on the
   /// same filesystem (the condition for `copy_file_range` and reflinks).
