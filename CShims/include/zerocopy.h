@@ -459,7 +459,8 @@ int zc_reopen(int fd, int flags);
  * Docs/Transfer.md gives the measurement behind each row.
  */
 
-/** What kind of descriptor an endpoint is (Swift: TransferEndpoint.Kind, same order). */
+/** What kind of descriptor an endpoint is (Swift: TransferPlan.EndpointKind, which
+ *  ZeroCopy's TransferEndpoint.Kind names). */
 typedef enum zc_endpoint_kind {
     ZC_KIND_FILE = 0,             /* a regular file whose size describes its contents */
     ZC_KIND_PSEUDO_FILE = 1,      /* a regular file on procfs, sysfs, debugfs...: its size
@@ -482,6 +483,8 @@ typedef struct zc_endpoint {
     int kind;             /* a zc_endpoint_kind */
     int append_only;      /* 1: opened with O_APPEND */
     int non_blocking;     /* 1: opened with O_NONBLOCK */
+    uint32_t mode;        /* st_mode & 07777 (permission bits; fills what was padding,
+                             so the struct's size and other offsets are unchanged) */
     int64_t size;         /* st_size of a ZC_KIND_FILE, -1 for every other kind */
     uint64_t device;      /* st_dev: equal devices = same filesystem */
     uint64_t inode;       /* st_ino */
@@ -490,8 +493,10 @@ typedef struct zc_endpoint {
 /**
  * Inspect fd as the decision table sees it: fstat (type, size, identity), fcntl(F_GETFL)
  * (O_APPEND, O_NONBLOCK), fstatfs for regular files of size 0 or 4096 (pseudo filesystems
- * report those sizes), getsockopt(SO_DOMAIN, SO_TYPE) for sockets. Same rules as Swift's
- * TransferEndpoint.inspect. Returns 0 and fills *out, or -errno (-EBADF, -EFAULT).
+ * report those sizes), getsockopt(SO_DOMAIN, SO_TYPE) for sockets. Swift's
+ * TransferEndpoint.inspect calls this function (through LinuxIO's TransferPlan.inspect), so
+ * both languages classify a descriptor the same way. Returns 0 and fills *out, or -errno
+ * (-EBADF, -EFAULT).
  */
 int zc_endpoint_inspect(int fd, zc_endpoint *out);
 

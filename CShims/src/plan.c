@@ -171,7 +171,7 @@ int zc_fallback_errno(int err) {
 /* ------------------------------------------------------------------------- */
 
 /* statfs.f_type of filesystems whose files report sizes unrelated to their contents
- * (linux/magic.h); the same list as Swift's TransferEndpoint. */
+ * (linux/magic.h). */
 static const unsigned long zci_pseudo_fs[] = {
     0x9fa0,     /* PROC_SUPER_MAGIC */
     0x62656572, /* SYSFS_MAGIC */
@@ -209,6 +209,9 @@ static int zci_socket_kind(int fd) {
     return ZC_KIND_OTHER_SOCKET;
 }
 
+/* The mode field filled padding: the layout C programs built against earlier headers use. */
+_Static_assert(sizeof(zc_endpoint) == 40, "zc_endpoint must keep its size");
+
 int zc_endpoint_inspect(int fd, zc_endpoint *out) {
     if (out == NULL) return -EFAULT;
     memset(out, 0, sizeof *out);
@@ -221,6 +224,7 @@ int zc_endpoint_inspect(int fd, zc_endpoint *out) {
     out->non_blocking = (flags & O_NONBLOCK) != 0;
     out->device = (uint64_t)st.st_dev;
     out->inode = (uint64_t)st.st_ino;
+    out->mode = (uint32_t)(st.st_mode & 07777);
     switch (st.st_mode & S_IFMT) {
     case S_IFREG:
         /* Pseudo filesystems report 0 (procfs, debugfs...) or one page (sysfs, configfs):

@@ -303,6 +303,11 @@ static void test_endpoint_inspect(void) {
     SYS(fstat(f, &st));
     CHECK_U64(e.device, (uint64_t)st.st_dev);
     CHECK_U64(e.inode, (uint64_t)st.st_ino);
+    CHECK_EQ((int)e.mode, (int)(st.st_mode & 07777));
+    SYS(fchmod(f, 04751));
+    CHECK_RC(zc_endpoint_inspect(f, &e), 0);
+    CHECK_EQ((int)e.mode, 04751);
+    SYS(fchmod(f, 0600));
 
     int proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (proc >= 0) {

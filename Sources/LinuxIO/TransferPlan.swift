@@ -21,9 +21,9 @@ public import SystemPackage
 /// print(methods)   // [splice, sendfile, readWrite] (above 256 KiB, with the built-in table)
 /// ```
 public enum TransferPlan {
-  /// What kind of descriptor an endpoint is, as the table sees it (`zc_endpoint_kind`; the
-  /// same cases, in the same order, as ZeroCopy's `TransferEndpoint.Kind`).
-  public enum EndpointKind: Int32, Sendable, Hashable, CaseIterable {
+  /// What kind of descriptor an endpoint is, as the table sees it (`zc_endpoint_kind`).
+  /// ZeroCopy's `TransferEndpoint.Kind` is this type: one classification for C and Swift.
+  public enum EndpointKind: Int32, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// A regular file whose size describes its contents (`ZC_KIND_FILE`).
     case file = 0
     /// A regular file on a pseudo filesystem (procfs, sysfs…) whose size says nothing.
@@ -44,6 +44,77 @@ public enum TransferPlan {
     case directory = 8
     /// Anything else (eventfd, epoll, io_uring descriptors…).
     case other = 9
+
+    /// The kind's name, as `zc probe` and transfer reports print it: `file`, `pseudoFile`,
+    /// `blockDevice`, `characterDevice`, `pipe`, `tcpSocket`, `unixSocket`, `otherSocket`,
+    /// `directory`, `other`.
+    public var description: String {
+      switch self {
+      case .file: return "file"
+      case .pseudoFile: return "pseudoFile"
+      case .blockDevice: return "blockDevice"
+      case .characterDevice: return "characterDevice"
+      case .pipe: return "pipe"
+      case .tcpSocket: return "tcpSocket"
+      case .unixSocket: return "unixSocket"
+      case .otherSocket: return "otherSocket"
+      case .directory: return "directory"
+      case .other: return "other"
+      }
+    }
+  }
+
+  /// A descriptor as the table sees it (`zc_endpoint`), read by ``inspect(_:)``.
+  public struct Endpoint: Sendable, Hashable {
+    /// What kind of descriptor it is.
+    public var kind: EndpointKind
+    /// The size in bytes of a ``EndpointKind/file`` at inspection time; nil for every
+    /// other kind (a pseudo file's size says nothing, a pipe or socket has none).
+    public var size: Int64?
+    /// The device the file lives on (`st_dev`).
+    public var device: UInt64
+    /// The inode number (`st_ino`).
+    public var inode: UInt64
+    /// The permission bits (`st_mode & 0o7777`).
+    public var permissions: UInt32
+    /// Whether the descriptor was opened with `O_APPEND`.
+    public var isAppendOnly: Bool
+    /// Whether the descriptor is non-blocking (`O_NONBLOCK`).
+    public var isNonBlocking: Bool
+
+    /// Creates an endpoint description by hand.
+    public init(
+      kind: EndpointKind, size: Int64? = nil, device: UInt64 = 0, inode: UInt64 = 0, permissions: UInt32 = 0o644,
+      isAppendOnly: Bool = false, isNonBlocking: Bool = false
+    ) {
+      self.kind = kind
+      self.size = size
+      self.device = device
+      self.inode = inode
+      self.permissions = permissions
+      self.isAppendOnly = isAppendOnly
+      self.isNonBlocking = isNonBlocking
+    }
+  }
+
+  /// Inspects a descriptor as the table sees it: `fstat` (type, size, identity, mode),
+  /// `fcntl(F_GETFL)` (`O_APPEND`, `O_NONBLOCK`), `fstatfs` for regular files of size 0
+  /// or 4096 (pseudo filesystems — procfs, sysfs, debugfs, cgroupfs… — report those
+  /// sizes whatever the contents; such a file is a ``EndpointKind/pseudoFile``), and
+  /// `getsockopt(SO_DOMAIN, SO_TYPE)` for sockets. The descriptor is not modified.
+  ///
+  /// C's `zc_transfer` and ZeroCopy's `TransferEndpoint.inspect` both classify through
+  /// this one function. The corresponding C function is `zc_endpoint_inspect`.
+  ///
+  /// - Throws: The errno of `fstat` or `fcntl` (`EBADF` for a closed descriptor).
+  public static func inspect(_ descriptor: FileDescriptor) throws(Errno) -> Endpoint {
+    var c = zc_endpoint()
+    let rc = zc_endpoint_inspect(descriptor.rawValue, &c)
+    if rc < 0 { throw Errno(rawValue: -rc) }
+    let kind = EndpointKind(rawValue: Int32(c.kind)) ?? .other
+    return Endpoint(
+      kind: kind, size: kind == .file && c.size >= 0 ? c.size : nil, device: c.device, inode: c.inode,
+      permissions: c.mode, isAppendOnly: c.append_only != 0, isNonBlocking: c.non_blocking != 0)
   }
 
   /// A family of system calls the table chooses from (`zc_method`). Its
@@ -335,4 +406,9 @@ public enum TransferPlan {
   /// method of the plan try ("not here": `EXDEV`, `EINVAL`, `ENOSYS`, `EOPNOTSUPP`,
   /// `EPERM`, `ENODEV`). The corresponding C function is `zc_fallback_errno`.
   public static func isFallback(_ errno: Errno) -> Bool { zc_fallback_errno(errno.rawValue) != 0 }
+
+  /// Every errno for which ``isFallback(_:)`` is true, read from C's `zc_fallback_errno`
+  /// once (errno values 1–4095 are asked): the one list, used by ZeroCopy's
+  /// `TransferContext.fallbackErrnos` too.
+  public static let fallbackErrnos: Set<Errno> = Set((1...4095).map { Errno(rawValue: $0) }.filter(isFallback))
 }

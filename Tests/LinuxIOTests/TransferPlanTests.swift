@@ -113,4 +113,57 @@ struct TransferPlanTests {
     let all = (1..<200).map { Errno(rawValue: $0) }.filter(TransferPlan.isFallback)
     #expect(Set(all) == Set([EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ENODEV].map { Errno(rawValue: $0) }))
   }
+
+  @Test("inspect: the kind and facts C's zc_endpoint_inspect reads, for every kind it can make here")
+  func inspect() throws {
+    let named = try NamedFile(pattern(5000))
+    defer { named.remove() }
+    let file = try FileDescriptor.open(FilePath(named.path), .writeOnly, options: [.append, .closeOnExec])
+    defer { try? file.close() }
+    #expect(fchmod(file.rawValue, 0o4751) == 0)
+    var st = stat()
+    #expect(fstat(file.rawValue, &st) == 0)
+    let e = try TransferPlan.inspect(file)
+    #expect(e == TransferPlan.Endpoint(
+      kind: .file, size: 5000, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), permissions: 0o4751,
+      isAppendOnly: true, isNonBlocking: false))
+
+    let proc = try FileDescriptor.open("/proc/self/status", .readOnly)
+    defer { try? proc.close() }
+    let p = try TransferPlan.inspect(proc)
+    #expect(p.kind == .pseudoFile)
+    #expect(p.size == nil)
+
+    var fds: [Int32] = [0, 0]
+    #expect(pipe(&fds) == 0)
+    defer { close(fds[0]); close(fds[1]) }
+    #expect(fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0)
+    let w = try TransferPlan.inspect(FileDescriptor(rawValue: fds[1]))
+    #expect(w.kind == .pipe && w.isNonBlocking && w.size == nil)
+
+    var sv: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
+    defer { close(sv[0]); close(sv[1]) }
+    #expect(try TransferPlan.inspect(FileDescriptor(rawValue: sv[0])).kind == .unixSocket)
+    let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    #expect(udp >= 0)
+    defer { close(udp) }
+    #expect(try TransferPlan.inspect(FileDescriptor(rawValue: udp)).kind == .otherSocket)
+    let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #expect(tcp >= 0)
+    defer { close(tcp) }
+    #expect(try TransferPlan.inspect(FileDescriptor(rawValue: tcp)).kind == .tcpSocket)
+    let null = try FileDescriptor.open("/dev/null", .writeOnly)
+    defer { try? null.close() }
+    #expect(try TransferPlan.inspect(null).kind == .characterDevice)
+    let directory = try FileDescriptor.open("/tmp", .readOnly, options: .directory)
+    defer { try? directory.close() }
+    #expect(try TransferPlan.inspect(directory).kind == .directory)
+
+    #expect(throws: Errno.badFileDescriptor) { try TransferPlan.inspect(FileDescriptor(rawValue: -1)) }
+    #expect(TransferPlan.EndpointKind.allCases.map(\.description) == [
+      "file", "pseudoFile", "blockDevice", "characterDevice", "pipe", "tcpSocket", "unixSocket", "otherSocket",
+      "directory", "other",
+    ])
+  }
 }

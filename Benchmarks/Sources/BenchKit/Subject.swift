@@ -104,8 +104,13 @@ public struct UnsupportedHere: Error, CustomStringConvertible, Sendable {
   public var description: String { reason }
 }
 
+/// The earlier name of ``SubjectOutcome``: it collided with LinuxIO's `TransferOutcome`
+/// (how an "all" call ended), a different type.
+@available(*, deprecated, renamed: "SubjectOutcome")
+public typealias TransferOutcome = SubjectOutcome
+
 /// The outcome of one in-process transfer, as the subject's body reports it.
-public struct TransferOutcome: Sendable {
+public struct SubjectOutcome: Sendable {
   /// Bytes delivered.
   public var bytes: Int64
   /// Syscalls made on the data path, if the implementation counts them.
@@ -142,7 +147,7 @@ public protocol Subject: Sendable {
 /// destination's current position and say how many bytes it delivered.
 public func measureInProcess(
   _ run: SampleRun,
-  body: (_ source: CInt, _ destination: CInt) async throws -> TransferOutcome
+  body: (_ source: CInt, _ destination: CInt) async throws -> SubjectOutcome
 ) async throws -> SampleMeasurement {
   let src = try check(open(run.source.path, O_RDONLY | O_CLOEXEC), "open \(run.source.path)")
   defer { close(src) }

@@ -184,7 +184,7 @@ struct TransferSubject: Subject {
         throw error
       }
       first = false
-      return TransferOutcome(
+      return SubjectOutcome(
         bytes: report.bytes, syscalls: report.syscalls, strategy: report.strategy,
         fallbacks: report.fallbacks.map { "\($0.strategy): \($0.errno?.symbolicName ?? $0.reason)" })
     }
@@ -212,7 +212,7 @@ struct CorruptingStrategy: TransferStrategy {
       let off = context.sourceOffset ?? 0
       let n = pread(context.source.descriptor.rawValue, buffer.baseAddress, chunk, off_t(off))
       if n < 0 { throw context.error(syscall: "pread", errno: Errno(rawValue: Glibc.errno)) }
-      if n == 0 { return .endOfSource }
+      if n == 0 { return .sourceEnded }
       if off <= middle && middle < off + Int64(n) {
         buffer[Int(middle - off)] ^= 0xFF
       }

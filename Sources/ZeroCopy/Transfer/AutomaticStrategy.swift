@@ -93,8 +93,8 @@ public struct AutomaticStrategy: TransferStrategy {
     var facts: TransferPlan.PairFacts = []
     if pair.isSameFileSystem { facts.insert(.sameFileSystem) }
     if pair.destination.isAppendOnly { facts.insert(.appendOnlyDestination) }
-    let source = Self.planKind(pair.source.kind)
-    let destination = Self.planKind(pair.destination.kind)
+    let source = pair.source.kind
+    let destination = pair.destination.kind
     let parameters = self.parameters
     // ext4/tmpfs or not: an fstatfs, paid only when it changes the row.
     facts = TransferPlan.facts(
@@ -110,22 +110,6 @@ public struct AutomaticStrategy: TransferStrategy {
       case .readWrite:
         return parameters == .default ? Self.readWrite : ReadWriteStrategy(bufferSize: parameters.readWriteBufferSize)
       }
-    }
-  }
-
-  /// The table's name for an endpoint kind (the same cases).
-  static func planKind(_ kind: TransferEndpoint.Kind) -> TransferPlan.EndpointKind {
-    switch kind {
-    case .file: return .file
-    case .pseudoFile: return .pseudoFile
-    case .blockDevice: return .blockDevice
-    case .characterDevice: return .characterDevice
-    case .pipe: return .pipe
-    case .tcpSocket: return .tcpSocket
-    case .unixSocket: return .unixSocket
-    case .otherSocket: return .otherSocket
-    case .directory: return .directory
-    case .other: return .other
     }
   }
 

@@ -227,7 +227,7 @@ public struct DirectIOStrategy: TransferStrategy {
       context.recordSyscalls(1)
       let data = Swift.min(Swift.max(0, got - shift), n)
       if data == 0 {
-        outcome = .endOfSource
+        outcome = .sourceEnded
         break copying
       }
       if shift > 0 { memmove(buffer.unsafeBaseAddress, buffer.unsafeBaseAddress + shift, data) }

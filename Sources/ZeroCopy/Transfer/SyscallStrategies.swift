@@ -79,7 +79,7 @@ public struct ReadWriteStrategy: TransferStrategy {
 /// Maps the source in windows of ``TransferContext/chunkSize`` bytes (`mmap`) and writes
 /// each window to the destination (`write` straight from the mapping, so a file
 /// truncated meanwhile makes the kernel answer `EFAULT`, never SIGBUS; the strategy then
-/// ends at the file's new end with ``StrategyOutcome/endOfSource``). One CPU copy; page-table setup and
+/// ends at the file's new end with ``StrategyOutcome/sourceEnded``). One CPU copy; page-table setup and
 /// teardown per window make it slow for small transfers (11.8 µs for 4 KiB vs 1.9 µs
 /// for read/write, Docs/LinuxFacts.md).
 public struct MmapWriteStrategy: TransferStrategy {
@@ -103,7 +103,7 @@ public struct MmapWriteStrategy: TransferStrategy {
 
   /// Maps and writes window by window.
   ///
-  /// - Returns: ``StrategyOutcome/endOfSource`` also when the source was truncated under
+  /// - Returns: ``StrategyOutcome/sourceEnded`` also when the source was truncated under
   ///   the mapping (by another process): every byte before its new end is delivered and
   ///   counted, and the report notes it.
   /// - Throws: ``ZeroCopyError`` with syscall `mmap` (`ENODEV`, `ENOMEM`…) or `write`
@@ -120,7 +120,7 @@ public struct MmapWriteStrategy: TransferStrategy {
       let offset = context.sourceOffset ?? 0
       if knownSize <= offset {
         knownSize = try sourceSize(context)  // it may have grown
-        if knownSize <= offset { return .endOfSource }
+        if knownSize <= offset { return .sourceEnded }
       }
       let length = Int(Swift.min(Int64(want), knownSize - offset))
       try context.prefetchSource(length)  // the write faults the pages in: from memory, not the device
@@ -145,7 +145,7 @@ public struct MmapWriteStrategy: TransferStrategy {
           knownSize = now
           if now <= context.sourceOffset ?? 0 {
             context.note("mmapWrite: the source was truncated under the mapping (now \(now) bytes)")
-            return .endOfSource
+            return .sourceEnded
           }
           continue
         }
@@ -410,6 +410,6 @@ public struct ReflinkStrategy: TransferStrategy {
       throw context.error(syscall: "fstat", errno: Errno(rawValue: Glibc.errno))
     }
     context.record(bytes: Swift.max(0, Int64(st.st_size) - sourceOffset), syscalls: 0)
-    return .endOfSource
+    return .sourceEnded
   }
 }

@@ -316,7 +316,7 @@ public enum Transfer {
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
-      sourceEndedEarly: outcome == .endOfSource && requested.map { bytes < $0 } == true,
+      sourceEndedEarly: outcome == .sourceEnded && requested.map { bytes < $0 } == true,
       syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks,
       notes: context.notes + (profile?.note.map { [$0] } ?? []),
       sourceKind: source.kind, destinationKind: destination.kind, profile: profile?.name)

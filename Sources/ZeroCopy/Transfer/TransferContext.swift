@@ -168,7 +168,7 @@ public struct TransferContext: Sendable {
   ///   - syscall: The system call `move` makes, for errors (`"sendfile"`).
   ///   - chunkLimit: A cap on each chunk below ``chunkSize``.
   ///   - move: Moves one chunk (for example `chunk.source.sendfileAll(to: chunk.destination, …)`).
-  /// - Returns: ``StrategyOutcome/complete`` or ``StrategyOutcome/endOfSource``.
+  /// - Returns: ``StrategyOutcome/complete`` or ``StrategyOutcome/sourceEnded``.
   /// - Throws: ``ZeroCopyError`` with `move`'s errno and the exact bytes delivered, or
   ///   `ECANCELED`.
   public mutating func transferChunks(
@@ -195,7 +195,7 @@ public struct TransferContext: Sendable {
       record(result.progress)
       switch result.outcome {
       case .complete: continue
-      case .sourceEndedEarly: return .endOfSource
+      case .sourceEndedEarly: return .sourceEnded
       case .wouldBlock: try waitUntilReady()
       }
     }
@@ -300,8 +300,10 @@ public struct TransferContext: Sendable {
   /// The errnos that mean "this strategy cannot work here", on which a strategy that has
   /// delivered nothing yet is abandoned for the next one: `EXDEV` (another filesystem),
   /// `EINVAL` (unsupported file, `O_APPEND`, /proc), `ENOSYS`, `EOPNOTSUPP`, `EPERM`
-  /// (seccomp, io_uring refused) and `ENODEV` (a file that cannot be mapped).
-  public static let fallbackErrnos: Set<Errno> = Set([EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ENODEV].map { Errno(rawValue: $0) })
+  /// (seccomp, io_uring refused) and `ENODEV` (a file that cannot be mapped). The list is
+  /// LinuxIO's `TransferPlan.fallbackErrnos`, read from C's `zc_fallback_errno`, so that
+  /// `zc_transfer` and `.automatic` fall back on the same errnos.
+  public static var fallbackErrnos: Set<Errno> { TransferPlan.fallbackErrnos }
 
   /// Runs the first candidate that supports this pair; if it cannot work here — it says
   /// so with ``StrategyOutcome/unsupported(reason:errno:syscall:)``, fails with one of
@@ -355,7 +357,7 @@ public struct TransferContext: Sendable {
         lastErrno = errno ?? lastErrno
         lastSyscall = syscall ?? lastSyscall
         continue
-      case .endOfSource where attempt.bytesTransferred == 0 && !isLast && zeroMoveIsSuspicious:
+      case .sourceEnded where attempt.bytesTransferred == 0 && !isLast && zeroMoveIsSuspicious:
         absorbAbandoned(attempt)
         fallbacks.append(
           .init(

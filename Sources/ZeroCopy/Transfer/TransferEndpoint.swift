@@ -1,7 +1,7 @@
 // What a transfer's source or destination is: a file, a pipe, a socket… and the facts
 // about it that decide which strategies can move bytes to or from it.
 
-import Glibc
+public import LinuxIO
 public import SystemPackage
 
 /// One end of a transfer, inspected once: what kind of descriptor it is, and the facts
@@ -9,35 +9,11 @@ public import SystemPackage
 ///
 /// Create one with ``inspect(_:path:)``; the transfer API does it for you.
 public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
-  /// What kind of descriptor an endpoint is.
-  public enum Kind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// A regular file whose size describes its contents.
-    case file
-    /// A regular file on a pseudo filesystem (procfs, sysfs, debugfs, cgroupfs…) whose
-    /// size says nothing about its contents (`/proc/self/status` has size 0). Such files
-    /// refuse `sendfile` (`EINVAL`) and `copy_file_range` (`EXDEV`) and cannot be mapped;
-    /// read/write is the way to copy them.
-    case pseudoFile
-    /// A block device.
-    case blockDevice
-    /// A character device (`/dev/zero`, a terminal…).
-    case characterDevice
-    /// A pipe or FIFO.
-    case pipe
-    /// A TCP socket (`AF_INET`/`AF_INET6`, `SOCK_STREAM`).
-    case tcpSocket
-    /// A Unix-domain socket (`AF_UNIX`).
-    case unixSocket
-    /// Any other socket (UDP, netlink…).
-    case otherSocket
-    /// A directory (never a valid transfer end).
-    case directory
-    /// Anything else (an eventfd, an epoll or io_uring descriptor…).
-    case other
-
-    /// The kind's name, as `zc probe` prints it.
-    public var description: String { rawValue }
-  }
+  /// What kind of descriptor an endpoint is: LinuxIO's `TransferPlan.EndpointKind`, the
+  /// classification C's `zc_endpoint_inspect` makes (one type for both languages; before
+  /// this alias ZeroCopy had its own copy with `String` raw values — the names, which
+  /// `description` returns, are unchanged).
+  public typealias Kind = TransferPlan.EndpointKind
 
   /// The descriptor (not owned: the caller keeps it open for the transfer).
   public let descriptor: FileDescriptor
@@ -104,100 +80,27 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
   /// - Parameters:
   ///   - descriptor: An open descriptor; not closed or modified.
   ///   - path: Its path, if known, for error messages.
-  /// - Throws: ``ZeroCopyError`` (operation `transfer`, syscall `fstat`/`fcntl`) with
-  ///   `EBADF` for a closed descriptor.
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`, syscall `fstat`) with `EBADF` for
+  ///   a closed descriptor.
   ///
-  /// The corresponding C functions are `fstat`, `fcntl`, `fstatfs` and `getsockopt`.
+  /// The corresponding C function is `zc_endpoint_inspect` (through LinuxIO's
+  /// `TransferPlan.inspect`), which makes the calls above: C's `zc_transfer` classifies
+  /// descriptors with the same code.
   public static func inspect(_ descriptor: FileDescriptor, path: FilePath? = nil) throws(ZeroCopyError) -> TransferEndpoint {
-    var st = stat()
-    guard fstat(descriptor.rawValue, &st) == 0 else {
+    let facts: TransferPlan.Endpoint
+    do {
+      facts = try TransferPlan.inspect(descriptor)
+    } catch {
       throw ZeroCopyError(
-        .transfer, syscall: "fstat", errno: Errno(rawValue: Glibc.errno), paths: path.map { [$0] } ?? [],
-        descriptors: [descriptor], message: "cannot inspect the descriptor")
-    }
-    let flags = fcntl(descriptor.rawValue, F_GETFL)
-    guard flags >= 0 else {
-      throw ZeroCopyError(
-        .transfer, syscall: "fcntl(F_GETFL)", errno: Errno(rawValue: Glibc.errno),
-        paths: path.map { [$0] } ?? [], descriptors: [descriptor])
-    }
-    let mode = UInt32(st.st_mode)
-    var kind: Kind
-    var size: Int64? = nil
-    switch mode & 0o170000 {
-    case 0o100000:
-      // Pseudo filesystems report 0 (procfs, debugfs, cgroupfs…) or one page (sysfs,
-      // configfs) whatever the contents: only such sizes cost an fstatfs.
-      if (st.st_size == 0 || st.st_size == 4096) && isPseudoFileSystem(descriptor) {
-        kind = .pseudoFile
-      } else {
-        kind = .file
-        size = Int64(st.st_size)
-      }
-    case 0o060000: kind = .blockDevice
-    case 0o020000: kind = .characterDevice
-    case 0o010000: kind = .pipe
-    case 0o140000: kind = socketKind(descriptor)
-    case 0o040000: kind = .directory
-    default: kind = .other
+        .transfer, syscall: "fstat", errno: error, paths: path.map { [$0] } ?? [], descriptors: [descriptor],
+        message: "cannot inspect the descriptor")
     }
     return TransferEndpoint(
-      descriptor: descriptor, kind: kind, size: size, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
-      permissions: mode & 0o7777, isAppendOnly: flags & O_APPEND != 0, isNonBlocking: flags & O_NONBLOCK != 0,
-      path: path)
-  }
-
-  /// Magic numbers (`statfs.f_type`) of filesystems whose files report sizes unrelated
-  /// to their contents (linux/magic.h).
-  private static let pseudoFileSystems: Set<Int> = [
-    0x9fa0,  // PROC_SUPER_MAGIC
-    0x6265_6572,  // SYSFS_MAGIC
-    0x6462_6720,  // DEBUGFS_MAGIC
-    0x7472_6163,  // TRACEFS_MAGIC
-    0x7363_6673,  // SECURITYFS_MAGIC
-    0x0027_e0eb,  // CGROUP_SUPER_MAGIC
-    0x6367_7270,  // CGROUP2_SUPER_MAGIC
-    0x6265_6570,  // CONFIGFS_MAGIC
-    0xcafe_4a11,  // BPF_FS_MAGIC
-    0x6165_676c,  // PSTOREFS_MAGIC
-    0xde5e_81e4,  // EFIVARFS_MAGIC
-    0x6573_5543,  // FUSECTL_SUPER_MAGIC
-  ]
-
-  private static func isPseudoFileSystem(_ descriptor: FileDescriptor) -> Bool {
-    guard let fstatfs = fstatfsFunction else { return false }
-    // struct statfs is 120 bytes on 64-bit Linux; its first field is `__fsword_t f_type`.
-    var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
-                  UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
-                  UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
-                  UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-    let type = withUnsafeMutableBytes(of: &buffer) { raw -> Int? in
-      guard fstatfs(descriptor.rawValue, raw.baseAddress!) == 0 else { return nil }
-      return Int(UInt32(truncatingIfNeeded: raw.load(as: Int.self)))
-    }
-    return type.map { pseudoFileSystems.contains($0) } ?? false
-  }
-
-  private static func socketKind(_ descriptor: FileDescriptor) -> Kind {
-    var domain: CInt = 0
-    var type: CInt = 0
-    var length = socklen_t(MemoryLayout<CInt>.size)
-    guard getsockopt(descriptor.rawValue, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 else { return .otherSocket }
-    length = socklen_t(MemoryLayout<CInt>.size)
-    guard getsockopt(descriptor.rawValue, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return .otherSocket }
-    if domain == AF_UNIX { return .unixSocket }
-    if (domain == AF_INET || domain == AF_INET6) && type == CInt(SOCK_STREAM.rawValue) { return .tcpSocket }
-    return .otherSocket
+      descriptor: descriptor, kind: facts.kind, size: facts.size, device: facts.device, inode: facts.inode,
+      permissions: facts.permissions, isAppendOnly: facts.isAppendOnly, isNonBlocking: facts.isNonBlocking, path: path)
   }
 }
 
-// `fstatfs` (<sys/vfs.h>) is not part of the Glibc module: looked up once with dlsym, as
-// Internal/Threads.swift does for the GNU extensions, instead of adding C for one call.
-private typealias FstatfsFunction = @convention(c) (CInt, UnsafeMutableRawPointer) -> CInt
-private let fstatfsFunction: FstatfsFunction? = {
-  guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "fstatfs") else { return nil }
-  return unsafeBitCast(symbol, to: FstatfsFunction.self)
-}()
 
 /// A transfer's two ends, as the strategies see them when they declare what they support.
 public struct EndpointPair: Sendable, Hashable, CustomStringConvertible {

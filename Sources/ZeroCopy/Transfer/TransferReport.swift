@@ -133,8 +133,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     fields.append("\"syscalls\":\(syscalls)")
     fields.append("\"elapsedSeconds\":\(jsonNumber(seconds))")
     fields.append("\"bytesPerSecond\":\(jsonNumber(bytesPerSecond))")
-    fields.append("\"sourceKind\":\(jsonString(sourceKind.rawValue))")
-    fields.append("\"destinationKind\":\(jsonString(destinationKind.rawValue))")
+    fields.append("\"sourceKind\":\(jsonString(sourceKind.description))")
+    fields.append("\"destinationKind\":\(jsonString(destinationKind.description))")
     let fallbackObjects = fallbacks.map { f in
       "{\"strategy\":\(jsonString(f.strategy)),\"errno\":\(f.errno.map { "\($0.rawValue)" } ?? "null"),"
         + "\"errnoName\":\(f.errno.map { jsonString($0.symbolicName) } ?? "null"),"

@@ -30,7 +30,7 @@ public import SystemPackage
 ///       let source = context.source.descriptor.rawValue, from = off_t(context.sourceOffset!)
 ///       let n = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress, chunk, from) }
 ///       if n < 0 { throw context.error(syscall: "pread", errno: Errno(rawValue: errno)) }
-///       if n == 0 { return .endOfSource }
+///       if n == 0 { return .sourceEnded }
 ///       let destination = context.destination.descriptor.rawValue, to = off_t(context.destinationOffset!)
 ///       let written = buffer.withUnsafeBytes { pwrite(destination, $0.baseAddress, n, to) }
 ///       if written < 0 { throw context.error(syscall: "pwrite", errno: Errno(rawValue: errno)) }
@@ -64,7 +64,7 @@ public protocol TransferStrategy: Sendable {
   /// Moves the bytes described by `context` (see the protocol's contract).
   ///
   /// - Returns: ``StrategyOutcome/complete`` when `remainingBytes` reached 0,
-  ///   ``StrategyOutcome/endOfSource`` when the source ended first (always the case for
+  ///   ``StrategyOutcome/sourceEnded`` when the source ended first (always the case for
   ///   "until the end"), or ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when
   ///   it found, before delivering anything, that it cannot work here.
   /// - Throws: ``ZeroCopyError`` (built with ``TransferContext/error(syscall:errno:message:)``).
@@ -106,11 +106,17 @@ public enum StrategyOutcome: Sendable, Hashable {
   /// Every requested byte was delivered (`remainingBytes` is 0).
   case complete
   /// The source ended (a read returned 0) — the normal end of an "until the end"
-  /// transfer; before the requested count, the source was shorter than asked.
-  case endOfSource
+  /// transfer; before the requested count, the source was shorter than asked, which the
+  /// transfer reports as ``TransferReport/sourceEndedEarly`` (LinuxIO's "all" calls say
+  /// `TransferOutcome.sourceEndedEarly`). One root for the concept: the source *ended*.
+  case sourceEnded
   /// The strategy found, before delivering any byte, that it cannot work here (a ring
   /// could not be set up, a registration was refused…). `.automatic` moves on to the
   /// next strategy; an explicitly chosen strategy without fallback fails with `errno`
   /// (or `EOPNOTSUPP`).
   case unsupported(reason: String, errno: Errno?, syscall: String?)
+
+  /// The earlier name of ``sourceEnded``.
+  @available(*, deprecated, renamed: "sourceEnded")
+  public static var endOfSource: StrategyOutcome { .sourceEnded }
 }

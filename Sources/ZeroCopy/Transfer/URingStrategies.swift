@@ -614,7 +614,7 @@ private func runReadWriteRing(
           got = Int(n)
         }
         if got < 0 { break }
-        if got == 0 { return .endOfSource }
+        if got == 0 { return .sourceEnded }
         var delivered = 0
         switch write {
         case .success(let n): delivered = Swift.min(Int(n), got)
@@ -764,7 +764,7 @@ private func runSpliceRing(
         case .success(let n): got = Int(n)
         }
         if got < 0 { break }
-        if got == 0 { return .endOfSource }
+        if got == 0 { return .sourceEnded }
         if pipe == nil {
           context.record(bytes: Int64(got), syscalls: 0)
         } else {

@@ -22,7 +22,7 @@ struct PreadPwriteTestStrategy: TransferStrategy {
       let offset = context.sourceOffset ?? 0
       let n = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress, chunk, off_t(offset)) }
       if n < 0 { throw context.error(syscall: "pread", errno: Errno(rawValue: errno)) }
-      if n == 0 { return .endOfSource }
+      if n == 0 { return .sourceEnded }
       let destination = context.destination.descriptor.rawValue
       let target = context.destinationOffset ?? 0
       let written = buffer.withUnsafeBytes { pwrite(destination, $0.baseAddress, n, off_t(target)) }

@@ -114,7 +114,7 @@ func launch(_ executable: String, _ arguments: [String], log: String) throws -> 
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
-  FileManager.default.createFile(atPath: log, contents: nil)
+  _ = FileManager.default.createFile(atPath: log, contents: nil)
   let handle = FileHandle(forWritingAtPath: log)
   process.standardOutput = handle
   process.standardError = handle

@@ -7,15 +7,24 @@ struct WrkSample: Codable, Sendable {
   var requests: Int
   var seconds: Double
   var requestsPerSecond: Double
-  /// Body bytes per second (requests × file size / seconds), in MB/s (10^6).
+  /// Body bytes per second of the completed responses (requests × file size / seconds),
+  /// in MB/s (10^6).
   var bodyMBPerSecond: Double
+  /// Every byte wrk read per second (its "… read" total: headers, bodies, and the part of
+  /// a response still in flight when the run ended), in MB/s (10^6). Nil in reports made
+  /// before it was recorded.
+  var readMBPerSecond: Double?
   var p50Milliseconds: Double?
   var p99Milliseconds: Double?
   /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses.
   var errors: Int
   /// Server CPU (user + system) during the run, seconds.
   var serverCPUSeconds: Double
-  /// Server CPU seconds per GB of body sent.
+  /// Server CPU seconds per GB that wrk read (per GB of completed bodies in reports made
+  /// before `readMBPerSecond` was recorded). Counting what was read, not what completed,
+  /// keeps a cell honest when a run ends with large responses half sent: 256
+  /// connections × 64 MiB is 16 GiB in flight, more than a 5 s run moves, so a server that
+  /// shares its bandwidth fairly completes almost no response in the window.
   var cpuSecondsPerGB: Double?
 }
 
@@ -42,12 +51,16 @@ enum Wrk {
     throw BenchError("wrk is not installed (apt-get install wrk)")
   }
 
-  /// Parses wrk's report: "N requests in Xs", latency percentiles, errors.
+  /// Parses wrk's report: "N requests in Xs, Y read", latency percentiles, errors.
   static func parse(_ text: String, fileSize: Int, cpuSeconds: Double) -> WrkSample? {
-    guard let m = text.firstMatch(of: /(\d+) requests in ([\d.]+)(us|ms|s|m)/),
-      let requests = Int(m.1), let value = Double(m.2)
+    guard let m = text.firstMatch(of: /(\d+) requests in ([\d.]+)(us|ms|s|m), ([\d.]+)(B|KB|MB|GB|TB) read/),
+      let requests = Int(m.1), let value = Double(m.2), let amount = Double(m.4)
     else { return nil }
     let seconds = value * unitSeconds(String(m.3))
+    // wrk prints its byte counts in binary units (format_binary: KB = 1024 B).
+    let units: [String: Double] = ["B": 1, "KB": 1024, "MB": 1_048_576, "GB": 1_073_741_824, "TB": 1_099_511_627_776]
+    let unit = units[String(m.5)] ?? 1
+    let readBytes = amount * unit
     func latency(_ percent: String) -> Double? {
       for line in text.split(separator: "\n") {
         let parts = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -63,8 +76,9 @@ enum Wrk {
     let bodyBytes = Double(requests) * Double(fileSize)
     return WrkSample(
       requests: requests, seconds: seconds, requestsPerSecond: Double(requests) / seconds,
-      bodyMBPerSecond: bodyBytes / seconds / 1e6, p50Milliseconds: latency("50"), p99Milliseconds: latency("99"),
-      errors: errors, serverCPUSeconds: cpuSeconds, cpuSecondsPerGB: bodyBytes > 0 ? cpuSeconds / (bodyBytes / 1e9) : nil)
+      bodyMBPerSecond: bodyBytes / seconds / 1e6, readMBPerSecond: readBytes / seconds / 1e6,
+      p50Milliseconds: requests > 0 ? latency("50") : nil, p99Milliseconds: requests > 0 ? latency("99") : nil,
+      errors: errors, serverCPUSeconds: cpuSeconds, cpuSecondsPerGB: readBytes > 0 ? cpuSeconds / (readBytes / 1e9) : nil)
   }
 
   static func unitSeconds(_ unit: String) -> Double {

@@ -145,7 +145,7 @@ func run() throws {
             continue
           }
           samples["\(server.spec.name)|\(size)|\(connections)", default: []].append(sample)
-          print("  [\(done)/\(total)] round \(round + 1) \(server.spec.name) \(label(size)) c\(connections): \(Int(sample.requestsPerSecond)) req/s, \(Int(sample.bodyMBPerSecond)) MB/s, errors \(sample.errors)")
+          print("  [\(done)/\(total)] round \(round + 1) \(server.spec.name) \(label(size)) c\(connections): \(Int(sample.requestsPerSecond)) req/s, \(Int(sample.readMBPerSecond ?? sample.bodyMBPerSecond)) MB/s read, errors \(sample.errors)")
         }
       }
     }

@@ -50,20 +50,20 @@ public struct LinuxIOSubject: Subject {
       return try await measureInProcess(run) { s, d in
         let r = try FileDescriptor(rawValue: s).readWriteCopy(
           to: FileDescriptor(rawValue: d), sourceOffset: 0, count: count, buffer: buffer)
-        return TransferOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
+        return SubjectOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
       }
     case "mmapWrite":
       return try await measureInProcess(run) { s, d in
         let region = try MappedRegion(file: FileDescriptor(rawValue: s), range: 0..<Int64(run.cell.size))
         let r = try FileDescriptor(rawValue: d).writeAll(fromMapping: region, at: nil)
         try region.unmap()
-        return TransferOutcome(bytes: r.bytes, syscalls: r.progress.syscalls + 2)
+        return SubjectOutcome(bytes: r.bytes, syscalls: r.progress.syscalls + 2)
       }
     case "sendfile":
       return try await measureInProcess(run) { s, d in
         let r = try FileDescriptor(rawValue: s).sendfileAll(
           to: FileDescriptor(rawValue: d), sourceOffset: 0, count: count)
-        return TransferOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
+        return SubjectOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
       }
     case "splice":
       let pipe = try Pipe()
@@ -78,13 +78,13 @@ public struct LinuxIOSubject: Subject {
         } else {
           r = try src.spliceAll(to: dst, sourceOffset: 0, count: count, through: pipe)
         }
-        return TransferOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
+        return SubjectOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
       }
     case "copyFileRange":
       return try await measureInProcess(run) { s, d in
         let r = try FileDescriptor(rawValue: s).copyFileRangeAll(
           to: FileDescriptor(rawValue: d), sourceOffset: 0, count: count)
-        return TransferOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
+        return SubjectOutcome(bytes: r.bytes, syscalls: r.progress.syscalls)
       }
     default:
       throw BenchError("unknown LinuxIO strategy \(strategy)")

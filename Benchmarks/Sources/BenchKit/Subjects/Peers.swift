@@ -126,7 +126,7 @@ public struct FileHandleSubject: Subject {
         try dst.write(contentsOf: data)
         total += Int64(data.count)
       }
-      return TransferOutcome(bytes: total, syscalls: nil)
+      return SubjectOutcome(bytes: total, syscalls: nil)
     }
   }
 }

@@ -46,7 +46,7 @@ public struct CorruptingSubject: Subject {
         }
         off += n
       }
-      return TransferOutcome(bytes: Int64(off), syscalls: calls)
+      return SubjectOutcome(bytes: Int64(off), syscalls: calls)
     }
   }
 }
