@@ -53,7 +53,8 @@ let package = Package(
       cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
       linkerSettings: [.linkedLibrary("uring")]
     ),
-    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2, xattr); header only.
+    // Linux headers Swift's Glibc module leaves out (epoll, eventfd, openat2, SO_MEMINFO, O_PATH,
+    // xattr), for LinuxIO only; header only.
     .systemLibrary(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
     .target(
       name: "LinuxIO",
@@ -77,7 +78,6 @@ let package = Package(
     .target(
       name: "ZeroCopy",
       dependencies: [
-        "CLinuxExtras",
         "URing",
         "LinuxIO",
         .product(name: "SystemPackage", package: "swift-system"),
@@ -92,7 +92,6 @@ let package = Package(
       dependencies: [
         "ZeroCopy",
         "LinuxIO",
-        "CLinuxExtras",
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -1,7 +1,8 @@
 /*
- * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for ZeroCopy's
- * Readiness (epoll, eventfd), the FileServer module (openat2, SO_MEMINFO) and LinuxIO's
- * extended attributes (<sys/xattr.h>: listxattr, getxattr, setxattr and their f/l forms).
+ * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for LinuxIO only (the
+ * layers above reach them through LinuxIO's typed wrappers): epoll, eventfd, openat2 and
+ * its RESOLVE_* flags, O_PATH, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
+ * listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
  * syscall(2) is variadic, which Swift cannot call: openat2 has a static inline wrapper.
@@ -45,17 +46,14 @@ static inline int zc_extras_openat2(int dirfd, const char *path, uint64_t flags,
     return rc < 0 ? -errno : (int)rc;
 }
 
-/* getsockopt(SO_MEMINFO) (Linux 4.12): the send buffer's limit (sk_sndbuf) and what is
- * queued against it (sk_wmem_queued, skb overhead included) — the two numbers the kernel
- * compares before it accepts more data for a TCP socket. Returns 0, or -errno. */
-static inline int zc_extras_socket_send_memory(int fd, uint32_t *sndbuf, uint32_t *queued) {
-    uint32_t info[SK_MEMINFO_VARS] = {0};
-    socklen_t length = sizeof info;
+/* getsockopt(SOL_SOCKET, SO_MEMINFO) (Linux 4.12): the socket's memory counters, indexed by
+ * SK_MEMINFO_* (<linux/sock_diag.h>), into `info` (room for `capacity` values; unreported
+ * values are left 0). Returns how many values the kernel reported (SK_MEMINFO_VARS on a
+ * current kernel; older kernels report fewer), or -errno. */
+static inline int zc_extras_socket_meminfo(int fd, uint32_t *info, unsigned capacity) {
+    socklen_t length = (socklen_t)(capacity * sizeof(uint32_t));
     if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) < 0) return -errno;
-    if (length < (SK_MEMINFO_WMEM_QUEUED + 1) * sizeof(uint32_t)) return -EINVAL;
-    *sndbuf = info[SK_MEMINFO_SNDBUF];
-    *queued = info[SK_MEMINFO_WMEM_QUEUED];
-    return 0;
+    return (int)(length / sizeof(uint32_t));
 }
 
 #endif /* ZEROCOPY_CLINUXEXTRAS_H */

@@ -1,7 +1,6 @@
 // One client connection: read request heads on the engine, answer them in order, send
 // bodies through the Transfer strategies in pieces the socket can take now.
 
-import CLinuxExtras
 import Glibc
 import LinuxIO
 import Logging
@@ -492,10 +491,8 @@ internal struct Connection: ~Copyable {
   /// The bytes the socket can take now without blocking, with a margin for the kernel's
   /// per-buffer overhead: (sk_sndbuf − sk_wmem_queued) · 7/8 − 2 KiB, from SO_MEMINFO.
   private func sendSpace() -> Int {
-    var sndbuf: UInt32 = 0
-    var queued: UInt32 = 0
-    guard zc_extras_socket_send_memory(fd, &sndbuf, &queued) == 0 else { return 64 << 10 }
-    let free = Int(sndbuf) - Int(queued)
+    guard let memory = try? FileDescriptor(rawValue: fd).socketMemory() else { return 64 << 10 }
+    let free = memory.sendBufferLimit - memory.sendQueued
     return free * 7 / 8 - 2048
   }
 

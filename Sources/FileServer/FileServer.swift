@@ -1,6 +1,5 @@
 // A static file server over HTTP/1.1 on ZeroCopy's engine and Transfer strategies.
 
-import CLinuxExtras
 import Glibc
 public import Logging
 import Synchronization

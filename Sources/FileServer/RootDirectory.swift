@@ -1,7 +1,7 @@
 // Opening files beneath the served directory, and nowhere else.
 
-import CLinuxExtras
 import Glibc
+import LinuxIO
 import SystemPackage
 
 /// How paths are kept inside the root directory.
@@ -46,7 +46,7 @@ struct OpenFailure: Error, Sendable {
   let syscall: String
 }
 
-/// The served directory, opened once (`zc_extras_O_PATH | O_DIRECTORY`); every request opens files
+/// The served directory, opened once (`O_PATH | O_DIRECTORY`); every request opens files
 /// relative to it.
 final class RootDirectory: Sendable {
   let path: FilePath
@@ -57,35 +57,42 @@ final class RootDirectory: Sendable {
   let fallbackReason: String?
 
   /// `RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH`.
-  private static let resolveFlags = UInt64(RESOLVE_NO_MAGICLINKS) | UInt64(RESOLVE_BENEATH)
+  private static let resolveOptions: FileDescriptor.ResolveOptions = [.noMagicLinks, .beneath]
   /// What files are opened with: read-only, non-blocking (a FIFO in the root must not
   /// block the open), no controlling terminal.
-  private static let openFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY
+  private static let openOptions: FileDescriptor.OpenOptions = [.nonBlocking, .closeOnExec, .noControllingTerminal]
 
   init(path: FilePath, resolution: PathResolution) throws(FileServerError) {
-    let fd = path.withPlatformString { Glibc.open($0, zc_extras_O_PATH | O_DIRECTORY | O_CLOEXEC) }
-    guard fd >= 0 else {
-      throw FileServerError(.root, syscall: "open", errno: Errno(rawValue: errno), message: "cannot open the root directory '\(path)'")
+    let fd: FileDescriptor
+    do {
+      fd = try FileDescriptor.open(path, .readOnly, options: [.path, .directory, .closeOnExec])
+    } catch {
+      // swift-system's open throws only Errno.
+      throw FileServerError(
+        .root, syscall: "open", errno: error as? Errno ?? .ioError, message: "cannot open the root directory '\(path)'")
     }
     self.path = path
-    descriptor = FileDescriptor(rawValue: fd)
+    descriptor = fd
     switch resolution {
     case .componentWalk:
       self.resolution = .componentWalk
       fallbackReason = nil
     case .openat2, .automatic:
-      let probe = zc_extras_openat2(fd, ".", UInt64(zc_extras_O_PATH | O_CLOEXEC), 0, Self.resolveFlags)
-      if probe >= 0 {
-        Glibc.close(probe)
+      let probe = Result { () throws(Errno) in
+        try fd.open(relative: ".", .readOnly, options: [.path, .closeOnExec], resolve: Self.resolveOptions)
+      }
+      switch probe {
+      case .success(let opened):
+        _ = try? opened.close()
         self.resolution = .openat2
         fallbackReason = nil
-      } else if resolution == .openat2 {
-        Glibc.close(fd)
-        throw FileServerError(
-          .root, syscall: "openat2", errno: Errno(rawValue: -probe), message: "openat2 with RESOLVE_BENEATH is unavailable")
-      } else {
+      case .failure(let error) where resolution == .openat2:
+        _ = try? fd.close()
+        throw FileServerError(.root, syscall: "openat2", errno: error, message: "openat2 with RESOLVE_BENEATH is unavailable")
+      case .failure(let error):
+        // ENOSYS (before Linux 5.6, or a seccomp filter), E2BIG.
         self.resolution = .componentWalk
-        fallbackReason = "openat2 failed with \(Errno(rawValue: -probe)) (kernel before 5.6, or refused by a seccomp filter)"
+        fallbackReason = "openat2 failed with \(error) (kernel before 5.6, or refused by a seccomp filter)"
       }
     }
   }
@@ -104,7 +111,11 @@ final class RootDirectory: Sendable {
       var attempts = 0
       repeat {
         fd = relative.withUnsafeBufferPointer { bytes in
-          withNullTerminated(bytes) { zc_extras_openat2(descriptor.rawValue, $0, UInt64(Self.openFlags), 0, Self.resolveFlags) }
+          withNullTerminated(bytes) { path in
+            rawResult { () throws(Errno) in
+              try descriptor.open(relative: path, .readOnly, options: Self.openOptions, resolve: Self.resolveOptions)
+            }
+          }
         }
         attempts += 1
         // EAGAIN: a rename or mount raced with the lookup; the kernel asks to retry.
@@ -138,7 +149,7 @@ final class RootDirectory: Sendable {
         isDirectory: kind == S_IFDIR))
   }
 
-  /// The component walk: `openat(zc_extras_O_PATH | O_NOFOLLOW)` per directory, refusing symlinks.
+  /// The component walk: `openat(O_PATH | O_NOFOLLOW)` per directory, refusing symlinks.
   /// Returns a descriptor or -errno.
   private func walk(_ relative: [UInt8]) -> Int32 {
     let segments = relative.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map(Array.init)
@@ -146,9 +157,12 @@ final class RootDirectory: Sendable {
     defer { if dir != descriptor.rawValue { Glibc.close(dir) } }
     for (index, segment) in segments.enumerated() {
       let isLast = index == segments.count - 1
-      let flags = isLast ? Self.openFlags | O_NOFOLLOW : zc_extras_O_PATH | O_NOFOLLOW | O_CLOEXEC
-      let next = segment.withUnsafeBufferPointer { bytes in withNullTerminated(bytes) { openat(dir, $0, flags) } }
-      if next < 0 { return -errno }
+      let options: FileDescriptor.OpenOptions = isLast ? Self.openOptions.union(.noFollow) : [.path, .noFollow, .closeOnExec]
+      let parent = FileDescriptor(rawValue: dir)
+      let next = segment.withUnsafeBufferPointer { bytes in
+        withNullTerminated(bytes) { path in rawResult { () throws(Errno) in try parent.open(relative: path, .readOnly, options: options) } }
+      }
+      if next < 0 { return next }
       if !isLast {
         var st = stat()
         if fstat(next, &st) != 0 {
@@ -166,8 +180,7 @@ final class RootDirectory: Sendable {
       dir = next
     }
     if segments.isEmpty {
-      let fd = openat(descriptor.rawValue, ".", Self.openFlags)
-      return fd < 0 ? -errno : fd
+      return rawResult { () throws(Errno) in try descriptor.open(relative: ".", .readOnly, options: Self.openOptions) }
     }
     let result = dir
     dir = descriptor.rawValue  // handed to the caller, not closed by the defer
@@ -184,6 +197,11 @@ final class RootDirectory: Sendable {
     default: return .internalServerError
     }
   }
+}
+
+/// The descriptor `open` returned, or -errno (the convention of `RootDirectory.open`'s loop).
+private func rawResult(_ open: () throws(Errno) -> FileDescriptor) -> Int32 {
+  do throws(Errno) { return try open().rawValue } catch { return -error.rawValue }
 }
 
 /// Calls `body` with a NUL-terminated copy of `bytes`.

@@ -161,7 +161,7 @@ public enum ExtendedAttributes {
   ///
   /// The corresponding C functions are `llistxattr` and `listxattr`.
   public static func names(atPath path: FilePath, following: Bool = false) throws(Errno) -> [[UInt8]] {
-    try withPath(path) { cPath throws(Errno) in
+    try withCPath(path) { cPath throws(Errno) in
       try readList { buffer, size in following ? listxattr(cPath, buffer, size) : llistxattr(cPath, buffer, size) }
     }
   }
@@ -176,7 +176,7 @@ public enum ExtendedAttributes {
   ///
   /// The corresponding C functions are `lgetxattr` and `getxattr`.
   public static func value(named name: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) -> [UInt8] {
-    try withPath(path) { cPath throws(Errno) in
+    try withCPath(path) { cPath throws(Errno) in
       try withName(name) { cName throws(Errno) in
         try readValue { buffer, size in
           following ? getxattr(cPath, cName, buffer, size) : lgetxattr(cPath, cName, buffer, size)
@@ -197,7 +197,7 @@ public enum ExtendedAttributes {
   ///
   /// The corresponding C functions are `lsetxattr` and `setxattr`.
   public static func set(named name: [UInt8], to value: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) {
-    try withPath(path) { cPath throws(Errno) in
+    try withCPath(path) { cPath throws(Errno) in
       try withName(name) { cName throws(Errno) in
         let rc = value.withUnsafeBytes {
           following
@@ -218,17 +218,11 @@ public enum ExtendedAttributes {
   ///
   /// The corresponding C functions are `lremovexattr` and `removexattr`.
   public static func remove(named name: [UInt8], atPath path: FilePath, following: Bool = false) throws(Errno) {
-    try withPath(path) { cPath throws(Errno) in
+    try withCPath(path) { cPath throws(Errno) in
       try withName(name) { cName throws(Errno) in
         if (following ? removexattr(cPath, cName) : lremovexattr(cPath, cName)) != 0 { throw Errno(rawValue: errno) }
       }
     }
-  }
-
-  /// Calls `body` with `path` as a C string (typed throws, which `withPlatformString` lacks).
-  static func withPath<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
-    let cPath: [CChar] = path.withPlatformString { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
-    return try cPath.withUnsafeBufferPointer { (pointer) throws(Errno) -> R in try body(pointer.baseAddress!) }
   }
 
   /// Calls `body` with `name` as a C string.

@@ -5,6 +5,7 @@
 // Errors become `Errno` in exactly one place: `valueOrErrno` in Util.swift.
 // The shim retries EINTR itself; `valueOrErrno` retries it for everything else.
 
+import CLinuxExtras
 import CZeroCopy
 import Glibc
 
@@ -267,4 +268,67 @@ internal func system_pwrite(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: In
   if let r = forced("pwrite") { return r }
   let r = pwrite(fd, buffer, count, off_t(offset))
   return r < 0 ? -Int(errno) : r
+}
+
+// MARK: Readiness and event counters (epoll, eventfd)
+
+internal func system_epoll_create1(_ flags: CInt) -> CInt {
+  if let r = forced("epoll_create1") { return CInt(r) }
+  let r = epoll_create1(flags)
+  return r < 0 ? -errno : r
+}
+
+internal func system_epoll_ctl(
+  _ epfd: CInt, _ operation: CInt, _ fd: CInt, _ event: UnsafeMutablePointer<epoll_event>?
+) -> CInt {
+  if let r = forced("epoll_ctl") { return CInt(r) }
+  return epoll_ctl(epfd, operation, fd, event) < 0 ? -errno : 0
+}
+
+internal func system_epoll_wait(
+  _ epfd: CInt, _ events: UnsafeMutablePointer<epoll_event>, _ maxEvents: CInt, _ timeout: CInt
+) -> CInt {
+  if let r = forced("epoll_wait") { return CInt(r) }
+  let r = epoll_wait(epfd, events, maxEvents, timeout)
+  return r < 0 ? -errno : r
+}
+
+internal func system_eventfd(_ initialValue: CUnsignedInt, _ flags: CInt) -> CInt {
+  if let r = forced("eventfd") { return CInt(r) }
+  let r = eventfd(initialValue, flags)
+  return r < 0 ? -errno : r
+}
+
+internal func system_eventfd_read(_ fd: CInt, _ value: UnsafeMutablePointer<UInt64>) -> CInt {
+  if let r = forced("eventfd_read") { return CInt(r) }
+  return eventfd_read(fd, value) < 0 ? -errno : 0
+}
+
+internal func system_eventfd_write(_ fd: CInt, _ value: UInt64) -> CInt {
+  if let r = forced("eventfd_write") { return CInt(r) }
+  return eventfd_write(fd, value) < 0 ? -errno : 0
+}
+
+// MARK: Opening relative to a directory
+
+internal func system_openat(_ dirfd: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt, _ mode: mode_t) -> CInt {
+  if let r = forced("openat") { return CInt(r) }
+  let r = openat(dirfd, path, flags, mode)
+  return r < 0 ? -errno : r
+}
+
+/// The shim already returns -errno (openat2 has no Glibc wrapper: `syscall(SYS_openat2)`).
+internal func system_openat2(
+  _ dirfd: CInt, _ path: UnsafePointer<CChar>, _ flags: UInt64, _ mode: UInt64, _ resolve: UInt64
+) -> CInt {
+  if let r = forced("openat2") { return CInt(r) }
+  return zc_extras_openat2(dirfd, path, flags, mode, resolve)
+}
+
+// MARK: Sockets
+
+/// Fills `info` with up to `capacity` SK_MEMINFO_* values; returns how many, or -errno.
+internal func system_socket_meminfo(_ fd: CInt, _ info: UnsafeMutablePointer<UInt32>, _ capacity: CUnsignedInt) -> CInt {
+  if let r = forced("socket_meminfo") { return CInt(r) }
+  return zc_extras_socket_meminfo(fd, info, capacity)
 }

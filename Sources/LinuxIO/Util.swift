@@ -3,6 +3,7 @@
 // `valueOrErrno(retryOnInterrupt:_:)` in `Util.swift`.
 
 import CZeroCopy
+import Glibc
 import SystemPackage
 
 /// Calls `call` and converts its result: a non-negative value is returned, a negative
@@ -41,6 +42,12 @@ internal func withOptionalOffsets<R, E: Error>(
   try withOptionalOffset(first) { p1 throws(E) in
     try withOptionalOffset(second) { p2 throws(E) in try body(p1, p2) }
   }
+}
+
+/// Calls `body` with `path` as a C string (typed throws, which `withPlatformString` lacks).
+internal func withCPath<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
+  let cPath: [CChar] = path.withPlatformString { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
+  return try cPath.withUnsafeBufferPointer { (pointer) throws(Errno) -> R in try body(pointer.baseAddress!) }
 }
 
 @inline(__always)

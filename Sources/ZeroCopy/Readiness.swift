@@ -1,7 +1,6 @@
 // Readiness waits: "tell me when this descriptor is readable / writable", for many
 // descriptors at once, on one thread (epoll), without a thread per waiter.
 
-import CLinuxExtras
 import Glibc
 import LinuxIO
 public import SystemPackage
@@ -41,9 +40,9 @@ public enum Readiness {
     /// Creates a set from `EPOLL*` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// Data (or an end of stream, or a pending connection) can be read (`EPOLLIN`).
-    public static let readable = Events(rawValue: UInt32(EPOLLIN.rawValue))
+    public static let readable = Events(rawValue: Epoll.Events.readable.rawValue)
     /// Data can be written without blocking (`EPOLLOUT`).
-    public static let writable = Events(rawValue: UInt32(EPOLLOUT.rawValue))
+    public static let writable = Events(rawValue: Epoll.Events.writable.rawValue)
 
     /// `readable`, `writable`, or both.
     public var description: String {
@@ -144,7 +143,8 @@ extension ZeroCopyError.Operation {
 /// meanwhile) finds no entry and is ignored. A resumed wait's registration is removed
 /// (`EPOLL_CTL_DEL`) under the lock, so the descriptor can be waited for again at once.
 internal final class ReadinessReactor: @unchecked Sendable {
-  // @unchecked: every mutable field is guarded by `lock`; `epoll` and `wakeup` are immutable.
+  // @unchecked: every mutable field is guarded by `lock`; `epoll` and `wakeup` are immutable
+  // (the kernel serializes epoll_ctl, epoll_wait and eventfd calls from several threads).
 
   typealias Continuation = UnsafeContinuation<Result<Readiness.Events, ZeroCopyError>, Never>
 
@@ -157,8 +157,8 @@ internal final class ReadinessReactor: @unchecked Sendable {
   /// How often waits on ``AsyncSocket``s are checked for a close in progress.
   static let closeCheckMilliseconds: Int32 = 50
 
-  private let epoll: Int32
-  private let wakeup: Int32
+  private let epoll: Epoll
+  private let wakeup: EventFD
   private let lock = Lock()
   private var waiters: [UInt64: Waiter] = [:]  // guarded by lock
   private var ownedWaiters = 0  // guarded by lock: waiters with an owner (close checks)
@@ -174,29 +174,20 @@ internal final class ReadinessReactor: @unchecked Sendable {
   }()
 
   private init() throws(ZeroCopyError) {
-    let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
-    guard ep >= 0 else { throw ZeroCopyError(.readiness, syscall: "epoll_create1", errno: Errno(rawValue: errno)) }
-    let ev = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-    guard ev >= 0 else {
-      let e = errno
-      close(ep)
-      throw ZeroCopyError(.readiness, syscall: "eventfd", errno: Errno(rawValue: e))
+    // On a failure the owners already made close their descriptors.
+    do throws(Errno) { epoll = try Epoll() } catch { throw ZeroCopyError(.readiness, syscall: "epoll_create1", errno: error) }
+    do throws(Errno) {
+      wakeup = try EventFD(options: .nonBlocking)
+    } catch {
+      throw ZeroCopyError(.readiness, syscall: "eventfd", errno: error)
     }
-    var event = epoll_event()
-    event.events = EPOLLIN.rawValue
-    event.data.u64 = 0
-    guard epoll_ctl(ep, EPOLL_CTL_ADD, ev, &event) == 0 else {
-      let e = errno
-      close(ep)
-      close(ev)
-      throw ZeroCopyError(.readiness, syscall: "epoll_ctl", errno: Errno(rawValue: e))
+    do throws(Errno) {
+      try epoll.add(wakeup.descriptor, events: .readable, data: 0)
+    } catch {
+      throw ZeroCopyError(.readiness, syscall: "epoll_ctl", errno: error)
     }
-    epoll = ep
-    wakeup = ev
     let started = startThread(name: "zc-readiness", cpu: nil) { [self] in run() }
     if case .failure(let e) = started {
-      close(ep)
-      close(ev)
       throw ZeroCopyError(.readiness, syscall: "pthread_create", errno: e)
     }
   }
@@ -227,18 +218,16 @@ internal final class ReadinessReactor: @unchecked Sendable {
       continuation.resume(returning: .failure(Self.closing(descriptor)))
       return
     }
-    var event = epoll_event()
-    event.events = events.rawValue | UInt32(EPOLLONESHOT.rawValue)
-    event.data.u64 = token
-    if epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor.rawValue, &event) != 0 {
-      let e = errno
+    do throws(Errno) {
+      try epoll.add(descriptor, events: Epoll.Events(rawValue: events.rawValue), flags: .oneShot, data: token)
+    } catch {
       lock.unlock()
-      let errno = e == EEXIST ? Errno.resourceBusy : Errno(rawValue: e)
+      let pending = error == .fileExists
       continuation.resume(
         returning: .failure(
           ZeroCopyError(
-            .readiness, syscall: "epoll_ctl", errno: errno, descriptors: [descriptor],
-            message: e == EEXIST ? "another readiness wait on this descriptor is pending" : nil)))
+            .readiness, syscall: "epoll_ctl", errno: pending ? .resourceBusy : error, descriptors: [descriptor],
+            message: pending ? "another readiness wait on this descriptor is pending" : nil)))
       return
     }
     waiters[token] = Waiter(descriptor: descriptor, owner: owner, continuation: continuation)
@@ -268,42 +257,41 @@ internal final class ReadinessReactor: @unchecked Sendable {
   private func removeLocked(_ token: UInt64) -> Waiter? {
     guard let waiter = waiters.removeValue(forKey: token) else { return nil }
     if waiter.owner != nil { ownedWaiters -= 1 }
-    var unused = epoll_event()
-    _ = epoll_ctl(epoll, EPOLL_CTL_DEL, waiter.descriptor.rawValue, &unused)
+    _ = try? epoll.remove(waiter.descriptor)
     return waiter
   }
 
   private func poke() {
-    var one: UInt64 = 1
-    _ = write(wakeup, &one, 8)
+    // EAGAIN (the counter is near overflow) still leaves it readable: the thread wakes.
+    _ = try? wakeup.signal()
   }
 
   private func run() {
     let capacity = 256
-    let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
-    defer { events.deallocate() }
+    var events: [Epoll.Event] = []
+    events.reserveCapacity(capacity)
     var ready: [(Continuation, Readiness.Events)] = []
     ready.reserveCapacity(capacity)
     while true {
-      let timeout = lock.withLock { ownedWaiters > 0 ? Self.closeCheckMilliseconds : -1 }
-      let n = epoll_wait(epoll, events, Int32(capacity), timeout)
-      if n < 0 {
-        if errno == EINTR { continue }
+      let timeout: Duration? = lock.withLock { ownedWaiters > 0 ? .milliseconds(Self.closeCheckMilliseconds) : nil }
+      do throws(Errno) {
+        // EINTR is retried inside.
+        try epoll.wait(into: &events, maximumCount: capacity, timeout: timeout)
+      } catch {
         // Not expected with valid arguments; do not spin.
         usleep(10_000)
         continue
       }
       lock.lock()
-      for i in 0..<Int(n) {
-        let token = events[i].data.u64
+      for event in events {
+        let token = event.data
         if token == 0 {
-          var drained: UInt64 = 0
-          _ = read(wakeup, &drained, 8)
+          _ = try? wakeup.read()
           continue
         }
         guard let waiter = removeLocked(token) else { continue }
-        var found = Readiness.Events(rawValue: events[i].events & (UInt32(EPOLLIN.rawValue) | UInt32(EPOLLOUT.rawValue)))
-        if events[i].events & (UInt32(EPOLLERR.rawValue) | UInt32(EPOLLHUP.rawValue)) != 0 {
+        var found = Readiness.Events(rawValue: event.events.intersection([.readable, .writable]).rawValue)
+        if !event.events.isDisjoint(with: [.error, .hangUp]) {
           found.formUnion([.readable, .writable])
         }
         ready.append((waiter.continuation, found))

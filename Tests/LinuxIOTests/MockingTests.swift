@@ -103,5 +103,61 @@ struct MockingTests {
     #expect(calls == ["sendfile"])
     #expect(SyscallMocking.current == nil)
   }
+
+  @Test("openat2's ENOSYS and E2BIG (the fallback cases) reach the caller; EINTR is retried unless asked not to")
+  func openat2Errors() throws {
+    let directory = try FileDescriptor.open("/tmp", .readOnly, options: [.path, .directory, .closeOnExec])
+    defer { try? directory.close() }
+    for errno in [Errno.noFunction, .argListTooLong] {
+      #expect(throws: errno) {
+        try SyscallMocking.withForcedErrnos(["openat2": [errno]]) { _ throws(Errno) in
+          _ = try directory.open(relative: ".", .readOnly, options: .path, resolve: .beneath)
+        }
+      }
+    }
+    let calls = try SyscallMocking.withForcedErrnos(["openat2": [.interrupted]]) { mock throws(Errno) in
+      let opened = try directory.open(relative: ".", .readOnly, options: .path, resolve: .beneath)
+      _ = try? opened.close()
+      return mock.recordedCalls
+    }
+    #expect(calls == ["openat2", "openat2"])
+    #expect(throws: Errno.interrupted) {
+      try SyscallMocking.withForcedErrnos(["openat": [.interrupted]]) { _ throws(Errno) in
+        _ = try directory.open(relative: ".", .readOnly, options: .path, retryOnInterrupt: false)
+      }
+    }
+  }
+
+  @Test("epoll_wait: EINTR is retried by default, thrown with retryOnInterrupt: false")
+  func epollInterrupted() throws {
+    let epoll = try Epoll()
+    var events: [Epoll.Event] = [Epoll.Event(events: .readable, data: 1)]
+    let calls = try SyscallMocking.withForcedErrnos(["epoll_wait": [.interrupted]]) { mock throws(Errno) in
+      try epoll.wait(into: &events, maximumCount: 1, timeout: .zero)
+      return mock.recordedCalls
+    }
+    #expect(calls == ["epoll_wait", "epoll_wait"])
+    #expect(events.isEmpty)
+    #expect(throws: Errno.interrupted) {
+      try SyscallMocking.withForcedErrnos(["epoll_wait": [.interrupted]]) { _ throws(Errno) in
+        try epoll.wait(into: &events, maximumCount: 1, timeout: .zero, retryOnInterrupt: false)
+      }
+    }
+  }
 }
 #endif
+
+@Suite("Epoll timeouts")
+struct EpollTimeoutTests {
+  @Test("a Duration becomes epoll_wait's milliseconds: rounded up, clamped, -1 for none")
+  func milliseconds() {
+    #expect(Epoll.milliseconds(nil) == -1)
+    #expect(Epoll.milliseconds(.zero) == 0)
+    #expect(Epoll.milliseconds(.seconds(-3)) == 0)
+    #expect(Epoll.milliseconds(.nanoseconds(1)) == 1)
+    #expect(Epoll.milliseconds(.microseconds(1500)) == 2)
+    #expect(Epoll.milliseconds(.milliseconds(50)) == 50)
+    #expect(Epoll.milliseconds(.seconds(2)) == 2000)
+    #expect(Epoll.milliseconds(.seconds(Int64.max)) == Int32.max)
+  }
+}

@@ -154,15 +154,18 @@ enum SparseFiles {
         want = Int(Swift.min(Int64(want), left))
       }
       let n: Int
-      if let inputOffset {
-        n = pread(input, buffer.baseAddress, want, off_t(inputOffset + result.bytesRead))
-      } else {
-        n = read(input, buffer.baseAddress, want)
-      }
-      result.syscalls += 1
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw ZeroRunFailure(syscall: inputOffset == nil ? "read" : "pread64", errno: Errno(rawValue: errno), result: result)
+      let into = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+      do {
+        // One read or pread64 (swift-system's, which retries EINTR).
+        if let inputOffset {
+          n = try FileDescriptor(rawValue: input).read(fromAbsoluteOffset: inputOffset + result.bytesRead, into: into)
+        } else {
+          n = try FileDescriptor(rawValue: input).read(into: into)
+        }
+        result.syscalls += 1
+      } catch {
+        result.syscalls += 1
+        throw ZeroRunFailure(syscall: inputOffset == nil ? "read" : "pread64", errno: error as? Errno ?? .ioError, result: result)
       }
       if n == 0 {
         result.reachedEnd = true
@@ -181,13 +184,16 @@ enum SparseFiles {
         } else if let start = runStart {
           var written = start
           while written < position {
-            let w = pwrite(
-              output, buffer.baseAddress! + written, position - written,
-              off_t(outputOffset + result.bytesRead + Int64(written)))
-            result.syscalls += 1
-            if w < 0 {
-              if errno == EINTR { continue }
-              throw ZeroRunFailure(syscall: "pwrite64", errno: Errno(rawValue: errno), result: result)
+            let w: Int
+            do {
+              // One pwrite64 (swift-system's, which retries EINTR).
+              w = try FileDescriptor(rawValue: output).write(
+                toAbsoluteOffset: outputOffset + result.bytesRead + Int64(written),
+                UnsafeRawBufferPointer(rebasing: buffer[written..<position]))
+              result.syscalls += 1
+            } catch {
+              result.syscalls += 1
+              throw ZeroRunFailure(syscall: "pwrite64", errno: error as? Errno ?? .ioError, result: result)
             }
             written += w
             result.bytesWritten += Int64(w)

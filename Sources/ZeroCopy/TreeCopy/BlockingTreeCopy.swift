@@ -207,16 +207,15 @@ final class BlockingFileCopier {
     }
     if job.size <= Int64(buffer.count) {
       let n = Int(job.size)
-      while copied < job.size {
-        let r = pread(input, buffer.baseAddress! + Int(copied), n - Int(copied), off_t(copied))
-        if r < 0 {
-          if errno == EINTR { continue }
-          throw Stop(outcome: .failed(job.error("pread64", Errno(rawValue: errno), "cannot read the source file")), written: 0)
-        }
-        if r == 0 {
-          throw Stop(outcome: .failed(job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")), written: 0)
-        }
-        copied += Int64(r)
+      let read: TransferResult
+      do throws(TransferFailure) {
+        read = try FileDescriptor(rawValue: input).readAll(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), at: 0)
+      } catch {
+        throw Stop(outcome: .failed(job.error("pread64", error.errno, "cannot read the source file")), written: 0)
+      }
+      copied = read.progress.bytes
+      if read.outcome != .complete {
+        throw Stop(outcome: .failed(job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")), written: 0)
       }
       try writeAll(output, from: 0, count: n, at: 0, job, done: 0)
       if job.size > 0 { job.dataPath = DataPath(.userSpace, reason: reason(job, Self.smallFileReason)) }
@@ -232,15 +231,12 @@ final class BlockingFileCopier {
   /// `count` bytes of the buffer from `from` to `output` at `offset`; `done` bytes of the
   /// file were written before (for the error's count).
   private func writeAll(_ output: Int32, from: Int, count: Int, at offset: Int64, _ job: FileJob, done: Int64) throws(Stop) {
-    var written = 0
-    while written < count {
-      let w = pwrite(output, buffer.baseAddress! + from + written, count - written, off_t(offset) + off_t(written))
-      if w < 0 {
-        if errno == EINTR { continue }
-        let bytes = done + Int64(written)
-        throw Stop(outcome: .failed(job.error("pwrite64", Errno(rawValue: errno), "cannot write the destination file", bytes: bytes)), written: bytes)
-      }
-      written += w
+    do throws(TransferFailure) {
+      // A regular file: complete, or an error (never .wouldBlock).
+      _ = try FileDescriptor(rawValue: output).writeAll(UnsafeRawBufferPointer(rebasing: buffer[from..<(from + count)]), at: offset)
+    } catch {
+      let bytes = done + error.progress.bytes
+      throw Stop(outcome: .failed(job.error("pwrite64", error.errno, "cannot write the destination file", bytes: bytes)), written: bytes)
     }
   }
 
@@ -283,10 +279,13 @@ final class BlockingFileCopier {
         }
       }
       let want = Int(Swift.min(Int64(buffer.count), count - moved))
-      let r = pread(input, buffer.baseAddress!, want, off_t(start + moved))
-      if r < 0 {
-        if errno == EINTR { continue }
-        throw Stop(outcome: .failed(job.error("pread64", Errno(rawValue: errno), "cannot read the source file", bytes: done + moved)), written: done + moved)
+      let r: Int
+      do {
+        // One pread64 (swift-system's, which retries EINTR): a short read is fine here.
+        r = try src.read(fromAbsoluteOffset: start + moved, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
+      } catch {
+        let errno = error as? Errno ?? .ioError
+        throw Stop(outcome: .failed(job.error("pread64", errno, "cannot read the source file", bytes: done + moved)), written: done + moved)
       }
       if r == 0 { break }
       try writeAll(output, from: 0, count: r, at: start + moved, job, done: done + moved)

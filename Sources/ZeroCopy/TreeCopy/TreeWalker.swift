@@ -3,6 +3,7 @@
 // special files are handled here, synchronously; regular files are handed to a FileSink.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 
 /// An open directory, closed when the last file or subdirectory using it is done. A
@@ -481,9 +482,10 @@ final class TreeWalker {
     self.sink = sink
   }
 
-  /// `O_PATH` (Linux 2.6.39; hidden by `import Glibc`, like every GNU flag): a descriptor
-  /// that only names a directory, to walk up with `openat("..")` where reading is not allowed.
-  static let openPath: CInt = 0o10000000
+  /// `O_PATH` (Linux 2.6.39; hidden by `import Glibc`, like every GNU flag, so LinuxIO has
+  /// it): a descriptor that only names a directory, to walk up with `openat("..")` where
+  /// reading is not allowed.
+  static let openPath: CInt = FileDescriptor.OpenOptions.path.rawValue
 
   /// Where a destination lies relative to the source directory.
   enum Placement { case outside, same, inside }

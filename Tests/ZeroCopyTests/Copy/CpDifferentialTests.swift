@@ -14,7 +14,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 private typealias F = TreeFixtures
 private typealias S = CopySupport

@@ -5,7 +5,7 @@
 import Glibc
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 private typealias F = TreeFixtures
 private typealias S = CopySupport

@@ -4,7 +4,7 @@
 import Glibc
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
 
 enum TreeFixtures {
   /// One entry of a tree snapshot.

@@ -6,7 +6,10 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-@testable import ZeroCopy
+import ZeroCopy
+
+/// The access ACL's extended attribute (what `setfacl` writes and `cp -p` copies).
+private let accessACL = Array("system.posix_acl_access".utf8)
 
 enum TreeCopyPolicyBehaviours {
   typealias F = TreeFixtures
@@ -85,7 +88,7 @@ enum TreeCopyPolicyBehaviours {
     // An ACL: user 1000 r--, mask r-- (the xattr's binary form, as setfacl writes it).
     let acl: [UInt8] = [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 232, 3, 0, 0, 4, 0, 4, 0, 255, 255, 255, 255,
                         16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255]
-    let acls = (try? file.setExtendedAttribute(named: CopyMetadata.accessACL, to: acl)) != nil
+    let acls = (try? file.setExtendedAttribute(named: accessACL, to: acl)) != nil
     try file.close()
     if root { try ExtendedAttributes.set(named: Array("trusted.zc".utf8), to: [7], atPath: F.filePath(scratch.sub("src/link"))) }
     var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 123_456_789), timespec(tv_sec: 1_100_000_000, tv_nsec: 987_654_321)]
@@ -112,7 +115,7 @@ enum TreeCopyPolicyBehaviours {
     let copied = try FileDescriptor.open(F.filePath(scratch.sub("dst/big")), .readOnly)
     defer { try? copied.close() }
     if xattrs { #expect(try copied.extendedAttribute(named: Array("user.zc.test".utf8)) == [1, 2, 3]) }
-    if acls { #expect(try copied.extendedAttribute(named: CopyMetadata.accessACL) == acl, "the access ACL") }
+    if acls { #expect(try copied.extendedAttribute(named: accessACL) == acl, "the access ACL") }
     if root {
       #expect(try ExtendedAttributes.value(named: Array("trusted.zc".utf8), atPath: F.filePath(scratch.sub("dst/link"))) == [7])
     }
@@ -122,7 +125,7 @@ enum TreeCopyPolicyBehaviours {
     let plain = try FileDescriptor.open(F.filePath(scratch.sub("mode/big")), .readOnly)
     defer { try? plain.close() }
     #expect(throws: Errno.noData) { try plain.extendedAttribute(named: Array("user.zc.test".utf8)) }
-    if acls { #expect(try plain.extendedAttribute(named: CopyMetadata.accessACL) == acl) }
+    if acls { #expect(try plain.extendedAttribute(named: accessACL) == acl) }
   }
 
   /// -n keeps existing files, -u keeps newer ones, -i asks (one question per existing

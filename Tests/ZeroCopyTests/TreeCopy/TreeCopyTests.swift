@@ -4,7 +4,7 @@ import Glibc
 import SystemPackage
 import Testing
 import URing
-@testable import ZeroCopy
+import ZeroCopy
 
 /// The behaviours every engine must have; each suite below runs them with its engine.
 enum TreeCopyBehaviours {
