@@ -95,6 +95,25 @@ extension IOURing.Request {
     }
   }
 
+  /// `IORING_OP_READV` / `IORING_OP_WRITEV` over `count` iovecs at `vectors` (a pointer to
+  /// Glibc's `iovec`: the public factories live in Request+Vectored.swift, which does not
+  /// import CLibURing, so that their signatures name Glibc's `iovec` and not liburing's copy).
+  internal static func vectoredRequest(
+    write: Bool, _ f: IOURing.FileOperand, _ vectors: UnsafeRawPointer?, _ count: Int, _ offset: UInt64?,
+    userData: UInt64
+  ) -> Self {
+    let array = vectors?.assumingMemoryBound(to: iovec.self)
+    let n = UInt32(clamping: count)
+    return Self(userData: userData) {
+      if write {
+        io_uring_prep_writev($0, f.value, array, n, offsetValue(offset))
+      } else {
+        io_uring_prep_readv($0, f.value, array, n, offsetValue(offset))
+      }
+      fixing($0, f)
+    }
+  }
+
   // MARK: No-op
 
   /// A request that does nothing and completes with result 0 — for measuring the ring's
@@ -163,44 +182,6 @@ extension IOURing.Request {
     userData: UInt64 = 0
   ) -> Self {
     writeRequest(file.ioUringOperand, buffer.baseAddress, buffer.count, offset, userData: userData)
-  }
-
-  /// Scatter read into `iovecs`, like `preadv(2)`, through raw pointers the caller keeps valid.
-  ///
-  /// - Result: Bytes read (0 at end of file), or the `Errno`.
-  /// - Lifetime: The `iovecs` array **and** every buffer it describes must stay allocated
-  ///   and untouched from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped (the kernel
-  ///   may import the array only when the request is issued, possibly on an io-wq worker).
-  ///   ZeroCopy's `AsyncFile.read(into: BufferList, at:)` owns its buffers instead.
-  ///
-  /// The corresponding C function is `io_uring_prep_readv` (`IORING_OP_READV`, kernel 5.1).
-  public static func unsafeReadv(
-    _ file: some IOURingFile, into iovecs: UnsafeBufferPointer<Glibc.iovec>, at offset: UInt64? = nil,
-    userData: UInt64 = 0
-  ) -> Self {
-    let f = file.ioUringOperand
-    return Self(userData: userData) {
-      io_uring_prep_readv($0, f.value, iovecs.baseAddress, UInt32(clamping: iovecs.count), offsetValue(offset))
-      fixing($0, f)
-    }
-  }
-
-  /// Gather write from `iovecs`, like `pwritev(2)`, through raw pointers the caller keeps valid.
-  ///
-  /// - Result: Bytes written, or the `Errno`.
-  /// - Lifetime: The `iovecs` array and every buffer it describes must stay allocated and
-  ///   unmodified from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
-  ///
-  /// The corresponding C function is `io_uring_prep_writev` (`IORING_OP_WRITEV`, kernel 5.1).
-  public static func unsafeWritev(
-    _ file: some IOURingFile, from iovecs: UnsafeBufferPointer<Glibc.iovec>, at offset: UInt64? = nil,
-    userData: UInt64 = 0
-  ) -> Self {
-    let f = file.ioUringOperand
-    return Self(userData: userData) {
-      io_uring_prep_writev($0, f.value, iovecs.baseAddress, UInt32(clamping: iovecs.count), offsetValue(offset))
-      fixing($0, f)
-    }
   }
 
   /// Reads into (part of) a registered buffer: no per-request page pinning.
