@@ -172,8 +172,8 @@ no_uring() {
     # the switch: it is checked before the refusal they provoke).
     if [[ $mode != environment ]]; then
       local refusal_passed refusal_total
-      refusal_total=$(grep -cE '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" || true)
-      refusal_passed=$(grep -E '^(URingTests\.RefusalTests|ZeroCopyTests\.URingRefusedTests)\.' <<<"$statuses" | grep -cF $'\tpass\t' || true)
+      refusal_total=$(grep -cE '^(URingTests\.RefusalTests|ZeroCopyTests\.IOURingRefusedTests)\.' <<<"$statuses" || true)
+      refusal_passed=$(grep -E '^(URingTests\.RefusalTests|ZeroCopyTests\.IOURingRefusedTests)\.' <<<"$statuses" | grep -cF $'\tpass\t' || true)
       if [[ $refusal_total -ge 5 && $refusal_passed -eq $refusal_total ]]; then
         result PASS "$mode: refusal tests ran and passed" "($refusal_passed of $refusal_total)"
       else
@@ -182,7 +182,7 @@ no_uring() {
     fi
     # Every io_uring-only test is skipped, with this mode's reason; none passed silently.
     local uring_lines uring_total uring_skipped_here wrong
-    uring_lines=$(grep -E '^(URingTests\.(SetupTests|OperationTests|SemanticsTests|RegistrationTests)|ZeroCopyTests\.IOUringEngineTests)\.' <<<"$statuses" || true)
+    uring_lines=$(grep -E '^(URingTests\.(SetupTests|OperationTests|SemanticsTests|RegistrationTests)|ZeroCopyTests\.IOURingEngineTests)\.' <<<"$statuses" || true)
     uring_total=$(grep -c . <<<"$uring_lines" || true)
     uring_skipped_here=$(grep -cF "$reason" <<<"$uring_lines" || true)
     wrong=$(grep 'io_uring is unavailable' <<<"$statuses" | grep -vF "$reason" || true)
@@ -250,7 +250,7 @@ unprivileged() {
   #    engine suite are not run here: they test rings, which this limit refuses by design.
   # Left out (--skip): tests that insist on an io_uring strategy with fallbacks off.
   local filter='ZeroCopyTests\.TransferTests|ZeroCopyTests\.ThreadPoolEngineTests|URingTests\.MemlockTests'
-  local memlock_skip='brokenPipeURing'
+  local memlock_skip='brokenPipeIOURing'
   run_bundle "uid 65534, ulimit -l 64: Transfer + memlock suites" "$tmp/home/memlock.xml" "$tmp/memlock.log" \
     bash -c 'ulimit -l 64 && exec "$@"' memlock "${as_nobody[@]}" "$bundle" --testing-library swift-testing --filter "$filter" \
     --skip "$memlock_skip"

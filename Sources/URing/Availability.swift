@@ -11,7 +11,7 @@ public import SystemPackage
 /// first use forces ``unavailable(_:)`` with ``Reason/disabledByEnvironment`` — for users
 /// who want the blocking fallbacks, and for tests of them. Every layer of swift-zerocopy
 /// asks this type, so the override applies everywhere.
-public enum URingAvailability: Sendable, Hashable, CustomStringConvertible {
+public enum IOURingAvailability: Sendable, Hashable, CustomStringConvertible {
   /// io_uring rings can be created, registered and entered.
   case available
   /// io_uring cannot be used, for the given reason.
@@ -62,7 +62,7 @@ public enum URingAvailability: Sendable, Hashable, CustomStringConvertible {
   /// The process-wide answer, computed once (thread-safe) and cached.
   ///
   /// The corresponding C function is `zc_uring_probe` (run once).
-  public static var current: URingAvailability { IOURing.Probe.current.availability }
+  public static var current: IOURingAvailability { IOURing.Probe.current.availability }
 
   /// Whether io_uring is available (``current`` is ``available``).
   public static var isAvailable: Bool { current == .available }
@@ -82,8 +82,8 @@ public enum URingAvailability: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension IOURing {
-  /// The process-wide, cached io_uring availability (``URingAvailability/current``).
-  public static var availability: URingAvailability { URingAvailability.current }
+  /// The process-wide, cached io_uring availability (``IOURingAvailability/current``).
+  public static var availability: IOURingAvailability { IOURingAvailability.current }
 
   /// What the running kernel offers: availability (with the reason when unavailable),
   /// feature bits and the opcodes it supports.
@@ -93,7 +93,7 @@ extension IOURing {
   /// `io_uring_register(IORING_REGISTER_PROBE)`; kernel 5.6+ for the opcode list).
   public struct Probe: Sendable, Hashable, CustomStringConvertible {
     /// Whether io_uring is usable, and why not.
-    public let availability: URingAvailability
+    public let availability: IOURingAvailability
     /// The kernel's feature bits (`io_uring_params.features`); empty when unavailable.
     public let features: Features
     /// The highest opcode the kernel knows (`io_uring_probe.last_op`), or `nil` when

@@ -1,6 +1,6 @@
 // Completions: what the kernel posts to the completion queue, typed.
 
-public import CLibURing
+import CLibURing
 public import SystemPackage
 
 extension IOURing {
@@ -30,7 +30,7 @@ extension IOURing {
       self.rawFlags = rawFlags
     }
 
-    /// Converts a kernel CQE with `completionResult(res:flags:)` (`KernelResult.swift`,
+    /// Converts a reaped CQE with `completionResult(res:flags:)` (`KernelResult.swift`,
     /// where `-errno` becomes `Errno` for the whole module).
     ///
     /// A SEND_ZC notification (`IORING_CQE_F_NOTIF`) is the exception to "negative means
@@ -39,8 +39,8 @@ extension IOURing {
     /// notification's `result` is therefore always `.success(0)` (sent zero-copy, or usage
     /// not reported) or `.success(1)` (copied); ``zeroCopy`` spells it out.
     @inlinable @inline(__always)
-    internal init(_ cqe: zc_cqe) {
-      self.userData = cqe.user_data
+    internal init(_ cqe: RawCompletion) {
+      self.userData = cqe.userData
       self.rawFlags = cqe.flags
       self.result = completionResult(res: cqe.res, flags: cqe.flags)
     }

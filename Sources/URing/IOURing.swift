@@ -1,6 +1,6 @@
 // The ring: setup, submission, completion reaping.
 
-public import CLibURing
+import CLibURing
 import Glibc
 public import SystemPackage
 
@@ -44,9 +44,10 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   // method that touches the rings is `mutating` (exclusive access).
 
   /// liburing's ring state, at a stable heap address.
-  @usableFromInline internal let ring: UnsafeMutablePointer<io_uring>
-  /// Scratch space for batched reaping (`zc_uring_reap`).
-  @usableFromInline internal let reapScratch: UnsafeMutablePointer<zc_cqe>
+  internal let ring: UnsafeMutablePointer<io_uring>
+  /// Scratch space for batched reaping (`zc_uring_reap`, through ``reap(max:)``): bound to
+  /// the Swift mirror of `zc_cqe`, so the inlinable reap loop reads it without C types.
+  @usableFromInline internal let reapScratch: UnsafeMutablePointer<RawCompletion>
   @usableFromInline internal static var reapBatch: Int { 64 }
 
   /// The kernel's feature bits for this ring (`io_uring_params.features`).
@@ -60,7 +61,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
   /// Storage the kernel reads when it consumes an SQE (paths, timespecs). Released once
   /// the kernel has consumed every prepared SQE (`io_uring_sq_ready == 0`).
-  @usableFromInline internal var pendingStorage: [SubmissionStorage] = []
+  internal var pendingStorage: [SubmissionStorage] = []
   /// Completions taken from the CQ to make room (EBUSY/EAGAIN on submit, a throwing
   /// consumer) and not yet delivered. Always delivered before newer completions.
   @usableFromInline internal var backlog: [Completion] = []
@@ -93,7 +94,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   ///   - sqThreadCPU: With ``SetupFlags/sqPoll``, the CPU to pin that thread to (`IORING_SETUP_SQ_AFF`).
   /// - Throws: ``SetupError``. When the kernel answers `EINVAL`, the error names the flag
   ///   (or the entry count) it rejected; when io_uring is unavailable in this process
-  ///   (``URingAvailability``), the error carries the reason and no ring is attempted.
+  ///   (``IOURingAvailability``), the error carries the reason and no ring is attempted.
   ///
   /// The corresponding C function is `io_uring_queue_init_params` (kernel 5.1).
   public init(
@@ -106,7 +107,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     precondition(
       flags.isDisjoint(with: SetupFlags(rawValue: IORING_SETUP_SQE128 | IORING_SETUP_CQE32)),
       "IOURing: IORING_SETUP_SQE128/CQE32 are not supported by this type")
-    if case .unavailable(let reason) = URingAvailability.current {
+    if case .unavailable(let reason) = IOURingAvailability.current {
       throw SetupError(unavailable: reason)
     }
     var params = io_uring_params()
@@ -135,6 +136,11 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       throw SetupError(errno: errno)
     }
     self.ring = ring
+    precondition(
+      MemoryLayout<RawCompletion>.size == MemoryLayout<zc_cqe>.size
+        && MemoryLayout<RawCompletion>.stride == MemoryLayout<zc_cqe>.stride
+        && MemoryLayout<RawCompletion>.alignment == MemoryLayout<zc_cqe>.alignment,
+      "IOURing: RawCompletion does not mirror zc_cqe")
     self.reapScratch = .allocate(capacity: IOURing.reapBatch)
     self.features = Features(rawValue: params.features)
     self.setupFlags = SetupFlags(rawValue: ring.pointee.flags)
@@ -190,7 +196,6 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   /// - Throws: An `Errno` from the flush (see ``submit()``).
   ///
   /// The corresponding C function is `io_uring_get_sqe`.
-  @inlinable
   public mutating func prepare(_ request: consuming Request) throws(Errno) {
     let sqe = try nextSQE()
     let (entry, storage) = request.take()
@@ -201,7 +206,6 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   /// Writes `request` into the next free SQE, or returns false when the submission queue is full.
   ///
   /// The corresponding C function is `io_uring_get_sqe`.
-  @inlinable
   public mutating func tryPrepare(_ request: consuming Request) -> Bool {
     guard let sqe = io_uring_get_sqe(ring) else { return false }
     let (entry, storage) = request.take()
@@ -236,13 +240,13 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     }
   }
 
-  @inlinable @inline(__always)
+  @inline(__always)
   internal mutating func nextSQE() throws(Errno) -> UnsafeMutablePointer<io_uring_sqe> {
     if let sqe = io_uring_get_sqe(ring) { return sqe }
     return try nextSQESlow()
   }
 
-  @usableFromInline @inline(never)
+  @inline(never)
   internal mutating func nextSQESlow() throws(Errno) -> UnsafeMutablePointer<io_uring_sqe> {
     while true {
       try flushForSpace()
@@ -259,7 +263,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     }
   }
 
-  @usableFromInline @inline(never)
+  @inline(never)
   internal mutating func retainUntilSubmitted(_ storage: SubmissionStorage) {
     pendingStorage.append(storage)
   }
@@ -402,14 +406,8 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       delivered = try deliverBacklog(body)
     }
     while true {
-      let reaped = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
-      if reaped == 0 {
-        if zc_uring_sq_flags(ring) & (ZC_IORING_SQ_CQ_OVERFLOW | ZC_IORING_SQ_TASKRUN) != 0 && flushOverflow() {
-          continue
-        }
-        return delivered
-      }
-      let n = ownership == nil ? reaped : intercept(reaped)
+      let n = reapForDelivery()
+      if n == 0 { return delivered }
       var i = 0
       do {
         while i < n {
@@ -435,8 +433,41 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
     return delivered
   }
 
-  /// Brings overflowed / deferred completions into the CQ; true if some are now ready.
+  /// Reaps the next batch of ready completions into `reapScratch` for delivery: up to
+  /// ``reapBatch`` CQEs, the ledger's own taken out (``intercept(_:)``), overflowed or
+  /// deferred completions brought in when the kernel flags them. Returns how many to
+  /// deliver, 0 when none is ready. One call per batch: the per-completion work stays in
+  /// the caller's inlined loop.
   @usableFromInline @inline(never)
+  internal mutating func reapForDelivery() -> Int {
+    while true {
+      let reaped = reap(max: IOURing.reapBatch)
+      if reaped == 0 {
+        if zc_uring_sq_flags(ring) & (ZC_IORING_SQ_CQ_OVERFLOW | ZC_IORING_SQ_TASKRUN) != 0 && flushOverflow() {
+          continue
+        }
+        return 0
+      }
+      let n = ownership == nil ? reaped : intercept(reaped)
+      if n > 0 { return n }
+    }
+  }
+
+  /// Copies up to `max` ready CQEs into `reapScratch` and advances the CQ head
+  /// (`zc_uring_reap`); returns how many.
+  @inline(__always)
+  internal func reap(max: Int) -> Int {
+    IOURing.reap(ring, into: reapScratch, max: max)
+  }
+
+  /// `zc_uring_reap` into Swift-typed scratch memory (rebound to `zc_cqe` for the call).
+  @inline(__always)
+  internal static func reap(_ ring: UnsafeMutablePointer<io_uring>, into scratch: UnsafeMutablePointer<RawCompletion>, max: Int) -> Int {
+    scratch.withMemoryRebound(to: zc_cqe.self, capacity: max) { Int(zc_uring_reap(ring, $0, UInt32(max))) }
+  }
+
+  /// Brings overflowed / deferred completions into the CQ; true if some are now ready.
+  @inline(never)
   internal mutating func flushOverflow() -> Bool {
     _ = zc_uring_flush_overflow(ring)
     return io_uring_cq_ready(ring) > 0
@@ -565,7 +596,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
   @inline(__always)
   internal mutating func reapOne() -> Completion? {
-    while zc_uring_reap(ring, reapScratch, 1) == 1 {
+    while reap(max: 1) == 1 {
       if ownership == nil || intercept(1) == 1 { return Completion(reapScratch[0]) }
     }
     return nil
@@ -575,7 +606,7 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
   internal mutating func moveReadyToBacklog() -> Int {
     var moved = 0
     while true {
-      let reaped = Int(zc_uring_reap(ring, reapScratch, UInt32(IOURing.reapBatch)))
+      let reaped = reap(max: IOURing.reapBatch)
       if reaped == 0 {
         if hasOverflow {
           _ = zc_uring_flush_overflow(ring)
@@ -592,7 +623,6 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
 extension __kernel_timespec {
   /// A kernel timespec from a Swift duration (negative durations become zero).
-  @usableFromInline
   internal init(_ d: Duration) {
     let (seconds, attoseconds) = d.components
     if seconds < 0 || (seconds == 0 && attoseconds < 0) {

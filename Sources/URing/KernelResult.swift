@@ -4,10 +4,10 @@
 // report failure as a negative errno. `kernelResult(_:)` is the one conversion;
 // `completionResult(res:flags:)` adds the one exception a CQE has (a SEND_ZC
 // notification), and `liburing(_:)` is the funnel for liburing calls that retry `EINTR`.
-// The two conversions are inlinable because `Completion.init(_:)` is (the reap loop);
-// that is why this file imports CLibURing publicly.
+// The two conversions are inlinable because `Completion.init(_:)` is (the reap loop), so
+// they use no C declaration: the two CQE bits they test are Swift literals in `CQEBits`,
+// checked against liburing's constants by KernelResultTests.
 
-public import CLibURing
 public import SystemPackage
 
 /// A kernel or liburing return value: a non-negative value is `.success(value)`, a
@@ -30,11 +30,43 @@ internal func kernelResult(_ value: Int32) -> Result<Int32, Errno> {
 /// `.success(1)` (copied).
 @inlinable @inline(__always)
 internal func completionResult(res: Int32, flags: UInt32) -> Result<Int32, Errno> {
-  if flags & ZC_IORING_CQE_F_NOTIF != 0 {
-    let copied = UInt32(bitPattern: res) & ZC_IORING_NOTIF_USAGE_ZC_COPIED != 0
+  if flags & CQEBits.notification != 0 {
+    let copied = UInt32(bitPattern: res) & CQEBits.usageZeroCopyCopied != 0
     return .success(copied ? 1 : 0)
   }
   return kernelResult(res)
+}
+
+/// The completion-queue bits that inlinable code (the reap loop, `Completion.init(_:)`)
+/// tests, as Swift literals: URing imports liburing's C module internally, so inlinable
+/// code cannot name `IORING_CQE_F_NOTIF` and friends. KernelResultTests checks each value
+/// against the C constant.
+@usableFromInline
+internal enum CQEBits {
+  /// `IORING_CQE_F_NOTIF` (6.0): a SEND_ZC notification.
+  @inlinable static var notification: UInt32 { 1 << 3 }
+  /// `IORING_NOTIF_USAGE_ZC_COPIED` (6.2): in a notification's `res`, the data was copied.
+  @inlinable static var usageZeroCopyCopied: UInt32 { 1 << 31 }
+}
+
+/// One completion-queue entry as the reap loop sees it: `user_data`, `res` and `flags`,
+/// the first 16 bytes of `struct io_uring_cqe` (CLibURing's `zc_cqe`, which `zc_uring_reap`
+/// fills). A Swift mirror of `zc_cqe` so that the inlinable reap loop needs no C type; the
+/// ring's scratch memory is bound to this type and rebound to `zc_cqe` only for the
+/// duration of the C call (same size, stride and alignment: checked by KernelResultTests
+/// and by a precondition where the ring allocates it).
+@usableFromInline
+internal struct RawCompletion {
+  @usableFromInline var userData: UInt64
+  @usableFromInline var res: Int32
+  @usableFromInline var flags: UInt32
+
+  @inlinable
+  init(userData: UInt64, res: Int32, flags: UInt32) {
+    self.userData = userData
+    self.res = res
+    self.flags = flags
+  }
 }
 
 /// Calls a liburing function that returns `-errno` on failure (liburing's convention for

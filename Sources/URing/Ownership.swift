@@ -18,7 +18,7 @@
 // A ring with nothing owned never creates a ledger: its submission and reaping paths test
 // one optional reference.
 
-public import CLibURing
+import CLibURing
 import CZeroCopy
 import Glibc
 public import LinuxIO
@@ -68,7 +68,7 @@ extension IOURing {
   /// SQE, or, for owned memory, until the final completion) and records buffer-select
   /// requests. Called for every prepared request that has storage, and for every request
   /// while the ring owns memory.
-  @usableFromInline @inline(never)
+  @inline(never)
   internal mutating func adopt(_ storage: SubmissionStorage?, _ sqe: io_uring_sqe) {
     if let storage, !storage.untilCompletion {
       retainUntilSubmitted(storage)
@@ -178,8 +178,8 @@ internal final class RingOwnership {
 
   /// Takes one reaped completion into account; true if it is the ring's own (a resource
   /// tag) and must not be delivered.
-  func consume(_ cqe: zc_cqe) -> Bool {
-    let userData = cqe.user_data
+  func consume(_ cqe: RawCompletion) -> Bool {
+    let userData = cqe.userData
     if IOURing.reservedUserData.contains(userData) {
       if userData == RingOwnership.finalCancelUserData { return true }
       if cqe.res == 0 && cqe.flags == 0, releasing.removeValue(forKey: userData) != nil { return true }
@@ -239,7 +239,7 @@ internal final class RingOwnership {
   /// Before the ring is closed: cancels every request in flight and waits (at most
   /// `limit`) until the kernel has finished with everything the ring owns. Returns false if
   /// it gave up: the caller must then never free that memory.
-  func quiesce(_ ring: UnsafeMutablePointer<io_uring>, _ scratch: UnsafeMutablePointer<zc_cqe>, limit: Duration) -> Bool {
+  func quiesce(_ ring: UnsafeMutablePointer<io_uring>, _ scratch: UnsafeMutablePointer<RawCompletion>, limit: Duration) -> Bool {
     if !slots.isEmpty {
       if io_uring_unregister_buffers(ring) >= 0 {
         releaseAllSlots()
@@ -275,7 +275,7 @@ internal final class RingOwnership {
       case .failure: return false
       }
       while true {
-        let n = Int(zc_uring_reap(ring, scratch, UInt32(IOURing.reapBatch)))
+        let n = IOURing.reap(ring, into: scratch, max: IOURing.reapBatch)
         if n == 0 {
           if zc_uring_sq_flags(ring) & ZC_IORING_SQ_CQ_OVERFLOW != 0 && zc_uring_flush_overflow(ring) >= 0
             && io_uring_cq_ready(ring) > 0

@@ -65,7 +65,7 @@ extension IOURing {
     public init(index: UInt32) { self.index = index }
 
     /// This slot as a file operand (sets `IOSQE_FIXED_FILE`).
-    public var ioURingOperand: FileOperand { FileOperand(value: Int32(bitPattern: index), isRegistered: true) }
+    public var ioUringOperand: FileOperand { FileOperand(value: Int32(bitPattern: index), isRegistered: true) }
   }
 
   /// A provided-buffer group backed by a buffer ring (`IORING_REGISTER_PBUF_RING`):

@@ -1,10 +1,12 @@
-// The raw-pointer factories under their names before issue 14, which gave every factory
-// that hands the kernel a pointer it keeps past the call an `unsafe` prefix (and added
-// owned-buffer factories under the plain names). Deprecated, not removed: they still
-// compile, with a warning naming the replacement.
+// Names and signatures URing had before, deprecated, not removed: they still compile, with
+// a warning naming the replacement.
+// - Issue 14 gave every factory that hands the kernel a pointer it keeps past the call an
+//   `unsafe` prefix (and added owned-buffer factories under the plain names).
+// - Issue 17 gave `splice`/`tee` LinuxIO's typed `SpliceFlags` instead of a raw `UInt32`,
+//   and spelled the ring `IOURing…` in type names and `ioUring…` in values
+//   (`IOURingAvailability`, `IOURingFile.ioUringOperand`; Docs/Architecture.md, "Vocabulary").
 
-public import CLibURing
-import Glibc
+public import Glibc
 public import LinuxIO
 public import SystemPackage
 
@@ -96,7 +98,7 @@ extension IOURing.Request {
   @available(*, deprecated, renamed: "unsafeAccept(_:address:addressLength:flags:userData:)")
   public static func accept(
     _ socket: some IOURingFile, address: UnsafeMutablePointer<sockaddr>?, addressLength: UnsafeMutablePointer<socklen_t>?,
-    flags: Int32 = Int32(SOCK_CLOEXEC.rawValue), userData: UInt64 = 0
+    flags: Int32 = closeOnExec, userData: UInt64 = 0
   ) -> Self {
     unsafeAccept(socket, address: address, addressLength: addressLength, flags: flags, userData: userData)
   }
@@ -114,6 +116,29 @@ extension IOURing.Request {
   @available(*, deprecated, renamed: "unsafeMadvise(_:advice:userData:)")
   public static func madvise(_ region: UnsafeMutableRawBufferPointer, advice: Int32, userData: UInt64 = 0) -> Self {
     unsafeMadvise(region, advice: advice, userData: userData)
+  }
+
+  /// Deprecated: ``splice(from:sourceOffset:to:destinationOffset:count:flags:userData:)-(_,_,_,_,_,SpliceFlags,_)`` with
+  /// `SpliceFlags` instead of raw `SPLICE_F_*` bits.
+  @available(*, deprecated, message: "pass LinuxIO's SpliceFlags (e.g. [.move, .more]) instead of raw SPLICE_F_* bits")
+  public static func splice(
+    from source: some IOURingFile, sourceOffset: UInt64? = nil,
+    to destination: some IOURingFile, destinationOffset: UInt64? = nil,
+    count: UInt32, flags: UInt32, userData: UInt64 = 0
+  ) -> Self {
+    splice(
+      from: source, sourceOffset: sourceOffset, to: destination, destinationOffset: destinationOffset, count: count,
+      flags: SpliceFlags(rawValue: flags), userData: userData)
+  }
+
+  /// Deprecated: ``tee(from:to:count:flags:userData:)-(_,_,_,SpliceFlags,_)`` with `SpliceFlags` instead of
+  /// raw `SPLICE_F_*` bits.
+  @available(*, deprecated, message: "pass LinuxIO's SpliceFlags (e.g. .nonBlocking) instead of raw SPLICE_F_* bits")
+  public static func tee(
+    from source: some IOURingFile, to destination: some IOURingFile, count: UInt32, flags: UInt32,
+    userData: UInt64 = 0
+  ) -> Self {
+    tee(from: source, to: destination, count: count, flags: SpliceFlags(rawValue: flags), userData: userData)
   }
 
   /// Deprecated: ``unsafeDirectRead(_:into:at:alignment:userData:)``.
@@ -147,4 +172,16 @@ extension IOURing {
   public mutating func registerBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno) -> RegisteredBuffer {
     try unsafeRegisterBuffer(region, at: slot)
   }
+}
+
+/// Deprecated: ``IOURingAvailability`` (type names spell the ring `IOURing`; Docs/Architecture.md,
+/// "Vocabulary").
+@available(*, deprecated, renamed: "IOURingAvailability")
+public typealias URingAvailability = IOURingAvailability
+
+extension IOURingFile {
+  /// Deprecated: ``IOURingFile/ioUringOperand`` (values spell the ring `ioUring`). A type that
+  /// conforms to ``IOURingFile`` implements `ioUringOperand`.
+  @available(*, deprecated, renamed: "ioUringOperand")
+  public var ioURingOperand: IOURing.FileOperand { ioUringOperand }
 }

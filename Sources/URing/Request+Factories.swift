@@ -12,8 +12,9 @@
 // the factory's name starts with `unsafe` and its "Lifetime" is the caller's promise.
 // The pre-rename names remain as deprecated shims (Request+Deprecated.swift).
 
-public import CLibURing
-import Glibc
+import CLibURing
+public import Glibc
+public import LinuxIO
 public import SystemPackage
 
 extension IOURing.Request {
@@ -21,15 +22,96 @@ extension IOURing.Request {
 
   /// `-1` (as `__u64`): "the current file position" (`IORING_FEAT_RW_CUR_POS`, 5.6), and
   /// the required value for pipes and sockets.
-  @inlinable @inline(__always)
+  @inline(__always)
   internal static func offsetValue(_ offset: UInt64?) -> UInt64 { offset ?? UInt64.max }
 
-  @inlinable @inline(__always)
+  @inline(__always)
   internal static func clampedCount(_ count: Int) -> UInt32 { UInt32(clamping: count) }
 
-  @inlinable @inline(__always)
+  @inline(__always)
   internal static func fixing(_ sqe: UnsafeMutablePointer<io_uring_sqe>, _ operand: IOURing.FileOperand) {
     if operand.isRegistered { zc_sqe_add_flags(sqe, ZC_IOSQE_FIXED_FILE) }
+  }
+
+  // MARK: Encoders shared by both families
+  //
+  // The raw-pointer factories below and the owned ones (Request+Owned.swift) build the same
+  // SQE for the same operation; only where the memory comes from differs (the caller's
+  // pointer, or `storage` that owns an `AlignedBuffer`). One encoder per operation.
+
+  /// `IORING_OP_READ`: `count` bytes into `address`.
+  internal static func readRequest(
+    _ f: IOURing.FileOperand, _ address: UnsafeMutableRawPointer?, _ count: Int, _ offset: UInt64?,
+    userData: UInt64, storage: SubmissionStorage? = nil
+  ) -> Self {
+    Self(userData: userData, storage: storage) {
+      io_uring_prep_read($0, f.value, address, clampedCount(count), offsetValue(offset))
+      fixing($0, f)
+    }
+  }
+
+  /// `IORING_OP_WRITE`: `count` bytes from `address`.
+  internal static func writeRequest(
+    _ f: IOURing.FileOperand, _ address: UnsafeRawPointer?, _ count: Int, _ offset: UInt64?,
+    userData: UInt64, storage: SubmissionStorage? = nil
+  ) -> Self {
+    Self(userData: userData, storage: storage) {
+      io_uring_prep_write($0, f.value, address, clampedCount(count), offsetValue(offset))
+      fixing($0, f)
+    }
+  }
+
+  /// `IORING_OP_SEND`: `count` bytes from `address`.
+  internal static func sendRequest(
+    _ f: IOURing.FileOperand, _ address: UnsafeRawPointer?, _ count: Int, flags: Int32,
+    userData: UInt64, storage: SubmissionStorage? = nil
+  ) -> Self {
+    Self(userData: userData, storage: storage) {
+      io_uring_prep_send($0, f.value, address, count, flags)
+      fixing($0, f)
+    }
+  }
+
+  /// `IORING_OP_RECV`: up to `count` bytes into `address`.
+  internal static func recvRequest(
+    _ f: IOURing.FileOperand, _ address: UnsafeMutableRawPointer?, _ count: Int, flags: Int32,
+    userData: UInt64, storage: SubmissionStorage? = nil
+  ) -> Self {
+    Self(userData: userData, storage: storage) {
+      io_uring_prep_recv($0, f.value, address, count, flags)
+      fixing($0, f)
+    }
+  }
+
+  /// `IORING_OP_SEND_ZC`: `count` bytes from `address`, with usage reporting if asked.
+  internal static func sendZeroCopyRequest(
+    _ f: IOURing.FileOperand, _ address: UnsafeRawPointer?, _ count: Int, flags: Int32, reportUsage: Bool,
+    userData: UInt64, storage: SubmissionStorage? = nil
+  ) -> Self {
+    let zcFlags = reportUsage ? UInt32(ZC_IORING_SEND_ZC_REPORT_USAGE) : 0
+    return Self(userData: userData, storage: storage) {
+      io_uring_prep_send_zc($0, f.value, address, count, flags, zcFlags)
+      fixing($0, f)
+    }
+  }
+
+  /// `IORING_OP_READV` / `IORING_OP_WRITEV` over `count` iovecs at `vectors` (a pointer to
+  /// Glibc's `iovec`: the public factories live in Request+Vectored.swift, which does not
+  /// import CLibURing, so that their signatures name Glibc's `iovec` and not liburing's copy).
+  internal static func vectoredRequest(
+    write: Bool, _ f: IOURing.FileOperand, _ vectors: UnsafeRawPointer?, _ count: Int, _ offset: UInt64?,
+    userData: UInt64
+  ) -> Self {
+    let array = vectors?.assumingMemoryBound(to: iovec.self)
+    let n = UInt32(clamping: count)
+    return Self(userData: userData) {
+      if write {
+        io_uring_prep_writev($0, f.value, array, n, offsetValue(offset))
+      } else {
+        io_uring_prep_readv($0, f.value, array, n, offsetValue(offset))
+      }
+      fixing($0, f)
+    }
   }
 
   // MARK: No-op
@@ -38,7 +120,6 @@ extension IOURing.Request {
   /// own overhead, waking a waiter, or as a chain element.
   ///
   /// The corresponding C function is `io_uring_prep_nop` (`IORING_OP_NOP`, kernel 5.1).
-  @inlinable
   public static func nop(userData: UInt64 = 0) -> Self {
     Self(userData: userData) { io_uring_prep_nop($0) }
   }
@@ -69,16 +150,11 @@ extension IOURing.Request {
   ///   finish a running read after `io_uring_queue_exit`).
   ///
   /// The corresponding C function is `io_uring_prep_read` (`IORING_OP_READ`, kernel 5.6).
-  @inlinable
   public static func unsafeRead(
     _ file: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_read($0, f.value, buffer.baseAddress, clampedCount(buffer.count), offsetValue(offset))
-      fixing($0, f)
-    }
+    readRequest(file.ioUringOperand, buffer.baseAddress, buffer.count, offset, userData: userData)
   }
 
   /// Writes `buffer` to `file` at `offset`, like `pwrite(2)`, **through a raw pointer the
@@ -101,56 +177,11 @@ extension IOURing.Request {
   ///   until this request's completion has been reaped (cancelled or not).
   ///
   /// The corresponding C function is `io_uring_prep_write` (`IORING_OP_WRITE`, kernel 5.6).
-  @inlinable
   public static func unsafeWrite(
     _ file: some IOURingFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64? = nil,
     userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_write($0, f.value, buffer.baseAddress, clampedCount(buffer.count), offsetValue(offset))
-      fixing($0, f)
-    }
-  }
-
-  /// Scatter read into `iovecs`, like `preadv(2)`, through raw pointers the caller keeps valid.
-  ///
-  /// - Result: Bytes read (0 at end of file), or the `Errno`.
-  /// - Lifetime: The `iovecs` array **and** every buffer it describes must stay allocated
-  ///   and untouched from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped (the kernel
-  ///   may import the array only when the request is issued, possibly on an io-wq worker).
-  ///   ZeroCopy's `AsyncFile.read(into: BufferList, at:)` owns its buffers instead.
-  ///
-  /// The corresponding C function is `io_uring_prep_readv` (`IORING_OP_READV`, kernel 5.1).
-  @inlinable
-  public static func unsafeReadv(
-    _ file: some IOURingFile, into iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil,
-    userData: UInt64 = 0
-  ) -> Self {
-    let f = file.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_readv($0, f.value, iovecs.baseAddress, UInt32(clamping: iovecs.count), offsetValue(offset))
-      fixing($0, f)
-    }
-  }
-
-  /// Gather write from `iovecs`, like `pwritev(2)`, through raw pointers the caller keeps valid.
-  ///
-  /// - Result: Bytes written, or the `Errno`.
-  /// - Lifetime: The `iovecs` array and every buffer it describes must stay allocated and
-  ///   unmodified from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
-  ///
-  /// The corresponding C function is `io_uring_prep_writev` (`IORING_OP_WRITEV`, kernel 5.1).
-  @inlinable
-  public static func unsafeWritev(
-    _ file: some IOURingFile, from iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil,
-    userData: UInt64 = 0
-  ) -> Self {
-    let f = file.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_writev($0, f.value, iovecs.baseAddress, UInt32(clamping: iovecs.count), offsetValue(offset))
-      fixing($0, f)
-    }
+    writeRequest(file.ioUringOperand, buffer.baseAddress, buffer.count, offset, userData: userData)
   }
 
   /// Reads into (part of) a registered buffer: no per-request page pinning.
@@ -169,12 +200,11 @@ extension IOURing.Request {
   /// - Lifetime: The registration (and the memory behind it) must last until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_read_fixed` (`IORING_OP_READ_FIXED`, kernel 5.1).
-  @inlinable
   public static func readFixed(
     _ file: some IOURingFile, into buffer: IOURing.RegisteredBuffer, range: Range<Int>? = nil,
     at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     let (address, count) = buffer.slice(range)
     return Self(userData: userData) {
       io_uring_prep_read_fixed($0, f.value, address, count, offsetValue(offset), Int32(buffer.index))
@@ -199,12 +229,11 @@ extension IOURing.Request {
   ///   `range`, until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_write_fixed` (`IORING_OP_WRITE_FIXED`, kernel 5.1).
-  @inlinable
   public static func writeFixed(
     _ file: some IOURingFile, from buffer: IOURing.RegisteredBuffer, range: Range<Int>? = nil,
     at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     let (address, count) = buffer.slice(range)
     return Self(userData: userData) {
       io_uring_prep_write_fixed($0, f.value, address, count, offsetValue(offset), Int32(buffer.index))
@@ -225,8 +254,8 @@ extension IOURing.Request {
   ///   - destinationOffset: Where to write in `destination`, or `nil` for its file
   ///     position. Must be `nil` when `destination` is a pipe.
   ///   - count: At most this many bytes (a pipe holds 64 KiB by default).
-  ///   - flags: `SPLICE_F_*` (`SPLICE_F_MOVE` = 1, `SPLICE_F_NONBLOCK` = 2, `SPLICE_F_MORE` = 4).
-  ///     A registered `source` adds `SPLICE_F_FD_IN_FIXED` itself.
+  ///   - flags: `SPLICE_F_*` as LinuxIO's `SpliceFlags` (`.move`, `.nonBlocking`,
+  ///     `.more`). A registered `source` adds `SPLICE_F_FD_IN_FIXED` itself.
   ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
   ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
   ///     ``IOURing/reservedUserData``.
@@ -235,15 +264,14 @@ extension IOURing.Request {
   /// - Lifetime: No memory is referenced; both descriptors must stay open until completion.
   ///
   /// The corresponding C function is `io_uring_prep_splice` (`IORING_OP_SPLICE`, kernel 5.7).
-  @inlinable
   public static func splice(
     from source: some IOURingFile, sourceOffset: UInt64? = nil,
     to destination: some IOURingFile, destinationOffset: UInt64? = nil,
-    count: UInt32, flags: UInt32 = 0, userData: UInt64 = 0
+    count: UInt32, flags: SpliceFlags = [], userData: UInt64 = 0
   ) -> Self {
-    let i = source.ioURingOperand
-    let o = destination.ioURingOperand
-    let spliceFlags = flags | (i.isRegistered ? SPLICE_F_FD_IN_FIXED : 0)
+    let i = source.ioUringOperand
+    let o = destination.ioUringOperand
+    let spliceFlags = flags.rawValue | (i.isRegistered ? SPLICE_F_FD_IN_FIXED : 0)
     return Self(userData: userData) {
       io_uring_prep_splice(
         $0, i.value, Int64(bitPattern: offsetValue(sourceOffset)), o.value,
@@ -255,19 +283,27 @@ extension IOURing.Request {
   /// Duplicates up to `count` bytes from pipe `source` into pipe `destination` without
   /// consuming them, like `tee(2)`.
   ///
+  /// - Parameters:
+  ///   - source: The pipe (or registered-file slot holding one) to duplicate from.
+  ///   - destination: The pipe (or registered-file slot holding one) to duplicate into.
+  ///   - count: At most this many bytes.
+  ///   - flags: `SPLICE_F_*` as LinuxIO's `SpliceFlags` (`.nonBlocking`). A
+  ///     registered `source` adds `SPLICE_F_FD_IN_FIXED` itself.
+  ///   - userData: Copied to `sqe->user_data` and returned unchanged in the completion's
+  ///     ``IOURing/Completion/userData``, which ties the completion to this request. Avoid
+  ///     ``IOURing/reservedUserData``.
   /// - Result: Bytes duplicated (0 if `source` is empty with no writers), or the `Errno`
   ///   (`EINVAL` unless both are pipes, or they are the same pipe).
   /// - Lifetime: No memory is referenced.
   ///
   /// The corresponding C function is `io_uring_prep_tee` (`IORING_OP_TEE`, kernel 5.8).
-  @inlinable
   public static func tee(
-    from source: some IOURingFile, to destination: some IOURingFile, count: UInt32, flags: UInt32 = 0,
+    from source: some IOURingFile, to destination: some IOURingFile, count: UInt32, flags: SpliceFlags = [],
     userData: UInt64 = 0
   ) -> Self {
-    let i = source.ioURingOperand
-    let o = destination.ioURingOperand
-    let spliceFlags = flags | (i.isRegistered ? SPLICE_F_FD_IN_FIXED : 0)
+    let i = source.ioUringOperand
+    let o = destination.ioUringOperand
+    let spliceFlags = flags.rawValue | (i.isRegistered ? SPLICE_F_FD_IN_FIXED : 0)
     return Self(userData: userData) {
       io_uring_prep_tee($0, i.value, o.value, count, spliceFlags)
       fixing($0, o)
@@ -275,6 +311,11 @@ extension IOURing.Request {
   }
 
   // MARK: Sockets
+
+  /// `SOCK_CLOEXEC`: the accept factories' default `flags` (the accepted descriptor is
+  /// closed across `exec`). Combine with `SOCK_NONBLOCK` as `closeOnExec | Int32(SOCK_NONBLOCK.rawValue)`.
+  public static let closeOnExec = Int32(SOCK_CLOEXEC.rawValue)
+
 
   /// Sends `buffer` on a connected socket, like `send(2)`, through a raw pointer the caller
   /// keeps valid. The kernel adds `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
@@ -293,15 +334,10 @@ extension IOURing.Request {
   ///   completes or is cancelled).
   ///
   /// The corresponding C function is `io_uring_prep_send` (`IORING_OP_SEND`, kernel 5.6).
-  @inlinable
   public static func unsafeSend(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_send($0, f.value, buffer.baseAddress, buffer.count, flags)
-      fixing($0, f)
-    }
+    sendRequest(socket.ioUringOperand, buffer.baseAddress, buffer.count, flags: flags, userData: userData)
   }
 
   /// Receives into `buffer` from a socket, like `recv(2)`, through a raw pointer the caller
@@ -313,16 +349,11 @@ extension IOURing.Request {
   ///   until it completes or is cancelled and its `ECANCELED` completion reaped).
   ///
   /// The corresponding C function is `io_uring_prep_recv` (`IORING_OP_RECV`, kernel 5.6).
-  @inlinable
   public static func unsafeRecv(
     _ socket: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0,
     userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    return Self(userData: userData) {
-      io_uring_prep_recv($0, f.value, buffer.baseAddress, buffer.count, flags)
-      fixing($0, f)
-    }
+    recvRequest(socket.ioUringOperand, buffer.baseAddress, buffer.count, flags: flags, userData: userData)
   }
 
   /// Receives into a buffer the kernel picks from `group` when data arrives
@@ -334,11 +365,10 @@ extension IOURing.Request {
   ///
   /// The corresponding C function is `io_uring_prep_recv` with `IOSQE_BUFFER_SELECT`
   /// (kernel 5.7; buffer rings 5.19).
-  @inlinable
   public static func recv(
     _ socket: some IOURingFile, bufferGroup: IOURing.BufferGroup, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_recv($0, f.value, nil, 0, flags)
       zc_sqe_add_flags($0, ZC_IOSQE_BUFFER_SELECT)
@@ -359,11 +389,10 @@ extension IOURing.Request {
   /// - Lifetime: The buffer group must stay registered until the final completion.
   ///
   /// The corresponding C function is `io_uring_prep_recv_multishot` (`IORING_RECV_MULTISHOT`, kernel 6.0).
-  @inlinable
   public static func recvMultishot(
     _ socket: some IOURingFile, bufferGroup: IOURing.BufferGroup, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_recv_multishot($0, f.value, nil, 0, flags)
       zc_sqe_add_flags($0, ZC_IOSQE_BUFFER_SELECT)
@@ -381,11 +410,10 @@ extension IOURing.Request {
   ///   is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_sendmsg` (`IORING_OP_SENDMSG`, kernel 5.3).
-  @inlinable
   public static func unsafeSendmsg(
-    _ socket: some IOURingFile, message: UnsafePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
+    _ socket: some IOURingFile, message: UnsafePointer<Glibc.msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_sendmsg($0, f.value, message, flags)
       fixing($0, f)
@@ -400,11 +428,10 @@ extension IOURing.Request {
   ///   from ``IOURing/prepare(_:)-(IOURing.Request)`` until the completion is reaped.
   ///
   /// The corresponding C function is `io_uring_prep_recvmsg` (`IORING_OP_RECVMSG`, kernel 5.3).
-  @inlinable
   public static func unsafeRecvmsg(
-    _ socket: some IOURingFile, message: UnsafeMutablePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
+    _ socket: some IOURingFile, message: UnsafeMutablePointer<Glibc.msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_recvmsg($0, f.value, message, flags)
       fixing($0, f)
@@ -437,17 +464,12 @@ extension IOURing.Request {
   ///   member still gets its notification).
   ///
   /// The corresponding C function is `io_uring_prep_send_zc` (`IORING_OP_SEND_ZC`, kernel 6.0).
-  @inlinable
   public static func unsafeSendZeroCopy(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, reportUsage: Bool = true,
     userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    let zcFlags = reportUsage ? UInt32(ZC_IORING_SEND_ZC_REPORT_USAGE) : 0
-    return Self(userData: userData) {
-      io_uring_prep_send_zc($0, f.value, buffer.baseAddress, buffer.count, flags, zcFlags)
-      fixing($0, f)
-    }
+    sendZeroCopyRequest(
+      socket.ioUringOperand, buffer.baseAddress, buffer.count, flags: flags, reportUsage: reportUsage, userData: userData)
   }
 
   /// Zero-copy send from (part of) a registered buffer (`IORING_RECVSEND_FIXED_BUF`):
@@ -457,12 +479,11 @@ extension IOURing.Request {
   /// - Lifetime: The registration must last, unmodified in `range`, until the notification.
   ///
   /// The corresponding C function is `io_uring_prep_send_zc_fixed` (kernel 6.0).
-  @inlinable
   public static func sendZeroCopy(
     _ socket: some IOURingFile, from buffer: IOURing.RegisteredBuffer, range: Range<Int>? = nil,
     flags: Int32 = 0, reportUsage: Bool = true, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     let (address, count) = buffer.slice(range)
     let zcFlags = reportUsage ? UInt32(ZC_IORING_SEND_ZC_REPORT_USAGE) : 0
     return Self(userData: userData) {
@@ -478,11 +499,10 @@ extension IOURing.Request {
   ///   from ``IOURing/prepare(_:)-(IOURing.Request)`` until the notification has been reaped.
   ///
   /// The corresponding C function is `io_uring_prep_sendmsg_zc` (`IORING_OP_SENDMSG_ZC`, kernel 6.1).
-  @inlinable
   public static func unsafeSendmsgZeroCopy(
-    _ socket: some IOURingFile, message: UnsafePointer<msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
+    _ socket: some IOURingFile, message: UnsafePointer<Glibc.msghdr>, flags: UInt32 = 0, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_sendmsg_zc($0, f.value, message, flags)
       fixing($0, f)
@@ -502,9 +522,8 @@ extension IOURing.Request {
   /// - Lifetime: No memory is referenced.
   ///
   /// The corresponding C function is `io_uring_prep_accept` (`IORING_OP_ACCEPT`, kernel 5.5).
-  @inlinable
   public static func accept(
-    _ socket: some IOURingFile, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue), userData: UInt64 = 0
+    _ socket: some IOURingFile, flags: Int32 = closeOnExec, userData: UInt64 = 0
   ) -> Self {
     unsafeAccept(socket, address: nil, addressLength: nil, flags: flags, userData: userData)
   }
@@ -529,13 +548,12 @@ extension IOURing.Request {
   ///   connection arrives, which may be never).
   ///
   /// The corresponding C function is `io_uring_prep_accept` (`IORING_OP_ACCEPT`, kernel 5.5).
-  @inlinable
   public static func unsafeAccept(
-    _ socket: some IOURingFile, address: UnsafeMutablePointer<sockaddr>?,
-    addressLength: UnsafeMutablePointer<socklen_t>?, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue),
+    _ socket: some IOURingFile, address: UnsafeMutablePointer<Glibc.sockaddr>?,
+    addressLength: UnsafeMutablePointer<Glibc.socklen_t>?, flags: Int32 = closeOnExec,
     userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_accept($0, f.value, address, addressLength, flags)
       fixing($0, f)
@@ -548,11 +566,10 @@ extension IOURing.Request {
   /// - Result: 0 on success (the connection is in `slot`), or the `Errno`.
   ///
   /// The corresponding C function is `io_uring_prep_accept_direct` (kernel 5.15).
-  @inlinable
   public static func accept(
     _ socket: some IOURingFile, into slot: IOURing.RegisteredFile, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_accept_direct($0, f.value, nil, nil, 0, slot.index)
       fixing($0, f)
@@ -566,11 +583,10 @@ extension IOURing.Request {
   /// - Lifetime: No memory is referenced (peer addresses are not reported).
   ///
   /// The corresponding C function is `io_uring_prep_multishot_accept` (kernel 5.19).
-  @inlinable
   public static func acceptMultishot(
-    _ socket: some IOURingFile, flags: Int32 = Int32(SOCK_CLOEXEC.rawValue), userData: UInt64 = 0
+    _ socket: some IOURingFile, flags: Int32 = closeOnExec, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_multishot_accept($0, f.value, nil, nil, flags)
       fixing($0, f)
@@ -593,11 +609,11 @@ extension IOURing.Request {
   ///
   /// The corresponding C function is `io_uring_prep_connect` (`IORING_OP_CONNECT`, kernel 5.5).
   public static func connect(
-    _ socket: some IOURingFile, to address: sockaddr_storage, length: socklen_t, userData: UInt64 = 0
+    _ socket: some IOURingFile, to address: Glibc.sockaddr_storage, length: Glibc.socklen_t, userData: UInt64 = 0
   ) -> Self {
     precondition(
       Int(length) <= MemoryLayout<sockaddr_storage>.size, "IOURing.Request.connect: length \(length) exceeds sockaddr_storage")
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     let storage = SubmissionStorage(
       byteCount: MemoryLayout<sockaddr_storage>.size, alignment: MemoryLayout<sockaddr_storage>.alignment,
       untilCompletion: true)
@@ -617,11 +633,10 @@ extension IOURing.Request {
   ///   not a documented guarantee).
   ///
   /// The corresponding C function is `io_uring_prep_connect` (`IORING_OP_CONNECT`, kernel 5.5).
-  @inlinable
   public static func unsafeConnect(
-    _ socket: some IOURingFile, to address: UnsafePointer<sockaddr>, length: socklen_t, userData: UInt64 = 0
+    _ socket: some IOURingFile, to address: UnsafePointer<Glibc.sockaddr>, length: Glibc.socklen_t, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
+    let f = socket.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_connect($0, f.value, address, length)
       fixing($0, f)
@@ -637,7 +652,6 @@ extension IOURing.Request {
   /// - Lifetime: The path is copied into the request; nothing to keep alive.
   ///
   /// The corresponding C function is `io_uring_prep_openat` (`IORING_OP_OPENAT`, kernel 5.6).
-  @inlinable
   public static func openat(
     _ path: FilePath, relativeTo directory: FileDescriptor? = nil, _ mode: FileDescriptor.AccessMode,
     options: FileDescriptor.OpenOptions = [], permissions: FilePermissions? = nil, userData: UInt64 = 0
@@ -658,7 +672,6 @@ extension IOURing.Request {
   /// - Lifetime: The path is copied into the request.
   ///
   /// The corresponding C function is `io_uring_prep_openat_direct` (kernel 5.15).
-  @inlinable
   public static func openat(
     _ path: FilePath, relativeTo directory: FileDescriptor? = nil, _ mode: FileDescriptor.AccessMode,
     options: FileDescriptor.OpenOptions = [], permissions: FilePermissions? = nil,
@@ -679,7 +692,6 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno`. Do not use `fd` after preparing this request.
   ///
   /// The corresponding C function is `io_uring_prep_close` (`IORING_OP_CLOSE`, kernel 5.6).
-  @inlinable
   public static func close(_ fd: FileDescriptor, userData: UInt64 = 0) -> Self {
     Self(userData: userData) { io_uring_prep_close($0, fd.rawValue) }
   }
@@ -689,7 +701,6 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno` (`EBADF` if the slot is empty).
   ///
   /// The corresponding C function is `io_uring_prep_close_direct` (kernel 5.15).
-  @inlinable
   public static func close(_ slot: IOURing.RegisteredFile, userData: UInt64 = 0) -> Self {
     Self(userData: userData) { io_uring_prep_close_direct($0, slot.index) }
   }
@@ -715,7 +726,7 @@ extension IOURing.Request {
   /// The corresponding C function is `io_uring_prep_statx` (`IORING_OP_STATX`, kernel 5.6).
   public static func statx(
     _ path: FilePath, relativeTo directory: FileDescriptor? = nil, flags: Int32 = 0,
-    mask: UInt32 = UInt32(STATX_BASIC_STATS), into buffer: IOURing.StatxBuffer, userData: UInt64 = 0
+    mask: UInt32 = 0x7FF /* STATX_BASIC_STATS */, into buffer: IOURing.StatxBuffer, userData: UInt64 = 0
   ) -> Self {
     let length = path.withPlatformString { Int(strlen($0)) + 1 }
     let storage = SubmissionStorage(retaining: buffer, byteCount: length)
@@ -731,9 +742,8 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno` (`EIO`, `ENOSPC`…).
   ///
   /// The corresponding C function is `io_uring_prep_fsync` (`IORING_OP_FSYNC`, kernel 5.1).
-  @inlinable
   public static func fsync(_ file: some IOURingFile, userData: UInt64 = 0) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_fsync($0, f.value, 0)
       fixing($0, f)
@@ -745,9 +755,8 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno`.
   ///
   /// The corresponding C function is `io_uring_prep_fsync` with `IORING_FSYNC_DATASYNC` (kernel 5.1).
-  @inlinable
   public static func fdatasync(_ file: some IOURingFile, userData: UInt64 = 0) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_fsync($0, f.value, IORING_FSYNC_DATASYNC)
       fixing($0, f)
@@ -763,9 +772,8 @@ extension IOURing.Request {
   /// liburing 2.3 has no `io_uring_prep_ftruncate`; this prepares the same SQE
   /// (`io_uring_prep_rw(IORING_OP_FTRUNCATE, fd, NULL, 0, length)`).
   /// The corresponding C function is `io_uring_prep_ftruncate` (`IORING_OP_FTRUNCATE`, kernel 6.9).
-  @inlinable
   public static func ftruncate(_ file: some IOURingFile, length: UInt64, userData: UInt64 = 0) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_rw(Int32(IOURing.Opcode.ftruncate.rawValue), $0, f.value, nil, 0, length)
       fixing($0, f)
@@ -787,11 +795,10 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno` (`EOPNOTSUPP` on filesystems without it, `ENOSPC`).
   ///
   /// The corresponding C function is `io_uring_prep_fallocate` (`IORING_OP_FALLOCATE`, kernel 5.6).
-  @inlinable
   public static func fallocate(
     _ file: some IOURingFile, mode: Int32 = 0, offset: UInt64, length: UInt64, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_fallocate($0, f.value, mode, Int(bitPattern: UInt(offset)), Int(bitPattern: UInt(length)))
       fixing($0, f)
@@ -813,12 +820,11 @@ extension IOURing.Request {
   /// - Result: 0, or the `Errno` (`ESPIPE` for pipes).
   ///
   /// The corresponding C function is `io_uring_prep_fadvise` (`IORING_OP_FADVISE`, kernel 5.6).
-  @inlinable
   public static func fadvise(
     _ file: some IOURingFile, offset: UInt64 = 0, length: UInt64 = 0, advice: Int32, userData: UInt64 = 0
   ) -> Self {
     precondition(length <= UInt64(UInt32.max), "IOURing.Request.fadvise: length must fit in 32 bits")
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       io_uring_prep_fadvise($0, f.value, offset, Int(length), advice)
       fixing($0, f)
@@ -840,7 +846,6 @@ extension IOURing.Request {
   ///   would apply to the new mapping).
   ///
   /// The corresponding C function is `io_uring_prep_madvise` (`IORING_OP_MADVISE`, kernel 5.6).
-  @inlinable
   public static func unsafeMadvise(_ region: UnsafeMutableRawBufferPointer, advice: Int32, userData: UInt64 = 0) -> Self {
     precondition(region.count <= Int(UInt32.max), "IOURing.Request.madvise: length must fit in 32 bits")
     return Self(userData: userData) {
@@ -866,11 +871,10 @@ extension IOURing.Request {
   ///
   /// The corresponding C functions are `io_uring_prep_poll_add` (`IORING_OP_POLL_ADD`,
   /// kernel 5.1) and `io_uring_prep_poll_multishot`.
-  @inlinable
   public static func pollAdd(
     _ file: some IOURingFile, events: UInt32, multishot: Bool = false, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     return Self(userData: userData) {
       if multishot { io_uring_prep_poll_multishot($0, f.value, events) } else { io_uring_prep_poll_add($0, f.value, events) }
       fixing($0, f)
@@ -882,7 +886,6 @@ extension IOURing.Request {
   /// - Result: 0, or `ENOENT` (no such poll) / `EALREADY`. The removed poll completes with `ECANCELED`.
   ///
   /// The corresponding C function is `io_uring_prep_poll_remove` (`IORING_OP_POLL_REMOVE`, kernel 5.1).
-  @inlinable
   public static func pollRemove(target: UInt64, userData: UInt64 = 0) -> Self {
     Self(userData: userData) { io_uring_prep_poll_remove($0, target) }
   }
@@ -909,7 +912,6 @@ extension IOURing.Request {
   /// - Lifetime: The timespec is copied into the request.
   ///
   /// The corresponding C function is `io_uring_prep_timeout` (`IORING_OP_TIMEOUT`, kernel 5.4).
-  @inlinable
   public static func timeout(
     _ duration: Duration, completionCount: UInt32 = 0, clock: IOURing.TimeoutClock = .monotonic,
     absolute: Bool = false, etimeIsSuccess: Bool = false, userData: UInt64 = 0
@@ -926,7 +928,6 @@ extension IOURing.Request {
   /// - Result: 0 (the timeout then completes with `ECANCELED`), `ENOENT`, or `EALREADY`.
   ///
   /// The corresponding C function is `io_uring_prep_timeout_remove` (`IORING_OP_TIMEOUT_REMOVE`, kernel 5.5).
-  @inlinable
   public static func timeoutRemove(target: UInt64, userData: UInt64 = 0) -> Self {
     Self(userData: userData) { io_uring_prep_timeout_remove($0, target, 0) }
   }
@@ -940,7 +941,6 @@ extension IOURing.Request {
   /// - Lifetime: The timespec is copied into the request.
   ///
   /// The corresponding C function is `io_uring_prep_link_timeout` (`IORING_OP_LINK_TIMEOUT`, kernel 5.5).
-  @inlinable
   public static func linkTimeout(
     _ duration: Duration, clock: IOURing.TimeoutClock = .monotonic, absolute: Bool = false, userData: UInt64 = 0
   ) -> Self {
@@ -970,7 +970,6 @@ extension IOURing.Request {
   ///   matched) or `EALREADY` (running; cancellation was attempted).
   ///
   /// The corresponding C function is `io_uring_prep_cancel64` (`IORING_OP_ASYNC_CANCEL`, kernel 5.5).
-  @inlinable
   public static func cancel(userData target: UInt64, all: Bool = false, userData: UInt64 = 0) -> Self {
     Self(userData: userData) {
       io_uring_prep_cancel64($0, target, all ? Int32(IORING_ASYNC_CANCEL_ALL) : 0)
@@ -989,9 +988,8 @@ extension IOURing.Request {
   /// - Result: The number cancelled (or 0 for one), `ENOENT`, or `EALREADY`.
   ///
   /// The corresponding C function is `io_uring_prep_cancel_fd` (`IORING_ASYNC_CANCEL_FD`, kernel 5.19).
-  @inlinable
   public static func cancel(file: some IOURingFile, all: Bool = true, userData: UInt64 = 0) -> Self {
-    let f = file.ioURingOperand
+    let f = file.ioUringOperand
     let flags = (all ? IORING_ASYNC_CANCEL_ALL : 0) | (f.isRegistered ? IORING_ASYNC_CANCEL_FD_FIXED : 0)
     return Self(userData: userData) { io_uring_prep_cancel_fd($0, f.value, flags) }
   }
@@ -1001,7 +999,6 @@ extension IOURing.Request {
   /// - Result: The number cancelled, or `ENOENT` when nothing was in flight.
   ///
   /// The corresponding C function is `io_uring_prep_cancel64` with `IORING_ASYNC_CANCEL_ANY` (kernel 5.19).
-  @inlinable
   public static func cancelAll(userData: UInt64 = 0) -> Self {
     Self(userData: userData) {
       io_uring_prep_cancel64($0, 0, Int32(IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL))
@@ -1012,7 +1009,7 @@ extension IOURing.Request {
 extension IOURing {
   /// The clock a timeout is measured on (`IORING_TIMEOUT_BOOTTIME` / `_REALTIME`, 5.15).
   public struct TimeoutClock: Sendable, Hashable {
-    @usableFromInline internal let rawValue: UInt32
+    internal let rawValue: UInt32
     /// `CLOCK_MONOTONIC` (the default).
     public static let monotonic = TimeoutClock(rawValue: 0)
     /// `CLOCK_BOOTTIME`: counts time suspended.
@@ -1024,7 +1021,7 @@ extension IOURing {
   /// Memory for one `struct statx` (256 bytes) that a ``Request/statx(_:relativeTo:flags:mask:into:userData:)``
   /// request fills. A class, so its address is stable; keep it alive until the completion.
   public final class StatxBuffer: @unchecked Sendable {
-    @usableFromInline internal let raw: UnsafeMutablePointer<statx>
+    internal let raw: UnsafeMutablePointer<statx>
 
     /// Zeroed memory for one `struct statx`.
     public init() {

@@ -4,20 +4,18 @@
 // caller can free the memory while the kernel may use it, and no release build can end its
 // lifetime early: the caller no longer has it.
 
-import CLibURing
-import CZeroCopy
 public import LinuxIO
 import SystemPackage
 
 extension IOURing.Request {
-  /// A request that owns `buffer`; `prep` gets the SQE and the address and length of `range`.
-  internal static func owning(
-    _ buffer: consuming AlignedBuffer, range: Range<Int>?, zeroCopy: Bool = false, userData: UInt64,
-    _ function: StaticString, _ prep: (UnsafeMutablePointer<io_uring_sqe>, UnsafeMutableRawPointer, Int) -> Void
-  ) -> Self {
+  /// Storage that owns `buffer`, and the address and length of `range` of it (all of it by
+  /// default): what the shared encoders (Request+Factories.swift) put in the SQE.
+  internal static func ownedSlice(
+    _ buffer: consuming AlignedBuffer, _ range: Range<Int>?, zeroCopy: Bool = false, _ function: StaticString
+  ) -> (storage: SubmissionStorage, address: UnsafeMutableRawPointer, count: Int) {
     let storage = SubmissionStorage(owning: buffer, zeroCopy: zeroCopy)
     let (address, count) = storage.slice(range, function)
-    return Self(userData: userData, storage: storage) { prep($0, address, count) }
+    return (storage, address, count)
   }
 
   /// Reads up to `range.count` bytes from `file` at `offset` into `buffer[range]` (all of it
@@ -41,11 +39,9 @@ extension IOURing.Request {
     _ file: some IOURingFile, into buffer: consuming AlignedBuffer, range: Range<Int>? = nil,
     at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
-    return owning(buffer, range: range, userData: userData, #function) { sqe, address, count in
-      io_uring_prep_read(sqe, f.value, address, clampedCount(count), offsetValue(offset))
-      fixing(sqe, f)
-    }
+    let owned = ownedSlice(buffer, range, #function)
+    return readRequest(
+      file.ioUringOperand, owned.address, owned.count, offset, userData: userData, storage: owned.storage)
   }
 
   /// Writes `buffer[range]` (all of it by default) to `file` at `offset`, like `pwrite(2)`.
@@ -70,11 +66,9 @@ extension IOURing.Request {
     _ file: some IOURingFile, from buffer: consuming AlignedBuffer, range: Range<Int>? = nil,
     at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
-    let f = file.ioURingOperand
-    return owning(buffer, range: range, userData: userData, #function) { sqe, address, count in
-      io_uring_prep_write(sqe, f.value, address, clampedCount(count), offsetValue(offset))
-      fixing(sqe, f)
-    }
+    let owned = ownedSlice(buffer, range, #function)
+    return writeRequest(
+      file.ioUringOperand, owned.address, owned.count, offset, userData: userData, storage: owned.storage)
   }
 
   /// Sends `buffer[range]` (all of it by default) on a connected socket, like `send(2)`
@@ -96,11 +90,9 @@ extension IOURing.Request {
     _ socket: some IOURingFile, from buffer: consuming AlignedBuffer, range: Range<Int>? = nil, flags: Int32 = 0,
     userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    return owning(buffer, range: range, userData: userData, #function) { sqe, address, count in
-      io_uring_prep_send(sqe, f.value, address, count, flags)
-      fixing(sqe, f)
-    }
+    let owned = ownedSlice(buffer, range, #function)
+    return sendRequest(
+      socket.ioUringOperand, owned.address, owned.count, flags: flags, userData: userData, storage: owned.storage)
   }
 
   /// Receives into `buffer[range]` (all of it by default) from a socket, like `recv(2)`.
@@ -123,11 +115,9 @@ extension IOURing.Request {
     _ socket: some IOURingFile, into buffer: consuming AlignedBuffer, range: Range<Int>? = nil, flags: Int32 = 0,
     userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    return owning(buffer, range: range, userData: userData, #function) { sqe, address, count in
-      io_uring_prep_recv(sqe, f.value, address, count, flags)
-      fixing(sqe, f)
-    }
+    let owned = ownedSlice(buffer, range, #function)
+    return recvRequest(
+      socket.ioUringOperand, owned.address, owned.count, flags: flags, userData: userData, storage: owned.storage)
   }
 
   /// Zero-copy send of `buffer[range]` (all of it by default): the kernel transmits straight
@@ -156,11 +146,9 @@ extension IOURing.Request {
     _ socket: some IOURingFile, from buffer: consuming AlignedBuffer, range: Range<Int>? = nil, flags: Int32 = 0,
     reportUsage: Bool = true, userData: UInt64 = 0
   ) -> Self {
-    let f = socket.ioURingOperand
-    let zcFlags = reportUsage ? UInt32(ZC_IORING_SEND_ZC_REPORT_USAGE) : 0
-    return owning(buffer, range: range, zeroCopy: true, userData: userData, #function) { sqe, address, count in
-      io_uring_prep_send_zc(sqe, f.value, address, count, flags, zcFlags)
-      fixing(sqe, f)
-    }
+    let owned = ownedSlice(buffer, range, zeroCopy: true, #function)
+    return sendZeroCopyRequest(
+      socket.ioUringOperand, owned.address, owned.count, flags: flags, reportUsage: reportUsage, userData: userData,
+      storage: owned.storage)
   }
 }

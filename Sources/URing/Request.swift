@@ -1,6 +1,6 @@
 // A request: one prepared SQE, plain data.
 
-public import CLibURing
+import CLibURing
 import LinuxIO
 public import SystemPackage
 
@@ -9,12 +9,12 @@ public import SystemPackage
 /// `IOSQE_FIXED_FILE` and saves the kernel a file-table lookup and reference count).
 public protocol IOURingFile: Sendable {
   /// The value the SQE carries in its `fd` field, and whether it is a registered slot.
-  var ioURingOperand: IOURing.FileOperand { get }
+  var ioUringOperand: IOURing.FileOperand { get }
 }
 
 extension FileDescriptor: IOURingFile {
   /// This descriptor, as a plain (unregistered) file operand.
-  public var ioURingOperand: IOURing.FileOperand { IOURing.FileOperand(value: rawValue, isRegistered: false) }
+  public var ioUringOperand: IOURing.FileOperand { IOURing.FileOperand(value: rawValue, isRegistered: false) }
 }
 
 extension IOURing {
@@ -58,17 +58,16 @@ extension IOURing {
   ///
   /// `Request` is `Sendable` so it can be built on one task and submitted on the ring's;
   /// the memory contract above is what makes that sound.
-  @frozen
   public struct Request: ~Copyable, @unchecked Sendable {
     /// The SQE, exactly as it will be copied into the submission queue.
-    @usableFromInline internal var sqe: io_uring_sqe
+    internal var sqe: io_uring_sqe
     /// A retained `SubmissionStorage` (`Unmanaged`, +1) kept alive until the kernel has
     /// consumed the SQE, or nil. A raw pointer rather than a class reference so that the
     /// common case (no storage) costs no reference counting: the request's `deinit`
     /// releases it, and ``take()`` hands it over to the ring.
-    @usableFromInline internal var storage: UnsafeMutableRawPointer?
+    internal var storage: UnsafeMutableRawPointer?
 
-    @inlinable @inline(__always)
+    @inline(__always)
     internal init(userData: UInt64, storage: SubmissionStorage? = nil, _ prep: (UnsafeMutablePointer<io_uring_sqe>) -> Void) {
       var sqe = io_uring_sqe()
       prep(&sqe)
@@ -82,7 +81,7 @@ extension IOURing {
     }
 
     /// Consumes the request: its SQE, and its storage (ownership transferred to the caller).
-    @inlinable @inline(__always)
+    @inline(__always)
     internal consuming func take() -> (sqe: io_uring_sqe, storage: SubmissionStorage?) {
       let result = (sqe, storage.map { Unmanaged<SubmissionStorage>.fromOpaque($0).takeRetainedValue() })
       discard self
@@ -157,15 +156,14 @@ extension IOURing {
 /// kernel uses until the request's *final* completion — an ``LinuxIO/AlignedBuffer`` moved
 /// into the request, an object it writes into (a ``IOURing/StatxBuffer``), or a socket
 /// address — which the ring keeps in its ownership ledger (Ownership.swift) until then.
-@usableFromInline
 internal final class SubmissionStorage: @unchecked Sendable {
   // @unchecked: owned by one request, then by one ring (exclusive access through it).
 
   /// Bytes the SQE points at, or nil for storage that only owns a buffer or an object.
-  @usableFromInline let pointer: UnsafeMutableRawPointer?
+  let pointer: UnsafeMutableRawPointer?
   /// Whether the ring must keep this storage until the request's final completion
   /// (rather than until the kernel has consumed the SQE).
-  @usableFromInline let untilCompletion: Bool
+  let untilCompletion: Bool
   /// A SEND_ZC: the final completion is the notification (``IOURing/Completion/isNotification``).
   let zeroCopy: Bool
   /// The caller's buffer, handed back by ``IOURing/takeBuffer(userData:)`` after the final completion.
@@ -205,7 +203,6 @@ internal final class SubmissionStorage: @unchecked Sendable {
 
   /// A copy of `path` as a C string (kept until the kernel has consumed the SQE: the kernel
   /// copies a path when it prepares the request).
-  @usableFromInline
   static func path(_ path: FilePath) -> SubmissionStorage {
     path.withPlatformString { cString in
       let length = strlenOf(cString) + 1
@@ -216,7 +213,6 @@ internal final class SubmissionStorage: @unchecked Sendable {
   }
 
   /// A copy of `ts` (the kernel copies a timeout's timespec when it prepares the request).
-  @usableFromInline
   static func timespec(_ ts: __kernel_timespec) -> SubmissionStorage {
     let s = SubmissionStorage(
       byteCount: MemoryLayout<__kernel_timespec>.size, alignment: MemoryLayout<__kernel_timespec>.alignment)

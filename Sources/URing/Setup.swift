@@ -80,8 +80,8 @@ extension IOURing {
     public let rejectedFlag: SetupFlags?
     /// True when the kernel rejected the entry counts (`entries` / `completionQueueEntries`).
     public let rejectedEntries: Bool
-    /// Set when io_uring is unavailable in this process (see ``URingAvailability``).
-    public let unavailable: URingAvailability.Reason?
+    /// Set when io_uring is unavailable in this process (see ``IOURingAvailability``).
+    public let unavailable: IOURingAvailability.Reason?
     /// A sentence naming the cause.
     public let message: String
 
@@ -93,7 +93,7 @@ extension IOURing {
       self.message = message ?? "io_uring_setup failed: \(errno)"
     }
 
-    internal init(unavailable reason: URingAvailability.Reason) {
+    internal init(unavailable reason: IOURingAvailability.Reason) {
       switch reason {
       case .disabledByEnvironment: errno = .canceled
       case .disabledBySysctl: errno = .notPermitted

@@ -44,7 +44,7 @@ public import URing
 /// your own to size the rings, pin the thread to a CPU or keep workloads apart, and
 /// ``shutdown()`` it when done.
 ///
-/// **Fallback.** If `URingAvailability` (URing) says io_uring is unavailable (including
+/// **Fallback.** If `IOURingAvailability` (URing) says io_uring is unavailable (including
 /// `ZEROCOPY_DISABLE_IO_URING=1`), or the ring cannot be set up, an ``Configuration/Preference/automatic``
 /// engine becomes a thread-pool engine: ``kind`` says which and ``fallbackReason`` why, and
 /// the first such engine in the process logs it once at `info` level (swift-log label
@@ -71,9 +71,9 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
 
   /// Why an engine runs on the thread pool.
   public enum FallbackReason: Sendable, Hashable, CustomStringConvertible {
-    /// io_uring is unavailable in this process (`URingAvailability` (URing)), for example
+    /// io_uring is unavailable in this process (`IOURingAvailability` (URing)), for example
     /// `ZEROCOPY_DISABLE_IO_URING=1`, a seccomp profile, or `kernel.io_uring_disabled`.
-    case unavailable(URingAvailability.Reason)
+    case unavailable(IOURingAvailability.Reason)
     /// The ring could not be created although io_uring is available (`io_uring_setup`'s
     /// error, with the rejected flag when the kernel said `EINVAL`).
     case setupFailed(IOURing.SetupError)
@@ -230,7 +230,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     case .threadPool:
       reason = .requested
     case .automatic, .ioUring:
-      if case .unavailable(let why) = URingAvailability.current {
+      if case .unavailable(let why) = IOURingAvailability.current {
         reason = .unavailable(why)
       } else {
         switch RingBackend.start(configuration) {
@@ -486,7 +486,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
 
   /// The errno that made io_uring unavailable (what an engine that insists on io_uring
   /// reports): the kernel's own where there is one (`ENOSYS`, `EPERM`…).
-  private static func errno(for reason: URingAvailability.Reason) -> Errno {
+  private static func errno(for reason: IOURingAvailability.Reason) -> Errno {
     switch reason {
     case .disabledByEnvironment: return .canceled
     case .disabledBySysctl: return .notPermitted

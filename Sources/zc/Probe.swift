@@ -17,15 +17,15 @@ struct Probe: AsyncParsableCommand {
   var verbose = false
 
   func run() async throws {
-    let uring = TransferProbe.ioURing
-    if uring.isAvailable {
-      print("io_uring: available; features \(uring.features)")
-      print("io_uring opcodes (\(uring.supportedOpcodes.count)):")
-      printWrapped(uring.supportedOpcodes, indent: "  ", width: 100)
+    let ioUring = TransferProbe.ioUring
+    if ioUring.isAvailable {
+      print("io_uring: available; features \(ioUring.features)")
+      print("io_uring opcodes (\(ioUring.supportedOpcodes.count)):")
+      printWrapped(ioUring.supportedOpcodes, indent: "  ", width: 100)
     } else {
-      print("io_uring: unavailable: \(uring.reason ?? "unknown reason")")
-      if let errno = uring.setupErrno { print("  io_uring_setup: \(errno.symbolicName) (errno \(errno.rawValue))") }
-      if let errno = uring.registerErrno { print("  io_uring_register: \(errno.symbolicName) (errno \(errno.rawValue))") }
+      print("io_uring: unavailable: \(ioUring.reason ?? "unknown reason")")
+      if let errno = ioUring.setupErrno { print("  io_uring_setup: \(errno.symbolicName) (errno \(errno.rawValue))") }
+      if let errno = ioUring.registerErrno { print("  io_uring_register: \(errno.symbolicName) (errno \(errno.rawValue))") }
     }
     let maximum = TransferProbe.pipeMaximumCapacity.map(String.init) ?? "unknown"
     print("pipes: pipe-max-size \(maximum) bytes; splice pool: up to \(PipePool.shared.maximumPipes) pipes of \(PipePool.shared.capacity) bytes")

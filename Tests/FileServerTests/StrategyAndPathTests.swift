@@ -32,7 +32,7 @@ final class CollectedLog: Sendable {
   }
 }
 
-let uringSkip = Comment(rawValue: "io_uring is unavailable here: \(URingAvailability.current)")
+let ioUringSkip = Comment(rawValue: "io_uring is unavailable here: \(IOURingAvailability.current)")
 
 @Suite("File server strategies", .timeLimit(.minutes(3)))
 struct StrategyTests {
@@ -103,11 +103,11 @@ struct StrategyTests {
   @Test func mmapWrite() async throws { try await Self.checksummed(.mmapWrite) }
   @Test func sendfile() async throws { try await Self.checksummed(.sendfile) }
   @Test func splice() async throws { try await Self.checksummed(.splice) }
-  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
+  @Test(.enabled(if: IOURingAvailability.isAvailable, ioUringSkip))
   func ioUring() async throws { try await Self.checksummed(.ioUring) }
-  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
+  @Test(.enabled(if: IOURingAvailability.isAvailable, ioUringSkip))
   func ioUringSplice() async throws { try await Self.checksummed(.ioUringSplice) }
-  @Test(.enabled(if: URingAvailability.isAvailable, uringSkip))
+  @Test(.enabled(if: IOURingAvailability.isAvailable, ioUringSkip))
   func sendZeroCopy() async throws { try await Self.checksummed(.sendZeroCopy) }
 
   /// A strategy that cannot send to a socket (copy_file_range) gives way to `.automatic`'s

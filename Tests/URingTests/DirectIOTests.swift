@@ -18,8 +18,8 @@ private func directPattern(_ count: Int, seed: UInt32) -> [UInt8] {
   }
 }
 
-@Suite("io_uring with O_DIRECT", .requiresURing)
-struct URingDirectIOTests {
+@Suite("io_uring with O_DIRECT", .requiresIOURing)
+struct IOURingDirectIOTests {
   @Test("registered buffers + registered file: aligned writes then reads are byte-exact")
   func fixedRoundTrip() throws {
     let file = try TempFile()

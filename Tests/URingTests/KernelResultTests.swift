@@ -5,7 +5,7 @@ import CLibURing
 import Glibc
 import SystemPackage
 import Testing
-@testable import URing  // kernelResult, completionResult, liburing and Completion.init are internal
+@testable import URing  // kernelResult, completionResult, liburing, CQEBits, RawCompletion and Completion.init are internal
 
 @Suite("-errno becomes Errno in one place")
 struct KernelResultTests {
@@ -44,14 +44,41 @@ struct KernelResultTests {
   @Test("Completion.init keeps user data and flags and uses completionResult")
   func completion() {
     let copied = IOURing.Completion(
-      zc_cqe(user_data: 7, res: Int32(bitPattern: ZC_IORING_NOTIF_USAGE_ZC_COPIED), flags: ZC_IORING_CQE_F_NOTIF))
+      RawCompletion(userData: 7, res: Int32(bitPattern: ZC_IORING_NOTIF_USAGE_ZC_COPIED), flags: ZC_IORING_CQE_F_NOTIF))
     #expect(copied.userData == 7)
     #expect(copied.result == .success(1))
     #expect(copied.zeroCopy == .notification(copied: true))
-    let failed = IOURing.Completion(zc_cqe(user_data: 8, res: -EBADF, flags: 0))
+    let failed = IOURing.Completion(RawCompletion(userData: 8, res: -EBADF, flags: 0))
     #expect(failed.userData == 8)
     #expect(failed.error == .badFileDescriptor)
     #expect(failed.rawFlags == 0)
+  }
+
+  // URing imports CLibURing internally, so its inlinable reap path spells two CQE bits and
+  // the CQE layout in Swift; these tests hold them to liburing's definitions.
+  @Test("the CQE bits the inlinable reap path tests are liburing's")
+  func cqeBits() {
+    #expect(CQEBits.notification == ZC_IORING_CQE_F_NOTIF)
+    #expect(CQEBits.usageZeroCopyCopied == ZC_IORING_NOTIF_USAGE_ZC_COPIED)
+    #expect(IOURing.Completion.Flags.notification.rawValue == ZC_IORING_CQE_F_NOTIF)
+    #expect(IOURing.Completion.Flags.more.rawValue == ZC_IORING_CQE_F_MORE)
+    #expect(IOURing.Completion.Flags.buffer.rawValue == ZC_IORING_CQE_F_BUFFER)
+  }
+
+  @Test("RawCompletion mirrors zc_cqe: size, stride, alignment, field offsets")
+  func rawCompletionLayout() {
+    #expect(MemoryLayout<RawCompletion>.size == MemoryLayout<zc_cqe>.size)
+    #expect(MemoryLayout<RawCompletion>.stride == MemoryLayout<zc_cqe>.stride)
+    #expect(MemoryLayout<RawCompletion>.alignment == MemoryLayout<zc_cqe>.alignment)
+    #expect(MemoryLayout<RawCompletion>.offset(of: \.userData) == MemoryLayout<zc_cqe>.offset(of: \.user_data))
+    #expect(MemoryLayout<RawCompletion>.offset(of: \.res) == MemoryLayout<zc_cqe>.offset(of: \.res))
+    #expect(MemoryLayout<RawCompletion>.offset(of: \.flags) == MemoryLayout<zc_cqe>.offset(of: \.flags))
+    // The bytes C writes are the values Swift reads.
+    var c = zc_cqe(user_data: 0x0102_0304_0506_0708, res: -EAGAIN, flags: 0x8000_0003)
+    let mirrored = withUnsafeBytes(of: &c) { $0.loadUnaligned(as: RawCompletion.self) }
+    #expect(mirrored.userData == 0x0102_0304_0506_0708)
+    #expect(mirrored.res == -EAGAIN)
+    #expect(mirrored.flags == 0x8000_0003)
   }
 
   @Test("the liburing funnel retries -EINTR and throws any other -errno")

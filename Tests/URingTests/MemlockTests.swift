@@ -48,7 +48,7 @@ extension Substring {
   }
 }
 
-@Suite("URing registration beyond RLIMIT_MEMLOCK", .requiresURing)
+@Suite("URing registration beyond RLIMIT_MEMLOCK", .requiresIOURing)
 struct MemlockTests {
   @Test(.enabled(if: Memlock.skipReason == nil, Comment(rawValue: Memlock.skipReason ?? "")))
   func registeringMoreThanTheLimitFailsWithENOMEM() async throws {

@@ -6,7 +6,7 @@ import SystemPackage
 import Testing
 import URing
 
-@Suite("URing operations", .requiresURing)
+@Suite("URing operations", .requiresIOURing)
 struct OperationTests {
   @Test func nopCompletesWithZeroAndKeepsUserData() throws {
     var ring = try makeRing()

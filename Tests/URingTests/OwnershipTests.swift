@@ -30,7 +30,7 @@ final class Victims {
   var written: [Int] { regions.indices.filter { regions[$0].contains { $0 != 0 } } }
 }
 
-@Suite("URing ownership", .requiresURing)
+@Suite("URing ownership", .requiresIOURing)
 struct OwnershipTests {
   static let pattern = [UInt8](repeating: 0xAB, count: 4096)
 
@@ -273,7 +273,7 @@ struct OwnershipTests {
 
 /// `submit(waitingFor:timeout:)`, the bounded wait the transfer rings use to look at their
 /// cancellation flag: it submits, and returns at the timeout when nothing completes.
-@Suite("URing bounded waits", .requiresURing)
+@Suite("URing bounded waits", .requiresIOURing)
 struct BoundedWaitTests {
   @Test func submitWaitingWithATimeoutReturnsWhenNothingCompletes() throws {
     var ring = try makeRing()
@@ -294,7 +294,7 @@ struct BoundedWaitTests {
 }
 
 /// Misuses that would let the kernel use memory twice or forever are stopped at once.
-@Suite("URing ownership preconditions", .requiresURing)
+@Suite("URing ownership preconditions", .requiresIOURing)
 struct OwnershipPreconditionTests {
   @Test func twoOwnedRequestsWithOneUserData() async {
     await #expect(processExitsWith: .signal(SIGILL)) {

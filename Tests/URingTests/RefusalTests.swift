@@ -17,7 +17,7 @@ let seccompMode: String? = {
 @Suite("URing refused by seccomp", .enabled(if: seccompMode != nil, "runs only under zc_seccomp_run (make test-no-uring)"))
 struct RefusalTests {
   /// The reason and setup errno each mode must produce.
-  static func expectation(_ mode: String) -> (reason: URingAvailability.Reason, errno: Errno)? {
+  static func expectation(_ mode: String) -> (reason: IOURingAvailability.Reason, errno: Errno)? {
     switch mode {
     case "enosys": return (.notImplemented, .noFunction)
     case "eperm": return (.notPermitted(.notPermitted), .notPermitted)
@@ -31,8 +31,8 @@ struct RefusalTests {
     let expected = try #require(Self.expectation(mode), "unknown ZC_SECCOMP_MODE '\(mode)'")
     let probe = IOURing.Probe.current
     #expect(probe.availability == .unavailable(expected.reason))
-    #expect(!URingAvailability.isAvailable)
-    #expect(URingAvailability.current.reason == expected.reason)
+    #expect(!IOURingAvailability.isAvailable)
+    #expect(IOURingAvailability.current.reason == expected.reason)
     #expect(probe.supportedOpcodes.isEmpty)
     #expect(probe.lastOpcode == nil)
     switch mode {

@@ -6,7 +6,7 @@ import SystemPackage
 import Testing
 import URing
 
-@Suite("URing registration", .requiresURing)
+@Suite("URing registration", .requiresIOURing)
 struct RegistrationTests {
   @Test func registeredAlignedBuffersRoundTrip() throws {
     var ring = try makeRing()

@@ -5,7 +5,7 @@ import SystemPackage
 import Testing
 import URing
 
-@Suite("URing semantics", .requiresURing)
+@Suite("URing semantics", .requiresIOURing)
 struct SemanticsTests {
   @Test func failingSoftLinkCancelsTheRestOfTheChain() throws {
     var ring = try makeRing()

@@ -5,7 +5,7 @@ import SystemPackage
 import Testing
 import URing
 
-@Suite("URing setup and capabilities", .requiresURing)
+@Suite("URing setup and capabilities", .requiresIOURing)
 struct SetupTests {
   @Test func defaultRingReportsItsGeometryAndFeatures() throws {
     let ring = try IOURing(entries: 10)
@@ -34,7 +34,7 @@ struct SetupTests {
     // A fresh probe agrees with the cached one.
     #expect(IOURing.Probe.run() == probe)
     #expect(IOURing.availability == .available)
-    #expect(URingAvailability.current.reason == nil)
+    #expect(IOURingAvailability.current.reason == nil)
     #expect(IOURing.Opcode.splice.description == "IORING_OP_SPLICE")
     #expect(IOURing.Opcode(rawValue: 62).name == "PIPE")
   }
@@ -176,11 +176,11 @@ struct AvailabilityTests {
   @Test(.enabled(if: getenv("ZEROCOPY_DISABLE_IO_URING").map { String(cString: $0) } == "1",
                  "runs only with ZEROCOPY_DISABLE_IO_URING=1"))
   func environmentOverrideMakesIOURingUnavailable() throws {
-    #expect(URingAvailability.current == .unavailable(.disabledByEnvironment))
-    #expect(!URingAvailability.isAvailable)
+    #expect(IOURingAvailability.current == .unavailable(.disabledByEnvironment))
+    #expect(!IOURingAvailability.isAvailable)
     #expect(IOURing.Probe.current.features == [])
     #expect(IOURing.Probe.current.supportedOpcodes.isEmpty)
-    #expect(URingAvailability.current.description.contains("ZEROCOPY_DISABLE_IO_URING=1"))
+    #expect(IOURingAvailability.current.description.contains("ZEROCOPY_DISABLE_IO_URING=1"))
     let error = #expect(throws: IOURing.SetupError.self) { _ = try IOURing(entries: 4) }
     #expect(error?.unavailable == .disabledByEnvironment)
     #expect(error?.errno == .canceled)

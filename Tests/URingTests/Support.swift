@@ -8,8 +8,8 @@ import URing
 extension Trait where Self == ConditionTrait {
   /// Runs the test only when io_uring is available; otherwise it is reported as skipped
   /// with the reason (e.g. "disabled by the environment (ZEROCOPY_DISABLE_IO_URING=1)").
-  static var requiresURing: Self {
-    .enabled(if: URingAvailability.isAvailable, Comment(rawValue: "\(URingAvailability.current)"))
+  static var requiresIOURing: Self {
+    .enabled(if: IOURingAvailability.isAvailable, Comment(rawValue: "\(IOURingAvailability.current)"))
   }
 
   /// Runs the test only when io_uring is available and the kernel supports `opcode`.

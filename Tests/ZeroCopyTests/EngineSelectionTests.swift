@@ -20,7 +20,7 @@ struct EngineSelectionTests {
 
   @Test func defaultEngineFollowsAvailability() async throws {
     let engine = IOEngine.default
-    switch URingAvailability.current {
+    switch IOURingAvailability.current {
     case .available:
       #expect(engine.kind == .ioUring)
       #expect(engine.fallbackReason == nil)

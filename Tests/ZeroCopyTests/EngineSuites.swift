@@ -7,7 +7,7 @@ import URing
 import ZeroCopy
 
 @Suite("io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment), .timeLimit(.minutes(2)))
-struct IOUringEngineTests {
+struct IOURingEngineTests {
   @Test func fileBasics() async throws { try await Behaviours.fileBasics(.ioUring) }
   @Test func fileErrors() async throws { try await Behaviours.fileErrors(.ioUring) }
   @Test func concurrentReadsAndWrites() async throws { try await Behaviours.concurrentReadsAndWrites(.ioUring) }

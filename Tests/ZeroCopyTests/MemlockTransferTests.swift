@@ -35,7 +35,7 @@ private enum MemlockFacts {
   }
 
   static var skipReason: String? {
-    if !TransferProbe.ioURing.isAvailable { return "io_uring is unavailable: \(TransferProbe.ioURing.reason ?? "?")" }
+    if !TransferProbe.ioUring.isAvailable { return "io_uring is unavailable: \(TransferProbe.ioUring.reason ?? "?")" }
     if hasIPCLock { return "this process has CAP_IPC_LOCK (root), which ignores RLIMIT_MEMLOCK: run unprivileged (make test-unprivileged)" }
     guard let limit else { return "RLIMIT_MEMLOCK is unlimited" }
     if limit > 16 << 20 { return "RLIMIT_MEMLOCK is \(limit) bytes; the test wants at most 16 MiB" }

@@ -15,11 +15,11 @@ enum EngineKind: String, Sendable, CustomStringConvertible {
 
 enum Support {
   /// Whether io_uring can be used here (the io_uring suite is skipped otherwise).
-  static let ioUringAvailable = URingAvailability.isAvailable
+  static let ioUringAvailable = IOURingAvailability.isAvailable
 
   /// Why the io_uring suite is skipped.
   static var ioUringSkipComment: Comment {
-    Comment(rawValue: "io_uring is unavailable here: \(URingAvailability.current)")
+    Comment(rawValue: "io_uring is unavailable here: \(IOURingAvailability.current)")
   }
 
   /// A fresh engine of `kind`; shut it down at the end of the test.

@@ -30,10 +30,10 @@ extension MachineInfo {
       let parts = line.split(separator: " ")
       if parts.count >= 2, let kb = Int64(parts[1]) { mem = kb * 1024 }
     }
-    let uring: String
-    switch URingAvailability.current {
-    case .available: uring = "available"
-    case .unavailable(let reason): uring = "unavailable: \(reason)"
+    let ioUring: String
+    switch IOURingAvailability.current {
+    case .available: ioUring = "available"
+    case .unavailable(let reason): ioUring = "unavailable: \(reason)"
     }
     #if compiler(>=6.3)
       let swift = "Swift 6.3 or later"
@@ -46,7 +46,7 @@ extension MachineInfo {
       kernel: kernel, cpu: cpu, cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), memoryBytes: mem,
       tempFilesystem: filesystemType(of: tempDirectory),
       tmpfsFilesystem: tmpfsDirectory.map { filesystemType(of: $0) } ?? "none",
-      swift: swiftVersionString() ?? swift, ioUring: uring, virtualized: virtualized,
+      swift: swiftVersionString() ?? swift, ioUring: ioUring, virtualized: virtualized,
       loadAverage: currentLoadAverage().map { [$0] })
   }
 }

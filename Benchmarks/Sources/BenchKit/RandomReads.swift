@@ -114,9 +114,13 @@ public struct PreadSubject: ReadSubject {
   }
 }
 
+/// Deprecated: ``IOURingReadSubject``.
+@available(*, deprecated, renamed: "IOURingReadSubject")
+public typealias URingReadSubject = IOURingReadSubject
+
 /// The URing layer (synchronous): batches of `depth` reads, submit-and-wait for all of
 /// them, reap — the same loop as uring_ops.
-public struct URingReadSubject: ReadSubject {
+public struct IOURingReadSubject: ReadSubject {
   /// Reads per batch.
   public let depth: Int
   /// Use registered buffers (`READ_FIXED`).

@@ -366,8 +366,8 @@ public final class Runner {
     let source = try workspace.source(size: rp.fileSize)
     try PageCache.warm(source.path)
     var subjects: [any ReadSubject] = [PreadSubject()]
-    for qd in rp.queueDepths { subjects.append(URingReadSubject(depth: qd, fixed: false)) }
-    if rp.queueDepths.contains(32) { subjects.append(URingReadSubject(depth: 32, fixed: true)) }
+    for qd in rp.queueDepths { subjects.append(IOURingReadSubject(depth: qd, fixed: false)) }
+    if rp.queueDepths.contains(32) { subjects.append(IOURingReadSubject(depth: 32, fixed: true)) }
     subjects += sources.extraReads()
     if let only = options.only {
       subjects = subjects.filter { s in only.contains { s.id.contains($0) } }

@@ -305,13 +305,17 @@ extension TransferProbe {
   /// opcodes, from the process-wide cached probe.
   ///
   /// The corresponding C function is `zc_uring_probe` (run once per process).
-  public static var ioURing: IOURingStatus {
+  public static var ioUring: IOURingStatus {
     let probe = IOURing.Probe.current
     return IOURingStatus(
       isAvailable: probe.availability == .available, reason: probe.availability.reason.map { "\($0)" },
       features: "\(probe.features)", supportedOpcodes: probe.supportedOpcodes.map(\.name),
       setupErrno: probe.setupErrno, registerErrno: probe.registerErrno)
   }
+
+  /// Deprecated: ``ioUring`` (Docs/Architecture.md, "Vocabulary").
+  @available(*, deprecated, renamed: "ioUring")
+  public static var ioURing: IOURingStatus { ioUring }
 
   /// `/proc/sys/fs/pipe-max-size`, or nil if it cannot be read.
   ///

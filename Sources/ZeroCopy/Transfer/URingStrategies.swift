@@ -53,7 +53,7 @@ public struct IOURingStrategy: TransferStrategy {
     }
     if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination") }
     if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
-    return uringSupport([.readFixed, .writeFixed, .send])
+    return ioUringSupport([.readFixed, .writeFixed, .send])
   }
 
   /// Moves the bytes in rounds of linked pairs; see the type's documentation.
@@ -126,7 +126,7 @@ public struct SendZeroCopyStrategy: TransferStrategy {
       return .unsupported("the destination must be a TCP socket (zero-copy send is TCP/UDP only)")
     }
     if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
-    return uringSupport([.readFixed, .sendZeroCopy])
+    return ioUringSupport([.readFixed, .sendZeroCopy])
   }
 
   /// Moves the bytes in rounds of linked read → SEND_ZC pairs, waiting for every
@@ -179,7 +179,7 @@ public struct IOURingSpliceStrategy: TransferStrategy {
     }
     if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination (EINVAL)") }
     if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
-    return uringSupport([.splice])
+    return ioUringSupport([.splice])
   }
 
   /// Moves the bytes in rounds of linked splice pairs.
@@ -204,7 +204,7 @@ public struct IOURingSpliceStrategy: TransferStrategy {
 // MARK: - Shared machinery
 
 /// Whether io_uring is usable here with these opcodes.
-internal func uringSupport(_ opcodes: [IOURing.Opcode]) -> StrategySupport {
+internal func ioUringSupport(_ opcodes: [IOURing.Opcode]) -> StrategySupport {
   let probe = IOURing.Probe.current
   if case .unavailable(let reason) = probe.availability { return .unsupported("io_uring is unavailable: \(reason)") }
   for opcode in opcodes where !probe.supports(opcode) {

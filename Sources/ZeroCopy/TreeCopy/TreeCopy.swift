@@ -406,7 +406,7 @@ public enum TreeCopy {
       return (SequentialSink(options: options, state: state), .sequential, 1, nil)
     case .automatic, .ioUring:
       let lanes = Swift.min(options.jobs ?? 32, maximumJobs)
-      switch URingTreeCopier.make(options: options, state: state, lanes: lanes) {
+      switch IOURingTreeCopier.make(options: options, state: state, lanes: lanes) {
       case .success(let sink): return (sink, .ioUring, lanes, nil)
       case .failure(let why): reason = "io_uring: \(why.reason)"
       }

@@ -43,7 +43,7 @@ let processUmask: mode_t = {
   return 0o022
 }()
 
-final class URingTreeCopier: FileSink {
+final class IOURingTreeCopier: FileSink {
   /// Why io_uring cannot be used.
   struct Refusal: Error {
     let reason: String
@@ -87,7 +87,7 @@ final class URingTreeCopier: FileSink {
 
     init(index: Int) {
       self.index = index
-      buffer = .allocate(byteCount: URingTreeCopier.chunk, alignment: 4096)
+      buffer = .allocate(byteCount: IOURingTreeCopier.chunk, alignment: 4096)
     }
     deinit {
       if !kernelMayHoldBuffer { buffer.deallocate() }
@@ -118,7 +118,7 @@ final class URingTreeCopier: FileSink {
   }
 
   /// A copier, or why io_uring cannot be used (the caller falls back to threads).
-  static func make(options: TreeCopy.Options, state: TreeCopyState, lanes: Int) -> Result<URingTreeCopier, Refusal> {
+  static func make(options: TreeCopy.Options, state: TreeCopyState, lanes: Int) -> Result<IOURingTreeCopier, Refusal> {
     let probe = IOURing.Probe.current
     guard probe.availability == .available else { return .failure(Refusal("\(probe.availability)")) }
     for op in [IOURing.Opcode.openat, .read, .write, .close, .fsync] where !probe.supports(op) {
@@ -137,7 +137,7 @@ final class URingTreeCopier: FileSink {
       return .failure(Refusal("io_uring_register_files_sparse: \(error)"))
     }
     let truncate = options.overwrite == .overwriteThenTruncate && probe.supports(.ftruncate)
-    return .success(URingTreeCopier(ring: ring, lanes: lanes, options: options, state: state, ftruncate: truncate))
+    return .success(IOURingTreeCopier(ring: ring, lanes: lanes, options: options, state: state, ftruncate: truncate))
   }
 
   /// Why a file goes through the ring: its data passes through a lane's buffer.

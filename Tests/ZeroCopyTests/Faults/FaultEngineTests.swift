@@ -17,7 +17,7 @@ struct FaultEngineTests {
 
   static func requireEngine(_ raw: String) throws {
     if raw == EngineKind.ioUring.rawValue && !Support.ioUringAvailable {
-      try Faults.skip("11/12", raw, "io_uring is unavailable here: \(URingAvailability.current)")
+      try Faults.skip("11/12", raw, "io_uring is unavailable here: \(IOURingAvailability.current)")
     }
   }
 

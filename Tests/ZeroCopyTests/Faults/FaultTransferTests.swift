@@ -572,7 +572,7 @@ struct FaultTransferTests {
       // With io_uring refused (the seccomp runs of `make test-no-uring`), the engine throws
       // the refusal's own errno (ENOSYS or EPERM) before it needs a descriptor; switched off
       // with ZEROCOPY_DISABLE_IO_URING=1, ECANCELED (the C probe's errno for that reason).
-      let refusal: Set<Errno> = TransferFixtures.ioURingAvailable ? [] : [.noFunction, .notPermitted, .canceled]
+      let refusal: Set<Errno> = TransferFixtures.ioUringAvailable ? [] : [.noFunction, .notPermitted, .canceled]
       #expect(
         engineError?.errno == .tooManyOpenFiles || refusal.contains(engineError?.errno ?? .tooManyOpenFiles),
         "\(String(describing: engineError))")

@@ -442,7 +442,7 @@ struct CancellationTests {
   @Test("engines: a TCP peer that never reads, a pipe nobody drains, a slow device", arguments: ["ioUring", "threadPool"])
   func engines(_ kind: String) async throws {
     if kind == "ioUring" && !Support.ioUringAvailable {
-      try Faults.skip("cancel", kind, "io_uring is unavailable here: \(URingAvailability.current)")
+      try Faults.skip("cancel", kind, "io_uring is unavailable here: \(IOURingAvailability.current)")
     }
     await #expect(processExitsWith: .success) { [kind] in
       try await Faults.harnessed("cancel, engine \(kind)") { try await CancellationTests.engineBody(kind) }

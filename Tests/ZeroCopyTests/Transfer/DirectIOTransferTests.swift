@@ -210,7 +210,7 @@ extension TransferTests {
           #expect(report.bytes == newSize, "depth \(depth): \(report) vs truncated size \(newSize)")
           TransferFixtures.expectSame(
             try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "depth \(depth): truncated copy")
-          if depth == 4 && URingAvailability.isAvailable {
+          if depth == 4 && IOURingAvailability.isAvailable {
             #expect(report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") }, "\(report.notes)")
           }
         }
@@ -239,7 +239,7 @@ extension TransferTests {
       // 96 chunks of 64 KiB and one of 4 KiB through 4 slots, then a 3-byte tail.
       let size = (6 << 20) + 4099
       try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
-      let ringAvailable = URingAvailability.isAvailable
+      let ringAvailable = IOURingAvailability.isAvailable
       for depth in [4, 1] {
         let report = try await Transfer.copy(
           from: FilePath(disk.file("src")), to: FilePath(disk.file("dst\(depth)")),
@@ -299,7 +299,7 @@ extension TransferTests {
         from: FilePath(disk.file("src1")), to: FilePath(small.file("fits")), strategy: .directIO(bufferSize: 256 << 10, depth: 4),
         options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
       #expect(fits.bytes == 1 << 20, "\(fits)")
-      if URingAvailability.isAvailable {
+      if IOURingAvailability.isAvailable {
         #expect(
           fits.notes.contains { $0.hasPrefix("directIO: \(1 << 20) bytes through io_uring, up to 4 chunks of 256 KiB in flight") },
           "\(fits.notes)")
@@ -324,7 +324,7 @@ extension TransferTests {
       "a ring write that fails after the kernel wrote it: redone one chunk at a time; if the redo fails too, the destination is cut back to the bytes reported",
       .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
     func failedRingWrite() throws {
-      guard URingAvailability.isAvailable else { try Test.cancel("io_uring is unavailable here: \(URingAvailability.current)") }
+      guard IOURingAvailability.isAvailable else { try Test.cancel("io_uring is unavailable here: \(IOURingAvailability.current)") }
       let disk = try TransferFixtures.Directory()
       defer { disk.remove() }
       let size = 8 << 20

@@ -113,12 +113,12 @@ extension TransferTests {
     /// the buffers are not free before — and no completion may reach a later batch.
     @Test(
       "io_uring ring to a TCP socket (SEND): a short read mid-round cancels the rest of the round",
-      .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason))
+      .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason))
     func shortReadMidRoundSend() async throws { try await shortReadMidRound("ioUring") }
 
     @Test(
       "io_uring ring to a TCP socket (SEND_ZC): a short read mid-round cancels sends, all notifications are awaited",
-      .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason))
+      .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason))
     func shortReadMidRoundSendZeroCopy() async throws { try await shortReadMidRound("sendZeroCopy") }
 
     /// Not parameterized: Swift Testing 6.3 reports a cancelled test *case* (`Test.cancel`)
@@ -188,7 +188,7 @@ extension TransferTests {
     /// parallel would pin pages of their own.
     @Test(
       "io_uring transfer rings give their pinned buffers back before they return (VmPin is 0 right after)",
-      .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason),
+      .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason),
       .enabled(if: geteuid() == 0, "run as root: unprivileged, RLIMIT_MEMLOCK shared with the parallel suites may refuse the buffers"))
     func ringBuffersUnpinnedOnReturn() async throws {
       await #expect(processExitsWith: .success) {
@@ -353,9 +353,9 @@ extension TransferTests {
 
     @Test(
       "a closed reader gives EPIPE, not SIGPIPE, with io_uring",
-      .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason),
+      .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason),
       arguments: ["ioUring", "ioUringSplice"])
-    func brokenPipeURing(_ name: String) async throws {
+    func brokenPipeIOURing(_ name: String) async throws {
       try await checkBrokenPipe(name)
     }
 
@@ -408,7 +408,7 @@ extension TransferTests {
       }
       let emptyFree = freeBlocks()
       var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "directIO"]
-      if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice"] }
+      if TransferFixtures.ioUringAvailable { names += ["ioUring", "ioUringSplice"] }
       for name in names {
         let strategy = try #require(TransferStrategies.named(name))
         let path = small.file("out")

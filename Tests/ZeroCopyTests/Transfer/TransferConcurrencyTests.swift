@@ -72,7 +72,7 @@ extension TransferTests {
       let memory = try TransferFixtures.Directory(in: "/dev/shm")
       defer { memory.remove() }
       var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange"]
-      if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice"] }
+      if TransferFixtures.ioUringAvailable { names += ["ioUring", "ioUringSplice"] }
       let sizes = (0..<100).map { index in index % 10 == 0 ? (1 << 20) + index : index * 3001 + 1 }
       for (index, size) in sizes.enumerated() {
         try TransferFixtures.writeFile(disk.file("src-\(index)"), TransferFixtures.bytes(size, from: index))
@@ -254,7 +254,7 @@ extension TransferTests {
       defer { memory.remove() }
       try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(2 << 20))
       var names = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO"]
-      if TransferFixtures.ioURingAvailable { names += ["ioUring", "ioUringSplice", "sendZeroCopy"] }
+      if TransferFixtures.ioUringAvailable { names += ["ioUring", "ioUringSplice", "sendZeroCopy"] }
       do {
         for name in names {
           let strategy = try #require(TransferStrategies.named(name))

@@ -296,7 +296,7 @@ enum TransferFixtures {
   }
 
   /// Whether io_uring can be used here (false with ZEROCOPY_DISABLE_IO_URING=1).
-  static var ioURingAvailable: Bool { TransferProbe.ioURing.isAvailable }
+  static var ioUringAvailable: Bool { TransferProbe.ioUring.isAvailable }
   /// Why io_uring tests are skipped.
-  static var ioURingSkipReason: Comment { "io_uring is unavailable: \(TransferProbe.ioURing.reason ?? "?")" }
+  static var ioUringSkipReason: Comment { "io_uring is unavailable: \(TransferProbe.ioUring.reason ?? "?")" }
 }

@@ -23,7 +23,7 @@ extension TransferTests {
 
     static let sizes = [0, 1, 4096, 65537, (8 << 20) + 5]
     static let syscallStrategies = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO"]
-    static let uringStrategies = ["ioUring", "ioUringSplice", "sendZeroCopy"]
+    static let ioUringStrategies = ["ioUring", "ioUringSplice", "sendZeroCopy"]
 
     @Test("system-call strategies", arguments: syscallStrategies, Destination.allCases)
     func syscallStrategy(_ name: String, _ destination: Destination) async throws {
@@ -31,9 +31,9 @@ extension TransferTests {
     }
 
     @Test(
-      "io_uring strategies", .enabled(if: TransferFixtures.ioURingAvailable, TransferFixtures.ioURingSkipReason),
-      arguments: uringStrategies, Destination.allCases)
-    func uringStrategy(_ name: String, _ destination: Destination) async throws {
+      "io_uring strategies", .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason),
+      arguments: ioUringStrategies, Destination.allCases)
+    func ioUringStrategy(_ name: String, _ destination: Destination) async throws {
       try await runMatrix(name, destination)
     }
 
@@ -148,7 +148,7 @@ extension TransferTests {
         // Unprivileged, io_uring rings and registered buffers count against RLIMIT_MEMLOCK
         // (on 6.18 both do): under a low limit they are refused with ENOMEM and the strategy
         // gives way (`make test-unprivileged` runs this suite with `ulimit -l 64`).
-        let memlockRefusal = !nothingToMove && Self.uringStrategies.contains(candidate.name) && TransferFixtures.memlockApplies
+        let memlockRefusal = !nothingToMove && Self.ioUringStrategies.contains(candidate.name) && TransferFixtures.memlockApplies
         let mayRefuse = mustRefuse || (!nothingToMove && candidate.name == "reflink") || memlockRefusal
         if report.strategy == candidate.name && !mustRefuse {
           #expect(index == report.fallbacks.count, "\(label): unexpected fallbacks: \(report)")

@@ -291,7 +291,7 @@ final class NSLockish: @unchecked Sendable {
 }
 
 @Suite("TreeCopy policy: io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
-struct TreeCopyPolicyURingTests {
+struct TreeCopyPolicyIOURingTests {
   @Test func defaultModes() async throws { try await TreeCopyPolicyBehaviours.defaultModes(.ioUring) }
   @Test func preservesAll() async throws { try await TreeCopyPolicyBehaviours.preservesAll(.ioUring) }
   @Test func existingFiles() async throws { try await TreeCopyPolicyBehaviours.existingFiles(.ioUring) }

@@ -196,7 +196,7 @@ private let rootComment: Comment =
   "running as root: permission bits do not stop root; the FIFO test and `zc copy -r` run as uid 65534 cover unreadable entries"
 
 @Suite("TreeCopy io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
-struct TreeCopyURingTests {
+struct TreeCopyIOURingTests {
   @Test func copiesIntoANewTree() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.ioUring) }
   @Test func oneLaneAndFsync() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.ioUring, jobs: 1, fsync: true) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring) }
@@ -266,12 +266,12 @@ struct TreeCopySequentialTests {
   }
 
   @Test("io_uring refused: the automatic engine falls back to threads and says why")
-  func fallbackWhenURingIsUnavailable() async throws {
+  func fallbackWhenIOURingIsUnavailable() async throws {
     // Without a way to refuse io_uring in-process, check the reported engine is consistent.
     let scratch = try TreeFixtures.Scratch()
     try TreeFixtures.buildSource(scratch.sub("src"))
     let report = try await TreeCopy.copy(from: TreeFixtures.filePath(scratch.sub("src")), to: TreeFixtures.filePath(scratch.sub("dst")))
-    if URingAvailability.isAvailable {
+    if IOURingAvailability.isAvailable {
       #expect(report.engine == .ioUring)
       #expect(report.fallbackReason == nil)
     } else {

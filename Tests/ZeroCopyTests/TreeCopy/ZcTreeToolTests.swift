@@ -26,7 +26,7 @@ struct ZcTreeToolTests {
     let run = try Self.zc(["copy", "-r", "--preserve=mode", "--engine", engine, "--jobs", "4", "--tree-json", scratch.string + "/src", dst])
     #expect(run.status == 0, "\(run.standardError)")
     #expect(run.standardError.isEmpty)
-    let used = engine == "uring" && !URingAvailability.isAvailable ? "threads" : engine
+    let used = engine == "uring" && !IOURingAvailability.isAvailable ? "threads" : engine
     #expect(run.standardOutput.contains("\"engine\":\"\(used)\""))
     #expect(run.standardOutput.contains("\"files\":\(expected.files),\"directories\":\(expected.directories),\"symlinks\":\(expected.symlinks),\"specialFiles\":0,\"hardLinks\":0,\"skipped\":0,\"bytes\":\(expected.bytes),\"errors\":0"), "\(run.standardOutput)")
     // How the data went, per file: every regular file counted once.
@@ -42,7 +42,7 @@ struct ZcTreeToolTests {
   }
 
   @Test("io_uring refused (ZEROCOPY_DISABLE_IO_URING=1): --engine uring falls back to threads and says why")
-  func refusedURingFallsBack() throws {
+  func refusedIOURingFallsBack() throws {
     let scratch = try F.Scratch()
     let src = scratch.sub("src")
     let expected = try F.buildSource(src)

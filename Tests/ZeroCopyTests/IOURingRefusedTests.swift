@@ -21,9 +21,9 @@ private let seccompMode: String? = {
 @Suite(
   "io_uring refused by seccomp", .enabled(if: seccompMode != nil, "runs only under zc_seccomp_run (make test-no-uring)"),
   .timeLimit(.minutes(2)))
-struct URingRefusedTests {
+struct IOURingRefusedTests {
   /// The reason, and the errno an engine that insists on io_uring reports, per mode.
-  static func expectation(_ mode: String) -> (reason: URingAvailability.Reason, errno: Errno, text: String)? {
+  static func expectation(_ mode: String) -> (reason: IOURingAvailability.Reason, errno: Errno, text: String)? {
     switch mode {
     case "enosys": return (.notImplemented, .noFunction, "not implemented by this kernel or sandbox (ENOSYS)")
     case "eperm": return (.notPermitted(.notPermitted), .notPermitted, "refused by a security policy")
@@ -119,7 +119,7 @@ struct URingRefusedTests {
   @Test func probeStatusNamesTheErrno() throws {
     let mode = try #require(seccompMode)
     let expected = try #require(Self.expectation(mode))
-    let status = TransferProbe.ioURing
+    let status = TransferProbe.ioUring
     #expect(!status.isAvailable)
     #expect(status.reason?.contains(expected.text) == true)
     #expect(status.supportedOpcodes.isEmpty)
