@@ -29,7 +29,7 @@ struct AdversarialTests {
   /// the stalled clients reset, and no connection is left open.
   @Test func clientsThatNeverReadHoldNoThread() async throws {
     let big = pattern(seed: 9, count: 16 << 20)
-    let server = try serving(["big.bin": big, "small.txt": Array("small".utf8)]) { $0.sendTimeout = .seconds(30) }
+    let server = try serving(["big.bin": big, "small.txt": Array("small".utf8)]) { $0.sendTimeout = .seconds(60) }
     let port = server.port
     let stats = server.server
     try await blocking {
@@ -37,7 +37,9 @@ struct AdversarialTests {
       for c in stalled { try c.send("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n") }
       usleep(500_000)
       // Served while twelve transfers are stuck (a client waits 15 s at most per
-      // response: under a loaded test run, not "at once", but well before 30 s).
+      // response: under a loaded test run, not "at once", but well before the stuck
+      // transfers' 60 s send timeout — a test run at load 5 took 26.6 s for the 40
+      // requests with the thread-pool engine, past the 25 s this bound was before).
       let clock = ContinuousClock()
       let start = clock.now
       for _ in 0..<20 {
@@ -46,7 +48,7 @@ struct AdversarialTests {
         let range = try c.request("/big.bin", headers: ["Range: bytes=1000-200999"])
         #expect(range.body == Array(big[1000..<201_000]))
       }
-      #expect(clock.now - start < .seconds(25))
+      #expect(clock.now - start < .seconds(50))
       #expect(stats.statistics.connectionsOpen >= 12)
       #expect(stats.statistics.timeouts == 0)
       for c in stalled {
