@@ -37,7 +37,7 @@ let package = Package(
       sources: ["src"],
       publicHeadersPath: "include",
       cSettings: [
-        .unsafeFlags(["-Wall", "-Wextra", "-Werror"]),
+        .unsafeFlags(["-Wall", "-Wextra", "-Werror"])
       ],
       linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pthread")]
     ),

@@ -6,7 +6,7 @@
 #                       doc comments compiles against this build (mk/check-samples.py)
 #   make docs           the DocC catalogs of LinuxIO, URing and ZeroCopy into build/docs/,
 #                       warnings treated as errors (swift-docc-plugin)
-#   make check-repo     the three above (part of make test)
+#   make check-repo     the three above and format-check (part of make test)
 #   make format         swift-format (the toolchain's) over Sources/, Tests/, Benchmarks/,
 #                       with .swift-format, in place
 #   make format-check   the same without writing: fails and lists the files it would change
@@ -46,11 +46,12 @@ check-repo:
 	$(MAKE) --no-print-directory check-layers; layers=$$?; \
 	$(MAKE) --no-print-directory check-samples; samples=$$?; \
 	$(MAKE) --no-print-directory docs; docs=$$?; \
-	echo "check-repo: check-layers $$( [[ $$layers -eq 0 ]] && echo PASS || echo FAIL), check-samples $$( [[ $$samples -eq 0 ]] && echo PASS || echo FAIL), docs $$( [[ $$docs -eq 0 ]] && echo PASS || echo FAIL)"; \
-	[[ $$layers -eq 0 && $$samples -eq 0 && $$docs -eq 0 ]]
+	$(MAKE) --no-print-directory format-check; format=$$?; \
+	echo "check-repo: check-layers $$( [[ $$layers -eq 0 ]] && echo PASS || echo FAIL), check-samples $$( [[ $$samples -eq 0 ]] && echo PASS || echo FAIL), docs $$( [[ $$docs -eq 0 ]] && echo PASS || echo FAIL), format-check $$( [[ $$format -eq 0 ]] && echo PASS || echo FAIL)"; \
+	[[ $$layers -eq 0 && $$samples -eq 0 && $$docs -eq 0 && $$format -eq 0 ]]
 
-# swift-format ships with the toolchain (`swift format`). The lead runs `make format` once
-# after the pending merges; `make format-check` then joins CI.
+# swift-format ships with the toolchain (`swift format`). `make format-check` is part of
+# check-repo (so of make test and CI): run `make format` before committing Swift code.
 format:
 	$(SWIFT_FORMAT) format --configuration .swift-format --in-place --parallel --recursive $(FORMAT_PATHS)
 

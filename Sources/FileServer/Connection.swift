@@ -170,7 +170,9 @@ internal struct Connection: ~Copyable {
       case .invalid(let error):
         state.set(.responding, deadline: deadline(after: config.sendTimeout))
         try await send(errorResponse(error.status, keepAlive: false, isHead: false), more: false)
-        log(method: "-", target: "-", minor: 1, status: error.status, bytes: 0, strategy: nil, started: monotonicNanoseconds(), note: error.reason)
+        log(
+          method: "-", target: "-", minor: 1, status: error.status, bytes: 0, strategy: nil, started: monotonicNanoseconds(),
+          note: error.reason)
         throw ConnectionEnded()
       case .complete(let head, let length):
         start += length
@@ -226,7 +228,9 @@ internal struct Connection: ~Copyable {
       && !server.draining.load(ordering: .relaxed)
     let isHead = head.method == "HEAD"
     func finish(_ status: HTTPStatus, _ bytes: Int64 = 0, _ strategy: String? = nil, note: String? = nil) {
-      log(method: head.method, target: head.targetString, minor: head.minorVersion, status: status, bytes: bytes, strategy: strategy, started: started, note: note)
+      log(
+        method: head.method, target: head.targetString, minor: head.minorVersion, status: status, bytes: bytes,
+        strategy: strategy, started: started, note: note)
     }
 
     guard head.isGetOrHead else {
@@ -247,7 +251,8 @@ internal struct Connection: ~Copyable {
 
     var relative = path.relativePath
     if path.isDirectory {
-      relative = path.segments.isEmpty ? Array(config.indexFile.utf8) : relative + [UInt8(ascii: "/")] + Array(config.indexFile.utf8)
+      relative =
+        path.segments.isEmpty ? Array(config.indexFile.utf8) : relative + [UInt8(ascii: "/")] + Array(config.indexFile.utf8)
     }
     var file: OpenedFile
     switch server.rootDirectory.open(relative, blocking: server.strategyNeedsBlockingSocket) {
@@ -331,7 +336,9 @@ internal struct Connection: ~Copyable {
       body = []
       var length: Int64 = 0
       for r in list {
-        let partHead = Array("\r\n--\(boundary)\r\nContent-Type: \(contentType)\r\nContent-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)\r\n\r\n".utf8)
+        let partHead = Array(
+          "\r\n--\(boundary)\r\nContent-Type: \(contentType)\r\nContent-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)\r\n\r\n"
+            .utf8)
         body.append(.bytes(partHead))
         body.append(.file(r))
         length += Int64(partHead.count) + (r.upperBound - r.lowerBound)
@@ -424,7 +431,8 @@ internal struct Connection: ~Copyable {
 
   /// Sends `range` of `file` through the configured strategy in pieces no larger than the
   /// socket's free send space, waiting for writability between pieces.
-  private func sendFile(_ file: FileDescriptor, range: Range<Int64>) async -> (bytes: Int64, strategy: String?, failure: String?) {
+  private func sendFile(_ file: FileDescriptor, range: Range<Int64>) async -> (bytes: Int64, strategy: String?, failure: String?)
+  {
     var offset = range.lowerBound
     var strategy: String?
     let socket = state.socket

@@ -185,7 +185,8 @@ public final class FileServer: Sendable {
   /// `bind`, `listen`.
   public init(root: FilePath, configuration: Configuration = Configuration()) throws(FileServerError) {
     precondition(configuration.maxConnections > 0, "FileServer: maxConnections must be positive")
-    precondition(configuration.maxHeadBytes >= 256 && configuration.maxRequestLineBytes >= 64, "FileServer: head limits too small")
+    precondition(
+      configuration.maxHeadBytes >= 256 && configuration.maxRequestLineBytes >= 64, "FileServer: head limits too small")
     precondition(configuration.maxRequestsPerConnection > 0, "FileServer: maxRequestsPerConnection must be positive")
     var configuration = configuration
     var limit = rlimit()
@@ -201,7 +202,9 @@ public final class FileServer: Sendable {
       listener = try AsyncSocket.listen(on: address, backlog: configuration.backlog, engine: configuration.engine)
       port = try listener.localAddress().port ?? configuration.port
     } catch {
-      throw FileServerError(.listen, syscall: error.syscall, errno: error.errno, message: error.message ?? "listening on \(configuration.host):\(configuration.port)")
+      throw FileServerError(
+        .listen, syscall: error.syscall, errno: error.errno,
+        message: error.message ?? "listening on \(configuration.host):\(configuration.port)")
     }
     slots = ConnectionSlots(limit: configuration.maxConnections)
     let file = TransferEndpoint(descriptor: FileDescriptor(rawValue: -1), kind: .file, size: 1 << 20)
@@ -447,18 +450,21 @@ internal final class Watchdog: Sendable {
 
   init(registry: ConnectionRegistry, counters: Counters) {
     let flag = self.flag
-    let box = Unmanaged.passRetained(WatchdogBody {
-      while !flag.stopped.load(ordering: .relaxed) {
-        usleep(100_000)
-        let now = monotonicNanoseconds()
-        for connection in registry.snapshot() { connection.check(now: now, counters: counters) }
-      }
-    })
+    let box = Unmanaged.passRetained(
+      WatchdogBody {
+        while !flag.stopped.load(ordering: .relaxed) {
+          usleep(100_000)
+          let now = monotonicNanoseconds()
+          for connection in registry.snapshot() { connection.check(now: now, counters: counters) }
+        }
+      })
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { context in
-      Unmanaged<WatchdogBody>.fromOpaque(context!).takeRetainedValue().run()
-      return nil
-    }, box.toOpaque())
+    let rc = pthread_create(
+      &thread, nil,
+      { context in
+        Unmanaged<WatchdogBody>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+      }, box.toOpaque())
     precondition(rc == 0, "FileServer: the watchdog thread could not start (pthread_create: \(rc))")
     pthread_detach(thread)
   }

@@ -160,7 +160,9 @@ final class RootDirectory: Sendable {
       let options: FileDescriptor.OpenOptions = isLast ? Self.openOptions.union(.noFollow) : [.path, .noFollow, .closeOnExec]
       let parent = FileDescriptor(rawValue: dir)
       let next = segment.withUnsafeBufferPointer { bytes in
-        withNullTerminated(bytes) { path in rawResult { () throws(Errno) in try parent.open(relative: path, .readOnly, options: options) } }
+        withNullTerminated(bytes) { path in
+          rawResult { () throws(Errno) in try parent.open(relative: path, .readOnly, options: options) }
+        }
       }
       if next < 0 { return next }
       if !isLast {

@@ -189,7 +189,6 @@ public final class CancellationToken: @unchecked Sendable {
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
   }
 
-
   /// The signal that interrupts threads blocked in a system call, or nil when interruption
   /// is off. `SIGRTMAX - 3` by default (64 − 3 = 61 on Linux), installed once with a handler
   /// that does nothing and no `SA_RESTART`, and only if nobody else handles that signal
@@ -250,9 +249,11 @@ private final class Interrupter: @unchecked Sendable {
         started = true
         var thread = pthread_t()
         let context = Unmanaged.passUnretained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-          Unmanaged<Interrupter>.fromOpaque(context!).takeUnretainedValue().run()
-        }, context)
+        let rc = pthread_create(
+          &thread, nil,
+          { context in
+            Unmanaged<Interrupter>.fromOpaque(context!).takeUnretainedValue().run()
+          }, context)
         if rc == 0 { pthread_detach(thread) } else { started = false }
       }
       wakeUp.signal()

@@ -39,8 +39,10 @@ public struct DirectIOAlignment: Sendable, Hashable, CustomStringConvertible {
   ///
   /// - Precondition: Both are powers of two.
   public init(memory: Int, offset: Int, isReported: Bool = false) {
-    precondition(memory > 0 && memory & (memory - 1) == 0, "DirectIOAlignment: memory alignment must be a power of two (got \(memory))")
-    precondition(offset > 0 && offset & (offset - 1) == 0, "DirectIOAlignment: offset alignment must be a power of two (got \(offset))")
+    precondition(
+      memory > 0 && memory & (memory - 1) == 0, "DirectIOAlignment: memory alignment must be a power of two (got \(memory))")
+    precondition(
+      offset > 0 && offset & (offset - 1) == 0, "DirectIOAlignment: offset alignment must be a power of two (got \(offset))")
     self.memory = memory
     self.offset = offset
     self.isReported = isReported

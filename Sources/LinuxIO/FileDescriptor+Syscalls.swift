@@ -144,13 +144,17 @@ extension FileDescriptor {
   }
 
   /// Deprecated: ``unsafeVmsplice(_:flags:)-(UnsafeRawBufferPointer,_)``.
-  @available(*, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffer's pages past the call")
+  @available(
+    *, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffer's pages past the call"
+  )
   public func vmsplice(_ buffer: UnsafeRawBufferPointer, flags: SpliceFlags = []) throws(Errno) -> Int {
     try unsafeVmsplice(buffer, flags: flags)
   }
 
   /// Deprecated: ``unsafeVmsplice(_:flags:)-([UnsafeRawBufferPointer],_)``.
-  @available(*, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffers' pages past the call")
+  @available(
+    *, deprecated, renamed: "unsafeVmsplice(_:flags:)", message: "the pipe keeps pointers to the buffers' pages past the call"
+  )
   public func vmsplice(_ buffers: [UnsafeRawBufferPointer], flags: SpliceFlags = []) throws(Errno) -> Int {
     try unsafeVmsplice(buffers, flags: flags)
   }

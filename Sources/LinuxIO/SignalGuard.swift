@@ -2,7 +2,6 @@
 
 import CZeroCopy
 
-
 /// Runs `body` with SIGPIPE and SIGXFSZ blocked in the calling thread, so that a write
 /// to a closed socket or pipe fails with `Errno.brokenPipe`, and a write past
 /// RLIMIT_FSIZE with `Errno.fileTooLarge`, instead of killing the process.

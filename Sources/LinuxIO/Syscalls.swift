@@ -12,7 +12,7 @@ import Glibc
 @inline(__always)
 private func forced(_ name: String) -> Int? {
   #if DEBUG
-  if let errno = mockedErrno(name) { return -Int(errno.rawValue) }
+    if let errno = mockedErrno(name) { return -Int(errno.rawValue) }
   #endif
   return nil
 }

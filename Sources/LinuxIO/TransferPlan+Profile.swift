@@ -147,7 +147,9 @@ extension TransferPlan {
       var note = [CChar](repeating: 0, count: 512)
       let rc = zc_profile_check_host(&c, &note, note.count)
       if rc < 0 {
-        throw ProfileError(errno: Errno(rawValue: -rc), reason: String(decoding: note.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        throw ProfileError(
+          errno: Errno(rawValue: -rc),
+          reason: String(decoding: note.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
       }
     }
 
@@ -188,7 +190,9 @@ extension TransferPlan {
       var c = cValue
       var buffer = [CChar](repeating: 0, count: 4096)
       let n = zc_profile_format(&c, &buffer, buffer.count)
-      if n < 0 { throw ProfileError(errno: Errno(rawValue: -n), reason: "the profile cannot be written in format \(Self.formatVersion)") }
+      if n < 0 {
+        throw ProfileError(errno: Errno(rawValue: -n), reason: "the profile cannot be written in format \(Self.formatVersion)")
+      }
       return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 

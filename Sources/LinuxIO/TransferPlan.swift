@@ -360,8 +360,9 @@ public enum TransferPlan {
     var c = parameters.c
     var out: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
     let count = withUnsafeMutableBytes(of: &out) { raw in
-      zc_plan(&c, source.rawValue, destination.rawValue, facts.rawValue, bytes.map { UInt64(Swift.max(0, $0)) } ?? UInt64.max,
-              raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      zc_plan(
+        &c, source.rawValue, destination.rawValue, facts.rawValue, bytes.map { UInt64(Swift.max(0, $0)) } ?? UInt64.max,
+        raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
     guard count > 0 else { return [.readWrite] }
     return withUnsafeBytes(of: out) { raw in raw.prefix(Int(count)).compactMap { Method(rawValue: $0) } }

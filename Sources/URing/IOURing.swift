@@ -462,7 +462,9 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
 
   /// `zc_uring_reap` into Swift-typed scratch memory (rebound to `zc_cqe` for the call).
   @inline(__always)
-  internal static func reap(_ ring: UnsafeMutablePointer<io_uring>, into scratch: UnsafeMutablePointer<RawCompletion>, max: Int) -> Int {
+  internal static func reap(_ ring: UnsafeMutablePointer<io_uring>, into scratch: UnsafeMutablePointer<RawCompletion>, max: Int)
+    -> Int
+  {
     scratch.withMemoryRebound(to: zc_cqe.self, capacity: max) { Int(zc_uring_reap(ring, $0, UInt32(max))) }
   }
 

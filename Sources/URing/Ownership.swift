@@ -161,10 +161,12 @@ internal final class RingOwnership {
     precondition(!storage.adopted, "IOURing: a request that owns memory was prepared twice (a copied LinkedChain?)")
     precondition(
       sqe.flags & ZC_IOSQE_CQE_SKIP_SUCCESS == 0,
-      "IOURing: a request that owns memory cannot skip its completion (skipSuccessCompletion): the ring would never learn that the kernel is done")
+      "IOURing: a request that owns memory cannot skip its completion (skipSuccessCompletion): the ring would never learn that the kernel is done"
+    )
     precondition(
       inFlight[sqe.user_data] == nil,
-      "IOURing: another request that owns memory is in flight with user data \(sqe.user_data); give such requests distinct user data")
+      "IOURing: another request that owns memory is in flight with user data \(sqe.user_data); give such requests distinct user data"
+    )
     storage.adopted = true
     inFlight[sqe.user_data] = storage
   }

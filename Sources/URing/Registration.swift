@@ -118,7 +118,9 @@ extension IOURing {
       }
     }
     for i in 0..<count { ledger.slots[i] = (tags[i], memory) }
-    return (0..<count).map { RegisteredBuffer(index: UInt16($0), bytes: UnsafeMutableRawBufferPointer(start: base + $0 * size, count: size)) }
+    return (0..<count).map {
+      RegisteredBuffer(index: UInt16($0), bytes: UnsafeMutableRawBufferPointer(start: base + $0 * size, count: size))
+    }
   }
 
   /// Registers `regions` — memory the caller owns — as the ring's buffer table (indices 0,
@@ -189,7 +191,9 @@ extension IOURing {
   ///   ``registerBuffer(_:at:)-(AlignedBuffer,_)``, which takes an `AlignedBuffer` and owns it.
   ///
   /// The corresponding C function is `io_uring_register_buffers_update_tag` (kernel 5.13).
-  public mutating func unsafeRegisterBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno) -> RegisteredBuffer {
+  public mutating func unsafeRegisterBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno)
+    -> RegisteredBuffer
+  {
     precondition(slot >= 0 && slot < Int(UInt16.max), "IOURing.unsafeRegisterBuffer: slot out of range")
     var iov = iovec(iov_base: region.baseAddress, iov_len: region.count)
     var tag: UInt64 = 0
@@ -446,7 +450,8 @@ extension IOURing {
   /// The corresponding C function is `io_uring_unregister_buf_ring` (kernel 5.19).
   public mutating func unregisterBufferRing(_ group: BufferGroup) throws(Errno) {
     _ = try liburing { io_uring_unregister_buf_ring(ring, Int32(group.id)) }
-    if let storage = bufferRings.removeValue(forKey: group.id), let ledger = ownership, ledger.groupUses[group.id, default: 0] > 0 {
+    if let storage = bufferRings.removeValue(forKey: group.id), let ledger = ownership, ledger.groupUses[group.id, default: 0] > 0
+    {
       ledger.retiredBufferRings[group.id, default: []].append(storage)
     }
   }

@@ -12,7 +12,10 @@ public import SystemPackage
 
 extension IOURing.Request {
   /// Deprecated: ``unsafeRead(_:into:at:userData:)``, or the owned ``read(_:into:range:at:userData:)``.
-  @available(*, deprecated, renamed: "unsafeRead(_:into:at:userData:)", message: "the raw-pointer read is unsafe; or pass an AlignedBuffer, which the ring owns until the completion")
+  @available(
+    *, deprecated, renamed: "unsafeRead(_:into:at:userData:)",
+    message: "the raw-pointer read is unsafe; or pass an AlignedBuffer, which the ring owns until the completion"
+  )
   public static func read(
     _ file: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
@@ -20,7 +23,10 @@ extension IOURing.Request {
   }
 
   /// Deprecated: ``unsafeWrite(_:from:at:userData:)``, or the owned ``write(_:from:range:at:userData:)``.
-  @available(*, deprecated, renamed: "unsafeWrite(_:from:at:userData:)", message: "the raw-pointer write is unsafe; or pass an AlignedBuffer, which the ring owns until the completion")
+  @available(
+    *, deprecated, renamed: "unsafeWrite(_:from:at:userData:)",
+    message: "the raw-pointer write is unsafe; or pass an AlignedBuffer, which the ring owns until the completion"
+  )
   public static func write(
     _ file: some IOURingFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64? = nil, userData: UInt64 = 0
   ) -> Self {
@@ -44,7 +50,10 @@ extension IOURing.Request {
   }
 
   /// Deprecated: ``unsafeSend(_:from:flags:userData:)``, or the owned ``send(_:from:range:flags:userData:)``.
-  @available(*, deprecated, renamed: "unsafeSend(_:from:flags:userData:)", message: "the raw-pointer send is unsafe; or pass an AlignedBuffer")
+  @available(
+    *, deprecated, renamed: "unsafeSend(_:from:flags:userData:)",
+    message: "the raw-pointer send is unsafe; or pass an AlignedBuffer"
+  )
   public static func send(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
@@ -52,7 +61,10 @@ extension IOURing.Request {
   }
 
   /// Deprecated: ``unsafeRecv(_:into:flags:userData:)``, or the owned ``recv(_:into:range:flags:userData:)``.
-  @available(*, deprecated, renamed: "unsafeRecv(_:into:flags:userData:)", message: "the raw-pointer recv is unsafe; or pass an AlignedBuffer")
+  @available(
+    *, deprecated, renamed: "unsafeRecv(_:into:flags:userData:)",
+    message: "the raw-pointer recv is unsafe; or pass an AlignedBuffer"
+  )
   public static func recv(
     _ socket: some IOURingFile, into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0, userData: UInt64 = 0
   ) -> Self {
@@ -77,7 +89,10 @@ extension IOURing.Request {
 
   /// Deprecated: ``unsafeSendZeroCopy(_:from:flags:reportUsage:userData:)``, or the owned
   /// ``sendZeroCopy(_:from:range:flags:reportUsage:userData:)-(_,AlignedBuffer,_,_,_,_)``.
-  @available(*, deprecated, renamed: "unsafeSendZeroCopy(_:from:flags:reportUsage:userData:)", message: "the raw-pointer SEND_ZC is unsafe; or pass an AlignedBuffer, which the ring owns until the notification")
+  @available(
+    *, deprecated, renamed: "unsafeSendZeroCopy(_:from:flags:reportUsage:userData:)",
+    message: "the raw-pointer SEND_ZC is unsafe; or pass an AlignedBuffer, which the ring owns until the notification"
+  )
   public static func sendZeroCopy(
     _ socket: some IOURingFile, from buffer: UnsafeRawBufferPointer, flags: Int32 = 0, reportUsage: Bool = true,
     userData: UInt64 = 0
@@ -162,13 +177,19 @@ extension IOURing.Request {
 
 extension IOURing {
   /// Deprecated: ``unsafeRegisterBuffers(_:)``, or the ring-owned ``registerBuffers(count:size:alignment:)``.
-  @available(*, deprecated, renamed: "unsafeRegisterBuffers(_:)", message: "registering caller memory is unsafe; or let the ring own the table: registerBuffers(count:size:alignment:)")
+  @available(
+    *, deprecated, renamed: "unsafeRegisterBuffers(_:)",
+    message: "registering caller memory is unsafe; or let the ring own the table: registerBuffers(count:size:alignment:)"
+  )
   public mutating func registerBuffers(_ regions: [UnsafeMutableRawBufferPointer]) throws(Errno) -> [RegisteredBuffer] {
     try unsafeRegisterBuffers(regions)
   }
 
   /// Deprecated: ``unsafeRegisterBuffer(_:at:)``, or ``registerBuffer(_:at:)`` with an `AlignedBuffer`.
-  @available(*, deprecated, renamed: "unsafeRegisterBuffer(_:at:)", message: "registering caller memory is unsafe; or move an AlignedBuffer into the ring: registerBuffer(_:at:)")
+  @available(
+    *, deprecated, renamed: "unsafeRegisterBuffer(_:at:)",
+    message: "registering caller memory is unsafe; or move an AlignedBuffer into the ring: registerBuffer(_:at:)"
+  )
   public mutating func registerBuffer(_ region: UnsafeMutableRawBufferPointer, at slot: Int) throws(Errno) -> RegisteredBuffer {
     try unsafeRegisterBuffer(region, at: slot)
   }

@@ -316,7 +316,6 @@ extension IOURing.Request {
   /// closed across `exec`). Combine with `SOCK_NONBLOCK` as `closeOnExec | Int32(SOCK_NONBLOCK.rawValue)`.
   public static let closeOnExec = Int32(SOCK_CLOEXEC.rawValue)
 
-
   /// Sends `buffer` on a connected socket, like `send(2)`, through a raw pointer the caller
   /// keeps valid. The kernel adds `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`.
   /// ``send(_:from:range:flags:userData:)`` takes an owned buffer instead.

@@ -49,9 +49,14 @@ extension IOURing {
       (.clamp, "IORING_SETUP_CLAMP", "kernel 5.6"),
       (.submitAll, "IORING_SETUP_SUBMIT_ALL", "kernel 5.18"),
       (.singleIssuer, "IORING_SETUP_SINGLE_ISSUER", "kernel 6.0"),
-      (.deferTaskrun, "IORING_SETUP_DEFER_TASKRUN", "kernel 6.1; requires IORING_SETUP_SINGLE_ISSUER; incompatible with IORING_SETUP_SQPOLL"),
+      (
+        .deferTaskrun, "IORING_SETUP_DEFER_TASKRUN",
+        "kernel 6.1; requires IORING_SETUP_SINGLE_ISSUER; incompatible with IORING_SETUP_SQPOLL"
+      ),
       (.coopTaskrun, "IORING_SETUP_COOP_TASKRUN", "kernel 5.19; incompatible with IORING_SETUP_SQPOLL before 6.x"),
-      (.taskrunFlag, "IORING_SETUP_TASKRUN_FLAG", "kernel 5.19; requires IORING_SETUP_COOP_TASKRUN or IORING_SETUP_DEFER_TASKRUN"),
+      (
+        .taskrunFlag, "IORING_SETUP_TASKRUN_FLAG", "kernel 5.19; requires IORING_SETUP_COOP_TASKRUN or IORING_SETUP_DEFER_TASKRUN"
+      ),
     ]
 
     public var description: String {
@@ -134,7 +139,11 @@ extension IOURing {
       var ordered = SetupFlags.known.filter { requestedFlags.contains($0.flag) }
       let unknown = requestedFlags.subtracting(SetupFlags(rawValue: SetupFlags.known.reduce(0) { $0 | $1.flag.rawValue }))
       if !unknown.isEmpty {
-        ordered.append((unknown, "IORING_SETUP flag bits 0x" + String(unknown.rawValue, radix: 16), "unknown to this kernel or unsupported by IOURing"))
+        ordered.append(
+          (
+            unknown, "IORING_SETUP flag bits 0x" + String(unknown.rawValue, radix: 16),
+            "unknown to this kernel or unsupported by IOURing"
+          ))
       }
       for entry in ordered {
         let trial = accepted.union(entry.flag)
@@ -144,7 +153,9 @@ extension IOURing {
             if entry.flag == .cqSize {
               return SetupError(
                 errno: .invalidArgument, rejectedFlag: entry.flag, rejectedEntries: true,
-                message: "io_uring_setup: EINVAL: the kernel rejected \(entry.name) with completionQueueEntries = \(requested.cq_entries) for \(entries) entries (\(entry.requirement))")
+                message:
+                  "io_uring_setup: EINVAL: the kernel rejected \(entry.name) with completionQueueEntries = \(requested.cq_entries) for \(entries) entries (\(entry.requirement))"
+              )
             }
             return SetupError(
               errno: .invalidArgument, rejectedFlag: entry.flag,
@@ -156,7 +167,9 @@ extension IOURing {
       }
       return SetupError(
         errno: .invalidArgument,
-        message: "io_uring_setup: EINVAL: the kernel rejected the combination \(requestedFlags) although each flag is accepted on its own")
+        message:
+          "io_uring_setup: EINVAL: the kernel rejected the combination \(requestedFlags) although each flag is accepted on its own"
+      )
     }
   }
 }

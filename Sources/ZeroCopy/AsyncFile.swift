@@ -167,7 +167,9 @@ public final class AsyncFile: Sendable {
   ///
   /// The corresponding io_uring opcode is `IORING_OP_READ` with offset -1; the thread-pool
   /// engine calls `read` (after `poll` for pipes and devices).
-  nonisolated(nonsending) public func read(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func read(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
+    AlignedBuffer
+  > {
     await read(into: buffer, range: range, offset: nil)
   }
 
@@ -207,7 +209,9 @@ public final class AsyncFile: Sendable {
   ///
   /// The corresponding io_uring opcode is `IORING_OP_WRITE` with offset -1; the thread-pool
   /// engine calls `write` (after `poll` for pipes).
-  nonisolated(nonsending) public func write(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func write(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
+    AlignedBuffer
+  > {
     await write(from: buffer, range: range, offset: nil)
   }
 

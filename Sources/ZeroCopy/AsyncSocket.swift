@@ -50,7 +50,9 @@ public final class AsyncSocket: Sendable {
   ///
   /// The corresponding C function is `socket` (inline); the io_uring opcode is
   /// `IORING_OP_CONNECT`, the thread-pool engine calls `connect(2)`.
-  nonisolated(nonsending) public static func connect(to address: SocketAddress, engine: IOEngine = .default) async throws(ZeroCopyError) -> AsyncSocket {
+  nonisolated(nonsending) public static func connect(to address: SocketAddress, engine: IOEngine = .default)
+    async throws(ZeroCopyError) -> AsyncSocket
+  {
     let socket = AsyncSocket(takingOwnershipOf: try makeSocket(family: address.family), engine: engine)
     let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(address.bytes.count, 1), alignment: 8)
     defer { storage.deallocate() }
@@ -146,7 +148,9 @@ public final class AsyncSocket: Sendable {
   ///
   /// The corresponding io_uring opcode is `IORING_OP_SEND` (the kernel adds `MSG_NOSIGNAL`);
   /// the thread-pool engine calls `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` after `poll`.
-  nonisolated(nonsending) public func send(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func send(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
+    AlignedBuffer
+  > {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     let result = await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: false), .send, offset: nil)
@@ -159,7 +163,9 @@ public final class AsyncSocket: Sendable {
   ///   saying how many were sent — with the buffer.
   ///
   /// The corresponding io_uring opcode is `IORING_OP_SEND` (repeated).
-  nonisolated(nonsending) public func sendAll(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func sendAll(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
+    AlignedBuffer
+  > {
     let r = checkedRange(range, in: buffer, #function)
     var done = 0
     while done < r.count {
@@ -190,7 +196,9 @@ public final class AsyncSocket: Sendable {
   ///   a new one after a cancellation, see above).
   ///
   /// The corresponding io_uring opcode is `IORING_OP_SEND_ZC` (kernel 6.0; two completions).
-  nonisolated(nonsending) public func sendZeroCopy(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func sendZeroCopy(from buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async
+    -> IOResult<AlignedBuffer>
+  {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     return await performOwning(owner, engine, .send(descriptor, bytes, zeroCopy: true), .send, offset: nil, buffer)
@@ -203,7 +211,9 @@ public final class AsyncSocket: Sendable {
   ///
   /// The corresponding io_uring opcode is `IORING_OP_RECV`; the thread-pool engine calls
   /// `recv(2)` with `MSG_DONTWAIT` after `poll`.
-  nonisolated(nonsending) public func receive(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<AlignedBuffer> {
+  nonisolated(nonsending) public func receive(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
+    AlignedBuffer
+  > {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     let result = await performOperation(owner, engine, .recv(descriptor, bytes), .receive, offset: nil)
@@ -228,7 +238,8 @@ public final class AsyncSocket: Sendable {
   /// The corresponding C function is `shutdown`.
   public func shutdown(_ direction: Direction) throws(ZeroCopyError) {
     guard owner.begin() else {
-      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: .badFileDescriptor, descriptors: [descriptor], message: "the socket was closed")
+      throw ZeroCopyError(
+        .shutdown, syscall: "shutdown", errno: .badFileDescriptor, descriptors: [descriptor], message: "the socket was closed")
     }
     defer { owner.operationFinished() }
     let how: Int32

@@ -308,7 +308,9 @@ internal final class ChunkReader: @unchecked Sendable {
 
   private func error(_ errno: Errno, offset: Int64, message: String? = nil) -> ZeroCopyError {
     ZeroCopyError(
-      .readChunks, syscall: engine.syscallName(.read(file.descriptor, UnsafeMutableRawBufferPointer(start: nil, count: 0), offset: isStream ? nil : 0)),
+      .readChunks,
+      syscall: engine.syscallName(
+        .read(file.descriptor, UnsafeMutableRawBufferPointer(start: nil, count: 0), offset: isStream ? nil : 0)),
       errno: errno, paths: file.paths, descriptors: [file.descriptor], offset: isStream ? nil : offset,
       bytesTransferred: delivered, message: message)
   }

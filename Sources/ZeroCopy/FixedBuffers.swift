@@ -77,7 +77,8 @@ extension IOEngine {
     count: Int, size: Int, alignment: Int = AlignedBuffer.pageSize
   ) async throws(ZeroCopyError) -> FixedBuffers {
     precondition(count > 0 && count <= 16384, "IOEngine.registerFixedBuffers: count must be 1...16384 (got \(count))")
-    precondition(size > 0 && size % alignment == 0, "IOEngine.registerFixedBuffers: size must be a positive multiple of the alignment")
+    precondition(
+      size > 0 && size % alignment == 0, "IOEngine.registerFixedBuffers: size must be a positive multiple of the alignment")
     func failure(_ errno: Errno, _ message: String? = nil) -> ZeroCopyError {
       ZeroCopyError(.registerBuffers, syscall: "io_uring_register(IORING_REGISTER_BUFFERS)", errno: errno, message: message)
     }
@@ -135,7 +136,9 @@ extension AsyncFile {
     precondition(buffer.table.engine === engine, "AsyncFile.read(intoFixed:): the buffer belongs to another engine")
     let bytes = Self.slice(buffer, range)
     let spec = OpSpec.readFixed(owner.descriptor, bytes, index: UInt16(buffer.index), offset: offset)
-    if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) { return .failure(failure) }
+    if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
+      return .failure(failure)
+    }
     let result = await perform(spec, .read, offset: offset)
     withExtendedLifetime(buffer.table) {}  // the memory outlives the final completion
     return result

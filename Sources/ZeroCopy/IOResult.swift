@@ -179,4 +179,3 @@ public struct BufferList: ~Copyable, @unchecked Sendable {
     return iovecs
   }
 }
-

@@ -68,7 +68,9 @@ public enum Readiness {
   ///
   /// The corresponding C calls are `epoll_ctl(EPOLL_CTL_ADD, EPOLLONESHOT)` and, on the
   /// shared thread, `epoll_wait`.
-  nonisolated(nonsending) public static func wait(for events: Events, on descriptor: FileDescriptor) async throws(ZeroCopyError) -> Events {
+  nonisolated(nonsending) public static func wait(for events: Events, on descriptor: FileDescriptor) async throws(ZeroCopyError)
+    -> Events
+  {
     try await wait(for: events, on: descriptor, owner: nil)
   }
 
@@ -193,7 +195,8 @@ internal final class ReadinessReactor: @unchecked Sendable {
   }
 
   static func cancelled(_ descriptor: FileDescriptor) -> ZeroCopyError {
-    ZeroCopyError(.readiness, syscall: "epoll_wait", errno: .canceled, descriptors: [descriptor], message: "the wait was cancelled")
+    ZeroCopyError(
+      .readiness, syscall: "epoll_wait", errno: .canceled, descriptors: [descriptor], message: "the wait was cancelled")
   }
 
   func makeToken() -> UInt64 {
@@ -250,7 +253,8 @@ internal final class ReadinessReactor: @unchecked Sendable {
   }
 
   private static func closing(_ descriptor: FileDescriptor) -> ZeroCopyError {
-    ZeroCopyError(.readiness, syscall: "epoll_wait", errno: .canceled, descriptors: [descriptor], message: "the socket is being closed")
+    ZeroCopyError(
+      .readiness, syscall: "epoll_wait", errno: .canceled, descriptors: [descriptor], message: "the socket is being closed")
   }
 
   /// Removes a waiter and its registration. The lock must be held.

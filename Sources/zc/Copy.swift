@@ -58,7 +58,9 @@ struct Copy: AsyncParsableCommand {
   @Argument(help: "The files to copy (- for standard input), then the destination.")
   var operands: [String] = []
 
-  @Flag(name: [.customShort("a"), .customLong("archive")], help: "-dR --preserve=all: a tree exactly (links as links, hard links, modes, owners, times, xattrs).")
+  @Flag(
+    name: [.customShort("a"), .customLong("archive")],
+    help: "-dR --preserve=all: a tree exactly (links as links, hard links, modes, owners, times, xattrs).")
   var archive = false
 
   @Flag(name: .customShort("d"), help: "--no-dereference --preserve=links.")
@@ -67,7 +69,8 @@ struct Copy: AsyncParsableCommand {
   @Flag(name: [.customShort("P"), .customLong("no-dereference")], help: "Copy symbolic links as links (default with -r).")
   var noDereference = false
 
-  @Flag(name: [.customShort("L"), .customLong("dereference")], help: "Follow every symbolic link in SOURCE (default without -r).")
+  @Flag(
+    name: [.customShort("L"), .customLong("dereference")], help: "Follow every symbolic link in SOURCE (default without -r).")
   var dereference = false
 
   @Flag(name: .customShort("H"), help: "Follow symbolic links named on the command line.")
@@ -76,19 +79,30 @@ struct Copy: AsyncParsableCommand {
   @Flag(name: .customShort("p"), help: "--preserve=mode,ownership,timestamps.")
   var preserveStandard = false
 
-  @Option(name: .customLong("preserve"), help: ArgumentHelp("Carry over mode, ownership, timestamps, links, xattr or all (--preserve alone: mode,ownership,timestamps).", valueName: "LIST"))
+  @Option(
+    name: .customLong("preserve"),
+    help: ArgumentHelp(
+      "Carry over mode, ownership, timestamps, links, xattr or all (--preserve alone: mode,ownership,timestamps).",
+      valueName: "LIST"))
   var preserve: String?
 
-  @Option(name: .customLong("no-preserve"), help: ArgumentHelp("Do not carry over these attributes (--no-preserve=mode: new files get the default permissions).", valueName: "LIST"))
+  @Option(
+    name: .customLong("no-preserve"),
+    help: ArgumentHelp(
+      "Do not carry over these attributes (--no-preserve=mode: new files get the default permissions).", valueName: "LIST"))
   var noPreserve: String?
 
   @Flag(name: [.customShort("n"), .customLong("no-clobber")], help: "Keep existing files (overrides an earlier -i).")
   var noClobber = false
 
-  @Flag(name: [.customShort("i"), .customLong("interactive")], help: "Ask before replacing an existing file (overrides an earlier -n).")
+  @Flag(
+    name: [.customShort("i"), .customLong("interactive")],
+    help: "Ask before replacing an existing file (overrides an earlier -n).")
   var interactive = false
 
-  @Flag(name: [.customShort("f"), .customLong("force")], help: "Remove an existing file that cannot be opened for writing, and retry.")
+  @Flag(
+    name: [.customShort("f"), .customLong("force")], help: "Remove an existing file that cannot be opened for writing, and retry."
+  )
   var force = false
 
   @Flag(name: [.customShort("u"), .customLong("update")], help: "Replace only files older than their source.")
@@ -97,10 +111,13 @@ struct Copy: AsyncParsableCommand {
   @Flag(name: .customLong("remove-destination"), help: "Remove each existing destination file before copying.")
   var removeDestination = false
 
-  @Option(name: [.customShort("t", allowingJoined: true), .customLong("target-directory")], help: ArgumentHelp("Copy every SOURCE into DIRECTORY.", valueName: "DIRECTORY"))
+  @Option(
+    name: [.customShort("t", allowingJoined: true), .customLong("target-directory")],
+    help: ArgumentHelp("Copy every SOURCE into DIRECTORY.", valueName: "DIRECTORY"))
   var targetDirectory: String?
 
-  @Flag(name: [.customShort("T"), .customLong("no-target-directory")], help: "DEST is the copy's name, even when it is a directory.")
+  @Flag(
+    name: [.customShort("T"), .customLong("no-target-directory")], help: "DEST is the copy's name, even when it is a directory.")
   var noTargetDirectory = false
 
   @Flag(name: .customLong("parents"), help: "Use each SOURCE's full path under DIRECTORY (creating its directories).")
@@ -109,7 +126,9 @@ struct Copy: AsyncParsableCommand {
   @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Print each copy ('a' -> 'b') on standard output.")
   var verbose = false
 
-  @Option(name: .customLong("reflink"), help: ArgumentHelp("Clones: auto (default), always (--reflink alone), never.", valueName: "WHEN"))
+  @Option(
+    name: .customLong("reflink"),
+    help: ArgumentHelp("Clones: auto (default), always (--reflink alone), never.", valueName: "WHEN"))
   var reflink: String?
 
   @Option(name: .long, help: ArgumentHelp("Holes: auto (default), always (runs of zeros too), never.", valueName: "WHEN"))
@@ -149,17 +168,23 @@ struct Copy: AsyncParsableCommand {
       var fileOnly = flags.given
       if atomic { fileOnly.insert("--atomic", at: 0) }
       if !fileOnly.isEmpty {
-        throw ValidationError("\(fileOnly.joined(separator: ", ")) cannot be used with -r: they apply to single files (--tree-json prints a tree's totals)")
+        throw ValidationError(
+          "\(fileOnly.joined(separator: ", ")) cannot be used with -r: they apply to single files (--tree-json prints a tree's totals)"
+        )
       }
       if operands.dropLast(targetDirectory == nil ? 1 : 0).contains("-") {
         throw ValidationError("-r copies a directory; standard input (-) is not one")
       }
     } else {
       let treeOnly = tree.given
-      if !treeOnly.isEmpty { throw ValidationError("\(treeOnly.joined(separator: ", ")) cannot be used without -r: they apply to directory trees") }
+      if !treeOnly.isEmpty {
+        throw ValidationError("\(treeOnly.joined(separator: ", ")) cannot be used without -r: they apply to directory trees")
+      }
     }
     if atomic && (force || removeDestination) {
-      throw ValidationError("--atomic cannot be used with \(force ? "-f" : "--remove-destination"): an atomic copy renames a new file over the destination, it never opens or removes it")
+      throw ValidationError(
+        "--atomic cannot be used with \(force ? "-f" : "--remove-destination"): an atomic copy renames a new file over the destination, it never opens or removes it"
+      )
     }
     if let name = flags.strategy {
       let strategy = try flags.resolvedStrategy()
@@ -234,7 +259,11 @@ struct Copy: AsyncParsableCommand {
       let destination = operands[1]
       let rule: CopyOptions.Destination =
         noTargetDirectory ? .exactPath : RawArguments.endsWithSlash(destination) ? .intoDirectory : .automatic
-      return [Operation(source: operands[0], destination: RawArguments.path(destination), destinationText: RawArguments.quoted(destination), rule: rule)]
+      return [
+        Operation(
+          source: operands[0], destination: RawArguments.path(destination), destinationText: RawArguments.quoted(destination),
+          rule: rule)
+      ]
     }
     let base = RawArguments.path(directory)
     return sources.map { source in
@@ -333,7 +362,9 @@ struct Settings {
     case .never?: policy.existing = .skip
     default: policy.existing = command.update ? .replaceIfOlder : .replace
     }
-    if ordered.interactive == .ask { policy.confirmReplace = { askToReplace($0, force: command.force || command.removeDestination) } }
+    if ordered.interactive == .ask {
+      policy.confirmReplace = { askToReplace($0, force: command.force || command.removeDestination) }
+    }
     policy.replace = command.removeDestination ? .removeFirst : command.force ? .removeIfUnwritable : .writeInto
     policy.reflink = (try? command.resolvedReflink()) ?? .auto
     if policy.preserve.contains(.links) { policy.hardLinks = HardLinkMap() }
@@ -350,7 +381,8 @@ func askToReplace(_ question: ReplaceQuestion, force: Bool) -> Bool {
   let mode = String(question.mode, radix: 8)
   let padded = String(repeating: "0", count: max(0, 4 - mode.count)) + mode
   if !question.isWritable {
-    let text = force
+    let text =
+      force
       ? "zc copy: replace \(question.destination.shellQuoted), overriding mode \(padded) (\(permissionString(question.mode)))? "
       : "zc copy: unwritable \(question.destination.shellQuoted) (mode \(padded), \(permissionString(question.mode))); try anyway? "
     writeStandardError(text)

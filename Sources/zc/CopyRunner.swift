@@ -27,7 +27,8 @@ final class CopyRunner {
     Interruption.onInterrupt { monitor.cancel() }
     if settings.recursive && !settings.quiet && isatty(STDERR_FILENO) == 1 {
       let sources = command.operands.dropLast(command.targetDirectory == nil ? 1 : 0).map(RawArguments.path)
-      progressLine = TreeProgressLine(monitor: treeMonitor, progress: treeProgress, sources: Array(sources), following: settings.following)
+      progressLine = TreeProgressLine(
+        monitor: treeMonitor, progress: treeProgress, sources: Array(sources), following: settings.following)
     }
   }
 
@@ -54,7 +55,10 @@ final class CopyRunner {
     var names = [operation.destination: operation.destinationText]
     names[sourcePath] = RawArguments.quoted(operation.source)
     func refuse(_ syscall: String, _ errno: Errno, _ message: String) {
-      report(ZeroCopyError(.copy, syscall: syscall, errno: errno, paths: [sourcePath, operation.destination], message: message, isRefusal: true), names: names)
+      report(
+        ZeroCopyError(
+          .copy, syscall: syscall, errno: errno, paths: [sourcePath, operation.destination], message: message, isRefusal: true),
+        names: names)
     }
     if operation.source == "-" {
       guard operation.rule != .exactPath || command.targetDirectory == nil && command.operands.count == 2 else {
@@ -67,9 +71,10 @@ final class CopyRunner {
     let raw = RawArguments.bytes(operation.source).map { CChar(bitPattern: $0) } + [0]
     let follow = settings.followCommandLine || RawArguments.endsWithSlash(operation.source)
     guard (follow ? stat(raw, &status) : lstat(raw, &status)) == 0 else {
-      return report(ZeroCopyError(
-        .copy, syscall: follow ? "stat" : "lstat", errno: Errno(rawValue: errno), paths: [],
-        message: "cannot stat \(RawArguments.quoted(operation.source))", isRefusal: true), names: names)
+      return report(
+        ZeroCopyError(
+          .copy, syscall: follow ? "stat" : "lstat", errno: Errno(rawValue: errno), paths: [],
+          message: "cannot stat \(RawArguments.quoted(operation.source))", isRefusal: true), names: names)
     }
     let kind = status.st_mode & S_IFMT
     if kind == S_IFDIR && !settings.recursive {
@@ -164,10 +169,11 @@ final class CopyRunner {
     for error in result.errors { report(error, names: names) }
     if single {
       // A link copied as a link: the file report says so.
-      command.flags.printReport(TransferReport(
-        strategy: "none", requestedStrategy: "automatic", bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
-        syscalls: 0, elapsed: result.duration, fallbacks: [], notes: [], sourceKind: .other, destinationKind: .other,
-        dataPath: DataPath(.notCopied, reason: "a symbolic link, copied as a link (-P)")))
+      command.flags.printReport(
+        TransferReport(
+          strategy: "none", requestedStrategy: "automatic", bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
+          syscalls: 0, elapsed: result.duration, fallbacks: [], notes: [], sourceKind: .other, destinationKind: .other,
+          dataPath: DataPath(.notCopied, reason: "a symbolic link, copied as a link (-P)")))
     } else {
       totals.add(result)
     }
@@ -182,22 +188,31 @@ final class CopyRunner {
       var existing = stat()
       if destination.withPlatformString({ stat($0, &existing) }) == 0 {
         if existing.st_mode & S_IFMT == S_IFDIR { continue }
-        report(ZeroCopyError(
-          .copy, syscall: "stat", errno: .notDirectory, paths: [source, destination],
-          message: "\(destination.shellQuoted) exists but is not a directory", isRefusal: true))
+        report(
+          ZeroCopyError(
+            .copy, syscall: "stat", errno: .notDirectory, paths: [source, destination],
+            message: "\(destination.shellQuoted) exists but is not a directory", isRefusal: true))
         return false
       }
       var status = stat()
       guard source.withPlatformString({ stat($0, &status) }) == 0 else {
-        report(ZeroCopyError(.copy, syscall: "stat", errno: Errno(rawValue: errno), paths: [source], message: "cannot stat the source directory"))
+        report(
+          ZeroCopyError(
+            .copy, syscall: "stat", errno: Errno(rawValue: errno), paths: [source], message: "cannot stat the source directory"))
         return false
       }
       guard destination.withPlatformString({ mkdir($0, (status.st_mode & 0o1777) | 0o700) }) == 0 else {
-        report(ZeroCopyError(.copy, syscall: "mkdir", errno: Errno(rawValue: errno), paths: [source, destination], message: "cannot make directory"))
+        report(
+          ZeroCopyError(
+            .copy, syscall: "mkdir", errno: Errno(rawValue: errno), paths: [source, destination], message: "cannot make directory"
+          ))
         return false
       }
       createdParents.append((source, destination, status))
-      if command.verbose { StandardOutput.line("\(String(decoding: source.bytes, as: UTF8.self)) -> \(String(decoding: destination.bytes, as: UTF8.self))") }
+      if command.verbose {
+        StandardOutput.line(
+          "\(String(decoding: source.bytes, as: UTF8.self)) -> \(String(decoding: destination.bytes, as: UTF8.self))")
+      }
     }
     return true
   }
@@ -253,7 +268,8 @@ func currentUmask() -> mode_t {
 extension FilePath {
   /// The path's bytes.
   var bytes: [UInt8] {
-    withPlatformString { pointer in Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) } }
+    withPlatformString { pointer in
+      Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+    }
   }
 }
-

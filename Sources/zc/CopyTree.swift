@@ -8,13 +8,17 @@ import ZeroCopy
 /// The options of `zc copy -r`. Each is optional so that giving one without -r can be
 /// refused (``given``) instead of ignored.
 struct TreeFlags: ParsableArguments {
-  @Flag(name: [.customShort("r"), .customShort("R"), .long], help: "Copy directories recursively (as cp -r: links as links, FIFOs and devices recreated).")
+  @Flag(
+    name: [.customShort("r"), .customShort("R"), .long],
+    help: "Copy directories recursively (as cp -r: links as links, FIFOs and devices recreated).")
   var recursive = false
 
   @Option(name: .long, help: "How files are copied: uring, threads, sequential or automatic (uring, else threads; default).")
   var engine: String?
 
-  @Option(name: .long, help: "Files in flight at once, 1 to \(TreeCopy.maximumJobs) (ring lanes or threads; default 32 for uring, 8 for threads).")
+  @Option(
+    name: .long,
+    help: "Files in flight at once, 1 to \(TreeCopy.maximumJobs) (ring lanes or threads; default 32 for uring, 8 for threads).")
   var jobs: Int?
 
   @Flag(name: .long, help: "Report errors and go on with the rest of the tree (the default, as cp; exit status 1 at the end).")
@@ -26,7 +30,9 @@ struct TreeFlags: ParsableArguments {
   @Flag(name: .long, help: "Copy access and modification times too (--preserve=timestamps).")
   var preserveTimes = false
 
-  @Option(name: .long, help: "How existing files are replaced: overwrite (write, then ftruncate; default) or truncate (O_TRUNC, like cp).")
+  @Option(
+    name: .long,
+    help: "How existing files are replaced: overwrite (write, then ftruncate; default) or truncate (O_TRUNC, like cp).")
   var overwrite: String?
 
   @Flag(name: .long, help: "Print the totals as one JSON object.")
@@ -58,7 +64,8 @@ struct TreeFlags: ParsableArguments {
     guard let engine else { return .automatic }
     guard let e = TreeCopy.Engine(rawValue: engine) else {
       throw ValidationError(
-        "unknown engine \(RawArguments.quoted(engine)); known: \(TreeCopy.Engine.allCases.map(\.rawValue).joined(separator: ", "))")
+        "unknown engine \(RawArguments.quoted(engine)); known: \(TreeCopy.Engine.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
     }
     return e
   }
@@ -156,10 +163,12 @@ final class TreeProgressLine: Sendable {
 private func startMeasuring(_ sources: [FilePath], following: SymlinkFollowing, into progress: TreeCopy.Progress) {
   let job = Unmanaged.passRetained(MeasureJob(sources, following, progress))
   var thread = pthread_t()
-  let started = pthread_create(&thread, nil, { context in
-    Unmanaged<MeasureJob>.fromOpaque(context!).takeRetainedValue().run()
-    return nil
-  }, job.toOpaque())
+  let started = pthread_create(
+    &thread, nil,
+    { context in
+      Unmanaged<MeasureJob>.fromOpaque(context!).takeRetainedValue().run()
+      return nil
+    }, job.toOpaque())
   if started == 0 { pthread_detach(thread) } else { job.release() }
 }
 

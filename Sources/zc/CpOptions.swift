@@ -150,7 +150,8 @@ struct CpOrderedOptions: Equatable {
         continue
       default:
         throw ValidationError(
-          "invalid argument \(RawArguments.quoted(String(item))) for '\(option)'; valid arguments are: mode, timestamps, ownership, links, context, xattr, all")
+          "invalid argument \(RawArguments.quoted(String(item))) for '\(option)'; valid arguments are: mode, timestamps, ownership, links, context, xattr, all"
+        )
       }
       if on { preserve.formUnion(attribute) } else { preserve.subtract(attribute) }
     }

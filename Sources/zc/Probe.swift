@@ -28,7 +28,9 @@ struct Probe: AsyncParsableCommand {
       if let errno = ioUring.registerErrno { print("  io_uring_register: \(errno.symbolicName) (errno \(errno.rawValue))") }
     }
     let maximum = TransferProbe.pipeMaximumCapacity.map(String.init) ?? "unknown"
-    print("pipes: pipe-max-size \(maximum) bytes; splice pool: up to \(PipePool.shared.maximumPipes) pipes of \(PipePool.shared.capacity) bytes")
+    print(
+      "pipes: pipe-max-size \(maximum) bytes; splice pool: up to \(PipePool.shared.maximumPipes) pipes of \(PipePool.shared.capacity) bytes"
+    )
 
     let entries = TransferProbe.run()
     let routes = TransferProbe.Route.allCases

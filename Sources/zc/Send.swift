@@ -31,7 +31,9 @@ struct Send: AsyncParsableCommand {
     let path = RawArguments.path(file)
     let input = path.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
     guard input >= 0 else {
-      printError("zc send: open failed: \(String(cString: strerror(errno))) (\(Errno(rawValue: errno).symbolicName)); 0 bytes reached the destination; \(path.shellQuoted)")
+      printError(
+        "zc send: open failed: \(String(cString: strerror(errno))) (\(Errno(rawValue: errno).symbolicName)); 0 bytes reached the destination; \(path.shellQuoted)"
+      )
       throw ExitCode.failure
     }
     defer { _ = close(input) }

@@ -57,7 +57,9 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .long, help: "How paths are kept inside DIR: automatic, openat2, componentWalk.")
   var paths: String = "automatic"
 
-  @Option(name: .long, help: "Body pieces up to this many bytes are sent on the connection's thread (0: all through Transfer.run's workers).")
+  @Option(
+    name: .long,
+    help: "Body pieces up to this many bytes are sent on the connection's thread (0: all through Transfer.run's workers).")
   var inlineTransferLimit: Int = 64 << 10
 
   @Flag(name: .long, help: "No access log.")
@@ -76,7 +78,9 @@ struct Serve: AsyncParsableCommand {
       throw ValidationError("\(name) must be a positive number of seconds")
     }
     guard shutdownGrace >= 0 && shutdownGrace < 1e9 else { throw ValidationError("--shutdown-grace must be 0 or more seconds") }
-    guard maxConnections > 0, maxRequests > 0 else { throw ValidationError("--max-connections and --max-requests must be positive") }
+    guard maxConnections > 0, maxRequests > 0 else {
+      throw ValidationError("--max-connections and --max-requests must be positive")
+    }
     guard maxHeaderBytes >= 256 else { throw ValidationError("--max-header-bytes must be at least 256") }
     guard inlineTransferLimit >= 0 else { throw ValidationError("--inline-transfer-limit must not be negative") }
   }
@@ -97,7 +101,9 @@ struct Serve: AsyncParsableCommand {
     do {
       server = try FileServer(root: FilePath(directory), configuration: config)
     } catch {
-      printError("zc serve: \(error.syscall) failed: \(String(cString: strerror(error.errno.rawValue))) (\(errnoName(error.errno)), errno \(error.errno.rawValue)); \(error.message)")
+      printError(
+        "zc serve: \(error.syscall) failed: \(String(cString: strerror(error.errno.rawValue))) (\(errnoName(error.errno)), errno \(error.errno.rawValue)); \(error.message)"
+      )
       throw ExitCode(1)
     }
     let stop = try SignalPipe.install()

@@ -59,7 +59,10 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
   for line in text.split(separator: "\n", maxSplits: 8).map(String.init) {
     let fileSize = Int64(bytes.first ?? 0) * 97 + Int64(bytes.last ?? 0)
     if case .ranges(let ranges) = ByteRangeRequest.parse(line, size: fileSize) {
-      for r in ranges { precondition(r.lowerBound >= 0 && r.lowerBound < r.upperBound && r.upperBound <= fileSize, "range \(r) outside \(fileSize)") }
+      for r in ranges {
+        precondition(
+          r.lowerBound >= 0 && r.lowerBound < r.upperBound && r.upperBound <= fileSize, "range \(r) outside \(fileSize)")
+      }
     }
     if let t = HTTPDate.parse(line) {
       precondition(HTTPDate.parse(HTTPDate.format(t)) == t, "date \(line) does not round-trip")

@@ -2,6 +2,7 @@
 // the answer does not depend on how the bytes arrive.
 
 import Testing
+
 @testable import FileServer
 
 /// Parses `text` in one piece.
@@ -50,7 +51,8 @@ struct ParserTests {
   }
 
   @Test func fieldValuesLoseSurroundingWhitespace() throws {
-    let head = try #require(completeHead("HEAD / HTTP/1.1\r\nHost:\t h \t\r\nX-Empty:\r\nIf-None-Match:  \"a\" , \"b\"  \r\n\r\n"))
+    let head = try #require(
+      completeHead("HEAD / HTTP/1.1\r\nHost:\t h \t\r\nX-Empty:\r\nIf-None-Match:  \"a\" , \"b\"  \r\n\r\n"))
     #expect(head.host == "h")
     #expect(head.ifNoneMatch == "\"a\" , \"b\"")
     #expect(head.fields[1] == ("x-empty", "") as (String, String))
@@ -104,77 +106,78 @@ struct ParserTests {
     #expect(length + length2 == bytes.count)
   }
 
-  @Test(arguments: [
-    // Line endings.
-    ("GET / HTTP/1.1\nHost: h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\n\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400),
-    ("GET / HTTP/1.1\rHost: h\r\n\r\n", 400),
-    // Request line.
-    ("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400),
-    ("GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET / http/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET / HTTP/1\r\nHost: h\r\n\r\n", 400),
-    ("GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),
-    ("GET /\r\n\r\n", 400),
-    (" GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
-    ("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
-    ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
-    // Target bytes outside RFC 3986.
-    ("GET /a\"b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /a\\b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /a{b} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /a|b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /\u{e9} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /\u{7f} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    ("GET /\u{0} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-    // Field syntax.
-    ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\n\tfolded\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHo(st: h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\n: h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost h\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{0}b\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{1}b\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{7f}b\r\n\r\n", 400),
-    // Host.
-    ("GET / HTTP/1.1\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: u@h\r\n\r\n", 400),
-    // Framing: no way to read a body two ways.
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", 400),
-    ("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400),
-    // Conditional headers appear once.
-    ("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: x\r\nif-modified-since: y\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nHost: h\r\nIf-Range: x\r\nIf-Range: y\r\n\r\n", 400),
-  ] as [(String, Int)])
+  @Test(
+    arguments: [
+      // Line endings.
+      ("GET / HTTP/1.1\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\n\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400),
+      ("GET / HTTP/1.1\rHost: h\r\n\r\n", 400),
+      // Request line.
+      ("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400),
+      ("GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / http/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),
+      ("GET /\r\n\r\n", 400),
+      (" GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+      ("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
+      ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+      // Target bytes outside RFC 3986.
+      ("GET /a\"b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /a\\b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /a{b} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /a|b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /\u{e9} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /\u{7f} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET /\u{0} HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      // Field syntax.
+      ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\n\tfolded\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHo(st: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\n: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{0}b\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{1}b\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{7f}b\r\n\r\n", 400),
+      // Host.
+      ("GET / HTTP/1.1\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: u@h\r\n\r\n", 400),
+      // Framing: no way to read a body two ways.
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", 400),
+      ("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+      ("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+      // Conditional headers appear once.
+      ("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: x\r\nif-modified-since: y\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\nIf-Range: x\r\nIf-Range: y\r\n\r\n", 400),
+    ] as [(String, Int)])
   func refused(_ text: String, status: Int) {
     #expect(refusal(text) == status, "\(text.debugDescription)")
   }
@@ -193,7 +196,8 @@ struct ParserTests {
     #expect(completeHead("GET / HTTP/1.0\r\n\r\n")?.host == nil)
     // obs-text in a value is allowed (RFC 9110 §5.5); methods are any token.
     #expect(completeHead("BREW /pot HTTP/1.1\r\nHost: h\r\nX: caf\u{e9}\r\n\r\n")?.method == "BREW")
-    #expect(completeHead("GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n")?.targetString == "http://example.com/a?b")
+    #expect(
+      completeHead("GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n")?.targetString == "http://example.com/a?b")
   }
 
   @Test func limits() throws {

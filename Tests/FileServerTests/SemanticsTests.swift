@@ -1,41 +1,43 @@
 // Ranges, dates, entity tags, preconditions and media types: nginx's answers.
 
 import Testing
+
 @testable import FileServer
 
 @Suite("HTTP semantics")
 struct SemanticsTests {
   /// nginx's range filter, case by case (file of 1000 bytes unless said).
-  @Test(arguments: [
-    ("bytes=0-99", 1000, "0-100"),
-    ("bytes=0-", 1000, "0-1000"),
-    ("bytes=-100", 1000, "900-1000"),
-    ("bytes=-2000", 1000, "0-1000"),
-    ("bytes=990-2000", 1000, "990-1000"),
-    ("BYTES=1-1", 1000, "1-2"),
-    ("bytes= 1 - 2 ", 1000, "1-3"),
-    ("bytes=0-0,2-3", 1000, "0-1,2-4"),
-    ("bytes=5-1", 1000, "416"),
-    ("bytes=1000-", 1000, "416"),
-    ("bytes=1000-1000", 1000, "416"),
-    ("bytes=-0", 1000, "416"),
-    ("bytes=abc", 1000, "416"),
-    ("bytes=1-2;", 1000, "416"),
-    ("bytes=1-2,", 1000, "416"),
-    ("bytes=\t1-2", 1000, "416"),
-    ("bytes=99999999999999999999-", 1000, "416"),
-    ("bytes=0-", 0, "whole"),
-    ("bytes=0-5", 0, "whole"),
-    ("bytes=5-", 0, "416"),
-    ("items=0-1", 1000, "whole"),
-    ("bytes=", 1000, "whole"),
-    ("bytes", 1000, "whole"),
-    ("bytes=0-999,0-999", 1000, "whole"),
-    ("bytes=0-499,500-999", 1000, "0-500,500-1000"),
-    ("bytes=0-1,3-4,6-7,9-10", 20, "0-2,3-5,6-8,9-11"),
-    ("bytes=0-1,3-4", 8000, "0-2,3-5"),
-    ("bytes=2000-,0-1", 1000, "0-2"),
-  ] as [(String, Int64, String)])
+  @Test(
+    arguments: [
+      ("bytes=0-99", 1000, "0-100"),
+      ("bytes=0-", 1000, "0-1000"),
+      ("bytes=-100", 1000, "900-1000"),
+      ("bytes=-2000", 1000, "0-1000"),
+      ("bytes=990-2000", 1000, "990-1000"),
+      ("BYTES=1-1", 1000, "1-2"),
+      ("bytes= 1 - 2 ", 1000, "1-3"),
+      ("bytes=0-0,2-3", 1000, "0-1,2-4"),
+      ("bytes=5-1", 1000, "416"),
+      ("bytes=1000-", 1000, "416"),
+      ("bytes=1000-1000", 1000, "416"),
+      ("bytes=-0", 1000, "416"),
+      ("bytes=abc", 1000, "416"),
+      ("bytes=1-2;", 1000, "416"),
+      ("bytes=1-2,", 1000, "416"),
+      ("bytes=\t1-2", 1000, "416"),
+      ("bytes=99999999999999999999-", 1000, "416"),
+      ("bytes=0-", 0, "whole"),
+      ("bytes=0-5", 0, "whole"),
+      ("bytes=5-", 0, "416"),
+      ("items=0-1", 1000, "whole"),
+      ("bytes=", 1000, "whole"),
+      ("bytes", 1000, "whole"),
+      ("bytes=0-999,0-999", 1000, "whole"),
+      ("bytes=0-499,500-999", 1000, "0-500,500-1000"),
+      ("bytes=0-1,3-4,6-7,9-10", 20, "0-2,3-5,6-8,9-11"),
+      ("bytes=0-1,3-4", 8000, "0-2,3-5"),
+      ("bytes=2000-,0-1", 1000, "0-2"),
+    ] as [(String, Int64, String)])
   func ranges(_ header: String, size: Int64, expected: String) {
     let got: String
     switch ByteRangeRequest.parse(header, size: size) {

@@ -2,8 +2,8 @@
 // sends exactly the bytes a test gives it and parses what comes back.
 
 import FileServer
-import Logging
 import Glibc
+import Logging
 import SystemPackage
 import Testing
 import ZeroCopy
@@ -51,7 +51,8 @@ final class ScratchDirectory: @unchecked Sendable {
       parent += "/" + part
       Glibc.mkdir(path + parent, 0o755)
     }
-    let fd = try FileDescriptor.open(FilePath(full), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+    let fd = try FileDescriptor.open(
+      FilePath(full), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
     defer { try? fd.close() }
     _ = try fd.writeAll(bytes)
     return full
@@ -121,10 +122,12 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
   try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
     let job = BlockingJob { continuation.resume(with: Result { try body() }) }
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { context in
-      Unmanaged<BlockingJob>.fromOpaque(context!).takeRetainedValue().run()
-      return nil
-    }, Unmanaged.passRetained(job).toOpaque())
+    let rc = pthread_create(
+      &thread, nil,
+      { context in
+        Unmanaged<BlockingJob>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+      }, Unmanaged.passRetained(job).toOpaque())
     if rc != 0 {
       continuation.resume(throwing: ClientError(description: "pthread_create: \(rc)"))
     } else {

@@ -100,7 +100,8 @@ struct ServerTests {
       let expected =
         Array("\r\n--\(boundary)\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-1/100000\r\n\r\n".utf8)
         + data[0..<2]
-        + Array("\r\n--\(boundary)\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 50000-50009/100000\r\n\r\n".utf8)
+        + Array(
+          "\r\n--\(boundary)\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 50000-50009/100000\r\n\r\n".utf8)
         + data[50000..<50010] + Array("\r\n--\(boundary)--\r\n".utf8)
       #expect(multi.body == expected)
       // HEAD with a range: the 206 head, no body.
@@ -118,7 +119,9 @@ struct ServerTests {
     try await blocking {
       // Three requests in one write; three responses in order.
       let c = try RawClient(port: port)
-      try c.send("GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\nHEAD /index.html HTTP/1.1\r\nHost: h\r\n\r\nGET /missing HTTP/1.1\r\nHost: h\r\n\r\n")
+      try c.send(
+        "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\nHEAD /index.html HTTP/1.1\r\nHost: h\r\n\r\nGET /missing HTTP/1.1\r\nHost: h\r\n\r\n"
+      )
       let r1 = try #require(try c.readResponse())
       let r2 = try #require(try c.readResponse(head: true))
       let r3 = try #require(try c.readResponse())
@@ -146,7 +149,9 @@ struct ServerTests {
 
       // A malformed request: 400, then the connection closes (nothing after it is read).
       let bad = try RawClient(port: port)
-      try bad.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+      try bad.send(
+        "GET /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"
+      )
       let refused = try #require(try bad.readResponse())
       #expect(refused.status == 400 && refused.header("Connection") == "close")
       #expect(bad.isClosedByPeer())

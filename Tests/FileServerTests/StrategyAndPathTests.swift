@@ -238,4 +238,3 @@ struct PathTests {
     await server.stop()
   }
 }
-

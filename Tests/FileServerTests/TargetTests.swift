@@ -1,6 +1,7 @@
 // Request targets to paths under the root: decoding, dot segments, refusals.
 
 import Testing
+
 @testable import FileServer
 
 func resolved(_ target: String) -> RequestPath? {
@@ -49,7 +50,9 @@ struct TargetTests {
     #expect(targetStatus(target) == 400, "\(target)")
   }
 
-  @Test(arguments: ["/%00", "/a%00.txt", "/%", "/%4", "/%4g", "/%zz", "/a%", "*", "ftp://h/x", "http://", "https:///x", "h/x", "x"])
+  @Test(arguments: [
+    "/%00", "/a%00.txt", "/%", "/%4", "/%4g", "/%zz", "/a%", "*", "ftp://h/x", "http://", "https:///x", "h/x", "x",
+  ])
   func malformedIs400(_ target: String) {
     #expect(targetStatus(target) == 400, "\(target)")
   }

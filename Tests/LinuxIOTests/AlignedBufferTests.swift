@@ -7,9 +7,9 @@ import Testing
 
 /// O_DIRECT on x86_64 and arm64 Linux (hidden by Glibc's Swift import: GNU-only).
 #if arch(x86_64)
-private let oDirect: CInt = 0o40000
+  private let oDirect: CInt = 0o40000
 #elseif arch(arm64)
-private let oDirect: CInt = 0o200000
+  private let oDirect: CInt = 0o200000
 #endif
 
 @Suite("AlignedBuffer")

@@ -118,7 +118,9 @@ struct ChildProcessTests {
     let expected = TransferFailure(errno: .fileTooLarge, progress: .init(bytes: Int64(limit), syscalls: 2))
     let results: [String: TransferFailure?] = onThreadWithSignalsUnblocked {
       var results: [String: TransferFailure?] = [:]
-      func attempt(_ name: String, in directory: String = diskDirectory, _ run: (FileDescriptor) throws(TransferFailure) -> TransferResult) {
+      func attempt(
+        _ name: String, in directory: String = diskDirectory, _ run: (FileDescriptor) throws(TransferFailure) -> TransferResult
+      ) {
         do {
           let destination = try temporaryFile(in: directory)
           defer { try? destination.close() }
@@ -134,7 +136,9 @@ struct ChildProcessTests {
         }
       }
       attempt("sendfileAll") { d throws(TransferFailure) in try source.sendfileAll(to: d, sourceOffset: 0, count: .bytes(size)) }
-      attempt("spliceAll") { d throws(TransferFailure) in try source.spliceAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size)) }
+      attempt("spliceAll") { d throws(TransferFailure) in
+        try source.spliceAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size))
+      }
       attempt("copyFileRangeAll", in: memoryDirectory) { d throws(TransferFailure) in
         try shmSource.copyFileRangeAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size))
       }
@@ -175,12 +179,18 @@ struct ChildProcessTests {
     // spliceAll through its 64 KiB temporary pipe: 16 × (pull + push) reach the limit, a
     // 17th pull fills the pipe, its push fails, and the 64 KiB are drained in four 16 KiB
     // reads: 38 syscalls, 65536 bytes discarded.
-    #expect(results["spliceAll"] == .some(TransferFailure(
-      errno: .fileTooLarge, progress: .init(bytes: Int64(limit), syscalls: 38, discarded: 65536))))
+    #expect(
+      results["spliceAll"]
+        == .some(
+          TransferFailure(
+            errno: .fileTooLarge, progress: .init(bytes: Int64(limit), syscalls: 38, discarded: 65536))))
     // readWriteCopy: one 1 MiB read, then a write that stops at the limit, then a 2nd
     // read and a write that fails; the 2nd read's bytes are dropped (discarded).
-    #expect(results["readWriteCopy"] == .some(TransferFailure(
-      errno: .fileTooLarge, progress: .init(bytes: Int64(limit), syscalls: 4, discarded: Int64(limit)))))
+    #expect(
+      results["readWriteCopy"]
+        == .some(
+          TransferFailure(
+            errno: .fileTooLarge, progress: .init(bytes: Int64(limit), syscalls: 4, discarded: Int64(limit)))))
     #expect(results["sendfile"] == .some(TransferFailure(errno: .fileTooLarge, progress: .init())))
     try source.close()
     try shmSource.close()
@@ -275,7 +285,8 @@ struct ChildProcessTests {
     }
     #expect(
       descriptorsAfter == descriptorsBefore,
-      "opened and kept: \(described(descriptorsAfter.filter { !descriptorsBefore.contains($0) })); closed: \(descriptorsBefore.filter { !descriptorsAfter.contains($0) })")
+      "opened and kept: \(described(descriptorsAfter.filter { !descriptorsBefore.contains($0) })); closed: \(descriptorsBefore.filter { !descriptorsAfter.contains($0) })"
+    )
     // Under AddressSanitizer freed memory sits in a quarantine, and both it and
     // ThreadSanitizer map shadow pages as they go, so mappings and resident size are not
     // the program's own: only descriptors are checked there (make sanitize).

@@ -25,9 +25,9 @@ struct DirectIOTests {
   @Test("the O_DIRECT flag is the architecture's value and reaches the open file")
   func flag() throws {
     #if arch(x86_64)
-    #expect(FileDescriptor.OpenOptions.direct.rawValue == 0x4000)
+      #expect(FileDescriptor.OpenOptions.direct.rawValue == 0x4000)
     #elseif arch(arm64)
-    #expect(FileDescriptor.OpenOptions.direct.rawValue == 0x10000)
+      #expect(FileDescriptor.OpenOptions.direct.rawValue == 0x10000)
     #endif
     let named = try NamedFile(pattern(4096))
     defer { named.remove() }
@@ -83,21 +83,27 @@ struct DirectIOTests {
     #expect(e1?.misaligned == .bufferAddress)
     #expect(e1?.requiredAlignment == 512)
     #expect(e1?.value == Int64(Int(bitPattern: address)))
-    #expect(e1?.message.contains("buffer address 0x\(String(UInt(bitPattern: address), radix: 16)) is not a multiple of 512") == true, "\(String(describing: e1))")
+    #expect(
+      e1?.message.contains("buffer address 0x\(String(UInt(bitPattern: address), radix: 16)) is not a multiple of 512") == true,
+      "\(String(describing: e1))")
     #expect(e1?.message.contains("off by 1 bytes") == true)
 
     // Offset 100.
     let e2 = #expect(throws: DirectIOError.self) {
-      _ = try direct.directWrite(UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4096), at: 100, alignment: alignment)
+      _ = try direct.directWrite(
+        UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4096), at: 100, alignment: alignment)
     }
     #expect(e2?.errno == .invalidArgument)
     #expect(e2?.misaligned == .offset)
     #expect(e2?.value == 100 && e2?.requiredAlignment == 4096)
-    #expect(e2?.message == "O_DIRECT: the file offset 100 is not a multiple of 4096 (it is off by 100 bytes); the kernel would answer EINVAL")
+    #expect(
+      e2?.message
+        == "O_DIRECT: the file offset 100 is not a multiple of 4096 (it is off by 100 bytes); the kernel would answer EINVAL")
 
     // Length 4097.
     let e3 = #expect(throws: DirectIOError.self) {
-      _ = try direct.directWrite(UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4097), at: 4096, alignment: alignment)
+      _ = try direct.directWrite(
+        UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress, count: 4097), at: 4096, alignment: alignment)
     }
     #expect(e3?.errno == .invalidArgument)
     #expect(e3?.misaligned == .length)
@@ -120,7 +126,8 @@ struct DirectIOTests {
     // The check is bypassed with a permissive alignment to show the raw kernel answer.
     let loose = DirectIOAlignment(memory: 1, offset: 1)
     let e = #expect(throws: DirectIOError.self) {
-      _ = try direct.directRead(into: UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + 1, count: 4096), at: 0, alignment: loose)
+      _ = try direct.directRead(
+        into: UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + 1, count: 4096), at: 0, alignment: loose)
     }
     #expect(e?.errno == .invalidArgument)
     #expect(e?.misaligned == nil, "this one came from the kernel")

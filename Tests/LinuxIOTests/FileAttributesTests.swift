@@ -22,14 +22,17 @@ struct FileAttributesTests {
     }
   }
 
-  @Test("user.* attributes round trip by descriptor, on ext4 and tmpfs; a missing one is ENODATA",
+  @Test(
+    "user.* attributes round trip by descriptor, on ext4 and tmpfs; a missing one is ENODATA",
     arguments: [diskDirectory, memoryDirectory])
   func roundTrip(_ directory: String) throws {
     let file = try temporaryFile([1, 2, 3], in: directory)
     defer { try? file.close() }
     #expect(try file.extendedAttributeNames().filter { $0.starts(with: Self.bytes("user.")) }.isEmpty)
     let value: [UInt8] = [0, 1, 2, 0xFF] + Array(repeating: 7, count: 3000)
-    if Self.failure({ () throws(Errno) in try file.setExtendedAttribute(named: Self.bytes("user.zc.one"), to: value) }) == .notSupported {
+    if Self.failure({ () throws(Errno) in try file.setExtendedAttribute(named: Self.bytes("user.zc.one"), to: value) })
+      == .notSupported
+    {
       try Test.cancel("\(directory) has no user extended attributes here")
     }
     try file.setExtendedAttribute(named: Self.bytes("user.zc.empty"), to: [])
@@ -53,21 +56,31 @@ struct FileAttributesTests {
     try ExtendedAttributes.set(named: Self.bytes("user.zc"), to: [5], atPath: FilePath(target))
     #expect(try ExtendedAttributes.value(named: Self.bytes("user.zc"), atPath: FilePath(target)) == [5])
     // The link itself has no user.zc: the call did not follow it.
-    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.value(named: Self.bytes("user.zc"), atPath: FilePath(link)) } == Errno.noData)
-    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.set(named: Self.bytes("user.zc"), to: [1], atPath: FilePath(link)) } == Errno.notPermitted)
+    #expect(
+      Self.failure { () throws(Errno) in try ExtendedAttributes.value(named: Self.bytes("user.zc"), atPath: FilePath(link)) }
+        == Errno.noData)
+    #expect(
+      Self.failure { () throws(Errno) in try ExtendedAttributes.set(named: Self.bytes("user.zc"), to: [1], atPath: FilePath(link))
+      } == Errno.notPermitted)
     if geteuid() == 0 {
       try ExtendedAttributes.set(named: Self.bytes("trusted.zc"), to: [9], atPath: FilePath(link))
       #expect(try ExtendedAttributes.names(atPath: FilePath(link)).contains(Self.bytes("trusted.zc")))
       #expect(try ExtendedAttributes.value(named: Self.bytes("trusted.zc"), atPath: FilePath(link)) == [9])
     }
-    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.names(atPath: FilePath(target + ".missing")) } == Errno.noSuchFileOrDirectory)
+    #expect(
+      Self.failure { () throws(Errno) in try ExtendedAttributes.names(atPath: FilePath(target + ".missing")) }
+        == Errno.noSuchFileOrDirectory)
     // Following the link (an O_PATH descriptor's /proc/self/fd/N name is one): the target's.
     #expect(try ExtendedAttributes.value(named: Self.bytes("user.zc"), atPath: FilePath(link), following: true) == [5])
     try ExtendedAttributes.set(named: Self.bytes("user.zc2"), to: [6], atPath: FilePath(link), following: true)
     #expect(try ExtendedAttributes.names(atPath: FilePath(link), following: true).contains(Self.bytes("user.zc2")))
     try ExtendedAttributes.remove(named: Self.bytes("user.zc2"), atPath: FilePath(link), following: true)
-    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.value(named: Self.bytes("user.zc2"), atPath: FilePath(target)) } == Errno.noData)
-    #expect(Self.failure { () throws(Errno) in try ExtendedAttributes.remove(named: Self.bytes("user.zc2"), atPath: FilePath(target)) } == Errno.noData)
+    #expect(
+      Self.failure { () throws(Errno) in try ExtendedAttributes.value(named: Self.bytes("user.zc2"), atPath: FilePath(target)) }
+        == Errno.noData)
+    #expect(
+      Self.failure { () throws(Errno) in try ExtendedAttributes.remove(named: Self.bytes("user.zc2"), atPath: FilePath(target)) }
+        == Errno.noData)
   }
 
   @Test("FICLONE on ext4 and tmpfs: EOPNOTSUPP (or EXDEV across them), the destination untouched")

@@ -125,8 +125,9 @@ struct LargeSparseTests {
     try expectCopy(destination)
   }
 
-  @Test("a source truncated during the transfer: .sourceEndedEarly at exactly the new size",
-        arguments: ["sendfile", "splice", "readWrite"])
+  @Test(
+    "a source truncated during the transfer: .sourceEndedEarly at exactly the new size",
+    arguments: ["sendfile", "splice", "readWrite"])
   func truncatedDuringTransfer(method: String) throws {
     let size = 8 << 20
     let newSize = 2 << 20

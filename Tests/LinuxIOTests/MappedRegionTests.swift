@@ -44,7 +44,9 @@ struct MappedRegionTests {
     defer { try? second.close() }
     let half = size / 2
     let partial = try second.writeAll(fromMapping: region, range: half..<size, at: nil)
-    #expect(partial == TransferResult(outcome: .complete, progress: .init(bytes: Int64(size - half), syscalls: size - half == 0 ? 0 : 1)))
+    #expect(
+      partial
+        == TransferResult(outcome: .complete, progress: .init(bytes: Int64(size - half), syscalls: size - half == 0 ? 0 : 1)))
     #expect(try position(second) == Int64(size - half))
     expectSameBytes(try LinuxIOTests.contents(of: second), Array(data[half...]), "writeAll(fromMapping:)")
   }
@@ -99,7 +101,8 @@ struct MappedRegionTests {
     "a file truncated under the mapping gives mappedFileTruncated, never SIGBUS",
     .disabled(
       if: dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil,
-      "under ThreadSanitizer (make sanitize-thread) the runtime's signal interception turns the guarded SIGBUS into a crash; the normal and ASan runs cover this"))
+      "under ThreadSanitizer (make sanitize-thread) the runtime's signal interception turns the guarded SIGBUS into a crash; the normal and ASan runs cover this"
+    ))
   func truncatedUnderneath() throws {
     let size = 16 * 4096
     let data = pattern(size, seed: 36)

@@ -115,8 +115,9 @@ struct NonBlockingTests {
     expectSameBytes(received, Array(data[0..<Int(result.bytes)]))
   }
 
-  @Test("spliceAll and readWriteCopy file → socket with a slow reader: .wouldBlock, nothing lost",
-        arguments: ["splice", "readWrite"])
+  @Test(
+    "spliceAll and readWriteCopy file → socket with a slow reader: .wouldBlock, nothing lost",
+    arguments: ["splice", "readWrite"])
   func slowReader(method: String) throws {
     let data = pattern(Self.size, seed: 4)
     let source = try temporaryFile(data)

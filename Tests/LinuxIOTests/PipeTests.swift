@@ -78,8 +78,10 @@ struct PipeTests {
     let second = try Pipe()
     let writeCopy = try second.writeEnd.duplicate()
     try dispose(second)
-    #expect(throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1)),
-            "the read end is still open", sourceLocation: sourceLocation) {
+    #expect(
+      throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1)),
+      "the read end is still open", sourceLocation: sourceLocation
+    ) {
       try [UInt8](repeating: 0, count: 1).withUnsafeBytes { try writeCopy.writeAll($0, at: nil) }
     }
     try writeCopy.close()

@@ -167,10 +167,12 @@ private final class ThreadStart {
 private func startThread(_ run: @escaping () -> Void) -> pthread_t {
   let box = Unmanaged.passRetained(ThreadStart(run)).toOpaque()
   var thread = pthread_t()
-  let r = pthread_create(&thread, nil, { arg in
-    Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue().run()
-    return nil
-  }, box)
+  let r = pthread_create(
+    &thread, nil,
+    { arg in
+      Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue().run()
+      return nil
+    }, box)
   precondition(r == 0, "pthread_create failed: \(r)")
   return thread
 }
@@ -311,7 +313,9 @@ extension Pipe {
       if refused {
         attempt += 1
         if attempt > 750 {
-          try Test.cancel("the per-user pipe buffer limit (fs.pipe-user-pages-soft) stayed exhausted for 15 s while other tests held pipes; F_SETPIPE_SZ answers EPERM")
+          try Test.cancel(
+            "the per-user pipe buffer limit (fs.pipe-user-pages-soft) stayed exhausted for 15 s while other tests held pipes; F_SETPIPE_SZ answers EPERM"
+          )
         }
         usleep(20_000)
       }

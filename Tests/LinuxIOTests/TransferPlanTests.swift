@@ -17,7 +17,9 @@ struct TransferPlanTests {
 
   @Test("Docs/Transfer.md's rows, one pair each")
   func rows() {
-    func plan(_ s: TransferPlan.EndpointKind, _ d: TransferPlan.EndpointKind, _ f: TransferPlan.PairFacts = [], _ bytes: Int64?) -> String {
+    func plan(_ s: TransferPlan.EndpointKind, _ d: TransferPlan.EndpointKind, _ f: TransferPlan.PairFacts = [], _ bytes: Int64?)
+      -> String
+    {
       TransferPlan.methods(source: s, destination: d, facts: f, bytes: bytes, parameters: Self.fixture).map(\.description)
         .joined(separator: ",")
     }
@@ -51,28 +53,42 @@ struct TransferPlanTests {
     #expect(big.copyFileRangeMax == TransferPlan.Parameters.default.copyFileRangeMax)
     #expect(big.socketSendfileMax == TransferPlan.Parameters.default.socketSendfileMax)
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: big) == [.readWrite])
-    #expect(TransferPlan.methods(source: .file, destination: .file, bytes: (1 << 20) + 1, parameters: big) == [.sendfile, .readWrite])
+    #expect(
+      TransferPlan.methods(source: .file, destination: .file, bytes: (1 << 20) + 1, parameters: big) == [.sendfile, .readWrite])
     #expect(TransferPlan.methods(source: .file, destination: .file, bytes: 64 << 10, parameters: d) == [.sendfile, .readWrite])
     var p = d
     p[.pipeSendfileMax] = 0
     p[.socketSendfileMax] = TransferPlan.Parameters.unlimited
     p[.copyFileRangeMax] = 0
     #expect(TransferPlan.methods(source: .file, destination: .pipe, bytes: 1, parameters: p) == [.splice, .sendfile, .readWrite])
-    #expect(TransferPlan.methods(source: .file, destination: .tcpSocket, bytes: 1 << 40, parameters: p) == [.sendfile, .splice, .readWrite])
+    #expect(
+      TransferPlan.methods(source: .file, destination: .tcpSocket, bytes: 1 << 40, parameters: p) == [
+        .sendfile, .splice, .readWrite,
+      ])
     #expect(
       TransferPlan.methods(source: .file, destination: .file, facts: [.sameFileSystem, .kernelCopy], bytes: 1, parameters: p)
         == [.splice, .copyFileRange, .sendfile, .readWrite])
     // Round trip through C, "max" included.
-    #expect(TransferPlan.Parameters(smallCopyMax: 1, readWriteBufferSize: 4096, copyFileRangeMax: 2, pipeSendfileMax: 3, socketSendfileMax: .max)[.socketSendfileMax] == .max)
+    #expect(
+      TransferPlan.Parameters(
+        smallCopyMax: 1, readWriteBufferSize: 4096, copyFileRangeMax: 2, pipeSendfileMax: 3, socketSendfileMax: .max)[
+          .socketSendfileMax] == .max)
   }
 
   @Test("facts: the kernel-copy fact costs an fstatfs only when it changes the row")
   func lazyFacts() throws {
     let d = Self.fixture
     let bad = FileDescriptor(rawValue: -1)  // any fstatfs on it fails: a used one would drop the fact
-    #expect(TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 4096, parameters: d, destinationDescriptor: bad) == .sameFileSystem)
-    #expect(TransferPlan.facts([], source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == [])
-    #expect(TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == .sameFileSystem)
+    #expect(
+      TransferPlan.facts(
+        .sameFileSystem, source: .file, destination: .file, bytes: 4096, parameters: d, destinationDescriptor: bad)
+        == .sameFileSystem)
+    #expect(
+      TransferPlan.facts([], source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad) == [])
+    #expect(
+      TransferPlan.facts(
+        .sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: bad)
+        == .sameFileSystem)
     let path = "/tmp/zc-facts-\(getpid())"
     let fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
     defer {
@@ -81,7 +97,8 @@ struct TransferPlanTests {
     }
     // The classification itself (f_type ext2/3/4 or tmpfs) is checked in C (test_transfer.c).
     let kernelCopy = zc_fs_copies_in_kernel(fd.rawValue) == 1
-    let got = TransferPlan.facts(.sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: fd)
+    let got = TransferPlan.facts(
+      .sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: fd)
     #expect(got == (kernelCopy ? [.sameFileSystem, .kernelCopy] : .sameFileSystem))
   }
 
@@ -124,9 +141,11 @@ struct TransferPlanTests {
     var st = stat()
     #expect(fstat(file.rawValue, &st) == 0)
     let e = try TransferPlan.inspect(file)
-    #expect(e == TransferPlan.Endpoint(
-      kind: .file, size: 5000, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), permissions: 0o4751,
-      isAppendOnly: true, isNonBlocking: false))
+    #expect(
+      e
+        == TransferPlan.Endpoint(
+          kind: .file, size: 5000, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), permissions: 0o4751,
+          isAppendOnly: true, isNonBlocking: false))
 
     let proc = try FileDescriptor.open("/proc/self/status", .readOnly)
     defer { try? proc.close() }
@@ -161,9 +180,10 @@ struct TransferPlanTests {
     #expect(try TransferPlan.inspect(directory).kind == .directory)
 
     #expect(throws: Errno.badFileDescriptor) { try TransferPlan.inspect(FileDescriptor(rawValue: -1)) }
-    #expect(TransferPlan.EndpointKind.allCases.map(\.description) == [
-      "file", "pseudoFile", "blockDevice", "characterDevice", "pipe", "tcpSocket", "unixSocket", "otherSocket",
-      "directory", "other",
-    ])
+    #expect(
+      TransferPlan.EndpointKind.allCases.map(\.description) == [
+        "file", "pseudoFile", "blockDevice", "characterDevice", "pipe", "tcpSocket", "unixSocket", "otherSocket",
+        "directory", "other",
+      ])
   }
 }

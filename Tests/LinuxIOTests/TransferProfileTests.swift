@@ -58,7 +58,9 @@ struct TransferProfileTests {
     #expect(here.hostHash.count == 16 && here.cpus >= 1 && !here.kernel.isEmpty)
     try here.checkHost()
     let text = try here.formatted()
-    #expect(text.contains("zerocopy-profile 1\n") && text.contains("copyFileRangeMax max\n") && text.contains("pipeSendfileMax 65536\n"))
+    #expect(
+      text.contains("zerocopy-profile 1\n") && text.contains("copyFileRangeMax max\n") && text.contains("pipeSendfileMax 65536\n")
+    )
     let back = try TransferPlan.Profile.parse(text)
     #expect(back.parameters == p && back.hostHash == here.hostHash && back.kernel == here.kernel && back.cpus == here.cpus)
     #expect(back.source == .file)
@@ -99,7 +101,9 @@ struct TransferProfileTests {
       #expect(p.parameters == builtIn, sourceLocation: sourceLocation)
       #expect(p.name == "built-in" && p.path == path, sourceLocation: sourceLocation)
       let note = p.note ?? ""
-      #expect(note.contains(path.string) && note.contains(fragment) && note.contains("the built-in table decides"), "\(note)", sourceLocation: sourceLocation)
+      #expect(
+        note.contains(path.string) && note.contains(fragment) && note.contains("the built-in table decides"), "\(note)",
+        sourceLocation: sourceLocation)
       #expect(p.description == "built-in (\(note))", sourceLocation: sourceLocation)
     }
     expectRejected(scratch.file("missing"), "cannot be opened: No such file or directory (ENOENT)")

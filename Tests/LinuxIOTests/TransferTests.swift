@@ -95,8 +95,9 @@ struct TransferTests {
     expectSameBytes(try contents(of: destination), data)
   }
 
-  @Test("a source shorter than the count ends with .sourceEndedEarly and exact bytes",
-        arguments: methodsAndSizes)
+  @Test(
+    "a source shorter than the count ends with .sourceEndedEarly and exact bytes",
+    arguments: methodsAndSizes)
   func shortSource(method: Method, size: Int) throws {
     let data = pattern(size, seed: 11)
     let source = try temporaryFile(data)

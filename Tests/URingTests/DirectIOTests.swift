@@ -31,7 +31,9 @@ struct IOURingDirectIOTests {
     var memory = try AlignedBuffer(count: blocks * 4096, directIO: alignment)
     let data = directPattern(blocks * 4096, seed: 5)
     data.withUnsafeBytes { src in memory.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
-    let slots = (0..<2).map { UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress + $0 * (blocks / 2) * 4096, count: (blocks / 2) * 4096) }
+    let slots = (0..<2).map {
+      UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress + $0 * (blocks / 2) * 4096, count: (blocks / 2) * 4096)
+    }
     let buffers = try ring.unsafeRegisterBuffers(slots)
     let files = try ring.registerFiles([direct])
 
@@ -72,7 +74,8 @@ struct IOURingDirectIOTests {
     let alignment = DirectIOAlignment(memory: 512, offset: 4096)
     var ring = try makeRing()
     let memory = try AlignedBuffer(count: 16384, alignment: 4096)
-    let registered = try ring.unsafeRegisterBuffers([UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress, count: 16384)])
+    let registered = try ring.unsafeRegisterBuffers([UnsafeMutableRawBufferPointer(start: memory.unsafeBaseAddress, count: 16384)]
+    )
 
     let e1 = #expect(throws: DirectIOError.self) {
       _ = try IOURing.Request.directReadFixed(direct, into: registered[0], range: 100..<4196, at: 0, alignment: alignment)
@@ -99,6 +102,8 @@ struct IOURingDirectIOTests {
 private func expectBytes(_ a: [UInt8], _ b: [UInt8], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
   if a != b {
     let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-    Issue.record("\(what): \(a.count) vs \(b.count) bytes, first difference at \(first.map(String.init) ?? "the end")", sourceLocation: sourceLocation)
+    Issue.record(
+      "\(what): \(a.count) vs \(b.count) bytes, first difference at \(first.map(String.init) ?? "the end")",
+      sourceLocation: sourceLocation)
   }
 }

@@ -5,6 +5,7 @@ import CLibURing
 import Glibc
 import SystemPackage
 import Testing
+
 @testable import URing  // kernelResult, completionResult, liburing, CQEBits, RawCompletion and Completion.init are internal
 
 @Suite("-errno becomes Errno in one place")

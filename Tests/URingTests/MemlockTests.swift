@@ -33,7 +33,9 @@ enum Memlock {
 
   /// Why the memlock tests cannot run here, or nil when they can.
   static var skipReason: String? {
-    if hasIPCLock { return "this process has CAP_IPC_LOCK (root), which ignores RLIMIT_MEMLOCK: run unprivileged (make test-unprivileged)" }
+    if hasIPCLock {
+      return "this process has CAP_IPC_LOCK (root), which ignores RLIMIT_MEMLOCK: run unprivileged (make test-unprivileged)"
+    }
     guard let limit else { return "RLIMIT_MEMLOCK is unlimited" }
     if limit > 64 << 20 { return "RLIMIT_MEMLOCK is \(limit) bytes; the test wants at most 64 MiB" }
     return nil

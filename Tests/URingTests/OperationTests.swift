@@ -98,7 +98,8 @@ struct OperationTests {
     #expect(try dest.bytes() == [UInt8]("34567"))
 
     // Neither end a pipe: EINVAL.
-    let bad = try ring.perform(.splice(from: source.fd, sourceOffset: 0, to: dest.fd, destinationOffset: 0, count: 4, userData: 3))
+    let bad = try ring.perform(
+      .splice(from: source.fd, sourceOffset: 0, to: dest.fd, destinationOffset: 0, count: 4, userData: 3))
     #expect(bad.result == .failure(.invalidArgument))
   }
 
@@ -286,29 +287,30 @@ struct OperationTests {
     var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
     var target = listener.address
     try withUnsafeMutablePointer(to: &peerLength) { peerLengthPtr in
-    try withUnsafeMutablePointer(to: &peer) { peerPtr in
-      try peerPtr.withMemoryRebound(to: sockaddr.self, capacity: 1) { peerAddr in
-        try withUnsafePointer(to: &target) { t in
-          try t.withMemoryRebound(to: sockaddr.self, capacity: 1) { targetAddr in
-            try ring.prepare(.unsafeAccept(listener.fd, address: peerAddr, addressLength: peerLengthPtr, userData: 1))
-            try ring.prepare(.unsafeConnect(client, to: targetAddr, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 2))
-            try ring.submit()
-            let cs = try ring.waitCompletions(2, timeout: .seconds(5))
-            let accepted = try #require(cs.first { $0.userData == 1 })
-            let connected = try #require(cs.first { $0.userData == 2 })
-            #expect(connected.result == .success(0))
-            let fd = try accepted.get()
-            #expect(fd >= 0)
-            let conn = FileDescriptor(rawValue: fd)
-            defer { try? conn.close() }
-            // O_CLOEXEC by default.
-            #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
-            _ = try [UInt8]("hi").withUnsafeBytes { try client.write($0) }
-            #expect(try readExactly(conn, 2) == [UInt8]("hi"))
+      try withUnsafeMutablePointer(to: &peer) { peerPtr in
+        try peerPtr.withMemoryRebound(to: sockaddr.self, capacity: 1) { peerAddr in
+          try withUnsafePointer(to: &target) { t in
+            try t.withMemoryRebound(to: sockaddr.self, capacity: 1) { targetAddr in
+              try ring.prepare(.unsafeAccept(listener.fd, address: peerAddr, addressLength: peerLengthPtr, userData: 1))
+              try ring.prepare(
+                .unsafeConnect(client, to: targetAddr, length: socklen_t(MemoryLayout<sockaddr_in>.size), userData: 2))
+              try ring.submit()
+              let cs = try ring.waitCompletions(2, timeout: .seconds(5))
+              let accepted = try #require(cs.first { $0.userData == 1 })
+              let connected = try #require(cs.first { $0.userData == 2 })
+              #expect(connected.result == .success(0))
+              let fd = try accepted.get()
+              #expect(fd >= 0)
+              let conn = FileDescriptor(rawValue: fd)
+              defer { try? conn.close() }
+              // O_CLOEXEC by default.
+              #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
+              _ = try [UInt8]("hi").withUnsafeBytes { try client.write($0) }
+              #expect(try readExactly(conn, 2) == [UInt8]("hi"))
+            }
           }
         }
       }
-    }
     }
     #expect(peer.sin_family == sa_family_t(AF_INET))
     #expect(peer.sin_addr.s_addr == inet_addr("127.0.0.1"))
@@ -370,7 +372,9 @@ struct OperationTests {
     let missing = try ring.perform(.openat("/nonexistent/uring/file", .readOnly, userData: 3))
     #expect(missing.result == .failure(.noSuchFileOrDirectory))
     let created = try ring.perform(
-      .openat(FilePath(file.path + ".new"), .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite], userData: 4))
+      .openat(
+        FilePath(file.path + ".new"), .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite],
+        userData: 4))
     let newFD = try created.get()
     _ = Glibc.close(newFD)
     #expect(unlink(file.path + ".new") == 0)

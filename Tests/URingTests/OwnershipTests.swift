@@ -309,7 +309,8 @@ struct OwnershipPreconditionTests {
     await #expect(processExitsWith: .signal(SIGILL)) {
       var ring = try makeRing()
       let pipe = try TestPipe()
-      try ring.prepare(IOURing.Request.read(pipe.readEnd, into: try AlignedBuffer(count: 64), userData: 9).skipSuccessCompletion())
+      try ring.prepare(
+        IOURing.Request.read(pipe.readEnd, into: try AlignedBuffer(count: 64), userData: 9).skipSuccessCompletion())
     }
   }
 
@@ -343,11 +344,13 @@ final class Thread: @unchecked Sendable {
 
   init(_ body: @escaping () -> Void) {
     self.body = body
-    let rc = pthread_create(&thread, nil, { context in
-      let me = Unmanaged<Thread>.fromOpaque(context!).takeUnretainedValue()
-      me.body()
-      return nil
-    }, Unmanaged.passUnretained(self).toOpaque())
+    let rc = pthread_create(
+      &thread, nil,
+      { context in
+        let me = Unmanaged<Thread>.fromOpaque(context!).takeUnretainedValue()
+        me.body()
+        return nil
+      }, Unmanaged.passUnretained(self).toOpaque())
     precondition(rc == 0, "pthread_create: \(rc)")
   }
 

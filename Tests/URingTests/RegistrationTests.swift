@@ -119,7 +119,9 @@ struct RegistrationTests {
     #expect(acc.result == .success(0))
     _ = try [UInt8]("slot").withUnsafeBytes { try client.write($0) }
     var rb = [UInt8](repeating: 0, count: 4)
-    let rc = try rb.withUnsafeMutableBytes { try ring.perform(.unsafeRecv(slots[3], into: $0, flags: Int32(MSG_WAITALL), userData: 8)) }
+    let rc = try rb.withUnsafeMutableBytes {
+      try ring.perform(.unsafeRecv(slots[3], into: $0, flags: Int32(MSG_WAITALL), userData: 8))
+    }
     #expect(rc.result == .success(4))
     #expect(rb == [UInt8]("slot"))
   }

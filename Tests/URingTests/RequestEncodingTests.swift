@@ -7,6 +7,7 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
+
 @testable import URing  // Request.sqe is internal: the encoding is what these tests check
 
 /// The 64 bytes of a request's SQE.

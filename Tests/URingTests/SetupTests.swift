@@ -153,14 +153,16 @@ struct SetupTests {
     defer { target.deallocate() }
     target.pointee = pthread_self()
     var signaller = pthread_t()
-    let created = pthread_create(&signaller, nil, { arg in
-      let t = arg!.assumingMemoryBound(to: pthread_t.self).pointee
-      for _ in 0..<5 {
-        usleep(10_000)
-        pthread_kill(t, SIGUSR2)
-      }
-      return nil
-    }, target)
+    let created = pthread_create(
+      &signaller, nil,
+      { arg in
+        let t = arg!.assumingMemoryBound(to: pthread_t.self).pointee
+        for _ in 0..<5 {
+          usleep(10_000)
+          pthread_kill(t, SIGUSR2)
+        }
+        return nil
+      }, target)
     #expect(created == 0)
     let start = ContinuousClock.now
     let c = try ring.perform(.timeout(.milliseconds(100), userData: 3))
@@ -173,8 +175,10 @@ struct SetupTests {
 /// Runs even when io_uring is unavailable: checks that the answer explains itself.
 @Suite("URing availability")
 struct AvailabilityTests {
-  @Test(.enabled(if: getenv("ZEROCOPY_DISABLE_IO_URING").map { String(cString: $0) } == "1",
-                 "runs only with ZEROCOPY_DISABLE_IO_URING=1"))
+  @Test(
+    .enabled(
+      if: getenv("ZEROCOPY_DISABLE_IO_URING").map { String(cString: $0) } == "1",
+      "runs only with ZEROCOPY_DISABLE_IO_URING=1"))
   func environmentOverrideMakesIOURingUnavailable() throws {
     #expect(IOURingAvailability.current == .unavailable(.disabledByEnvironment))
     #expect(!IOURingAvailability.isAvailable)

@@ -85,7 +85,8 @@ func withEngine<R>(
   _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil,
   _ body: (IOEngine) async throws -> R
 ) async throws -> R {
-  let engine = try Support.engine(kind, submissionQueueEntries: submissionQueueEntries, completionQueueEntries: completionQueueEntries)
+  let engine = try Support.engine(
+    kind, submissionQueueEntries: submissionQueueEntries, completionQueueEntries: completionQueueEntries)
   do {
     let result = try await body(engine)
     await engine.shutdown()
@@ -655,7 +656,9 @@ enum Behaviours {
       bound.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
       var length = socklen_t(MemoryLayout<sockaddr_in>.size)
       let bindResult = withUnsafeMutablePointer(to: &bound) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0
+        }
       }
       #expect(bindResult)
       let refusedPort = UInt16(bigEndian: bound.sin_port)

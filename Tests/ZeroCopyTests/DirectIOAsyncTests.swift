@@ -13,7 +13,8 @@ enum DirectIOAsync {
     try await withEngine(kind) { engine in
       let dir = try TemporaryDirectory()
       let path = dir.file("direct.bin")
-      let file = try await AsyncFile.open(path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
+      let file = try await AsyncFile.open(
+        path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
       let alignment = try #require(file.directIOAlignment)
       let fdFlags = fcntl(file.descriptor.rawValue, F_GETFD)
       #expect(fdFlags >= 0 && fdFlags & FD_CLOEXEC != 0, "the engine opens with O_CLOEXEC")
@@ -39,7 +40,8 @@ enum DirectIOAsync {
       #expect(e1.operation == .read)
       #expect(e1.offset == 8292)
       #expect(
-        e1.message == "O_DIRECT: the file offset 8292 is not a multiple of \(alignment.offset) (it is off by \(8292 % alignment.offset) bytes); the kernel would answer EINVAL (checked before submitting)",
+        e1.message
+          == "O_DIRECT: the file offset 8292 is not a multiple of \(alignment.offset) (it is off by \(8292 % alignment.offset) bytes); the kernel would answer EINVAL (checked before submitting)",
         "\(e1)")
       buffer = badOffset.take()
       #expect(buffer.count == 65536, "the buffer comes back")
@@ -57,7 +59,8 @@ enum DirectIOAsync {
       let error3 = badAddress.error
       let e3 = try #require(error3)
       #expect(e3.errno == .invalidArgument)
-      #expect(e3.message?.contains("buffer address 0x") == true && e3.message?.contains("(it is off by 8 bytes)") == true, "\(e3)")
+      #expect(
+        e3.message?.contains("buffer address 0x") == true && e3.message?.contains("(it is off by 8 bytes)") == true, "\(e3)")
       _ = badAddress.take()
 
       // writeAll reports the bytes written before a misaligned piece: none here.
@@ -90,7 +93,8 @@ enum FixedBuffersAsync {
     try await withEngine(kind) { engine in
       let dir = try TemporaryDirectory()
       let path = dir.file("fixed.bin")
-      let file = try await AsyncFile.open(path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
+      let file = try await AsyncFile.open(
+        path, .readWrite, options: [.create, .truncate, .direct], permissions: .ownerReadWrite, engine: engine)
       let table = try await engine.registerFixedBuffers(count: 4, size: 16384)
       #expect(table.count == 4 && table.size == 16384)
       #expect(Int(bitPattern: table[3].bytes.baseAddress) % AlignedBuffer.pageSize == 0)
@@ -136,7 +140,8 @@ struct DirectIOAsyncTests {
   @Test("thread-pool engine")
   func pool() async throws { try await DirectIOAsync.run(.threadPool) }
 
-  @Test("fixed buffers, io_uring engine (READ_FIXED/WRITE_FIXED)", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
+  @Test(
+    "fixed buffers, io_uring engine (READ_FIXED/WRITE_FIXED)", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
   func fixedRing() async throws { try await FixedBuffersAsync.run(.ioUring) }
 
   @Test("fixed buffers, thread-pool engine (pread/pwrite)")

@@ -88,7 +88,8 @@ struct IOURingRefusedTests {
       let fallback = try #require(report.fallbacks.first)
       #expect(fallback.strategy == strategy.name)
       #expect(fallback.reason.contains(expected.text))
-      TransferFixtures.expectSame(try TransferFixtures.readFile(destinationPath), content, "\(strategy.name) fallback under \(mode)")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(destinationPath), content, "\(strategy.name) fallback under \(mode)")
 
       // Without fallbacks: refused up front, nothing written.
       let empty = try TransferFixtures.openFile(disk.file("empty-\(strategy.name)"), O_RDWR | O_CREAT | O_TRUNC)

@@ -36,7 +36,9 @@ private enum MemlockFacts {
 
   static var skipReason: String? {
     if !TransferProbe.ioUring.isAvailable { return "io_uring is unavailable: \(TransferProbe.ioUring.reason ?? "?")" }
-    if hasIPCLock { return "this process has CAP_IPC_LOCK (root), which ignores RLIMIT_MEMLOCK: run unprivileged (make test-unprivileged)" }
+    if hasIPCLock {
+      return "this process has CAP_IPC_LOCK (root), which ignores RLIMIT_MEMLOCK: run unprivileged (make test-unprivileged)"
+    }
     guard let limit else { return "RLIMIT_MEMLOCK is unlimited" }
     if limit > 16 << 20 { return "RLIMIT_MEMLOCK is \(limit) bytes; the test wants at most 16 MiB" }
     return nil
@@ -44,7 +46,9 @@ private enum MemlockFacts {
 }
 
 extension TransferTests {
-  @Suite("Transfers beyond RLIMIT_MEMLOCK", .enabled(if: MemlockFacts.skipReason == nil, Comment(rawValue: MemlockFacts.skipReason ?? "")))
+  @Suite(
+    "Transfers beyond RLIMIT_MEMLOCK",
+    .enabled(if: MemlockFacts.skipReason == nil, Comment(rawValue: MemlockFacts.skipReason ?? "")))
   struct Memlock {
     /// Buffers one page larger than the limit, so registering even one of them fails.
     static func oversizedBuffer() throws -> Int {

@@ -26,7 +26,9 @@ struct ReadinessTests {
     let chunk = [UInt8](repeating: 0x5A, count: 64 << 10)
     var total = 0
     while true {
-      let n = chunk.withUnsafeBytes { send(socket.descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+      let n = chunk.withUnsafeBytes {
+        send(socket.descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+      }
       if n < 0 {
         #expect(errno == EAGAIN)
         return total

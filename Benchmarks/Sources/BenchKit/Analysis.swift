@@ -62,15 +62,17 @@ public enum Analysis {
         let isGoal = i.family == .swift && goalsApply
         if cr.cell.size <= 4096 {
           let v = s.microsPerTransfer.median / cs.microsPerTransfer.median
-          ratios.append(Ratio(
-            what: "\(e.subject) / \(c.subject)", cell: cr.cell, metric: "time per transfer", value: v,
-            goal: isGoal ? 1.1 : nil, met: isGoal ? v <= 1.1 : nil))
+          ratios.append(
+            Ratio(
+              what: "\(e.subject) / \(c.subject)", cell: cr.cell, metric: "time per transfer", value: v,
+              goal: isGoal ? 1.1 : nil, met: isGoal ? v <= 1.1 : nil))
         } else {
           let v = s.gbPerSecond.median / cs.gbPerSecond.median
           let goal: Double? = isGoal && cr.cell.size >= MiB ? 0.95 : nil
-          ratios.append(Ratio(
-            what: "\(e.subject) / \(c.subject)", cell: cr.cell, metric: "throughput", value: v,
-            goal: goal, met: goal.map { v >= $0 }))
+          ratios.append(
+            Ratio(
+              what: "\(e.subject) / \(c.subject)", cell: cr.cell, metric: "throughput", value: v,
+              goal: goal, met: goal.map { v >= $0 }))
         }
       }
       // The async API against the blocking call, strategy by strategy.
@@ -79,9 +81,10 @@ public enum Analysis {
           let blocking = entry("swift:\(i.strategy.dropLast(6))"), let a = e.summary, let b = blocking.summary
         else { continue }
         let v = a.microsPerTransfer.median / b.microsPerTransfer.median
-        ratios.append(Ratio(
-          what: "\(e.subject) / \(blocking.subject)", cell: cr.cell, metric: "async time per transfer", value: v,
-          goal: goalsApply ? 1.15 : nil, met: goalsApply ? v <= 1.15 : nil))
+        ratios.append(
+          Ratio(
+            what: "\(e.subject) / \(blocking.subject)", cell: cr.cell, metric: "async time per transfer", value: v,
+            goal: goalsApply ? 1.15 : nil, met: goalsApply ? v <= 1.15 : nil))
       }
       // .automatic (and its variants: .builtin) against the best Swift strategy in the cell.
       let swiftStrategies = measured.filter {
@@ -94,13 +97,15 @@ public enum Analysis {
         for auto in automatics {
           if let a = auto.summary, auto.status == .measured {
             let v = a.gbPerSecond.median / best.summary!.gbPerSecond.median
-            ratios.append(Ratio(
-              what: "\(auto.subject) / best (\(best.subject))", cell: cr.cell, metric: "throughput", value: v,
-              goal: goalsApply ? 0.9 : nil, met: goalsApply ? v >= 0.9 : nil))
+            ratios.append(
+              Ratio(
+                what: "\(auto.subject) / best (\(best.subject))", cell: cr.cell, metric: "throughput", value: v,
+                goal: goalsApply ? 0.9 : nil, met: goalsApply ? v >= 0.9 : nil))
           } else if auto.status == .failed {
-            ratios.append(Ratio(
-              what: "\(auto.subject) (failed) / best (\(best.subject))", cell: cr.cell, metric: "throughput",
-              value: 0, goal: goalsApply ? 0.9 : nil, met: goalsApply ? false : nil))
+            ratios.append(
+              Ratio(
+                what: "\(auto.subject) (failed) / best (\(best.subject))", cell: cr.cell, metric: "throughput",
+                value: 0, goal: goalsApply ? 0.9 : nil, met: goalsApply ? false : nil))
           }
         }
       }
@@ -110,9 +115,10 @@ public enum Analysis {
         let swiftCPU = swiftStrategies.compactMap { e in e.summary.map { (e.subject, $0.cpuSecondsPerGB.median) } }
         if let ref = cRefs.min(), let best = swiftCPU.min(by: { $0.1 < $1.1 }), ref > 0 {
           let v = best.1 / ref
-          ratios.append(Ratio(
-            what: "sender CPU \(best.0) / best of c:splice, c:sendfile", cell: cr.cell, metric: "sender CPU s/GB",
-            value: v, goal: 1.1, met: v <= 1.1))
+          ratios.append(
+            Ratio(
+              what: "sender CPU \(best.0) / best of c:splice, c:sendfile", cell: cr.cell, metric: "sender CPU s/GB",
+              value: v, goal: 1.1, met: v <= 1.1))
         }
       }
     }
@@ -128,28 +134,36 @@ public enum Analysis {
     }
     let profile = results.automaticProfile.map { " (profile: \($0))" } ?? ""
     var goals = [
-      goal("Swift ≤ 1.1× its C twin's time per transfer at 4 KiB, in ≥ 24 of 26 cells (/dev/null excluded)",
-           allowedMisses: 2, { $0.metric == "time per transfer" }, worstIsMax: true),
-      goal("Swift ≥ 0.95× its C twin's throughput at 1 MiB and larger, in ≥ 55 of 58 cells (/dev/null excluded)",
-           allowedMisses: 3,
-           { $0.metric == "throughput" && $0.what.hasPrefix("swift:") && !$0.what.contains("best") && $0.cell.size >= MiB },
-           worstIsMax: false),
-      goal("async Transfer.run ≤ 1.15× runBlocking's time per transfer, in every cell from 4 KiB to 1 GiB (/dev/null excluded)",
-           { $0.metric == "async time per transfer" }, worstIsMax: true),
+      goal(
+        "Swift ≤ 1.1× its C twin's time per transfer at 4 KiB, in ≥ 24 of 26 cells (/dev/null excluded)",
+        allowedMisses: 2, { $0.metric == "time per transfer" }, worstIsMax: true),
+      goal(
+        "Swift ≥ 0.95× its C twin's throughput at 1 MiB and larger, in ≥ 55 of 58 cells (/dev/null excluded)",
+        allowedMisses: 3,
+        { $0.metric == "throughput" && $0.what.hasPrefix("swift:") && !$0.what.contains("best") && $0.cell.size >= MiB },
+        worstIsMax: false),
+      goal(
+        "async Transfer.run ≤ 1.15× runBlocking's time per transfer, in every cell from 4 KiB to 1 GiB (/dev/null excluded)",
+        { $0.metric == "async time per transfer" }, worstIsMax: true),
     ]
     goals += readGoals(results.reads)
     goals += [
-      goal(".automatic\(profile) ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells (/dev/null excluded)",
-           allowedMisses: 2, { $0.what.hasPrefix("swift:automatic ") && $0.what.contains(" / best (") }, worstIsMax: false),
+      goal(
+        ".automatic\(profile) ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells (/dev/null excluded)",
+        allowedMisses: 2, { $0.what.hasPrefix("swift:automatic ") && $0.what.contains(" / best (") }, worstIsMax: false)
     ]
     if ratios.contains(where: { $0.what.hasPrefix("swift:automatic.builtin ") }) {
-      goals.append(goal(".automatic with the built-in table ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells",
-                        allowedMisses: 2, { $0.what.hasPrefix("swift:automatic.builtin ") && $0.what.contains(" / best (") },
-                        worstIsMax: false))
+      goals.append(
+        goal(
+          ".automatic with the built-in table ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells",
+          allowedMisses: 2, { $0.what.hasPrefix("swift:automatic.builtin ") && $0.what.contains(" / best (") },
+          worstIsMax: false))
     }
     goals.append(concurrentGoal(results.concurrent))
-    goals.append(goal("file→TCP sender CPU s/GB of the best Swift strategy ≤ 1.1× the C splice/sendfile reference (issue 8)",
-                      { $0.metric == "sender CPU s/GB" }, worstIsMax: true))
+    goals.append(
+      goal(
+        "file→TCP sender CPU s/GB of the best Swift strategy ≤ 1.1× the C splice/sendfile reference (issue 8)",
+        { $0.metric == "sender CPU s/GB" }, worstIsMax: true))
     results.goals = goals
   }
 
@@ -200,7 +214,8 @@ public enum Analysis {
     let v = best.gbPerSecond!.median / c
     return GoalResult(
       goal: text, checked: 1, met: v >= 1.0 ? 1 : 0,
-      worst: "\(best.subject) / c:sendfile.threads: \(String(format: "%.3f", v)) (\(String(format: "%.2f", best.gbPerSecond!.median)) vs \(String(format: "%.2f", c)) GB/s)",
+      worst:
+        "\(best.subject) / c:sendfile.threads: \(String(format: "%.3f", v)) (\(String(format: "%.2f", best.gbPerSecond!.median)) vs \(String(format: "%.2f", c)) GB/s)",
       passed: v >= 1.0)
   }
 }

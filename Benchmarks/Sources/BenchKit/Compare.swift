@@ -32,13 +32,18 @@ public struct Comparison {
 
   /// The comparison as text.
   public func text() -> String {
-    var out = "A: \(a.date) \(a.commit) (\(a.plan.mode.rawValue), \(a.plan.rounds) rounds)\nB: \(b.date) \(b.commit) (\(b.plan.mode.rawValue), \(b.plan.rounds) rounds)\n"
+    var out =
+      "A: \(a.date) \(a.commit) (\(a.plan.mode.rawValue), \(a.plan.rounds) rounds)\nB: \(b.date) \(b.commit) (\(b.plan.mode.rawValue), \(b.plan.rounds) rounds)\n"
     if a.machine.cpu != b.machine.cpu || a.machine.kernel != b.machine.kernel || a.machine.cores != b.machine.cores {
-      out += "warning: different machines (A: \(a.machine.cpu), \(a.machine.kernel); B: \(b.machine.cpu), \(b.machine.kernel)) — ratios mix hardware and code.\n"
+      out +=
+        "warning: different machines (A: \(a.machine.cpu), \(a.machine.kernel); B: \(b.machine.cpu), \(b.machine.kernel)) — ratios mix hardware and code.\n"
     }
     if a.plan.cold != b.plan.cold { out += "warning: one run is cold-cache, the other warm.\n" }
-    out += "GB/s medians; a change is reported when B/A is outside ±\(Int(noise * 100))% AND the min–max ranges do not overlap.\n\n"
-    out += Fmt.pad("cell", 22) + Fmt.pad("subject", 34) + Fmt.pad("A", 9, right: true) + Fmt.pad("B", 9, right: true) + Fmt.pad("B/A", 8, right: true) + "  verdict\n"
+    out +=
+      "GB/s medians; a change is reported when B/A is outside ±\(Int(noise * 100))% AND the min–max ranges do not overlap.\n\n"
+    out +=
+      Fmt.pad("cell", 22) + Fmt.pad("subject", 34) + Fmt.pad("A", 9, right: true) + Fmt.pad("B", 9, right: true)
+      + Fmt.pad("B/A", 8, right: true) + "  verdict\n"
     var changes = 0
     for cb in b.cells {
       guard let ca = a.cells.first(where: { $0.cell == cb.cell }) else { continue }
@@ -64,7 +69,8 @@ public struct Comparison {
         } else {
           continue
         }
-        out += Fmt.pad("\(cb.cell.destination.rawValue) \(formatSize(cb.cell.size))", 22) + Fmt.pad(eb.subject, 34)
+        out +=
+          Fmt.pad("\(cb.cell.destination.rawValue) \(formatSize(cb.cell.size))", 22) + Fmt.pad(eb.subject, 34)
           + Fmt.pad(va, 9, right: true) + Fmt.pad(vb, 9, right: true) + Fmt.pad(ratio, 8, right: true) + "  \(verdict)\n"
       }
     }
@@ -77,7 +83,8 @@ public struct Comparison {
         let r = sb.median / sa.median
         let overlap = sb.min <= sa.max && sa.min <= sb.max
         let verdict = abs(r - 1) > noise && !overlap ? (r < 1 ? "faster" : "SLOWER") : "same (noise)"
-        out += Fmt.pad(eb.subject, 56) + Fmt.pad(Fmt.num(sa.median), 9, right: true) + Fmt.pad(Fmt.num(sb.median), 9, right: true)
+        out +=
+          Fmt.pad(eb.subject, 56) + Fmt.pad(Fmt.num(sa.median), 9, right: true) + Fmt.pad(Fmt.num(sb.median), 9, right: true)
           + Fmt.pad(String(format: "%.2f", r), 8, right: true) + "  \(verdict)\n"
       }
     }
@@ -107,7 +114,9 @@ public struct ResultsCheck {
         out.append("registered strategy \(name) has no entry in \(cr.cell)")
       }
     }
-    if !results.registeredStrategies.isEmpty && !results.subjects.contains(where: { $0.family == .swift && $0.strategy == "automatic" }) {
+    if !results.registeredStrategies.isEmpty
+      && !results.subjects.contains(where: { $0.family == .swift && $0.strategy == "automatic" })
+    {
       out.append(".automatic is not among the subjects")
     }
     // 2. Every measured entry is verified, with samples from every round.
@@ -117,7 +126,9 @@ public struct ResultsCheck {
         case .measured:
           if e.verification == nil { out.append("\(e.subject) in \(cr.cell): measured but not marked verified") }
           if e.verification != cr.cell.destination.verification {
-            out.append("\(e.subject) in \(cr.cell): verified by \(e.verification?.rawValue ?? "nothing"), the destination needs \(cr.cell.destination.verification.rawValue)")
+            out.append(
+              "\(e.subject) in \(cr.cell): verified by \(e.verification?.rawValue ?? "nothing"), the destination needs \(cr.cell.destination.verification.rawValue)"
+            )
           }
           if e.samples.count != results.plan.rounds {
             out.append("\(e.subject) in \(cr.cell): \(e.samples.count) samples for \(results.plan.rounds) rounds")

@@ -128,7 +128,8 @@ public struct CConcurrentSubject: ConcurrentSubject {
       stdout: .file(out), stderrPath: "\(scratch)/conc_ref.err")
     let exit = try child.wait()
     guard exit.succeeded else {
-      throw BenchError("conc_ref failed (\(exit.code.map { "exit \($0)" } ?? "signal \(exit.signal ?? 0)")): \(child.stderrText())")
+      throw BenchError(
+        "conc_ref failed (\(exit.code.map { "exit \($0)" } ?? "signal \(exit.signal ?? 0)")): \(child.stderrText())")
     }
     let lines = ((try? readSmallFile(out)) ?? "").split(separator: "\n")
     guard lines.count == plan.iterations + 1 else {

@@ -78,7 +78,9 @@ public struct DirectReadFile: Sendable {
         fill(buffer.unsafeBaseAddress + k * 4096, number: UInt64(offset / 4096 + k))
       }
       let n = pwrite(fd, buffer.unsafeBaseAddress, chunk, off_t(offset))
-      guard n == chunk else { throw BenchError("writing \(path) at \(offset): \(n < 0 ? String(cString: strerror(errno)) : "short write \(n)")") }
+      guard n == chunk else {
+        throw BenchError("writing \(path) at \(offset): \(n < 0 ? String(cString: strerror(errno)) : "short write \(n)")")
+      }
       offset += chunk
     }
     try check(fsync(fd), "fsync \(path)")
@@ -172,7 +174,8 @@ public struct DirectPreadSubject: DirectReadSubject {
       now = monotonicNanoseconds()
     }
     let u = Usage.current() - u0
-    return DirectReadSample(operations: ops, seconds: Double(now - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
+    return DirectReadSample(
+      operations: ops, seconds: Double(now - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
   }
 }
 
@@ -213,7 +216,8 @@ public struct DirectRingSubject: DirectReadSubject {
   public let submitEach: Bool
   /// Creates the subject.
   public init(
-    depth: Int, flags: IOURing.SetupFlags = [.coopTaskrun, .singleIssuer, .deferTaskrun], reapBatch: Int = 8, straddle: Bool = false,
+    depth: Int, flags: IOURing.SetupFlags = [.coopTaskrun, .singleIssuer, .deferTaskrun], reapBatch: Int = 8,
+    straddle: Bool = false,
     submitEach: Bool = false
   ) {
     self.depth = depth
@@ -236,7 +240,9 @@ public struct DirectRingSubject: DirectReadSubject {
     // slot reads into its own 4 KiB of it — shifted by the memory alignment to straddle pages.
     let table = try ring.registerBuffers(count: 1, size: 4096 * depth + 4096, alignment: Swift.max(4096, alignment.memory))[0]
     let base = table.bytes.baseAddress! + (straddle ? alignment.memory : 0)
-    let buffers = (0..<depth).map { IOURing.RegisteredBuffer(index: table.index, bytes: UnsafeMutableRawBufferPointer(start: base + $0 * 4096, count: 4096)) }
+    let buffers = (0..<depth).map {
+      IOURing.RegisteredBuffer(index: table.index, bytes: UnsafeMutableRawBufferPointer(start: base + $0 * 4096, count: 4096))
+    }
     let files = try ring.registerFiles([fd])
     var gen = OffsetGenerator(fileSize: file.size, stream: 2, seed: seed)
     var blockOf = [UInt64](repeating: 0, count: depth)
@@ -286,7 +292,8 @@ public struct DirectRingSubject: DirectReadSubject {
     }
     let u = Usage.current() - u0
     if let bad { throw BenchError(bad) }
-    return DirectReadSample(operations: ops, seconds: Double(now - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
+    return DirectReadSample(
+      operations: ops, seconds: Double(now - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
   }
 }
 
@@ -347,7 +354,8 @@ public struct DirectThreadPoolSubject: DirectReadSubject {
     let u = Usage.current() - u0
     if let failure = workers.compactMap(\.failure).first { throw BenchError(failure) }
     let ops = workers.reduce(0) { $0 + $1.operations }
-    return DirectReadSample(operations: ops, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
+    return DirectReadSample(
+      operations: ops, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(ops))
   }
 }
 
@@ -385,11 +393,14 @@ public struct CDirectRingSubject: DirectReadSubject {
     let errors = NSTemporaryDirectory() + "zc-direct-reads-\(getpid()).err"
     defer { unlink(errors) }
     let child = try ChildProcess(
-      executable, [file.path, String(seconds), String(depth), submitEach ? "0" : String(reapBatch)] + (straddle ? ["straddle"] : []),
+      executable,
+      [file.path, String(seconds), String(depth), submitEach ? "0" : String(reapBatch)] + (straddle ? ["straddle"] : []),
       stdout: .pipe, stderrPath: errors)
     let line = try child.readLine() ?? ""
     let exit = try child.wait()
-    guard exit.succeeded else { throw BenchError("\(child.commandLine) failed (\(exit.code.map { "exit \($0)" } ?? "signal")): \(child.stderrText())") }
+    guard exit.succeeded else {
+      throw BenchError("\(child.commandLine) failed (\(exit.code.map { "exit \($0)" } ?? "signal")): \(child.stderrText())")
+    }
     let fields = parseFields(line)
     guard let ops = fields["ops"].flatMap(Int.init), let secs = fields["seconds"].flatMap(Double.init),
       let cpu = fields["cpu_us_per_read"].flatMap(Double.init), ops > 0
@@ -409,7 +420,8 @@ public struct FioSubject: DirectReadSubject {
   public let registered: Bool
   public var id: String { "fio.\(engine).qd\(depth)" + (registered ? ".fixed" : "") }
   public var summary: String {
-    "fio --ioengine=\(engine) --direct=1 --rw=randread --bs=4k --iodepth=\(depth)" + (registered ? " --fixedbufs --registerfiles" : "")
+    "fio --ioengine=\(engine) --direct=1 --rw=randread --bs=4k --iodepth=\(depth)"
+      + (registered ? " --fixedbufs --registerfiles" : "")
   }
   /// Creates the subject.
   public init(engine: String, depth: Int, registered: Bool) {
@@ -523,7 +535,9 @@ public struct DirectReadResults: Sendable, Codable {
     let base = entries.first { $0.id == "pread.qd1" }?.medianIOPS
     for e in entries {
       let ratio = base.map { String(format: "%.2f", e.medianIOPS / $0) } ?? "–"
-      s += String(format: "| %@ | %.0f | %.0f–%.0f | %.2f | %@ | %@ |\n", e.id, e.medianIOPS, e.minIOPS, e.maxIOPS, e.medianCPUMicrosPerRead, ratio, e.summary)
+      s += String(
+        format: "| %@ | %.0f | %.0f–%.0f | %.2f | %@ | %@ |\n", e.id, e.medianIOPS, e.minIOPS, e.maxIOPS,
+        e.medianCPUMicrosPerRead, ratio, e.summary)
     }
     if !goals.isEmpty {
       s += "\n| goal | ratio | target | met |\n|---|---:|---:|---|\n"
@@ -549,7 +563,10 @@ public enum DirectReads {
         do {
           let sample = try await subject.sample(file: file, seconds: seconds)
           samples[subject.id, default: []].append(sample)
-          log(String(format: "round %d/%d  %-22@ %9.0f IOPS  %6.2f µs CPU/read", round + 1, rounds, subject.id, sample.iops, sample.cpuMicrosPerRead))
+          log(
+            String(
+              format: "round %d/%d  %-22@ %9.0f IOPS  %6.2f µs CPU/read", round + 1, rounds, subject.id, sample.iops,
+              sample.cpuMicrosPerRead))
         } catch {
           failures[subject.id] = "\(error)"
           log("round \(round + 1)/\(rounds)  \(subject.id): FAILED: \(error)")
@@ -587,13 +604,16 @@ public enum DirectReads {
       }
     }
     var notes = failures.sorted { $0.key < $1.key }.map { "\($0.key) failed: \($0.value)" }
-    notes.append("Swift subjects verify every block read (block number + checksum); fio does not verify. CPU per read is the whole process's user+system time (getrusage), fio's is its own usr_cpu+sys_cpu.")
+    notes.append(
+      "Swift subjects verify every block read (block number + checksum); fio does not verify. CPU per read is the whole process's user+system time (getrusage), fio's is its own usr_cpu+sys_cpu."
+    )
     let fd = try openDirect(file)
     defer { try? fd.close() }
     let alignment = try fd.directIOAlignment()
     let formatter = ISO8601DateFormatter()
     return DirectReadResults(
       file: file.path, fileSize: file.size, filesystem: filesystemType(of: file.path), alignment: "\(alignment)",
-      rounds: rounds, secondsPerSample: seconds, date: formatter.string(from: Date()), entries: entries, goals: goals, notes: notes)
+      rounds: rounds, secondsPerSample: seconds, date: formatter.string(from: Date()), entries: entries, goals: goals,
+      notes: notes)
   }
 }

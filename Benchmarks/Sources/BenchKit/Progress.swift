@@ -31,7 +31,8 @@ public final class ProgressReporter: @unchecked Sendable {
   public func status(cellIndex: Int, cellCount: Int, cell: String, round: String, subject: String, eta: Double?) {
     guard !quiet else { return }
     let etaText = eta.map { "ETA \(ProgressReporter.clock($0))" } ?? "ETA –"
-    let line = "[\(cellIndex)/\(cellCount)] \(cell) · \(round) · \(subject) · \(ProgressReporter.clock(elapsed)) elapsed · \(etaText)"
+    let line =
+      "[\(cellIndex)/\(cellCount)] \(cell) · \(round) · \(subject) · \(ProgressReporter.clock(elapsed)) elapsed · \(etaText)"
     if tty {
       let pad = max(0, lastLineLength - line.count)
       FileHandle.standardError.write(Data(("\r" + line + String(repeating: " ", count: pad)).utf8))

@@ -116,8 +116,11 @@ public final class Runner {
   /// whatever happens.
   public func run() async throws -> BenchResults {
     let startDate = ISO8601DateFormatter().string(from: Date())
-    let tmpfsNeed = Plan.make(mode: options.mode, cold: options.cold, tmpfsAvailable: true,
-                              destinations: options.destinations, sizes: options.sizes)
+    let tmpfsNeed =
+      Plan.make(
+        mode: options.mode, cold: options.cold, tmpfsAvailable: true,
+        destinations: options.destinations, sizes: options.sizes
+      )
       .cells.filter { $0.destination == .tmpfs }.map(\.size).max() ?? 0
     workspace = try Workspace(base: options.workspaceBase, tmpfsBytes: 2 * tmpfsNeed)
     defer { workspace.remove() }
@@ -131,17 +134,22 @@ public final class Runner {
     let machine = MachineInfo.current(tempDirectory: workspace.directory, tmpfsDirectory: workspace.tmpfsDirectory)
     let missing = options.tools.missing()
     guard missing.isEmpty else {
-      throw BenchError("C reference programs missing in \(options.tools.directory): \(missing.joined(separator: ", ")) (make bench builds them)")
+      throw BenchError(
+        "C reference programs missing in \(options.tools.directory): \(missing.joined(separator: ", ")) (make bench builds them)")
     }
     let subjects = allSubjects()
-    progress.line("zerocopy-bench \(plan.mode.rawValue): \(plan.cells.count) cells × \(subjects.count) subjects × \(plan.rounds) rounds\(plan.cold ? ", COLD cache (posix_fadvise DONTNEED before every transfer)" : ", warm page cache"); workspace \(workspace.directory)\(workspace.tmpfsDirectory.map { " and \($0)" } ?? "")")
+    progress.line(
+      "zerocopy-bench \(plan.mode.rawValue): \(plan.cells.count) cells × \(subjects.count) subjects × \(plan.rounds) rounds\(plan.cold ? ", COLD cache (posix_fadvise DONTNEED before every transfer)" : ", warm page cache"); workspace \(workspace.directory)\(workspace.tmpfsDirectory.map { " and \($0)" } ?? "")"
+    )
 
     // Estimate the work, for the ETA.
     totalEstimate = plan.cells.reduce(0) { acc, cell in
       acc + estimate(cell, subjects: subjects.filter { $0.unsupportedReason(cell) == nil }.count, rounds: plan.rounds)
     }
     if let r = plan.reads { totalEstimate += Double(plan.rounds) * 10 * Double(r.operations) * 2e-6 + 2 }
-    if let c = plan.concurrent { totalEstimate += Double(plan.rounds) * 12 * (0.05 + Double(c.connections * c.size * (c.iterations + 1)) / 1e9) }
+    if let c = plan.concurrent {
+      totalEstimate += Double(plan.rounds) * 12 * (0.05 + Double(c.connections * c.size * (c.iterations + 1)) / 1e9)
+    }
 
     var cells: [CellResult] = []
     for (index, cell) in plan.cells.enumerated() {
@@ -149,7 +157,9 @@ public final class Runner {
       cells.append(r)
       let measured = r.entries.filter { $0.status == .measured }.count
       let failed = r.entries.filter { $0.status == .failed }
-      progress.line("cell \(index + 1)/\(plan.cells.count) \(cell.destination.rawValue) \(formatSize(cell.size)): \(measured) measured\(failed.isEmpty ? "" : ", \(failed.count) FAILED (\(failed.map(\.subject).joined(separator: ", ")))") — \(ProgressReporter.clock(progress.elapsed)) elapsed")
+      progress.line(
+        "cell \(index + 1)/\(plan.cells.count) \(cell.destination.rawValue) \(formatSize(cell.size)): \(measured) measured\(failed.isEmpty ? "" : ", \(failed.count) FAILED (\(failed.map(\.subject).joined(separator: ", ")))") — \(ProgressReporter.clock(progress.elapsed)) elapsed"
+      )
     }
     var reads: ReadResults?
     if let rp = plan.reads {
@@ -161,7 +171,9 @@ public final class Runner {
     }
     progress.finish()
     if rewarms > 0 {
-      notes.append("The page cache dropped source pages \(rewarms) time(s) during the run; each time the source was read again before the sample (recorded per sample as `rewarmed`).")
+      notes.append(
+        "The page cache dropped source pages \(rewarms) time(s) during the run; each time the source was read again before the sample (recorded per sample as `rewarmed`)."
+      )
     }
     var machineEnd = machine
     if let end = currentLoadAverage() { machineEnd.loadAverage = (machine.loadAverage ?? []) + [end] }
@@ -225,8 +237,9 @@ public final class Runner {
     let perSampleEstimate = estimate(cell, subjects: 1, rounds: 1) / Double(1 + (cell.size >= 64 << 20 ? 0 : 2))
     // Calibrate: find the iterations that make a sample last at least the target.
     for i in states.indices where states[i].status == .measured {
-      progress.status(cellIndex: index, cellCount: count, cell: cell.description, round: "calibrating",
-                      subject: states[i].subject.info.id, eta: eta())
+      progress.status(
+        cellIndex: index, cellCount: count, cell: cell.description, round: "calibrating",
+        subject: states[i].subject.info.id, eta: eta())
       do {
         let (n, w) = try await calibrate(states[i].subject, cell: cell, source: source, plan: plan)
         states[i].iterations = n
@@ -247,12 +260,14 @@ public final class Runner {
       let shift = (round - 1) % active.count
       let order = Array(active[shift...] + active[..<shift])
       for i in order where states[i].status == .measured {
-        progress.status(cellIndex: index, cellCount: count, cell: cell.description,
-                        round: "round \(round)/\(plan.rounds)", subject: states[i].subject.info.id, eta: eta())
+        progress.status(
+          cellIndex: index, cellCount: count, cell: cell.description,
+          round: "round \(round)/\(plan.rounds)", subject: states[i].subject.info.id, eta: eta())
         try Interrupt.check()
         do {
-          let rec = try await sample(states[i].subject, cell: cell, source: source, iterations: states[i].iterations,
-                                     warmup: states[i].warmup, round: round, plan: plan)
+          let rec = try await sample(
+            states[i].subject, cell: cell, source: source, iterations: states[i].iterations,
+            warmup: states[i].warmup, round: round, plan: plan)
           states[i].samples.append(rec)
         } catch let u as UnsupportedHere {
           states[i].status = .unsupported
@@ -342,7 +357,9 @@ public final class Runner {
     }
     let total = warmup + iterations
     if m.bytes != Int64(iterations) * Int64(cell.size) {
-      throw BenchError("verification failed: \(m.bytes) bytes reported over \(iterations) transfers, expected \(Int64(iterations) * Int64(cell.size))")
+      throw BenchError(
+        "verification failed: \(m.bytes) bytes reported over \(iterations) transfers, expected \(Int64(iterations) * Int64(cell.size))"
+      )
     }
     if let rc = receiver {
       let want = Int64(total) * Int64(cell.size)
@@ -353,7 +370,9 @@ public final class Runner {
         let expected = try workspace.streamChecksum(of: source, copies: total)
         guard let got = rc.checksum else { throw BenchError("verification failed: the receiver sent no checksum") }
         if got != expected {
-          throw BenchError("verification failed: the receiver's checksum \(ZC64.hex(got)) differs from the source stream's \(ZC64.hex(expected))")
+          throw BenchError(
+            "verification failed: the receiver's checksum \(ZC64.hex(got)) differs from the source stream's \(ZC64.hex(expected))"
+          )
         }
       }
     }
@@ -387,11 +406,13 @@ public final class Runner {
       for i in order {
         if i == subjects.count {
           guard cFailure == nil else { continue }
-          progress.status(cellIndex: plan.cells.count + 1, cellCount: plan.cells.count + 1, cell: "random 4 KiB reads",
-                          round: "round \(round)/\(plan.rounds)", subject: "c:uring_ops", eta: eta())
+          progress.status(
+            cellIndex: plan.cells.count + 1, cellCount: plan.cells.count + 1, cell: "random 4 KiB reads",
+            round: "round \(round)/\(plan.rounds)", subject: "c:uring_ops", eta: eta())
           do {
-            let r = try CReadGroup.sample(tools: options.tools, scratch: workspace.scratch, path: source.path,
-                                          operations: rp.operations)
+            let r = try CReadGroup.sample(
+              tools: options.tools, scratch: workspace.scratch, path: source.path,
+              operations: rp.operations)
             for (k, v) in r { cSamples[k, default: []].append(v) }
           } catch {
             cFailure = "\(error)"
@@ -400,8 +421,9 @@ public final class Runner {
         }
         let s = subjects[i]
         guard failures[s.id] == nil else { continue }
-        progress.status(cellIndex: plan.cells.count + 1, cellCount: plan.cells.count + 1, cell: "random 4 KiB reads",
-                        round: "round \(round)/\(plan.rounds)", subject: s.id, eta: eta())
+        progress.status(
+          cellIndex: plan.cells.count + 1, cellCount: plan.cells.count + 1, cell: "random 4 KiB reads",
+          round: "round \(round)/\(plan.rounds)", subject: s.id, eta: eta())
         do {
           let r = try await s.sample(path: source.path, fileSize: rp.fileSize, operations: rp.operations)
           samples[s.id, default: []].append(r)
@@ -425,16 +447,18 @@ public final class Runner {
     if options.only == nil || options.only!.contains(where: { "c:".contains($0) || $0.hasPrefix("c:") }) {
       for (variant, summary) in CReadGroup.variants {
         let list = cSamples[variant] ?? []
-        entries.append(ReadEntryResult(
-          subject: "c:\(variant)", family: .c, variant: variant, summary: summary,
-          status: cFailure == nil ? .measured : .failed, reason: cFailure,
-          nanosecondsPerRead: cFailure == nil ? Stat(list) : nil, cpuMicrosPerRead: nil,
-          syscallsPerRead: nil, samples: cFailure == nil ? list : []))
+        entries.append(
+          ReadEntryResult(
+            subject: "c:\(variant)", family: .c, variant: variant, summary: summary,
+            status: cFailure == nil ? .measured : .failed, reason: cFailure,
+            nanosecondsPerRead: cFailure == nil ? Stat(list) : nil, cpuMicrosPerRead: nil,
+            syscallsPerRead: nil, samples: cFailure == nil ? list : []))
       }
     }
     if options.extraPeers {
-      entries += FioPeer.run(path: source.path, fileSize: rp.fileSize, plan: rp, rounds: plan.rounds,
-                             scratch: workspace.scratch, notes: &notes)
+      entries += FioPeer.run(
+        path: source.path, fileSize: rp.fileSize, plan: rp, rounds: plan.rounds,
+        scratch: workspace.scratch, notes: &notes)
     }
     return ReadResults(fileSize: rp.fileSize, operations: rp.operations, entries: entries)
   }
@@ -459,8 +483,9 @@ public final class Runner {
       for i in order {
         let s = subjects[i]
         guard failures[s.info.id] == nil, unsupported[s.info.id] == nil else { continue }
-        progress.status(cellIndex: plan.cells.count + 2, cellCount: plan.cells.count + 2, cell: title,
-                        round: "round \(round)/\(plan.rounds)", subject: s.info.id, eta: eta())
+        progress.status(
+          cellIndex: plan.cells.count + 2, cellCount: plan.cells.count + 2, cell: title,
+          round: "round \(round)/\(plan.rounds)", subject: s.info.id, eta: eta())
         try Interrupt.check()
         do {
           samples[s.info.id, default: []].append(
@@ -483,7 +508,8 @@ public final class Runner {
         status: unsupported[id] != nil ? .unsupported : failures[id] != nil ? .failed : .measured,
         reason: unsupported[id] ?? failures[id], gbPerSecond: Stat(gb),
         microsPerIteration: Stat(list.map { Double($0.nanoseconds) / 1000 / Double(cp.iterations) }),
-        cpuSecondsPerGB: Stat(list.map { Double($0.usage.userMicros + $0.usage.systemMicros) / 1e6 / max(Double($0.bytes) / 1e9, 1e-12) }),
+        cpuSecondsPerGB: Stat(
+          list.map { Double($0.usage.userMicros + $0.usage.systemMicros) / 1e6 / max(Double($0.bytes) / 1e9, 1e-12) }),
         samples: gb)
     }
     return ConcurrentResults(plan: cp, entries: entries)

@@ -67,29 +67,38 @@ public struct ChartRenderer {
       let maxGB = entries.compactMap { $0.summary?.gbPerSecond.max }.max() ?? 1
       // The CPU scale ignores peers (a process start per 4 KiB copy would flatten every
       // other bar); a peer beyond the scale is drawn clipped, its value printed.
-      let maxCPU = entries.filter { info[$0.subject]?.family != .peer }.compactMap { $0.summary?.cpuSecondsPerGB.median }.max()
+      let maxCPU =
+        entries.filter { info[$0.subject]?.family != .peer }.compactMap { $0.summary?.cpuSecondsPerGB.median }.max()
         ?? entries.compactMap { $0.summary?.cpuSecondsPerGB.median }.max() ?? 1
       body += "<text x=\"10\" y=\"\(y)\" class=\"panel\">\(formatSize(cr.cell.size)) per transfer</text>\n"
       body += "<text x=\"\(labelW)\" y=\"\(y)\" class=\"axis\">GB/s (median; whisker min–max), scale 0–\(Fmt.num(maxGB))</text>\n"
-      body += "<text x=\"\(labelW + barW + gap)\" y=\"\(y)\" class=\"axis\">CPU s/GB (user+system, median), scale 0–\(Fmt.num(maxCPU)); » = off scale</text>\n"
+      body +=
+        "<text x=\"\(labelW + barW + gap)\" y=\"\(y)\" class=\"axis\">CPU s/GB (user+system, median), scale 0–\(Fmt.num(maxCPU)); » = off scale</text>\n"
       y += 8
       for e in entries {
         let fam = info[e.subject]?.family ?? .peer
         let c = ChartRenderer.color(fam)
-        body += "<text x=\"\(labelW - 6)\" y=\"\(y + rowH - 4)\" class=\"label\" text-anchor=\"end\">\(ChartRenderer.esc(e.subject))</text>\n"
+        body +=
+          "<text x=\"\(labelW - 6)\" y=\"\(y + rowH - 4)\" class=\"label\" text-anchor=\"end\">\(ChartRenderer.esc(e.subject))</text>\n"
         if e.status == .failed {
-          body += "<text x=\"\(labelW + 4)\" y=\"\(y + rowH - 4)\" class=\"fail\">FAILED verification or run — not counted</text>\n"
+          body +=
+            "<text x=\"\(labelW + 4)\" y=\"\(y + rowH - 4)\" class=\"fail\">FAILED verification or run — not counted</text>\n"
         } else if let s = e.summary {
           let w = max(1, barW * s.gbPerSecond.median / maxGB)
-          body += "<rect x=\"\(labelW)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", w))\" height=\"\(rowH - 4)\" fill=\"\(c)\"/>\n"
+          body +=
+            "<rect x=\"\(labelW)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", w))\" height=\"\(rowH - 4)\" fill=\"\(c)\"/>\n"
           let x0 = labelW + barW * s.gbPerSecond.min / maxGB, x1 = labelW + barW * s.gbPerSecond.max / maxGB
-          body += "<line x1=\"\(String(format: "%.1f", x0))\" x2=\"\(String(format: "%.1f", x1))\" y1=\"\(y + rowH / 2)\" y2=\"\(y + rowH / 2)\" class=\"whisker\"/>\n"
-          body += "<text x=\"\(String(format: "%.1f", max(labelW + w, x1) + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(Fmt.num(s.gbPerSecond.median))</text>\n"
+          body +=
+            "<line x1=\"\(String(format: "%.1f", x0))\" x2=\"\(String(format: "%.1f", x1))\" y1=\"\(y + rowH / 2)\" y2=\"\(y + rowH / 2)\" class=\"whisker\"/>\n"
+          body +=
+            "<text x=\"\(String(format: "%.1f", max(labelW + w, x1) + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(Fmt.num(s.gbPerSecond.median))</text>\n"
           let clipped = s.cpuSecondsPerGB.median > maxCPU * 1.0001
           let cw = max(1, barW * min(s.cpuSecondsPerGB.median, maxCPU) / maxCPU)
           let cx = labelW + barW + gap
-          body += "<rect x=\"\(cx)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", cw))\" height=\"\(rowH - 4)\" fill=\"\(c)\" fill-opacity=\"0.75\"/>\n"
-          body += "<text x=\"\(String(format: "%.1f", cx + cw + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(clipped ? "» " : "")\(Fmt.num(s.cpuSecondsPerGB.median))</text>\n"
+          body +=
+            "<rect x=\"\(cx)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", cw))\" height=\"\(rowH - 4)\" fill=\"\(c)\" fill-opacity=\"0.75\"/>\n"
+          body +=
+            "<text x=\"\(String(format: "%.1f", cx + cw + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(clipped ? "» " : "")\(Fmt.num(s.cpuSecondsPerGB.median))</text>\n"
         }
         y += rowH
       }
@@ -99,12 +108,16 @@ public struct ChartRenderer {
     let m = results.machine
     var legend = ""
     var lx = 10.0
-    for (f, name) in [(Family.swift, "Swift (Transfer)"), (.swiftLinuxIO, "Swift (LinuxIO layer)"), (.c, "C twin (xfer_ref)"), (.peer, "peer")] {
-      legend += "<rect x=\"\(lx)\" y=\"34\" width=\"10\" height=\"10\" fill=\"\(ChartRenderer.color(f))\"/><text x=\"\(lx + 14)\" y=\"43\" class=\"axis\">\(name)</text>\n"
+    for (f, name) in [
+      (Family.swift, "Swift (Transfer)"), (.swiftLinuxIO, "Swift (LinuxIO layer)"), (.c, "C twin (xfer_ref)"), (.peer, "peer"),
+    ] {
+      legend +=
+        "<rect x=\"\(lx)\" y=\"34\" width=\"10\" height=\"10\" fill=\"\(ChartRenderer.color(f))\"/><text x=\"\(lx + 14)\" y=\"43\" class=\"axis\">\(name)</text>\n"
       lx += 170
     }
     let title = "\(d.title)\(d.verification == .byteCount ? " — byte counts only" : " — every byte verified")"
-    let sub = "\(m.cpu), \(m.cores) cores, \(m.kernel); \(results.plan.cold ? "cold" : "warm") cache; \(results.plan.rounds) rounds; \(results.date); \(results.commit)"
+    let sub =
+      "\(m.cpu), \(m.cores) cores, \(m.kernel); \(results.plan.cold ? "cold" : "warm") cache; \(results.plan.rounds) rounds; \(results.date); \(results.commit)"
     return """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">
       <style>.title{font-size:15px;font-weight:bold}.sub{font-size:10px;fill:#555}.panel{font-size:12px;font-weight:bold}.axis{font-size:10px;fill:#444}.label{font-size:10px}.value{font-size:9px;fill:#333}.fail{font-size:10px;fill:#C00;font-weight:bold}.whisker{stroke:#222;stroke-width:1}</style>
@@ -128,12 +141,16 @@ public struct ChartRenderer {
     for e in entries {
       guard let s = e.nanosecondsPerRead else { continue }
       let c = ChartRenderer.color(e.family)
-      body += "<text x=\"\(labelW - 6)\" y=\"\(y + rowH - 4)\" class=\"label\" text-anchor=\"end\">\(ChartRenderer.esc(e.subject))</text>\n"
+      body +=
+        "<text x=\"\(labelW - 6)\" y=\"\(y + rowH - 4)\" class=\"label\" text-anchor=\"end\">\(ChartRenderer.esc(e.subject))</text>\n"
       let w = max(1, barW * s.median / maxNS)
-      body += "<rect x=\"\(labelW)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", w))\" height=\"\(rowH - 4)\" fill=\"\(c)\"/>\n"
+      body +=
+        "<rect x=\"\(labelW)\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", w))\" height=\"\(rowH - 4)\" fill=\"\(c)\"/>\n"
       let x0 = labelW + barW * s.min / maxNS, x1 = labelW + barW * s.max / maxNS
-      body += "<line x1=\"\(String(format: "%.1f", x0))\" x2=\"\(String(format: "%.1f", x1))\" y1=\"\(y + rowH / 2)\" y2=\"\(y + rowH / 2)\" class=\"whisker\"/>\n"
-      body += "<text x=\"\(String(format: "%.1f", max(labelW + w, x1) + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(Fmt.num(s.median)) ns</text>\n"
+      body +=
+        "<line x1=\"\(String(format: "%.1f", x0))\" x2=\"\(String(format: "%.1f", x1))\" y1=\"\(y + rowH / 2)\" y2=\"\(y + rowH / 2)\" class=\"whisker\"/>\n"
+      body +=
+        "<text x=\"\(String(format: "%.1f", max(labelW + w, x1) + 4))\" y=\"\(y + rowH - 4)\" class=\"value\">\(Fmt.num(s.median)) ns</text>\n"
       y += rowH
     }
     let height = y + 20

@@ -80,7 +80,10 @@ public enum StraceCheck {
   /// A `strace -f` line's thread ("[pid N] " or "N " prefix) and the rest of it.
   public static func splitThread(_ line: Substring) -> (thread: Substring?, call: Substring) {
     if line.hasPrefix("[pid"), let close = line.firstIndex(of: "]") {
-      return (line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " }, line[line.index(after: close)...].drop { $0 == " " })
+      return (
+        line[line.index(line.startIndex, offsetBy: 4)..<close].drop { $0 == " " },
+        line[line.index(after: close)...].drop { $0 == " " }
+      )
     }
     if let space = line.firstIndex(of: " "), line[..<space].allSatisfy(\.isNumber) {
       return (line[..<space], line[line.index(after: space)...].drop { $0 == " " })
@@ -97,7 +100,9 @@ public enum StraceCheck {
   }
 
   /// Traces `executable _syscall-probe --subject ID --source PATH` and compares.
-  public static func run(executable: String, subject: String, strategy: String, source: String, scratch: String) throws -> StraceComparison {
+  public static func run(executable: String, subject: String, strategy: String, source: String, scratch: String) throws
+    -> StraceComparison
+  {
     guard let strace = strace() else { throw BenchError("strace is not installed") }
     let out = "\(scratch)/strace-\(subject.replacingOccurrences(of: ":", with: "_")).txt"
     let log = "\(scratch)/probe.out"
@@ -107,8 +112,12 @@ public enum StraceCheck {
       stdout: .file(log), stderrPath: "\(scratch)/strace.err")
     let exit = try child.wait()
     let printed = (try? readSmallFile(log)) ?? ""
-    if printed.hasPrefix("unsupported:") { throw UnsupportedHere(String(printed.dropFirst(12)).trimmingCharacters(in: .whitespacesAndNewlines)) }
-    guard exit.succeeded, let n = parseFields(printed.trimmingCharacters(in: .whitespacesAndNewlines))["syscalls"].flatMap({ Int64($0) }) else {
+    if printed.hasPrefix("unsupported:") {
+      throw UnsupportedHere(String(printed.dropFirst(12)).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    guard exit.succeeded,
+      let n = parseFields(printed.trimmingCharacters(in: .whitespacesAndNewlines))["syscalls"].flatMap({ Int64($0) })
+    else {
       throw BenchError("probe of \(subject) failed: \(child.stderrText()) \(printed)")
     }
     let all = between(markers: try readSmallFile(out))

@@ -198,4 +198,3 @@ public func parseSize(_ text: String) -> Int? {
   }
   return Int(t)
 }
-

@@ -22,9 +22,13 @@ struct DirectReadsCommand: AsyncParsableCommand {
   @Option(help: "Seconds per subject per round.") var seconds: Double = 2
   @Option(help: "Only subjects whose id contains one of these (comma-separated, e.g. pread,ring.qd32,fio).") var only: String?
   @Flag(help: "Leave out fio.") var noFio = false
-  @Option(help: "Directory holding the C reference programs (direct_reads; `make bench-tools` builds them into build/bench). Without it the C twin rows are left out.") var tools: String?
+  @Option(
+    help:
+      "Directory holding the C reference programs (direct_reads; `make bench-tools` builds them into build/bench). Without it the C twin rows are left out."
+  ) var tools: String?
   @Flag(help: "Leave out the async-engine subject (AsyncFile on IOEngine.default).") var noAsync = false
-  @Option(help: "Ring subjects: completions to wait for per io_uring_enter (capped at a quarter of the depth).") var reapBatch: Int = 8
+  @Option(help: "Ring subjects: completions to wait for per io_uring_enter (capped at a quarter of the depth).") var reapBatch:
+    Int = 8
   @Option(help: "Write the results as JSON here.") var json: String?
   @Option(help: "Write the Markdown table here.") var markdown: String?
   @Flag(help: "Remove the data file afterwards.") var removeFile = false
@@ -185,6 +189,8 @@ struct AsyncEngineReadSubject: DirectReadSubject {
     }
     let t1 = monotonicNanoseconds()
     let u = Usage.current() - u0
-    return DirectReadSample(operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts))
+    return DirectReadSample(
+      operations: counts, seconds: Double(t1 - t0) / 1e9, cpuMicrosPerRead: Double(u.userMicros + u.systemMicros) / Double(counts)
+    )
   }
 }

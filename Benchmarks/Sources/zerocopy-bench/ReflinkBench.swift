@@ -51,16 +51,21 @@ struct ReflinkBench: ParsableCommand {
       try? FileManager.default.removeItem(atPath: dir)
     }
     let fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0, ftruncate(fd, off_t(imageMiB) << 20) == 0 else { return skip("cannot create the image: \(String(cString: strerror(errno)))") }
+    guard fd >= 0, ftruncate(fd, off_t(imageMiB) << 20) == 0 else {
+      return skip("cannot create the image: \(String(cString: strerror(errno)))")
+    }
     close(fd)
     // losetup --find --show prints the device.
     let out = "\(dir)/losetup.out"
     let child = try ChildProcess(losetup, ["--find", "--show", image], stdout: .file(out))
-    guard try child.wait().succeeded, let device = try? String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+    guard try child.wait().succeeded,
+      let device = try? String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
       !device.isEmpty
     else { return skip("losetup failed (no loop devices in this container?)") }
     loop = device
-    guard try benchRun(mkfs, ["-q", "-f", "-m", "reflink=1", device]).succeeded else { return skip("mkfs.xfs -m reflink=1 failed") }
+    guard try benchRun(mkfs, ["-q", "-f", "-m", "reflink=1", device]).succeeded else {
+      return skip("mkfs.xfs -m reflink=1 failed")
+    }
     guard try benchRun(mount, [device, mnt]).succeeded else { return skip("mount failed") }
     mounted = true
 
@@ -77,7 +82,9 @@ struct ReflinkBench: ParsableCommand {
           state ^= state << 13; state ^= state >> 7; state ^= state << 17
           withUnsafeBytes(of: state &+ UInt64(chunk)) { block.replaceSubrange(i..<i + 8, with: $0) }
         }
-        guard block.withUnsafeBytes({ write(s, $0.baseAddress, $0.count) }) == block.count else { throw BenchError("write source") }
+        guard block.withUnsafeBytes({ write(s, $0.baseAddress, $0.count) }) == block.count else {
+          throw BenchError("write source")
+        }
       }
       fsync(s)
       close(s)
@@ -146,7 +153,9 @@ struct ReflinkBench: ParsableCommand {
         syss[method, default: []].append(sys)
         space[method, default: []].append(used / Double(1 << 20))
         if round == 0, let e = extents(dst) { shared[method] = e }
-        FileHandle.standardError.write("reflink round \(round + 1)/\(rounds) \(method): \(fmt(wall)) s, \(fmt(used / Double(1 << 20), 0)) MiB more used\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+          "reflink round \(round + 1)/\(rounds) \(method): \(fmt(wall)) s, \(fmt(used / Double(1 << 20), 0)) MiB more used\n"
+            .data(using: .utf8)!)
         unlink(dst)
       }
     }
@@ -154,15 +163,18 @@ struct ReflinkBench: ParsableCommand {
       Row(
         method: m, medianWallSeconds: benchMedian(walls[m] ?? []), medianSystemSeconds: benchMedian(syss[m] ?? []),
         throughputGBps: Double(size) / benchMedian(walls[m] ?? []) / 1e9, extraSpaceMiB: benchMedian(space[m] ?? []),
-        sharedExtents: shared[m]?.0, totalExtents: shared[m]?.1, strategyReported: reported[m] ?? "?", rounds: walls[m]?.count ?? 0)
+        sharedExtents: shared[m]?.0, totalExtents: shared[m]?.1, strategyReported: reported[m] ?? "?",
+        rounds: walls[m]?.count ?? 0)
     }
     var md = "# 1 GiB copy on a loop-mounted XFS (reflink=1) (issue 5 c)\n\n"
     md += "\(mib) MiB source, page cache warm, medians of \(rounds) interleaved rounds, every copy verified (checksum). "
     md += "Extra space = free space before − after (after syncfs). Extents from `filefrag -v` (FIEMAP), first round.\n\n"
-    md += "| method | wall s | sys s | GB/s | extra space MiB | shared extents / extents | reported |\n|---|---|---|---|---|---|---|\n"
+    md +=
+      "| method | wall s | sys s | GB/s | extra space MiB | shared extents / extents | reported |\n|---|---|---|---|---|---|---|\n"
     for r in rows {
       let e = r.sharedExtents.map { "\($0) / \(r.totalExtents ?? 0)" } ?? "?"
-      md += "| \(r.method) | \(fmt(r.medianWallSeconds, 4)) | \(fmt(r.medianSystemSeconds, 4)) | \(fmt(r.throughputGBps, 1)) | \(fmt(r.extraSpaceMiB, 1)) | \(e) | \(r.strategyReported) |\n"
+      md +=
+        "| \(r.method) | \(fmt(r.medianWallSeconds, 4)) | \(fmt(r.medianSystemSeconds, 4)) | \(fmt(r.throughputGBps, 1)) | \(fmt(r.extraSpaceMiB, 1)) | \(e) | \(r.strategyReported) |\n"
     }
     print(md)
     if let markdown { try md.write(toFile: markdown, atomically: true, encoding: .utf8) }

@@ -44,7 +44,8 @@ struct SparseCopyBench: ParsableCommand {
     for parent in parents {
       let dir = "\(parent)/zc-sparse-bench-\(getpid())"
       guard mkdir(dir, 0o700) == 0 else {
-        FileHandle.standardError.write("sparse-copy: cannot create \(dir): \(String(cString: strerror(errno)))\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+          "sparse-copy: cannot create \(dir): \(String(cString: strerror(errno)))\n".data(using: .utf8)!)
         continue
       }
       defer { _ = try? benchRun("/bin/rm", ["-rf", dir]) }
@@ -77,10 +78,11 @@ struct SparseCopyBench: ParsableCommand {
       let filesystem = parent == "/dev/shm" ? "tmpfs (/dev/shm)" : "\(parent)"
       for method in methods {
         let t = times[method] ?? []
-        rows.append(Row(
-          method: method, filesystem: filesystem, medianMilliseconds: benchMedian(t), minMilliseconds: t.min() ?? .nan,
-          maxMilliseconds: t.max() ?? .nan, allocatedKiB: allocated[method] ?? -1, sourceAllocatedKiB: sourceBlocks,
-          strategyReported: reported[method] ?? "?", rounds: t.count))
+        rows.append(
+          Row(
+            method: method, filesystem: filesystem, medianMilliseconds: benchMedian(t), minMilliseconds: t.min() ?? .nan,
+            maxMilliseconds: t.max() ?? .nan, allocatedKiB: allocated[method] ?? -1, sourceAllocatedKiB: sourceBlocks,
+            strategyReported: reported[method] ?? "?", rounds: t.count))
       }
     }
     var md = "# A sparse file: \(sizeMiB) MiB holding \(dataKiB) KiB of data (issue 13)\n\n"

@@ -14,7 +14,9 @@ struct StraceCheckCommand: AsyncParsableCommand {
 
   mutating func run() async throws {
     guard StraceCheck.strace() != nil else {
-      print("strace-check: SKIPPED — strace is not installed (apt-get install strace); the syscall column is the library's own count, unchecked")
+      print(
+        "strace-check: SKIPPED — strace is not installed (apt-get install strace); the syscall column is the library's own count, unchecked"
+      )
       print("0 passed, 0 failed, 1 skipped")
       return
     }
@@ -26,9 +28,10 @@ struct StraceCheckCommand: AsyncParsableCommand {
     let workspace = try Workspace(tmpfsBytes: Int.max / 2)
     defer { workspace.remove() }
     let source = try workspace.source(size: bytes)
-    let subjects: [any Subject] = SwiftSubjects.sources().swiftTransfers().filter {
-      !$0.info.strategy.hasSuffix(".async") && !$0.info.strategy.hasPrefix("automatic.") && $0.info.strategy != "corrupting"
-    }
+    let subjects: [any Subject] =
+      SwiftSubjects.sources().swiftTransfers().filter {
+        !$0.info.strategy.hasSuffix(".async") && !$0.info.strategy.hasPrefix("automatic.") && $0.info.strategy != "corrupting"
+      }
       + (LinuxIOSubject.all() as [any Subject])
     var passed = 0, failed = 0, skipped = 0
     print("strace-check: one \(formatSize(bytes)) file→file transfer per strategy, strace -f between marker syscalls")
@@ -38,7 +41,12 @@ struct StraceCheckCommand: AsyncParsableCommand {
     var attempts: [String: Int] = [:]
     for s in subjects {
       do {
-        results.append((s, try StraceCheck.run(executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch)))
+        results.append(
+          (
+            s,
+            try StraceCheck.run(
+              executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch)
+          ))
         attempts[s.info.id] = 1
       } catch let e as UnsupportedHere {
         print(Fmt.pad(s.info.id, 26) + "  skipped (unsupported here): \(e.reason.prefix(90))")
@@ -60,14 +68,22 @@ struct StraceCheckCommand: AsyncParsableCommand {
       let base = s.info.family == .swift ? baseline : 0
       var latest = first
       while !latest.matches && !latest.matches(countingExtraLseeksAbove: base) && attempts[s.info.id, default: 1] < 3 {
-        print(Fmt.pad(s.info.id, 26) + "  attempt \(attempts[s.info.id, default: 1]) disagreed (library \(latest.reported), strace \(latest.traced)); tracing again")
+        print(
+          Fmt.pad(s.info.id, 26)
+            + "  attempt \(attempts[s.info.id, default: 1]) disagreed (library \(latest.reported), strace \(latest.traced)); tracing again"
+        )
         attempts[s.info.id, default: 1] += 1
-        guard let again = try? StraceCheck.run(executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch) else { break }
+        guard
+          let again = try? StraceCheck.run(
+            executable: me, subject: s.info.id, strategy: s.info.strategy, source: source.path, scratch: workspace.scratch)
+        else { break }
         latest = again
       }
       results[index] = (s, latest)
     }
-    print(Fmt.pad("subject", 26) + Fmt.pad("library", 9, right: true) + Fmt.pad("strace", 8, right: true) + "  verdict; every syscall between the markers")
+    print(
+      Fmt.pad("subject", 26) + Fmt.pad("library", 9, right: true) + Fmt.pad("strace", 8, right: true)
+        + "  verdict; every syscall between the markers")
     for (s, c) in results {
       let detail = c.all.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
       let base = s.info.family == .swift ? baseline : 0
@@ -82,9 +98,13 @@ struct StraceCheckCommand: AsyncParsableCommand {
         verdict = "MISMATCH"
         failed += 1
       }
-      print(Fmt.pad(s.info.id, 26) + Fmt.pad(String(c.reported), 9, right: true) + Fmt.pad(String(c.traced), 8, right: true) + "  \(verdict); \(detail)")
+      print(
+        Fmt.pad(s.info.id, 26) + Fmt.pad(String(c.reported), 9, right: true) + Fmt.pad(String(c.traced), 8, right: true)
+          + "  \(verdict); \(detail)")
     }
-    print("strace counts data-moving calls (read/write/pread64/pwrite64/sendfile/splice/copy_file_range/io_uring_enter/setup/register…; mmap/munmap for mmapWrite). getrusage is the harness's own.")
+    print(
+      "strace counts data-moving calls (read/write/pread64/pwrite64/sendfile/splice/copy_file_range/io_uring_enter/setup/register…; mmap/munmap for mmapWrite). getrusage is the harness's own."
+    )
     print("\(passed) passed, \(failed) failed, \(skipped) skipped")
     if failed > 0 { throw ExitCode(1) }
   }

@@ -38,7 +38,9 @@ enum SwiftSubjects {
       // With a host profile, .automatic is also measured with the built-in table.
       let automatic = AutomaticStrategy()
       if automatic.profile.source == .file {
-        list.append(TransferSubject(strategy: RenamedStrategy(name: "automatic.builtin", base: AutomaticStrategy(profile: .builtIn)), async: false))
+        list.append(
+          TransferSubject(
+            strategy: RenamedStrategy(name: "automatic.builtin", base: AutomaticStrategy(profile: .builtIn)), async: false))
       }
       for strategy in TransferStrategies.all
       where (asyncNames.contains("all") || asyncNames.contains(strategy.name)) && strategy.name != "corrupting" {
@@ -174,7 +176,8 @@ struct TransferSubject: Subject {
       let request = TransferRequest(from: FileDescriptor(rawValue: s), offset: 0, count: count, to: FileDescriptor(rawValue: d))
       let report: TransferReport
       do {
-        report = async
+        report =
+          async
           ? try await Transfer.run(request, strategy: strategy, options: TransferOptions())
           : try Transfer.runBlocking(request, strategy: strategy, options: options)
       } catch let error as ZeroCopyError {
@@ -256,21 +259,21 @@ struct AsyncReadSubject: ReadSubject {
     let u0 = Usage.current()
     let t0 = monotonicNanoseconds()
     try await withTaskExecutorPreference(preferEngine ? IOEngine.default.preferredTaskExecutor : nil) {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      for k in 0..<depth {
-        group.addTask {
-          var gen = OffsetGenerator(fileSize: fileSize, stream: k)
-          var buffer = try AlignedBuffer(count: 4096)
-          for _ in 0..<perTask {
-            let result = await file.read(into: buffer, at: Int64(gen.next()))
-            let n = try result.count
-            buffer = result.take()
-            if n != 4096 { throw BenchError("async read returned \(n) bytes") }
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for k in 0..<depth {
+          group.addTask {
+            var gen = OffsetGenerator(fileSize: fileSize, stream: k)
+            var buffer = try AlignedBuffer(count: 4096)
+            for _ in 0..<perTask {
+              let result = await file.read(into: buffer, at: Int64(gen.next()))
+              let n = try result.count
+              buffer = result.take()
+              if n != 4096 { throw BenchError("async read returned \(n) bytes") }
+            }
           }
         }
+        try await group.waitForAll()
       }
-      try await group.waitForAll()
-    }
     }
     let t1 = monotonicNanoseconds()
     let u = Usage.current() - u0

@@ -150,7 +150,8 @@ enum SyscallListing {
         let dir = route == .file ? scratch : "/dev/shm"
         guard access(dir, W_OK) == 0 else { return nil }
         let p = dir + "/zc-syscalls-dest-\(getpid())"
-        fd = try FileDescriptor.open(FilePath(p), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite)
+        fd = try FileDescriptor.open(
+          FilePath(p), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite)
         _ = try fd.writeAll(toAbsoluteOffset: 0, [UInt8](repeating: 0xA5, count: size))
         isFile = true
         other = -1

@@ -46,7 +46,8 @@ func benchMedian(_ values: [Double]) -> Double {
 }
 
 func benchWhich(_ name: String) -> String? {
-  for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"] where access("\(dir)/\(name)", X_OK) == 0 {
+  for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"]
+  where access("\(dir)/\(name)", X_OK) == 0 {
     return "\(dir)/\(name)"
   }
   return nil
@@ -122,9 +123,13 @@ struct TreeCopyBench: ParsableCommand {
           try FileManager.default.createDirectory(atPath: "\(src)/d\(d)", withIntermediateDirectories: true)
           for f in 0..<perDir where n < files {
             var state = UInt64(n &+ 1) &* 0x9E37_79B9_7F4A_7C15
-            for i in 0..<content.count { state ^= state << 13; state ^= state >> 7; state ^= state << 17; content[i] = UInt8(truncatingIfNeeded: state) }
+            for i in 0..<content.count {
+              state ^= state << 13; state ^= state >> 7; state ^= state << 17; content[i] = UInt8(truncatingIfNeeded: state)
+            }
             let path = "\(src)/d\(d)/f\(f)"
-            guard FileManager.default.createFile(atPath: path, contents: Data(content)) else { throw BenchError("cannot create \(path)") }
+            guard FileManager.default.createFile(atPath: path, contents: Data(content)) else {
+              throw BenchError("cannot create \(path)")
+            }
             expected["d\(d)/f\(f)"] = benchChecksum(path)
             n += 1
           }
@@ -172,26 +177,35 @@ struct TreeCopyBench: ParsableCommand {
                 guard exit.succeeded else { throw BenchError("cp failed") }
                 usage = exit.usage
               default:
-                let engine: TreeCopy.Engine = method.hasPrefix("zc-uring") ? .ioUring : method.hasPrefix("zc-threads") ? .threads : .sequential
+                let engine: TreeCopy.Engine =
+                  method.hasPrefix("zc-uring") ? .ioUring : method.hasPrefix("zc-threads") ? .threads : .sequential
                 let options = TreeCopy.Options(
                   engine: engine, jobs: engine == .sequential ? nil : jobs,
                   overwrite: method.hasSuffix("otrunc") ? .truncateOnOpen : .overwriteThenTruncate)
                 let u0 = Usage.current()
                 let report = try TreeCopy.copyBlocking(from: FilePath(src), to: FilePath(dst), options: options)
                 usage = Usage.current() - u0
-                if report.engine != engine { notes.append("\(method): ran on \(report.engine) (\(report.fallbackReason ?? "?"))") }
+                if report.engine != engine {
+                  notes.append("\(method): ran on \(report.engine) (\(report.fallbackReason ?? "?"))")
+                }
               }
               let wall = Double(monotonicNanoseconds() - t0) / 1e9
-              guard verify() else { throw BenchError("\(method) \(fsName) \(kib)k \(scenario): the copy does not match the source") }
-              samples.append(Sample(
-                fs: measuredFS == "tmpfs" ? "tmpfs" : fsName, sizeKiB: kib, scenario: scenario, method: method, round: round,
-                wallSeconds: wall, userSeconds: Double(usage.userMicros) / 1e6, systemSeconds: Double(usage.systemMicros) / 1e6,
-                voluntarySwitches: usage.voluntarySwitches))
-              FileHandle.standardError.write("\(fsName) \(kib)k \(scenario) round \(round + 1)/\(rounds) \(method): \(fmt(wall)) s\n".data(using: .utf8)!)
+              guard verify() else {
+                throw BenchError("\(method) \(fsName) \(kib)k \(scenario): the copy does not match the source")
+              }
+              samples.append(
+                Sample(
+                  fs: measuredFS == "tmpfs" ? "tmpfs" : fsName, sizeKiB: kib, scenario: scenario, method: method, round: round,
+                  wallSeconds: wall, userSeconds: Double(usage.userMicros) / 1e6, systemSeconds: Double(usage.systemMicros) / 1e6,
+                  voluntarySwitches: usage.voluntarySwitches))
+              FileHandle.standardError.write(
+                "\(fsName) \(kib)k \(scenario) round \(round + 1)/\(rounds) \(method): \(fmt(wall)) s\n".data(using: .utf8)!)
             }
           }
           if scenario == "new" {
-            for round in 0..<rounds { for method in methods { _ = try benchRun("/bin/rm", ["-rf", "\(root)/new-\(kib)k-r\(round)-\(method)"]) } }
+            for round in 0..<rounds {
+              for method in methods { _ = try benchRun("/bin/rm", ["-rf", "\(root)/new-\(kib)k-r\(round)-\(method)"]) }
+            }
           }
           dst = existingDst
         }
@@ -207,28 +221,37 @@ struct TreeCopyBench: ParsableCommand {
     }
     for k in keys {
       let mine = samples.filter { ($0.fs, $0.sizeKiB, $0.scenario, $0.method) == k }
-      let cpWall = benchMedian(samples.filter { ($0.fs, $0.sizeKiB, $0.scenario, $0.method) == (k.0, k.1, k.2, "cp") }.map(\.wallSeconds))
+      let cpWall = benchMedian(
+        samples.filter { ($0.fs, $0.sizeKiB, $0.scenario, $0.method) == (k.0, k.1, k.2, "cp") }.map(\.wallSeconds))
       let wall = benchMedian(mine.map(\.wallSeconds))
-      rows.append(Row(
-        fs: k.0, sizeKiB: k.1, scenario: k.2, method: k.3, medianWallSeconds: wall,
-        medianUserSeconds: benchMedian(mine.map(\.userSeconds)), medianSystemSeconds: benchMedian(mine.map(\.systemSeconds)),
-        perFileMicroseconds: wall / Double(files) * 1e6, speedupVsCp: cpWall / wall,
-        medianVoluntarySwitches: benchMedian(mine.map { Double($0.voluntarySwitches) }), rounds: mine.count))
+      rows.append(
+        Row(
+          fs: k.0, sizeKiB: k.1, scenario: k.2, method: k.3, medianWallSeconds: wall,
+          medianUserSeconds: benchMedian(mine.map(\.userSeconds)), medianSystemSeconds: benchMedian(mine.map(\.systemSeconds)),
+          perFileMicroseconds: wall / Double(files) * 1e6, speedupVsCp: cpWall / wall,
+          medianVoluntarySwitches: benchMedian(mine.map { Double($0.voluntarySwitches) }), rounds: mine.count))
     }
     var md = "# Tree copy: \(files) files, cp vs zc copy -r (issue 5 b)\n\n"
     md += "Medians of \(rounds) interleaved rounds; every run verified (checksums of all \(files) files). "
-    md += "Load average at the end: \(currentLoadAverage().map { fmt($0, 2) } ?? "?"). Wall time of the whole run: \(fmt(Double(monotonicNanoseconds() - clock) / 1e9, 0)) s.\n\n"
-    md += "| fs | size | scenario | method | wall s | per file µs | user s | sys s | vol. switches | × cp |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    md +=
+      "Load average at the end: \(currentLoadAverage().map { fmt($0, 2) } ?? "?"). Wall time of the whole run: \(fmt(Double(monotonicNanoseconds() - clock) / 1e9, 0)) s.\n\n"
+    md +=
+      "| fs | size | scenario | method | wall s | per file µs | user s | sys s | vol. switches | × cp |\n|---|---|---|---|---|---|---|---|---|---|\n"
     for r in rows {
-      md += "| \(r.fs) | \(r.sizeKiB) KiB | \(r.scenario) | \(r.method) | \(fmt(r.medianWallSeconds)) | \(fmt(r.perFileMicroseconds, 0)) | \(fmt(r.medianUserSeconds)) | \(fmt(r.medianSystemSeconds)) | \(fmt(r.medianVoluntarySwitches, 0)) | \(fmt(r.speedupVsCp, 2)) |\n"
+      md +=
+        "| \(r.fs) | \(r.sizeKiB) KiB | \(r.scenario) | \(r.method) | \(fmt(r.medianWallSeconds)) | \(fmt(r.perFileMicroseconds, 0)) | \(fmt(r.medianUserSeconds)) | \(fmt(r.medianSystemSeconds)) | \(fmt(r.medianVoluntarySwitches, 0)) | \(fmt(r.speedupVsCp, 2)) |\n"
     }
     md += "\nGoals (ext4, 4 KiB): over an existing tree ≥ 2× cp -rT; into a new tree ≥ 1.5× cp -r.\n\n"
     for scenario in ["existing", "new"] {
-      let best = rows.filter { $0.fs == "ext4" && $0.sizeKiB == 4 && $0.scenario == scenario && $0.method.hasPrefix("zc") && !$0.method.hasSuffix("otrunc") }
-        .max { $0.speedupVsCp < $1.speedupVsCp }
+      let best = rows.filter {
+        $0.fs == "ext4" && $0.sizeKiB == 4 && $0.scenario == scenario && $0.method.hasPrefix("zc")
+          && !$0.method.hasSuffix("otrunc")
+      }
+      .max { $0.speedupVsCp < $1.speedupVsCp }
       if let best {
         let goal = scenario == "existing" ? 2.0 : 1.5
-        md += "- \(scenario): best \(best.method) \(fmt(best.speedupVsCp, 2))× cp — \(best.speedupVsCp >= goal ? "goal met" : "goal NOT met") (goal \(goal)×)\n"
+        md +=
+          "- \(scenario): best \(best.method) \(fmt(best.speedupVsCp, 2))× cp — \(best.speedupVsCp >= goal ? "goal met" : "goal NOT met") (goal \(goal)×)\n"
       }
     }
     if !notes.isEmpty { md += "\nNotes:\n" + notes.map { "- \($0)\n" }.joined() }
@@ -238,7 +261,8 @@ struct TreeCopyBench: ParsableCommand {
       struct Out: Codable { var files: Int; var rounds: Int; var rows: [Row]; var samples: [Sample]; var notes: [String] }
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try encoder.encode(Out(files: files, rounds: rounds, rows: rows, samples: samples, notes: notes)).write(to: URL(fileURLWithPath: json))
+      try encoder.encode(Out(files: files, rounds: rounds, rows: rows, samples: samples, notes: notes)).write(
+        to: URL(fileURLWithPath: json))
     }
   }
 }

@@ -42,17 +42,24 @@ struct Run: AsyncParsableCommand {
   @Flag(help: "Leave out the LinuxIO-layer Swift subjects.") var noLinuxio = false
   @Flag(help: "Leave out the random-read workload.") var noReads = false
   @Flag(help: "Leave out the many-connections workload (256 concurrent 64 KiB transfers to TCP).") var noConcurrent = false
-  @Option(help: "Strategies also measured through the async Transfer.run (comma-separated, `all`, or `none`; default automatic,readWrite,sendfile,splice,copyFileRange).") var async: String?
+  @Option(
+    help:
+      "Strategies also measured through the async Transfer.run (comma-separated, `all`, or `none`; default automatic,readWrite,sendfile,splice,copyFileRange)."
+  ) var async: String?
   @Option(help: "Only these destinations (comma-separated: file,tmpfs,tcp-read,tcp-splice,pipe,devnull).") var dest: String?
   @Option(help: "Only these sizes (comma-separated, e.g. 4k,1m,1g).") var sizes: String?
   @Option(help: "Rounds (default 5; 3 with --quick/--smoke; 7 with --full).") var rounds: Int?
   @Option(help: "Only subjects whose id contains one of these (comma-separated).") var only: String?
-  @Option(help: "Also measure directIO with these io_uring depths (comma-separated, e.g. 1,8; 1 = pread/pwrite only), as strategies named directIO.depthN.") var directioDepths: String?
+  @Option(
+    help:
+      "Also measure directIO with these io_uring depths (comma-separated, e.g. 1,8; 1 = pread/pwrite only), as strategies named directIO.depthN."
+  ) var directioDepths: String?
   @Option(help: "Also write results.json here.") var json: String?
   @Option(help: "Results directory (default: REPO/bench-results/<date>-<commit>).") var output: String?
   @Flag(help: "Write no results directory (only --json, if given).") var noOutput = false
   @Option(help: "Parent directory of the temporary workspace (default $TMPDIR or /tmp).") var workdir: String?
-  @Option(help: "The SwiftNIO peer executable (default: REPO/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio).") var nio: String?
+  @Option(help: "The SwiftNIO peer executable (default: REPO/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio).") var nio:
+    String?
   @Flag(help: "Plain progress lines even on a terminal.") var plain = false
   @Flag(help: "Print only warnings and the summary.") var quiet = false
   @OptionGroup var locations: Locations
@@ -121,7 +128,9 @@ struct Run: AsyncParsableCommand {
     let failed = results.cells.flatMap { c in c.entries.filter { $0.status == .failed }.map { ($0, c.cell) } }
       .filter { !$0.0.subject.contains("corrupting") }
     if !failed.isEmpty {
-      for (e, cell) in failed { FileHandle.standardError.write(Data("FAILED: \(e.subject) in \(cell): \(e.reason ?? "")\n".utf8)) }
+      for (e, cell) in failed {
+        FileHandle.standardError.write(Data("FAILED: \(e.subject) in \(cell): \(e.reason ?? "")\n".utf8))
+      }
       throw ExitCode(1)
     }
   }
@@ -169,10 +178,15 @@ struct Compare: AsyncParsableCommand {
 
 struct Check: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Check a results.json: every registered strategy present, every run verified, ratios computed, a planted corrupting strategy caught.")
+    abstract:
+      "Check a results.json: every registered strategy present, every run verified, ratios computed, a planted corrupting strategy caught."
+  )
   @Argument(help: "The results.json to check.") var path: String
-  @Flag(help: "Require the planted corrupting strategy (ZEROCOPY_BENCH_PLANT_CORRUPTING=1) to be present.") var expectPlanted = false
-  @Option(help: "Require only these registered strategies (comma-separated; for a run made with --only), each measured in every cell.") var strategies: String?
+  @Flag(help: "Require the planted corrupting strategy (ZEROCOPY_BENCH_PLANT_CORRUPTING=1) to be present.") var expectPlanted =
+    false
+  @Option(
+    help: "Require only these registered strategies (comma-separated; for a run made with --only), each measured in every cell.")
+  var strategies: String?
 
   mutating func run() async throws {
     var r = try loadResults(path)
@@ -195,7 +209,9 @@ struct Check: AsyncParsableCommand {
     let cellsChecked = r.cells.count
     let measured = r.cells.flatMap(\.entries).filter { $0.status == .measured }.count
     let failed = r.cells.flatMap(\.entries).filter { $0.status == .failed }.count
-    print("check \(path): \(cellsChecked) cells, \(measured) verified entries, \(failed) failed entries, \(r.ratios.count) ratios, registered strategies: \(r.registeredStrategies.joined(separator: ", "))")
+    print(
+      "check \(path): \(cellsChecked) cells, \(measured) verified entries, \(failed) failed entries, \(r.ratios.count) ratios, registered strategies: \(r.registeredStrategies.joined(separator: ", "))"
+    )
     for p in problems { print("  problem: \(p)") }
     print("\(problems.isEmpty ? 1 : 0) passed, \(problems.isEmpty ? 0 : 1) failed")
     if !problems.isEmpty { throw ExitCode(1) }

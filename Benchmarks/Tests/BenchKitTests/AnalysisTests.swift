@@ -60,7 +60,8 @@ import Testing
 
   @Test func ratiosAndGoals() {
     var r = Fixture.results(cells: [
-      Fixture.cell(.file, 1 << 20, [("swift:sendfile", 1.9), ("c:sendfile", 2.0), ("swift:automatic", 1.5), ("swift:splice", 2.1)]),
+      Fixture.cell(
+        .file, 1 << 20, [("swift:sendfile", 1.9), ("c:sendfile", 2.0), ("swift:automatic", 1.5), ("swift:splice", 2.1)]),
       Fixture.cell(.file, 4096, [("swift:sendfile", 0.4), ("c:sendfile", 1.0)]),
     ])
     Analysis.computeRatios(&r)
@@ -87,9 +88,10 @@ import Testing
   func issue15Goals() {
     // 26 cells at 4 KiB: 3 misses fail "≥ 24 of 26", 2 pass.
     func fourK(misses: Int) -> BenchResults {
-      var r = Fixture.results(cells: (0..<26).map { i in
-        Fixture.cell(.file, 4096 - i, [("swift:sendfile", i < misses ? 0.5 : 1.0), ("c:sendfile", 1.0)])
-      })
+      var r = Fixture.results(
+        cells: (0..<26).map { i in
+          Fixture.cell(.file, 4096 - i, [("swift:sendfile", i < misses ? 0.5 : 1.0), ("c:sendfile", 1.0)])
+        })
       Analysis.computeRatios(&r)
       return r
     }
@@ -100,36 +102,50 @@ import Testing
 
     // async against blocking (time per transfer), .builtin and .async never "the best".
     var r = Fixture.results(cells: [
-      Fixture.cell(.tcpRead, 65536, [
-        ("swift:sendfile", 2.0), ("swift:sendfile.async", 1.6), ("swift:splice", 1.0), ("swift:splice.async", 9.0),
-        ("swift:automatic", 1.9), ("swift:automatic.builtin", 1.7), ("swift:automatic.async", 1.0),
-      ])
+      Fixture.cell(
+        .tcpRead, 65536,
+        [
+          ("swift:sendfile", 2.0), ("swift:sendfile.async", 1.6), ("swift:splice", 1.0), ("swift:splice.async", 9.0),
+          ("swift:automatic", 1.9), ("swift:automatic.builtin", 1.7), ("swift:automatic.async", 1.0),
+        ])
     ])
     r.automaticProfile = "/home/u/.cache/swift-zerocopy/profile"
     Analysis.computeRatios(&r)
     let sendfileAsync = r.ratios.first { $0.what == "swift:sendfile.async / swift:sendfile" }!
-    #expect(sendfileAsync.metric == "async time per transfer" && abs(sendfileAsync.value - 1.25) < 1e-6 && sendfileAsync.met == false)
+    #expect(
+      sendfileAsync.metric == "async time per transfer" && abs(sendfileAsync.value - 1.25) < 1e-6 && sendfileAsync.met == false)
     let spliceAsync = r.ratios.first { $0.what == "swift:splice.async / swift:splice" }!
     #expect(spliceAsync.met == true)
     let async = r.goals.first { $0.goal.hasPrefix("async Transfer.run") }!
     #expect(async.checked == 3 && async.met == 1 && async.passed == false)
     #expect(r.ratios.contains { $0.what == "swift:automatic / best (swift:sendfile)" && abs($0.value - 0.95) < 1e-6 })
     #expect(r.ratios.contains { $0.what == "swift:automatic.builtin / best (swift:sendfile)" && abs($0.value - 0.85) < 1e-6 })
-    #expect(r.goals.contains { $0.goal == ".automatic (profile: /home/u/.cache/swift-zerocopy/profile) ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells (/dev/null excluded)" && $0.met == 1 })
+    #expect(
+      r.goals.contains {
+        $0.goal
+          == ".automatic (profile: /home/u/.cache/swift-zerocopy/profile) ≥ 0.9× the best Swift strategy, in ≥ 19 of 21 cells (/dev/null excluded)"
+          && $0.met == 1
+      })
     let builtin = r.goals.first { $0.goal.hasPrefix(".automatic with the built-in table") }!
     #expect(builtin.checked == 1 && builtin.met == 0 && builtin.passed == true)
-    #expect(Analysis.countsAsBest("sendfile") && !Analysis.countsAsBest("sendfile.async") && !Analysis.countsAsBest("automatic.builtin"))
+    #expect(
+      Analysis.countsAsBest("sendfile") && !Analysis.countsAsBest("sendfile.async") && !Analysis.countsAsBest("automatic.builtin")
+    )
 
     // Reads: QD1 within pread + 1 µs, QD32 against the C ring, unpinned within 1.2×.
     func read(_ id: String, _ ns: Double) -> ReadEntryResult {
       ReadEntryResult(
         subject: id, family: id.hasPrefix("c:") ? .c : .swift, variant: String(id.split(separator: ":")[1]), summary: "",
-        status: .measured, reason: nil, nanosecondsPerRead: Stat([ns]), cpuMicrosPerRead: nil, syscallsPerRead: nil, samples: [ns])
+        status: .measured, reason: nil, nanosecondsPerRead: Stat([ns]), cpuMicrosPerRead: nil, syscallsPerRead: nil, samples: [ns]
+      )
     }
-    let goals = Analysis.readGoals(ReadResults(fileSize: 1, operations: 1, entries: [
-      read("c:pread", 1100), read("swift:async.qd1", 2000), read("c:ring.qd32", 1200), read("swift:async.qd32", 1300),
-      read("swift:async-unpinned.qd1", 2300), read("swift:async-unpinned.qd32", 9000),
-    ]))
+    let goals = Analysis.readGoals(
+      ReadResults(
+        fileSize: 1, operations: 1,
+        entries: [
+          read("c:pread", 1100), read("swift:async.qd1", 2000), read("c:ring.qd32", 1200), read("swift:async.qd32", 1300),
+          read("swift:async-unpinned.qd1", 2300), read("swift:async-unpinned.qd32", 9000),
+        ]))
     #expect(goals.map(\.passed) == [true, false, false])
     #expect(goals[1].worst == "swift:async.qd32 vs c:ring.qd32: 1300 ns vs 1200 ns")
     #expect(goals[2].checked == 2 && goals[2].met == 1)
@@ -141,9 +157,12 @@ import Testing
         reason: nil, gbPerSecond: gb.flatMap { Stat([$0]) }, microsPerIteration: nil, cpuSecondsPerGB: nil, samples: [])
     }
     let plan = ConcurrentPlan(connections: 256, size: 65536, iterations: 4)
-    let met = Analysis.concurrentGoal(ConcurrentResults(plan: plan, entries: [
-      entry("c:sendfile.threads", 2.0), entry("swift:sendfile.async", 2.2), entry("swift:copyFileRange.async", nil),
-    ]))
+    let met = Analysis.concurrentGoal(
+      ConcurrentResults(
+        plan: plan,
+        entries: [
+          entry("c:sendfile.threads", 2.0), entry("swift:sendfile.async", 2.2), entry("swift:copyFileRange.async", nil),
+        ]))
     #expect(met.goal.hasPrefix("256 concurrent 64 KiB file→socket transfers") && met.passed == true)
     #expect(met.worst?.hasPrefix("swift:sendfile.async / c:sendfile.threads: 1.100") == true)
     #expect(Analysis.concurrentGoal(nil).passed == nil)

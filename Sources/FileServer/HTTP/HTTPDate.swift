@@ -44,7 +44,8 @@ enum HTTPDate {
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
     var year = "\(y)"
     while year.utf8.count < 4 { year = "0" + year }
-    return "\(dayNames[Int(weekday)]), \(two(d)) \(monthNames[Int(m - 1)]) \(year) \(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60)) GMT"
+    return
+      "\(dayNames[Int(weekday)]), \(two(d)) \(monthNames[Int(m - 1)]) \(year) \(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60)) GMT"
   }
 
   /// Parses IMF-fixdate, RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT", two-digit years

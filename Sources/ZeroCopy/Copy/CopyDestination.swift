@@ -109,7 +109,8 @@ struct CopyDestination {
     switch rule {
     case .intoDirectory:
       guard isDirectory else {
-        let why = exists || statErrno == ENOTDIR
+        let why =
+          exists || statErrno == ENOTDIR
           ? "the destination ends with '/' (or is a target directory) but is not a directory"
           : "the destination ends with '/' (or is a target directory) but no such directory exists"
         throw CopyRefusal(exists ? "stat" : "open", .notDirectory, why, path: destination)

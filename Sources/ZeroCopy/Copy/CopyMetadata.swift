@@ -54,9 +54,11 @@ struct CopyMetadata {
   /// Extended attributes cp does not copy as such (libattr's default `/etc/xattr.conf`):
   /// the ACLs (copied with the mode), and attributes only the kernel or XFS writes.
   static let skippedExactly: Set<[UInt8]> = Set(
-    ["system.nfs4_acl", "system.nfs4acl", "system.posix_acl_access", "system.posix_acl_default",
-     "trusted.SGI_ACL_DEFAULT", "trusted.SGI_ACL_FILE", "trusted.SGI_CAP_FILE", "trusted.SGI_MAC_FILE",
-     "security.evm"].map { Array($0.utf8) })
+    [
+      "system.nfs4_acl", "system.nfs4acl", "system.posix_acl_access", "system.posix_acl_default",
+      "trusted.SGI_ACL_DEFAULT", "trusted.SGI_ACL_FILE", "trusted.SGI_CAP_FILE", "trusted.SGI_MAC_FILE",
+      "security.evm",
+    ].map { Array($0.utf8) })
   static let skippedPrefixes: [[UInt8]] = ["trusted.SGI_DMI_", "xfsroot.", "user.Beagle.", "afs."].map { Array($0.utf8) }
   static let accessACL = Array("system.posix_acl_access".utf8)
   static let defaultACL = Array("system.posix_acl_default".utf8)
@@ -98,7 +100,8 @@ struct CopyMetadata {
         rc = name.withPlatformString { utimensat(directory, $0, times, AT_SYMLINK_NOFOLLOW) }
       }
       if rc != 0 {
-        try problem(.timestamps, destination.isEntry ? "utimensat" : "futimens", Errno(rawValue: errno), "cannot preserve the times")
+        try problem(
+          .timestamps, destination.isEntry ? "utimensat" : "futimens", Errno(rawValue: errno), "cannot preserve the times")
       }
     }
 
@@ -131,7 +134,8 @@ struct CopyMetadata {
       }
       if mode != current.st_mode & 0o7777 || !specialBitsKept || created {
         if chmod(destination, mode) != 0 {
-          try problem(.mode, destination.isEntry ? "fchmodat" : "fchmod", Errno(rawValue: errno), "cannot preserve the permissions")
+          try problem(
+            .mode, destination.isEntry ? "fchmodat" : "fchmod", Errno(rawValue: errno), "cannot preserve the permissions")
         }
       }
       if let (syscall, e) = copyACL(Self.accessACL, from: source, to: destination, mayHaveOne: mayHaveACL) {
@@ -143,7 +147,8 @@ struct CopyMetadata {
     } else if let mode = modeWithoutPreserve, mode != current.st_mode & 0o7777 {
       if chmod(destination, mode) != 0 {
         throw MetadataFailure(
-          syscall: destination.isEntry ? "fchmodat" : "fchmod", errno: Errno(rawValue: errno), message: "cannot set the permissions")
+          syscall: destination.isEntry ? "fchmodat" : "fchmod", errno: Errno(rawValue: errno),
+          message: "cannot set the permissions")
       }
     }
     return notes
@@ -152,7 +157,8 @@ struct CopyMetadata {
   private func chown(_ target: MetadataTarget, _ uid: uid_t, _ gid: gid_t) -> CInt {
     switch target {
     case .descriptor(let fd): return fchown(fd, uid, gid)
-    case .entry(let directory, let name): return name.withPlatformString { fchownat(directory, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }
+    case .entry(let directory, let name):
+      return name.withPlatformString { fchownat(directory, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }
     }
   }
 
@@ -193,7 +199,9 @@ struct CopyMetadata {
       }
       do {
         try destination.withXattrAccess { fd, path throws(Errno) in
-          if let fd { try fd.setExtendedAttribute(named: name, to: value) } else {
+          if let fd {
+            try fd.setExtendedAttribute(named: name, to: value)
+          } else {
             try ExtendedAttributes.set(named: name, to: value, atPath: path!, following: true)
           }
         }
@@ -207,7 +215,9 @@ struct CopyMetadata {
   /// Copies one ACL (by its extended attribute); removes the destination's when the source
   /// has none. The first failure, or nil (a filesystem without ACLs on either side is fine
   /// when the source has none).
-  private func copyACL(_ name: [UInt8], from source: MetadataTarget, to destination: MetadataTarget, mayHaveOne: Bool) -> (String, Errno)? {
+  private func copyACL(_ name: [UInt8], from source: MetadataTarget, to destination: MetadataTarget, mayHaveOne: Bool) -> (
+    String, Errno
+  )? {
     var value: [UInt8]?
     do {
       value = try source.withXattrAccess { fd, path throws(Errno) in
@@ -220,11 +230,15 @@ struct CopyMetadata {
     do {
       try destination.withXattrAccess { fd, path throws(Errno) in
         if let value {
-          if let fd { try fd.setExtendedAttribute(named: name, to: value) } else {
+          if let fd {
+            try fd.setExtendedAttribute(named: name, to: value)
+          } else {
             try ExtendedAttributes.set(named: name, to: value, atPath: path!, following: true)
           }
         } else if mayHaveOne {
-          if let fd { try fd.removeExtendedAttribute(named: name) } else {
+          if let fd {
+            try fd.removeExtendedAttribute(named: name)
+          } else {
             try ExtendedAttributes.remove(named: name, atPath: path!, following: true)
           }
         }

@@ -110,7 +110,8 @@ enum Cloning {
       if sharing.shared > 0 { return DataPath(.partlyCloned, reason: "copy_file_range; FIEMAP: \(sharing)") }
       return DataPath(.kernel, reason: reason ?? (sharing.extents == 0 ? nil : "not cloned: FIEMAP: \(sharing)"))
     } catch {
-      return DataPath(.kernel, reason: [reason, "sharing not checked: FIEMAP: \(error.symbolicName)"].compactMap { $0 }.joined(separator: "; "))
+      return DataPath(
+        .kernel, reason: [reason, "sharing not checked: FIEMAP: \(error.symbolicName)"].compactMap { $0 }.joined(separator: "; "))
     }
   }
 }

@@ -40,7 +40,8 @@ extension CopyPolicy {
     func opened(_ path: FilePath) throws(ZeroCopyError) -> (CInt, stat) {
       let fd = path.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
       guard fd >= 0 else {
-        throw ZeroCopyError(.copy, syscall: "open", errno: Errno(rawValue: errno), paths: [path], message: "cannot open the directory")
+        throw ZeroCopyError(
+          .copy, syscall: "open", errno: Errno(rawValue: errno), paths: [path], message: "cannot open the directory")
       }
       var status = stat()
       guard fstat(fd, &status) == 0 else {
@@ -59,7 +60,9 @@ extension CopyPolicy {
         from: .descriptor(sourceFD), status: sourceStatus, to: .descriptor(destinationFD), current: destinationStatus,
         kind: .directory, created: true, modeWithoutPreserve: modeWithoutPreserve.map { mode_t($0.rawValue) })
     } catch {
-      throw ZeroCopyError(.copy, syscall: error.syscall, errno: error.errno, paths: [source, destination], message: error.message + " of the directory")
+      throw ZeroCopyError(
+        .copy, syscall: error.syscall, errno: error.errno, paths: [source, destination],
+        message: error.message + " of the directory")
     }
   }
 }

@@ -134,7 +134,9 @@ internal final class Operation: @unchecked Sendable {
     while true {
       let previous = handoff.load(ordering: .acquiring)
       let next: UInt8 = previous == 3 ? 4 : 1
-      guard handoff.compareExchange(expected: previous, desired: next, ordering: .acquiringAndReleasing).exchanged else { continue }
+      guard handoff.compareExchange(expected: previous, desired: next, ordering: .acquiringAndReleasing).exchanged else {
+        continue
+      }
       if previous == 2 {
         let w = waiter.take()!
         w.resume()

@@ -49,7 +49,9 @@ internal final class PoolBackend: @unchecked Sendable {
   /// cancelled operation while it already watches others.
   static let degradedPollMilliseconds: Int32 = 10
 
-  private init(configuration: IOEngine.Configuration, wakeEnds: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?, failure: Errno?) {
+  private init(
+    configuration: IOEngine.Configuration, wakeEnds: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?, failure: Errno?
+  ) {
     self.configuration = configuration
     self.wakeReadEnd = wakeEnds?.readEnd
     self.wakeWriteEnd = wakeEnds?.writeEnd
@@ -67,7 +69,7 @@ internal final class PoolBackend: @unchecked Sendable {
     var failure: Errno?
     do {
       ends = try Pipe(nonBlocking: true).releaseDescriptors()
-    } catch where error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
+    } catch  where error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
       // No descriptor left: start anyway, with a poller that needs none (see wakeReadEnd).
       failure = error
     } catch {

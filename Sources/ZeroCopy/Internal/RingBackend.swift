@@ -322,7 +322,8 @@ internal final class RingBackend: @unchecked Sendable {
       return .readFixed(fd, into: IOURing.RegisteredBuffer(index: index, bytes: buffer), at: UInt64(offset))
     case .writeFixed(let fd, let buffer, let index, let offset):
       return .writeFixed(
-        fd, from: IOURing.RegisteredBuffer(index: index, bytes: UnsafeMutableRawBufferPointer(mutating: buffer)), at: UInt64(offset))
+        fd, from: IOURing.RegisteredBuffer(index: index, bytes: UnsafeMutableRawBufferPointer(mutating: buffer)),
+        at: UInt64(offset))
     case .writev(let fd, let iovecs, let offset):
       return .unsafeWritev(fd, from: iovecs, at: offset.map { UInt64($0) })
     case .fsync(let fd, let dataOnly):
@@ -465,11 +466,12 @@ internal final class RingLoop {
         try ring.submit()
         enterCount &+= 1
       }
-    } catch where error == .resourceBusy || error == .resourceTemporarilyUnavailable {
+    } catch  where error == .resourceBusy || error == .resourceTemporarilyUnavailable {
       // Still too many completions pending: reap (below) and try again next round.
     } catch {
       fatalError(
-        "swift-zerocopy IOEngine: io_uring_enter failed with \(error); the ring is unusable and the kernel may still own in-flight buffers")
+        "swift-zerocopy IOEngine: io_uring_enter failed with \(error); the ring is unusable and the kernel may still own in-flight buffers"
+      )
     }
   }
 

@@ -101,22 +101,25 @@ private final class ThreadStart {
 ///
 /// - Returns: The thread's id, or the `pthread_create` error.
 internal func startThread(name: String, cpu: Int?, _ body: @escaping @Sendable () -> Void) -> Result<pthread_t, Errno> {
-  let start = Unmanaged.passRetained(ThreadStart {
-    blockProcessKillingSignals()
-    setCurrentThreadName(name)
-    if let cpu { _ = pinCurrentThread(toCPU: cpu) }
-    body()
-  })
+  let start = Unmanaged.passRetained(
+    ThreadStart {
+      blockProcessKillingSignals()
+      setCurrentThreadName(name)
+      if let cpu { _ = pinCurrentThread(toCPU: cpu) }
+      body()
+    })
   var attributes = pthread_attr_t()
   pthread_attr_init(&attributes)
   pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
   defer { pthread_attr_destroy(&attributes) }
   var thread = pthread_t()
-  let rc = pthread_create(&thread, &attributes, { context in
-    let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
-    start.body()
-    return nil
-  }, start.toOpaque())
+  let rc = pthread_create(
+    &thread, &attributes,
+    { context in
+      let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
+      start.body()
+      return nil
+    }, start.toOpaque())
   if rc != 0 {
     start.release()
     return .failure(Errno(rawValue: rc))
@@ -182,4 +185,3 @@ internal var onlineCPUCount: Int {
 internal func isCurrentThread(_ thread: pthread_t) -> Bool {
   pthread_equal(pthread_self(), thread) != 0
 }
-

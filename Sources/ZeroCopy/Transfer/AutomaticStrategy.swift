@@ -79,7 +79,9 @@ public struct AutomaticStrategy: TransferStrategy {
 
   /// Supported between any two descriptors except directories.
   public func support(for pair: EndpointPair) -> StrategySupport {
-    if pair.source.kind == .directory || pair.destination.kind == .directory { return .unsupported("a directory is not a byte stream") }
+    if pair.source.kind == .directory || pair.destination.kind == .directory {
+      return .unsupported("a directory is not a byte stream")
+    }
     return .supported
   }
 

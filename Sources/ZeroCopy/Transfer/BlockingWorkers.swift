@@ -62,22 +62,31 @@ internal final class BlockingWorkers: @unchecked Sendable {
     return await withTaskCancellationHandler {
       await withUnsafeContinuation { (continuation: UnsafeContinuation<T, Never>) in
         job.continuation = continuation
-        if !job.state.compareExchange(expected: CancellableJob<T>.new, desired: CancellableJob<T>.queued, ordering: .acquiringAndReleasing).exchanged {
+        if !job.state.compareExchange(
+          expected: CancellableJob<T>.new, desired: CancellableJob<T>.queued, ordering: .acquiringAndReleasing
+        ).exchanged {
           continuation.resume(returning: withdrawn())  // cancelled before it was queued
           return
         }
         submit {
-          guard job.state.compareExchange(expected: CancellableJob<T>.queued, desired: CancellableJob<T>.started, ordering: .acquiring).exchanged
+          guard
+            job.state.compareExchange(
+              expected: CancellableJob<T>.queued, desired: CancellableJob<T>.started, ordering: .acquiring
+            ).exchanged
           else { return }  // withdrawn while queued: already resumed
           let value = body()
-          if job.state.compareExchange(expected: CancellableJob<T>.started, desired: CancellableJob<T>.finished, ordering: .acquiringAndReleasing).exchanged {
+          if job.state.compareExchange(
+            expected: CancellableJob<T>.started, desired: CancellableJob<T>.finished, ordering: .acquiringAndReleasing
+          ).exchanged {
             continuation.resume(returning: value)
           }  // else: abandoned, the task already has its result
         }
       }
     } onCancel: {
       if let early = onCancel() {
-        if job.state.compareExchange(expected: CancellableJob<T>.started, desired: CancellableJob<T>.abandoned, ordering: .acquiringAndReleasing).exchanged {
+        if job.state.compareExchange(
+          expected: CancellableJob<T>.started, desired: CancellableJob<T>.abandoned, ordering: .acquiringAndReleasing
+        ).exchanged {
           job.continuation!.resume(returning: early)
           return
         }
@@ -85,11 +94,15 @@ internal final class BlockingWorkers: @unchecked Sendable {
       while true {
         let state = job.state.load(ordering: .acquiring)
         if state == CancellableJob<T>.new {
-          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing).exchanged {
+          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing)
+            .exchanged
+          {
             return  // the operation sees it and resumes the task itself
           }
         } else if state == CancellableJob<T>.queued {
-          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing).exchanged {
+          if job.state.compareExchange(expected: state, desired: CancellableJob<T>.withdrawn, ordering: .acquiringAndReleasing)
+            .exchanged
+          {
             job.continuation!.resume(returning: withdrawn())
             return
           }

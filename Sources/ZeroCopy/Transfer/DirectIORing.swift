@@ -98,7 +98,8 @@ internal func runDirectIORing(
     do {
       if let registered {
         request = try .directReadFixed(
-          source, into: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment, userData: UInt64(slot) << 1)
+          source, into: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment, userData: UInt64(slot) << 1
+        )
       } else {
         request = try .unsafeDirectRead(
           source, into: UnsafeMutableRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
@@ -155,7 +156,7 @@ internal func runDirectIORing(
         let isWrite = completion.userData & 1 == 1
         var result = completion.result
         #if DEBUG
-        if isWrite && DirectIORingFaults.failedWrites.contains(k) { result = .failure(.ioError) }
+          if isWrite && DirectIORingFaults.failedWrites.contains(k) { result = .failure(.ioError) }
         #endif
         guard case .success(let n) = result, Int(n) == expected else {
           stopped = true  // the synchronous loop redoes chunk k and reports exactly
@@ -208,11 +209,11 @@ internal func runDirectIORing(
 }
 
 #if DEBUG
-/// Test-only fault injection for the ring (debug builds): task-local, so it affects only
-/// the test that sets it.
-internal enum DirectIORingFaults {
-  /// Chunk indices whose ring write is reported as failed with `EIO` after the kernel
-  /// has really written it (a failure that leaves bytes past the in-order prefix).
-  @TaskLocal static var failedWrites: Set<Int> = []
-}
+  /// Test-only fault injection for the ring (debug builds): task-local, so it affects only
+  /// the test that sets it.
+  internal enum DirectIORingFaults {
+    /// Chunk indices whose ring write is reported as failed with `EIO` after the kernel
+    /// has really written it (a failure that leaves bytes past the in-order prefix).
+    @TaskLocal static var failedWrites: Set<Int> = []
+  }
 #endif

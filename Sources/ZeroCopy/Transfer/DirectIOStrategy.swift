@@ -222,7 +222,8 @@ public struct DirectIOStrategy: TransferStrategy {
       case .success(let n): got = n
       case .failure(let error):
         context.recordSyscalls(1)
-        throw context.error(syscall: "pread(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
+        throw context.error(
+          syscall: "pread(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
       }
       context.recordSyscalls(1)
       let data = Swift.min(Swift.max(0, got - shift), n)
@@ -244,7 +245,8 @@ public struct DirectIOStrategy: TransferStrategy {
               at: destinationOffset + Int64(written), alignment: alignment)
           } catch {
             context.recordSyscalls(1)
-            throw context.error(syscall: "pwrite(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
+            throw context.error(
+              syscall: "pwrite(O_DIRECT)", errno: error.errno, message: error.misaligned == nil ? nil : error.message)
           }
           context.record(bytes: Int64(w), syscalls: 1)
           written += w

@@ -229,7 +229,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
     // the same-file refusal, -u, -i, the directory refusal, --remove-destination.
     if let existing = target.status {
       if policy.existing == .skip { return skipped(target, "the destination exists (no-clobber)") }
-      if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath), refusal.errno == .invalidArgument {
+      if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath), refusal.errno == .invalidArgument
+      {
         throw fail(refusal)
       }
       if policy.existing == .replaceIfOlder && !CopyPolicy.isOlder(existing, than: source) {
@@ -301,7 +302,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
       rc = earlier.withPlatformString { e in target.path.withPlatformString { linkat(AT_FDCWD, e, AT_FDCWD, $0, 0) } }
     }
     guard rc == 0 else {
-      throw fail("linkat", Errno(rawValue: Glibc.errno), "cannot create a hard link to \(earlier.shellQuoted)", target: target.path)
+      throw fail(
+        "linkat", Errno(rawValue: Glibc.errno), "cannot create a hard link to \(earlier.shellQuoted)", target: target.path)
     }
     return TransferReport(
       strategy: "none", requestedStrategy: strategy.name, bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
@@ -359,7 +361,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
         throw fail("unlink", Errno(rawValue: Glibc.errno), "cannot remove the destination", target: target.path)
       }
       policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: target.path))
-      output = target.path.withPlatformString { open($0, O_WRONLY | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, creationMode(source)) }
+      output = target.path.withPlatformString {
+        open($0, O_WRONLY | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, creationMode(source))
+      }
       created = true
     }
     guard output >= 0 else {
@@ -402,7 +406,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
     var final = target.path
     if target.isSymbolicLink {
       guard let resolved = target.path.withPlatformString({ realpath($0, nil) }) else {
-        throw fail("realpath", Errno(rawValue: Glibc.errno), "cannot resolve the destination's symbolic link", target: target.path)
+        throw fail(
+          "realpath", Errno(rawValue: Glibc.errno), "cannot resolve the destination's symbolic link", target: target.path)
       }
       final = FilePath(platformString: resolved)
       free(resolved)
@@ -458,7 +463,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
         throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
       }
       if (old.st_uid != opened.st_uid || old.st_gid != opened.st_gid) && fchown(output, old.st_uid, old.st_gid) != 0 {
-        report.notes.append("the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(Errno(rawValue: Glibc.errno).symbolicName))")
+        report.notes.append(
+          "the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(Errno(rawValue: Glibc.errno).symbolicName))"
+        )
       }
     } else if fchmod(output, newFileMode(source) & ~processUmask) != 0 {
       throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
@@ -483,7 +490,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
     guard let result else {
       renamed = true  // nothing left to remove: CopyCleanup removed it
       throw fail(
-        "rename", .canceled, "the temporary file was removed before the rename (the process is exiting); \(final.shellQuoted) is unchanged",
+        "rename", .canceled,
+        "the temporary file was removed before the rename (the process is exiting); \(final.shellQuoted) is unchanged",
         target: final, bytes: report.bytes)
     }
     guard result == 0 else {
@@ -593,7 +601,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
   /// What kind of copy the strategy that ran made, and why not a faster one.
   func dataPath(of report: TransferReport, output: CInt, outputIsFile: Bool, notCloned: String?) -> DataPath? {
     guard let kind = DataPath.kind(ofStrategy: report.strategy) else {
-      return notCloned.map { DataPath(.userSpace, reason: "strategy \(report.strategy) (not built in: its kind is assumed); \($0)") }
+      return notCloned.map {
+        DataPath(.userSpace, reason: "strategy \(report.strategy) (not built in: its kind is assumed); \($0)")
+      }
     }
     var reasons: [String] = []
     if let notCloned { reasons.append(notCloned) }
@@ -605,7 +615,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
       } else if report.requestedStrategy != "automatic" {
         reasons.append("strategy \(report.requestedStrategy) was asked for")
       } else {
-        reasons.append("the automatic plan's choice for \(report.sourceKind) to \(report.destinationKind) of this size (Docs/Transfer.md)")
+        reasons.append(
+          "the automatic plan's choice for \(report.sourceKind) to \(report.destinationKind) of this size (Docs/Transfer.md)")
       }
     }
     let reason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
@@ -648,7 +659,9 @@ private struct FileCopier<Strategy: TransferStrategy> {
         error.bytesTransferred += merged.bytes
         throw error
       }
-      if merged.isEmpty, report.strategy != chosen.name, policy.reflink != .never, let used = TransferStrategies.named(report.strategy) {
+      if merged.isEmpty, report.strategy != chosen.name, policy.reflink != .never,
+        let used = TransferStrategies.named(report.strategy)
+      {
         chosen = used
       }
       merged.add(report)
@@ -667,7 +680,8 @@ private struct FileCopier<Strategy: TransferStrategy> {
       merged.notes.append("holes not detected: this filesystem refuses lseek(SEEK_DATA); the file was copied whole")
     } else {
       merged.notes.append(
-        "sparse: \(merged.bytes) bytes of data in \(count) segments copied; \(length - merged.bytes) bytes of holes kept (ftruncate)")
+        "sparse: \(merged.bytes) bytes of data in \(count) segments copied; \(length - merged.bytes) bytes of holes kept (ftruncate)"
+      )
     }
     return (merged.report(defaultStrategy: strategy.name, elapsed: clock.now - started), length)
   }
@@ -793,7 +807,9 @@ private struct NonCloningStrategy: TransferStrategy {
     let automatic = inner as? AutomaticStrategy
     var list: [any TransferStrategy] = automatic == nil ? [inner] : []
     if automatic != nil || fallback {
-      list += (automatic ?? AutomaticStrategy()).plan(for: pair, bytes: bytes).filter { !Self.clones($0) && $0.name != inner.name }
+      list += (automatic ?? AutomaticStrategy()).plan(for: pair, bytes: bytes).filter {
+        !Self.clones($0) && $0.name != inner.name
+      }
     }
     return list
   }

@@ -32,7 +32,9 @@ public struct ReadWriteStrategy: TransferStrategy {
 
   /// Supported between any two descriptors except directories.
   public func support(for pair: EndpointPair) -> StrategySupport {
-    if pair.source.kind == .directory || pair.destination.kind == .directory { return .unsupported("a directory is not a byte stream") }
+    if pair.source.kind == .directory || pair.destination.kind == .directory {
+      return .unsupported("a directory is not a byte stream")
+    }
     return .supported
   }
 
@@ -395,7 +397,9 @@ public struct ReflinkStrategy: TransferStrategy {
       Int64(context.source.descriptor.rawValue), UInt64(sourceOffset), UInt64(length), UInt64(destinationOffset)
     )
     let ficloneRange: UInt = 0x4020_940d  // _IOW(0x94, 13, struct file_clone_range)
-    let result = withUnsafeMutableBytes(of: &range) { ioctl(context.destination.descriptor.rawValue, ficloneRange, $0.baseAddress!) }
+    let result = withUnsafeMutableBytes(of: &range) {
+      ioctl(context.destination.descriptor.rawValue, ficloneRange, $0.baseAddress!)
+    }
     let savedErrno = Glibc.errno
     context.recordSyscalls(1)
     guard result == 0 else {

@@ -311,7 +311,8 @@ public enum Transfer {
     advancePositions(context.bytesTransferred)
     let bytes = context.bytesTransferred
     // The profile the automatic choice decided with (a rejected profile file's note too).
-    let profile = (strategy as? AutomaticStrategy)?.profile
+    let profile =
+      (strategy as? AutomaticStrategy)?.profile
       ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,

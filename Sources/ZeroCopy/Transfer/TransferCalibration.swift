@@ -348,7 +348,8 @@ public enum TransferCalibration {
           else { continue }
           timings[j] = SizeTiming(size: size, small: timings[j].small + again.small, large: timings[j].large + again.large)
           progress(
-            "\(route) \(formatBytes(size)) again: ratio \(formatRatio(again.ratio)), pooled \(formatRatio(timings[j].ratio)) → \(timings[j].verdict(margin: options.margin).rawValue)")
+            "\(route) \(formatBytes(size)) again: ratio \(formatRatio(again.ratio)), pooled \(formatRatio(timings[j].ratio)) → \(timings[j].verdict(margin: options.margin).rawValue)"
+          )
         }
         decision = decide(route: route, timings: timings, anchor: anchor, margin: options.margin)
         decision.reason += "; \(contradicting.count) size\(contradicting.count == 1 ? "" : "s") measured twice"
@@ -471,7 +472,9 @@ public enum TransferCalibration {
       var name = Array((directory.string + "/.zc-calibrate-XXXXXX").utf8CString)
       let fd = name.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
       guard fd >= 0 else {
-        throw ZeroCopyError(.transfer, syscall: "mkstemp", errno: Errno(rawValue: Glibc.errno), paths: [directory], message: "calibration scratch file")
+        throw ZeroCopyError(
+          .transfer, syscall: "mkstemp", errno: Errno(rawValue: Glibc.errno), paths: [directory],
+          message: "calibration scratch file")
       }
       _ = name.withUnsafeBufferPointer { unlink($0.baseAddress!) }
       _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -545,7 +548,8 @@ public enum TransferCalibration {
         let inKernel = (try? TransferPlan.fileSystemCopiesInKernel(probe.descriptor)) ?? false
         probe.close()
         guard inKernel else {
-          return .failure(Refusal("\(options.directory)'s filesystem may reflink or copy server-side: copy_file_range stays first"))
+          return .failure(
+            Refusal("\(options.directory)'s filesystem may reflink or copy server-side: copy_file_range stays first"))
         }
         return .success(Sink(file: try ScratchFile(in: options.directory, size: size)))
       case .otherFileSystem:
@@ -594,18 +598,20 @@ public enum TransferCalibration {
 
     init(_ fd: CInt) throws(Errno) {
       box = Unmanaged.passRetained(Box(fd))
-      let rc = pthread_create(&thread, nil, { context in
-        let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-        defer { buffer.deallocate() }
-        while true {
-          let n = read(box.fd, buffer, 1 << 20)
-          if n > 0 || (n < 0 && errno == EINTR) { continue }
-          break
-        }
-        _ = close(box.fd)
-        return nil
-      }, box.toOpaque())
+      let rc = pthread_create(
+        &thread, nil,
+        { context in
+          let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
+          let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+          defer { buffer.deallocate() }
+          while true {
+            let n = read(box.fd, buffer, 1 << 20)
+            if n > 0 || (n < 0 && errno == EINTR) { continue }
+            break
+          }
+          _ = close(box.fd)
+          return nil
+        }, box.toOpaque())
       if rc != 0 {
         box.release()
         throw Errno(rawValue: rc)
@@ -630,7 +636,8 @@ private func median(_ values: [Double]) -> Double {
 /// "max", "256 KiB", "1 MiB", "12345".
 private func formatBytes(_ value: Int64) -> String {
   if value == TransferPlan.Parameters.unlimited { return "max" }
-  for (unit, name) in [(Int64(1) << 30, "GiB"), (Int64(1) << 20, "MiB"), (Int64(1) << 10, "KiB")] where value >= unit && value % unit == 0 {
+  for (unit, name) in [(Int64(1) << 30, "GiB"), (Int64(1) << 20, "MiB"), (Int64(1) << 10, "KiB")]
+  where value >= unit && value % unit == 0 {
     return "\(value / unit) \(name)"
   }
   return "\(value)"

@@ -264,7 +264,9 @@ public struct TransferContext: Sendable {
     monitor.setAbandonmentError(
       error(
         syscall: "pread(O_DIRECT)", errno: .canceled,
-        message: "the transfer was cancelled while a read from the device was in progress; the read finishes in the background and its bytes are not delivered"))
+        message:
+          "the transfer was cancelled while a read from the device was in progress; the read finishes in the background and its bytes are not delivered"
+      ))
     guard monitor.enterAbandonableWait() else { return (body(), false) }
     let result = body()
     return (result, !monitor.leaveAbandonableWait())
@@ -409,4 +411,3 @@ public struct TransferContext: Sendable {
     fallbacks += attempt.fallbacks
   }
 }
-

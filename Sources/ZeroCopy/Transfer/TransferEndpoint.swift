@@ -101,7 +101,6 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
-
 /// A transfer's two ends, as the strategies see them when they declare what they support.
 public struct EndpointPair: Sendable, Hashable, CustomStringConvertible {
   /// Where the bytes come from.

@@ -97,7 +97,8 @@ public enum TransferProbe {
     var entries: [Entry] = []
     for strategy in strategies {
       for route in Route.allCases {
-        entries.append(Entry(strategy: strategy.name, route: route, verdict: trial(strategy, route, base, otherFileSystem, payload)))
+        entries.append(
+          Entry(strategy: strategy.name, route: route, verdict: trial(strategy, route, base, otherFileSystem, payload)))
       }
     }
     return entries
@@ -182,7 +183,9 @@ public enum TransferProbe {
     } catch {
       return .failed(error.errno, "\(error.syscall)")
     }
-    let received = readBack(reader, count: payload.count, positioned: route == .fileToFile || route == .fileToOtherFileSystem || route == .pipeToFile || route == .tcpToFile)
+    let received = readBack(
+      reader, count: payload.count,
+      positioned: route == .fileToFile || route == .fileToOtherFileSystem || route == .pipeToFile || route == .tcpToFile)
     return received == payload ? .works : .failed(.ioError, "the bytes that arrived differ")
   }
 
@@ -240,7 +243,9 @@ public enum TransferProbe {
     var fds: (CInt, CInt) = (-1, -1)
     let ok =
       withUnsafeMutableBytes(of: &fds) {
-        socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self))
+        socketpair(
+          AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self)
+        )
       } == 0
     return ok ? fds : nil
   }

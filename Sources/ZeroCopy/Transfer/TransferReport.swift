@@ -144,7 +144,8 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
     fields.append("\"notes\":[\(notes.map(jsonString).joined(separator: ","))]")
     fields.append("\"profile\":\(profile.map(jsonString) ?? "null")")
     if let dataPath {
-      fields.append("\"dataPath\":{\"kind\":\(jsonString(dataPath.kind.rawValue)),\"reason\":\(dataPath.reason.map(jsonString) ?? "null")}")
+      fields.append(
+        "\"dataPath\":{\"kind\":\(jsonString(dataPath.kind.rawValue)),\"reason\":\(dataPath.reason.map(jsonString) ?? "null")}")
     }
     return "{" + fields.joined(separator: ",") + "}"
   }

@@ -195,7 +195,8 @@ public struct IOURingSpliceStrategy: TransferStrategy {
       return try runSpliceRing(&context, depth: depth, legLength: pool.capacity, pipe: nil)
     }
     // If the ring itself fails, a splice into the pipe may still be in flight: never reuse it.
-    return try pool.withPipe(discardingOn: { $0.syscall == ringFailureSyscall }) { (pipe) throws(ZeroCopyError) -> StrategyOutcome in
+    return try pool.withPipe(discardingOn: { $0.syscall == ringFailureSyscall }) {
+      (pipe) throws(ZeroCopyError) -> StrategyOutcome in
       try runSpliceRing(&context, depth: depth, legLength: pool.capacity, pipe: (pipe.readEnd, pipe.writeEnd))
     }
   }
@@ -505,7 +506,8 @@ private func runReadWriteRing(
   defer {
     if sink == .zeroCopySocket && batches.notifications > 0 {
       context.note(
-        "SEND_ZC: the kernel copied \(batches.copied) of \(batches.notifications) sends (loopback and devices without scatter-gather always copy)")
+        "SEND_ZC: the kernel copied \(batches.copied) of \(batches.notifications) sends (loopback and devices without scatter-gather always copy)"
+      )
     }
   }
 
@@ -543,94 +545,94 @@ private func runReadWriteRing(
 
   let outcome = Result { () throws(ZeroCopyError) -> StrategyOutcome in
     try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
-    while true {
-      try context.checkCancellation()
-      if context.isFinished { return .complete }
-      // Plan a round: up to `slots` pairs, at most the context's chunk size (its
-      // cancellation granularity); past a file's known end, one probe read only.
-      let base = context.sourceOffset ?? startOffset
-      let budget = Int64(context.nextChunk() ?? slotSize * slots)
-      var lengths: [Int] = []
-      var planned: Int64 = 0
-      for index in 0..<slots {
-        var length = Int(Swift.min(Int64(slotSize), budget - planned))
-        if length <= 0 { break }
-        if let remaining = context.remainingBytes {
-          let left = remaining - planned
-          if left <= 0 { break }
-          length = Int(Swift.min(Int64(length), left))
-        } else if let known = context.source.size, index > 0, base + planned >= known {
-          break
-        }
-        lengths.append(length)
-        planned += Int64(length)
-      }
-      try context.prefetchSource(Int(planned))  // the reads then copy from memory: a cancel never waits for the device
-      var chain = IOURing.LinkedChain()
-      var offset: Int64 = 0
-      batches.begin()
-      do throws(Errno) {
-        for (index, length) in lengths.enumerated() {
-          let range = (index * slotSize)..<(index * slotSize + length)
-          let read = IOURing.Request.readFixed(
-            source, into: registered, range: range, at: UInt64(base + offset),
-            userData: batches.userData(UInt32(index * 2)))
-          let write = makeWrite(
-            sink, destination, registered, range, at: context.destinationOffset.map { $0 + offset },
-            userData: batches.userData(UInt32(index * 2 + 1)))
-          if ordered {
-            chain.append(read)
-            chain.append(write)
-          } else {
-            try ring.prepare(IOURing.LinkedChain().appending(read).appending(write))
+      while true {
+        try context.checkCancellation()
+        if context.isFinished { return .complete }
+        // Plan a round: up to `slots` pairs, at most the context's chunk size (its
+        // cancellation granularity); past a file's known end, one probe read only.
+        let base = context.sourceOffset ?? startOffset
+        let budget = Int64(context.nextChunk() ?? slotSize * slots)
+        var lengths: [Int] = []
+        var planned: Int64 = 0
+        for index in 0..<slots {
+          var length = Int(Swift.min(Int64(slotSize), budget - planned))
+          if length <= 0 { break }
+          if let remaining = context.remainingBytes {
+            let left = remaining - planned
+            if left <= 0 { break }
+            length = Int(Swift.min(Int64(length), left))
+          } else if let known = context.source.size, index > 0, base + planned >= known {
+            break
           }
-          offset += Int64(length)
+          lengths.append(length)
+          planned += Int64(length)
         }
-        if ordered { try ring.prepare(chain) }
-      } catch {
-        memory.leak()
-        throw context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+        try context.prefetchSource(Int(planned))  // the reads then copy from memory: a cancel never waits for the device
+        var chain = IOURing.LinkedChain()
+        var offset: Int64 = 0
+        batches.begin()
+        do throws(Errno) {
+          for (index, length) in lengths.enumerated() {
+            let range = (index * slotSize)..<(index * slotSize + length)
+            let read = IOURing.Request.readFixed(
+              source, into: registered, range: range, at: UInt64(base + offset),
+              userData: batches.userData(UInt32(index * 2)))
+            let write = makeWrite(
+              sink, destination, registered, range, at: context.destinationOffset.map { $0 + offset },
+              userData: batches.userData(UInt32(index * 2 + 1)))
+            if ordered {
+              chain.append(read)
+              chain.append(write)
+            } else {
+              try ring.prepare(IOURing.LinkedChain().appending(read).appending(write))
+            }
+            offset += Int64(length)
+          }
+          if ordered { try ring.prepare(chain) }
+        } catch {
+          memory.leak()
+          throw context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+        }
+        var reads = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+        var writes = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+        try submitAndCollect(
+          &ring, &batches, requests: 2 * lengths.count, memory: memory, &context,
+          zeroCopySends: { tag in sink == .zeroCopySocket && tag % 2 == 1 }
+        ) { tag, result in
+          if tag % 2 == 0 { reads[Int(tag / 2)] = result } else { writes[Int(tag / 2)] = result }
+        }
+        // Every request of the round has completed: resolve the pairs in order.
+        for (index, length) in lengths.enumerated() {
+          guard let read = reads[index], let write = writes[index] else {
+            preconditionFailure("io_uring transfer: a completion of the round is missing")
+          }
+          let got: Int
+          switch read {
+          case .failure(let errno) where errno == .canceled:
+            got = -1  // an earlier member broke the chain: redo from here next round
+          case .failure(let errno):
+            throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
+          case .success(let n):
+            got = Int(n)
+          }
+          if got < 0 { break }
+          if got == 0 { return .sourceEnded }
+          var delivered = 0
+          switch write {
+          case .success(let n): delivered = Swift.min(Int(n), got)
+          case .failure(let errno) where errno == .canceled: delivered = 0  // the short read broke the link
+          case .failure(let errno): throw context.error(syscall: sink.opcodeName, errno: errno)
+          }
+          context.record(bytes: Int64(delivered), syscalls: 0)
+          let bufferStart = index * slotSize
+          if delivered < got {
+            if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
+            try writeRest((bufferStart + delivered)..<(bufferStart + got), &ring, &context)
+            if ordered { break }  // the rest of the chain was cancelled
+          }
+          if got < length { break }  // end of file (or a shrinking file): re-read from here
+        }
       }
-      var reads = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      var writes = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      try submitAndCollect(
-        &ring, &batches, requests: 2 * lengths.count, memory: memory, &context,
-        zeroCopySends: { tag in sink == .zeroCopySocket && tag % 2 == 1 }
-      ) { tag, result in
-        if tag % 2 == 0 { reads[Int(tag / 2)] = result } else { writes[Int(tag / 2)] = result }
-      }
-      // Every request of the round has completed: resolve the pairs in order.
-      for (index, length) in lengths.enumerated() {
-        guard let read = reads[index], let write = writes[index] else {
-          preconditionFailure("io_uring transfer: a completion of the round is missing")
-        }
-        let got: Int
-        switch read {
-        case .failure(let errno) where errno == .canceled:
-          got = -1  // an earlier member broke the chain: redo from here next round
-        case .failure(let errno):
-          throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
-        case .success(let n):
-          got = Int(n)
-        }
-        if got < 0 { break }
-        if got == 0 { return .sourceEnded }
-        var delivered = 0
-        switch write {
-        case .success(let n): delivered = Swift.min(Int(n), got)
-        case .failure(let errno) where errno == .canceled: delivered = 0  // the short read broke the link
-        case .failure(let errno): throw context.error(syscall: sink.opcodeName, errno: errno)
-        }
-        context.record(bytes: Int64(delivered), syscalls: 0)
-        let bufferStart = index * slotSize
-        if delivered < got {
-          if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
-          try writeRest((bufferStart + delivered)..<(bufferStart + got), &ring, &context)
-          if ordered { break }  // the rest of the chain was cancelled
-        }
-        if got < length { break }  // end of file (or a shrinking file): re-read from here
-      }
-    }
     }
   }
   if batches.pendingNotifications > 0 && !memory.isLeaked {

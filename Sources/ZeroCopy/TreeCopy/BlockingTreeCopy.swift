@@ -106,7 +106,10 @@ final class BlockingFileCopier {
     }
     guard output >= 0 else {
       let e = Errno(rawValue: errno)
-      return .failed(job.error("openat", e, e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
+      return .failed(
+        job.error(
+          "openat", e,
+          e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
     }
     job.noteDestination(existed: !created)
     var outputOpen = true
@@ -127,7 +130,8 @@ final class BlockingFileCopier {
         copied = cloned
       } else {
         if options.overwrite == .truncateOnOpen && st.st_size > 0 && ftruncate(output, 0) != 0 {
-          throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
+          throw Stop(
+            outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
         }
         copied = try copyData(input, output, job, state, oldSize: options.overwrite == .truncateOnOpen ? 0 : Int64(st.st_size))
       }
@@ -137,11 +141,19 @@ final class BlockingFileCopier {
     // The data is complete: an attribute that cannot be set is an error, the file stays.
     if let failure = job.applyMetadata(output: output, input: input) { return .copiedWithError(failure) }
     if options.fsync && Glibc.fsync(output) != 0 {
-      return undo(job, Stop(outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)), written: copied))
+      return undo(
+        job,
+        Stop(
+          outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)),
+          written: copied))
     }
     outputOpen = false
     if Glibc.close(output) != 0 {
-      return undo(job, Stop(outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)), written: copied))
+      return undo(
+        job,
+        Stop(
+          outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)),
+          written: copied))
     }
     return .copied(copied)
   }
@@ -154,7 +166,9 @@ final class BlockingFileCopier {
   /// --reflink=auto|always: `ioctl(FICLONE)`, unless this pair of filesystems refused it
   /// already. Returns the file's size when cloned, nil to copy the bytes (the reason is in
   /// the job's data path).
-  private func clone(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop) -> Int64? {
+  private func clone(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop)
+    -> Int64?
+  {
     let policy = options.policy
     guard policy.reflink != .never else {
       job.dataPath = DataPath(.userSpace, reason: "not cloned: --reflink=never")
@@ -192,7 +206,9 @@ final class BlockingFileCopier {
 
   /// Writes the file's bytes into `output` (opened, not truncated: `oldSize` bytes of an
   /// earlier file may be there) and cuts it to the copy's length.
-  private func copyData(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop) -> Int64 {
+  private func copyData(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState, oldSize: Int64) throws(Stop)
+    -> Int64
+  {
     var copied: Int64 = 0
     var length = job.size
     if options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
@@ -200,7 +216,9 @@ final class BlockingFileCopier {
       if oldSize > 0 || length > copied {
         // Holes at the end, or an older, longer file: the length is set explicitly.
         if ftruncate(output, off_t(length)) != 0 {
-          throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot set the copy's length", bytes: copied)), written: copied)
+          throw Stop(
+            outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot set the copy's length", bytes: copied)),
+            written: copied)
         }
       }
       return copied
@@ -215,7 +233,10 @@ final class BlockingFileCopier {
       }
       copied = read.progress.bytes
       if read.outcome != .complete {
-        throw Stop(outcome: .failed(job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")), written: 0)
+        throw Stop(
+          outcome: .failed(
+            job.error("pread64", .ioError, "the source file shrank while it was copied (\(copied) of \(job.size) bytes)")),
+          written: 0)
       }
       try writeAll(output, from: 0, count: n, at: 0, job, done: 0)
       if job.size > 0 { job.dataPath = DataPath(.userSpace, reason: reason(job, Self.smallFileReason)) }
@@ -223,7 +244,9 @@ final class BlockingFileCopier {
       copied = try copyLarge(input, output, job, state)
     }
     if oldSize > job.size && ftruncate(output, off_t(job.size)) != 0 {
-      throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot cut the old destination to size", bytes: copied)), written: copied)
+      throw Stop(
+        outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot cut the old destination to size", bytes: copied)),
+        written: copied)
     }
     return copied
   }
@@ -233,10 +256,12 @@ final class BlockingFileCopier {
   private func writeAll(_ output: Int32, from: Int, count: Int, at offset: Int64, _ job: FileJob, done: Int64) throws(Stop) {
     do throws(TransferFailure) {
       // A regular file: complete, or an error (never .wouldBlock).
-      _ = try FileDescriptor(rawValue: output).writeAll(UnsafeRawBufferPointer(rebasing: buffer[from..<(from + count)]), at: offset)
+      _ = try FileDescriptor(rawValue: output).writeAll(
+        UnsafeRawBufferPointer(rebasing: buffer[from..<(from + count)]), at: offset)
     } catch {
       let bytes = done + error.progress.bytes
-      throw Stop(outcome: .failed(job.error("pwrite64", error.errno, "cannot write the destination file", bytes: bytes)), written: bytes)
+      throw Stop(
+        outcome: .failed(job.error("pwrite64", error.errno, "cannot write the destination file", bytes: bytes)), written: bytes)
     }
   }
 
@@ -272,7 +297,9 @@ final class BlockingFileCopier {
           job.dataPath = DataPath(.userSpace, reason: job.dataPath.reason)
           moved += error.progress.bytes
           guard moved == 0, fallback.contains(error.errno) else {
-            throw Stop(outcome: .failed(job.error("copy_file_range", error.errno, "cannot copy the file's data", bytes: done + moved)), written: done + moved)
+            throw Stop(
+              outcome: .failed(job.error("copy_file_range", error.errno, "cannot copy the file's data", bytes: done + moved)),
+              written: done + moved)
           }
           kernelCopy = false
           job.dataPath = DataPath(.userSpace, reason: reason(job, "copy_file_range: \(error.errno.symbolicName)"))
@@ -285,7 +312,9 @@ final class BlockingFileCopier {
         r = try src.read(fromAbsoluteOffset: start + moved, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
       } catch {
         let errno = error as? Errno ?? .ioError
-        throw Stop(outcome: .failed(job.error("pread64", errno, "cannot read the source file", bytes: done + moved)), written: done + moved)
+        throw Stop(
+          outcome: .failed(job.error("pread64", errno, "cannot read the source file", bytes: done + moved)), written: done + moved
+        )
       }
       if r == 0 { break }
       try writeAll(output, from: 0, count: r, at: start + moved, job, done: done + moved)
@@ -293,15 +322,18 @@ final class BlockingFileCopier {
     }
     if moved < count {
       let bytes = done + moved
-      throw Stop(outcome: .failed(job.error(
-        kernelCopy ? "copy_file_range" : "pread64", .ioError,
-        "the source file shrank while it was copied (\(start + moved) of \(job.size) bytes)", bytes: bytes)), written: bytes)
+      throw Stop(
+        outcome: .failed(
+          job.error(
+            kernelCopy ? "copy_file_range" : "pread64", .ioError,
+            "the source file shrank while it was copied (\(start + moved) of \(job.size) bytes)", bytes: bytes)), written: bytes)
     }
   }
 
   /// A file with holes: its data segments only (``SparseMode/auto``), or with runs of zeros
   /// skipped too (``SparseMode/always``). Returns (bytes written, the copy's length).
-  private func copySparse(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState) throws(Stop) -> (Int64, Int64) {
+  private func copySparse(_ input: Int32, _ output: Int32, _ job: FileJob, _ state: TreeCopyState) throws(Stop) -> (Int64, Int64)
+  {
     var segments = SparseFiles.Segments(input, from: 0, to: job.size)
     var written: Int64 = 0
     while true {
@@ -309,7 +341,9 @@ final class BlockingFileCopier {
       do {
         segment = try segments.next()
       } catch {
-        throw Stop(outcome: .failed(job.error("lseek(SEEK_DATA)", error, "cannot find the source's data segments", bytes: written)), written: written)
+        throw Stop(
+          outcome: .failed(job.error("lseek(SEEK_DATA)", error, "cannot find the source's data segments", bytes: written)),
+          written: written)
       }
       guard let segment else { return (written, job.size) }
       let count = segment.upperBound - segment.lowerBound
@@ -325,7 +359,8 @@ final class BlockingFileCopier {
         } catch {
           let bytes = written + error.result.bytesWritten
           if error.errno == .canceled { throw Stop(outcome: .undone, written: bytes) }
-          throw Stop(outcome: .failed(job.error(error.syscall, error.errno, "cannot copy the file's data", bytes: bytes)), written: bytes)
+          throw Stop(
+            outcome: .failed(job.error(error.syscall, error.errno, "cannot copy the file's data", bytes: bytes)), written: bytes)
         }
       } else {
         try copyRange(input, output, job, state, from: segment.lowerBound, count: count, done: written)

@@ -286,13 +286,15 @@ public enum TreeCopy {
     let result: Result<Report, ZeroCopyError> = await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
         let started = startThread(name: "zc-treecopy", cpu: nil) {
-          continuation.resume(returning: Result { () throws(ZeroCopyError) in
-            try copyBlocking(from: source, to: destination, options: configured)
-          })
+          continuation.resume(
+            returning: Result { () throws(ZeroCopyError) in
+              try copyBlocking(from: source, to: destination, options: configured)
+            })
         }
         if case .failure(let errno) = started {
-          continuation.resume(returning: .failure(
-            ZeroCopyError(.treeCopy, syscall: "pthread_create", errno: errno, paths: [source, destination])))
+          continuation.resume(
+            returning: .failure(
+              ZeroCopyError(.treeCopy, syscall: "pthread_create", errno: errno, paths: [source, destination])))
         }
       }
     } onCancel: {
@@ -358,7 +360,8 @@ public enum TreeCopy {
     var st = stat()
     guard source.withPlatformString({ following == .never ? lstat($0, &st) : stat($0, &st) }) == 0 else { return (0, 0) }
     func bytes(_ st: stat) -> Int64 {
-      st.st_mode & S_IFMT == S_IFREG ? Swift.min(Int64(st.st_size), SparseFiles.looksSparse(st) ? Int64(st.st_blocks) * 512 : .max) : 0
+      st.st_mode & S_IFMT == S_IFREG
+        ? Swift.min(Int64(st.st_size), SparseFiles.looksSparse(st) ? Int64(st.st_blocks) * 512 : .max) : 0
     }
     guard st.st_mode & S_IFMT == S_IFDIR else { return (1, bytes(st)) }
     let root = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -385,7 +388,9 @@ public enum TreeCopy {
             return (true, child, -1)
           }
           guard child.st_mode & S_IFMT == S_IFDIR else { return (false, child, -1) }
-          return (false, child, openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (following == .always ? 0 : O_NOFOLLOW)))
+          return (
+            false, child, openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (following == .always ? 0 : O_NOFOLLOW))
+          )
         }
       }
       if skip { continue }

@@ -53,7 +53,8 @@ final class DirHandle: @unchecked Sendable {
   deinit {
     if let finish {
       func fail(_ syscall: String, _ errno: Errno, _ message: String) {
-        finish.state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [finish.source.path, path], message: message))
+        finish.state.fail(
+          ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [finish.source.path, path], message: message))
       }
       if finish.options.fsync && Glibc.fsync(fd) != 0 { fail("fsync", Errno(rawValue: errno), "cannot sync the directory") }
       if !finish.options.policy.preserve.isEmpty || finish.modeWithoutPreserve != nil {
@@ -173,7 +174,8 @@ final class FileJob: @unchecked Sendable {
     let target: MetadataTarget = output.map { .descriptor($0) } ?? .entry(directory: destination.fd, name: destinationName)
     let from: MetadataTarget = input.map { .descriptor($0) } ?? .entry(directory: source.fd, name: sourceName)
     var current = stat()
-    let rc = output.map { fstat($0, &current) }
+    let rc =
+      output.map { fstat($0, &current) }
       ?? destinationName.withPlatformString { fstatat(destination.fd, $0, &current, AT_SYMLINK_NOFOLLOW) }
     guard rc == 0 else { return error("fstat", Errno(rawValue: errno), "cannot stat the destination", bytes: size) }
     let created = createdByCopy == true
@@ -198,7 +200,8 @@ final class FileJob: @unchecked Sendable {
     createdByCopy = !existed
     if !existed {
       unfinished = destinationName.withPlatformString {
-        UnfinishedFiles.shared.register(directory: destination.fd, name: Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)))
+        UnfinishedFiles.shared.register(
+          directory: destination.fd, name: Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)))
       }
     }
   }
@@ -241,16 +244,21 @@ final class FileJob: @unchecked Sendable {
     guard let waiting else { return }
     for (directory, name, linkSource) in waiting {
       if !done {
-        state.fail(ZeroCopyError(
-          .treeCopy, syscall: "linkat", errno: .canceled, paths: [linkSource, directory.path.appending(name.components)],
-          message: "not linked: the copy of the same source file (\(destinationPath.shellQuoted)) did not complete"))
+        state.fail(
+          ZeroCopyError(
+            .treeCopy, syscall: "linkat", errno: .canceled, paths: [linkSource, directory.path.appending(name.components)],
+            message: "not linked: the copy of the same source file (\(destinationPath.shellQuoted)) did not complete"))
         continue
       }
-      let made = destinationName.withPlatformString { from in name.withPlatformString { TreeWalker.link(destination.fd, from, directory.fd, $0) } }
+      let made = destinationName.withPlatformString { from in
+        name.withPlatformString { TreeWalker.link(destination.fd, from, directory.fd, $0) }
+      }
       if made != 0 {
-        state.fail(ZeroCopyError(
-          .treeCopy, syscall: "linkat", errno: Errno(rawValue: made), paths: [linkSource, directory.path.appending(name.components)],
-          message: "cannot create a hard link to \(destinationPath.shellQuoted)"))
+        state.fail(
+          ZeroCopyError(
+            .treeCopy, syscall: "linkat", errno: Errno(rawValue: made),
+            paths: [linkSource, directory.path.appending(name.components)],
+            message: "cannot create a hard link to \(destinationPath.shellQuoted)"))
       } else {
         state.linkDone()
       }
@@ -454,7 +462,9 @@ final class TreeWalker {
 
   /// `linkat(fromDirectory, from, toDirectory, to)`, replacing an existing `to` (not a
   /// directory). 0, or the errno.
-  static func link(_ fromDirectory: Int32, _ from: UnsafePointer<CChar>, _ toDirectory: Int32, _ to: UnsafePointer<CChar>) -> Int32 {
+  static func link(_ fromDirectory: Int32, _ from: UnsafePointer<CChar>, _ toDirectory: Int32, _ to: UnsafePointer<CChar>)
+    -> Int32
+  {
     if linkat(fromDirectory, from, toDirectory, to, 0) == 0 { return 0 }
     guard errno == EEXIST else { return errno }
     var st = stat()
@@ -538,8 +548,9 @@ final class TreeWalker {
   /// symbolic link, a special file) when the source is not a directory.
   func run(source: FilePath, destination: FilePath) {
     func fail(_ syscall: String, _ errno: Errno, _ message: String, refusal: Bool = false) {
-      state.fail(ZeroCopyError(
-        .treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message, isRefusal: refusal))
+      state.fail(
+        ZeroCopyError(
+          .treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message, isRefusal: refusal))
     }
     if state.stopped { return }  // cancelled before it started: nothing is created
     var st = stat()
@@ -583,7 +594,9 @@ final class TreeWalker {
       let e = Errno(rawValue: errno)
       return fail(
         "open", e,
-        e == .notDirectory ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)" : "cannot open the destination directory")
+        e == .notDirectory
+          ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)"
+          : "cannot open the destination directory")
     }
     var sameDirectory = stat()
     if fstat(dfd, &sameDirectory) == 0 && sameDirectory.st_dev == st.st_dev && sameDirectory.st_ino == st.st_ino {
@@ -626,8 +639,9 @@ final class TreeWalker {
     let src = DirHandle(fd: sfd, node: TreeNode(root: parent(source)))
     let dst = DirHandle(fd: dfd, node: TreeNode(root: parent(destination), dstStatus))
     var stack: [Item] = []
-    entry(FilePath(root: nil, [sourceName]), in: src, dst, as: FilePath(root: nil, [destinationName]), stack: &stack,
-          known: status, followLink: options.following != .never)
+    entry(
+      FilePath(root: nil, [sourceName]), in: src, dst, as: FilePath(root: nil, [destinationName]), stack: &stack,
+      known: status, followLink: options.following != .never)
     if !stack.isEmpty { walk(stack.removeLast()) }  // -L: the root was a link to a directory (not reached: stat followed it)
   }
 
@@ -646,7 +660,9 @@ final class TreeWalker {
       switch list(src) {
       case .success(let names): entries = names
       case .failure(let e):
-        state.fail(ZeroCopyError(.treeCopy, syscall: "getdents64", errno: e, paths: [src.path, dst.path], message: "cannot list the source directory"))
+        state.fail(
+          ZeroCopyError(
+            .treeCopy, syscall: "getdents64", errno: e, paths: [src.path, dst.path], message: "cannot list the source directory"))
         continue
       }
       for name in entries {
@@ -681,12 +697,15 @@ final class TreeWalker {
     if ps.node.isOrIsBelow(own) {
       fail(
         "fstat", .tooManySymbolicLinkLevels,
-        follow ? "cannot copy cyclic symbolic link (it names a directory above it)"
+        follow
+          ? "cannot copy cyclic symbolic link (it names a directory above it)"
           : "the directory is its own ancestor (a bind mount loop); not copied", refusal: true)
       return nil
     }
     if UInt64(own.st_dev) == destinationRoot.device && UInt64(own.st_ino) == destinationRoot.inode {
-      fail("fstat", .invalidArgument, "cannot copy a directory into itself: this is the destination (mounted inside the source)", refusal: true)
+      fail(
+        "fstat", .invalidArgument, "cannot copy a directory into itself: this is the destination (mounted inside the source)",
+        refusal: true)
       return nil
     }
     let modes = directoryModes(status)
@@ -698,7 +717,11 @@ final class TreeWalker {
       guard e == .fileExists, name.withPlatformString({ fstatat(pd.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0,
         existing.st_mode & S_IFMT == S_IFDIR
       else {
-        fail("mkdirat", e, e == .fileExists ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)" : "cannot create the directory")
+        fail(
+          "mkdirat", e,
+          e == .fileExists
+            ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)"
+            : "cannot create the directory")
         return nil
       }
       created = false
@@ -712,7 +735,9 @@ final class TreeWalker {
     var other = stat()
     if fstat(dfd, &other) == 0 && other.st_dev == own.st_dev && other.st_ino == own.st_ino {
       _ = Glibc.close(dfd)
-      fail("fstat", .invalidArgument, "the source and the destination are the same directory (a bind mount?); not copied", refusal: true)
+      fail(
+        "fstat", .invalidArgument, "the source and the destination are the same directory (a bind mount?); not copied",
+        refusal: true)
       return nil
     }
     if created {
@@ -736,8 +761,10 @@ final class TreeWalker {
     let sourcePath = { src.path.appending(name.components) }
     let destinationPath = { dst.path.appending(destinationName.components) }
     func fail(_ syscall: String, _ errno: Errno, _ message: String, refusal: Bool = false) {
-      state.fail(ZeroCopyError(
-        .treeCopy, syscall: syscall, errno: errno, paths: [sourcePath(), destinationPath()], message: message, isRefusal: refusal))
+      state.fail(
+        ZeroCopyError(
+          .treeCopy, syscall: syscall, errno: errno, paths: [sourcePath(), destinationPath()], message: message,
+          isRefusal: refusal))
     }
     var st = stat()
     if let known {
@@ -855,7 +882,8 @@ final class TreeWalker {
   }
 
   /// A hard link to an earlier copy, by its path.
-  private func linkByPath(_ earlier: FilePath, _ dst: DirHandle, _ name: FilePath, _ fail: (String, Errno, String, Bool) -> Void) {
+  private func linkByPath(_ earlier: FilePath, _ dst: DirHandle, _ name: FilePath, _ fail: (String, Errno, String, Bool) -> Void)
+  {
     let made = earlier.withPlatformString { from in name.withPlatformString { TreeWalker.link(AT_FDCWD, from, dst.fd, $0) } }
     if made != 0 {
       return fail("linkat", Errno(rawValue: made), "cannot create a hard link to \(earlier.shellQuoted)", false)
@@ -902,7 +930,9 @@ final class TreeWalker {
     }
     let preserveMode = policy.preserve.contains(.mode)
     var mode = status.st_mode & ~mode_t(0o7777)
-    mode |= preserveMode ? 0o600 : (policy.defaultPermissions ? (status.st_mode & S_IFMT == S_IFSOCK ? 0o777 : 0o666) : status.st_mode & 0o7777)
+    mode |=
+      preserveMode
+      ? 0o600 : (policy.defaultPermissions ? (status.st_mode & S_IFMT == S_IFSOCK ? 0o777 : 0o666) : status.st_mode & 0o7777)
     var made = destinationName.withPlatformString { mknodat(dst.fd, $0, mode, status.st_rdev) }
     if made != 0 && errno == EEXIST {
       var existing = stat()
@@ -918,7 +948,8 @@ final class TreeWalker {
       fail("mknodat", Errno(rawValue: errno), "cannot create \(what)", false)
       return false
     }
-    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .special, modeWithoutPreserve: nil, fail: fail) else {
+    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .special, modeWithoutPreserve: nil, fail: fail)
+    else {
       return false
     }
     state.specialDone()
@@ -976,7 +1007,8 @@ final class TreeWalker {
         }
       }
     }
-    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .symlink, modeWithoutPreserve: nil, fail: fail) else {
+    guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .symlink, modeWithoutPreserve: nil, fail: fail)
+    else {
       return false
     }
     state.symlinkDone()

@@ -173,7 +173,8 @@ final class IOURingTreeCopier: FileSink {
     active += 1
     lane.job = job
     job.noteDestination(existed: exists && old.st_mode & S_IFMT == S_IFREG)
-    job.dataPath = DataPath(.userSpace, reason: [notCloned, job.size > 0 ? Self.ringReason : nil].compactMap { $0 }.joined(separator: "; ").nilIfEmpty)
+    job.dataPath = DataPath(
+      .userSpace, reason: [notCloned, job.size > 0 ? Self.ringReason : nil].compactMap { $0 }.joined(separator: "; ").nilIfEmpty)
     if exists {
       lane.needsTruncate = useFtruncate && old.st_size > job.size
       // A read-only file from an earlier copy: writable for now (only the owner, or root,
@@ -211,21 +212,25 @@ final class IOURingTreeCopier: FileSink {
       chain.append(request.userData(userData(lane, op)))
     }
     if lane.offset == 0 {
-      add(.openat(
-        job.sourceName, relativeTo: job.source.descriptor, .readOnly, options: job.followSource ? [] : [.noFollow],
-        into: lane.sourceSlot), "IORING_OP_OPENAT")
+      add(
+        .openat(
+          job.sourceName, relativeTo: job.source.descriptor, .readOnly, options: job.followSource ? [] : [.noFollow],
+          into: lane.sourceSlot), "IORING_OP_OPENAT")
       var flags: FileDescriptor.OpenOptions = [.create, .noFollow]
       if !useFtruncate { flags.insert(.truncate) }
-      add(.openat(
-        job.destinationName, relativeTo: job.destination.descriptor, .writeOnly, options: flags,
-        permissions: FilePermissions(rawValue: job.createMode), into: lane.destinationSlot), "IORING_OP_OPENAT")
+      add(
+        .openat(
+          job.destinationName, relativeTo: job.destination.descriptor, .writeOnly, options: flags,
+          permissions: FilePermissions(rawValue: job.createMode), into: lane.destinationSlot), "IORING_OP_OPENAT")
     }
     let n = Int(min(Int64(Self.chunk), job.size - lane.offset))
     lane.stepBytes = n
     if n > 0 {
       let region = UnsafeMutableRawBufferPointer(rebasing: lane.buffer[0..<n])
       add(.unsafeRead(lane.sourceSlot, into: region, at: UInt64(lane.offset)), "IORING_OP_READ", Int32(n))
-      add(.unsafeWrite(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE", Int32(n))
+      add(
+        .unsafeWrite(lane.destinationSlot, from: UnsafeRawBufferPointer(region), at: UInt64(lane.offset)), "IORING_OP_WRITE",
+        Int32(n))
     }
     lane.last = lane.offset + Int64(n) >= job.size
     if lane.last {
@@ -294,9 +299,12 @@ final class IOURingTreeCopier: FileSink {
       case .failure(let e): failure = (e, nil)
       case .success(let v):
         if let expected, v != expected {
-          failure = (.ioError, name == "IORING_OP_READ"
-            ? "short read (\(v) of \(expected) bytes): the source file changed while it was copied"
-            : "short write (\(v) of \(expected) bytes)")
+          failure = (
+            .ioError,
+            name == "IORING_OP_READ"
+              ? "short read (\(v) of \(expected) bytes): the source file changed while it was copied"
+              : "short write (\(v) of \(expected) bytes)"
+          )
         }
       }
       if let (e, message) = failure {
@@ -338,10 +346,13 @@ final class IOURingTreeCopier: FileSink {
         // again and says why (ENOSPC, a source that changed size).
         lane.afterClose = .redo
       } else {
-        let role = failure.index == 0 && lane.offset == 0 ? "cannot open the source file for reading"
+        let role =
+          failure.index == 0 && lane.offset == 0
+          ? "cannot open the source file for reading"
           : failure.index == 1 && lane.offset == 0
-            ? (failure.errno == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing")
-          : nil
+            ? (failure.errno == .isDirectory
+              ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing")
+            : nil
         state.fail(job.error(failure.name, failure.errno, failure.message ?? role, bytes: lane.offset))
         lane.afterClose = .undo(cancelled: false)
       }
@@ -370,8 +381,9 @@ final class IOURingTreeCopier: FileSink {
   private func closeSlots(_ lane: Lane) {
     lane.cleaning = true
     lane.pending = 2
-    prepare(IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
-      .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
+    prepare(
+      IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
+        .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
   }
 
   private func release(_ lane: Lane) {

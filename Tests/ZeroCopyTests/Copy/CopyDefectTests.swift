@@ -72,7 +72,8 @@ struct CopyDefectTests {
     #expect(S.names(scratch.sub("elsewhere")) == [Array("target".utf8)], "no temporary file left")
   }
 
-  @Test("a dangling symbolic link as destination is refused (cp: not writing through dangling symlink)", arguments: [false, true])
+  @Test(
+    "a dangling symbolic link as destination is refused (cp: not writing through dangling symlink)", arguments: [false, true])
   func danglingSymlink(_ atomic: Bool) async throws {
     let scratch = try F.Scratch()
     try F.write(scratch.sub("src"), [1, 2, 3])
@@ -189,7 +190,9 @@ struct CopyDefectTests {
     let before = F.snapshot(scratch.sub("a"))
     let run = try S.zc("copy", "-r", scratch.string + "/a", scratch.string + "/a/sub")
     #expect(run.status == 1, "\(run)")
-    #expect(run.standardError.contains("cannot copy a directory, '\(scratch.string)/a', into itself, '\(scratch.string)/a/sub'"), "\(run)")
+    #expect(
+      run.standardError.contains("cannot copy a directory, '\(scratch.string)/a', into itself, '\(scratch.string)/a/sub'"),
+      "\(run)")
     #expect(F.snapshot(scratch.sub("a")) == before)
   }
 
@@ -336,7 +339,9 @@ struct CopyDefectTests {
 
 @Suite("CopyCleanup")
 struct CopyCleanupTests {
-  @Test("removeUnfinishedFiles(): an atomic copy blocked on a FIFO loses its temporary file and never renames it; the destination stays")
+  @Test(
+    "removeUnfinishedFiles(): an atomic copy blocked on a FIFO loses its temporary file and never renames it; the destination stays"
+  )
   func removesTheTemporaryFile() async throws {
     // In a child process of its own: the registry is process-wide, and other suites' copies
     // run in parallel in this one.

@@ -14,7 +14,9 @@ private typealias S = CopySupport
 
 private let signalNames: [Int32: String] = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"]
 
-@Suite("zc on SIGINT/SIGTERM/SIGHUP", .enabled(if: TransferFixtures.zcExecutable != nil, "the zc executable is not next to the test bundle"))
+@Suite(
+  "zc on SIGINT/SIGTERM/SIGHUP",
+  .enabled(if: TransferFixtures.zcExecutable != nil, "the zc executable is not next to the test bundle"))
 struct CopySignalTests {
   static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
@@ -33,7 +35,9 @@ struct CopySignalTests {
     S.names(directory).filter { $0.starts(with: S.b(".\(name).zc-")) }
   }
 
-  static func expectDiedOf(_ number: Int32, _ run: CopySupport.Outcome, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+  static func expectDiedOf(
+    _ number: Int32, _ run: CopySupport.Outcome, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) {
     #expect(run.signal == number, "\(what): \(run)", sourceLocation: sourceLocation)
     #expect(run.status == 128 + number, sourceLocation: sourceLocation)
     #expect(run.milliseconds < 2000, "\(what): took \(run.milliseconds) ms after the signal", sourceLocation: sourceLocation)
@@ -75,7 +79,8 @@ struct CopySignalTests {
     #expect(mkfifo(F.cPath(scratch.sub("fifo")), 0o600) == 0)
     try F.write(scratch.sub("dest"), S.b("old"), mode: 0o600)
     let zc = try #require(TransferFixtures.zcExecutable)
-    let child = try S.Child(zc, [S.b("copy"), S.b("--atomic"), S.b("--strategy"), S.b("readWrite"), scratch.sub("fifo"), scratch.sub("dest")])
+    let child = try S.Child(
+      zc, [S.b("copy"), S.b("--atomic"), S.b("--strategy"), S.b("readWrite"), scratch.sub("fifo"), scratch.sub("dest")])
     // A writer that keeps the bytes coming until zc is gone (EPIPE).
     let writer = TransferFixtures.Worker { [path = scratch.sub("fifo")] in
       let fd = S.openFIFOForWriting(path)
@@ -115,7 +120,8 @@ struct CopySignalTests {
     }
     for i in 0..<100 { try F.write(src + S.b("/small\(i)"), TransferFixtures.bytes(1000 + i)) }
     let zc = try #require(TransferFixtures.zcExecutable)
-    let child = try S.Child(zc, [S.b("copy"), S.b("-r"), S.b("--engine"), S.b(engine), S.b("--jobs"), S.b("2"), src, scratch.sub("dst")])
+    let child = try S.Child(
+      zc, [S.b("copy"), S.b("-r"), S.b("--engine"), S.b(engine), S.b("--jobs"), S.b("2"), src, scratch.sub("dst")])
     // Signal while a big file is visibly part-way (bigger than 0, smaller than the source).
     var partial: [UInt8]?
     let seen = Self.waitUntil(seconds: 30) {

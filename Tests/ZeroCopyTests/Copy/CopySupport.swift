@@ -58,12 +58,13 @@ enum CopySupport {
       posix_spawn_file_actions_adddup2(&actions, standardOutput ?? outWrite.rawValue, 1)
       posix_spawn_file_actions_adddup2(&actions, errWrite.rawValue, 2)
       // Each argument as raw bytes, NUL-terminated.
-      let argv: [UnsafeMutablePointer<CChar>?] = ([Array(path.utf8)] + arguments).map { bytes in
-        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-        for (i, byte) in bytes.enumerated() { p[i] = CChar(bitPattern: byte) }
-        p[bytes.count] = 0
-        return p
-      } + [nil]
+      let argv: [UnsafeMutablePointer<CChar>?] =
+        ([Array(path.utf8)] + arguments).map { bytes in
+          let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+          for (i, byte) in bytes.enumerated() { p[i] = CChar(bitPattern: byte) }
+          p[bytes.count] = 0
+          return p
+        } + [nil]
       defer { argv.forEach { $0?.deallocate() } }
       var env = environment.map { "\($0.key)=\($0.value)" }
       var index = 0
@@ -223,7 +224,8 @@ enum CopySupport {
   /// seconds for tens of MiB).
   static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     a.count == b.count
-      && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+      && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+      }
   }
 
   // MARK: - Files by raw path
@@ -238,7 +240,9 @@ enum CopySupport {
   static func type(_ path: [UInt8]) -> mode_t? { lstatus(path).map { $0.st_mode & S_IFMT } }
 
   /// The names in a directory (raw), sorted.
-  static func names(_ directory: [UInt8]) -> [[UInt8]] { TreeFixtures.names(directory).sorted { $0.lexicographicallyPrecedes($1) } }
+  static func names(_ directory: [UInt8]) -> [[UInt8]] {
+    TreeFixtures.names(directory).sorted { $0.lexicographicallyPrecedes($1) }
+  }
 
   /// The data segments of a file (`lseek` SEEK_DATA = 3 / SEEK_HOLE = 4), as offsets.
   static func dataSegments(_ path: [UInt8]) -> [Range<Int64>] {
@@ -287,7 +291,8 @@ enum CopySupport {
     _ a: [UInt8], _ b: [UInt8], _ what: String, sourceLocation: SourceLocation = #_sourceLocation
   ) {
     let sa = lstatus(a), sb = lstatus(b)
-    #expect(sa?.st_size == sb?.st_size, "\(what): sizes \(sa?.st_size ?? -1) and \(sb?.st_size ?? -1)", sourceLocation: sourceLocation)
+    #expect(
+      sa?.st_size == sb?.st_size, "\(what): sizes \(sa?.st_size ?? -1) and \(sb?.st_size ?? -1)", sourceLocation: sourceLocation)
     for segment in dataSegments(a) + dataSegments(b) {
       var offset = segment.lowerBound
       while offset < segment.upperBound {

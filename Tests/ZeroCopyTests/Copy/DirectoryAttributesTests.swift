@@ -21,8 +21,10 @@ struct DirectoryAttributesTests {
     defer { try? source.close() }
     let xattr = (try? source.setExtendedAttribute(named: Array("user.zc".utf8), to: [4, 2])) != nil
     // user 1000 r-x, mask r-x (the xattr's binary form, as setfacl writes it).
-    let acl: [UInt8] = [2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 2, 0, 5, 0, 232, 3, 0, 0, 4, 0, 5, 0, 255, 255, 255, 255,
-                        16, 0, 5, 0, 255, 255, 255, 255, 32, 0, 1, 0, 255, 255, 255, 255]
+    let acl: [UInt8] = [
+      2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 2, 0, 5, 0, 232, 3, 0, 0, 4, 0, 5, 0, 255, 255, 255, 255,
+      16, 0, 5, 0, 255, 255, 255, 255, 32, 0, 1, 0, 255, 255, 255, 255,
+    ]
     let acls = (try? source.setExtendedAttribute(named: Array("system.posix_acl_access".utf8), to: acl)) != nil
     let times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 5), timespec(tv_sec: 1_100_000_000, tv_nsec: 7)]
     #expect(futimens(source.rawValue, times) == 0)
@@ -43,7 +45,8 @@ struct DirectoryAttributesTests {
   func all() throws {
     let (root, acl, xattr) = try Self.layout()
     defer { _ = system("rm -rf '\(root)'") }
-    let notes = try CopyPolicy(preserve: .all).applyDirectoryAttributes(from: FilePath(root + "/src"), to: FilePath(root + "/dst"))
+    let notes = try CopyPolicy(preserve: .all).applyDirectoryAttributes(
+      from: FilePath(root + "/src"), to: FilePath(root + "/dst"))
     #expect(notes.isEmpty, "\(notes)")
     let s = Self.status(root + "/dst")
     #expect(s.st_mode & 0o7777 == Self.status(root + "/src").st_mode & 0o7777)
@@ -53,11 +56,13 @@ struct DirectoryAttributesTests {
     if xattr { #expect(Self.attribute(root + "/dst", "user.zc") == [4, 2]) }
   }
 
-  @Test("mode and times only (what zc copy --parents -a asks, as cp's re_protect): the ACL comes with the mode, no other attribute")
+  @Test(
+    "mode and times only (what zc copy --parents -a asks, as cp's re_protect): the ACL comes with the mode, no other attribute")
   func modeAndTimes() throws {
     let (root, acl, _) = try Self.layout()
     defer { _ = system("rm -rf '\(root)'") }
-    _ = try CopyPolicy(preserve: [.mode, .timestamps]).applyDirectoryAttributes(from: FilePath(root + "/src"), to: FilePath(root + "/dst"))
+    _ = try CopyPolicy(preserve: [.mode, .timestamps]).applyDirectoryAttributes(
+      from: FilePath(root + "/src"), to: FilePath(root + "/dst"))
     #expect(Self.status(root + "/dst").st_mtim.tv_sec == 1_100_000_000)
     if let acl { #expect(Self.attribute(root + "/dst", "system.posix_acl_access") == acl) }
     #expect(Self.attribute(root + "/dst", "user.zc") == nil)

@@ -48,12 +48,16 @@ struct SparseCopyTests {
     #expect(report.bytes == 8192, "\(name): \(report)")
     #expect(report.notes.contains { $0.hasPrefix("sparse: 8192 bytes of data in 2 segments") }, "\(report.notes)")
     #expect(S.lstatus(dst).map { Int64($0.st_size) } == Self.threeGiB)
-    #expect(Self.allocated(dst) <= Self.allocated(src), "\(name) on \(parent): \(Self.allocated(dst)) bytes allocated, the source has \(Self.allocated(src))")
+    #expect(
+      Self.allocated(dst) <= Self.allocated(src),
+      "\(name) on \(parent): \(Self.allocated(dst)) bytes allocated, the source has \(Self.allocated(src))")
     #expect(S.dataSegments(dst).reduce(0) { $0 + $1.count } <= 8192 + 8192, "\(name): data segments \(S.dataSegments(dst))")
     S.expectSameSparseContent(src, dst, "\(name) on \(parent)")
   }
 
-  @Test("zc copy of the 3 GiB file: the data's blocks only; --report says so; the JSON notes too", .enabled(if: TransferFixtures.zcExecutable != nil))
+  @Test(
+    "zc copy of the 3 GiB file: the data's blocks only; --report says so; the JSON notes too",
+    .enabled(if: TransferFixtures.zcExecutable != nil))
   func zcCopy() throws {
     let scratch = try F.Scratch()
     let src = scratch.sub("src")
@@ -68,7 +72,9 @@ struct SparseCopyTests {
     #expect(json.standardOutput.contains("\"notes\":[\"sparse: 8192 bytes of data"))
   }
 
-  @Test("--sparse=never writes the holes as zeros; --sparse=always makes holes of runs of zeros", .enabled(if: TransferFixtures.zcExecutable != nil))
+  @Test(
+    "--sparse=never writes the holes as zeros; --sparse=always makes holes of runs of zeros",
+    .enabled(if: TransferFixtures.zcExecutable != nil))
   func sparseModes() throws {
     let scratch = try F.Scratch()
     // 4 MiB with 8 KiB of data.
@@ -85,7 +91,9 @@ struct SparseCopyTests {
     #expect(Self.allocated(scratch.sub("zeros")) >= Int64(bytes.count))
     for strategy in ["automatic", "sendfile"] {
       let out = scratch.sub("always-\(strategy)")
-      let always = try S.zc([S.b("copy"), S.b("--sparse=always"), S.b("--strategy"), S.b(strategy), S.b("--report"), scratch.sub("zeros"), out])
+      let always = try S.zc([
+        S.b("copy"), S.b("--sparse=always"), S.b("--strategy"), S.b(strategy), S.b("--report"), scratch.sub("zeros"), out,
+      ])
       #expect(always.status == 0, "\(always)")
       #expect(Self.allocated(out) <= 8192, "always (\(strategy)): \(Self.allocated(out)) bytes allocated")
       TransferFixtures.expectSame(F.read(out), bytes, "always (\(strategy)): the bytes")
@@ -94,7 +102,10 @@ struct SparseCopyTests {
         #expect(always.standardOutput.contains("fell back from sendfile: --sparse=always"), "\(always.standardOutput)")
       }
     }
-    let refused = try S.zc([S.b("copy"), S.b("--sparse=always"), S.b("--strategy"), S.b("sendfile"), S.b("--no-fallback"), scratch.sub("zeros"), scratch.sub("x")])
+    let refused = try S.zc([
+      S.b("copy"), S.b("--sparse=always"), S.b("--strategy"), S.b("sendfile"), S.b("--no-fallback"), scratch.sub("zeros"),
+      scratch.sub("x"),
+    ])
     #expect(refused.status == 1)
     #expect(refused.standardError.contains("EOPNOTSUPP"), "\(refused)")
   }
@@ -112,20 +123,23 @@ struct SparseCopyTests {
     try F.mkdirp(scratch.sub("small"))
     try S.makeSparse(scratch.sub("small/small-sparse"), size: 1 << 20, data: [(4096, TransferFixtures.bytes(100))])
     let filled = scratch.sub("filled")
-    let never = try await TreeCopy.copy(from: F.filePath(scratch.sub("small")), to: F.filePath(filled), options: TreeCopy.Options(engine: engine, sparse: .never))
+    let never = try await TreeCopy.copy(
+      from: F.filePath(scratch.sub("small")), to: F.filePath(filled), options: TreeCopy.Options(engine: engine, sparse: .never))
     #expect(never.errors.isEmpty)
     #expect(Self.allocated(filled + S.b("/small-sparse")) >= 1 << 20, "\(engine) never")
     S.expectSameSparseContent(scratch.sub("small/small-sparse"), filled + S.b("/small-sparse"), "\(engine) never")
     for mode in [SparseMode.auto, .always] {
       let dst = scratch.sub("dst-\(mode)")
-      let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, sparse: mode))
+      let report = try await TreeCopy.copy(
+        from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, sparse: mode))
       #expect(report.errors.isEmpty, "\(report.errors)")
       S.expectSameSparseContent(src + S.b("/small-sparse"), dst + S.b("/small-sparse"), "\(engine) \(mode)")
       #expect(Self.allocated(dst + S.b("/a/sparse")) <= Self.allocated(src + S.b("/a/sparse")), "\(engine) \(mode)")
       #expect(Self.allocated(dst + S.b("/small-sparse")) <= 4096, "\(engine) \(mode)")
       S.expectSameSparseContent(src + S.b("/a/sparse"), dst + S.b("/a/sparse"), "\(engine) \(mode)")
       // (Not F.snapshot: it would read the 3 GiB file into memory.)
-      TransferFixtures.expectSame(F.read(dst + S.b("/a/b/big")), F.read(src + S.b("/a/b/big")), "\(engine) \(mode): a file without holes")
+      TransferFixtures.expectSame(
+        F.read(dst + S.b("/a/b/big")), F.read(src + S.b("/a/b/big")), "\(engine) \(mode): a file without holes")
       #expect(report.files == expected.files + 2, "\(engine) \(mode)")
     }
   }
@@ -146,7 +160,9 @@ struct SparseCopyTests {
   @Test("a descriptor source is copied from its position, holes kept, and its position advanced to the end")
   func descriptorSource() async throws {
     let scratch = try F.Scratch()
-    try S.makeSparse(scratch.sub("src"), size: 16 << 20, data: [(1 << 20, TransferFixtures.bytes(4096)), (12 << 20, TransferFixtures.bytes(4096))])
+    try S.makeSparse(
+      scratch.sub("src"), size: 16 << 20,
+      data: [(1 << 20, TransferFixtures.bytes(4096)), (12 << 20, TransferFixtures.bytes(4096))])
     let fd = try TransferFixtures.openFile(String(decoding: scratch.sub("src"), as: UTF8.self), O_RDONLY)
     defer { try? fd.close() }
     #expect(lseek(fd.rawValue, 2 << 20, SEEK_SET) == 2 << 20)

@@ -110,13 +110,15 @@ struct CopyFaultTests {
     for atomic in [false, true] {
       for target in ["/a/f3", "/new-file"] {
         let error = #expect(throws: ZeroCopyError.self) {
-          try Transfer.copyBlocking(from: F.filePath(src + S.b("/a/f3")), to: F.filePath(dst + S.b(target)), options: CopyOptions(atomic: atomic))
+          try Transfer.copyBlocking(
+            from: F.filePath(src + S.b("/a/f3")), to: F.filePath(dst + S.b(target)), options: CopyOptions(atomic: atomic))
         }
         #expect(error?.errno == .readOnlyFileSystem, "atomic \(atomic) \(target): \(String(describing: error))")
       }
     }
     for engine in [TreeCopy.Engine.ioUring, .threads, .sequential] {
-      let report = try TreeCopy.copyBlocking(from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, keepGoing: true))
+      let report = try TreeCopy.copyBlocking(
+        from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, keepGoing: true))
       #expect(!report.errors.isEmpty)
       for error in report.errors { #expect(error.errno == .readOnlyFileSystem, "\(engine): \(error)") }
     }
@@ -161,14 +163,16 @@ struct CopyFaultTests {
     let old = F.read(locked)
     for atomic in [false, true] {
       let error = #expect(throws: ZeroCopyError.self) {
-        try Transfer.copyBlocking(from: F.filePath(src + S.b("/a/f3")), to: F.filePath(locked), options: CopyOptions(atomic: atomic))
+        try Transfer.copyBlocking(
+          from: F.filePath(src + S.b("/a/f3")), to: F.filePath(locked), options: CopyOptions(atomic: atomic))
       }
       #expect(error?.errno == .notPermitted, "atomic \(atomic): \(String(describing: error))")
     }
     for engine in [TreeCopy.Engine.ioUring, .threads, .sequential] {
       for overwrite in TreeCopy.OverwriteMode.allCases {
         let report = try TreeCopy.copyBlocking(
-          from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, keepGoing: true, overwrite: overwrite))
+          from: F.filePath(src), to: F.filePath(dst),
+          options: TreeCopy.Options(engine: engine, keepGoing: true, overwrite: overwrite))
         #expect(report.errors.map(\.errno) == [.notPermitted], "\(engine) \(overwrite): \(report.errors)")
         #expect(report.errors.first?.paths.last == F.filePath(locked))
       }
@@ -179,7 +183,8 @@ struct CopyFaultTests {
 
   // MARK: C4. Names at NAME_MAX
 
-  @Test("C4. names of 255 bytes (NAME_MAX): copied plain, atomic (the temporary name fits) and by every engine; 256 is ENAMETOOLONG")
+  @Test(
+    "C4. names of 255 bytes (NAME_MAX): copied plain, atomic (the temporary name fits) and by every engine; 256 is ENAMETOOLONG")
   func nameMax() async throws {
     await #expect(processExitsWith: .success) {
       try await Faults.harnessed("NAME_MAX") { try CopyFaultTests.nameMaxBody() }
@@ -205,7 +210,8 @@ struct CopyFaultTests {
     }
     for engine in [TreeCopy.Engine.ioUring, .threads, .sequential] {
       let dst = scratch.sub("tree-\(engine)")
-      let report = try TreeCopy.copyBlocking(from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine))
+      let report = try TreeCopy.copyBlocking(
+        from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine))
       #expect(report.files == 1 && report.errors.isEmpty, "\(engine): \(report)")
       #expect(F.snapshot(dst) == F.snapshot(src), "\(engine)")
     }
@@ -276,7 +282,8 @@ struct CopyFaultTests {
     try Self.makeDeepTree(scratch.sub("src"), depth: depth)
     for engine in [TreeCopy.Engine.ioUring, .threads, .sequential] {
       let report = try TreeCopy.copyBlocking(
-        from: F.filePath(scratch.sub("src")), to: F.filePath(scratch.sub("dst-\(engine)")), options: TreeCopy.Options(engine: engine))
+        from: F.filePath(scratch.sub("src")), to: F.filePath(scratch.sub("dst-\(engine)")),
+        options: TreeCopy.Options(engine: engine))
       #expect(report.errors.isEmpty, "\(engine): \(report.errors.first.map { "\($0.syscall) \($0.errno)" } ?? "")")
       #expect(report.files == 1 && report.symlinks == 1 && report.directories == depth + 1, "\(engine): \(report)")
       Self.checkDeepTree(scratch.sub("dst-\(engine)"), depth: depth, "\(engine)")
@@ -285,7 +292,9 @@ struct CopyFaultTests {
 
   // MARK: C6. A source that changes while it is copied
 
-  @Test("C6. a source file truncated while a tree copy reads it: the copy holds the old bytes, the new ones, or nothing — never a mix", arguments: engines)
+  @Test(
+    "C6. a source file truncated while a tree copy reads it: the copy holds the old bytes, the new ones, or nothing — never a mix",
+    arguments: engines)
   func sourceChanging(_ engine: String) async throws {
     await #expect(processExitsWith: .success) { [engine] in
       try await Faults.harnessed("source changing, \(engine)") { try CopyFaultTests.sourceChangingBody(engine) }
@@ -310,7 +319,8 @@ struct CopyFaultTests {
         Faults.truncateElsewhere(path, to: 1 << 20)
       }
       let result = Result { () throws(ZeroCopyError) in
-        try TreeCopy.copyBlocking(from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, keepGoing: true))
+        try TreeCopy.copyBlocking(
+          from: F.filePath(src), to: F.filePath(dst), options: TreeCopy.Options(engine: engine, keepGoing: true))
       }
       truncator.join()
       let report = try result.get()

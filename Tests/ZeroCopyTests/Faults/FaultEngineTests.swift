@@ -193,7 +193,8 @@ struct FaultEngineTests {
     var exe = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &exe, exe.count - 1)
     try #require(n > 0)
-    let buildDirectory = FilePath(String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)).removingLastComponent()
+    let buildDirectory = FilePath(String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+      .removingLastComponent()
     let modules = buildDirectory.appending("Modules")
     let checkouts = buildDirectory.removingLastComponent().removingLastComponent().appending("checkouts")
     let root = FilePath(#filePath).removingLastComponent().removingLastComponent().removingLastComponent().removingLastComponent()
@@ -201,7 +202,8 @@ struct FaultEngineTests {
     let pathVariable = getenv("PATH")
     let path = pathVariable == nil ? "" : String(cString: pathVariable!)
     let candidates: [String] = path.split(separator: ":").map { (dir: Substring) -> String in "\(dir)/swiftc" }
-    let swiftc = candidates
+    let swiftc =
+      candidates
       .first { access($0, X_OK) == 0 }
     guard let swiftc, access(modules.appending("ZeroCopy.swiftmodule").string, R_OK) == 0,
       access(systemMap.string, R_OK) == 0
@@ -222,7 +224,8 @@ struct FaultEngineTests {
       """
     func compile(_ name: String, _ misuse: String) throws -> (Int32, String) {
       let source = dir.file("\(name).swift")
-      try TransferFixtures.writeFile(source, Array(program.split(separator: "MISUSE", omittingEmptySubsequences: false).joined(separator: misuse).utf8))
+      try TransferFixtures.writeFile(
+        source, Array(program.split(separator: "MISUSE", omittingEmptySubsequences: false).joined(separator: misuse).utf8))
       let flags = [
         "-emit-sil", "-o", "/dev/null", "-I", modules.string,
         "-Xcc", "-fmodule-map-file=\(systemMap)",
@@ -248,7 +251,8 @@ struct FaultEngineTests {
     .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment),
     .disabled(
       if: Faults.underThreadSanitizer,
-      "under ThreadSanitizer (make sanitize-thread) a fork of a multi-threaded process makes the TSan runtime exit the child with status 66; the normal and ASan runs cover this"))
+      "under ThreadSanitizer (make sanitize-thread) a fork of a multi-threaded process makes the TSan runtime exit the child with status 66; the normal and ASan runs cover this"
+    ))
   func fork() async throws {
     await #expect(processExitsWith: .success) {
       try await Faults.harnessed("fork") { try await FaultEngineTests.forkBody() }
@@ -313,7 +317,9 @@ struct FaultEngineTests {
         try? sw.close()
         if spliced?.bytes != 1000 || got != Array(payload.prefix(1000)) || !stillShared.isEmpty {
           failures += 1
-          _ = "child: splice \(String(describing: spliced)); parent's pipes still open: \(stillShared)\n".withCString { write(2, $0, strlen($0)) }
+          _ = "child: splice \(String(describing: spliced)); parent's pipes still open: \(stillShared)\n".withCString {
+            write(2, $0, strlen($0))
+          }
         }
       } else {
         failures += 1

@@ -73,7 +73,8 @@ enum Faults {
   static func checkCloseOnExec(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
     for (fd, target) in snapshot() where processBaseline[fd] != target && !isSanitizerRuntimeDescriptor(fd, target) {
       let flags = fcntl(fd, F_GETFD)
-      #expect(flags >= 0 && flags & FD_CLOEXEC != 0, "\(what): fd \(fd) -> \(target) lacks FD_CLOEXEC", sourceLocation: sourceLocation)
+      #expect(
+        flags >= 0 && flags & FD_CLOEXEC != 0, "\(what): fd \(fd) -> \(target) lacks FD_CLOEXEC", sourceLocation: sourceLocation)
     }
   }
 

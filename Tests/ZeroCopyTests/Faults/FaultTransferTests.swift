@@ -274,7 +274,8 @@ struct FaultTransferTests {
         repeat {
           let before = SignalStorm.counter.pointee
           box.value = Result { () throws(ZeroCopyError) in
-            try Transfer.runBlocking(request, strategy: strategy, options: TransferOptions(allowFallback: false, chunkSize: 1 << 20))
+            try Transfer.runBlocking(
+              request, strategy: strategy, options: TransferOptions(allowFallback: false, chunkSize: 1 << 20))
           }
           runs += 1
           if !isFile || SignalStorm.counter.pointee - before >= 5 { break }
@@ -337,7 +338,8 @@ struct FaultTransferTests {
         options: TransferOptions(allowFallback: false))
       #expect(report.sourceEndedEarly, "\(name) after fstat: \(report)")
       #expect(report.bytes == Int64(cut), "\(name) after fstat: \(report)")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(dir.file("dst")), Array(payload.prefix(cut)), "\(name) after fstat")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(dir.file("dst")), Array(payload.prefix(cut)), "\(name) after fstat")
     }
     if layouts.contains("tcp") {
       // Mid-transfer: the reader truncates the source to 1.5 MiB after reading 512 KiB,
@@ -419,13 +421,15 @@ struct FaultTransferTests {
         let target = try TransferFixtures.openFile(dir.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
         defer { try? target.close() }
         report = try Transfer.runBlocking(
-          TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: strategy, options: TransferOptions(allowFallback: false))
+          TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: strategy,
+          options: TransferOptions(allowFallback: false))
         got = try TransferFixtures.readFile(dir.file("dst"))
       } else {
         let (near, far) = try TransferFixtures.makeTCPPair()
         let reader = TransferFixtures.reader(far)
         let result = Result { () throws(ZeroCopyError) in
-          try Transfer.runBlocking(TransferRequest(from: source, to: near), strategy: strategy, options: TransferOptions(allowFallback: false))
+          try Transfer.runBlocking(
+            TransferRequest(from: source, to: near), strategy: strategy, options: TransferOptions(allowFallback: false))
         }
         try near.close()
         got = reader.join()
@@ -468,7 +472,9 @@ struct FaultTransferTests {
     let dst = dir.file("dst")
     let result = Faults.onThreadWithSignalsUnblocked {
       Result { () throws(ZeroCopyError) in
-        try Transfer.copyBlocking(from: FilePath(src), to: FilePath(dst), strategy: strategy, options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+        try Transfer.copyBlocking(
+          from: FilePath(src), to: FilePath(dst), strategy: strategy,
+          options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
       }
     }
     _ = setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &old)
@@ -479,7 +485,8 @@ struct FaultTransferTests {
       #expect(error.bytesTransferred == Int64(limit), "\(name): \(error)")
     }
     #expect(TransferFixtures.status(dst)?.size == Int64(limit))
-    TransferFixtures.expectSame(try TransferFixtures.readFile(dst), Array(payload.prefix(limit)), "\(name): the bytes under the limit")
+    TransferFixtures.expectSame(
+      try TransferFixtures.readFile(dst), Array(payload.prefix(limit)), "\(name): the bytes under the limit")
     #expect(Faults.isDefault(SIGXFSZ))
   }
 
@@ -495,7 +502,8 @@ struct FaultTransferTests {
     }
     if let result {
       // What each strategy did with no descriptor left (the child prints it).
-      for line in String(decoding: result.standardOutputContent, as: UTF8.self).split(separator: "\n") where line.hasPrefix("fault 9") {
+      for line in String(decoding: result.standardOutputContent, as: UTF8.self).split(separator: "\n")
+      where line.hasPrefix("fault 9") {
         print(line)
       }
     }
@@ -541,7 +549,8 @@ struct FaultTransferTests {
         _ = ftruncate(target.rawValue, 0)
         let result = Result { () throws(ZeroCopyError) in
           try Transfer.runBlocking(
-            TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: strategy, options: TransferOptions(allowFallback: false))
+            TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: strategy,
+            options: TransferOptions(allowFallback: false))
         }
         switch result {
         case .success(let report):
@@ -553,7 +562,7 @@ struct FaultTransferTests {
           outcomes.append("\(name): ok")
         case .failure(let error) where error.errno == .tooManyOpenFiles:
           #expect(error.bytesTransferred == 0, "\(name): \(error)")
-            outcomes.append("\(name): EMFILE from \(error.syscall)")
+          outcomes.append("\(name): EMFILE from \(error.syscall)")
         case .failure(let error) where error.bytesTransferred == 0 && TransferContext.fallbackErrnos.contains(error.errno):
           outcomes.append("\(name): refused here (\(error.errno))")
         case .failure(let error):
@@ -563,7 +572,8 @@ struct FaultTransferTests {
       // splice between two files needs a pipe: EMFILE from pipe2.
       let spliceError = #expect(throws: ZeroCopyError.self) {
         try Transfer.runBlocking(
-          TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: .splice, options: TransferOptions(allowFallback: false))
+          TransferRequest(from: source, offset: 0, to: target, at: 0), strategy: .splice,
+          options: TransferOptions(allowFallback: false))
       }
       #expect(spliceError?.errno == .tooManyOpenFiles)
       #expect(spliceError?.syscall == "pipe2")
@@ -584,12 +594,15 @@ struct FaultTransferTests {
     #expect(now.rlim_cur == old.rlim_cur, "the limit is restored")
     // And everything works again.
     let report = try Transfer.runBlocking(
-      TransferRequest(from: source, offset: 0, count: 1000, to: writeEnd), strategy: .splice, options: TransferOptions(allowFallback: false))
+      TransferRequest(from: source, offset: 0, count: 1000, to: writeEnd), strategy: .splice,
+      options: TransferOptions(allowFallback: false))
     #expect(report.bytes == 1000)
     print("fault 9: \(outcomes.joined(separator: "; "))")
   }
 
-  @Test("9b. IOEngine.default first used with no descriptor left: a thread-pool engine without a wake-up pipe that still serves, waits and cancels")
+  @Test(
+    "9b. IOEngine.default first used with no descriptor left: a thread-pool engine without a wake-up pipe that still serves, waits and cancels"
+  )
   func defaultEngineWithoutDescriptors() async throws {
     await #expect(processExitsWith: .success) {
       try await FaultTransferTests.defaultEngineWithoutDescriptorsBody()
@@ -658,11 +671,13 @@ struct FaultTransferTests {
     for target in ["a", "link"] {
       for atomic in [false, true] {
         let e1 = #expect(throws: ZeroCopyError.self) {
-          try Transfer.copyBlocking(from: FilePath(dir.file("a")), to: FilePath(dir.file(target)), options: CopyOptions(atomic: atomic))
+          try Transfer.copyBlocking(
+            from: FilePath(dir.file("a")), to: FilePath(dir.file(target)), options: CopyOptions(atomic: atomic))
         }
         #expect(e1?.errno == .invalidArgument && e1?.message?.contains("same file") == true, "\(String(describing: e1))")
         let e2 = await #expect(throws: ZeroCopyError.self) {
-          try await Transfer.copy(from: FilePath(dir.file("a")), to: FilePath(dir.file(target)), options: CopyOptions(atomic: atomic))
+          try await Transfer.copy(
+            from: FilePath(dir.file("a")), to: FilePath(dir.file(target)), options: CopyOptions(atomic: atomic))
         }
         #expect(e2?.errno == .invalidArgument)
       }
@@ -683,11 +698,13 @@ struct FaultTransferTests {
         #expect(e4?.errno == .invalidArgument, "\(name)")
         #expect(e4?.bytesTransferred == 0)
         let e5 = await #expect(throws: ZeroCopyError.self, "\(name) run onto \(target)") {
-          try await Transfer.run(TransferRequest(from: source, offset: 50_000, count: 10_000, to: destination, at: 45_000), strategy: strategy)
+          try await Transfer.run(
+            TransferRequest(from: source, offset: 50_000, count: 10_000, to: destination, at: 45_000), strategy: strategy)
         }
         #expect(e5?.errno == .invalidArgument, "\(name)")
       }
-      TransferFixtures.expectSame(try TransferFixtures.readFile(dir.file("a")), content, "the source after copying onto \(target)")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(dir.file("a")), content, "the source after copying onto \(target)")
     }
     // Disjoint ranges of one file are not a same-file copy: allowed, like copy_file_range.
     let source = try TransferFixtures.openFile(dir.file("a"), O_RDONLY)
@@ -696,7 +713,8 @@ struct FaultTransferTests {
     defer { try? destination.close() }
     let report = try await Transfer.run(TransferRequest(from: source, offset: 0, count: 1000, to: destination, at: 100_000))
     #expect(report.bytes == 1000)
-    TransferFixtures.expectSame(try TransferFixtures.readFile(dir.file("a")), content + Array(content.prefix(1000)), "disjoint ranges")
+    TransferFixtures.expectSame(
+      try TransferFixtures.readFile(dir.file("a")), content + Array(content.prefix(1000)), "disjoint ranges")
   }
 }
 

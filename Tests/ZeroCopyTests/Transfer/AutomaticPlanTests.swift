@@ -65,7 +65,9 @@ struct AutomaticPlanTests {
   @Test("The fallback errnos are C's (zc_fallback_errno)")
   func fallbackErrnos() {
     let c = Set((1..<4096).map { Errno(rawValue: $0) }.filter(TransferPlan.isFallback))
-    let documented: Set<Errno> = [.improperLink, .invalidArgument, .noFunction, .notSupported, .notPermitted, Errno(rawValue: ENODEV)]
+    let documented: Set<Errno> = [
+      .improperLink, .invalidArgument, .noFunction, .notSupported, .notPermitted, Errno(rawValue: ENODEV),
+    ]
     #expect(c == documented)
     #expect(TransferPlan.fallbackErrnos == documented)
     #expect(TransferContext.fallbackErrnos == documented)
@@ -76,7 +78,9 @@ struct AutomaticPlanTests {
     let calibrated = AutomaticStrategy(parameters: TransferPlan.Parameters(smallCopyMax: 1 << 20, readWriteBufferSize: 32 << 10))
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10, calibrated) == "readWrite")
     #expect(names(endpoint(.file), endpoint(.file, device: 2), 64 << 10) == "sendfile,readWrite")
-    let readWrite = try #require(calibrated.plan(for: EndpointPair(source: endpoint(.pipe), destination: endpoint(.file)), bytes: nil).last as? ReadWriteStrategy)
+    let readWrite = try #require(
+      calibrated.plan(for: EndpointPair(source: endpoint(.pipe), destination: endpoint(.file)), bytes: nil).last
+        as? ReadWriteStrategy)
     #expect(readWrite.bufferSize == 32 << 10)
     #expect(AutomaticStrategy.smallTransferLimit == TransferPlan.Parameters.default.smallCopyMax)
     #expect(AutomaticStrategy.readWrite.bufferSize == TransferPlan.Parameters.default.readWriteBufferSize)

@@ -100,8 +100,11 @@ enum Cancellation {
       Issue.record("\(what): completed although cancelled (\(report))", sourceLocation: sourceLocation)
     case .failure(let error):
       #expect(error.errno == .canceled, "\(what): \(error)", sourceLocation: sourceLocation)
-      #expect(outcome.elapsed <= bound, "\(what): returned \(outcome.elapsed) after the cancellation", sourceLocation: sourceLocation)
-      #expect(error.bytesTransferred == Int64(received.count), "\(what): counted \(error.bytesTransferred), the peer got \(received.count)", sourceLocation: sourceLocation)
+      #expect(
+        outcome.elapsed <= bound, "\(what): returned \(outcome.elapsed) after the cancellation", sourceLocation: sourceLocation)
+      #expect(
+        error.bytesTransferred == Int64(received.count),
+        "\(what): counted \(error.bytesTransferred), the peer got \(received.count)", sourceLocation: sourceLocation)
       TransferFixtures.expectSame(received, Array(payload.prefix(received.count)), what, sourceLocation: sourceLocation)
     }
   }
@@ -281,7 +284,8 @@ struct CancellationTests {
       worker.join()
       let (result, end) = try #require(box.value)
       try writeEnd.close()
-      Cancellation.check("runBlocking, run \(run)", (result, start.duration(to: end)), received: Cancellation.drain(readEnd), payload: payload)
+      Cancellation.check(
+        "runBlocking, run \(run)", (result, start.duration(to: end)), received: Cancellation.drain(readEnd), payload: payload)
       try readEnd.close()
     }
   }
@@ -308,11 +312,12 @@ struct CancellationTests {
       pipes.append(pipe)
       let monitor = TransferMonitor()
       monitors.append(monitor)
-      blockers.append(Task {
-        _ = try? await Transfer.run(
-          TransferRequest(from: source, offset: 0, to: pipe.1), strategy: .splice,
-          options: TransferOptions(allowFallback: false, monitor: monitor))
-      })
+      blockers.append(
+        Task {
+          _ = try? await Transfer.run(
+            TransferRequest(from: source, offset: 0, to: pipe.1), strategy: .splice,
+            options: TransferOptions(allowFallback: false, monitor: monitor))
+        })
     }
     for monitor in monitors { await Cancellation.waitUntilStalled(monitor) }
     let (readEnd, writeEnd) = try TransferFixtures.makePipe()
@@ -404,7 +409,9 @@ struct CancellationTests {
       case .failure(let error):
         outcomes.cancelled += 1
         #expect(error.errno == .canceled, "\(strategy.name), cycle \(cycle): \(error)")
-        #expect(error.bytesTransferred == Int64(received.count), "\(strategy.name), cycle \(cycle): counted \(error.bytesTransferred), the peer got \(received.count)")
+        #expect(
+          error.bytesTransferred == Int64(received.count),
+          "\(strategy.name), cycle \(cycle): counted \(error.bytesTransferred), the peer got \(received.count)")
         TransferFixtures.expectSame(received, Array(payload.prefix(received.count)), "\(strategy.name), cycle \(cycle)")
       }
       // An engine read of a file, cancelled after 0–200 µs: ECANCELED or the bytes, and a buffer.
@@ -432,8 +439,11 @@ struct CancellationTests {
     // so the resident size grows by design (55 MiB over 100 cycles), and TSan's shadow
     // memory grows with what was touched (the leak test skips it there too). The
     // descriptor, pipe and ring checks above still run.
-    #expect(growth < 16 << 20 || Faults.underAddressSanitizer || Faults.underThreadSanitizer, "resident memory grew by \(growth) bytes over \(cycles - 100) cycles")
-    Cancellation.log("races\t\(cycles) cycles\t\(outcomes.complete) complete, \(outcomes.cancelled) cancelled, resident +\(growth >> 10) KiB")
+    #expect(
+      growth < 16 << 20 || Faults.underAddressSanitizer || Faults.underThreadSanitizer,
+      "resident memory grew by \(growth) bytes over \(cycles - 100) cycles")
+    Cancellation.log(
+      "races\t\(cycles) cycles\t\(outcomes.complete) complete, \(outcomes.cancelled) cancelled, resident +\(growth >> 10) KiB")
     #expect(outcomes.complete > 0 && outcomes.cancelled > 0, "the cancellations did not race: \(outcomes)")
   }
 
@@ -528,7 +538,8 @@ struct CancellationTests {
         #expect(outcome.bufferSize == payload.count, "\(what): a buffer of the same size came back")
         switch outcome.result {
         case .success(let sent): #expect(sent == received.count, "\(what): sent \(sent), the peer got \(received.count)")
-        case .failure(let error): #expect(error.errno == .canceled && received.isEmpty, "\(what): \(error), the peer got \(received.count)")
+        case .failure(let error):
+          #expect(error.errno == .canceled && received.isEmpty, "\(what): \(error), the peer got \(received.count)")
         }
         TransferFixtures.expectSame(received, Array(payload.prefix(received.count)), what)
         try await socket.close()
@@ -611,8 +622,12 @@ final class SlowDevice: @unchecked Sendable {
   /// Why no slow device can be made here (checked without making one), or nil.
   static var unavailableReason: String? {
     if geteuid() != 0 { return "not root (loop devices and cgroups)" }
-    if access("/usr/sbin/losetup", X_OK) != 0 || access("/usr/sbin/mkfs.ext4", X_OK) != 0 { return "losetup or mkfs.ext4 is missing" }
-    if access("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device", F_OK) != 0 && access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0 {
+    if access("/usr/sbin/losetup", X_OK) != 0 || access("/usr/sbin/mkfs.ext4", X_OK) != 0 {
+      return "losetup or mkfs.ext4 is missing"
+    }
+    if access("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device", F_OK) != 0
+      && access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0
+    {
       return "no blkio (cgroup v1) or io (cgroup v2) controller"
     }
     return nil

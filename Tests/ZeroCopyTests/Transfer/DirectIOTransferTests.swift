@@ -7,10 +7,11 @@ import LinuxIO
 import SystemPackage
 import Testing
 import URing
+
 @testable import ZeroCopy
 
 #if DEBUG
-@testable import LinuxIO
+  @testable import LinuxIO
 #endif
 
 /// Pages of `path` resident in the page cache (`mincore` over a shared read-only mapping,
@@ -81,7 +82,8 @@ extension TransferTests {
           let target = try TransferFixtures.openFile(disk.file("dst"), O_RDWR | O_CREAT | O_TRUNC)
           defer { try? target.close() }
           let report = try await Transfer.run(
-            TransferRequest(from: source, offset: Int64(sourceOffset), count: Int64(size), to: target, at: Int64(destinationOffset)),
+            TransferRequest(
+              from: source, offset: Int64(sourceOffset), count: Int64(size), to: target, at: Int64(destinationOffset)),
             strategy: .directIO)
           #expect(report.strategy == "directIO", "\(label): \(report)")
           #expect(report.fallbacks.isEmpty, "\(label): \(report)")
@@ -90,15 +92,19 @@ extension TransferTests {
           let written = try TransferFixtures.readFile(disk.file("dst"))
           #expect(written.count == (size == 0 ? 0 : destinationOffset + size), "\(label)")
           if size > 0 {
-            TransferFixtures.expectSame(Array(written.prefix(destinationOffset)), [UInt8](repeating: 0, count: destinationOffset), "\(label): head")
-            TransferFixtures.expectSame(Array(written.dropFirst(destinationOffset)), TransferFixtures.bytes(size, from: sourceOffset), label)
+            TransferFixtures.expectSame(
+              Array(written.prefix(destinationOffset)), [UInt8](repeating: 0, count: destinationOffset), "\(label): head")
+            TransferFixtures.expectSame(
+              Array(written.dropFirst(destinationOffset)), TransferFixtures.bytes(size, from: sourceOffset), label)
           }
         }
         // By path, until the end of the source: exactly its size.
         try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
-        let report = try await Transfer.copy(from: FilePath(disk.file("src")), to: FilePath(disk.file("copy")), strategy: .directIO)
+        let report = try await Transfer.copy(
+          from: FilePath(disk.file("src")), to: FilePath(disk.file("copy")), strategy: .directIO)
         #expect(report.strategy == "directIO" && report.bytes == Int64(size), "\(size): \(report)")
-        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("copy")), TransferFixtures.bytes(size), "copy of \(size)")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("copy")), TransferFixtures.bytes(size), "copy of \(size)")
       }
     }
 
@@ -112,17 +118,21 @@ extension TransferTests {
       try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
       try dropFromCache(disk.file("src"))
       let before = try #require(try residentPages(disk.file("src")))
-      try #require(before.resident == 0, "the source could not be dropped from the page cache (\(before.resident) pages resident)")
+      try #require(
+        before.resident == 0, "the source could not be dropped from the page cache (\(before.resident) pages resident)")
 
       let report = try await Transfer.copy(from: FilePath(disk.file("src")), to: FilePath(disk.file("dst")), strategy: .directIO)
       #expect(report.strategy == "directIO" && report.bytes == Int64(size), "\(report)")
       let source = try #require(try residentPages(disk.file("src")))
       let destination = try #require(try residentPages(disk.file("dst")))
       #expect(source.resident == 0, "source: \(source.resident) of \(source.total) pages resident after a directIO copy")
-      #expect(destination.resident == 0, "destination: \(destination.resident) of \(destination.total) pages resident after a directIO copy")
+      #expect(
+        destination.resident == 0,
+        "destination: \(destination.resident) of \(destination.total) pages resident after a directIO copy")
 
       // The check can fail: the same copy with read/write leaves both files cached.
-      let control = try await Transfer.copy(from: FilePath(disk.file("src")), to: FilePath(disk.file("dst2")), strategy: .readWrite)
+      let control = try await Transfer.copy(
+        from: FilePath(disk.file("src")), to: FilePath(disk.file("dst2")), strategy: .readWrite)
       #expect(control.strategy == "readWrite")
       let cached = try #require(try residentPages(disk.file("dst2")))
       #expect(cached.resident == cached.total, "read/write: \(cached.resident) of \(cached.total) destination pages resident")
@@ -202,7 +212,8 @@ extension TransferTests {
           let newSize = truncatedTo.value
           #expect(report.strategy == "directIO")
           guard inTime.value else {
-            print("directIO depth \(depth): the truncation came too late (attempt \(attempt), \(report.bytes) bytes copied); again")
+            print(
+              "directIO depth \(depth): the truncation came too late (attempt \(attempt), \(report.bytes) bytes copied); again")
             continue
           }
           checked = true
@@ -211,7 +222,9 @@ extension TransferTests {
           TransferFixtures.expectSame(
             try TransferFixtures.readFile(disk.file("dst")), Array(data.prefix(Int(newSize))), "depth \(depth): truncated copy")
           if depth == 4 && IOURingAvailability.isAvailable {
-            #expect(report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") }, "\(report.notes)")
+            #expect(
+              report.notes.contains { $0.contains("through io_uring") && $0.hasSuffix("; the rest one chunk at a time") },
+              "\(report.notes)")
           }
         }
         #expect(checked, "depth \(depth): the truncation never landed ahead of the copy's reads in 6 attempts")
@@ -225,7 +238,8 @@ extension TransferTests {
       try TransferFixtures.writeAll(source.rawValue, [1, 2, 3])  // the source grows
       let target2 = try TransferFixtures.openFile(disk.file("dst2"), O_RDWR | O_CREAT | O_TRUNC)
       defer { try? target2.close() }
-      let second = try await Transfer.run(TransferRequest(from: source, offset: 0, count: 3 << 20, to: target2, at: 0), strategy: .directIO)
+      let second = try await Transfer.run(
+        TransferRequest(from: source, offset: 0, count: 3 << 20, to: target2, at: 0), strategy: .directIO)
       #expect(second.bytes == 3 << 20 && !second.sourceEndedEarly, "\(second)")
       TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst2")), Array(data.prefix(3 << 20)), "counted copy")
     }
@@ -245,7 +259,8 @@ extension TransferTests {
           from: FilePath(disk.file("src")), to: FilePath(disk.file("dst\(depth)")),
           strategy: .directIO(bufferSize: 64 << 10, depth: depth))
         #expect(report.strategy == "directIO" && report.bytes == Int64(size), "depth \(depth): \(report)")
-        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst\(depth)")), TransferFixtures.bytes(size), "depth \(depth)")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("dst\(depth)")), TransferFixtures.bytes(size), "depth \(depth)")
         let ringNotes = report.notes.filter { $0.contains("io_uring") }
         if depth == 1 {
           #expect(ringNotes.isEmpty, "depth 1 uses no ring: \(report.notes)")
@@ -255,7 +270,8 @@ extension TransferTests {
           #expect(ringNotes.count == 1, "\(report.notes)")
           #expect(
             ringNotes.first == "directIO: \((6 << 20) + 4096) bytes through io_uring, up to 4 chunks of 64 KiB in flight"
-              || ringNotes.first == "directIO: \((6 << 20) + 4096) bytes through io_uring, up to 4 chunks of 64 KiB in flight (buffers not registered: RLIMIT_MEMLOCK)",
+              || ringNotes.first
+                == "directIO: \((6 << 20) + 4096) bytes through io_uring, up to 4 chunks of 64 KiB in flight (buffers not registered: RLIMIT_MEMLOCK)",
             "\(report.notes)")
         } else {
           #expect(ringNotes.count == 1 && ringNotes[0].hasPrefix("directIO: no io_uring ("), "\(report.notes)")
@@ -301,7 +317,9 @@ extension TransferTests {
       #expect(fits.bytes == 1 << 20, "\(fits)")
       if IOURingAvailability.isAvailable {
         #expect(
-          fits.notes.contains { $0.hasPrefix("directIO: \(1 << 20) bytes through io_uring, up to 4 chunks of 256 KiB in flight") },
+          fits.notes.contains {
+            $0.hasPrefix("directIO: \(1 << 20) bytes through io_uring, up to 4 chunks of 256 KiB in flight")
+          },
           "\(fits.notes)")
       }
       _ = unlink(small.file("fits"))
@@ -320,48 +338,54 @@ extension TransferTests {
     }
 
     #if DEBUG
-    @Test(
-      "a ring write that fails after the kernel wrote it: redone one chunk at a time; if the redo fails too, the destination is cut back to the bytes reported",
-      .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
-    func failedRingWrite() throws {
-      guard IOURingAvailability.isAvailable else { try Test.cancel("io_uring is unavailable here: \(IOURingAvailability.current)") }
-      let disk = try TransferFixtures.Directory()
-      defer { disk.remove() }
-      let size = 8 << 20
-      let chunk = 256 << 10
-      try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
-      let strategy = DirectIOStrategy(bufferSize: chunk, depth: 4)
+      @Test(
+        "a ring write that fails after the kernel wrote it: redone one chunk at a time; if the redo fails too, the destination is cut back to the bytes reported",
+        .enabled(if: diskHasDirectIO, "/tmp does not enforce O_DIRECT here"))
+      func failedRingWrite() throws {
+        guard IOURingAvailability.isAvailable else {
+          try Test.cancel("io_uring is unavailable here: \(IOURingAvailability.current)")
+        }
+        let disk = try TransferFixtures.Directory()
+        defer { disk.remove() }
+        let size = 8 << 20
+        let chunk = 256 << 10
+        try TransferFixtures.writeFile(disk.file("src"), TransferFixtures.bytes(size))
+        let strategy = DirectIOStrategy(bufferSize: chunk, depth: 4)
 
-      // Chunk 3's write "fails": the ring stops after chunks 0-2, the loop redoes the rest.
-      let report = try DirectIORingFaults.$failedWrites.withValue([3]) {
-        try Transfer.copyBlocking(from: FilePath(disk.file("src")), to: FilePath(disk.file("redone")), strategy: strategy)
-      }
-      #expect(report.bytes == Int64(size), "\(report)")
-      #expect(
-        report.notes.contains {
-          $0.hasPrefix("directIO: \(3 * chunk) bytes through io_uring, up to 4 chunks of 256 KiB in flight")
-            && $0.hasSuffix("; the rest one chunk at a time")
-        },
-        "\(report.notes)")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("redone")), TransferFixtures.bytes(size), "redone copy")
+        // Chunk 3's write "fails": the ring stops after chunks 0-2, the loop redoes the rest.
+        let report = try DirectIORingFaults.$failedWrites.withValue([3]) {
+          try Transfer.copyBlocking(from: FilePath(disk.file("src")), to: FilePath(disk.file("redone")), strategy: strategy)
+        }
+        #expect(report.bytes == Int64(size), "\(report)")
+        #expect(
+          report.notes.contains {
+            $0.hasPrefix("directIO: \(3 * chunk) bytes through io_uring, up to 4 chunks of 256 KiB in flight")
+              && $0.hasSuffix("; the rest one chunk at a time")
+          },
+          "\(report.notes)")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("redone")), TransferFixtures.bytes(size), "redone copy")
 
-      // The redo fails too (EIO from the next pwrite): the error reports 3 chunks, and the
-      // destination — which the kernel had extended with chunk 3 — holds exactly those.
-      let error = #expect(throws: ZeroCopyError.self) {
-        try DirectIORingFaults.$failedWrites.withValue([3]) {
-          try SyscallMocking.withForcedErrnos(["pwrite": [.ioError]]) { _ in
-            try Transfer.copyBlocking(
-              from: FilePath(disk.file("src")), to: FilePath(disk.file("failed")), strategy: strategy,
-              options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+        // The redo fails too (EIO from the next pwrite): the error reports 3 chunks, and the
+        // destination — which the kernel had extended with chunk 3 — holds exactly those.
+        let error = #expect(throws: ZeroCopyError.self) {
+          try DirectIORingFaults.$failedWrites.withValue([3]) {
+            try SyscallMocking.withForcedErrnos(["pwrite": [.ioError]]) { _ in
+              try Transfer.copyBlocking(
+                from: FilePath(disk.file("src")), to: FilePath(disk.file("failed")), strategy: strategy,
+                options: CopyOptions(transfer: TransferOptions(allowFallback: false)))
+            }
           }
         }
+        #expect(error?.errno == .ioError, "\(String(describing: error))")
+        #expect(error?.syscall == "pwrite(O_DIRECT)", "\(String(describing: error))")
+        #expect(error?.bytesTransferred == Int64(3 * chunk), "\(String(describing: error))")
+        #expect(
+          TransferFixtures.status(disk.file("failed"))?.size == Int64(3 * chunk),
+          "the destination is cut back to the bytes reported")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("failed")), TransferFixtures.bytes(3 * chunk), "the bytes delivered")
       }
-      #expect(error?.errno == .ioError, "\(String(describing: error))")
-      #expect(error?.syscall == "pwrite(O_DIRECT)", "\(String(describing: error))")
-      #expect(error?.bytesTransferred == Int64(3 * chunk), "\(String(describing: error))")
-      #expect(TransferFixtures.status(disk.file("failed"))?.size == Int64(3 * chunk), "the destination is cut back to the bytes reported")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("failed")), TransferFixtures.bytes(3 * chunk), "the bytes delivered")
-    }
     #endif
 
   }

@@ -58,7 +58,8 @@ extension TransferTests {
       let target = try TransferFixtures.openFile(memory.file("b"), O_RDWR | O_CREAT)
       defer { try? target.close() }
       let error = await #expect(throws: ZeroCopyError.self) {
-        try await Transfer.send(file: source, to: target, strategy: .copyFileRange, options: TransferOptions(allowFallback: false))
+        try await Transfer.send(
+          file: source, to: target, strategy: .copyFileRange, options: TransferOptions(allowFallback: false))
       }
       #expect(error?.errno == .improperLink)
       #expect(error?.syscall == "copy_file_range")
@@ -101,7 +102,8 @@ extension TransferTests {
         let report = try await Transfer.send(file: source, range: 100..<5000, to: target, strategy: strategy)
         #expect(report.bytes == 900, "\(name): \(report)")
         #expect(report.sourceEndedEarly, "\(name): \(report)")
-        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b-\(name)")), TransferFixtures.bytes(900, from: 100), name)
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("b-\(name)")), TransferFixtures.bytes(900, from: 100), name)
       }
     }
 
@@ -167,12 +169,13 @@ extension TransferTests {
           // 4 buffers: round 1 has 4 sends, 3 cancelled by the short second read, then the
           // rest of that read alone; round 2 has 4 sends cancelled by the read at the end: 9.
           // With 2 (RLIMIT_MEMLOCK, unprivileged): 2 + 1, then 2: 5. With 1: 1, 1 + 1, 1: 4.
-          let registered = report.notes.lazy.compactMap { note -> Int? in
-            let words = note.split(separator: " ")
-            guard note.contains("RLIMIT_MEMLOCK let "), let at = words.firstIndex(of: "let"), at + 1 < words.count
-            else { return nil }
-            return Int(words[at + 1])
-          }.first ?? 4
+          let registered =
+            report.notes.lazy.compactMap { note -> Int? in
+              let words = note.split(separator: " ")
+              guard note.contains("RLIMIT_MEMLOCK let "), let at = words.firstIndex(of: "let"), at + 1 < words.count
+              else { return nil }
+              return Int(words[at + 1])
+            }.first ?? 4
           let sends = [4: 9, 2: 5, 1: 4][registered]
           #expect(sends != nil, "\(round): \(report.notes)")
           #expect(report.notes.contains { $0.contains(" of \(sends ?? -1) sends") }, "\(round): \(report.notes)")
@@ -189,7 +192,8 @@ extension TransferTests {
     @Test(
       "io_uring transfer rings give their pinned buffers back before they return (VmPin is 0 right after)",
       .enabled(if: TransferFixtures.ioUringAvailable, TransferFixtures.ioUringSkipReason),
-      .enabled(if: geteuid() == 0, "run as root: unprivileged, RLIMIT_MEMLOCK shared with the parallel suites may refuse the buffers"))
+      .enabled(
+        if: geteuid() == 0, "run as root: unprivileged, RLIMIT_MEMLOCK shared with the parallel suites may refuse the buffers"))
     func ringBuffersUnpinnedOnReturn() async throws {
       await #expect(processExitsWith: .success) {
         try await Behaviour.ringBuffersUnpinnedOnReturnBody()
@@ -247,7 +251,8 @@ extension TransferTests {
       #expect(first.bytes == 500)
       #expect(lseek(source.rawValue, 0, SEEK_CUR) == 1500, "\(name): the source position advanced")
       #expect(lseek(target.rawValue, 0, SEEK_CUR) == 510, "\(name): the destination position advanced")
-      let second = try await Transfer.run(TransferRequest(from: source, offset: 0, count: 10, to: target, at: 0), strategy: strategy)
+      let second = try await Transfer.run(
+        TransferRequest(from: source, offset: 0, count: 10, to: target, at: 0), strategy: strategy)
       #expect(second.bytes == 10)
       #expect(lseek(source.rawValue, 0, SEEK_CUR) == 1500, "\(name): explicit offsets leave positions")
       #expect(lseek(target.rawValue, 0, SEEK_CUR) == 510, "\(name): explicit offsets leave positions")
@@ -427,7 +432,8 @@ extension TransferTests {
           #expect(delivered == size, "\(name): \(delivered) vs file size \(size)")
         }
         TransferFixtures.expectSame(
-          Array(try TransferFixtures.readFile(path).prefix(Int(max(delivered, 0)))), TransferFixtures.bytes(Int(max(delivered, 0))),
+          Array(try TransferFixtures.readFile(path).prefix(Int(max(delivered, 0)))),
+          TransferFixtures.bytes(Int(max(delivered, 0))),
           "\(name): the delivered prefix")
         _ = unlink(path)
         let deadline = ContinuousClock.now + .seconds(10)
@@ -437,7 +443,8 @@ extension TransferTests {
       // Atomic: the destination is left untouched and no temporary file remains.
       try TransferFixtures.writeFile(small.file("kept"), [9, 9, 9])
       let error = await #expect(throws: ZeroCopyError.self) {
-        try await Transfer.copy(from: FilePath(disk.file("big")), to: FilePath(small.file("kept")), options: CopyOptions(atomic: true))
+        try await Transfer.copy(
+          from: FilePath(disk.file("big")), to: FilePath(small.file("kept")), options: CopyOptions(atomic: true))
       }
       #expect(error?.errno == .noSpace)
       #expect(try TransferFixtures.readFile(small.file("kept")) == [9, 9, 9])

@@ -48,7 +48,8 @@ extension TransferTests {
 
     @Test("A second measurement pooled with the first: a size counts only when both agree")
     func pooledConfirmation() {
-      let first = Calibration.SizeTiming(size: 65536, small: Array(repeating: 100, count: 7), large: Array(repeating: 80, count: 7))
+      let first = Calibration.SizeTiming(
+        size: 65536, small: Array(repeating: 100, count: 7), large: Array(repeating: 80, count: 7))
       #expect(first.verdict(margin: 0.07) == .large)
       let disagreeing = Calibration.SizeTiming(
         size: 65536, small: first.small + Array(repeating: 100, count: 7), large: first.large + Array(repeating: 100, count: 7))
@@ -122,7 +123,8 @@ extension TransferTests {
       #expect(far.value == 2048 * Self.KiB)
       // Unsorted input is sorted first.
       let shuffled = Calibration.decide(
-        route: .sameFileSystem, timings: Self.timings(Self.ladder, ratios: [1.3, 1.2, 0.8, 0.7]).reversed(), anchor: 16 * Self.KiB,
+        route: .sameFileSystem, timings: Self.timings(Self.ladder, ratios: [1.3, 1.2, 0.8, 0.7]).reversed(),
+        anchor: 16 * Self.KiB,
         margin: 0.07)
       #expect(shuffled.value == 128 * Self.KiB)
     }
@@ -132,7 +134,9 @@ extension TransferTests {
       // Every pattern of small / tie / large over the ladder, every anchor position.
       let ratioOf: [Calibration.Verdict: Double] = [.small: 1.3, .tie: 1.0, .large: 0.7]
       let verdicts: [Calibration.Verdict] = [.small, .tie, .large]
-      let anchors: [Int64] = [0, 8 * Self.KiB, 16 * Self.KiB, 100_000, 512 * Self.KiB, 4096 * Self.KiB, TransferPlan.Parameters.unlimited]
+      let anchors: [Int64] = [
+        0, 8 * Self.KiB, 16 * Self.KiB, 100_000, 512 * Self.KiB, 4096 * Self.KiB, TransferPlan.Parameters.unlimited,
+      ]
       var patterns: [[Calibration.Verdict]] = [[]]
       for _ in Self.ladder { patterns = patterns.flatMap { p in verdicts.map { p + [$0] } } }
       #expect(patterns.count == 81)
@@ -207,7 +211,8 @@ extension TransferTests {
     @Test("The report names the profile, in text and JSON; a rejected profile file's note is in its notes")
     func reportNamesTheProfile() throws {
       let path = "/tmp/zc-report-profile-\(getpid())"
-      let source = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
+      let source = try FileDescriptor.open(
+        FilePath(path), .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
       defer {
         try? source.close()
         unlink(path)
@@ -233,12 +238,14 @@ extension TransferTests {
       #expect(named.profile == nil && !named.description.contains("profile"))
       #expect(named.json.hasSuffix(",\"profile\":null}"))
       // One that fell back did, with the host's profile.
-      let append = try FileDescriptor.open(FilePath(path + ".log"), .writeOnly, options: [.create, .truncate, .append], permissions: .ownerReadWrite)
+      let append = try FileDescriptor.open(
+        FilePath(path + ".log"), .writeOnly, options: [.create, .truncate, .append], permissions: .ownerReadWrite)
       defer {
         try? append.close()
         unlink(path + ".log")
       }
-      let fellBack = try Transfer.runBlocking(TransferRequest(from: source, offset: 0, count: 4096, to: append), strategy: .sendfile)
+      let fellBack = try Transfer.runBlocking(
+        TransferRequest(from: source, offset: 0, count: 4096, to: append), strategy: .sendfile)
       #expect(fellBack.strategy == "readWrite" && fellBack.profile == TransferPlan.Profile.host.name)
     }
   }

@@ -93,7 +93,8 @@ extension TransferTests {
         #expect(report.bytes == Int64(sizes[index]), "\(index): \(report)")
         let target = (index % 3 == 0 ? memory : disk).file("dst-\(index)")
         TransferFixtures.expectSame(
-          try TransferFixtures.readFile(target), TransferFixtures.bytes(sizes[index], from: index), "copy \(index) (\(report.strategy))")
+          try TransferFixtures.readFile(target), TransferFixtures.bytes(sizes[index], from: index),
+          "copy \(index) (\(report.strategy))")
       }
     }
 
@@ -113,7 +114,9 @@ extension TransferTests {
           do {
             let report = try Transfer.copyBlocking(
               from: FilePath(disk.file("src-\(index)")), to: FilePath(disk.file("dst-\(index)")), strategy: strategy)
-            if report.strategy != "splice" || report.bytes != Int64((1 << 20) + index) { outcomes[index].value = "\(index): \(report)" }
+            if report.strategy != "splice" || report.bytes != Int64((1 << 20) + index) {
+              outcomes[index].value = "\(index): \(report)"
+            }
           } catch {
             outcomes[index].value = "\(index): \(error)"
           }
@@ -128,7 +131,8 @@ extension TransferTests {
       #expect(pool.idleCount == 0)
       for index in 0..<8 {
         TransferFixtures.expectSame(
-          try TransferFixtures.readFile(disk.file("dst-\(index)")), TransferFixtures.bytes((1 << 20) + index, from: index), "copy \(index)")
+          try TransferFixtures.readFile(disk.file("dst-\(index)")), TransferFixtures.bytes((1 << 20) + index, from: index),
+          "copy \(index)")
       }
     }
 
@@ -150,7 +154,8 @@ extension TransferTests {
         try await group.waitForAll()
       }
       #expect(PipePool.shared.inUseCount == 0)
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("dst-299")), TransferFixtures.bytes(100_000), "the last copy")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(disk.file("dst-299")), TransferFixtures.bytes(100_000), "the last copy")
     }
 
     @Test("cancelling the task stops the transfer between chunks with ECANCELED and the bytes delivered")
@@ -227,7 +232,8 @@ extension TransferTests {
       let disk = try TransferFixtures.Directory()
       defer { disk.remove() }
       try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(5000))
-      let report = try await Transfer.copy(from: FilePath(disk.file("a")), to: FilePath(disk.file("b")), strategy: RefusingTestStrategy())
+      let report = try await Transfer.copy(
+        from: FilePath(disk.file("a")), to: FilePath(disk.file("b")), strategy: RefusingTestStrategy())
       #expect(report.strategy == "copyFileRange")
       #expect(report.fallbacks.count == 1)
       #expect(report.fallbacks.first?.strategy == "testRefusing")

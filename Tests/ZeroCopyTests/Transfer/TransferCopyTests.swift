@@ -23,7 +23,8 @@ extension TransferTests {
       let report = try await Transfer.copy(from: FilePath(disk.file("a")), to: FilePath(disk.file("existing")))
       #expect(report.bytes == 4096)
       #expect(TransferFixtures.status(disk.file("existing"))?.mode == 0o600)
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("existing")), TransferFixtures.bytes(4096), "truncated and copied")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(disk.file("existing")), TransferFixtures.bytes(4096), "truncated and copied")
     }
 
     @Test("copying a file onto itself or its hard link is refused, the source intact", arguments: [false, true])
@@ -36,12 +37,14 @@ extension TransferTests {
       #expect(symlink(disk.file("a"), disk.file("symlink")) == 0)
       for target in ["a", "hardlink", "symlink"] {
         let error = await #expect(throws: ZeroCopyError.self, "\(target)") {
-          try await Transfer.copy(from: FilePath(disk.file("a")), to: FilePath(disk.file(target)), options: CopyOptions(atomic: atomic))
+          try await Transfer.copy(
+            from: FilePath(disk.file("a")), to: FilePath(disk.file(target)), options: CopyOptions(atomic: atomic))
         }
         #expect(error?.errno == .invalidArgument)
         #expect(error?.message?.contains("same file") == true)
         #expect(error?.bytesTransferred == 0)
-        TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("a")), content, "the source after copying onto \(target)")
+        TransferFixtures.expectSame(
+          try TransferFixtures.readFile(disk.file("a")), content, "the source after copying onto \(target)")
       }
       #expect(Set(TransferFixtures.entries(of: disk.path)) == ["a", "hardlink", "symlink"])
     }
@@ -69,9 +72,11 @@ extension TransferTests {
       try TransferFixtures.writeFile(disk.file("a"), TransferFixtures.bytes(12_345))
       #expect(mkdir(disk.file("sub"), 0o755) == 0)
       defer { _ = unlink(disk.file("sub/a")); _ = rmdir(disk.file("sub")) }
-      let report = try await Transfer.copy(from: FilePath(disk.file("a")), to: FilePath(disk.file("sub")), options: CopyOptions(fsync: true))
+      let report = try await Transfer.copy(
+        from: FilePath(disk.file("a")), to: FilePath(disk.file("sub")), options: CopyOptions(fsync: true))
       #expect(report.bytes == 12_345)
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("sub/a")), TransferFixtures.bytes(12_345), "into a directory")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(disk.file("sub/a")), TransferFixtures.bytes(12_345), "into a directory")
     }
 
     @Test("a missing source: ENOENT from open, nothing created")

@@ -41,7 +41,9 @@ enum TransferFixtures {
   ) {
     let equal =
       actual.count == expected.count
-      && actual.withUnsafeBytes { a in expected.withUnsafeBytes { b in a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+      && actual.withUnsafeBytes { a in
+        expected.withUnsafeBytes { b in a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+      }
     guard !equal else { return }
     let firstDifference = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
     Issue.record(
@@ -165,7 +167,8 @@ enum TransferFixtures {
   static func makeUnixPair() throws -> (FileDescriptor, FileDescriptor) {
     var fds: (CInt, CInt) = (-1, -1)
     let rc = withUnsafeMutableBytes(of: &fds) {
-      socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self))
+      socketpair(
+        AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self))
     }
     guard rc == 0 else { throw Errno(rawValue: errno) }
     return (FileDescriptor(rawValue: fds.0), FileDescriptor(rawValue: fds.1))

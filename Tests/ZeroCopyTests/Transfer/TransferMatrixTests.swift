@@ -22,7 +22,9 @@ extension TransferTests {
     }
 
     static let sizes = [0, 1, 4096, 65537, (8 << 20) + 5]
-    static let syscallStrategies = ["automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO"]
+    static let syscallStrategies = [
+      "automatic", "readWrite", "mmapWrite", "sendfile", "splice", "copyFileRange", "reflink", "directIO",
+    ]
     static let ioUringStrategies = ["ioUring", "ioUringSplice", "sendZeroCopy"]
 
     @Test("system-call strategies", arguments: syscallStrategies, Destination.allCases)
@@ -80,7 +82,8 @@ extension TransferTests {
         report = try await Transfer.run(request, strategy: strategy)
         received = try TransferFixtures.readFile(path)
         if ranged && size > 0 {
-          TransferFixtures.expectSame(Array(received.prefix(5)), [0, 0, 0, 0, 0], "\(label): bytes before the destination offset")
+          TransferFixtures.expectSame(
+            Array(received.prefix(5)), [0, 0, 0, 0, 0], "\(label): bytes before the destination offset")
           received = Array(received.dropFirst(5))
         }
       } else {

@@ -210,11 +210,15 @@ extension TransferTests {
       }
       let same =
         received.count == wanted.count
-        && received.withUnsafeBytes { a in wanted.withUnsafeBytes { b in a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+        && received.withUnsafeBytes { a in
+          wanted.withUnsafeBytes { b in a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+        }
       if !same {
         let first = zip(received, wanted).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         throw PropertyFailure(
-          message: "destination holds \(received.count) bytes, expected \(wanted.count); first difference at \(first.map(String.init) ?? "the end") (\(report))")
+          message:
+            "destination holds \(received.count) bytes, expected \(wanted.count); first difference at \(first.map(String.init) ?? "the end") (\(report))"
+        )
       }
       if c.usesPosition {
         let position = Int(try source.seek(offset: 0, from: .current))

@@ -95,9 +95,11 @@ extension TransferTests {
       defer { try? input.close() }
       let output = try TransferFixtures.openFile(mountPoint + "/d", O_RDWR | O_CREAT | O_TRUNC)
       defer { try? output.close() }
-      let aligned = try await Transfer.run(TransferRequest(from: input, offset: 4096, count: 8192, to: output, at: 0), strategy: .reflink)
+      let aligned = try await Transfer.run(
+        TransferRequest(from: input, offset: 4096, count: 8192, to: output, at: 0), strategy: .reflink)
       #expect(aligned.strategy == "reflink", "\(aligned)")
-      let misaligned = try await Transfer.run(TransferRequest(from: input, offset: 7, count: 8192, to: output, at: 8192), strategy: .reflink)
+      let misaligned = try await Transfer.run(
+        TransferRequest(from: input, offset: 7, count: 8192, to: output, at: 8192), strategy: .reflink)
       #expect(misaligned.strategy == "copyFileRange", "\(misaligned)")
       #expect(misaligned.fallbacks.first?.errno == .invalidArgument, "\(misaligned)")
       let written = try TransferFixtures.readFile(mountPoint + "/d")

@@ -72,19 +72,25 @@ extension TransferTests {
       #expect(run.standardOutput.contains("\"profile\":"))
       #expect(run.standardOutput.contains("\"bytes\":\(3 << 20)"))
       // Clone or copy, said plainly: ext4 cannot clone, the kernel copied.
-      #expect(run.standardOutput.contains("\"dataPath\":{\"kind\":\"kernel\",\"reason\":\"not cloned: FICLONE: EOPNOTSUPP"), "\(run.standardOutput)")
+      #expect(
+        run.standardOutput.contains("\"dataPath\":{\"kind\":\"kernel\",\"reason\":\"not cloned: FICLONE: EOPNOTSUPP"),
+        "\(run.standardOutput)")
       TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b")), TransferFixtures.bytes(3 << 20), "zc copy")
 
       let memory = try TransferFixtures.Directory(in: "/dev/shm")
       defer { memory.remove() }
-      let named = try Self.zc(["copy", disk.file("a"), memory.file("c"), "--strategy", "copyFileRange", "--report", "--atomic", "--fsync"])
+      let named = try Self.zc([
+        "copy", disk.file("a"), memory.file("c"), "--strategy", "copyFileRange", "--report", "--atomic", "--fsync",
+      ])
       #expect(named.status == 0, "\(named.standardError)")
       #expect(named.standardOutput.hasPrefix("sendfile: \(3 << 20) bytes"))
       #expect(named.standardOutput.contains("fell back from copyFileRange (copy_file_range: EXDEV)"))
-      TransferFixtures.expectSame(try TransferFixtures.readFile(memory.file("c")), TransferFixtures.bytes(3 << 20), "zc copy --atomic")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(memory.file("c")), TransferFixtures.bytes(3 << 20), "zc copy --atomic")
     }
 
-    @Test("zc copy --json > /dev/full and -v > /dev/full: a write error on standard output is an error (exit 1, ENOSPC named)",
+    @Test(
+      "zc copy --json > /dev/full and -v > /dev/full: a write error on standard output is an error (exit 1, ENOSPC named)",
       arguments: [["--json"], ["-v"]])
     func standardOutputWriteError(_ option: [String]) throws {
       let disk = try TransferFixtures.Directory()
@@ -93,12 +99,14 @@ extension TransferTests {
       let full = try TransferFixtures.openFile("/dev/full", O_WRONLY)
       defer { try? full.close() }
       let child = try CopySupport.Child(
-        try #require(TransferFixtures.zcExecutable), (["copy"] + option + [disk.file("a"), disk.file("b")]).map { Array($0.utf8) },
+        try #require(TransferFixtures.zcExecutable),
+        (["copy"] + option + [disk.file("a"), disk.file("b")]).map { Array($0.utf8) },
         standardOutput: full.rawValue)
       let run = child.wait(timeout: 60)
       #expect(run.status == 1, "\(run)")
       #expect(run.standardError.contains("write error on standard output") && run.standardError.contains("ENOSPC"), "\(run)")
-      TransferFixtures.expectSame(try TransferFixtures.readFile(disk.file("b")), TransferFixtures.bytes(1000), "the copy itself is made")
+      TransferFixtures.expectSame(
+        try TransferFixtures.readFile(disk.file("b")), TransferFixtures.bytes(1000), "the copy itself is made")
     }
 
     @Test("zc copy failures: exit 1 and one line naming the syscall, the errno and the bytes delivered")
@@ -108,7 +116,9 @@ extension TransferTests {
       let missing = try Self.zc(["copy", disk.file("missing"), disk.file("b")])
       #expect(missing.status == 1)
       // cp's words first ("cannot stat 'x': No such file or directory"), then the errno's name.
-      #expect(missing.standardError.hasPrefix("zc copy: cannot stat '\(disk.file("missing"))': No such file or directory (ENOENT, errno 2; stat)"))
+      #expect(
+        missing.standardError.hasPrefix(
+          "zc copy: cannot stat '\(disk.file("missing"))': No such file or directory (ENOENT, errno 2; stat)"))
       #expect(missing.standardError.contains("; 0 bytes reached the destination"))
       #expect(missing.standardError.split(separator: "\n").count == 1)
 
@@ -130,7 +140,8 @@ extension TransferTests {
         #expect(full.status == 1)
         let delivered = TransferFixtures.status(small.file("out"))?.size ?? -1
         #expect(full.standardError.hasPrefix("zc copy: write failed: "), "\(full.standardError)")
-        #expect(full.standardError.contains("(ENOSPC, errno 28); \(delivered) bytes reached the destination"), "\(full.standardError)")
+        #expect(
+          full.standardError.contains("(ENOSPC, errno 28); \(delivered) bytes reached the destination"), "\(full.standardError)")
       }
     }
 

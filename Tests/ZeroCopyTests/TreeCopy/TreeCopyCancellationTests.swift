@@ -56,7 +56,9 @@ struct TreeCopyCancellationTests {
     let monitor = TransferMonitor()
     monitor.cancel()
     let error = await #expect(throws: ZeroCopyError.self) {
-      try await TreeCopy.copy(from: F.filePath(scratch.sub("src")), to: F.filePath(scratch.sub("dst")), options: TreeCopy.Options(engine: engine, monitor: monitor))
+      try await TreeCopy.copy(
+        from: F.filePath(scratch.sub("src")), to: F.filePath(scratch.sub("dst")),
+        options: TreeCopy.Options(engine: engine, monitor: monitor))
     }
     #expect(error?.errno == .canceled)
     #expect(error?.bytesTransferred == 0)
@@ -100,7 +102,9 @@ struct TreeCopyCancellationTests {
       TransferFixtures.expectSame(F.read(path), content, "\(engine): \(name) (a partial file left?)")
     }
     #expect(present == counts.files, "\(engine): \(present) files in the destination, the error says \(counts.files)")
-    #expect(bytes == counts.bytes && bytes == error.bytesTransferred, "\(engine): \(bytes) bytes present, error \(error.bytesTransferred)")
+    #expect(
+      bytes == counts.bytes && bytes == error.bytesTransferred,
+      "\(engine): \(bytes) bytes present, error \(error.bytesTransferred)")
     // On a loaded machine the cancellation can land after the last file was copied (the
     // copy then still reports ECANCELED, with counts that cover the whole tree): the checks
     // above hold; only "something was left out" cannot be checked in that run.

@@ -143,8 +143,8 @@ enum TreeFixtures {
     }
     for i in 0..<40 { try file(p("a/f\(i)"), i * 211, seed: i) }
     try file(p("zero"), 0, seed: 0)
-    try file(p("a/b/big"), 300_001, seed: 99)                  // several io_uring chain steps
-    try file(p("a/b/exact"), 128 << 10, seed: 98)              // exactly one lane buffer
+    try file(p("a/b/big"), 300_001, seed: 99)  // several io_uring chain steps
+    try file(p("a/b/exact"), 128 << 10, seed: 98)  // exactly one lane buffer
     try file(p("dir with spaces/name with spaces.txt"), 1000, seed: 7, mode: 0o600)
     try file(root + [0x2F] + oddName, 513, seed: 8, mode: 0o751)
     try file(p("a/exec"), 77, seed: 9, mode: 0o4755)

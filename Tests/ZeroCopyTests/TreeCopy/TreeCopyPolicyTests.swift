@@ -86,8 +86,10 @@ enum TreeCopyPolicyBehaviours {
     let file = try FileDescriptor.open(F.filePath(scratch.sub("src/big")), .readOnly)
     let xattrs = (try? file.setExtendedAttribute(named: Array("user.zc.test".utf8), to: [1, 2, 3])) != nil
     // An ACL: user 1000 r--, mask r-- (the xattr's binary form, as setfacl writes it).
-    let acl: [UInt8] = [2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 232, 3, 0, 0, 4, 0, 4, 0, 255, 255, 255, 255,
-                        16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255]
+    let acl: [UInt8] = [
+      2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 232, 3, 0, 0, 4, 0, 4, 0, 255, 255, 255, 255,
+      16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255,
+    ]
     let acls = (try? file.setExtendedAttribute(named: accessACL, to: acl)) != nil
     try file.close()
     if root { try ExtendedAttributes.set(named: Array("trusted.zc".utf8), to: [7], atPath: F.filePath(scratch.sub("src/link"))) }
@@ -110,7 +112,8 @@ enum TreeCopyPolicyBehaviours {
       if root { #expect(b.st_uid == a.st_uid && b.st_gid == a.st_gid, "\(name): owner") }
     }
     #expect(F.snapshot(src) == F.snapshot(dst))
-    let f = try #require(CopySupport.lstatus(scratch.sub("dst/sub/f"))), h = try #require(CopySupport.lstatus(scratch.sub("dst/hard")))
+    let f = try #require(CopySupport.lstatus(scratch.sub("dst/sub/f"))),
+      h = try #require(CopySupport.lstatus(scratch.sub("dst/hard")))
     #expect(f.st_ino == h.st_ino && f.st_nlink == 2, "hard links stay hard links")
     let copied = try FileDescriptor.open(F.filePath(scratch.sub("dst/big")), .readOnly)
     defer { try? copied.close() }
@@ -257,7 +260,8 @@ enum TreeCopyPolicyBehaviours {
     #expect(fifo.errors.isEmpty && fifo.specialFiles == 1 && CopySupport.type(scratch.sub("fifo-copy")) == S_IFIFO)
     try F.mkdirp(scratch.sub("a-dir"))
     let conflict = try await copy(scratch.sub("file"), scratch.sub("a-dir"), engine)
-    #expect(conflict.errors.first?.message?.contains("cannot overwrite directory with non-directory") == true, "\(conflict.errors)")
+    #expect(
+      conflict.errors.first?.message?.contains("cannot overwrite directory with non-directory") == true, "\(conflict.errors)")
   }
 }
 
@@ -327,7 +331,9 @@ struct TreeCopyPolicySequentialTests {
     try TreeFixtures.mkdirp(scratch.sub("out"))
     let map = HardLinkMap()
     let policy = CopyPolicy(preserve: .links, hardLinks: map)
-    _ = try await Transfer.copy(from: TreeFixtures.filePath(scratch.sub("a")), to: TreeFixtures.filePath(scratch.sub("out/a")), options: CopyOptions(policy: policy))
+    _ = try await Transfer.copy(
+      from: TreeFixtures.filePath(scratch.sub("a")), to: TreeFixtures.filePath(scratch.sub("out/a")),
+      options: CopyOptions(policy: policy))
     let second = try await TreeCopy.copy(
       from: TreeFixtures.filePath(scratch.sub("b")), to: TreeFixtures.filePath(scratch.sub("out/b")),
       options: TreeCopy.Options(policy: policy))
@@ -337,7 +343,9 @@ struct TreeCopyPolicySequentialTests {
     #expect(map.count == 1)
   }
 
-  @Test("progress: measure() counts a tree's entries and bytes (holes not counted) as the copy will; Progress counts every entry done")
+  @Test(
+    "progress: measure() counts a tree's entries and bytes (holes not counted) as the copy will; Progress counts every entry done"
+  )
   func progressCounts() async throws {
     let scratch = try TreeFixtures.Scratch()
     let src = scratch.sub("src")
@@ -355,7 +363,8 @@ struct TreeCopyPolicySequentialTests {
     #expect(progress.expectedEntries == nil && progress.entriesDone == 0)
     progress.setExpected(entries: measured.entries, bytes: measured.bytes)
     let report = try await TreeCopy.copy(
-      from: TreeFixtures.filePath(src), to: TreeFixtures.filePath(scratch.sub("dst")), options: TreeCopy.Options(following: .never, progress: progress))
+      from: TreeFixtures.filePath(src), to: TreeFixtures.filePath(scratch.sub("dst")),
+      options: TreeCopy.Options(following: .never, progress: progress))
     #expect(report.errors.isEmpty, "\(report.errors)")
     #expect(progress.entriesDone == entries, "\(progress.entriesDone) of \(entries)")
     #expect(progress.expectedEntries == entries && progress.expectedBytesTotal == measured.bytes)

@@ -25,7 +25,8 @@ enum TreeCopyBehaviours {
     let scratch = try F.Scratch()
     let src = scratch.sub("src"), dst = scratch.sub("dst")
     let expected = try F.buildSource(src)
-    let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(dst), options: options(engine, jobs: jobs, fsync: fsync))
+    let report = try await TreeCopy.copy(
+      from: F.filePath(src), to: F.filePath(dst), options: options(engine, jobs: jobs, fsync: fsync))
     #expect(report.engine == engine)
     #expect(report.errors.isEmpty)
     #expect(report.files == expected.files)
@@ -45,18 +46,20 @@ enum TreeCopyBehaviours {
 
   /// Merging into an existing tree: larger and smaller old files end at the new exact size,
   /// old modes and link targets are replaced, entries only in DST stay.
-  static func mergesAndOverwrites(_ engine: TreeCopy.Engine, overwrite: TreeCopy.OverwriteMode = .overwriteThenTruncate) async throws {
+  static func mergesAndOverwrites(_ engine: TreeCopy.Engine, overwrite: TreeCopy.OverwriteMode = .overwriteThenTruncate)
+    async throws
+  {
     let scratch = try F.Scratch()
     let src = scratch.sub("src"), dst = scratch.sub("dst")
     try F.buildSource(src)
     try F.mkdirp(dst)
     try F.mkdirp(dst + Array("/a".utf8), mode: 0o777)
     try F.write(dst + Array("/a/f3".utf8), Support.pattern(seed: 1234, count: 100_000), mode: 0o600)  // larger
-    try F.write(dst + Array("/a/f39".utf8), [1, 2, 3], mode: 0o777)                                    // smaller
-    try F.write(dst + Array("/zero".utf8), Support.pattern(seed: 5, count: 4096))                       // becomes empty
+    try F.write(dst + Array("/a/f39".utf8), [1, 2, 3], mode: 0o777)  // smaller
+    try F.write(dst + Array("/zero".utf8), Support.pattern(seed: 5, count: 4096))  // becomes empty
     try F.write(dst + Array("/only-in-dst".utf8), [9, 9, 9])
-    try F.symlink("elsewhere", dst + Array("/dangling".utf8))                                           // other target
-    try F.symlink("zero", dst + Array("/a/exec".utf8))          // a file's place held by a link: replaced, not followed
+    try F.symlink("elsewhere", dst + Array("/dangling".utf8))  // other target
+    try F.symlink("zero", dst + Array("/a/exec".utf8))  // a file's place held by a link: replaced, not followed
     let options = TreeCopy.Options(engine: engine, overwrite: overwrite, policy: CopyPolicy(preserve: .mode))
     let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(dst), options: options)
     #expect(report.errors.isEmpty)
@@ -159,9 +162,10 @@ enum TreeCopyBehaviours {
     try F.write(scratch.sub("src/a/b/big-too"), Support.pattern(seed: 4, count: 1 << 20))
     try F.mkdirp(scratch.sub("two"))
     try F.mkdirp(scratch.sub("two/a"))
-    try F.mkdirp(scratch.sub("two/a/f1"))   // a directory where a file goes: fails mid-tree
+    try F.mkdirp(scratch.sub("two/a/f1"))  // a directory where a file goes: fails mid-tree
     _ = try? await TreeCopy.copy(from: F.filePath(src), to: F.filePath(scratch.sub("two")), options: options(engine))
-    let report = try await TreeCopy.copy(from: F.filePath(src), to: F.filePath(scratch.sub("two")), options: options(engine, keepGoing: true))
+    let report = try await TreeCopy.copy(
+      from: F.filePath(src), to: F.filePath(scratch.sub("two")), options: options(engine, keepGoing: true))
     #expect(report.errors.count == 1)  // the directory where a file goes (the FIFO is recreated)
     #expect(report.specialFiles == 1)
     #expect(openInside() == [])
@@ -200,9 +204,13 @@ struct TreeCopyIOURingTests {
   @Test func copiesIntoANewTree() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.ioUring) }
   @Test func oneLaneAndFsync() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.ioUring, jobs: 1, fsync: true) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring) }
-  @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring, overwrite: .truncateOnOpen) }
+  @Test func mergesWithTruncateOnOpen() async throws {
+    try await TreeCopyBehaviours.mergesAndOverwrites(.ioUring, overwrite: .truncateOnOpen)
+  }
   @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.ioUring) }
-  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.ioUring) }
+  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws {
+    try await TreeCopyBehaviours.unreadableFile(.ioUring)
+  }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.ioUring) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.ioUring) }
 }
@@ -212,9 +220,13 @@ struct TreeCopyThreadsTests {
   @Test func copiesIntoANewTree() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.threads) }
   @Test func oneThreadAndFsync() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.threads, jobs: 1, fsync: true) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.threads) }
-  @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.threads, overwrite: .truncateOnOpen) }
+  @Test func mergesWithTruncateOnOpen() async throws {
+    try await TreeCopyBehaviours.mergesAndOverwrites(.threads, overwrite: .truncateOnOpen)
+  }
   @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.threads) }
-  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.threads) }
+  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws {
+    try await TreeCopyBehaviours.unreadableFile(.threads)
+  }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.threads) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.threads) }
 }
@@ -223,9 +235,13 @@ struct TreeCopyThreadsTests {
 struct TreeCopySequentialTests {
   @Test func copiesIntoANewTree() async throws { try await TreeCopyBehaviours.copiesIntoANewTree(.sequential) }
   @Test func mergesAndOverwrites() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.sequential) }
-  @Test func mergesWithTruncateOnOpen() async throws { try await TreeCopyBehaviours.mergesAndOverwrites(.sequential, overwrite: .truncateOnOpen) }
+  @Test func mergesWithTruncateOnOpen() async throws {
+    try await TreeCopyBehaviours.mergesAndOverwrites(.sequential, overwrite: .truncateOnOpen)
+  }
   @Test func recreatesSpecialFiles() async throws { try await TreeCopyBehaviours.recreatesSpecialFiles(.sequential) }
-  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws { try await TreeCopyBehaviours.unreadableFile(.sequential) }
+  @Test(.enabled(if: notRoot, rootComment)) func unreadableFile() async throws {
+    try await TreeCopyBehaviours.unreadableFile(.sequential)
+  }
   @Test func leaksNoDescriptors() async throws { try await TreeCopyBehaviours.leaksNoDescriptors(.sequential) }
   @Test func destinationConflicts() async throws { try await TreeCopyBehaviours.destinationConflicts(.sequential) }
 
@@ -270,7 +286,8 @@ struct TreeCopySequentialTests {
     // Without a way to refuse io_uring in-process, check the reported engine is consistent.
     let scratch = try TreeFixtures.Scratch()
     try TreeFixtures.buildSource(scratch.sub("src"))
-    let report = try await TreeCopy.copy(from: TreeFixtures.filePath(scratch.sub("src")), to: TreeFixtures.filePath(scratch.sub("dst")))
+    let report = try await TreeCopy.copy(
+      from: TreeFixtures.filePath(scratch.sub("src")), to: TreeFixtures.filePath(scratch.sub("dst")))
     if IOURingAvailability.isAvailable {
       #expect(report.engine == .ioUring)
       #expect(report.fallbackReason == nil)

@@ -23,12 +23,17 @@ struct ZcTreeToolTests {
     let expected = try F.buildSource(src)
     let dst = scratch.string + "/dst"
     // --preserve=mode: the modes exactly (set-user-ID included), so the trees compare equal.
-    let run = try Self.zc(["copy", "-r", "--preserve=mode", "--engine", engine, "--jobs", "4", "--tree-json", scratch.string + "/src", dst])
+    let run = try Self.zc([
+      "copy", "-r", "--preserve=mode", "--engine", engine, "--jobs", "4", "--tree-json", scratch.string + "/src", dst,
+    ])
     #expect(run.status == 0, "\(run.standardError)")
     #expect(run.standardError.isEmpty)
     let used = engine == "uring" && !IOURingAvailability.isAvailable ? "threads" : engine
     #expect(run.standardOutput.contains("\"engine\":\"\(used)\""))
-    #expect(run.standardOutput.contains("\"files\":\(expected.files),\"directories\":\(expected.directories),\"symlinks\":\(expected.symlinks),\"specialFiles\":0,\"hardLinks\":0,\"skipped\":0,\"bytes\":\(expected.bytes),\"errors\":0"), "\(run.standardOutput)")
+    #expect(
+      run.standardOutput.contains(
+        "\"files\":\(expected.files),\"directories\":\(expected.directories),\"symlinks\":\(expected.symlinks),\"specialFiles\":0,\"hardLinks\":0,\"skipped\":0,\"bytes\":\(expected.bytes),\"errors\":0"
+      ), "\(run.standardOutput)")
     // How the data went, per file: every regular file counted once.
     #expect(run.standardOutput.contains("\"dataPaths\":{"), "\(run.standardOutput)")
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
@@ -37,7 +42,10 @@ struct ZcTreeToolTests {
     try F.write(scratch.sub("dst/a/f7"), Support.pattern(seed: 3, count: 50_000))
     let again = try Self.zc(["copy", "-rT", "--preserve=mode", "--engine", engine, scratch.string + "/src", dst])
     #expect(again.status == 0, "\(again.standardError)")
-    #expect(again.standardOutput.hasPrefix("copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 0 errors"))
+    #expect(
+      again.standardOutput.hasPrefix(
+        "copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 0 errors"
+      ))
     #expect(F.snapshot(src) == F.snapshot(scratch.sub("dst")))
   }
 
@@ -65,9 +73,13 @@ struct ZcTreeToolTests {
     #expect(mkfifo(F.cPath(scratch.sub("src/a/the fifo")), 0o640) == 0)
     let run = try Self.zc(["copy", "-r", scratch.string + "/src", scratch.string + "/dst"])
     #expect(run.status == 0, "\(run.standardError)")
-    #expect(run.standardOutput.hasPrefix("copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 1 special files, 0 errors"), "\(run.standardOutput)")
+    #expect(
+      run.standardOutput.hasPrefix(
+        "copied \(expected.files) files, \(expected.directories) directories, \(expected.symlinks) symlinks, \(expected.bytes) bytes, 1 special files, 0 errors"
+      ), "\(run.standardOutput)")
     #expect(CopySupport.type(scratch.sub("dst/a/the fifo")) == S_IFIFO)
-    #expect(CopySupport.lstatus(scratch.sub("dst/a/the fifo")).map { $0.st_mode & 0o7777 } == 0o640 & ~TransferFixtures.umaskValue)
+    #expect(
+      CopySupport.lstatus(scratch.sub("dst/a/the fifo")).map { $0.st_mode & 0o7777 } == 0o640 & ~TransferFixtures.umaskValue)
   }
 
   @Test("usage errors: unknown engine, --jobs 0", arguments: [["--engine", "warp"], ["--jobs", "0"]])
@@ -116,7 +128,9 @@ struct ZcTreeToolTests {
     #expect(stop.standardError.contains("'\(scratch.string)/src/a/secret'"))
     #expect(stop.standardError.contains("cannot open the source file for reading"))
     // --preserve=mode: the snapshot compares modes exactly (a/exec is set-user-ID).
-    let go = try zcAs(["copy", "-r", "--preserve=mode", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go"])
+    let go = try zcAs([
+      "copy", "-r", "--preserve=mode", "--engine", engine, "--keep-going", scratch.string + "/src", scratch.string + "/go",
+    ])
     #expect(go.status == 1)
     #expect(go.standardOutput.contains("copied \(expected.files) files"))
     var a = F.snapshot(src)

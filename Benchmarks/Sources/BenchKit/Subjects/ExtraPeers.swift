@@ -17,14 +17,18 @@ public struct NIOSubject: Subject {
   /// Both operations.
   public static func all(tool: String) -> [NIOSubject] {
     [
-      NIOSubject(tool: tool, operation: "copyItem", info: SubjectInfo(
-        id: "peer:NIOFileSystem.copyItem", family: .peer, strategy: "NIOFileSystem.copyItem",
-        summary: "SwiftNIO NIOFileSystem FileSystem.copyItem(at:to:)",
-        note: "separate process; creates a new destination file each time (open/create/close included)")),
-      NIOSubject(tool: tool, operation: "readChunks", info: SubjectInfo(
-        id: "peer:NIOFileSystem.readChunks", family: .peer, strategy: "NIOFileSystem.readChunks",
-        summary: "SwiftNIO NIOFileSystem readChunks (1 MiB chunks), each chunk written to the destination",
-        note: "separate process")),
+      NIOSubject(
+        tool: tool, operation: "copyItem",
+        info: SubjectInfo(
+          id: "peer:NIOFileSystem.copyItem", family: .peer, strategy: "NIOFileSystem.copyItem",
+          summary: "SwiftNIO NIOFileSystem FileSystem.copyItem(at:to:)",
+          note: "separate process; creates a new destination file each time (open/create/close included)")),
+      NIOSubject(
+        tool: tool, operation: "readChunks",
+        info: SubjectInfo(
+          id: "peer:NIOFileSystem.readChunks", family: .peer, strategy: "NIOFileSystem.readChunks",
+          summary: "SwiftNIO NIOFileSystem readChunks (1 MiB chunks), each chunk written to the destination",
+          note: "separate process")),
     ]
   }
 
@@ -131,14 +135,17 @@ public enum FioPeer {
           break
         }
       }
-      out.append(ReadEntryResult(
-        subject: "peer:fio.\(engine).qd\(depth)", family: .peer, variant: variant,
-        summary: "fio randread bs=4k ioengine=\(engine) iodepth=\(depth)",
-        status: failure == nil ? .measured : .failed, reason: failure,
-        nanosecondsPerRead: failure == nil ? Stat(ns) : nil, cpuMicrosPerRead: failure == nil ? Stat(cpu) : nil,
-        syscallsPerRead: nil, samples: failure == nil ? ns : []))
+      out.append(
+        ReadEntryResult(
+          subject: "peer:fio.\(engine).qd\(depth)", family: .peer, variant: variant,
+          summary: "fio randread bs=4k ioengine=\(engine) iodepth=\(depth)",
+          status: failure == nil ? .measured : .failed, reason: failure,
+          nanosecondsPerRead: failure == nil ? Stat(ns) : nil, cpuMicrosPerRead: failure == nil ? Stat(cpu) : nil,
+          syscallsPerRead: nil, samples: failure == nil ? ns : []))
     }
-    notes.append("fio ran after the interleaved read rounds (not interleaved with them); its io_uring engine keeps \(plan.queueDepths.map(String.init).joined(separator: "/")) reads in flight continuously, whereas uring_ops and the Swift ring subjects submit a batch and wait for all of it.")
+    notes.append(
+      "fio ran after the interleaved read rounds (not interleaved with them); its io_uring engine keeps \(plan.queueDepths.map(String.init).joined(separator: "/")) reads in flight continuously, whereas uring_ops and the Swift ring subjects submit a batch and wait for all of it."
+    )
     return out
   }
 }

@@ -35,8 +35,9 @@ public struct CpSubject: Subject {
       unlink(dst)
       if run.cold { try PageCache.drop(run.source.path) }
       let t0 = monotonicNanoseconds()
-      let child = try ChildProcess(path, [run.source.path, dst], stdout: .inherit,
-                                   stderrPath: "\(run.workspace.scratch)/cp.err")
+      let child = try ChildProcess(
+        path, [run.source.path, dst], stdout: .inherit,
+        stderrPath: "\(run.workspace.scratch)/cp.err")
       let exit = try child.wait()
       let t1 = monotonicNanoseconds()
       guard exit.succeeded else { throw BenchError("cp failed: \(child.stderrText())") }
