@@ -3,7 +3,7 @@
 #   make deps      liburing-dev + pkg-config (installs them with apt-get when root)
 #   make build     deps + swift build
 #   make test      deps + swift test + test-release + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke
-#                  + check-repo (check-layers, check-samples, docs) + test-serve
+#                  + check-repo (check-layers, check-samples, docs, format-check) + test-serve
 #   make shim      libzerocopy.{a,so} and zerocopy.pc under build/ (plain C users)
 #   make check-c   C tests (CShims/tests), install round trip, pkg-config example, exports
 #   make install   PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
