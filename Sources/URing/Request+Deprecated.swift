@@ -33,22 +33,6 @@ extension IOURing.Request {
     unsafeWrite(file, from: buffer, at: offset, userData: userData)
   }
 
-  /// Deprecated: ``unsafeReadv(_:into:at:userData:)``.
-  @available(*, deprecated, renamed: "unsafeReadv(_:into:at:userData:)")
-  public static func readv(
-    _ file: some IOURingFile, into iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil, userData: UInt64 = 0
-  ) -> Self {
-    unsafeReadv(file, into: iovecs, at: offset, userData: userData)
-  }
-
-  /// Deprecated: ``unsafeWritev(_:from:at:userData:)``.
-  @available(*, deprecated, renamed: "unsafeWritev(_:from:at:userData:)")
-  public static func writev(
-    _ file: some IOURingFile, from iovecs: UnsafeBufferPointer<iovec>, at offset: UInt64? = nil, userData: UInt64 = 0
-  ) -> Self {
-    unsafeWritev(file, from: iovecs, at: offset, userData: userData)
-  }
-
   /// Deprecated: ``unsafeSend(_:from:flags:userData:)``, or the owned ``send(_:from:range:flags:userData:)``.
   @available(
     *, deprecated, renamed: "unsafeSend(_:from:flags:userData:)",

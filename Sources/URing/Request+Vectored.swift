@@ -38,4 +38,23 @@ extension IOURing.Request {
     vectoredRequest(
       write: true, file.ioUringOperand, UnsafeRawPointer(iovecs.baseAddress), iovecs.count, offset, userData: userData)
   }
+
+  // The names these had before issue 14 (deprecated; here, not in Request+Deprecated.swift,
+  // for the reason this file exists: their signatures name `iovec` too).
+
+  /// Deprecated: ``unsafeReadv(_:into:at:userData:)``.
+  @available(*, deprecated, renamed: "unsafeReadv(_:into:at:userData:)")
+  public static func readv(
+    _ file: some IOURingFile, into iovecs: UnsafeBufferPointer<Glibc.iovec>, at offset: UInt64? = nil, userData: UInt64 = 0
+  ) -> Self {
+    unsafeReadv(file, into: iovecs, at: offset, userData: userData)
+  }
+
+  /// Deprecated: ``unsafeWritev(_:from:at:userData:)``.
+  @available(*, deprecated, renamed: "unsafeWritev(_:from:at:userData:)")
+  public static func writev(
+    _ file: some IOURingFile, from iovecs: UnsafeBufferPointer<Glibc.iovec>, at offset: UInt64? = nil, userData: UInt64 = 0
+  ) -> Self {
+    unsafeWritev(file, from: iovecs, at: offset, userData: userData)
+  }
 }
