@@ -30,6 +30,17 @@ static const int zc_extras_O_PATH = O_PATH;
 static const int zc_extras_O_PATH = 010000000; /* asm-generic/fcntl.h */
 #endif
 
+/* lseek's SEEK_DATA and SEEK_HOLE (Linux 3.1): <unistd.h> defines them only under
+ * _GNU_SOURCE, which Swift's Glibc module does not see; the values are the same on every
+ * Linux architecture (include/uapi/linux/fs.h). */
+#ifdef SEEK_DATA
+static const int zc_extras_SEEK_DATA = SEEK_DATA;
+static const int zc_extras_SEEK_HOLE = SEEK_HOLE;
+#else
+static const int zc_extras_SEEK_DATA = 3;
+static const int zc_extras_SEEK_HOLE = 4;
+#endif
+
 #ifndef __NR_openat2
 #define __NR_openat2 437 /* the same number on every architecture (Linux 5.6) */
 #endif
