@@ -96,7 +96,7 @@ extension FileDescriptor {
   /// reports all of the file as data.
   ///
   /// - Parameter offset: Where to start looking (not negative).
-  /// - Throws: `Errno`, as `lseek(2)`: `.noSuchDeviceOrAddress` (`ENXIO`: no data at or
+  /// - Throws: `Errno`, as `lseek(2)`: `.noSuchAddressOrDevice` (`ENXIO`: no data at or
   ///   after `offset` — only a hole up to the end, or `offset` at or past the end),
   ///   `.invalidArgument` / `.notSupported` (a filesystem or file type that refuses
   ///   `SEEK_DATA`), `.badFileDescriptor`.
@@ -111,7 +111,7 @@ extension FileDescriptor {
   /// hole), and moves the position there.
   ///
   /// - Parameter offset: Where to start looking (not negative).
-  /// - Throws: `Errno`, as `lseek(2)`: `.noSuchDeviceOrAddress` (`ENXIO`: `offset` at or
+  /// - Throws: `Errno`, as `lseek(2)`: `.noSuchAddressOrDevice` (`ENXIO`: `offset` at or
   ///   past the end), `.invalidArgument` / `.notSupported`, `.badFileDescriptor`.
   ///
   /// The corresponding C call is `lseek(fd, offset, SEEK_HOLE)` (Linux 3.1).

@@ -501,7 +501,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
       throw fail("openat", e, "cannot create a temporary file in \(directoryPath.shellQuoted)", target: final)
     }
     let output = outputDescriptor.rawValue
-    let temporaryPath = FilePath(platformString: temporaryName)
+    let temporaryPath = temporaryName.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
     let token = UnfinishedFiles.shared.register(directory: directory, name: temporaryName)
     var renamed = false
     var closed = false
@@ -559,7 +559,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
     }
     closed = true
     try closeDestination(output, untouched, target: final, bytes: report.bytes)
-    let finalPath = FilePath(platformString: finalName)
+    let finalPath = finalName.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
     let result = UnfinishedFiles.shared.finish(token) { () -> CInt in
       do throws(Errno) {
         try directoryDescriptor.rename(temporaryPath, to: finalPath, in: directoryDescriptor)
