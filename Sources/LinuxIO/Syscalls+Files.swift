@@ -169,3 +169,42 @@ internal func system_list_directory(_ fd: CInt, _ body: (UnsafePointer<CChar>) -
     }
   }
 }
+
+// MARK: Reads and writes, vectored, sockets
+
+internal func system_readv(_ fd: CInt, _ iov: UnsafePointer<iovec>?, _ count: CInt, _ offset: Int64?) -> Int {
+  if let r = forced("readv") { return r }
+  if let offset { return negated(preadv(fd, iov, count, off_t(offset))) }
+  return negated(readv(fd, iov, count))
+}
+
+internal func system_writev(_ fd: CInt, _ iov: UnsafePointer<iovec>?, _ count: CInt, _ offset: Int64?) -> Int {
+  if let r = forced("writev") { return r }
+  if let offset { return negated(pwritev(fd, iov, count, off_t(offset))) }
+  return negated(writev(fd, iov, count))
+}
+
+internal func system_send(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  if let r = forced("send") { return r }
+  return negated(send(fd, buffer, count, flags))
+}
+
+internal func system_recv(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  if let r = forced("recv") { return r }
+  return negated(recv(fd, buffer, count, flags))
+}
+
+/// accept(2), then FD_CLOEXEC on the new descriptor (`accept4` is hidden by Swift's Glibc
+/// module). The descriptor, or -errno.
+internal func system_accept_cloexec(_ fd: CInt) -> CInt {
+  if let r = forced("accept") { return CInt(r) }
+  let accepted = accept(fd, nil, nil)
+  guard accepted >= 0 else { return -errno }
+  _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
+  return accepted
+}
+
+internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: UInt32) -> CInt {
+  if let r = forced("connect") { return CInt(r) }
+  return negated(connect(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length)))
+}
