@@ -66,7 +66,8 @@ def tables(text):
 # Glibc functions that are system calls (or thin libc wrappers of one) and may not be called
 # from Sources/ZeroCopy directly: a call is the name followed by `(`, not preceded by `.`
 # (a method) or a word character, outside comments and string literals; `stat()` with no
-# arguments is the C struct's initializer, and a first argument with a label is Swift.
+# arguments is a Swift call (`stat()`, the C struct's initializer; a method `close()`), and a
+# first argument with a label is Swift.
 SYSCALLS = set("""
 open openat close read write pread pwrite readv writev preadv pwritev lseek fstat fstatat stat lstat
 statx mkdir mkdirat unlink unlinkat rename renameat link linkat symlink symlinkat readlink readlinkat
@@ -105,8 +106,8 @@ def syscall_calls(path):
                 before, after = code[:m.start()], code[m.end():]
                 if re.search(r"\b(func|case|await)\s*$", before):
                     continue  # a declaration, an enum case, a Swift async call
-                if m.group(1) == "stat" and after.lstrip().startswith(")"):
-                    continue  # stat(): the struct
+                if after.lstrip().startswith(")"):
+                    continue  # no argument: `stat()` is the struct, `close()` a Swift method
                 if re.match(r"\s*\w+\s*:(?!:)", after):
                     continue  # a labelled argument: a Swift function
                 found.append((number, m.group(1)))

@@ -208,3 +208,48 @@ internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: 
   if let r = forced("connect") { return CInt(r) }
   return negated(connect(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length)))
 }
+
+// MARK: Socket setup, descriptor flags
+
+internal func system_socket(_ domain: CInt, _ type: CInt, _ proto: CInt) -> CInt {
+  if let r = forced("socket") { return CInt(r) }
+  return negated(socket(domain, type, proto))
+}
+
+internal func system_socketpair(_ domain: CInt, _ type: CInt, _ proto: CInt, _ fds: UnsafeMutablePointer<CInt>) -> CInt {
+  if let r = forced("socketpair") { return CInt(r) }
+  return negated(socketpair(domain, type, proto, fds))
+}
+
+internal func system_bind(_ fd: CInt, _ address: UnsafeRawPointer, _ length: UInt32) -> CInt {
+  if let r = forced("bind") { return CInt(r) }
+  return negated(bind(fd, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length)))
+}
+
+internal func system_listen(_ fd: CInt, _ backlog: CInt) -> CInt {
+  if let r = forced("listen") { return CInt(r) }
+  return negated(listen(fd, backlog))
+}
+
+internal func system_getsockname(_ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<UInt32>)
+  -> CInt
+{
+  if let r = forced("getsockname") { return CInt(r) }
+  return negated(getsockname(fd, address.assumingMemoryBound(to: sockaddr.self), length))
+}
+
+internal func system_setsockopt_int(_ fd: CInt, _ level: CInt, _ name: CInt, _ value: CInt) -> CInt {
+  if let r = forced("setsockopt") { return CInt(r) }
+  var value = value
+  return negated(setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<CInt>.size)))
+}
+
+internal func system_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
+  if let r = forced("shutdown") { return CInt(r) }
+  return negated(shutdown(fd, how))
+}
+
+internal func system_set_cloexec(_ fd: CInt) -> CInt {
+  if let r = forced("fcntl") { return CInt(r) }
+  return negated(fcntl(fd, F_SETFD, FD_CLOEXEC))
+}
