@@ -71,7 +71,7 @@ extension FileDescriptor {
   /// - Returns: The bytes queued (may be fewer than given).
   /// - Throws: `Errno`, as `send(2)`: `.resourceTemporarilyUnavailable` (`.dontWait`, or a
   ///   non-blocking socket, with a full buffer), `.brokenPipe`, `.connectionReset`,
-  ///   `.notConnected`, `.notSocket`, `.badFileDescriptor`.
+  ///   `.socketNotConnected`, `.notSocket`, `.badFileDescriptor`.
   ///
   /// The corresponding C call is `send`.
   public func send(_ buffer: UnsafeRawBufferPointer, flags: MessageFlags = []) throws(Errno) -> Int {
@@ -85,7 +85,7 @@ extension FileDescriptor {
   ///   - flags: `MSG_*` flags.
   /// - Returns: The bytes received; 0 when the peer has shut down its side.
   /// - Throws: `Errno`, as `recv(2)`: `.resourceTemporarilyUnavailable`,
-  ///   `.connectionReset`, `.notConnected`, `.notSocket`, `.badFileDescriptor`.
+  ///   `.connectionReset`, `.socketNotConnected`, `.notSocket`, `.badFileDescriptor`.
   ///
   /// The corresponding C call is `recv`.
   public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: MessageFlags = []) throws(Errno) -> Int {
@@ -97,7 +97,7 @@ extension FileDescriptor {
   /// - Returns: The connected socket; the caller closes it.
   /// - Throws: `Errno`, as `accept(2)`: `.resourceTemporarilyUnavailable` (non-blocking,
   ///   nobody waiting), `.invalidArgument` (not listening), `.tooManyOpenFiles`,
-  ///   `.connectionAborted`, `.notSocket`, `.badFileDescriptor`.
+  ///   `.connectionAbort`, `.notSocket`, `.badFileDescriptor`.
   ///
   /// The corresponding C calls are `accept`, then `fcntl(F_SETFD, FD_CLOEXEC)`.
   public func accept() throws(Errno) -> FileDescriptor {

@@ -103,7 +103,7 @@ extension FileDescriptor {
   /// Shuts down one or both directions of this connected socket (the descriptor stays
   /// open).
   ///
-  /// - Throws: `Errno`, as `shutdown(2)`: `.notConnected`, `.notSocket`.
+  /// - Throws: `Errno`, as `shutdown(2)`: `.socketNotConnected`, `.notSocket`.
   ///
   /// The corresponding C call is `shutdown`.
   public func shutdown(_ direction: ShutdownDirection) throws(Errno) {

@@ -30,6 +30,11 @@ import Testing
         ("fchmod", .notPermitted), ("fchownat", .invalidArgument), ("futimens", .permissionDenied),
         ("ftruncate", .fileTooLarge), ("lseek", .noSuchAddressOrDevice), ("fsync", .ioError),
         ("getdents64", .noSuchFileOrDirectory), ("renameat", .improperLink), ("faccessat", .readOnlyFileSystem),
+        ("readv", .ioError), ("writev", .noSpace), ("send", .connectionReset), ("recv", .connectionReset),
+        ("accept", .connectionAbort), ("connect", .connectionRefused), ("poll", .noMemory), ("socket", .tooManyOpenFiles),
+        ("socketpair", .tooManyOpenFiles), ("bind", .addressInUse), ("listen", .addressInUse),
+        ("getsockname", .noBufferSpace), ("setsockopt", .protocolNotAvailable), ("shutdown", .socketNotConnected),
+        ("fcntl", .badFileDescriptor),
       ])
     func errnoPassesThrough(_ name: String, _ injected: Errno) throws {
       let directory = try FileDescriptor.open("/tmp", .readOnly, options: [.directory, .closeOnExec])
@@ -52,6 +57,29 @@ import Testing
           case "fsync": try directory.synchronize()
           case "getdents64": _ = try directory.directoryEntryNames()
           case "renameat": try directory.rename("a", to: "b", in: directory)
+          case "readv": _ = try directory.unsafeRead(into: [])
+          case "writev": _ = try directory.unsafeWrite([])
+          case "send": _ = try directory.send(UnsafeRawBufferPointer(start: nil, count: 0))
+          case "recv": _ = try directory.receive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+          case "accept": _ = try directory.accept()
+          case "connect":
+            var zero = 0
+            try directory.connect(to: &zero, length: 0)
+          case "poll":
+            var set = PollSet()
+            try set.wait(timeoutMilliseconds: 0)
+          case "socket": _ = try FileDescriptor.socket(domain: AF_UNIX, type: CInt(SOCK_STREAM.rawValue))
+          case "socketpair": _ = try FileDescriptor.socketPair(domain: AF_UNIX, type: CInt(SOCK_STREAM.rawValue))
+          case "bind":
+            var zero = 0
+            try directory.bind(to: &zero, length: 0)
+          case "listen": try directory.listen(backlog: 1)
+          case "getsockname":
+            var storage: UInt64 = 0
+            _ = try directory.localAddress(into: &storage, capacity: 8)
+          case "setsockopt": try directory.setOption(level: SOL_SOCKET, SO_REUSEADDR, to: 1)
+          case "shutdown": try directory.shutdown(.write)
+          case "fcntl": try directory.setCloseOnExec()
           default: try directory.checkWritable("never")
           }
         }

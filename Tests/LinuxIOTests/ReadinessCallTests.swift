@@ -128,4 +128,62 @@ struct ReadinessCallTests {
     #expect(set.returnedEvents(at: 0) == .hangUp)
     #expect(PollEvents.readable.rawValue == 1 && PollEvents.writable.rawValue == 4)
   }
+
+  @Test("socket setup: bind to port 0, listen, the chosen port from getsockname, SO_REUSEADDR read back, EADDRINUSE")
+  func socketSetup() throws {
+    let streamType = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+    let listener = try FileDescriptor.socket(domain: AF_INET, type: streamType)
+    defer { try? listener.close() }
+    #expect(isCloseOnExec(listener))
+    try listener.setOption(level: SOL_SOCKET, SO_REUSEADDR, to: 1)
+    var value: CInt = 0
+    var size = socklen_t(MemoryLayout<CInt>.size)
+    #expect(getsockopt(listener.rawValue, SOL_SOCKET, SO_REUSEADDR, &value, &size) == 0)
+    #expect(value == 1)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let full = UInt32(MemoryLayout<sockaddr_in>.size)
+    try withUnsafePointer(to: &address) { try listener.bind(to: $0, length: full) }
+    try listener.listen(backlog: 8)
+    var named = sockaddr_in()
+    #expect(try withUnsafeMutablePointer(to: &named) { try listener.localAddress(into: $0, capacity: full) } == full)
+    #expect(named.sin_port != 0)
+    #expect(named.sin_addr.s_addr == UInt32(0x7F00_0001).bigEndian)
+    // The same address again, without SO_REUSEPORT: in use.
+    let second = try FileDescriptor.socket(domain: AF_INET, type: streamType)
+    defer { try? second.close() }
+    #expect(throws: Errno.addressInUse) { try withUnsafePointer(to: &named) { try second.bind(to: $0, length: full) } }
+    #expect(throws: Errno.addressFamilyNotSupported) { try FileDescriptor.socket(domain: 12345, type: streamType) }
+  }
+
+  @Test("socketPair and shutdown(.write): the peer reads the end of the stream; ENOTCONN on an unconnected socket")
+  func pairAndShutdown() throws {
+    let (left, right) = try FileDescriptor.socketPair(
+      domain: AF_UNIX, type: CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+    defer {
+      try? left.close()
+      try? right.close()
+    }
+    #expect(isCloseOnExec(left) && isCloseOnExec(right))
+    _ = try left.writeAll([5, 6])
+    try left.shutdown(.write)
+    #expect(try drain(right) == [5, 6])
+    let lone = try FileDescriptor.socket(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+    defer { try? lone.close() }
+    #expect(throws: Errno.socketNotConnected) { try lone.shutdown(.readWrite) }
+  }
+
+  @Test("setCloseOnExec sets FD_CLOEXEC on a descriptor made without it; EBADF on a closed one")
+  func closeOnExec() throws {
+    var fds: [CInt] = [-1, -1]
+    #expect(Glibc.pipe(&fds) == 0)
+    let (readEnd, writeEnd) = (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+    defer { try? readEnd.close() }
+    #expect(!isCloseOnExec(readEnd))
+    try readEnd.setCloseOnExec()
+    #expect(isCloseOnExec(readEnd))
+    try writeEnd.close()
+    #expect(throws: Errno.badFileDescriptor) { try writeEnd.setCloseOnExec() }
+  }
 }
