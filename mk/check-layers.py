@@ -64,8 +64,8 @@ def tables(text):
 
 
 # Glibc functions that are system calls (or thin libc wrappers of one) and may not be called
-# from Sources/ZeroCopy directly: a call is the name followed by `(`, not preceded by `.`
-# (a method) or a word character, outside comments and string literals; `stat()` with no
+# from Sources/ZeroCopy directly: a call is the name followed by `(`, bare or as `Glibc.name(`,
+# not preceded by another `.` (a method) or a word character, outside comments and string literals; `stat()` with no
 # arguments is a Swift call (`stat()`, the C struct's initializer; a method `close()`), and a
 # first argument with a label is Swift.
 SYSCALLS = set("""
@@ -80,37 +80,25 @@ fremovexattr lgetxattr lsetxattr llistxattr lremovexattr getxattr setxattr listx
 eventfd pthread_sigmask sigprocmask kill getrlimit setrlimit statfs fstatfs syscall posix_fadvise
 access faccessat realpath sendfile splice tee vmsplice copy_file_range
 """.split())
-SYSCALL_CALL = re.compile(r"(?<![\w.$])(" + "|".join(sorted(SYSCALLS)) + r")\s*\(")
+SYSCALL_CALL = re.compile(r"(?:(?<=Glibc\.)|(?<![\w.$]))(" + "|".join(sorted(SYSCALLS)) + r")\s*\(")
 
 
 def syscall_calls(path):
     """(line number, name) of each direct system call in a Swift file."""
     found = []
-    in_string = False
-    in_comment = 0
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.count('"""') % 2 == 1:
-                in_string = not in_string
-                continue
-            if in_string:
-                continue
-            stripped = line.strip()
-            if in_comment or stripped.startswith("/*"):
-                in_comment += line.count("/*") - line.count("*/")
-                continue
-            code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)
-            if "//" in code:
-                code = code[:code.index("//")]
-            for m in SYSCALL_CALL.finditer(code):
-                before, after = code[:m.start()], code[m.end():]
-                if re.search(r"\b(func|case|await)\s*$", before):
-                    continue  # a declaration, an enum case, a Swift async call
-                if after.lstrip().startswith(")"):
-                    continue  # no argument: `stat()` is the struct, `close()` a Swift method
-                if re.match(r"\s*\w+\s*:(?!:)", after):
-                    continue  # a labelled argument: a Swift function
-                found.append((number, m.group(1)))
+    for number, line in code_lines(path):
+        code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)
+        if "//" in code:
+            code = code[:code.index("//")]
+        for m in SYSCALL_CALL.finditer(code):
+            before, after = code[:m.start()], code[m.end():]
+            if re.search(r"\b(func|case|await)\s*$", before):
+                continue  # a declaration, an enum case, a Swift async call
+            if after.lstrip().startswith(")"):
+                continue  # no argument: `stat()` is the struct, `close()` a Swift method
+            if re.match(r"\s*\w+\s*:(?!:)", after):
+                continue  # a labelled argument: a Swift function
+            found.append((number, m.group(1)))
     return found
 
 
@@ -142,14 +130,13 @@ def swift_files(directory):
                 yield os.path.join(base, f)
 
 
-def imports(path):
-    """(line number, attributes, access, module) for each import outside string literals."""
-    found = []
+def code_lines(path):
+    """(line number, line) of a Swift file outside multi-line string literals and block
+    comments, which hold example code."""
     in_string = False
     in_comment = 0
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
-            # Multi-line string literals ("""…""") and block comments hold example code.
             quotes = line.count('"""')
             if in_string:
                 if quotes % 2 == 1:
@@ -157,15 +144,21 @@ def imports(path):
                 continue
             if quotes % 2 == 1:
                 in_string = True
-            stripped = line.strip()
-            if in_comment or stripped.startswith("/*"):
+            if in_comment or line.strip().startswith("/*"):
                 in_comment += line.count("/*") - line.count("*/")
                 continue
-            if stripped.startswith("//"):
-                continue
-            m = IMPORT.match(line)
-            if m:
-                found.append((number, m.group(1) or "", (m.group(2) or "").strip(), m.group(3)))
+            yield number, line
+
+
+def imports(path):
+    """(line number, attributes, access, module) for each import outside string literals."""
+    found = []
+    for number, line in code_lines(path):
+        if line.strip().startswith("//"):
+            continue
+        m = IMPORT.match(line)
+        if m:
+            found.append((number, m.group(1) or "", (m.group(2) or "").strip(), m.group(3)))
     return found
 
 

@@ -1,7 +1,7 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for LinuxIO only (the
  * layers above reach them through LinuxIO's typed wrappers): epoll, eventfd, openat2 and
- * its RESOLVE_* flags, O_PATH, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
+ * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
  * listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.

@@ -242,14 +242,16 @@ public final class AsyncSocket: Sendable {
         .shutdown, syscall: "shutdown", errno: .badFileDescriptor, descriptors: [descriptor], message: "the socket was closed")
     }
     defer { owner.operationFinished() }
-    let how: Int32
+    let how: FileDescriptor.ShutdownDirection
     switch direction {
-    case .read: how = Int32(SHUT_RD)
-    case .write: how = Int32(SHUT_WR)
-    case .both: how = Int32(SHUT_RDWR)
+    case .read: how = .read
+    case .write: how = .write
+    case .both: how = .readWrite
     }
-    if Glibc.shutdown(descriptor.rawValue, how) != 0 {
-      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: Errno(rawValue: errno), descriptors: [descriptor])
+    do throws(Errno) {
+      try descriptor.shutdown(how)
+    } catch {
+      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: error, descriptors: [descriptor])
     }
   }
 

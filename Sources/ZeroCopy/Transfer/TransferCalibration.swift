@@ -536,8 +536,8 @@ public enum TransferCalibration {
       do {
         drain = try Drain(readEnd)
       } catch {
-        _ = Glibc.close(writeEnd)
-        _ = Glibc.close(readEnd)
+        try? FileDescriptor(rawValue: writeEnd).close()
+        try? FileDescriptor(rawValue: readEnd).close()
         throw ZeroCopyError(.transfer, syscall: "pthread_create", errno: error, message: "calibration drain thread")
       }
     }

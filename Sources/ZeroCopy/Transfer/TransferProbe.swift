@@ -111,7 +111,7 @@ public enum TransferProbe {
     var cleanup: [FilePath] = []
     var descriptors: [CInt] = []
     defer {
-      for fd in descriptors { _ = Glibc.close(fd) }
+      for fd in descriptors { try? FileDescriptor(rawValue: fd).close() }
       for path in cleanup { try? FileDescriptor.currentWorkingDirectory.removeEntry(path) }
     }
     func tempFile(in directory: FilePath, _ name: String, contents: [UInt8]?) -> CInt? {
@@ -157,7 +157,7 @@ public enum TransferProbe {
       guard let p = makePipe(), let d = tempFile(in: base, "dst", contents: nil) else { return .skipped("set-up failed") }
       descriptors += [p.0, p.1]
       guard writeAll(p.1, payload) else { return .skipped("set-up failed") }
-      _ = Glibc.close(p.1)
+      try? FileDescriptor(rawValue: p.1).close()
       descriptors.removeAll { $0 == p.1 }
       (source, destination, reader) = (p.0, d, d)
     case .tcpToFile:
