@@ -282,7 +282,7 @@ public struct SpliceStrategy: TransferStrategy {
           count: .bytes(chunk.count))
       }
     }
-    return try pool.withPipe { (pipe) throws(ZeroCopyError) -> StrategyOutcome in
+    return try pool.withSplicedPipe { (pipe) throws(ZeroCopyError) -> StrategyOutcome in
       try context.transferChunks(syscall: "splice") { (chunk) throws(TransferFailure) in
         try chunk.source.spliceAll(
           to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
