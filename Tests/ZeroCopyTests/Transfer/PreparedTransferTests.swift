@@ -4,6 +4,7 @@
 // skips the fstatfs.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 import ZeroCopy
@@ -64,6 +65,29 @@ extension TransferTests {
       #expect(report.bytes == 8192)
       TransferFixtures.expectSame(
         try TransferFixtures.readFile(directory.file("b")), TransferFixtures.bytes(8192), "destination")
+    }
+
+    @Test("a 4 KiB copy_file_range is one system call (no read-ahead probes below the threshold); 1 MiB on ext4 probes")
+    func smallCopyFileRangeMakesNoProbes() throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(1 << 20))
+      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
+      defer { try? target.close() }
+      let prepared = try PreparedTransfer(from: source, to: target)
+      let options = TransferOptions(allowFallback: false)
+      let small = try prepared.runBlocking(offset: 0, count: 4096, at: 0, strategy: .copyFileRange, options: options)
+      #expect(small.bytes == 4096)
+      #expect(small.syscalls == 1, "\(small)")
+      // Above the threshold, on ext4 (which copies through the page cache), the source is
+      // checked (and read) ahead: the probes are counted.
+      if (try? source.fileSystemType()) == 0xEF53 {
+        let large = try prepared.runBlocking(offset: 0, count: 1 << 20, at: 0, strategy: .copyFileRange, options: options)
+        #expect(large.bytes == 1 << 20)
+        #expect(large.syscalls > 1, "\(large)")
+      }
     }
 
     @Test("without a count, the source's size is read again: a file that grew since preparing is sent whole")
