@@ -15,7 +15,13 @@ Reads the two tables that follow the markers `<!-- check-layers: modules -->` an
   5. no C header, C source or module map reaches out of its component (CShims/,
      Benchmarks/c/, or its module's directory under Sources/) by a relative path
      (`#include "../../CShims/x.h"`, `header "../x.h"`), and no header is in two module maps;
-  6. every listed exception still occurs (a stale one must be deleted).
+  6. every listed exception still occurs (a stale one must be deleted);
+  7. no Swift file under Sources/ZeroCopy calls a Glibc system call (or libc's wrapper of
+     one: `fstatat(`, `ioctl(`, `poll(`… — SYSCALLS below) directly, except as the table
+     after `<!-- check-layers: zerocopy-syscalls -->` allows (a file and its calls, or `*`
+     for every call in it); system calls go through LinuxIO's typed wrappers, which have
+     the one EINTR loop and the one errno conversion. An allowed call that no longer
+     occurs must be deleted from the table, as a stale exception.
 
 Exit 0 with "check-layers: N passed, 0 failed", or 1 with each violation and its file:line.
 Usage: check-layers.py [REPO_ROOT]
@@ -40,7 +46,7 @@ IMPORT = re.compile(
 def tables(text):
     """The rows (lists of cells) of the table after each check-layers marker."""
     out = {}
-    for name in ("modules", "exceptions"):
+    for name in ("modules", "exceptions", "zerocopy-syscalls"):
         marker = "<!-- check-layers: %s -->" % name
         at = text.find(marker)
         if at < 0:
@@ -55,6 +61,45 @@ def tables(text):
             rows.append(cells)
         out[name] = rows[1:]  # without the header row
     return out
+
+
+# Glibc functions that are system calls (or thin libc wrappers of one) and may not be called
+# from Sources/ZeroCopy directly: a call is the name followed by `(`, bare or as `Glibc.name(`,
+# not preceded by another `.` (a method) or a word character, outside comments and string literals; `stat()` with no
+# arguments is a Swift call (`stat()`, the C struct's initializer; a method `close()`), and a
+# first argument with a label is Swift.
+SYSCALLS = set("""
+open openat close read write pread pwrite readv writev preadv pwritev lseek fstat fstatat stat lstat
+statx mkdir mkdirat unlink unlinkat rename renameat link linkat symlink symlinkat readlink readlinkat
+mknod mknodat chmod fchmod fchmodat chown fchown fchownat lchown utimensat futimens utimes ftruncate
+truncate fallocate posix_fallocate fsync fdatasync ioctl fcntl poll ppoll select epoll_create1
+epoll_ctl epoll_wait dup dup2 dup3 pipe pipe2 socket socketpair bind listen accept accept4 connect
+send sendto sendmsg recv recvfrom recvmsg shutdown getsockopt setsockopt getsockname getpeername
+mmap munmap madvise mlock munlock opendir fdopendir readdir closedir fgetxattr fsetxattr flistxattr
+fremovexattr lgetxattr lsetxattr llistxattr lremovexattr getxattr setxattr listxattr removexattr
+eventfd pthread_sigmask sigprocmask kill getrlimit setrlimit statfs fstatfs syscall posix_fadvise
+access faccessat realpath sendfile splice tee vmsplice copy_file_range
+""".split())
+SYSCALL_CALL = re.compile(r"(?:(?<=Glibc\.)|(?<![\w.$]))(" + "|".join(sorted(SYSCALLS)) + r")\s*\(")
+
+
+def syscall_calls(path):
+    """(line number, name) of each direct system call in a Swift file."""
+    found = []
+    for number, line in code_lines(path):
+        code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)
+        if "//" in code:
+            code = code[:code.index("//")]
+        for m in SYSCALL_CALL.finditer(code):
+            before, after = code[:m.start()], code[m.end():]
+            if re.search(r"\b(func|case|await)\s*$", before):
+                continue  # a declaration, an enum case, a Swift async call
+            if after.lstrip().startswith(")"):
+                continue  # no argument: `stat()` is the struct, `close()` a Swift method
+            if re.match(r"\s*\w+\s*:(?!:)", after):
+                continue  # a labelled argument: a Swift function
+            found.append((number, m.group(1)))
+    return found
 
 
 def names(cell):
@@ -85,14 +130,13 @@ def swift_files(directory):
                 yield os.path.join(base, f)
 
 
-def imports(path):
-    """(line number, attributes, access, module) for each import outside string literals."""
-    found = []
+def code_lines(path):
+    """(line number, line) of a Swift file outside multi-line string literals and block
+    comments, which hold example code."""
     in_string = False
     in_comment = 0
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
-            # Multi-line string literals ("""…""") and block comments hold example code.
             quotes = line.count('"""')
             if in_string:
                 if quotes % 2 == 1:
@@ -100,15 +144,21 @@ def imports(path):
                 continue
             if quotes % 2 == 1:
                 in_string = True
-            stripped = line.strip()
-            if in_comment or stripped.startswith("/*"):
+            if in_comment or line.strip().startswith("/*"):
                 in_comment += line.count("/*") - line.count("*/")
                 continue
-            if stripped.startswith("//"):
-                continue
-            m = IMPORT.match(line)
-            if m:
-                found.append((number, m.group(1) or "", (m.group(2) or "").strip(), m.group(3)))
+            yield number, line
+
+
+def imports(path):
+    """(line number, attributes, access, module) for each import outside string literals."""
+    found = []
+    for number, line in code_lines(path):
+        if line.strip().startswith("//"):
+            continue
+        m = IMPORT.match(line)
+        if m:
+            found.append((number, m.group(1) or "", (m.group(2) or "").strip(), m.group(3)))
     return found
 
 
@@ -208,6 +258,31 @@ def main():
                                 problems.append("%s:%d: %s is also in %s: a header belongs to one module"
                                                 % (rel, number, target, mapped[full]))
                             mapped[full] = rel
+
+    # Direct system calls in ZeroCopy: only the allow-listed ones.
+    allowed_calls = {}
+    for cells in t["zerocopy-syscalls"]:
+        if len(cells) >= 3 and names(cells[0]):
+            allowed_calls[next(iter(names(cells[0])))] = names(cells[1])
+    used_calls = set()
+    zerocopy = os.path.join(ROOT, "Sources", "ZeroCopy")
+    for path in swift_files(zerocopy):
+        rel = os.path.relpath(path, ROOT)
+        allowed = allowed_calls.get(rel, set())
+        for number, call in syscall_calls(path):
+            checks += 1
+            if "*" in allowed or call in allowed:
+                used_calls.add((rel, "*" if "*" in allowed else call))
+            else:
+                problems.append("%s:%d: a direct system call `%s(` in ZeroCopy: use LinuxIO's typed wrapper (add one "
+                                "there if it is missing), or allow it in Docs/Architecture.md's zerocopy-syscalls "
+                                "table with the reason" % (rel, number, call))
+    for rel, calls in allowed_calls.items():
+        for call in calls:
+            checks += 1
+            if (rel, call) not in used_calls:
+                problems.append("Docs/Architecture.md: `%s` is allowed in %s but no longer called there (or the file "
+                                "is gone): delete it from the zerocopy-syscalls table" % (call, rel))
 
     for key, reason in exceptions.items():
         checks += 1

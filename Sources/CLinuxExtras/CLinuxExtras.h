@@ -1,7 +1,7 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for LinuxIO only (the
  * layers above reach them through LinuxIO's typed wrappers): epoll, eventfd, openat2 and
- * its RESOLVE_* flags, O_PATH, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
+ * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
  * listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
@@ -28,6 +28,17 @@
 static const int zc_extras_O_PATH = O_PATH;
 #else
 static const int zc_extras_O_PATH = 010000000; /* asm-generic/fcntl.h */
+#endif
+
+/* lseek's SEEK_DATA and SEEK_HOLE (Linux 3.1): <unistd.h> defines them only under
+ * _GNU_SOURCE, which Swift's Glibc module does not see; the values are the same on every
+ * Linux architecture (include/uapi/linux/fs.h). */
+#ifdef SEEK_DATA
+static const int zc_extras_SEEK_DATA = SEEK_DATA;
+static const int zc_extras_SEEK_HOLE = SEEK_HOLE;
+#else
+static const int zc_extras_SEEK_DATA = 3;
+static const int zc_extras_SEEK_HOLE = 4;
 #endif
 
 #ifndef __NR_openat2

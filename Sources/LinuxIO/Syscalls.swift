@@ -9,8 +9,9 @@ import CLinuxExtras
 import CZeroCopy
 import Glibc
 
+/// The injected errno for funnel `name` (debug builds, Mocking.swift), as `-errno`.
 @inline(__always)
-private func forced(_ name: String) -> Int? {
+internal func forced(_ name: String) -> Int? {
   #if DEBUG
     if let errno = mockedErrno(name) { return -Int(errno.rawValue) }
   #endif

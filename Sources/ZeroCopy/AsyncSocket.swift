@@ -86,19 +86,20 @@ public final class AsyncSocket: Sendable {
     let fd = try makeSocket(family: address.family)
     let socket = AsyncSocket(takingOwnershipOf: fd, engine: engine)
     if reuseAddress && address.family != AF_UNIX {
-      var one: Int32 = 1
-      _ = setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+      try? fd.setOption(level: SOL_SOCKET, SO_REUSEADDR, to: 1)
     }
-    let bound = address.bytes.withUnsafeBytes {
-      bind(fd.rawValue, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
+    let bound: Result<Void, Errno> = address.bytes.withUnsafeBytes { bytes in
+      Result { () throws(Errno) in try fd.bind(to: bytes.baseAddress!, length: UInt32(bytes.count)) }
     }
-    if bound != 0 {
+    if case .failure(let error) = bound {
       throw ZeroCopyError(
-        .listen, syscall: "bind", errno: Errno(rawValue: errno), paths: address.path.map { [$0] } ?? [],
-        descriptors: [fd], message: "binding to \(address)")
+        .listen, syscall: "bind", errno: error, paths: address.path.map { [$0] } ?? [], descriptors: [fd],
+        message: "binding to \(address)")
     }
-    if Glibc.listen(fd.rawValue, backlog) != 0 {
-      throw ZeroCopyError(.listen, syscall: "listen", errno: Errno(rawValue: errno), descriptors: [fd])
+    do throws(Errno) {
+      try fd.listen(backlog: backlog)
+    } catch {
+      throw ZeroCopyError(.listen, syscall: "listen", errno: error, descriptors: [fd])
     }
     return socket
   }
@@ -109,22 +110,21 @@ public final class AsyncSocket: Sendable {
   ///
   /// The corresponding C function is `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, …)`.
   public static func pair(engine: IOEngine = .default) throws(ZeroCopyError) -> (AsyncSocket, AsyncSocket) {
-    var fds: [Int32] = [-1, -1]
-    if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) != 0 {
-      throw ZeroCopyError(.socket, syscall: "socketpair", errno: Errno(rawValue: errno))
+    let fds: (FileDescriptor, FileDescriptor)
+    do throws(Errno) {
+      fds = try FileDescriptor.socketPair(domain: AF_UNIX, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+    } catch {
+      throw ZeroCopyError(.socket, syscall: "socketpair", errno: error)
     }
-    return (
-      AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: fds[0]), engine: engine),
-      AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: fds[1]), engine: engine)
-    )
+    return (AsyncSocket(takingOwnershipOf: fds.0, engine: engine), AsyncSocket(takingOwnershipOf: fds.1, engine: engine))
   }
 
   private static func makeSocket(family: Int32) throws(ZeroCopyError) -> FileDescriptor {
-    let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 {
-      throw ZeroCopyError(.socket, syscall: "socket", errno: Errno(rawValue: errno))
+    do throws(Errno) {
+      return try FileDescriptor.socket(domain: family, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+    } catch {
+      throw ZeroCopyError(.socket, syscall: "socket", errno: error)
     }
-    return FileDescriptor(rawValue: fd)
   }
 
   // MARK: - Operations
@@ -242,14 +242,16 @@ public final class AsyncSocket: Sendable {
         .shutdown, syscall: "shutdown", errno: .badFileDescriptor, descriptors: [descriptor], message: "the socket was closed")
     }
     defer { owner.operationFinished() }
-    let how: Int32
+    let how: FileDescriptor.ShutdownDirection
     switch direction {
-    case .read: how = Int32(SHUT_RD)
-    case .write: how = Int32(SHUT_WR)
-    case .both: how = Int32(SHUT_RDWR)
+    case .read: how = .read
+    case .write: how = .write
+    case .both: how = .readWrite
     }
-    if Glibc.shutdown(descriptor.rawValue, how) != 0 {
-      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: Errno(rawValue: errno), descriptors: [descriptor])
+    do throws(Errno) {
+      try descriptor.shutdown(how)
+    } catch {
+      throw ZeroCopyError(.shutdown, syscall: "shutdown", errno: error, descriptors: [descriptor])
     }
   }
 
@@ -260,14 +262,15 @@ public final class AsyncSocket: Sendable {
   /// The corresponding C function is `getsockname`.
   public func localAddress() throws(ZeroCopyError) -> SocketAddress {
     var storage = sockaddr_storage()
-    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    let rc = withUnsafeMutablePointer(to: &storage) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor.rawValue, $0, &length) }
+    let length: UInt32
+    do throws(Errno) {
+      length = try withUnsafeMutablePointer(to: &storage) { (pointer) throws(Errno) in
+        try descriptor.localAddress(into: pointer, capacity: UInt32(MemoryLayout<sockaddr_storage>.size))
+      }
+    } catch {
+      throw ZeroCopyError(.address, syscall: "getsockname", errno: error, descriptors: [descriptor])
     }
-    if rc != 0 {
-      throw ZeroCopyError(.address, syscall: "getsockname", errno: Errno(rawValue: errno), descriptors: [descriptor])
-    }
-    return SocketAddress(storage: storage, length: length)
+    return SocketAddress(storage: storage, length: socklen_t(length))
   }
 
   /// Closes the socket: operations in flight are cancelled and awaited, then the

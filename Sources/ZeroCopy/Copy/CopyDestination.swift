@@ -102,15 +102,25 @@ struct CopyDestination {
     loopExists: Bool = false
   ) throws(CopyRefusal) -> CopyDestination {
     var target = destination
-    var followed = stat()
-    let exists = destination.withPlatformString { stat($0, &followed) } == 0
-    let statErrno = exists ? 0 : errno
-    let isDirectory = exists && followed.st_mode & S_IFMT == S_IFDIR
+    let cwd = FileDescriptor.currentWorkingDirectory
+    let followed: Result<Stat, Errno> = Result { () throws(Errno) in
+      try cwd.status(of: destination, followingSymbolicLinks: true)
+    }
+    let exists: Bool
+    let isDirectory: Bool
+    var statErrno: Errno? = nil
+    switch followed {
+    case .success(let status):
+      exists = true
+      isDirectory = status.rawValue.st_mode & S_IFMT == S_IFDIR
+    case .failure(let error):
+      (exists, isDirectory, statErrno) = (false, false, error)
+    }
     switch rule {
     case .intoDirectory:
       guard isDirectory else {
         let why =
-          exists || statErrno == ENOTDIR
+          exists || statErrno == .notDirectory
           ? "the destination ends with '/' (or is a target directory) but is not a directory"
           : "the destination ends with '/' (or is a target directory) but no such directory exists"
         throw CopyRefusal(exists ? "stat" : "open", .notDirectory, why, path: destination)
@@ -127,17 +137,18 @@ struct CopyDestination {
       break
     }
 
-    var own = stat()
-    guard target.withPlatformString({ lstat($0, &own) }) == 0 else {
+    guard let own = try? cwd.status(of: target, followingSymbolicLinks: false).rawValue else {
       // Nothing there (or a path component is missing, which opening will report).
       return CopyDestination(path: target, kind: .missing, status: nil, isSymbolicLink: false)
     }
     var result = CopyDestination(path: target, kind: Kind(own.st_mode), status: own, isSymbolicLink: false)
     if own.st_mode & S_IFMT == S_IFLNK {
       guard following else { return CopyDestination(path: target, kind: .other, status: own, isSymbolicLink: true) }
-      var through = stat()
-      guard target.withPlatformString({ stat($0, &through) }) == 0 else {
-        let e = Errno(rawValue: errno)
+      let through: stat
+      do throws(Errno) {
+        through = try cwd.status(of: target, followingSymbolicLinks: true).rawValue
+      } catch {
+        let e = error
         if e == .noSuchFileOrDirectory {
           throw CopyRefusal("stat", e, "not writing through dangling symlink", path: target)
         }
@@ -172,8 +183,9 @@ struct CopyDestination {
     guard a.lastComponent == b.lastComponent else { return false }
     func directory(_ path: FilePath) -> stat? {
       let parent = path.removingLastComponent()
-      var st = stat()
-      return (parent.isEmpty ? "." : parent).withPlatformString { stat($0, &st) } == 0 ? st : nil
+      return try? FileDescriptor.currentWorkingDirectory.status(
+        of: parent.isEmpty ? "." : parent, followingSymbolicLinks: true
+      ).rawValue
     }
     guard let x = directory(a), let y = directory(b) else { return false }
     return isSame(x, y)

@@ -24,10 +24,10 @@ enum MetadataTarget {
     case .descriptor(let fd):
       return try body(FileDescriptor(rawValue: fd), nil)
     case .entry(let directory, let name):
-      let opened = name.withPlatformString { openat(directory, $0, TreeWalker.openPath | O_NOFOLLOW | O_CLOEXEC) }
-      guard opened >= 0 else { throw Errno(rawValue: errno) }
-      defer { _ = Glibc.close(opened) }
-      return try body(nil, FilePath("/proc/self/fd/\(opened)"))
+      let opened = try FileDescriptor(rawValue: directory).open(
+        relative: name, .readOnly, options: [.path, .noFollow, .closeOnExec], retryOnInterrupt: false)
+      defer { try? opened.close() }
+      return try body(nil, FilePath("/proc/self/fd/\(opened.rawValue)"))
     }
   }
 }
@@ -92,27 +92,24 @@ struct CopyMetadata {
     }
 
     if preserve.contains(.timestamps) {
-      let times = [status.st_atim, status.st_mtim]
-      let rc: CInt
-      switch destination {
-      case .descriptor(let fd): rc = futimens(fd, times)
-      case .entry(let directory, let name):
-        rc = name.withPlatformString { utimensat(directory, $0, times, AT_SYMLINK_NOFOLLOW) }
-      }
-      if rc != 0 {
-        try problem(
-          .timestamps, destination.isEntry ? "utimensat" : "futimens", Errno(rawValue: errno), "cannot preserve the times")
+      do throws(Errno) {
+        switch destination {
+        case .descriptor(let fd): try FileDescriptor(rawValue: fd).setTimes(from: Stat(rawValue: status))
+        case .entry(let directory, let name):
+          try FileDescriptor(rawValue: directory).setTimes(of: name, from: Stat(rawValue: status))
+        }
+      } catch {
+        try problem(.timestamps, destination.isEntry ? "utimensat" : "futimens", error, "cannot preserve the times")
       }
     }
 
     var specialBitsKept = true
     if preserve.contains(.ownership) && (created || status.st_uid != current.st_uid || status.st_gid != current.st_gid) {
-      if chown(destination, status.st_uid, status.st_gid) != 0 {
-        let e = Errno(rawValue: errno)
+      if let e = changeOwner(destination, status.st_uid, status.st_gid) {
         if (e == .notPermitted || e == .invalidArgument) && !Self.privileged {
           // Not allowed to give the file away: keep the group if possible; the set-ID bits
           // are not copied (they would apply to another owner).
-          _ = chown(destination, UInt32.max, status.st_gid)
+          _ = changeOwner(destination, UInt32.max, status.st_gid)
           specialBitsKept = false
         } else {
           try problem(.ownership, destination.isEntry ? "fchownat" : "fchown", e, "cannot preserve the owner")
@@ -133,9 +130,8 @@ struct CopyMetadata {
         mode = kind == .directory ? (mode & 0o1777) | (current.st_mode & S_ISGID) : mode & 0o777
       }
       if mode != current.st_mode & 0o7777 || !specialBitsKept || created {
-        if chmod(destination, mode) != 0 {
-          try problem(
-            .mode, destination.isEntry ? "fchmodat" : "fchmod", Errno(rawValue: errno), "cannot preserve the permissions")
+        if let e = changeMode(destination, mode) {
+          try problem(.mode, destination.isEntry ? "fchmodat" : "fchmod", e, "cannot preserve the permissions")
         }
       }
       if let (syscall, e) = copyACL(Self.accessACL, from: source, to: destination, mayHaveOne: mayHaveACL) {
@@ -145,27 +141,41 @@ struct CopyMetadata {
         try problem(.mode, syscall, e, "cannot preserve the default ACL")
       }
     } else if let mode = modeWithoutPreserve, mode != current.st_mode & 0o7777 {
-      if chmod(destination, mode) != 0 {
+      if let e = changeMode(destination, mode) {
         throw MetadataFailure(
-          syscall: destination.isEntry ? "fchmodat" : "fchmod", errno: Errno(rawValue: errno),
-          message: "cannot set the permissions")
+          syscall: destination.isEntry ? "fchmodat" : "fchmod", errno: e, message: "cannot set the permissions")
       }
     }
     return notes
   }
 
-  private func chown(_ target: MetadataTarget, _ uid: uid_t, _ gid: gid_t) -> CInt {
-    switch target {
-    case .descriptor(let fd): return fchown(fd, uid, gid)
-    case .entry(let directory, let name):
-      return name.withPlatformString { fchownat(directory, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }
+  /// `fchown` or `fchownat` (a symbolic link itself); `uid_t.max`: the owner is kept.
+  /// Nil, or the errno.
+  private func changeOwner(_ target: MetadataTarget, _ uid: uid_t, _ gid: gid_t) -> Errno? {
+    let user = uid == uid_t.max ? nil : UserID(rawValue: uid)
+    let group = gid == gid_t.max ? nil : GroupID(rawValue: gid)
+    do throws(Errno) {
+      switch target {
+      case .descriptor(let fd): try FileDescriptor(rawValue: fd).setOwner(user: user, group: group)
+      case .entry(let directory, let name): try FileDescriptor(rawValue: directory).setOwner(of: name, user: user, group: group)
+      }
+      return nil
+    } catch {
+      return error
     }
   }
 
-  private func chmod(_ target: MetadataTarget, _ mode: mode_t) -> CInt {
-    switch target {
-    case .descriptor(let fd): return fchmod(fd, mode)
-    case .entry(let directory, let name): return name.withPlatformString { fchmodat(directory, $0, mode, 0) }
+  /// `fchmod` or `fchmodat`. Nil, or the errno.
+  private func changeMode(_ target: MetadataTarget, _ mode: mode_t) -> Errno? {
+    do throws(Errno) {
+      switch target {
+      case .descriptor(let fd): try FileDescriptor(rawValue: fd).setPermissions(FilePermissions(rawValue: mode))
+      case .entry(let directory, let name):
+        try FileDescriptor(rawValue: directory).setPermissions(of: name, to: FilePermissions(rawValue: mode))
+      }
+      return nil
+    } catch {
+      return error
     }
   }
 

@@ -38,23 +38,24 @@ extension CopyPolicy {
     from source: FilePath, to destination: FilePath, modeWithoutPreserve: FilePermissions? = nil
   ) throws(ZeroCopyError) -> [String] {
     func opened(_ path: FilePath) throws(ZeroCopyError) -> (CInt, stat) {
-      let fd = path.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-      guard fd >= 0 else {
-        throw ZeroCopyError(
-          .copy, syscall: "open", errno: Errno(rawValue: errno), paths: [path], message: "cannot open the directory")
+      let fd: FileDescriptor
+      do throws(Errno) {
+        fd = try FileDescriptor.currentWorkingDirectory.open(
+          relative: path, .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+      } catch {
+        throw ZeroCopyError(.copy, syscall: "open", errno: error, paths: [path], message: "cannot open the directory")
       }
-      var status = stat()
-      guard fstat(fd, &status) == 0 else {
-        let e = Errno(rawValue: errno)
-        _ = Glibc.close(fd)
-        throw ZeroCopyError(.copy, syscall: "fstat", errno: e, paths: [path], message: "cannot stat the directory")
+      do throws(Errno) {
+        return (fd.rawValue, try fd.status().rawValue)
+      } catch {
+        try? fd.close()
+        throw ZeroCopyError(.copy, syscall: "fstat", errno: error, paths: [path], message: "cannot stat the directory")
       }
-      return (fd, status)
     }
     let (sourceFD, sourceStatus) = try opened(source)
-    defer { _ = Glibc.close(sourceFD) }
+    defer { try? FileDescriptor(rawValue: sourceFD).close() }
     let (destinationFD, destinationStatus) = try opened(destination)
-    defer { _ = Glibc.close(destinationFD) }
+    defer { try? FileDescriptor(rawValue: destinationFD).close() }
     do {
       return try CopyMetadata(policy: self).apply(
         from: .descriptor(sourceFD), status: sourceStatus, to: .descriptor(destinationFD), current: destinationStatus,

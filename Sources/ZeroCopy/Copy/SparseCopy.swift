@@ -31,12 +31,6 @@ public enum SparseMode: String, Sendable, Hashable, CaseIterable, CustomStringCo
 
 /// Data segments and zero runs.
 enum SparseFiles {
-  /// `SEEK_DATA` and `SEEK_HOLE` (Linux 3.1; <unistd.h> defines them only with
-  /// `_GNU_SOURCE`, which `import Glibc` does not see): the same values on every Linux
-  /// architecture.
-  static let seekData: CInt = 3
-  static let seekHole: CInt = 4
-
   /// cp's heuristic: a regular file whose allocated blocks cannot hold its size has holes.
   static func looksSparse(_ status: stat) -> Bool {
     status.st_mode & S_IFMT == S_IFREG && Int64(status.st_blocks) < Int64(status.st_size) / 512
@@ -72,23 +66,28 @@ enum SparseFiles {
       guard position < end else { return nil }
       defer { first = false }
       syscalls += 1
-      let start = lseek(descriptor, off_t(position), SparseFiles.seekData)
-      if start < 0 {
-        if errno == ENXIO { return nil }  // only a hole is left before the end of the file
-        if first && (errno == EINVAL || errno == EOPNOTSUPP) {
+      let file = FileDescriptor(rawValue: descriptor)
+      let start: Int64
+      do throws(Errno) {
+        start = try file.seek(toData: position)
+      } catch {
+        if error == .noSuchAddressOrDevice { return nil }  // only a hole is left before the end of the file
+        if first && (error == .invalidArgument || error == .notSupported) {
           holesUnsupported = true
           defer { position = end }
           return position..<end
         }
-        throw Errno(rawValue: errno)
+        throw error
       }
-      guard Int64(start) < end else { return nil }
+      guard start < end else { return nil }
       syscalls += 1
-      var stop = Int64(lseek(descriptor, start, SparseFiles.seekHole))
-      if stop < 0 {
+      var stop: Int64
+      do throws(Errno) {
+        stop = try file.seek(toHole: start)
+      } catch {
         // ENXIO: the file shrank under us; the segment ends where the file now ends.
-        guard errno == ENXIO else { throw Errno(rawValue: errno) }
-        stop = Int64(start)
+        guard error == .noSuchAddressOrDevice else { throw error }
+        stop = start
       }
       stop = Swift.min(stop, end)
       position = stop

@@ -3,6 +3,8 @@
 // now (a signal, a deadline) can remove them instead of leaving partial copies behind.
 
 import Glibc
+import LinuxIO
+import SystemPackage
 
 /// Cleans up after copies that cannot finish: a program's signal path calls
 /// ``removeUnfinishedFiles()`` when it must exit before its copies have returned.
@@ -98,7 +100,8 @@ final class UnfinishedFiles: @unchecked Sendable {
     lock.withLock {
       var count = 0
       for (id, entry) in entries {
-        if unlinkat(entry.directory, entry.name, 0) == 0 { count += 1 }
+        let name = entry.name.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+        if (try? FileDescriptor(rawValue: entry.directory).removeEntry(name)) != nil { count += 1 }
         removed.insert(id)
       }
       entries.removeAll()

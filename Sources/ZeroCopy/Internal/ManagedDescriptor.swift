@@ -51,8 +51,7 @@ internal final class ManagedDescriptor: @unchecked Sendable {
 
   /// Classifies `descriptor` with `fstat` (regular file / block device, socket, or stream).
   static func kind(of descriptor: FileDescriptor) -> Kind {
-    var st = stat()
-    guard fstat(descriptor.rawValue, &st) == 0 else { return .stream }
+    guard let st = try? descriptor.status().rawValue else { return .stream }
     switch st.st_mode & S_IFMT {
     case S_IFREG, S_IFBLK: return .regular
     case S_IFSOCK: return .socket

@@ -217,7 +217,7 @@ internal final class PoolBackend: @unchecked Sendable {
 
   private func pollerLoop() {
     var watched: [Operation] = []
-    var fds: [pollfd] = []
+    var fds = PollSet()
     var drain = [UInt8](repeating: 0, count: 64)
     while true {
       lock.lock()
@@ -247,23 +247,24 @@ internal final class PoolBackend: @unchecked Sendable {
 
       fds.removeAll(keepingCapacity: true)
       // Without a wake-up pipe, poll(2) ignores the negative descriptor and times out.
-      fds.append(pollfd(fd: wakeReadEnd?.rawValue ?? -1, events: Int16(POLLIN), revents: 0))
+      fds.append(wakeReadEnd ?? FileDescriptor(rawValue: -1), events: .readable)
       for op in watched {
-        fds.append(pollfd(fd: op.spec.descriptor!.rawValue, events: op.spec.pollEvents, revents: 0))
+        fds.append(op.spec.descriptor!, events: PollEvents(rawValue: op.spec.pollEvents))
       }
-      let n = poll(&fds, nfds_t(fds.count), wakeReadEnd == nil ? PoolBackend.degradedPollMilliseconds : -1)
-      if n < 0 {
-        if errno == EINTR { continue }
-        fatalError("swift-zerocopy IOEngine (thread pool): poll failed: \(Errno(rawValue: errno))")
+      do throws(Errno) {
+        // EINTR is retried inside (the wake-up pipe, not a signal, says when to stop).
+        try fds.wait(timeoutMilliseconds: wakeReadEnd == nil ? PoolBackend.degradedPollMilliseconds : -1)
+      } catch {
+        fatalError("swift-zerocopy IOEngine (thread pool): poll failed: \(error)")
       }
-      if fds[0].revents != 0, let wakeReadEnd {
+      if !fds.returnedEvents(at: 0).isEmpty, let wakeReadEnd {
         _ = drain.withUnsafeMutableBytes { try? wakeReadEnd.read(into: $0) }
       }
       // Perform the ready operations without blocking; keep those that would block.
       var kept: [Operation] = []
       kept.reserveCapacity(watched.count)
       for (index, op) in watched.enumerated() {
-        if fds[index + 1].revents == 0 || op.shouldSkip {
+        if fds.returnedEvents(at: index + 1).isEmpty || op.shouldSkip {
           kept.append(op)
           continue
         }
@@ -289,12 +290,9 @@ internal final class PoolBackend: @unchecked Sendable {
   /// Whether `descriptor` is ready for `events` now (`poll` with a zero timeout); errors
   /// and hang-ups count as ready (the call then reports them).
   private static func isReady(_ descriptor: FileDescriptor, _ events: Int16) -> Bool {
-    var p = pollfd(fd: descriptor.rawValue, events: events, revents: 0)
-    while true {
-      let n = poll(&p, 1, 0)
-      if n < 0 && errno == EINTR { continue }
-      return n != 0
-    }
+    var one = PollSet()
+    one.append(descriptor, events: PollEvents(rawValue: events))
+    return (try? one.wait(timeoutMilliseconds: 0)) != 0
   }
 
   private func finishPolled(_ op: Operation, result: Int32, ranSyscall: Bool) {
@@ -370,7 +368,8 @@ internal final class PoolBackend: @unchecked Sendable {
 
   // MARK: - The blocking calls
 
-  /// Runs `spec` as a system call and returns its result or `-errno` (retrying `EINTR`).
+  /// Runs `spec` as a system call and returns its result or `-errno` (LinuxIO's and
+  /// swift-system's calls retry `EINTR`).
   /// With `polled`, the descriptor was reported ready and the call must not block:
   /// sockets use `MSG_DONTWAIT` (`-EAGAIN` means "wait again"), pipe writes go in
   /// `PIPE_BUF` pieces while the pipe stays writable.
@@ -379,78 +378,70 @@ internal final class PoolBackend: @unchecked Sendable {
     case .nop:
       return 0
     case .read(let fd, let buffer, let offset):
-      return retrying {
-        if let offset { return pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
-        return read(fd.rawValue, buffer.baseAddress, buffer.count)
+      return result {
+        if let offset { return try fd.read(fromAbsoluteOffset: offset, into: buffer) }
+        return try fd.read(into: buffer)
       }
     case .readFixed(let fd, let buffer, _, let offset):
-      return retrying { pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+      return result { try fd.read(fromAbsoluteOffset: offset, into: buffer) }
     case .writeFixed(let fd, let buffer, _, let offset):
-      return retrying { pwrite(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+      return result { try fd.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(buffer)) }
     case .write(let fd, let buffer, let offset):
       if polled && kind == .stream {
         return writeWhileWritable(fd, [UnsafeRawBufferPointer(buffer)])
       }
       if kind == .socket {
-        return retrying { send(fd.rawValue, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        return result { try fd.send(UnsafeRawBufferPointer(buffer), flags: [.noSignal, .dontWait]) }
       }
-      return retrying {
-        if let offset { return pwrite(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
-        return write(fd.rawValue, buffer.baseAddress, buffer.count)
+      return result {
+        if let offset { return try fd.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(buffer)) }
+        return try fd.write(UnsafeRawBufferPointer(buffer))
       }
     case .readv(let fd, let iovecs, let offset):
-      return retrying {
-        if let offset { return preadv(fd.rawValue, iovecs.baseAddress, Int32(iovecs.count), off_t(offset)) }
-        return readv(fd.rawValue, iovecs.baseAddress, Int32(iovecs.count))
-      }
+      let buffers = iovecs.map { UnsafeMutableRawBufferPointer(start: $0.iov_base, count: $0.iov_len) }
+      return result { try fd.unsafeRead(into: buffers, at: offset) }
     case .writev(let fd, let iovecs, let offset):
+      let buffers = iovecs.map { UnsafeRawBufferPointer(start: $0.iov_base, count: $0.iov_len) }
       if polled && kind != .regular {
-        return writeWhileWritable(fd, iovecs.map { UnsafeRawBufferPointer(start: $0.iov_base, count: $0.iov_len) })
+        return writeWhileWritable(fd, buffers)
       }
-      return retrying {
-        if let offset { return pwritev(fd.rawValue, iovecs.baseAddress, Int32(iovecs.count), off_t(offset)) }
-        return writev(fd.rawValue, iovecs.baseAddress, Int32(iovecs.count))
-      }
+      return result { try fd.unsafeWrite(buffers, at: offset) }
     case .fsync(let fd, let dataOnly):
-      return retrying { Int(dataOnly ? fdatasync(fd.rawValue) : fsync(fd.rawValue)) }
+      return result {
+        try fd.synchronize(dataOnly: dataOnly)
+        return 0
+      }
     case .open(let path, let mode, let options, let permissions):
-      do {
-        let fd = try FileDescriptor.open(
-          path, mode, options: options.union(.closeOnExec), permissions: permissions, retryOnInterrupt: true)
-        return fd.rawValue
-      } catch let error as Errno {
-        return .negated(error)
-      } catch {
-        return .negated(.ioError)
+      return result {
+        try FileDescriptor.open(
+          path, mode, options: options.union(.closeOnExec), permissions: permissions, retryOnInterrupt: true
+        ).rawValue
       }
     case .send(let fd, let buffer, _):
-      let flags = Int32(MSG_NOSIGNAL) | (polled ? Int32(MSG_DONTWAIT) : 0)
-      return retrying { send(fd.rawValue, buffer.baseAddress, buffer.count, flags) }
+      let flags: FileDescriptor.MessageFlags = polled ? [.noSignal, .dontWait] : .noSignal
+      return result { try fd.send(buffer, flags: flags) }
     case .recv(let fd, let buffer):
-      let flags = polled ? Int32(MSG_DONTWAIT) : 0
-      return retrying { recv(fd.rawValue, buffer.baseAddress, buffer.count, flags) }
+      return result { try fd.receive(into: buffer, flags: polled ? .dontWait : []) }
     case .accept(let fd):
-      let result = retrying { Int(accept(fd.rawValue, nil, nil)) }
-      if result >= 0 {
-        _ = fcntl(result, F_SETFD, FD_CLOEXEC)  // accept4 is hidden by Glibc's module
-      }
-      return result
+      return result { try fd.accept().rawValue }
     case .connect(let fd, let address, let length):
-      let result = retrying {
-        Int(connect(fd.rawValue, address.assumingMemoryBound(to: sockaddr.self), socklen_t(length)))
+      return result {
+        try fd.connect(to: address, length: length)
+        return 0
       }
-      return result
     }
   }
 
+  /// `call`'s result, or `-errno` (an error that is not an `Errno` — none of these calls
+  /// throws one — as `-EIO`).
   @inline(__always)
-  private static func retrying(_ call: () -> Int) -> Int32 {
-    while true {
-      let r = call()
-      if r >= 0 { return Int32(truncatingIfNeeded: r) }
-      let e = errno
-      if e == EINTR { continue }
-      return -e
+  private static func result<T: BinaryInteger>(_ call: () throws -> T) -> Int32 {
+    do {
+      return Int32(truncatingIfNeeded: try call())
+    } catch let error as Errno {
+      return .negated(error)
+    } catch {
+      return .negated(.ioError)
     }
   }
 
@@ -465,17 +456,20 @@ internal final class PoolBackend: @unchecked Sendable {
       var done = 0
       while done < piece.count {
         let n = min(piece.count - done, pipeBuf)
-        let r = write(fd.rawValue, piece.baseAddress! + done, n)
-        if r < 0 {
-          let e = errno
-          if e == EINTR { continue }
-          return total > 0 ? Int32(total) : -e
+        let r: Int
+        do {
+          r = try fd.write(UnsafeRawBufferPointer(rebasing: piece[done..<(done + n)]))  // retries EINTR
+        } catch {
+          return total > 0 ? Int32(total) : .negated(error as? Errno ?? .ioError)
         }
         done += r
         total += r
         if total >= Int(Int32.max) - pipeBuf { return Int32(total) }
-        var p = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
-        if poll(&p, 1, 0) <= 0 || p.revents & Int16(POLLOUT) == 0 { return Int32(total) }
+        var writable = PollSet()
+        writable.append(fd, events: .writable)
+        if (try? writable.wait(timeoutMilliseconds: 0)) ?? 0 <= 0 || !writable.returnedEvents(at: 0).contains(.writable) {
+          return Int32(total)
+        }
       }
     }
     return Int32(total)

@@ -104,15 +104,17 @@ extension Transfer {
     from source: FilePath, to destination: FilePath, strategy: some TransferStrategy = .automatic,
     options: CopyOptions = CopyOptions()
   ) throws(ZeroCopyError) -> TransferReport {
-    let input = source.withPlatformString { open($0, O_RDONLY | O_CLOEXEC) }
-    guard input >= 0 else {
+    let input: FileDescriptor
+    do throws(Errno) {
+      input = try FileDescriptor.currentWorkingDirectory.open(
+        relative: source, .readOnly, options: .closeOnExec, retryOnInterrupt: false)
+    } catch {
       throw ZeroCopyError(
-        .copy, syscall: "open", errno: Errno(rawValue: Glibc.errno), paths: [source, destination],
-        message: "cannot open the source")
+        .copy, syscall: "open", errno: error, paths: [source, destination], message: "cannot open the source")
     }
-    defer { _ = Glibc.close(input) }
+    defer { try? input.close() }
     let copier = FileCopier(
-      input: input, sourcePath: source, sourceName: source.lastComponent, destination: destination,
+      input: input.rawValue, sourcePath: source, sourceName: source.lastComponent, destination: destination,
       strategy: strategy, options: options)
     return try copier.run()
   }
@@ -211,8 +213,12 @@ private struct FileCopier<Strategy: TransferStrategy> {
   }
 
   func run() throws(ZeroCopyError) -> TransferReport {
-    var source = stat()
-    guard fstat(input, &source) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno)) }
+    let source: stat
+    do throws(Errno) {
+      source = try FileDescriptor(rawValue: input).status().rawValue
+    } catch {
+      throw fail("fstat", error)
+    }
     if source.st_mode & S_IFMT == S_IFDIR {
       throw fail("read", .isDirectory, "-r not specified; omitting directory (the source is a directory)", refusal: true)
     }
@@ -246,14 +252,13 @@ private struct FileCopier<Strategy: TransferStrategy> {
       if let confirm = policy.confirmReplace {  // a directory in the way too, as cp asks
         let question = ReplaceQuestion(
           destination: target.path, mode: UInt32(existing.st_mode & 0o7777),
-          isWritable: target.path.withPlatformString { access($0, W_OK) } == 0, willRemove: policy.replace != .writeInto)
+          isWritable: (try? FileDescriptor.currentWorkingDirectory.checkWritable(target.path)) != nil,
+          willRemove: policy.replace != .writeInto)
         if !confirm(question) { return skipped(target, "not replaced (the answer was no)") }
       }
       if let refusal = target.refusal(for: source, removing: removing, sourcePath: sourcePath) { throw fail(refusal) }
       if removing {
-        guard target.path.withPlatformString({ unlink($0) }) == 0 || Glibc.errno == ENOENT else {
-          throw fail("unlink", Errno(rawValue: Glibc.errno), "cannot remove the destination", target: target.path)
-        }
+        try removeDestination(target.path)
         policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: target.path))
         target = CopyDestination(path: target.path, kind: .missing, status: nil, isSymbolicLink: false)
       }
@@ -284,6 +289,26 @@ private struct FileCopier<Strategy: TransferStrategy> {
     }
   }
 
+  /// Removes the destination `path` (`unlink`); one already gone is fine.
+  func removeDestination(_ path: FilePath) throws(ZeroCopyError) {
+    do throws(Errno) {
+      try FileDescriptor.currentWorkingDirectory.removeEntry(path)
+    } catch  where error != .noSuchFileOrDirectory {
+      throw fail("unlink", error, "cannot remove the destination", target: path)
+    } catch {}
+  }
+
+  /// Closes `output`, the destination; `EINTR` is not an error (the descriptor is closed
+  /// on Linux, and retrying could close another thread's new descriptor).
+  func closeDestination(_ output: CInt, _ message: String? = nil, target: FilePath, bytes: Int64) throws(ZeroCopyError) {
+    do {
+      try FileDescriptor(rawValue: output).close()
+    } catch {
+      let errno = error as? Errno ?? .ioError
+      if errno != .interrupted { throw fail("close", errno, message, target: target, bytes: bytes) }
+    }
+  }
+
   /// The report of a copy that copied nothing.
   func skipped(_ target: CopyDestination, _ why: String) -> TransferReport {
     TransferReport(
@@ -296,14 +321,16 @@ private struct FileCopier<Strategy: TransferStrategy> {
   /// same source inode made before (an existing destination is replaced).
   func link(to earlier: FilePath, _ target: CopyDestination) throws(ZeroCopyError) -> TransferReport {
     policy.onEvent?(CopyEvent(kind: .copying, source: sourcePath, destination: target.path))
-    var rc = earlier.withPlatformString { e in target.path.withPlatformString { linkat(AT_FDCWD, e, AT_FDCWD, $0, 0) } }
-    if rc != 0 && Glibc.errno == EEXIST {
-      _ = target.path.withPlatformString { unlink($0) }
-      rc = earlier.withPlatformString { e in target.path.withPlatformString { linkat(AT_FDCWD, e, AT_FDCWD, $0, 0) } }
-    }
-    guard rc == 0 else {
-      throw fail(
-        "linkat", Errno(rawValue: Glibc.errno), "cannot create a hard link to \(earlier.shellQuoted)", target: target.path)
+    let cwd = FileDescriptor.currentWorkingDirectory
+    do throws(Errno) {
+      do throws(Errno) {
+        try cwd.createHardLink(to: earlier, named: target.path, in: cwd)
+      } catch  where error == .fileExists {
+        try? cwd.removeEntry(target.path)
+        try cwd.createHardLink(to: earlier, named: target.path, in: cwd)
+      }
+    } catch {
+      throw fail("linkat", error, "cannot create a hard link to \(earlier.shellQuoted)", target: target.path)
     }
     return TransferReport(
       strategy: "none", requestedStrategy: strategy.name, bytes: 0, requestedBytes: nil, sourceEndedEarly: false,
@@ -326,8 +353,12 @@ private struct FileCopier<Strategy: TransferStrategy> {
       finalMode = newFileMode(source) & ~processUmask
     }
     guard !preserve.isEmpty || finalMode != nil else { return [] }
-    var current = stat()
-    guard fstat(output, &current) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), target: target, bytes: bytes) }
+    let current: stat
+    do throws(Errno) {
+      current = try FileDescriptor(rawValue: output).status().rawValue
+    } catch {
+      throw fail("fstat", error, target: target, bytes: bytes)
+    }
     do {
       return try CopyMetadata(policy: policy).apply(
         from: .descriptor(input), status: source, to: .descriptor(output), current: current, kind: .file,
@@ -342,57 +373,76 @@ private struct FileCopier<Strategy: TransferStrategy> {
   /// Opens the destination itself (creating it, or through a symbolic link, or a FIFO or
   /// device as it is), checks it is not the source, truncates a regular file, copies.
   func copyInPlace(_ target: CopyDestination, source: stat, notes: [String]) throws(ZeroCopyError) -> TransferReport {
-    var flags = O_WRONLY | O_CLOEXEC
+    var openOptions: FileDescriptor.OpenOptions = .closeOnExec
     var created = false
     switch target.kind {
     case .missing:
       // Never through a symbolic link that appeared since: ELOOP instead.
-      flags |= O_CREAT | O_NOFOLLOW
+      openOptions.formUnion([.create, .noFollow])
       created = true
     case .regular:
-      if !target.isSymbolicLink { flags |= O_NOFOLLOW }
+      if !target.isSymbolicLink { openOptions.insert(.noFollow) }
     default:
       break  // a FIFO or device is opened as it is (a socket answers ENXIO, as for cp)
     }
-    var output = target.path.withPlatformString { open($0, flags, creationMode(source)) }
-    if output < 0 && target.kind != .missing && Glibc.errno != ENOENT && policy.replace == .removeIfUnwritable {
+    let cwd = FileDescriptor.currentWorkingDirectory
+    let permissions = FilePermissions(rawValue: creationMode(source))
+    func openOutput(_ options: FileDescriptor.OpenOptions) -> Result<FileDescriptor, Errno> {
+      Result { () throws(Errno) in
+        try cwd.open(relative: target.path, .writeOnly, options: options, permissions: permissions, retryOnInterrupt: false)
+      }
+    }
+    var result = openOutput(openOptions)
+    if case .failure(let e) = result, target.kind != .missing, e != .noSuchFileOrDirectory,
+      policy.replace == .removeIfUnwritable
+    {
       // cp -f: an existing file that cannot be opened is removed and created anew.
-      guard target.path.withPlatformString({ unlink($0) }) == 0 || Glibc.errno == ENOENT else {
-        throw fail("unlink", Errno(rawValue: Glibc.errno), "cannot remove the destination", target: target.path)
-      }
+      try removeDestination(target.path)
       policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: target.path))
-      output = target.path.withPlatformString {
-        open($0, O_WRONLY | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, creationMode(source))
-      }
+      result = openOutput([.closeOnExec, .create, .exclusiveCreate, .noFollow])
       created = true
     }
-    guard output >= 0 else {
-      throw fail("open", Errno(rawValue: Glibc.errno), "cannot create regular file (open the destination)", target: target.path)
+    let outputDescriptor: FileDescriptor
+    switch result {
+    case .success(let fd): outputDescriptor = fd
+    case .failure(let e):
+      throw fail("open", e, "cannot create regular file (open the destination)", target: target.path)
     }
+    let output = outputDescriptor.rawValue
     var closed = false
-    defer { if !closed { _ = Glibc.close(output) } }
-    var opened = stat()
-    guard fstat(output, &opened) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), target: target.path) }
+    defer { if !closed { try? outputDescriptor.close() } }
+    let opened: stat
+    do throws(Errno) {
+      opened = try outputDescriptor.status().rawValue
+    } catch {
+      throw fail("fstat", error, target: target.path)
+    }
     // Again on the descriptor: the name may have changed since it was resolved.
     if CopyDestination.isSame(opened, source) {
       throw fail("fstat", .invalidArgument, CopyDestination.sameFileMessage(source), target: target.path, refusal: true)
     }
     // Only a regular file is truncated (as O_TRUNC would): a FIFO or /dev/null is written as is.
     if opened.st_mode & S_IFMT == S_IFREG && opened.st_size > 0 {
-      guard ftruncate(output, 0) == 0 else { throw fail("ftruncate", Errno(rawValue: Glibc.errno), target: target.path) }
+      do throws(Errno) {
+        try outputDescriptor.truncate(toSize: 0)
+      } catch {
+        throw fail("ftruncate", error, target: target.path)
+      }
     }
     var report = try copyData(to: output, status: opened, source: source, target: target.path)
     report.notes = notes + report.notes
     if opened.st_mode & S_IFMT == S_IFREG {
       report.notes += try applyMetadata(to: output, source: source, created: created, target: target.path, bytes: report.bytes)
     }
-    if options.fsync && opened.st_mode & S_IFMT == S_IFREG && Glibc.fsync(output) != 0 {
-      throw fail("fsync", Errno(rawValue: Glibc.errno), target: target.path, bytes: report.bytes)
+    if options.fsync && opened.st_mode & S_IFMT == S_IFREG {
+      do throws(Errno) {
+        try outputDescriptor.synchronize()
+      } catch {
+        throw fail("fsync", error, target: target.path, bytes: report.bytes)
+      }
     }
     closed = true
-    if Glibc.close(output) != 0 && Glibc.errno != EINTR {
-      throw fail("close", Errno(rawValue: Glibc.errno), target: target.path, bytes: report.bytes)
-    }
+    try closeDestination(output, target: target.path, bytes: report.bytes)
     return report
   }
 
@@ -418,36 +468,54 @@ private struct FileCopier<Strategy: TransferStrategy> {
     }
     let parent = final.removingLastComponent()
     let directoryPath: FilePath = parent.isEmpty ? "." : parent
-    let directory = directoryPath.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard directory >= 0 else {
-      throw fail("open", Errno(rawValue: Glibc.errno), "cannot open the destination's directory", target: final)
+    let directoryDescriptor: FileDescriptor
+    do throws(Errno) {
+      directoryDescriptor = try FileDescriptor.currentWorkingDirectory.open(
+        relative: directoryPath, .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+    } catch {
+      throw fail("open", error, "cannot open the destination's directory", target: final)
     }
-    defer { _ = Glibc.close(directory) }
+    defer { try? directoryDescriptor.close() }
+    let directory = directoryDescriptor.rawValue
     let finalName: [CChar] = baseName.withPlatformString { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
 
-    var output: CInt = -1
+    var opening: Result<FileDescriptor, Errno> = .failure(.fileExists)
     var temporaryName: [CChar] = []
     for _ in 0..<16 {
       temporaryName = Self.temporaryName(for: finalName)
       // 0600 while it is written: nobody else reads a partial copy; the mode is set below.
-      output = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-      if output >= 0 || Glibc.errno != EEXIST { break }
+      opening = temporaryName.withUnsafeBufferPointer { name in
+        Result { () throws(Errno) in
+          try directoryDescriptor.open(
+            relative: name.baseAddress!, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+            permissions: [.ownerReadWrite], retryOnInterrupt: false)
+        }
+      }
+      if case .failure(.fileExists) = opening { continue }
+      break
     }
-    guard output >= 0 else {
-      throw fail(
-        "openat", Errno(rawValue: Glibc.errno),
-        "cannot create a temporary file in \(directoryPath.shellQuoted)", target: final)
+    let outputDescriptor: FileDescriptor
+    switch opening {
+    case .success(let fd): outputDescriptor = fd
+    case .failure(let e):
+      throw fail("openat", e, "cannot create a temporary file in \(directoryPath.shellQuoted)", target: final)
     }
+    let output = outputDescriptor.rawValue
+    let temporaryPath = temporaryName.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
     let token = UnfinishedFiles.shared.register(directory: directory, name: temporaryName)
     var renamed = false
     var closed = false
     defer {
-      if !closed { _ = Glibc.close(output) }
-      if !renamed && UnfinishedFiles.shared.forget(token) { _ = unlinkat(directory, temporaryName, 0) }
+      if !closed { try? outputDescriptor.close() }
+      if !renamed && UnfinishedFiles.shared.forget(token) { try? directoryDescriptor.removeEntry(temporaryPath) }
     }
     let untouched = "the bytes went to a temporary file, now removed; \(final.shellQuoted) is unchanged"
-    var opened = stat()
-    guard fstat(output, &opened) == 0 else { throw fail("fstat", Errno(rawValue: Glibc.errno), untouched, target: final) }
+    let opened: stat
+    do throws(Errno) {
+      opened = try outputDescriptor.status().rawValue
+    } catch {
+      throw fail("fstat", error, untouched, target: final)
+    }
     var report: TransferReport
     do {
       report = try copyData(to: output, status: opened, source: source, target: final)
@@ -458,17 +526,22 @@ private struct FileCopier<Strategy: TransferStrategy> {
     report.notes = notes + report.notes
     // The mode cp's result would have: an existing file keeps its own, a new one gets the
     // source's less the umask. An existing file's owner and group are kept when allowed.
-    if target.kind == .regular, let old = target.status {
-      if fchmod(output, old.st_mode & 0o7777) != 0 {
-        throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+    do throws(Errno) {
+      if target.kind == .regular, let old = target.status {
+        try outputDescriptor.setPermissions(FilePermissions(rawValue: old.st_mode & 0o7777))
+        if old.st_uid != opened.st_uid || old.st_gid != opened.st_gid {
+          do throws(Errno) {
+            try outputDescriptor.setOwner(user: UserID(rawValue: old.st_uid), group: GroupID(rawValue: old.st_gid))
+          } catch {
+            report.notes.append(
+              "the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(error.symbolicName))")
+          }
+        }
+      } else {
+        try outputDescriptor.setPermissions(FilePermissions(rawValue: newFileMode(source) & ~processUmask))
       }
-      if (old.st_uid != opened.st_uid || old.st_gid != opened.st_gid) && fchown(output, old.st_uid, old.st_gid) != 0 {
-        report.notes.append(
-          "the replaced file's owner \(old.st_uid):\(old.st_gid) could not be kept (\(Errno(rawValue: Glibc.errno).symbolicName))"
-        )
-      }
-    } else if fchmod(output, newFileMode(source) & ~processUmask) != 0 {
-      throw fail("fchmod", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+    } catch {
+      throw fail("fchmod", error, untouched, target: final, bytes: report.bytes)
     }
     do {
       report.notes += try applyMetadata(
@@ -477,15 +550,23 @@ private struct FileCopier<Strategy: TransferStrategy> {
       error.message = [error.message, untouched].compactMap { $0 }.joined(separator: "; ")
       throw error
     }
-    if options.fsync && Glibc.fsync(output) != 0 {
-      throw fail("fsync", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
+    if options.fsync {
+      do throws(Errno) {
+        try outputDescriptor.synchronize()
+      } catch {
+        throw fail("fsync", error, untouched, target: final, bytes: report.bytes)
+      }
     }
     closed = true
-    if Glibc.close(output) != 0 && Glibc.errno != EINTR {
-      throw fail("close", Errno(rawValue: Glibc.errno), untouched, target: final, bytes: report.bytes)
-    }
+    try closeDestination(output, untouched, target: final, bytes: report.bytes)
+    let finalPath = finalName.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
     let result = UnfinishedFiles.shared.finish(token) { () -> CInt in
-      renameat(directory, temporaryName, directory, finalName) == 0 ? 0 : Glibc.errno
+      do throws(Errno) {
+        try directoryDescriptor.rename(temporaryPath, to: finalPath, in: directoryDescriptor)
+        return 0
+      } catch {
+        return error.rawValue
+      }
     }
     guard let result else {
       renamed = true  // nothing left to remove: CopyCleanup removed it
@@ -495,13 +576,17 @@ private struct FileCopier<Strategy: TransferStrategy> {
         target: final, bytes: report.bytes)
     }
     guard result == 0 else {
-      _ = unlinkat(directory, temporaryName, 0)
+      try? directoryDescriptor.removeEntry(temporaryPath)
       renamed = true
       throw fail("rename", Errno(rawValue: result), "the destination was left unchanged", target: final, bytes: report.bytes)
     }
     renamed = true
-    if options.fsync && Glibc.fsync(directory) != 0 {
-      throw fail("fsync", Errno(rawValue: Glibc.errno), "the directory", target: final, bytes: report.bytes)
+    if options.fsync {
+      do throws(Errno) {
+        try directoryDescriptor.synchronize()
+      } catch {
+        throw fail("fsync", error, "the directory", target: final, bytes: report.bytes)
+      }
     }
     return report
   }
@@ -524,9 +609,11 @@ private struct FileCopier<Strategy: TransferStrategy> {
     let outputIsFile = status.st_mode & S_IFMT == S_IFREG
     var start: Int64? = nil
     if sourceIsFile || source.st_mode & S_IFMT == S_IFBLK {
-      let position = lseek(input, 0, SEEK_CUR)
-      guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno), target: target) }
-      start = Int64(position)
+      do throws(Errno) {
+        start = try FileDescriptor(rawValue: input).position()
+      } catch {
+        throw fail("lseek", error, target: target)
+      }
     }
     // A clone first (cp 9: --reflink=auto is the default): the whole file, one ioctl.
     var notCloned: String? = nil
@@ -580,7 +667,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
       }
     }
     // A descriptor passed in is left after what was copied.
-    if let start { _ = lseek(input, off_t(start + copied.length), SEEK_SET) }
+    if let start { try? FileDescriptor(rawValue: input).setPosition(start + copied.length) }
     copied.report.elapsed = clock.now - started
     copied.report.dataPath = dataPath(of: copied.report, output: output, outputIsFile: outputIsFile, notCloned: notCloned)
     return copied.report
@@ -591,7 +678,7 @@ private struct FileCopier<Strategy: TransferStrategy> {
     let size = Int64(source.st_size)
     monitor.setExpected(size)
     monitor.add(size)
-    _ = lseek(input, off_t(size), SEEK_SET)
+    try? FileDescriptor(rawValue: input).setPosition(size)
     return TransferReport(
       strategy: "reflink", requestedStrategy: strategy.name, bytes: size, requestedBytes: nil, sourceEndedEarly: false,
       syscalls: 1, elapsed: clock.now - started, fallbacks: [], notes: [], sourceKind: .file, destinationKind: .file,
@@ -672,8 +759,10 @@ private struct FileCopier<Strategy: TransferStrategy> {
         break
       }
     }
-    guard ftruncate(output, off_t(length)) == 0 else {
-      throw fail("ftruncate", Errno(rawValue: Glibc.errno), "cannot set the copy's length", target: target, bytes: merged.bytes)
+    do throws(Errno) {
+      try FileDescriptor(rawValue: output).truncate(toSize: length)
+    } catch {
+      throw fail("ftruncate", error, "cannot set the copy's length", target: target, bytes: merged.bytes)
     }
     merged.syscalls += segments.syscalls + 1
     if segments.holesUnsupported {
@@ -742,8 +831,10 @@ private struct FileCopier<Strategy: TransferStrategy> {
     } else {
       length = try run(start, 0, nil).bytesRead
     }
-    guard ftruncate(output, off_t(length)) == 0 else {
-      throw fail("ftruncate", Errno(rawValue: Glibc.errno), "cannot set the copy's length", target: target, bytes: written)
+    do throws(Errno) {
+      try FileDescriptor(rawValue: output).truncate(toSize: length)
+    } catch {
+      throw fail("ftruncate", error, "cannot set the copy's length", target: target, bytes: written)
     }
     var fallbacks: [TransferReport.Fallback] = []
     if !userSpace { fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: why)) }

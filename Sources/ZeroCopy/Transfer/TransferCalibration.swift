@@ -476,9 +476,10 @@ public enum TransferCalibration {
           .transfer, syscall: "mkstemp", errno: Errno(rawValue: Glibc.errno), paths: [directory],
           message: "calibration scratch file")
       }
-      _ = name.withUnsafeBufferPointer { unlink($0.baseAddress!) }
-      _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+      let path = name.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+      try? FileDescriptor.currentWorkingDirectory.removeEntry(path)
       descriptor = FileDescriptor(rawValue: fd)
+      try? descriptor.setCloseOnExec()
       guard fill, size > 0 else { return }
       // Bytes that differ from page to page (no compression or dedup shortcut anywhere).
       var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -505,7 +506,7 @@ public enum TransferCalibration {
       // Into the page cache: every route measures cached sources, as the benchmark does.
       var offset: Int64 = 0
       while offset < size {
-        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        let n = chunk.withUnsafeMutableBytes { (try? descriptor.read(fromAbsoluteOffset: offset, into: $0)) ?? 0 }
         if n <= 0 { break }
         offset += Int64(n)
       }
@@ -535,8 +536,8 @@ public enum TransferCalibration {
       do {
         drain = try Drain(readEnd)
       } catch {
-        _ = Glibc.close(writeEnd)
-        _ = Glibc.close(readEnd)
+        try? FileDescriptor(rawValue: writeEnd).close()
+        try? FileDescriptor(rawValue: readEnd).close()
         throw ZeroCopyError(.transfer, syscall: "pthread_create", errno: error, message: "calibration drain thread")
       }
     }
@@ -553,24 +554,29 @@ public enum TransferCalibration {
         }
         return .success(Sink(file: try ScratchFile(in: options.directory, size: size)))
       case .otherFileSystem:
-        var a = stat(), b = stat()
-        guard stat(options.directory.string, &a) == 0, stat(options.otherDirectory.string, &b) == 0,
-          access(options.otherDirectory.string, W_OK) == 0
+        let cwd = FileDescriptor.currentWorkingDirectory
+        guard let a = try? cwd.status(of: options.directory, followingSymbolicLinks: true).rawValue,
+          let b = try? cwd.status(of: options.otherDirectory, followingSymbolicLinks: true).rawValue,
+          (try? cwd.checkWritable(options.otherDirectory)) != nil
         else { return .failure(Refusal("\(options.otherDirectory) is not a writable directory")) }
         guard a.st_dev != b.st_dev else {
           return .failure(Refusal("\(options.otherDirectory) is on the same filesystem as \(options.directory)"))
         }
         return .success(Sink(file: try ScratchFile(in: options.otherDirectory, size: size)))
       case .pipe:
-        var fds: [CInt] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-          throw ZeroCopyError(.transfer, syscall: "pipe", errno: Errno(rawValue: Glibc.errno), message: "calibration pipe")
+        let ends: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        do throws(Errno) {
+          ends = try Pipe().releaseDescriptors()  // close-on-exec
+        } catch {
+          throw ZeroCopyError(.transfer, syscall: "pipe", errno: error, message: "calibration pipe")
         }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return .success(try Sink(writeEnd: fds[1], readEnd: fds[0]))
+        return .success(try Sink(writeEnd: ends.writeEnd.rawValue, readEnd: ends.readEnd.rawValue))
       case .socket:
-        guard let (client, server) = TransferProbe.makeTCPPair() else {
-          return .failure(Refusal("no TCP loopback connection: \(Errno(rawValue: Glibc.errno).symbolicName)"))
+        let client: CInt, server: CInt
+        do throws(Errno) {
+          (client, server) = try TransferProbe.makeTCPPair()
+        } catch {
+          return .failure(Refusal("no TCP loopback connection: \(error.symbolicName)"))
         }
         return .success(try Sink(writeEnd: client, readEnd: server))
       }
@@ -604,12 +610,10 @@ public enum TransferCalibration {
           let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
           let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
           defer { buffer.deallocate() }
-          while true {
-            let n = read(box.fd, buffer, 1 << 20)
-            if n > 0 || (n < 0 && errno == EINTR) { continue }
-            break
-          }
-          _ = close(box.fd)
+          let descriptor = FileDescriptor(rawValue: box.fd)
+          let chunk = UnsafeMutableRawBufferPointer(start: buffer, count: 1 << 20)
+          while let n = try? descriptor.read(into: chunk), n > 0 {}  // swift-system retries EINTR
+          try? descriptor.close()
           return nil
         }, box.toOpaque())
       if rc != 0 {

@@ -111,13 +111,16 @@ public enum TransferProbe {
     var cleanup: [FilePath] = []
     var descriptors: [CInt] = []
     defer {
-      for fd in descriptors { _ = Glibc.close(fd) }
-      for path in cleanup { _ = path.withPlatformString { unlink($0) } }
+      for fd in descriptors { try? FileDescriptor(rawValue: fd).close() }
+      for path in cleanup { try? FileDescriptor.currentWorkingDirectory.removeEntry(path) }
     }
     func tempFile(in directory: FilePath, _ name: String, contents: [UInt8]?) -> CInt? {
       let path = directory.appending(".zc-probe-\(tag)-\(name)")
-      let fd = path.withPlatformString { open($0, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-      guard fd >= 0 else { return nil }
+      guard
+        let fd = try? FileDescriptor.currentWorkingDirectory.open(
+          relative: path, .readWrite, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite
+        ).rawValue
+      else { return nil }
       cleanup.append(path)
       descriptors.append(fd)
       if let contents, !writeAll(fd, contents) { return nil }
@@ -146,7 +149,7 @@ public enum TransferProbe {
       (source, destination, reader) = (s, p.1, p.0)
     case .fileToTCP, .fileToUnix:
       guard let s = tempFile(in: base, "src", contents: payload),
-        let pair = route == .fileToTCP ? makeTCPPair() : makeUnixPair()
+        let pair = route == .fileToTCP ? try? makeTCPPair() : makeUnixPair()
       else { return .skipped("set-up failed") }
       descriptors += [pair.0, pair.1]
       (source, destination, reader) = (s, pair.0, pair.1)
@@ -154,14 +157,16 @@ public enum TransferProbe {
       guard let p = makePipe(), let d = tempFile(in: base, "dst", contents: nil) else { return .skipped("set-up failed") }
       descriptors += [p.0, p.1]
       guard writeAll(p.1, payload) else { return .skipped("set-up failed") }
-      _ = Glibc.close(p.1)
+      try? FileDescriptor(rawValue: p.1).close()
       descriptors.removeAll { $0 == p.1 }
       (source, destination, reader) = (p.0, d, d)
     case .tcpToFile:
-      guard let pair = makeTCPPair(), let d = tempFile(in: base, "dst", contents: nil) else { return .skipped("set-up failed") }
+      guard let pair = try? makeTCPPair(), let d = tempFile(in: base, "dst", contents: nil) else {
+        return .skipped("set-up failed")
+      }
       descriptors += [pair.0, pair.1]
       guard writeAll(pair.0, payload) else { return .skipped("set-up failed") }
-      _ = shutdown(pair.0, CInt(SHUT_WR))
+      try? FileDescriptor(rawValue: pair.0).shutdown(.write)
       (source, destination, reader) = (pair.1, d, d)
     }
 
@@ -198,36 +203,31 @@ public enum TransferProbe {
   }
 
   private static func device(of path: FilePath) -> UInt64? {
-    var st = stat()
-    return path.withPlatformString { stat($0, &st) } == 0 ? UInt64(st.st_dev) : nil
+    (try? FileDescriptor.currentWorkingDirectory.status(of: path, followingSymbolicLinks: true)).map {
+      UInt64($0.rawValue.st_dev)
+    }
   }
 
   private static func writeAll(_ fd: CInt, _ bytes: [UInt8]) -> Bool {
-    var done = 0
-    while done < bytes.count {
-      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-      if n < 0 && Glibc.errno == EINTR { continue }
-      if n <= 0 { return false }
-      done += n
-    }
-    return true
+    (try? FileDescriptor(rawValue: fd).writeAll(bytes)) != nil  // swift-system: retries EINTR and short writes
   }
 
   /// Reads `count` bytes back: a file from offset 0, a stream with a 1 s poll timeout.
   private static func readBack(_ fd: CInt, count: Int, positioned: Bool) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: count)
     var got = 0
+    let descriptor = FileDescriptor(rawValue: fd)
     while got < count {
-      let n: Int
+      let n: Int?
       if positioned {
-        n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, count - got, off_t(got)) }
+        n = out.withUnsafeMutableBytes { try? descriptor.read(fromAbsoluteOffset: Int64(got), into: .init(rebasing: $0[got...])) }
       } else {
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, 1000) > 0 else { break }
-        n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, count - got) }
+        var readable = PollSet()
+        readable.append(descriptor, events: .readable)
+        guard (try? readable.wait(timeoutMilliseconds: 1000)) ?? 0 > 0 else { break }
+        n = out.withUnsafeMutableBytes { try? descriptor.read(into: .init(rebasing: $0[got...])) }
       }
-      if n < 0 && Glibc.errno == EINTR { continue }
-      if n <= 0 { break }
+      guard let n, n > 0 else { break }
       got += n
     }
     return Array(out.prefix(got))
@@ -240,50 +240,33 @@ public enum TransferProbe {
   }
 
   private static func makeUnixPair() -> (CInt, CInt)? {
-    var fds: (CInt, CInt) = (-1, -1)
-    let ok =
-      withUnsafeMutableBytes(of: &fds) {
-        socketpair(
-          AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self)
-        )
-      } == 0
-    return ok ? fds : nil
+    let pair = try? FileDescriptor.socketPair(domain: AF_UNIX, type: CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+    return pair.map { ($0.0.rawValue, $0.1.rawValue) }
   }
 
   /// A connected TCP pair on 127.0.0.1: (client, accepted server side).
-  static func makeTCPPair() -> (CInt, CInt)? {
+  static func makeTCPPair() throws(Errno) -> (CInt, CInt) {
     let streamType = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
-    let listener = socket(AF_INET, streamType, 0)
-    guard listener >= 0 else { return nil }
-    defer { _ = Glibc.close(listener) }
+    let listener = try FileDescriptor.socket(domain: AF_INET, type: streamType)
+    defer { try? listener.close() }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
     address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+    var length = UInt32(MemoryLayout<sockaddr_in>.size)
+    try withUnsafeMutablePointer(to: &address) { (pointer) throws(Errno) in
+      try listener.bind(to: pointer, length: length)
+      try listener.listen(backlog: 1)
+      length = try listener.localAddress(into: pointer, capacity: length)
     }
-    guard bound == 0, listen(listener, 1) == 0 else { return nil }
-    let named = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+    let client = try FileDescriptor.socket(domain: AF_INET, type: streamType)
+    do throws(Errno) {
+      try withUnsafePointer(to: &address) { (pointer) throws(Errno) in try client.connect(to: pointer, length: length) }
+      return (client.rawValue, try listener.accept().rawValue)
+    } catch {
+      try? client.close()
+      throw error
     }
-    guard named == 0 else { return nil }
-    let client = socket(AF_INET, streamType, 0)
-    guard client >= 0 else { return nil }
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) }
-    }
-    guard connected == 0 else {
-      _ = Glibc.close(client)
-      return nil
-    }
-    let server = accept(listener, nil, nil)
-    guard server >= 0, fcntl(server, F_SETFD, FD_CLOEXEC) == 0 else {
-      _ = Glibc.close(client)
-      return nil
-    }
-    return (client, server)
   }
 }
 

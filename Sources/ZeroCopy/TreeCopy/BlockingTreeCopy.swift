@@ -68,55 +68,77 @@ final class BlockingFileCopier {
     let policy = options.policy
     // Before anything is opened for writing: a destination that is the source itself (a
     // hard link, a bind mount) is refused, whatever the overwrite mode.
-    var existing = stat()
-    let exists = job.destinationName.withPlatformString { fstatat(job.destination.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) } == 0
-    if exists && existing.st_mode & S_IFMT == S_IFREG && job.isSource(existing) { return .failed(job.sameFileError()) }
-    let input = job.sourceName.withPlatformString { openat(job.source.fd, $0, O_RDONLY | job.sourceNoFollow | O_CLOEXEC) }
-    guard input >= 0 else {
-      return .failed(job.error("openat", Errno(rawValue: errno), "cannot open the source file for reading"))
+    let directory = job.destination.descriptor
+    let existing = try? directory.status(of: job.destinationName, followingSymbolicLinks: false).rawValue
+    let exists = existing != nil
+    if let existing, existing.st_mode & S_IFMT == S_IFREG && job.isSource(existing) { return .failed(job.sameFileError()) }
+    let sourceOptions = FileDescriptor.OpenOptions(rawValue: job.sourceNoFollow).union(.closeOnExec)
+    let inputDescriptor: FileDescriptor
+    do throws(Errno) {
+      inputDescriptor = try job.source.descriptor.open(
+        relative: job.sourceName, .readOnly, options: sourceOptions, retryOnInterrupt: false)
+    } catch {
+      return .failed(job.error("openat", error, "cannot open the source file for reading"))
     }
-    defer { _ = Glibc.close(input) }
+    defer { try? inputDescriptor.close() }
+    let input = inputDescriptor.rawValue
     // Never O_TRUNC at open: the opened file is checked against the source first.
-    let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
-    var output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags, job.createMode) }
-    var created = !exists
-    if output < 0 && errno == ELOOP {
-      // The destination is a symbolic link: replace it (never write through it).
-      if job.destinationName.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
-        output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.createMode) }
-        created = true
+    let permissions = FilePermissions(rawValue: job.createMode)
+    func openOutput(exclusive: Bool) -> Result<FileDescriptor, Errno> {
+      let options: FileDescriptor.OpenOptions = [.create, .noFollow, .closeOnExec]
+      return Result { () throws(Errno) in
+        try directory.open(
+          relative: job.destinationName, .writeOnly, options: exclusive ? options.union(.exclusiveCreate) : options,
+          permissions: permissions, retryOnInterrupt: false)
       }
     }
-    if output < 0 && errno != ENOENT && errno != EISDIR && policy.replace == .removeIfUnwritable {
+    var opened = openOutput(exclusive: false)
+    var created = !exists
+    if case .failure(.tooManySymbolicLinkLevels) = opened {
+      // The destination is a symbolic link: replace it (never write through it).
+      do throws(Errno) {
+        try directory.removeEntry(job.destinationName)
+        opened = openOutput(exclusive: true)
+        created = true
+      } catch {
+        opened = .failure(error)
+      }
+    }
+    if case .failure(let e) = opened, e != .noSuchFileOrDirectory, e != .isDirectory,
+      policy.replace == .removeIfUnwritable
+    {
       // cp -f: an existing file that cannot be opened is removed and created anew.
-      if job.destinationName.withPlatformString({ unlinkat(job.destination.fd, $0, 0) }) == 0 {
+      if (try? directory.removeEntry(job.destinationName)) != nil {
         policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: job.destinationPath))
-        output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags | O_EXCL, job.createMode) }
+        opened = openOutput(exclusive: true)
         created = true
       } else {
-        errno = EACCES
+        opened = .failure(.permissionDenied)
       }
     }
-    if output < 0 && errno == EACCES,
-      let old = job.destinationName.withPlatformString({ TreeWalker.makeFileOwnerWritable(job.destination.fd, $0) })
-    {
+    if case .failure(.permissionDenied) = opened, let old = TreeWalker.makeFileOwnerWritable(directory, job.destinationName) {
       // A read-only file from an earlier copy: writable for now, its mode back after the data.
       job.madeWritable = old
-      output = job.destinationName.withPlatformString { openat(job.destination.fd, $0, flags, job.createMode) }
+      opened = openOutput(exclusive: false)
     }
-    guard output >= 0 else {
-      let e = Errno(rawValue: errno)
+    let outputDescriptor: FileDescriptor
+    switch opened {
+    case .success(let fd): outputDescriptor = fd
+    case .failure(let e):
       return .failed(
         job.error(
           "openat", e,
           e == .isDirectory ? "cannot overwrite directory with non-directory" : "cannot open the destination file for writing"))
     }
+    let output = outputDescriptor.rawValue
     job.noteDestination(existed: !created)
     var outputOpen = true
-    defer { if outputOpen { _ = Glibc.close(output) } }
-    var st = stat()
-    guard fstat(output, &st) == 0 else {
-      return undo(job, Stop(outcome: .failed(job.error("fstat", Errno(rawValue: errno))), written: 0))
+    defer { if outputOpen { try? outputDescriptor.close() } }
+    let st: stat
+    do throws(Errno) {
+      st = try outputDescriptor.status().rawValue
+    } catch {
+      return undo(job, Stop(outcome: .failed(job.error("fstat", error)), written: 0))
     }
     // Again on the descriptor (the name may have changed since): never truncate the source.
     if job.isSource(st) {
@@ -129,9 +151,12 @@ final class BlockingFileCopier {
       if let cloned = try clone(input, output, job, state, oldSize: Int64(st.st_size)) {
         copied = cloned
       } else {
-        if options.overwrite == .truncateOnOpen && st.st_size > 0 && ftruncate(output, 0) != 0 {
-          throw Stop(
-            outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
+        if options.overwrite == .truncateOnOpen && st.st_size > 0 {
+          do throws(Errno) {
+            try outputDescriptor.truncate(toSize: 0)
+          } catch {
+            throw Stop(outcome: .failed(job.error("ftruncate", error, "cannot truncate the destination")), written: 0)
+          }
         }
         copied = try copyData(input, output, job, state, oldSize: options.overwrite == .truncateOnOpen ? 0 : Int64(st.st_size))
       }
@@ -140,19 +165,24 @@ final class BlockingFileCopier {
     }
     // The data is complete: an attribute that cannot be set is an error, the file stays.
     if let failure = job.applyMetadata(output: output, input: input) { return .copiedWithError(failure) }
-    if options.fsync && Glibc.fsync(output) != 0 {
-      return undo(
-        job,
-        Stop(
-          outcome: .failed(job.error("fsync", Errno(rawValue: errno), "cannot sync the destination", bytes: copied)),
-          written: copied))
+    if options.fsync {
+      do throws(Errno) {
+        try outputDescriptor.synchronize()
+      } catch {
+        return undo(
+          job,
+          Stop(outcome: .failed(job.error("fsync", error, "cannot sync the destination", bytes: copied)), written: copied))
+      }
     }
     outputOpen = false
-    if Glibc.close(output) != 0 {
+    do {
+      try outputDescriptor.close()
+    } catch {
       return undo(
         job,
         Stop(
-          outcome: .failed(job.error("close", Errno(rawValue: errno), "closing the destination failed", bytes: copied)),
+          outcome: .failed(
+            job.error("close", error as? Errno ?? .ioError, "closing the destination failed", bytes: copied)),
           written: copied))
     }
     return .copied(copied)
@@ -183,8 +213,12 @@ final class BlockingFileCopier {
       return nil
     }
     // A clone replaces the data but keeps a longer old file's tail: empty it first.
-    if oldSize > 0 && ftruncate(output, 0) != 0 {
-      throw Stop(outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot truncate the destination")), written: 0)
+    if oldSize > 0 {
+      do throws(Errno) {
+        try FileDescriptor(rawValue: output).truncate(toSize: 0)
+      } catch {
+        throw Stop(outcome: .failed(job.error("ftruncate", error, "cannot truncate the destination")), written: 0)
+      }
     }
     if let (errno, why) = Cloning.attempt(input, into: output) {
       if policy.reflink == .always || !Cloning.isRefusal(errno) {
@@ -215,10 +249,11 @@ final class BlockingFileCopier {
       (copied, length) = try copySparse(input, output, job, state)
       if oldSize > 0 || length > copied {
         // Holes at the end, or an older, longer file: the length is set explicitly.
-        if ftruncate(output, off_t(length)) != 0 {
+        do throws(Errno) {
+          try FileDescriptor(rawValue: output).truncate(toSize: length)
+        } catch {
           throw Stop(
-            outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot set the copy's length", bytes: copied)),
-            written: copied)
+            outcome: .failed(job.error("ftruncate", error, "cannot set the copy's length", bytes: copied)), written: copied)
         }
       }
       return copied
@@ -243,10 +278,14 @@ final class BlockingFileCopier {
     } else {
       copied = try copyLarge(input, output, job, state)
     }
-    if oldSize > job.size && ftruncate(output, off_t(job.size)) != 0 {
-      throw Stop(
-        outcome: .failed(job.error("ftruncate", Errno(rawValue: errno), "cannot cut the old destination to size", bytes: copied)),
-        written: copied)
+    if oldSize > job.size {
+      do throws(Errno) {
+        try FileDescriptor(rawValue: output).truncate(toSize: job.size)
+      } catch {
+        throw Stop(
+          outcome: .failed(job.error("ftruncate", error, "cannot cut the old destination to size", bytes: copied)),
+          written: copied)
+      }
     }
     return copied
   }

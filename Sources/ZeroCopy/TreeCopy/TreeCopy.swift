@@ -1,6 +1,7 @@
 // Copying a directory tree like `cp -rT SRC DST`, with many files in flight at once.
 
 import Glibc
+import LinuxIO
 import Synchronization
 public import SystemPackage
 import URing
@@ -357,48 +358,41 @@ public enum TreeCopy {
   ///
   /// The corresponding C calls are `openat`, `getdents64` and `fstatat`.
   public static func measure(_ source: FilePath, following: SymlinkFollowing = .source) -> (entries: Int, bytes: Int64) {
-    var st = stat()
-    guard source.withPlatformString({ following == .never ? lstat($0, &st) : stat($0, &st) }) == 0 else { return (0, 0) }
+    let cwd = FileDescriptor.currentWorkingDirectory
+    guard let st = try? cwd.status(of: source, followingSymbolicLinks: following != .never).rawValue else { return (0, 0) }
     func bytes(_ st: stat) -> Int64 {
       st.st_mode & S_IFMT == S_IFREG
         ? Swift.min(Int64(st.st_size), SparseFiles.looksSparse(st) ? Int64(st.st_blocks) * 512 : .max) : 0
     }
     guard st.st_mode & S_IFMT == S_IFDIR else { return (1, bytes(st)) }
-    let root = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard root >= 0, let top = fdopendir(root) else {
-      if root >= 0 { _ = Glibc.close(root) }
-      return (0, 0)
-    }
+    guard
+      let root = try? cwd.open(relative: source, .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+    else { return (0, 0) }
+    let follow = following == .always
+    let subdirectory: FileDescriptor.OpenOptions = follow ? [.directory, .closeOnExec] : [.directory, .closeOnExec, .noFollow]
     var entries = 0
     var total: Int64 = 0
     // Depth first, one open directory per level (a directory is finished before its
-    // parent is read further), so descriptors grow with the depth only.
-    var levels: [OpaquePointer] = [top]
-    while let dir = levels.last {
-      guard let ent = readdir(dir) else {
-        closedir(dir)
+    // parent's next entry), so descriptors grow with the depth only. An unreadable
+    // directory counts as empty.
+    var levels: [(directory: FileDescriptor, names: [FilePath], next: Int)] = [
+      (root, (try? root.directoryEntryNames()) ?? [], 0)
+    ]
+    while let (directory, names, next) = levels.last {
+      guard next < names.count else {
+        try? directory.close()
         levels.removeLast()
         continue
       }
-      let (skip, child, sub): (Bool, stat, CInt) = withUnsafePointer(to: &ent.pointee.d_name) { tuple in
-        tuple.withMemoryRebound(to: CChar.self, capacity: 256) { name in
-          if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { return (true, stat(), -1) }
-          var child = stat()
-          guard fstatat(dirfd(dir), name, &child, following == .always ? 0 : AT_SYMLINK_NOFOLLOW) == 0 else {
-            return (true, child, -1)
-          }
-          guard child.st_mode & S_IFMT == S_IFDIR else { return (false, child, -1) }
-          return (
-            false, child, openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (following == .always ? 0 : O_NOFOLLOW))
-          )
-        }
-      }
-      if skip { continue }
+      levels[levels.count - 1].next += 1
+      guard let child = try? directory.status(of: names[next], followingSymbolicLinks: follow).rawValue else { continue }
       if child.st_mode & S_IFMT != S_IFDIR {
         entries += 1
         total += bytes(child)
-      } else if sub >= 0 {
-        if let next = fdopendir(sub) { levels.append(next) } else { _ = Glibc.close(sub) }
+      } else if let sub = try? directory.open(
+        relative: names[next], .readOnly, options: subdirectory, retryOnInterrupt: false)
+      {
+        levels.append((sub, (try? sub.directoryEntryNames()) ?? [], 0))
       }
     }
     return (entries, total)

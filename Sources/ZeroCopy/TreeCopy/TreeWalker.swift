@@ -56,12 +56,18 @@ final class DirHandle: @unchecked Sendable {
         finish.state.fail(
           ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: [finish.source.path, path], message: message))
       }
-      if finish.options.fsync && Glibc.fsync(fd) != 0 { fail("fsync", Errno(rawValue: errno), "cannot sync the directory") }
+      if finish.options.fsync {
+        do { try descriptor.synchronize() } catch { fail("fsync", error, "cannot sync the directory") }
+      }
       if !finish.options.policy.preserve.isEmpty || finish.modeWithoutPreserve != nil {
-        var current = stat()
-        if fstat(fd, &current) != 0 {
-          fail("fstat", Errno(rawValue: errno), "cannot stat the directory")
-        } else {
+        let current: stat?
+        do throws(Errno) {
+          current = try descriptor.status().rawValue
+        } catch {
+          fail("fstat", error, "cannot stat the directory")
+          current = nil
+        }
+        if let current {
           do {
             let notes = try CopyMetadata(policy: finish.options.policy).apply(
               from: .descriptor(finish.source.fd), status: finish.status, to: .descriptor(fd), current: current,
@@ -73,7 +79,7 @@ final class DirHandle: @unchecked Sendable {
         }
       }
     }
-    _ = Glibc.close(fd)
+    _ = try? descriptor.close()
   }
   var descriptor: FileDescriptor { FileDescriptor(rawValue: fd) }
 }
@@ -173,11 +179,16 @@ final class FileJob: @unchecked Sendable {
     guard needsMetadata else { return nil }
     let target: MetadataTarget = output.map { .descriptor($0) } ?? .entry(directory: destination.fd, name: destinationName)
     let from: MetadataTarget = input.map { .descriptor($0) } ?? .entry(directory: source.fd, name: sourceName)
-    var current = stat()
-    let rc =
-      output.map { fstat($0, &current) }
-      ?? destinationName.withPlatformString { fstatat(destination.fd, $0, &current, AT_SYMLINK_NOFOLLOW) }
-    guard rc == 0 else { return error("fstat", Errno(rawValue: errno), "cannot stat the destination", bytes: size) }
+    let current: stat
+    do throws(Errno) {
+      if let output {
+        current = try FileDescriptor(rawValue: output).status().rawValue
+      } else {
+        current = try destination.descriptor.status(of: destinationName, followingSymbolicLinks: false).rawValue
+      }
+    } catch {
+      return self.error("fstat", error, "cannot stat the destination", bytes: size)
+    }
     let created = createdByCopy == true
     var modeWithoutPreserve = madeWritable
     if created && createMode != newFileMode { modeWithoutPreserve = newFileMode & ~processUmask }
@@ -250,13 +261,10 @@ final class FileJob: @unchecked Sendable {
             message: "not linked: the copy of the same source file (\(destinationPath.shellQuoted)) did not complete"))
         continue
       }
-      let made = destinationName.withPlatformString { from in
-        name.withPlatformString { TreeWalker.link(destination.fd, from, directory.fd, $0) }
-      }
-      if made != 0 {
+      if let made = TreeWalker.link(destination.descriptor, destinationName, directory.descriptor, name) {
         state.fail(
           ZeroCopyError(
-            .treeCopy, syscall: "linkat", errno: Errno(rawValue: made),
+            .treeCopy, syscall: "linkat", errno: made,
             paths: [linkSource, directory.path.appending(name.components)],
             message: "cannot create a hard link to \(destinationPath.shellQuoted)"))
       } else {
@@ -273,16 +281,17 @@ final class FileJob: @unchecked Sendable {
     unfinished = nil
     if createdByCopy == true {
       if let token, !UnfinishedFiles.shared.forget(token) { return }  // already removed
-      _ = destinationName.withPlatformString { unlinkat(destination.fd, $0, 0) }
+      try? destination.descriptor.removeEntry(destinationName)
       return
     }
-    let fd = destinationName.withPlatformString { openat(destination.fd, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
-    guard fd >= 0 else { return }
-    var st = stat()
-    if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && !isSource(st) && Int64(st.st_size) > bytesWritten {
-      _ = ftruncate(fd, off_t(bytesWritten))
+    guard
+      let fd = try? destination.descriptor.open(
+        relative: destinationName, .writeOnly, options: [.noFollow, .closeOnExec], retryOnInterrupt: false)
+    else { return }
+    if let st = try? fd.status().rawValue, st.st_mode & S_IFMT == S_IFREG, !isSource(st), Int64(st.st_size) > bytesWritten {
+      try? fd.truncate(toSize: bytesWritten)
     }
-    _ = Glibc.close(fd)
+    try? fd.close()
   }
 }
 
@@ -439,12 +448,18 @@ final class TreeWalker {
   /// (a read-only file from an earlier copy): the copy replaces its content, and it gets its
   /// mode back after the data (or the source's, when modes are preserved). Returns the old
   /// mode when it was changed (nil: not a regular file, already writable, or not the owner).
-  static func makeFileOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> mode_t? {
-    var st = stat()
-    guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG,
-      st.st_mode & 0o200 == 0
+  static func makeFileOwnerWritable(_ directory: FileDescriptor, _ name: FilePath) -> mode_t? {
+    guard let st = try? directory.status(of: name, followingSymbolicLinks: false).rawValue,
+      st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o200 == 0
     else { return nil }
-    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o200, 0) == 0 ? st.st_mode & 0o7777 : nil
+    let writable = FilePermissions(rawValue: (st.st_mode & 0o7777) | 0o200)
+    return (try? directory.setPermissions(of: name, to: writable)) != nil ? st.st_mode & 0o7777 : nil
+  }
+
+  /// ``makeFileOwnerWritable(_:_:)-(FileDescriptor,FilePath)`` for a raw directory and a
+  /// C name (URingTreeCopy's call, until it moves to LinuxIO's types in issue 15).
+  static func makeFileOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> mode_t? {
+    makeFileOwnerWritable(FileDescriptor(rawValue: directory), FilePath(platformString: name))
   }
 
   /// Gives the owner rwx on an existing destination directory (one an earlier copy made
@@ -452,25 +467,39 @@ final class TreeWalker {
   /// restored after its contents (or set to the source's when modes are preserved). If the
   /// chmod is refused (not the owner), nothing changes and the writes report `EACCES`.
   /// Returns the old mode when it was changed.
-  static func makeOwnerWritable(_ directory: Int32, _ name: UnsafePointer<CChar>) -> mode_t? {
-    var st = stat()
-    guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFDIR,
-      st.st_mode & 0o700 != 0o700
+  static func makeOwnerWritable(_ directory: FileDescriptor, _ name: FilePath) -> mode_t? {
+    guard let st = try? directory.status(of: name, followingSymbolicLinks: false).rawValue,
+      st.st_mode & S_IFMT == S_IFDIR, st.st_mode & 0o700 != 0o700
     else { return nil }
-    return fchmodat(directory, name, (st.st_mode & 0o7777) | 0o700, 0) == 0 ? st.st_mode & 0o7777 : nil
+    let writable = FilePermissions(rawValue: (st.st_mode & 0o7777) | 0o700)
+    return (try? directory.setPermissions(of: name, to: writable)) != nil ? st.st_mode & 0o7777 : nil
   }
 
   /// `linkat(fromDirectory, from, toDirectory, to)`, replacing an existing `to` (not a
-  /// directory). 0, or the errno.
-  static func link(_ fromDirectory: Int32, _ from: UnsafePointer<CChar>, _ toDirectory: Int32, _ to: UnsafePointer<CChar>)
-    -> Int32
+  /// directory). Nil, or the errno.
+  static func link(_ fromDirectory: FileDescriptor, _ from: FilePath, _ toDirectory: FileDescriptor, _ to: FilePath)
+    -> Errno?
   {
-    if linkat(fromDirectory, from, toDirectory, to, 0) == 0 { return 0 }
-    guard errno == EEXIST else { return errno }
-    var st = stat()
-    if fstatat(toDirectory, to, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFDIR { return EISDIR }
-    guard unlinkat(toDirectory, to, 0) == 0 || errno == ENOENT else { return errno }
-    return linkat(fromDirectory, from, toDirectory, to, 0) == 0 ? 0 : errno
+    do throws(Errno) {
+      try fromDirectory.createHardLink(to: from, named: to, in: toDirectory)
+      return nil
+    } catch  where error != .fileExists {
+      return error
+    } catch {}
+    if let st = try? toDirectory.status(of: to, followingSymbolicLinks: false).rawValue, st.st_mode & S_IFMT == S_IFDIR {
+      return .isDirectory
+    }
+    do throws(Errno) {
+      try toDirectory.removeEntry(to)
+    } catch  where error != .noSuchFileOrDirectory {
+      return error
+    } catch {}
+    do throws(Errno) {
+      try fromDirectory.createHardLink(to: from, named: to, in: toDirectory)
+      return nil
+    } catch {
+      return error
+    }
   }
 
   private enum Item {
@@ -505,28 +534,35 @@ final class TreeWalker {
   /// each directory's device and inode with the source's (symbolic links and bind mounts
   /// are seen through).
   static func placement(of destination: FilePath, relativeTo source: stat) -> Placement {
-    var fd = destination.withPlatformString { open($0, openPath | O_DIRECTORY | O_CLOEXEC) }
+    let cwd = FileDescriptor.currentWorkingDirectory
+    let pathOnly: FileDescriptor.OpenOptions = [.path, .directory, .closeOnExec]
     var isDestination = true
-    if fd < 0 {
+    var fd: FileDescriptor
+    if let opened = try? cwd.open(relative: destination, .readOnly, options: pathOnly, retryOnInterrupt: false) {
+      fd = opened
+    } else {
       isDestination = false
       let parent = destination.removingLastComponent()
-      fd = (parent.isEmpty ? "." : parent).withPlatformString { open($0, openPath | O_DIRECTORY | O_CLOEXEC) }
-      if fd < 0 { return .outside }
+      guard
+        let opened = try? cwd.open(
+          relative: parent.isEmpty ? "." : parent, .readOnly, options: pathOnly, retryOnInterrupt: false)
+      else { return .outside }
+      fd = opened
     }
-    defer { _ = Glibc.close(fd) }
-    var current = stat()
-    guard fstat(fd, &current) == 0 else { return .outside }
+    defer { try? fd.close() }
+    guard var current = try? fd.status().rawValue else { return .outside }
     while true {
       if current.st_dev == source.st_dev && current.st_ino == source.st_ino { return isDestination ? .same : .inside }
       isDestination = false
-      let up = openat(fd, "..", openPath | O_DIRECTORY | O_CLOEXEC)
-      if up < 0 { return .outside }
-      var above = stat()
-      guard fstat(up, &above) == 0, above.st_dev != current.st_dev || above.st_ino != current.st_ino else {
-        _ = Glibc.close(up)
+      guard let up = try? fd.open(relative: "..", .readOnly, options: pathOnly, retryOnInterrupt: false) else {
+        return .outside
+      }
+      guard let above = try? up.status().rawValue, above.st_dev != current.st_dev || above.st_ino != current.st_ino
+      else {
+        try? up.close()
         return .outside  // the root: its ".." is itself
       }
-      _ = Glibc.close(fd)
+      try? fd.close()
       fd = up
       current = above
     }
@@ -553,19 +589,30 @@ final class TreeWalker {
           .treeCopy, syscall: syscall, errno: errno, paths: [source, destination], message: message, isRefusal: refusal))
     }
     if state.stopped { return }  // cancelled before it started: nothing is created
-    var st = stat()
+    let cwd = FileDescriptor.currentWorkingDirectory
+    var st: stat
     let follow = options.following != .never
-    guard source.withPlatformString({ follow ? stat($0, &st) : lstat($0, &st) }) == 0 else {
-      return fail(follow ? "stat" : "lstat", Errno(rawValue: errno), "cannot stat the source")
+    do throws(Errno) {
+      st = try cwd.status(of: source, followingSymbolicLinks: follow).rawValue
+    } catch {
+      return fail(follow ? "stat" : "lstat", error, "cannot stat the source")
     }
     guard st.st_mode & S_IFMT == S_IFDIR else { return runEntry(source: source, destination: destination, status: st) }
-    let sfd = source.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) }
-    guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source directory") }
-    guard fstat(sfd, &st) == 0 else {
-      _ = Glibc.close(sfd)
-      return fail("fstat", Errno(rawValue: errno), "cannot stat the source directory")
+    let sfd: FileDescriptor
+    do throws(Errno) {
+      sfd = try cwd.open(
+        relative: source, .readOnly, options: follow ? [.directory, .closeOnExec] : [.directory, .closeOnExec, .noFollow],
+        retryOnInterrupt: false)
+    } catch {
+      return fail("open", error, "cannot open the source directory")
     }
-    let src = DirHandle(fd: sfd, node: TreeNode(root: source, st))
+    do throws(Errno) {
+      st = try sfd.status().rawValue
+    } catch {
+      try? sfd.close()
+      return fail("fstat", error, "cannot stat the source directory")
+    }
+    let src = DirHandle(fd: sfd.rawValue, node: TreeNode(root: source, st))
     // Before anything is created: a destination inside the source would grow while it is
     // copied (cp: "cannot copy a directory, 'a', into itself, 'a/sub'").
     switch Self.placement(of: destination, relativeTo: st) {
@@ -584,29 +631,32 @@ final class TreeWalker {
     let modes = directoryModes(st)
     var created = true
     var oldMode: mode_t? = nil
-    if destination.withPlatformString({ mkdir($0, modes.create) }) != 0 {
-      guard errno == EEXIST else { return fail("mkdir", Errno(rawValue: errno), "cannot create the destination directory") }
+    do throws(Errno) {
+      try cwd.createDirectory(destination, permissions: FilePermissions(rawValue: modes.create))
+    } catch {
+      guard error == .fileExists else { return fail("mkdir", error, "cannot create the destination directory") }
       created = false
-      oldMode = destination.withPlatformString { TreeWalker.makeOwnerWritable(AT_FDCWD, $0) }
+      oldMode = TreeWalker.makeOwnerWritable(cwd, destination)
     }
-    let dfd = destination.withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard dfd >= 0 else {
-      let e = Errno(rawValue: errno)
+    let dfd: FileDescriptor
+    do throws(Errno) {
+      dfd = try cwd.open(relative: destination, .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+    } catch {
       return fail(
-        "open", e,
-        e == .notDirectory
+        "open", error,
+        error == .notDirectory
           ? "cannot overwrite non-directory with directory (the destination exists and is not a directory)"
           : "cannot open the destination directory")
     }
-    var sameDirectory = stat()
-    if fstat(dfd, &sameDirectory) == 0 && sameDirectory.st_dev == st.st_dev && sameDirectory.st_ino == st.st_ino {
-      _ = Glibc.close(dfd)
+    let sameDirectory = (try? dfd.status().rawValue) ?? stat()
+    if sameDirectory.st_dev == st.st_dev && sameDirectory.st_ino == st.st_ino {
+      try? dfd.close()
       return fail("fstat", .invalidArgument, "the source and the destination are the same directory", refusal: true)
     }
     destinationRoot = (UInt64(sameDirectory.st_dev), UInt64(sameDirectory.st_ino))
     if created { policy.onEvent?(CopyEvent(kind: .copying, source: source, destination: destination)) }
     let dst = DirHandle(
-      fd: dfd, node: TreeNode(root: destination, sameDirectory),
+      fd: dfd.rawValue, node: TreeNode(root: destination, sameDirectory),
       finish: .init(
         source: src, status: st, created: created, modeWithoutPreserve: created ? modes.final : oldMode, options: options,
         state: state))
@@ -627,17 +677,24 @@ final class TreeWalker {
     guard let sourceName = source.lastComponent, let destinationName = destination.lastComponent else {
       return fail("open", .invalidArgument, "the source or the destination has no file name")
     }
-    let sfd = parent(source).withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard sfd >= 0 else { return fail("open", Errno(rawValue: errno), "cannot open the source's directory") }
-    let dfd = parent(destination).withPlatformString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-    guard dfd >= 0 else {
-      _ = Glibc.close(sfd)
-      return fail("open", Errno(rawValue: errno), "cannot open the destination's directory")
+    let cwd = FileDescriptor.currentWorkingDirectory
+    let sfd: FileDescriptor
+    do throws(Errno) {
+      sfd = try cwd.open(relative: parent(source), .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+    } catch {
+      return fail("open", error, "cannot open the source's directory")
     }
-    var dstStatus = stat()
-    _ = fstat(dfd, &dstStatus)
-    let src = DirHandle(fd: sfd, node: TreeNode(root: parent(source)))
-    let dst = DirHandle(fd: dfd, node: TreeNode(root: parent(destination), dstStatus))
+    let dfd: FileDescriptor
+    do throws(Errno) {
+      dfd = try cwd.open(
+        relative: parent(destination), .readOnly, options: [.directory, .closeOnExec], retryOnInterrupt: false)
+    } catch {
+      try? sfd.close()
+      return fail("open", error, "cannot open the destination's directory")
+    }
+    let dstStatus = (try? dfd.status().rawValue) ?? stat()
+    let src = DirHandle(fd: sfd.rawValue, node: TreeNode(root: parent(source)))
+    let dst = DirHandle(fd: dfd.rawValue, node: TreeNode(root: parent(destination), dstStatus))
     var stack: [Item] = []
     entry(
       FilePath(root: nil, [sourceName]), in: src, dst, as: FilePath(root: nil, [destinationName]), stack: &stack,
@@ -657,12 +714,13 @@ final class TreeWalker {
         (src, dst) = opened
       }
       let entries: [FilePath]
-      switch list(src) {
-      case .success(let names): entries = names
-      case .failure(let e):
+      do throws(Errno) {
+        entries = try src.descriptor.directoryEntryNames()
+      } catch {
         state.fail(
           ZeroCopyError(
-            .treeCopy, syscall: "getdents64", errno: e, paths: [src.path, dst.path], message: "cannot list the source directory"))
+            .treeCopy, syscall: "getdents64", errno: error, paths: [src.path, dst.path],
+            message: "cannot list the source directory"))
         continue
       }
       for name in entries {
@@ -682,18 +740,24 @@ final class TreeWalker {
       state.fail(ZeroCopyError(.treeCopy, syscall: syscall, errno: errno, paths: paths, message: message, isRefusal: refusal))
     }
     let follow = options.following == .always
-    let sfd = name.withPlatformString { openat(ps.fd, $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) }
-    guard sfd >= 0 else {
-      fail("openat", Errno(rawValue: errno), "cannot open the source directory")
+    let sfd: FileDescriptor
+    do throws(Errno) {
+      sfd = try ps.descriptor.open(
+        relative: name, .readOnly, options: follow ? [.directory, .closeOnExec] : [.directory, .closeOnExec, .noFollow],
+        retryOnInterrupt: false)
+    } catch {
+      fail("openat", error, "cannot open the source directory")
       return nil
     }
-    var own = stat()
-    guard fstat(sfd, &own) == 0 else {
-      _ = Glibc.close(sfd)
-      fail("fstat", Errno(rawValue: errno), "cannot stat the source directory")
+    let own: stat
+    do throws(Errno) {
+      own = try sfd.status().rawValue
+    } catch {
+      try? sfd.close()
+      fail("fstat", error, "cannot stat the source directory")
       return nil
     }
-    let src = DirHandle(fd: sfd, node: TreeNode(name, in: ps.node, own))
+    let src = DirHandle(fd: sfd.rawValue, node: TreeNode(name, in: ps.node, own))
     if ps.node.isOrIsBelow(own) {
       fail(
         "fstat", .tooManySymbolicLinkLevels,
@@ -711,10 +775,11 @@ final class TreeWalker {
     let modes = directoryModes(status)
     var created = true
     var oldMode: mode_t? = nil
-    if name.withPlatformString({ mkdirat(pd.fd, $0, modes.create) }) != 0 {
-      let e = Errno(rawValue: errno)
-      var existing = stat()
-      guard e == .fileExists, name.withPlatformString({ fstatat(pd.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0,
+    do throws(Errno) {
+      try pd.descriptor.createDirectory(name, permissions: FilePermissions(rawValue: modes.create))
+    } catch {
+      let e = error
+      guard e == .fileExists, let existing = try? pd.descriptor.status(of: name, followingSymbolicLinks: false).rawValue,
         existing.st_mode & S_IFMT == S_IFDIR
       else {
         fail(
@@ -725,16 +790,19 @@ final class TreeWalker {
         return nil
       }
       created = false
-      if existing.st_mode & 0o700 != 0o700 { oldMode = name.withPlatformString { TreeWalker.makeOwnerWritable(pd.fd, $0) } }
+      if existing.st_mode & 0o700 != 0o700 { oldMode = TreeWalker.makeOwnerWritable(pd.descriptor, name) }
     }
-    let dfd = name.withPlatformString { openat(pd.fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-    guard dfd >= 0 else {
-      fail("openat", Errno(rawValue: errno), "cannot open the destination directory")
+    let dfd: FileDescriptor
+    do throws(Errno) {
+      dfd = try pd.descriptor.open(
+        relative: name, .readOnly, options: [.directory, .noFollow, .closeOnExec], retryOnInterrupt: false)
+    } catch {
+      fail("openat", error, "cannot open the destination directory")
       return nil
     }
-    var other = stat()
-    if fstat(dfd, &other) == 0 && other.st_dev == own.st_dev && other.st_ino == own.st_ino {
-      _ = Glibc.close(dfd)
+    let other = (try? dfd.status().rawValue) ?? stat()
+    if other.st_dev == own.st_dev && other.st_ino == own.st_ino {
+      try? dfd.close()
       fail(
         "fstat", .invalidArgument, "the source and the destination are the same directory (a bind mount?); not copied",
         refusal: true)
@@ -744,7 +812,7 @@ final class TreeWalker {
       policy.onEvent?(CopyEvent(kind: .copying, source: src.path, destination: pd.path.appending(name.components)))
     }
     let dst = DirHandle(
-      fd: dfd, node: TreeNode(name, in: pd.node, other),
+      fd: dfd.rawValue, node: TreeNode(name, in: pd.node, other),
       finish: .init(
         source: src, status: status, created: created, modeWithoutPreserve: created ? modes.final : oldMode,
         options: options, state: state))
@@ -766,20 +834,24 @@ final class TreeWalker {
           .treeCopy, syscall: syscall, errno: errno, paths: [sourcePath(), destinationPath()], message: message,
           isRefusal: refusal))
     }
-    var st = stat()
+    var st: stat
     if let known {
       st = known
     } else {
-      guard name.withPlatformString({ fstatat(src.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-        return fail("fstatat", Errno(rawValue: errno), "cannot stat the source entry")
+      do throws(Errno) {
+        st = try src.descriptor.status(of: name, followingSymbolicLinks: false).rawValue
+      } catch {
+        return fail("fstatat", error, "cannot stat the source entry")
       }
     }
     // The root was stat'ed following a link already (-H, -L): open it following too.
     var followed = known != nil && followLink
     if followLink && st.st_mode & S_IFMT == S_IFLNK {
       // cp -L: what the link names (a dangling link is an error, as for cp).
-      guard name.withPlatformString({ fstatat(src.fd, $0, &st, 0) }) == 0 else {
-        return fail("fstatat", Errno(rawValue: errno), "cannot stat the symbolic link's target")
+      do throws(Errno) {
+        st = try src.descriptor.status(of: name, followingSymbolicLinks: true).rawValue
+      } catch {
+        return fail("fstatat", error, "cannot stat the symbolic link's target")
       }
       followed = true
     }
@@ -792,8 +864,7 @@ final class TreeWalker {
     // directory in the way, then removal (--remove-destination; a hard link with
     // --preserve=links, so that writing it does not change its other names).
     if policy.inspectsExisting {
-      var existing = stat()
-      if destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0 {
+      if let existing = try? dst.descriptor.status(of: destinationName, followingSymbolicLinks: false).rawValue {
         if policy.existing == .skip { return state.skipped() }
         let sameInode = existing.st_dev == st.st_dev && existing.st_ino == st.st_ino
         if sameInode && kind == S_IFREG && policy.replace != .removeFirst {
@@ -822,7 +893,7 @@ final class TreeWalker {
         if let confirm = policy.confirmReplace {
           let question = ReplaceQuestion(
             destination: destinationPath(), mode: UInt32(existing.st_mode & 0o7777),
-            isWritable: destinationName.withPlatformString { faccessat(dst.fd, $0, W_OK, 0) } == 0,
+            isWritable: (try? dst.descriptor.checkWritable(destinationName)) != nil,
             willRemove: policy.replace != .writeInto)
           if !confirm(question) { return state.skipped() }
         }
@@ -831,9 +902,11 @@ final class TreeWalker {
         }
         let linked = policy.preserve.contains(.links) && existing.st_nlink > 1
         if policy.replace == .removeFirst || linked {
-          guard destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0 || errno == ENOENT else {
-            return fail("unlinkat", Errno(rawValue: errno), "cannot remove the destination")
-          }
+          do throws(Errno) {
+            try dst.descriptor.removeEntry(destinationName)
+          } catch  where error != .noSuchFileOrDirectory {
+            return fail("unlinkat", error, "cannot remove the destination")
+          } catch {}
           policy.onEvent?(CopyEvent(kind: .removed, source: nil, destination: destinationPath()))
         }
       }
@@ -884,9 +957,8 @@ final class TreeWalker {
   /// A hard link to an earlier copy, by its path.
   private func linkByPath(_ earlier: FilePath, _ dst: DirHandle, _ name: FilePath, _ fail: (String, Errno, String, Bool) -> Void)
   {
-    let made = earlier.withPlatformString { from in name.withPlatformString { TreeWalker.link(AT_FDCWD, from, dst.fd, $0) } }
-    if made != 0 {
-      return fail("linkat", Errno(rawValue: made), "cannot create a hard link to \(earlier.shellQuoted)", false)
+    if let made = TreeWalker.link(.currentWorkingDirectory, earlier, dst.descriptor, name) {
+      return fail("linkat", made, "cannot create a hard link to \(earlier.shellQuoted)", false)
     }
     state.linkDone()
   }
@@ -897,9 +969,11 @@ final class TreeWalker {
     modeWithoutPreserve: mode_t?, fail: (String, Errno, String, Bool) -> Void
   ) -> Bool {
     guard !policy.preserve.isEmpty || modeWithoutPreserve != nil else { return true }
-    var current = stat()
-    guard destinationName.withPlatformString({ fstatat(dst.fd, $0, &current, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-      fail("fstatat", Errno(rawValue: errno), "cannot stat the new entry", false)
+    let current: stat
+    do throws(Errno) {
+      current = try dst.descriptor.status(of: destinationName, followingSymbolicLinks: false).rawValue
+    } catch {
+      fail("fstatat", error, "cannot stat the new entry", false)
       return false
     }
     do {
@@ -933,19 +1007,22 @@ final class TreeWalker {
     mode |=
       preserveMode
       ? 0o600 : (policy.defaultPermissions ? (status.st_mode & S_IFMT == S_IFSOCK ? 0o777 : 0o666) : status.st_mode & 0o7777)
-    var made = destinationName.withPlatformString { mknodat(dst.fd, $0, mode, status.st_rdev) }
-    if made != 0 && errno == EEXIST {
-      var existing = stat()
-      if destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0
-        && existing.st_mode & S_IFMT != S_IFDIR && destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0
-      {
-        made = destinationName.withPlatformString { mknodat(dst.fd, $0, mode, status.st_rdev) }
-      } else {
-        errno = EEXIST
-      }
+    let directory = dst.descriptor
+    let node = { () throws(Errno) in
+      try directory.createNode(destinationName, mode: FileMode(rawValue: mode), device: DeviceID(rawValue: status.st_rdev))
     }
-    guard made == 0 else {
-      fail("mknodat", Errno(rawValue: errno), "cannot create \(what)", false)
+    do throws(Errno) {
+      do throws(Errno) {
+        try node()
+      } catch  where error == .fileExists {
+        // Replaced when it is not a directory; else the mknodat's EEXIST stands.
+        guard let existing = try? directory.status(of: destinationName, followingSymbolicLinks: false).rawValue,
+          existing.st_mode & S_IFMT != S_IFDIR, (try? directory.removeEntry(destinationName)) != nil
+        else { throw error }
+        try node()
+      }
+    } catch {
+      fail("mknodat", error, "cannot create \(what)", false)
       return false
     }
     guard entryMetadata(name, src, dst, as: destinationName, status: status, kind: .special, modeWithoutPreserve: nil, fail: fail)
@@ -963,25 +1040,27 @@ final class TreeWalker {
     fail: (String, Errno, String, Bool) -> Void
   ) -> Bool {
     let capacity = Int(status.st_size) + 2
-    var target = [CChar](repeating: 0, count: max(capacity, Int(PATH_MAX) + 1))
-    let n = target.withUnsafeMutableBufferPointer { b in
-      name.withPlatformString { readlinkat(src.fd, $0, b.baseAddress!, b.count - 1) }
-    }
-    guard n >= 0 else {
-      fail("readlinkat", Errno(rawValue: errno), "cannot read the symbolic link", false)
+    let target: [UInt8]
+    do throws(Errno) {
+      target = try src.descriptor.symbolicLinkTarget(name, capacity: max(capacity, Int(PATH_MAX) + 1) - 1)
+    } catch {
+      fail("readlinkat", error, "cannot read the symbolic link", false)
       return false
     }
-    target[n] = 0
-    let made = destinationName.withPlatformString { symlinkat(target, dst.fd, $0) }
-    if made != 0 {
-      let e = Errno(rawValue: errno)
+    let n = target.count
+    do throws(Errno) {
+      try dst.descriptor.createSymbolicLink(destinationName, to: target)
+    } catch {
+      let e = error
       guard e == .fileExists else {
         fail("symlinkat", e, "cannot create the symbolic link", false)
         return false
       }
-      var existing = stat()
-      guard destinationName.withPlatformString({ fstatat(dst.fd, $0, &existing, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-        fail("fstatat", Errno(rawValue: errno), "cannot stat the existing destination", false)
+      let existing: stat
+      do throws(Errno) {
+        existing = try dst.descriptor.status(of: destinationName, followingSymbolicLinks: false).rawValue
+      } catch {
+        fail("fstatat", error, "cannot stat the existing destination", false)
         return false
       }
       if existing.st_mode & S_IFMT == S_IFDIR {
@@ -990,19 +1069,20 @@ final class TreeWalker {
       }
       var same = false
       if existing.st_mode & S_IFMT == S_IFLNK {
-        var old = [CChar](repeating: 0, count: n + 2)
-        let m = old.withUnsafeMutableBufferPointer { b in
-          destinationName.withPlatformString { readlinkat(dst.fd, $0, b.baseAddress!, b.count) }
-        }
-        same = m == n && old.prefix(n).elementsEqual(target.prefix(n))
+        let old = try? dst.descriptor.symbolicLinkTarget(destinationName, capacity: n + 2)
+        same = old == target
       }
       if !same {
-        guard destinationName.withPlatformString({ unlinkat(dst.fd, $0, 0) }) == 0 else {
-          fail("unlinkat", Errno(rawValue: errno), "cannot replace the existing destination", false)
+        do throws(Errno) {
+          try dst.descriptor.removeEntry(destinationName)
+        } catch {
+          fail("unlinkat", error, "cannot replace the existing destination", false)
           return false
         }
-        guard destinationName.withPlatformString({ symlinkat(target, dst.fd, $0) }) == 0 else {
-          fail("symlinkat", Errno(rawValue: errno), "cannot create the symbolic link", false)
+        do throws(Errno) {
+          try dst.descriptor.createSymbolicLink(destinationName, to: target)
+        } catch {
+          fail("symlinkat", error, "cannot create the symbolic link", false)
           return false
         }
       }
@@ -1013,33 +1093,5 @@ final class TreeWalker {
     }
     state.symlinkDone()
     return true
-  }
-
-  /// The names in `directory` except `.` and `..`, as raw bytes.
-  private func list(_ directory: DirHandle) -> Result<[FilePath], Errno> {
-    let copy = dup(directory.fd)
-    guard copy >= 0 else { return .failure(Errno(rawValue: errno)) }
-    guard let dir = fdopendir(copy) else {
-      let e = Errno(rawValue: errno)
-      _ = Glibc.close(copy)
-      return .failure(e)
-    }
-    defer { closedir(dir) }
-    var names: [FilePath] = []
-    while true {
-      errno = 0
-      guard let ent = readdir(dir) else {
-        if errno != 0 { return .failure(Errno(rawValue: errno)) }
-        break
-      }
-      let name: FilePath? = withUnsafePointer(to: &ent.pointee.d_name) { tuple in
-        tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) { p in
-          if p[0] == 0x2E && (p[1] == 0 || (p[1] == 0x2E && p[2] == 0)) { return nil }
-          return FilePath(platformString: p)
-        }
-      }
-      if let name { names.append(name) }
-    }
-    return .success(names)
   }
 }
