@@ -379,6 +379,11 @@ struct CancellationTests {
     let cycles = Swift.max(200, Cancellation.runs * 40)
     var baseline = 0
     var outcomes = (complete: 0, cancelled: 0)
+    // The cancellation delay is drawn from 0 to twice the time a transfer has been taking
+    // (an average of the completed ones), so that about half the cycles cancel mid-way
+    // whatever the speed of the machine and the strategy: a fixed 0–2 ms let every
+    // transfer finish first on a fast run (no race at all), one time in a few hundred.
+    var typicalMicros: Double = 1000
     for cycle in 0..<cycles {
       if cycle == 100 { baseline = residentBytes() }
       // A transfer to a TCP peer that reads, cancelled after 0–2 ms.
@@ -395,9 +400,11 @@ struct CancellationTests {
           return .failure(error)
         }
       }
-      usleep(UInt32.random(in: 0...2000))
+      let started = ContinuousClock.now
+      usleep(UInt32.random(in: 0...UInt32(Swift.min(Swift.max(2 * typicalMicros, 20), 4000))))
       task.cancel()
       let result = await task.value
+      let tookMicros = Double((ContinuousClock.now - started) / .microseconds(1))
       _ = shutdown(near.rawValue, Int32(SHUT_WR))
       let received = reader.join()
       try near.close()
@@ -405,6 +412,7 @@ struct CancellationTests {
       switch result {
       case .success(let report):
         outcomes.complete += 1
+        typicalMicros = 0.8 * typicalMicros + 0.2 * tookMicros
         #expect(report.bytes == Int64(payload.count) && received == payload, "\(strategy.name), cycle \(cycle): \(report)")
       case .failure(let error):
         outcomes.cancelled += 1
