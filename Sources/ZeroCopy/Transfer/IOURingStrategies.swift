@@ -12,13 +12,15 @@ import URing
 
 /// io_uring reads into registered buffers, each linked to the write (or, to a socket,
 /// the `SEND`) of the same buffer: `depth` linked pairs per `io_uring_enter`, on a ring
-/// private to the transfer.
+/// leased for the transfer from the process's pool of idle rings (Docs/RingDriver.md):
+/// the first transfer sets the ring up and registers its buffers, later ones whose size
+/// fits reuse both; idle rings close after 5 seconds (``Transfer/closeIdleRings()``).
 ///
 /// To a file the pairs are independent (the kernel may run them in parallel); to a
 /// stream (socket, pipe) all pairs of a round form one chain, so the bytes arrive in
-/// order. Ring setup and registration cost tens of microseconds, so `.automatic` never
-/// picks it (12–15 µs for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be
-/// measured, and for sources where overlapping I/O pays (cold files on fast devices).
+/// order. `.automatic` never picks it (measured with a ring set up per transfer: 12–15 µs
+/// for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be measured, and
+/// for sources where overlapping I/O pays (cold files on fast devices).
 public struct IOURingStrategy: TransferStrategy {
   /// Bytes per registered buffer (one buffer per pair).
   public let bufferSize: Int
@@ -43,7 +45,7 @@ public struct IOURingStrategy: TransferStrategy {
 
   /// One line for `zc strategies`.
   public var summary: String {
-    "io_uring: linked READ_FIXED→WRITE_FIXED (SEND to sockets) pairs, \(depth) × \(bufferSize >> 10) KiB registered buffers, private ring"
+    "io_uring: linked READ_FIXED→WRITE_FIXED (SEND to sockets) pairs, \(depth) × \(bufferSize >> 10) KiB registered buffers, pooled ring"
   }
 
   /// Supported from files to files, pipes, character devices and TCP/Unix sockets, when
@@ -61,9 +63,10 @@ public struct IOURingStrategy: TransferStrategy {
 
   /// Moves the bytes in rounds of linked pairs; see the type's documentation.
   ///
-  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when the ring
-  ///   cannot be set up or the buffers registered (for example `ENOMEM` past
-  ///   `RLIMIT_MEMLOCK`), so `.automatic` falls back.
+  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when no pooled
+  ///   ring fits and a new one cannot be set up or even one buffer registered (for example
+  ///   `ENOMEM` past `RLIMIT_MEMLOCK`, after closing the idle rings and halving the
+  ///   buffers), so `.automatic` falls back.
   /// - Throws: ``ZeroCopyError`` naming the opcode that failed (`IORING_OP_READ_FIXED`,
   ///   `IORING_OP_WRITE_FIXED`, `IORING_OP_SEND`) and the bytes delivered in order.
   ///
@@ -85,7 +88,10 @@ public struct IOURingStrategy: TransferStrategy {
 
 /// io_uring `SEND_ZC` from registered buffers: each buffer is read from the file and
 /// sent without the kernel copying it into socket buffers (the NIC reads the pages), the
-/// buffer being reused only after the kernel's notification. TCP sockets only.
+/// buffer being reused only after the kernel's notification. TCP sockets only. The ring
+/// and its registered buffers come from the process's pool of idle rings
+/// (Docs/RingDriver.md); a ring whose notifications a cancellation left outstanding is
+/// retired, never reused.
 ///
 /// On loopback (and NICs without scatter-gather) the kernel copies anyway, and every
 /// notification says so: the report's notes give the count. Slower than `send` on
@@ -151,7 +157,8 @@ public struct SendZeroCopyStrategy: TransferStrategy {
 
 /// io_uring `SPLICE` pairs: file → pooled pipe, linked to pipe → destination, `depth`
 /// pairs per submission in one chain (the pipe is shared, so pairs run in order). Into a
-/// pipe destination, single linked splices without the intermediate pipe.
+/// pipe destination, single linked splices without the intermediate pipe. The ring comes
+/// from the process's pool of idle rings (Docs/RingDriver.md).
 public struct IOURingSpliceStrategy: TransferStrategy {
   /// Pairs per submission.
   public let depth: Int
