@@ -133,7 +133,9 @@ internal final class TransferRing {
   }
 
   /// Whether the lease ends with the ring reusable.
-  var isReusable: Bool { !isBroken && !(memory?.isLeaked ?? false) && batches.pendingNotifications == 0 }
+  var isReusable: Bool {
+    !isBroken && !(memory?.isLeaked ?? false) && batches.pendingNotifications == 0 && (memory == nil || registered != nil)
+  }
 
   /// The ring can no longer be trusted: requests may be in flight. Its memory is leaked
   /// (never freed under the kernel) and it is closed instead of pooled.
@@ -145,7 +147,7 @@ internal final class TransferRing {
   /// Removes the buffer table (see ``RingPool`` on why before the close) and lets the ring
   /// close when the last reference goes. Not in a forked child: the table is the parent's.
   func prepareToClose() {
-    guard !isBroken, let memory, !memory.isLeaked, ownerPID == getpid() else { return }
+    guard !isBroken, registered != nil, let memory, !memory.isLeaked, ownerPID == getpid() else { return }
     _ = try? ring.unregisterBuffers()
   }
 
@@ -389,18 +391,4 @@ internal final class RingReaper: @unchecked Sendable {
       usleep(20_000)
     }
   }
-}
-
-/// Removes a transfer ring's buffer table once no request is in flight (`memory` not
-/// leaked), counting the `io_uring_register` call.
-///
-/// Why not leave it to the ring's close: the kernel tears a closed ring down
-/// asynchronously, and only then gives the pinned pages back to the user's
-/// RLIMIT_MEMLOCK. Measured unprivileged with the default 8 MiB: rings of 256 KiB
-/// registered and closed in a loop hit ENOMEM at the 32nd; unregistered first, 200 in a
-/// row succeed. Failures are ignored: the close frees the table anyway.
-internal func unregisterTransferBuffers(_ ring: inout IOURing, _ memory: RingMemory, _ context: inout TransferContext) {
-  guard !memory.isLeaked else { return }
-  _ = try? ring.unregisterBuffers()
-  context.recordSyscalls(1)
 }

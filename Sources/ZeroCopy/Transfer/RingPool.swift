@@ -137,17 +137,37 @@ internal final class RingPool: @unchecked Sendable {
     alignment: Int = AlignedBuffer.pageSize,
     _ body: (TransferRing, _ slots: Int, inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome
   ) throws(ZeroCopyError) -> StrategyOutcome {
+    try withRing(
+      &context, entries: entries, slotSize: slotSize, slots: slots, alignment: alignment, unregisteredIfRefused: false,
+      refused: { $0 }, body)
+  }
+
+  /// ``withRing(_:entries:slotSize:slots:alignment:_:)`` for any result: `refused` turns
+  /// the refusal into one. With `unregisteredIfRefused`, when `RLIMIT_MEMLOCK` refuses even
+  /// one buffer the ring runs with the memory unregistered (`ring.registered == nil`,
+  /// all `slots` in `ring.memory`; such a ring is not pooled).
+  func withRing<R>(
+    _ context: inout TransferContext, entries: Int, slotSize: Int, slots: Int, alignment: Int,
+    unregisteredIfRefused: Bool, refused: (StrategyOutcome) -> R,
+    _ body: (TransferRing, _ slots: Int, inout TransferContext) throws(ZeroCopyError) -> R
+  ) throws(ZeroCopyError) -> R {
     let ring: TransferRing
-    switch try lease(&context, entries: entries, bytes: slotSize * slots, slotSize: slotSize, alignment: alignment) {
-    case .failure(let refusal): return refusal.outcome
+    switch try lease(
+      &context, entries: entries, bytes: slotSize * slots, slotSize: slotSize, alignment: alignment,
+      unregisteredIfRefused: unregisteredIfRefused)
+    {
+    case .failure(let refusal): return refused(refusal.outcome)
     case .success(let leased): ring = leased
     }
-    let usable = slots == 0 ? 0 : Swift.min(slots, (ring.registered?.bytes.count ?? 0) / slotSize)
+    var usable = 0
+    if slots > 0 {
+      usable = Swift.min(slots, (ring.registered?.bytes.count ?? ring.memory?.buffer.count ?? 0) / slotSize)
+    }
     if usable < slots {
       context.note(
         "io_uring: RLIMIT_MEMLOCK let \(usable) of \(slots) buffers of \(slotSize >> 10) KiB be registered")
     }
-    let outcome = Result { () throws(ZeroCopyError) -> StrategyOutcome in try body(ring, usable, &context) }
+    let outcome = Result { () throws(ZeroCopyError) -> R in try body(ring, usable, &context) }
     end(ring)
     return try outcome.get()
   }
@@ -158,7 +178,8 @@ internal final class RingPool: @unchecked Sendable {
 
   /// A ring that fits, idle or new.
   func lease(
-    _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int
+    _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int,
+    unregisteredIfRefused: Bool = false
   ) throws(ZeroCopyError) -> Result<TransferRing, Refusal> {
     let pid = getpid()
     let now = ContinuousClock.now
@@ -196,7 +217,9 @@ internal final class RingPool: @unchecked Sendable {
       found.failNextSubmit = hooks.failFirstSubmit
       return .success(found)
     }
-    let made = try makeRing(&context, entries: entries, bytes: bytes, slotSize: slotSize, alignment: alignment, hooks: hooks)
+    let made = try makeRing(
+      &context, entries: entries, bytes: bytes, slotSize: slotSize, alignment: alignment,
+      unregisteredIfRefused: unregisteredIfRefused, hooks: hooks)
     if case .success(let ring) = made {
       ring.failNextSubmit = hooks.failFirstSubmit
       lock.withLock { stats.created += 1 }
@@ -205,7 +228,8 @@ internal final class RingPool: @unchecked Sendable {
   }
 
   private func makeRing(
-    _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int, hooks: Faults
+    _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int,
+    unregisteredIfRefused: Bool, hooks: Faults
   ) throws(ZeroCopyError) -> Result<TransferRing, Refusal> {
     var drained = false
     var ring: IOURing
@@ -251,6 +275,16 @@ internal final class RingPool: @unchecked Sendable {
           drained = true
           if closeIdle() > 0 { continue }
         }
+        if error == .noMemory && unregisteredIfRefused && count / 2 < slotSize {
+          // Plain READ/WRITE pin each request's pages only while it runs, which the
+          // limit does not count: go on with the whole memory, unregistered.
+          do {
+            let whole = try RingMemory(count: bytes, alignment: alignment)
+            return .success(TransferRing(ring: ring, memory: whole, registered: nil, ownerPID: getpid()))
+          } catch {
+            throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
+          }
+        }
         guard error == .noMemory, count / 2 >= slotSize, slotSize > 0 else {
           return .failure(
             Refusal(
@@ -266,9 +300,10 @@ internal final class RingPool: @unchecked Sendable {
   /// outstanding to the reaper, a broken one closed (its memory stays leaked).
   func end(_ ring: TransferRing) {
     if !ring.isReusable {
-      let retire = ring.batches.pendingNotifications > 0 && !ring.isBroken
+      let broken = ring.isBroken || (ring.memory?.isLeaked ?? false)
+      let retire = ring.batches.pendingNotifications > 0 && !broken
       lock.withLock {
-        if retire { stats.retired += 1 } else { stats.broken += 1 }
+        if retire { stats.retired += 1 } else if broken { stats.broken += 1 }
       }
       if retire { RingReaper.shared.retire(ring) }
       return

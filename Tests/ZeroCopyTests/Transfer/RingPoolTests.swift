@@ -22,7 +22,9 @@ struct RingPoolTests {
 
   /// A source file of `count` pattern bytes in `dir`, open for reading.
   static func source(_ dir: TransferFixtures.Directory, _ count: Int) throws -> (FileDescriptor, [UInt8]) {
-    let content = TransferFixtures.bytes(count)
+    let content =
+      count <= TransferFixtures.pattern.count
+      ? TransferFixtures.bytes(count) : (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 13) }
     try TransferFixtures.writeFile(dir.file("source"), content)
     return (try TransferFixtures.openFile(dir.file("source"), O_RDONLY), content)
   }
@@ -61,11 +63,12 @@ struct RingPoolTests {
 
   @Test(
     "a second transfer reuses the ring (no io_uring_setup, no registration)",
-    arguments: ["ioUring", "ioUringSplice", "sendZeroCopy"])
+    arguments: ["ioUring", "ioUringSplice", "sendZeroCopy", "directIO"])
   func secondTransferReusesTheRing(_ name: String) throws {
     let dir = try TransferFixtures.Directory()
     defer { dir.remove() }
-    let (source, content) = try Self.source(dir, 4096 * 3 + 17)
+    // directIO's ring takes the aligned middle: at least two whole 64 KiB chunks.
+    let (source, content) = try Self.source(dir, name == "directIO" ? 4 * 65536 + 17 : 4096 * 3 + 17)
     defer { try? source.close() }
     let pool = Self.pool()
     for round in 0..<3 {
@@ -80,6 +83,10 @@ struct RingPoolTests {
         var strategy = IOURingSpliceStrategy()
         strategy.ringPool = pool
         (result, bytes) = try Self.copy(source, dir, "out\(round)", strategy: strategy)
+      case "directIO":
+        var strategy = DirectIOStrategy(bufferSize: 64 << 10, depth: 4)
+        strategy.ringPool = pool
+        (result, bytes) = try Self.copy(source, dir, "out\(round)", strategy: strategy)
       default:
         var strategy = SendZeroCopyStrategy()
         strategy.ringPool = pool
@@ -87,6 +94,7 @@ struct RingPoolTests {
       }
       let report = try result.get()
       #expect(report.strategy == name)
+      if name == "directIO" { #expect(report.notes.contains { $0.contains("through io_uring") }, "\(report.notes)") }
       TransferFixtures.expectSame(bytes, content, "\(name), transfer \(round + 1)")
     }
     #expect(pool.statistics.created == 1, "\(pool.statistics)")
@@ -186,6 +194,52 @@ struct RingPoolTests {
     #expect(try result.get().bytes == Int64(content.count))
     TransferFixtures.expectSame(bytes, content, "after the failure")
     #expect(pool.statistics.created == 2, "\(pool.statistics)")
+  }
+
+  @Test(
+    "a cancelled SEND_ZC with notifications outstanding retires its ring (reaper, not the pool); the next transfer gets another")
+  func cancelledSendZeroCopyRetiresItsRing() async throws {
+    let dir = try TransferFixtures.Directory()
+    defer { dir.remove() }
+    let (source, content) = try Self.source(dir, 16 << 20)
+    defer { try? source.close() }
+    let pool = Self.pool()
+    var strategy = SendZeroCopyStrategy()
+    strategy.ringPool = pool
+    // A peer that never reads: the send queue fills, TCP holds the pages, the
+    // notifications of the sends the cancellation cut short cannot come.
+    let (near, far) = try TransferFixtures.makeTCPPair()
+    let monitor = TransferMonitor()
+    let canceller = Task {
+      try await Task.sleep(for: .milliseconds(200))
+      monitor.cancel()
+    }
+    let result: Result<TransferReport, ZeroCopyError>
+    do throws(ZeroCopyError) {
+      result = .success(
+        try await Transfer.run(
+          TransferRequest(from: source, offset: 0, to: near), strategy: strategy,
+          options: TransferOptions(allowFallback: false, monitor: monitor)))
+    } catch {
+      result = .failure(error)
+    }
+    _ = try? await canceller.value
+    guard case .failure(let error) = result else {
+      Issue.record("the transfer was not cancelled: \(result)")
+      try near.close()
+      try far.close()
+      return
+    }
+    #expect(error.errno == .canceled, "\(error)")
+    #expect(pool.statistics.retired == 1, "\(pool.statistics)")
+    #expect(pool.idleCount == 0, "a ring with notifications outstanding went back to the pool")
+    // Closing the sockets releases the pages: the reaper closes the ring.
+    try near.close()
+    try far.close()
+    let (again, received) = try Self.send(source, strategy: strategy)
+    #expect(try again.get().bytes == Int64(content.count))
+    TransferFixtures.expectSame(received, content, "after the cancellation")
+    #expect(pool.statistics.created == 2 && pool.statistics.reused == 0, "\(pool.statistics)")
   }
 
   @Test("an idle ring is released after the idle limit (by the sweeper, without another transfer)")
