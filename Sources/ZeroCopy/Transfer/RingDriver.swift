@@ -114,8 +114,9 @@ internal final class TransferRing {
   var batches = RingBatches()
   /// Set when the ring failed with requests in flight or left prepared: never reused.
   private(set) var isBroken = false
-  /// Test hook (``RingPool/Faults``): the next submission "fails" after the kernel took it.
-  var failNextSubmit = false
+  /// Test hook (``RingPool/Faults``): the next submission "fails" with this errno after
+  /// the kernel took it.
+  var failNextSubmit: Errno? = nil
 
   init(ring: consuming IOURing, memory: RingMemory?, registered: IOURing.RegisteredBuffer?, ownerPID: pid_t) {
     submissionCapacity = ring.submissionQueueCapacity
@@ -240,9 +241,9 @@ internal final class TransferRing {
     do throws(Errno) {
       try ring.submit(waitingFor: expected, timeout: waitSlice)
       context.recordSyscalls(1)
-      if failNextSubmit {
-        failNextSubmit = false
-        throw Errno.ioError  // the test hook: the requests are in flight, as after a real failure
+      if let injected = failNextSubmit {
+        failNextSubmit = nil
+        throw injected  // the test hook: the requests are in flight, as after a real failure
       }
       ring.forEachCompletion(take)
       while stray == nil && (results < expected || !awaited.isEmpty) {

@@ -58,8 +58,10 @@ internal final class RingPool: @unchecked Sendable {
   struct Faults {
     /// Registrations of more bytes fail with `ENOMEM` (a smaller `RLIMIT_MEMLOCK`).
     var registrationLimit: Int? = nil
-    /// The first submission of each lease fails after the kernel took the requests.
-    var failFirstSubmit = false
+    /// The first submission of each lease fails with this errno after the kernel took
+    /// the requests (as a ring failure with requests in flight, or io_uring refused by a
+    /// seccomp filter installed after the ring was set up).
+    var failFirstSubmit: Errno? = nil
   }
 
   /// What the pool did (for tests and `zc`'s diagnostics).
@@ -310,7 +312,7 @@ internal final class RingPool: @unchecked Sendable {
     }
     ring.batches.notifications = 0
     ring.batches.copied = 0
-    ring.failNextSubmit = false
+    ring.failNextSubmit = nil
     let now = ContinuousClock.now
     ring.lastUsed = now
     var closing: [TransferRing] = []

@@ -12,7 +12,12 @@ import URing
 
 @testable import ZeroCopy
 
-@Suite("Transfer ring pool", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment))
+@Suite(
+  "Transfer ring pool", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment),
+  .disabled(
+    if: TransferFixtures.memlockApplies,
+    "RLIMIT_MEMLOCK applies to this process (no CAP_IPC_LOCK): the exact ring counts assume the buffers register; the memlock suite covers the refusals"
+  ))
 struct RingPoolTests {
   static func pool(
     maxIdleRings: Int = 4, maxIdleLockedBytes: Int = 64 << 20, idleLimit: Duration = .seconds(60)
@@ -180,7 +185,7 @@ struct RingPoolTests {
     var (result, bytes) = try Self.copy(source, dir, "warm", strategy: strategy)
     TransferFixtures.expectSame(bytes, content, "warm-up")
     #expect(pool.idleCount == 1)
-    pool.faults.failFirstSubmit = true
+    pool.faults.failFirstSubmit = .ioError
     (result, _) = try Self.copy(source, dir, "failed", strategy: strategy)
     guard case .failure(let error) = result else {
       Issue.record("the injected ring failure did not fail the transfer: \(result)")
@@ -189,11 +194,33 @@ struct RingPoolTests {
     #expect(error.syscall == "io_uring_enter", "\(error)")
     #expect(pool.statistics.reused == 1 && pool.statistics.broken == 1, "\(pool.statistics)")
     #expect(pool.idleCount == 0, "the broken ring went back to the pool")
-    pool.faults.failFirstSubmit = false
+    pool.faults.failFirstSubmit = nil
     (result, bytes) = try Self.copy(source, dir, "after", strategy: strategy)
     #expect(try result.get().bytes == Int64(content.count))
     TransferFixtures.expectSame(bytes, content, "after the failure")
     #expect(pool.statistics.created == 2, "\(pool.statistics)")
+  }
+
+  @Test("io_uring refused mid-run (a pooled ring's io_uring_enter answers EPERM): the transfer falls back and says so")
+  func refusedMidRunFallsBack() throws {
+    let dir = try TransferFixtures.Directory()
+    defer { dir.remove() }
+    let (source, content) = try Self.source(dir, 100_000)
+    defer { try? source.close() }
+    let pool = Self.pool()
+    var strategy = IOURingStrategy()
+    strategy.ringPool = pool
+    var (result, bytes) = try Self.copy(source, dir, "warm", strategy: strategy)
+    TransferFixtures.expectSame(bytes, content, "warm-up")
+    pool.faults.failFirstSubmit = .notPermitted
+    (result, bytes) = try Self.copy(source, dir, "refused", strategy: strategy, allowFallback: true)
+    let report = try result.get()
+    #expect(report.strategy != "ioUring")
+    #expect(report.fallbacks.first?.strategy == "ioUring", "\(report.fallbacks)")
+    #expect(report.fallbacks.first?.errno == .notPermitted, "\(report.fallbacks)")
+    #expect(report.fallbacks.first?.syscall == "io_uring_enter", "\(report.fallbacks)")
+    TransferFixtures.expectSame(bytes, content, "after the fallback")
+    #expect(pool.statistics.broken == 1 && pool.idleCount == 0, "the refused ring must not be reused: \(pool.statistics)")
   }
 
   @Test(
