@@ -166,8 +166,7 @@ internal final class TransferRing {
     do {
       try ring.prepare(chain)
     } catch {
-      markBroken()
-      throw context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+      throw preparingFailed(error, context)
     }
   }
 
@@ -176,9 +175,14 @@ internal final class TransferRing {
     do {
       try ring.prepare(request)
     } catch {
-      markBroken()
-      throw context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+      throw preparingFailed(error, context)
     }
+  }
+
+  /// Part of a round may be prepared (and hold the memory): the ring is broken.
+  private func preparingFailed(_ error: Errno, _ context: TransferContext) -> ZeroCopyError {
+    markBroken()
+    return context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
   }
 
   /// Submits everything prepared (user data made by ``userData(_:)`` after ``begin()``)
