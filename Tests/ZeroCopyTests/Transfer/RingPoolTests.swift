@@ -76,6 +76,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, name == "directIO" ? 4 * 65536 + 17 : 4096 * 3 + 17)
     defer { try? source.close() }
     let pool = Self.pool()
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     for round in 0..<3 {
       let result: Result<TransferReport, ZeroCopyError>
       let bytes: [UInt8]
@@ -119,6 +120,7 @@ struct RingPoolTests {
     let small = try TransferFixtures.openFile(dir.file("small"), O_RDONLY)
     defer { try? small.close() }
     let pool = Self.pool(maxIdleRings: 1)
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy(bufferSize: 64 << 10, depth: 4)
     strategy.ringPool = pool
     // 5000 bytes: one 8 KiB slot. Then 1 MiB: 4 × 64 KiB, does not fit the first ring.
@@ -136,6 +138,7 @@ struct RingPoolTests {
     #expect(pool.statistics.created == 2 && pool.statistics.reused == 1, "\(pool.statistics)")
     // No room for pinned memory: nothing is kept.
     let stingy = Self.pool(maxIdleLockedBytes: 0)
+    defer { stingy.closeIdle() }  // no idle ring outlives the test
     strategy.ringPool = stingy
     for name in ["d", "e"] {
       (result, bytes) = try Self.copy(small, dir, name, strategy: strategy)
@@ -152,6 +155,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, 1 << 20)
     defer { try? source.close() }
     let pool = Self.pool()
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     pool.faults.registrationLimit = 128 << 10
     var strategy = IOURingStrategy(bufferSize: 64 << 10, depth: 4)
     strategy.ringPool = pool
@@ -162,6 +166,7 @@ struct RingPoolTests {
     TransferFixtures.expectSame(bytes, content, "shrunk")
 
     let refusing = Self.pool()
+    defer { refusing.closeIdle() }  // no idle ring outlives the test
     refusing.faults.registrationLimit = 32 << 10  // less than one buffer
     strategy.ringPool = refusing
     (result, bytes) = try Self.copy(source, dir, "fallback", strategy: strategy, allowFallback: true)
@@ -180,6 +185,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, 256 << 10)
     defer { try? source.close() }
     let pool = Self.pool()
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy(bufferSize: 64 << 10, depth: 4)
     strategy.ringPool = pool
     var (result, bytes) = try Self.copy(source, dir, "warm", strategy: strategy)
@@ -208,6 +214,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, 100_000)
     defer { try? source.close() }
     let pool = Self.pool()
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy()
     strategy.ringPool = pool
     var (result, bytes) = try Self.copy(source, dir, "warm", strategy: strategy)
@@ -231,6 +238,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, 16 << 20)
     defer { try? source.close() }
     let pool = Self.pool()
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = SendZeroCopyStrategy()
     strategy.ringPool = pool
     // A peer that never reads: the send queue fills, TCP holds the pages, the
@@ -276,6 +284,7 @@ struct RingPoolTests {
     let (source, content) = try Self.source(dir, 10_000)
     defer { try? source.close() }
     let pool = Self.pool(idleLimit: .milliseconds(50))
+    defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy()
     strategy.ringPool = pool
     var (_, bytes) = try Self.copy(source, dir, "first", strategy: strategy)
