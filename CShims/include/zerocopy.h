@@ -202,6 +202,18 @@ int zc_sigguard_begin(zc_sigguard *g);
  */
 int zc_sigguard_end(zc_sigguard *g);
 
+/**
+ * Block SIGPIPE and SIGXFSZ in the calling thread for good (pthread_sigmask) and
+ * remember it in a thread-local flag, so that every later zc_sigguard_begin /
+ * zc_sigguard_end on this thread — and the guard inside every "_all" helper —
+ * skips its two rt_sigprocmask calls (the signals cannot be delivered here
+ * anyway). For threads that only do I/O (worker pools): a write to a closed
+ * peer then fails with -EPIPE, one past RLIMIT_FSIZE with -EFBIG, and the
+ * signal stays pending on the thread, never delivered. The thread must not
+ * unblock them afterwards. Returns 0 or -errno.
+ */
+int zc_sigguard_block_thread(void);
+
 /* ------------------------------------------------------------------------- */
 /* Cancellation of the "all" helpers                                           */
 /* ------------------------------------------------------------------------- */
@@ -262,6 +274,17 @@ int64_t zc_cached_pages(int fd, int64_t offset, int64_t length);
  * (may be NULL): they are reads, which a caller counting its data-path calls counts.
  */
 int zc_range_ready(int fd, int64_t offset, int64_t length, int thorough, int *probes);
+
+/**
+ * One read of up to len bytes at offset that never waits for I/O: preadv2 with
+ * RWF_NOWAIT (Linux 4.14). Returns the bytes read — all of them when the range is in
+ * the page cache, fewer when only its start is (or at the end of the file), 0 at or
+ * past the end — or -EAGAIN when the first byte is not cached (the read would wait for
+ * the device), -EOPNOTSUPP where the file does not support RWF_NOWAIT (pipes, some
+ * filesystems), or another -errno. EINTR is retried. What io_uring tries first for a
+ * buffered read, before handing it to a kernel worker thread.
+ */
+ssize_t zc_pread_nowait(int fd, void *buf, size_t len, int64_t offset);
 
 /** The magic number of fd's filesystem (fstatfs f_type: 0xEF53 ext2/3/4, 0x58465342 XFS,
  * 0x9123683E Btrfs, 0x01021994 tmpfs...), or -errno. */

@@ -110,3 +110,13 @@ int64_t zc_filesystem_type(int fd) {
     do { r = fstatfs(fd, &st); } while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : (int64_t)(uint64_t)st.f_type;
 }
+
+ssize_t zc_pread_nowait(int fd, void *buf, size_t len, int64_t offset) {
+    if (offset < 0) return -EINVAL;
+    struct iovec v = {.iov_base = buf, .iov_len = len};
+    ssize_t n;
+    do {
+        n = preadv2(fd, &v, 1, (off_t)offset, RWF_NOWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n >= 0 ? n : -errno;
+}

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <netinet/in.h>
 
@@ -228,8 +229,11 @@ int zc_endpoint_inspect(int fd, zc_endpoint *out) {
     switch (st.st_mode & S_IFMT) {
     case S_IFREG:
         /* Pseudo filesystems report 0 (procfs, debugfs...) or one page (sysfs, configfs):
-         * only such sizes cost an fstatfs. */
-        if ((st.st_size == 0 || st.st_size == 4096) && zci_is_pseudo_fs(fd)) {
+         * only such sizes cost an fstatfs, and only off block devices: every filesystem in
+         * zci_pseudo_fs is a "nodev" one, whose superblock gets an anonymous device number
+         * (major 0), so a file on a block device's filesystem (ext4 on /dev/vda: major
+         * 254) cannot be one (Docs/LinuxFacts.md, "Endpoints"). */
+        if ((st.st_size == 0 || st.st_size == 4096) && major(st.st_dev) == 0 && zci_is_pseudo_fs(fd)) {
             out->kind = ZC_KIND_PSEUDO_FILE;
         } else {
             out->kind = ZC_KIND_FILE;

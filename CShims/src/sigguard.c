@@ -26,8 +26,26 @@ enum {
     ZCI_GUARD_OWNS_XFSZ = 4,  /* SIGXFSZ was unblocked before: we consume it */
 };
 
+/* Set by zc_sigguard_block_thread: both signals are blocked on this thread for good. */
+static _Thread_local int zci_thread_blocks_signals;
+
+int zc_sigguard_block_thread(void) {
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    sigaddset(&block, SIGXFSZ);
+    int r = pthread_sigmask(SIG_BLOCK, &block, NULL);
+    if (r != 0) return -r;
+    zci_thread_blocks_signals = 1;
+    return 0;
+}
+
 int zc_sigguard_begin(zc_sigguard *g) {
     if (g == NULL) return -EINVAL;
+    if (zci_thread_blocks_signals) {
+        g->active = 0; /* nothing to change, nothing to restore */
+        return 0;
+    }
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGPIPE);

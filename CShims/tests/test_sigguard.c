@@ -197,7 +197,40 @@ static void test_sigguard_is_per_thread(void) {
     CHECK_EQ(other_blocked, 0);
 }
 
+/* zc_sigguard_block_thread: both signals blocked for good; later guards on this
+ * thread change nothing (active == 0: no rt_sigprocmask), a write to a broken pipe is
+ * EPIPE through the "_all" helpers too, and the signal stays pending, undelivered. */
+static int block_thread_child(void *arg) {
+    (void)arg;
+    zc_sigguard g;
+    CHILD_CHECK(zc_sigguard_begin(&g) == 0);
+    CHILD_CHECK(g.active != 0); /* an ordinary thread: the guard changes the mask */
+    CHILD_CHECK(zc_sigguard_end(&g) == 0);
+    CHILD_CHECK(!is_blocked(SIGPIPE) && !is_blocked(SIGXFSZ));
+    CHILD_CHECK(zc_sigguard_block_thread() == 0);
+    CHILD_CHECK(is_blocked(SIGPIPE) && is_blocked(SIGXFSZ));
+    sigset_t m0, m1;
+    pthread_sigmask(SIG_SETMASK, NULL, &m0);
+    memset(&g, 0xCC, sizeof g);
+    CHILD_CHECK(zc_sigguard_begin(&g) == 0);
+    CHILD_CHECK(g.active == 0);
+    int w = broken_pipe();
+    char byte = 'x';
+    zc_progress p;
+    CHILD_CHECK(zc_pwrite_all(w, &byte, 1, -1, &p) == -EPIPE);
+    CHILD_CHECK(is_pending(SIGPIPE)); /* held back for good: never delivered */
+    CHILD_CHECK(zc_sigguard_end(&g) == 0);
+    pthread_sigmask(SIG_SETMASK, NULL, &m1);
+    CHILD_CHECK(same_mask(&m0, &m1));
+    CHILD_CHECK(is_blocked(SIGPIPE) && is_blocked(SIGXFSZ));
+    close(w);
+    return 0;
+}
+
+static void test_sigguard_block_thread(void) { CHECK_EXITED(zt_fork_run(block_thread_child, NULL, 10), 0); }
+
 int main(void) {
+    ZT_RUN(test_sigguard_block_thread);
     ZT_RUN(test_unguarded_write_is_killed);
     ZT_RUN(test_sigguard_epipe);
     ZT_RUN(test_sigguard_efbig);

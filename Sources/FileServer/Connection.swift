@@ -113,6 +113,10 @@ internal struct Connection: ~Copyable {
   private var parser: HTTPRequestParser
   private var requestsServed = 0
   private let fd: Int32
+  /// The socket as a transfer destination, inspected once per connection (not per
+  /// response: `fstat`, `fcntl` and two `getsockopt` saved each time); nil if that failed,
+  /// and then every transfer inspects it.
+  private var socketEndpoint: TransferEndpoint?
 
   init(server: FileServer, state: ConnectionState) {
     self.server = server
@@ -137,6 +141,13 @@ internal struct Connection: ~Copyable {
     _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     var one: Int32 = 1
     _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    if let inspected = try? TransferEndpoint.inspect(state.socket.descriptor) {
+      // Strategies that need a blocking socket get it blocking for their transfer.
+      socketEndpoint = TransferEndpoint(
+        descriptor: inspected.descriptor, kind: inspected.kind, size: inspected.size, device: inspected.device,
+        inode: inspected.inode, permissions: inspected.permissions, isAppendOnly: inspected.isAppendOnly,
+        isNonBlocking: !server.strategyNeedsBlockingSocket, path: inspected.path)
+    }
     do {
       buffer = try AlignedBuffer(count: config.maxHeadBytes + 4096, zeroed: false)
     } catch {
@@ -359,7 +370,7 @@ internal struct Connection: ~Copyable {
       case .bytes(let bytes):
         try await send(bytes, more: more)
       case .file(let range):
-        let outcome = await sendFile(file.descriptor, range: range)
+        let outcome = await sendFile(file.transferEndpoint, range: range)
         sent += outcome.bytes
         strategyUsed = outcome.strategy ?? strategyUsed
         if let failure = outcome.failure {
@@ -431,8 +442,12 @@ internal struct Connection: ~Copyable {
 
   /// Sends `range` of `file` through the configured strategy in pieces no larger than the
   /// socket's free send space, waiting for writability between pieces.
-  private func sendFile(_ file: FileDescriptor, range: Range<Int64>) async -> (bytes: Int64, strategy: String?, failure: String?)
-  {
+  private func sendFile(_ fileEndpoint: TransferEndpoint, range: Range<Int64>) async -> (
+    bytes: Int64, strategy: String?, failure: String?
+  ) {
+    let file = fileEndpoint.descriptor
+    // Both ends known already: no inspection per piece.
+    let prepared = socketEndpoint.map { PreparedTransfer(EndpointPair(source: fileEndpoint, destination: $0)) }
     var offset = range.lowerBound
     var strategy: String?
     let socket = state.socket
@@ -462,9 +477,14 @@ internal struct Connection: ~Copyable {
       let inline = !needsBlocking && piece <= Int64(config.inlineTransferLimit) && Int64(room) >= 2 * piece + 4096
       let result: Result<TransferReport, ZeroCopyError>
       do {
-        if inline {
+        switch (inline, prepared) {
+        case (true, let prepared?):
+          result = .success(try prepared.runBlocking(offset: offset, count: piece, strategy: config.strategy, options: options))
+        case (false, let prepared?):
+          result = .success(try await prepared.run(offset: offset, count: piece, strategy: config.strategy, options: options))
+        case (true, nil):
           result = .success(try Transfer.runBlocking(request, strategy: config.strategy, options: options))
-        } else {
+        case (false, nil):
           result = .success(try await Transfer.run(request, strategy: config.strategy, options: options))
         }
       } catch {

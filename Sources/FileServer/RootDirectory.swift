@@ -3,6 +3,7 @@
 import Glibc
 import LinuxIO
 import SystemPackage
+import ZeroCopy
 
 /// How paths are kept inside the root directory.
 public enum PathResolution: String, Sendable, Hashable, CustomStringConvertible {
@@ -30,6 +31,20 @@ struct OpenedFile: ~Copyable {
   let size: Int64
   let modified: Int64
   let isDirectory: Bool
+  /// `st_dev`, `st_ino` and the permission bits, for ``transferEndpoint``.
+  let device: UInt64
+  let inode: UInt64
+  let permissions: UInt32
+
+  /// The transfer source this file is, from the `fstat` made when it was opened (no new
+  /// inspection per response). Always a `.file` of ``size`` bytes: the response's
+  /// Content-Length comes from the same `fstat`, so a pseudo file (a sysfs file claiming
+  /// 4,096 bytes) ends early whatever strategy sends it, as with nginx, which also
+  /// trusts `st_size`.
+  var transferEndpoint: TransferEndpoint {
+    TransferEndpoint(
+      descriptor: descriptor, kind: .file, size: size, device: device, inode: inode, permissions: permissions)
+  }
 
   consuming func close() {
     _ = try? descriptor.close()
@@ -146,7 +161,8 @@ final class RootDirectory: Sendable {
     return .success(
       OpenedFile(
         descriptor: FileDescriptor(rawValue: fd), size: Int64(st.st_size), modified: Int64(st.st_mtim.tv_sec),
-        isDirectory: kind == S_IFDIR))
+        isDirectory: kind == S_IFDIR, device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+        permissions: UInt32(st.st_mode & 0o7777)))
   }
 
   /// The component walk: `openat(O_PATH | O_NOFOLLOW)` per directory, refusing symlinks.

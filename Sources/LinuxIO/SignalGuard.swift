@@ -1,6 +1,7 @@
 // Surviving SIGPIPE and SIGXFSZ at their default disposition, without touching it.
 
 import CZeroCopy
+public import SystemPackage
 
 /// Runs `body` with SIGPIPE and SIGXFSZ blocked in the calling thread, so that a write
 /// to a closed socket or pipe fails with `Errno.brokenPipe`, and a write past
@@ -53,4 +54,20 @@ public func withSignalGuard<R: ~Copyable, E: Error>(
     }
   }
   return try body()
+}
+
+/// Blocks `SIGPIPE` and `SIGXFSZ` on the calling thread for good, for a thread that only
+/// does I/O (a worker pool's): a write to a closed peer then fails with `EPIPE` and one
+/// past `RLIMIT_FSIZE` with `EFBIG` without any guard, and every later
+/// ``withSignalGuard(_:)`` — and the guard inside every LinuxIO "all" call — on this
+/// thread skips its two `rt_sigprocmask` calls. The signals stay pending on the thread,
+/// never delivered. Do not unblock them on this thread afterwards (the guards would no
+/// longer protect it).
+///
+/// - Throws: `pthread_sigmask`'s errno (not expected: the arguments are valid).
+///
+/// The corresponding C function is `zc_sigguard_block_thread` (system call
+/// `rt_sigprocmask`, once).
+public func blockPipeAndFileSizeSignalsOnThisThread() throws(Errno) {
+  _ = try valueOrErrno { system_sigguard_block_thread() }
 }

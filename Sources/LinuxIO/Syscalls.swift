@@ -191,6 +191,16 @@ internal func system_sigguard_end(_ guardState: UnsafeMutablePointer<zc_sigguard
   return zc_sigguard_end(guardState)
 }
 
+internal func system_sigguard_block_thread() -> CInt {
+  if let r = forced("sigguard_block_thread") { return CInt(r) }
+  return zc_sigguard_block_thread()
+}
+
+internal func system_pread_nowait(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ offset: Int64) -> Int {
+  if let r = forced("pread_nowait") { return r }
+  return zc_pread_nowait(fd, buffer, count, offset)
+}
+
 // MARK: Mappings
 
 internal func system_map(

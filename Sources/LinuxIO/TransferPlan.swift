@@ -3,6 +3,7 @@
 // copy of it. ZeroCopy reaches it here, through LinuxIO, like every other C call.
 
 import CZeroCopy
+import Glibc
 public import SystemPackage
 
 /// The decision table that chooses system calls for a transfer by the kinds of its two
@@ -115,6 +116,19 @@ public enum TransferPlan {
     return Endpoint(
       kind: kind, size: kind == .file && c.size >= 0 ? c.size : nil, device: c.device, inode: c.inode,
       permissions: c.mode, isAppendOnly: c.append_only != 0, isNonBlocking: c.non_blocking != 0)
+  }
+
+  /// The size of a file now (`st_size`): what a transfer "until the end" between
+  /// endpoints inspected earlier (ZeroCopy's `PreparedTransfer`) reads up to — one
+  /// `fstat`, where ``inspect(_:)`` makes two to four calls.
+  ///
+  /// - Throws: `fstat`'s errno (`EBADF` for a closed descriptor).
+  ///
+  /// The corresponding C function is `fstat`.
+  public static func currentSize(of descriptor: FileDescriptor) throws(Errno) -> Int64 {
+    var st = stat()
+    if fstat(descriptor.rawValue, &st) != 0 { throw Errno(rawValue: errno) }
+    return Int64(st.st_size)
   }
 
   /// A family of system calls the table chooses from (`zc_method`). Its

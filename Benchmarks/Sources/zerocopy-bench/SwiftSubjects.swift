@@ -35,6 +35,8 @@ enum SwiftSubjects {
     var s = SubjectSources()
     s.swiftTransfers = {
       var list: [any Subject] = TransferStrategies.all.map { TransferSubject(strategy: $0, async: false) }
+      // What a caller without a prepared pair pays: both ends inspected on every call.
+      list.append(TransferSubject(strategy: AutomaticStrategy(), async: false, oneShot: true))
       // With a host profile, .automatic is also measured with the built-in table.
       let automatic = AutomaticStrategy()
       if automatic.profile.source == .file {
@@ -137,23 +139,30 @@ struct ConcurrentTransferSubject: ConcurrentSubject {
   }
 }
 
-/// One registered strategy, run with `Transfer.runBlocking` on the harness's thread
-/// (fallback off, so the named strategy alone is measured), or — for `.automatic` —
-/// also through the async `Transfer.run`, which hops to the library's worker threads.
+/// One registered strategy, run on the harness's thread through a `PreparedTransfer`
+/// (endpoints inspected once per sample, as the C twin opens and inspects once; fallback
+/// off, so the named strategy alone is measured), or also through the async
+/// `PreparedTransfer.run`, which hops to the library's worker threads. `oneShot`:
+/// `Transfer.runBlocking` instead, which inspects both descriptors on every call (what a
+/// caller without a prepared pair pays; measured for `.automatic`).
 struct TransferSubject: Subject {
   let strategy: any TransferStrategy
   let async: Bool
+  let oneShot: Bool
   let info: SubjectInfo
 
-  init(strategy: any TransferStrategy, async: Bool) {
+  init(strategy: any TransferStrategy, async: Bool, oneShot: Bool = false) {
     self.strategy = strategy
     self.async = async
-    let name = strategy.name + (async ? ".async" : "")
+    self.oneShot = oneShot && !async
+    let name = strategy.name + (async ? ".async" : "") + (self.oneShot ? ".oneshot" : "")
     info = SubjectInfo(
       id: "swift:\(name)", family: .swift, strategy: name,
       summary: async
-        ? "Swift Transfer.run (async; worker-thread hop) with \(strategy.name): \(strategy.summary)"
-        : "Swift Transfer.runBlocking with \(strategy.name): \(strategy.summary)",
+        ? "Swift PreparedTransfer.run (async; worker-thread hop) with \(strategy.name): \(strategy.summary)"
+        : self.oneShot
+          ? "Swift Transfer.runBlocking (inspects both ends every call) with \(strategy.name): \(strategy.summary)"
+          : "Swift PreparedTransfer.runBlocking with \(strategy.name): \(strategy.summary)",
       note: strategy.name == "automatic" ? "the strategies it picked are listed per cell" : nil)
   }
 
@@ -171,15 +180,31 @@ struct TransferSubject: Subject {
     let count = Int64(run.cell.size)
     let strategy = self.strategy
     let async = self.async
+    let oneShot = self.oneShot
     var first = true
+    // The sample's descriptors are the same for every iteration: inspected at the first.
+    // Destination offset 0 (the harness rewinds a file destination before each
+    // iteration; ignored for sockets and pipes): pwrite-style calls, as the C twin's
+    // write at the position, without reading and restoring the position (two lseeks).
+    var prepared: (source: CInt, destination: CInt, transfer: PreparedTransfer)?
     return try await measureInProcess(run) { s, d in
-      let request = TransferRequest(from: FileDescriptor(rawValue: s), offset: 0, count: count, to: FileDescriptor(rawValue: d))
       let report: TransferReport
       do {
-        report =
-          async
-          ? try await Transfer.run(request, strategy: strategy, options: TransferOptions())
-          : try Transfer.runBlocking(request, strategy: strategy, options: options)
+        if oneShot {
+          report = try Transfer.runBlocking(
+            TransferRequest(
+              from: FileDescriptor(rawValue: s), offset: 0, count: count, to: FileDescriptor(rawValue: d), at: 0),
+            strategy: strategy, options: options)
+        } else {
+          if prepared == nil || prepared!.source != s || prepared!.destination != d {
+            prepared = (s, d, try PreparedTransfer(from: FileDescriptor(rawValue: s), to: FileDescriptor(rawValue: d)))
+          }
+          let transfer = prepared!.transfer
+          report =
+            async
+            ? try await transfer.run(offset: 0, count: count, at: 0, strategy: strategy, options: TransferOptions())
+            : try transfer.runBlocking(offset: 0, count: count, at: 0, strategy: strategy, options: options)
+        }
       } catch let error as ZeroCopyError {
         if first && error.bytesTransferred == 0 && TransferContext.fallbackErrnos.contains(error.errno) {
           throw UnsupportedHere("the kernel refused: \(error)")

@@ -15,7 +15,7 @@ import SystemPackage
 /// existence; a transfer that finds none free **waits** for one (transfers run on a bounded
 /// set of worker threads, so with the default limit the async API never waits). A pipe
 /// comes back empty — the splice helpers drain it on every path — and one that is not
-/// empty is closed instead of pooled.
+/// empty after a failed transfer is closed instead of pooled.
 ///
 /// Idle pipes stay open for reuse; ``closeIdlePipes()`` closes them (tests that count
 /// descriptors call it).
@@ -46,7 +46,8 @@ public final class PipePool: @unchecked Sendable {
   private let returned = Condition()
   private var idle: [(readEnd: FileDescriptor, writeEnd: FileDescriptor)] = []  // guarded by lock
   private var inUse = 0  // guarded by lock
-  private var ownerPID = getpid()  // guarded by lock: the process the pooled pipes belong to
+  /// The process the pooled pipes belong to (`ForkGeneration`: no `getpid` per transfer).
+  private var ownerGeneration = ForkGeneration.current  // guarded by lock
 
   /// Creates a pool.
   ///
@@ -79,11 +80,20 @@ public final class PipePool: @unchecked Sendable {
     try withPipe(discardingOn: { _ in false }, body)
   }
 
+  /// ``withPipe(_:)`` for a `body` that moves bytes through the pipe only with LinuxIO's
+  /// splice helpers (`zc_splice_all`), which deliver every byte they pull into it when they
+  /// succeed: the pipe is checked for bytes left behind (`ioctl(FIONREAD)`) only after a
+  /// failure. (`zc_splice_all` also refuses a pipe that is not empty, with `EBUSY`.)
+  internal func withSplicedPipe<R>(_ body: (borrowing Pipe) throws(ZeroCopyError) -> R) throws(ZeroCopyError) -> R {
+    try withPipe(discardingOn: { _ in false }, checksEmptyAfterSuccess: false, body)
+  }
+
   /// ``withPipe(_:)``, closing the pipe instead of pooling it when `body` throws an error
   /// for which `discard` is true (an io_uring ring that failed with a splice into the
   /// pipe possibly still in flight).
   internal func withPipe<R>(
-    discardingOn discard: (ZeroCopyError) -> Bool, _ body: (borrowing Pipe) throws(ZeroCopyError) -> R
+    discardingOn discard: (ZeroCopyError) -> Bool, checksEmptyAfterSuccess: Bool = true,
+    _ body: (borrowing Pipe) throws(ZeroCopyError) -> R
   ) throws(ZeroCopyError) -> R {
     let pipe = try acquire()
     let result: Result<R, ZeroCopyError>
@@ -99,7 +109,7 @@ public final class PipePool: @unchecked Sendable {
         returned.signal()
       }
     } else {
-      release(pipe)
+      release(pipe, checkEmpty: checksEmptyAfterSuccess || result.isFailure)
     }
     return try result.get()
   }
@@ -124,9 +134,9 @@ public final class PipePool: @unchecked Sendable {
     // bytes. The child forgets them (closing its copies) and starts an empty pool; pipes
     // the parent's other threads were using at fork time belong to threads the child
     // does not have, so they are not counted either.
-    let pid = getpid()
-    if pid != ownerPID {
-      ownerPID = pid
+    let generation = ForkGeneration.current
+    if generation != ownerGeneration {
+      ownerGeneration = generation
       for ends in idle {
         _ = Glibc.close(ends.readEnd.rawValue)
         _ = Glibc.close(ends.writeEnd.rawValue)
@@ -154,8 +164,8 @@ public final class PipePool: @unchecked Sendable {
     }
   }
 
-  private func release(_ pipe: consuming Pipe) {
-    let empty = (try? pipe.readableBytes) == 0
+  private func release(_ pipe: consuming Pipe, checkEmpty: Bool) {
+    let empty = !checkEmpty || (try? pipe.readableBytes) == 0
     if !empty {
       pipe.closeQuietly()
       lock.withLock {
@@ -170,6 +180,13 @@ public final class PipePool: @unchecked Sendable {
       idle.append(ends)
       returned.signal()
     }
+  }
+}
+
+extension Result {
+  fileprivate var isFailure: Bool {
+    if case .failure = self { return true }
+    return false
   }
 }
 

@@ -282,7 +282,7 @@ public struct SpliceStrategy: TransferStrategy {
           count: .bytes(chunk.count))
       }
     }
-    return try pool.withPipe { (pipe) throws(ZeroCopyError) -> StrategyOutcome in
+    return try pool.withSplicedPipe { (pipe) throws(ZeroCopyError) -> StrategyOutcome in
       try context.transferChunks(syscall: "splice") { (chunk) throws(TransferFailure) in
         try chunk.source.spliceAll(
           to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
@@ -325,7 +325,12 @@ public struct CopyFileRangeStrategy: TransferStrategy {
   ///
   /// The corresponding C function is `zc_copy_file_range_all` (system call `copy_file_range`).
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
-    context.prefetchesSource = CopyFileRangeStrategy.copiesThroughPageCache(context.source.descriptor)
+    // Reading ahead is for transfers above TransferContext.prefetchThreshold only: this
+    // turns it off where copy_file_range may not read the data, and never on for a small
+    // transfer (which would pay an fstatfs and two readiness probes per call).
+    if context.prefetchesSource {
+      context.prefetchesSource = CopyFileRangeStrategy.copiesThroughPageCache(context.source.descriptor)
+    }
     return try context.transferChunks(syscall: "copy_file_range") { (chunk) throws(TransferFailure) in
       try chunk.source.copyFileRangeAll(
         to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,

@@ -57,13 +57,27 @@ public struct TransferOptions: Sendable {
   public var chunkSize: Int
   /// A monitor to watch progress from elsewhere, or cancel; nil for none.
   public var monitor: TransferMonitor?
+  /// The largest async transfer (``Transfer/run(_:strategy:options:)``,
+  /// ``PreparedTransfer/run(offset:count:at:strategy:options:)``) that runs on the calling
+  /// task's thread instead of hopping to a worker thread: one that cannot wait for a peer —
+  /// from a regular file to a regular file, or to a socket whose send buffer has room for
+  /// twice the bytes (`SO_MEMINFO`) — through a built-in system-call strategy. The hop (a
+  /// thread wake-up and a switch each way) costs several times a small transfer. Such a
+  /// transfer may still wait for one read of at most this many bytes from the source's
+  /// device (or server, for a network filesystem) when they are not cached. 0: always hop.
+  /// Default 64 KiB. - Precondition: ≥ 0.
+  public var inlineLimit: Int
 
   /// Options for a transfer.
-  public init(allowFallback: Bool = true, chunkSize: Int = 8 << 20, monitor: TransferMonitor? = nil) {
+  public init(
+    allowFallback: Bool = true, chunkSize: Int = 8 << 20, monitor: TransferMonitor? = nil, inlineLimit: Int = 64 << 10
+  ) {
     precondition(chunkSize > 0, "TransferOptions: chunkSize must be positive")
+    precondition(inlineLimit >= 0, "TransferOptions: inlineLimit must not be negative")
     self.allowFallback = allowFallback
     self.chunkSize = chunkSize
     self.monitor = monitor
+    self.inlineLimit = inlineLimit
   }
 }
 
@@ -83,8 +97,10 @@ public struct TransferOptions: Sendable {
 /// try await Transfer.send(file: log, range: 4096..<8192, to: socket.descriptor, strategy: .splice)
 /// ```
 ///
-/// The async calls run the (blocking) strategy on a small pool of worker threads, never
-/// on Swift's cooperative pool, and return when the last byte is delivered. Cancelling
+/// The async calls run the (blocking) strategy on a small pool of worker threads, off
+/// Swift's cooperative pool — or, for a transfer of at most ``TransferOptions/inlineLimit``
+/// bytes that cannot wait for a peer, on the calling task's thread (the hop costs more than
+/// such a transfer) — and return when the last byte is delivered. Cancelling
 /// the task stops the transfer at the next chunk boundary (8 MiB by default) with an
 /// `ECANCELED` error that says how many bytes were delivered. ``runBlocking(_:strategy:options:)``
 /// runs on the calling thread instead.
@@ -107,13 +123,14 @@ public enum Transfer {
   ///   stopped it, and in `bytesTransferred` the bytes that reached the destination;
   ///   `ECANCELED` when cancelled; `EOPNOTSUPP` when no strategy can handle the endpoints.
   ///
-  /// The system calls are those of the strategy that runs (see each strategy).
+  /// The system calls are those of the strategy that runs (see each strategy), after the
+  /// endpoints' inspection; a transfer of at most ``TransferOptions/inlineLimit`` bytes that
+  /// cannot wait for a peer runs them on the calling task's thread (see there).
   public static func run(
     _ request: TransferRequest, strategy: some TransferStrategy = .automatic, options: TransferOptions = TransferOptions()
   ) async throws(ZeroCopyError) -> TransferReport {
-    try await offloaded(options) { options throws(ZeroCopyError) in
-      try perform(request, strategy: strategy, options: options, operation: .transfer)
-    }
+    let endpoints = try inspect(request, operation: .transfer)
+    return try await runAsync(request, endpoints: endpoints, strategy: strategy, options: options)
   }
 
   /// Moves the bytes `request` describes with `strategy` on the calling thread, blocking
@@ -153,6 +170,76 @@ public enum Transfer {
 
   // MARK: - Internals
 
+  /// Inspects both ends of `request` (`TransferEndpoint.inspect`).
+  ///
+  /// - Throws: ``ZeroCopyError`` with `operation`.
+  internal static func inspect(
+    _ request: TransferRequest, operation: ZeroCopyError.Operation
+  ) throws(ZeroCopyError) -> EndpointPair {
+    do {
+      return EndpointPair(
+        source: try TransferEndpoint.inspect(request.source, path: request.sourcePath),
+        destination: try TransferEndpoint.inspect(request.destination, path: request.destinationPath))
+    } catch var error {
+      error.operation = operation
+      throw error
+    }
+  }
+
+  /// The async transfer of already inspected endpoints: on the calling task's thread when
+  /// ``runsInline(_:endpoints:strategy:options:)`` says it cannot wait for a peer, else on a
+  /// worker thread (``offloaded(_:operation:_:)``).
+  internal static func runAsync(
+    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions
+  ) async throws(ZeroCopyError) -> TransferReport {
+    if runsInline(request, endpoints: endpoints, strategy: strategy, options: options) {
+      if Task.isCancelled {
+        throw ZeroCopyError(
+          .transfer, syscall: "cancellation", errno: .canceled,
+          paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
+          descriptors: [request.source, request.destination], bytesTransferred: 0,
+          message: "the transfer was cancelled before it started")
+      }
+      return try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+    }
+    return try await offloaded(options) { options throws(ZeroCopyError) in
+      try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+    }
+  }
+
+  /// Whether an async transfer runs on the calling task's thread: at most
+  /// ``TransferOptions/inlineLimit`` bytes (a known count, or what is left of a regular
+  /// file), from a regular file, to a regular file or to a socket whose send buffer has
+  /// room for twice that (so no call waits for the peer), through built-in system-call
+  /// strategies only (`.automatic`, readWrite, sendfile, splice, copyFileRange, mmapWrite:
+  /// not O_DIRECT reads, which always wait for the device, nor rings, nor strategies whose
+  /// calls are not known). Costs one `getsockopt(SO_MEMINFO)` for a socket.
+  internal static func runsInline(
+    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions
+  ) -> Bool {
+    guard options.inlineLimit > 0, endpoints.source.kind == .file else { return false }
+    let bytes =
+      request.count
+      ?? endpoints.source.size.map { Swift.max(0, $0 - (request.sourceOffset ?? 0)) }
+    guard let bytes, bytes <= Int64(options.inlineLimit) else { return false }
+    guard
+      strategy is AutomaticStrategy || strategy is ReadWriteStrategy || strategy is SendfileStrategy
+        || strategy is SpliceStrategy || strategy is CopyFileRangeStrategy || strategy is MmapWriteStrategy
+    else { return false }
+    switch endpoints.destination.kind {
+    case .file:
+      return true
+    case .tcpSocket, .unixSocket:
+      // The same margin FileServer uses: the kernel's per-buffer overhead, and room for
+      // twice the bytes so a send is never short.
+      guard let memory = try? endpoints.destination.descriptor.socketMemory() else { return false }
+      let room = (memory.sendBufferLimit - memory.sendQueued) * 7 / 8 - 2048
+      return Int64(room) >= 2 * bytes + 4096
+    default:
+      return false
+    }
+  }
+
   /// Runs `body` on a ``BlockingWorkers`` thread; cancelling the task cancels the transfer
   /// (its monitor), and one still queued behind busy workers ends at once with `ECANCELED`
   /// and 0 bytes.
@@ -186,17 +273,20 @@ public enum Transfer {
     return try result.get()
   }
 
-  /// The synchronous core: inspects the endpoints, resolves offsets, runs the strategy
-  /// (with fallbacks unless disabled), advances file positions, and builds the report.
+  /// The synchronous core: inspects the endpoints (unless `endpoints` were inspected
+  /// before: a ``PreparedTransfer``), resolves offsets, runs the strategy (with fallbacks
+  /// unless disabled), advances file positions, and builds the report.
   /// `setsExpectedBytes: false` leaves the monitor's total alone (a copy made of several
   /// transfers, one per data segment of a sparse file, sets it once for all).
   internal static func perform(
     _ request: TransferRequest, strategy: some TransferStrategy, options: TransferOptions,
-    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true
+    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
-    let monitor = options.monitor ?? TransferMonitor()
+    // Without a monitor nobody can watch or cancel this transfer: no monitor is made and
+    // no cancellation scope entered (an allocation and a scope per call saved).
+    let monitor = options.monitor
 
     func fail(_ syscall: String, _ errno: Errno, _ message: String? = nil) -> ZeroCopyError {
       ZeroCopyError(
@@ -208,8 +298,16 @@ public enum Transfer {
     var source: TransferEndpoint
     var destination: TransferEndpoint
     do {
-      source = try TransferEndpoint.inspect(request.source, path: request.sourcePath)
-      destination = try TransferEndpoint.inspect(request.destination, path: request.destinationPath)
+      if let endpoints {
+        // Inspected by the caller (a PreparedTransfer reads a file source's size again for
+        // a request without a count).
+        source = endpoints.source
+        destination = endpoints.destination
+      } else {
+        let inspected = try inspect(request, operation: operation)
+        source = inspected.source
+        destination = inspected.destination
+      }
     } catch var error {
       error.operation = operation
       throw error
@@ -244,7 +342,7 @@ public enum Transfer {
     }
     let pair = EndpointPair(source: source, destination: destination)
     let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
-    if setsExpectedBytes { monitor.setExpected(expected) }
+    if setsExpectedBytes { monitor?.setExpected(expected) }
     // "Until the end" of a regular file means its size now (the snapshot `fstat` just
     // read): a file that grows meanwhile is not chased, and one that shrinks is reported
     // as `sourceEndedEarly` with the exact bytes delivered.
@@ -279,13 +377,16 @@ public enum Transfer {
     do throws(ZeroCopyError) {
       // The strategy runs in the monitor's cancellation scope: its "all" calls stop at
       // cancel(), and a call blocked on a peer is interrupted (TransferMonitor).
-      outcome = try monitor.cancellationToken.withCancellation { () throws(ZeroCopyError) -> StrategyOutcome in
+      func body(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
         try context.checkCancellation()
+        if let automatic = strategy as? AutomaticStrategy {
+          // `.automatic` always falls back: its candidates run in this context's attempts
+          // directly (no context nested for the automatic strategy itself).
+          return try context.transfer(tryingInOrder: automatic.plan(for: pair, bytes: expected))
+        }
         if options.allowFallback {
-          var candidates: [any TransferStrategy] = [strategy]
-          if !(strategy is AutomaticStrategy) {
-            candidates += AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
-          }
+          let candidates: [any TransferStrategy] =
+            [strategy] + AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
           return try context.transfer(tryingInOrder: candidates)
         }
         if case .unsupported(let reason) = strategy.support(for: pair) {
@@ -299,6 +400,13 @@ public enum Transfer {
         }
         if context.strategyName == nil { context.strategyName = strategy.name }
         return result
+      }
+      if let monitor {
+        outcome = try monitor.cancellationToken.withCancellation { () throws(ZeroCopyError) -> StrategyOutcome in
+          try body(&context)
+        }
+      } else {
+        outcome = try body(&context)
       }
     } catch var error {
       advancePositions(context.bytesTransferred)

@@ -35,7 +35,10 @@ public struct TransferContext: Sendable {
 
   /// The name of the strategy that actually moved the bytes, once known.
   internal var strategyName: String?
-  internal let monitor: TransferMonitor
+  /// The caller's monitor, or nil when nobody can watch or cancel this transfer (a
+  /// `runBlocking` without one): then no progress is published and no cancellation
+  /// scope is entered.
+  internal let monitor: TransferMonitor?
   internal let operation: ZeroCopyError.Operation
   /// Whether ``prefetchSource(_:)`` reads the pieces of a file source into the page cache
   /// first: for a transfer of more than ``prefetchThreshold`` bytes, unless the strategy
@@ -54,7 +57,7 @@ public struct TransferContext: Sendable {
 
   internal init(
     pair: EndpointPair, sourceOffset: Int64?, destinationOffset: Int64?, requestedBytes: Int64?,
-    chunkSize: Int, monitor: TransferMonitor, operation: ZeroCopyError.Operation, prefetches: Bool? = nil
+    chunkSize: Int, monitor: TransferMonitor?, operation: ZeroCopyError.Operation, prefetches: Bool? = nil
   ) {
     self.pair = pair
     self.startSourceOffset = sourceOffset
@@ -104,7 +107,7 @@ public struct TransferContext: Sendable {
     }
     bytesTransferred += bytes
     self.syscalls += syscalls
-    if bytes > 0 { monitor.add(bytes) }
+    if bytes > 0 { monitor?.add(bytes) }
   }
 
   /// Records a LinuxIO transfer's progress (`progress.bytes` delivered, `progress.syscalls` made).
@@ -123,14 +126,14 @@ public struct TransferContext: Sendable {
   }
 
   /// Whether the transfer was cancelled (its task, or ``TransferMonitor/cancel()``).
-  public var isCancelled: Bool { monitor.isCancelled }
+  public var isCancelled: Bool { monitor?.isCancelled == true }
 
   /// Throws `ECANCELED` (with the bytes delivered so far) if the transfer was cancelled.
   /// Call it between chunks.
   ///
   /// - Throws: ``ZeroCopyError`` with `errno == .canceled` (``ZeroCopyError/isCancellation``).
   public func checkCancellation() throws(ZeroCopyError) {
-    if monitor.isCancelled {
+    if monitor?.isCancelled == true {
       throw error(syscall: "cancellation", errno: .canceled, message: "the transfer was cancelled")
     }
   }
@@ -260,7 +263,7 @@ public struct TransferContext: Sendable {
   /// - Returns: `body`'s result, and whether the transfer was abandoned meanwhile (then
   ///   throw ``checkCancellation()``'s error without delivering anything).
   internal func abandonableWait<R>(_ body: () -> R) -> (result: R, abandoned: Bool) {
-    guard mayAbandonWaits else { return (body(), false) }
+    guard mayAbandonWaits, let monitor else { return (body(), false) }
     monitor.setAbandonmentError(
       error(
         syscall: "pread(O_DIRECT)", errno: .canceled,

@@ -101,6 +101,26 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
+extension TransferEndpoint {
+  /// This endpoint with ``size`` read again (one `fstat`): for a transfer "until the end"
+  /// between endpoints inspected earlier.
+  ///
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`, syscall `fstat`).
+  internal func refreshingSize() throws(ZeroCopyError) -> TransferEndpoint {
+    let size: Int64
+    do {
+      size = try TransferPlan.currentSize(of: descriptor)
+    } catch {
+      throw ZeroCopyError(
+        .transfer, syscall: "fstat", errno: error, paths: path.map { [$0] } ?? [], descriptors: [descriptor],
+        message: "cannot read the source's size")
+    }
+    return TransferEndpoint(
+      descriptor: descriptor, kind: kind, size: size, device: device, inode: inode, permissions: permissions,
+      isAppendOnly: isAppendOnly, isNonBlocking: isNonBlocking, path: path)
+  }
+}
+
 /// A transfer's two ends, as the strategies see them when they declare what they support.
 public struct EndpointPair: Sendable, Hashable, CustomStringConvertible {
   /// Where the bytes come from.

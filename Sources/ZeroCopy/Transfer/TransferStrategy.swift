@@ -7,8 +7,9 @@ public import SystemPackage
 ///
 /// A strategy is **synchronous**: ``transfer(_:)`` moves the bytes with blocking system
 /// calls on the calling thread. The async ``Transfer`` API calls it on a small pool of
-/// worker threads, off Swift's cooperative pool; ``Transfer/runBlocking(_:strategy:options:)``
-/// calls it on yours.
+/// worker threads, off Swift's cooperative pool (only small transfers through the built-in
+/// system-call strategies run on the task's thread: ``TransferOptions/inlineLimit``);
+/// ``Transfer/runBlocking(_:strategy:options:)`` calls it on yours.
 ///
 /// To add a strategy, conform a type and register it:
 ///
