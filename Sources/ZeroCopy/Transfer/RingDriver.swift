@@ -107,8 +107,8 @@ internal final class TransferRing {
   let submissionCapacity: Int
   /// What the ring pins against `RLIMIT_MEMLOCK`: its queues and its registered memory.
   let lockedBytes: Int
-  /// The process that created it: a forked child never uses (nor unregisters) it.
-  let ownerPID: pid_t
+  /// The process (`ForkGeneration`) that created it: a forked child never uses (nor unregisters) it.
+  let ownerGeneration: UInt64
   /// When its last lease ended.
   var lastUsed: ContinuousClock.Instant = .now
   var batches = RingBatches()
@@ -118,7 +118,7 @@ internal final class TransferRing {
   /// the kernel took it.
   var failNextSubmit: Errno? = nil
 
-  init(ring: consuming IOURing, memory: RingMemory?, registered: IOURing.RegisteredBuffer?, ownerPID: pid_t) {
+  init(ring: consuming IOURing, memory: RingMemory?, registered: IOURing.RegisteredBuffer?, ownerGeneration: UInt64) {
     submissionCapacity = ring.submissionQueueCapacity
     // SQ ring + CQ ring + SQE array, each rounded to pages (what io_uring_setup pins on 6.x).
     let page = AlignedBuffer.pageSize
@@ -130,7 +130,7 @@ internal final class TransferRing {
     self.ring = ring
     self.memory = memory
     self.registered = registered
-    self.ownerPID = ownerPID
+    self.ownerGeneration = ownerGeneration
   }
 
   /// Whether the lease ends with the ring reusable.
@@ -148,7 +148,7 @@ internal final class TransferRing {
   /// Removes the buffer table (see ``RingPool`` on why before the close) and lets the ring
   /// close when the last reference goes. Not in a forked child: the table is the parent's.
   func prepareToClose() {
-    guard !isBroken, registered != nil, let memory, !memory.isLeaked, ownerPID == getpid() else { return }
+    guard !isBroken, registered != nil, let memory, !memory.isLeaked, ownerGeneration == ForkGeneration.current else { return }
     _ = try? ring.unregisterBuffers()
   }
 

@@ -28,7 +28,7 @@ import URing
 /// until they fit (a single slot that does not fit: no ring, the strategy says so).
 ///
 /// **fork.** A forked child never uses its parent's rings (the same kernel rings, mapped
-/// shared): the first lease in a new process (`getpid`, as ``PipePool``) drops them
+/// shared): the first lease in a new process (`ForkGeneration`, as ``PipePool``: no `getpid` per transfer) drops them
 /// without touching their buffer table, and the child sets up its own.
 internal final class RingPool: @unchecked Sendable {
   // @unchecked: every mutable field is guarded by `lock`; a leased ring is touched by its
@@ -94,7 +94,7 @@ internal final class RingPool: @unchecked Sendable {
   private let lock = Lock()
   private var idle: [TransferRing] = []  // guarded by lock, oldest first
   private var idleLockedBytes = 0  // guarded by lock
-  private var ownerPID = getpid()  // guarded by lock
+  private var ownerGeneration = ForkGeneration.current  // guarded by lock
   private var sweeping = false  // guarded by lock
   private var stats = Statistics()  // guarded by lock
   private var faultHooks = Faults()  // guarded by lock
@@ -183,11 +183,11 @@ internal final class RingPool: @unchecked Sendable {
     _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int,
     unregisteredIfRefused: Bool = false
   ) throws(ZeroCopyError) -> Result<TransferRing, Refusal> {
-    let pid = getpid()
+    let generation = ForkGeneration.current
     let now = ContinuousClock.now
     var closing: [TransferRing] = []
     let (found, hooks) = lock.withLock { () -> (TransferRing?, Faults) in
-      if pid != ownerPID {
+      if generation != ownerGeneration {
         // A forked child: the idle rings are the parent's kernel rings. Dropped unused
         // (their buffer table is the parent's: not unregistered; the child's mappings and
         // descriptor close with them), and no sweeper thread exists here.
@@ -195,7 +195,7 @@ internal final class RingPool: @unchecked Sendable {
         closing = idle
         idle.removeAll()
         idleLockedBytes = 0
-        ownerPID = pid
+        ownerGeneration = generation
         sweeping = false
       }
       closeExpired(now, into: &closing)
@@ -252,7 +252,7 @@ internal final class RingPool: @unchecked Sendable {
       }
     }
     guard bytes > 0 else {
-      return .success(TransferRing(ring: ring, memory: nil, registered: nil, ownerPID: getpid()))
+      return .success(TransferRing(ring: ring, memory: nil, registered: nil, ownerGeneration: ForkGeneration.current))
     }
     var count = bytes
     while true {
@@ -266,7 +266,7 @@ internal final class RingPool: @unchecked Sendable {
         if let limit = hooks.registrationLimit, count > limit { throw Errno.noMemory }
         let registered = try ring.unsafeRegisterBuffers([memory.bytes])[0]
         context.recordSyscalls(1)
-        return .success(TransferRing(ring: ring, memory: memory, registered: registered, ownerPID: getpid()))
+        return .success(TransferRing(ring: ring, memory: memory, registered: registered, ownerGeneration: ForkGeneration.current))
       } catch {
         context.recordSyscalls(1)
         // ENOMEM: the pinned pages exceed RLIMIT_MEMLOCK (8 MiB by default for users
@@ -282,7 +282,7 @@ internal final class RingPool: @unchecked Sendable {
           // limit does not count: go on with the whole memory, unregistered.
           do {
             let whole = try RingMemory(count: bytes, alignment: alignment)
-            return .success(TransferRing(ring: ring, memory: whole, registered: nil, ownerPID: getpid()))
+            return .success(TransferRing(ring: ring, memory: whole, registered: nil, ownerGeneration: ForkGeneration.current))
           } catch {
             throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
           }
@@ -318,7 +318,7 @@ internal final class RingPool: @unchecked Sendable {
     var closing: [TransferRing] = []
     var startSweeper = false
     lock.withLock {
-      guard ring.ownerPID == ownerPID else {
+      guard ring.ownerGeneration == ownerGeneration else {
         closing.append(ring)
         return
       }
@@ -365,7 +365,7 @@ internal final class RingPool: @unchecked Sendable {
       var closing: [TransferRing] = []
       let more = lock.withLock { () -> Bool in
         closeExpired(.now, into: &closing)
-        if idle.isEmpty || ownerPID != getpid() {
+        if idle.isEmpty || ownerGeneration != ForkGeneration.current {
           sweeping = false
           return false
         }
