@@ -284,6 +284,8 @@ public enum Transfer {
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
+    // One dynamic cast per transfer (the strategy's type is generic here).
+    let automatic = strategy as? AutomaticStrategy
     // Without a monitor nobody can watch or cancel this transfer: no monitor is made and
     // no cancellation scope entered (an allocation and a scope per call saved).
     let monitor = options.monitor
@@ -379,7 +381,7 @@ public enum Transfer {
       // cancel(), and a call blocked on a peer is interrupted (TransferMonitor).
       func body(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
         try context.checkCancellation()
-        if let automatic = strategy as? AutomaticStrategy {
+        if let automatic {
           // `.automatic` always falls back: its candidates run in this context's attempts
           // directly (no context nested for the automatic strategy itself).
           return try context.transfer(tryingInOrder: automatic.plan(for: pair, bytes: expected))
@@ -420,7 +422,7 @@ public enum Transfer {
     let bytes = context.bytesTransferred
     // The profile the automatic choice decided with (a rejected profile file's note too).
     let profile =
-      (strategy as? AutomaticStrategy)?.profile
+      automatic?.profile
       ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
