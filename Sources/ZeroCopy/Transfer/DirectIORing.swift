@@ -38,41 +38,40 @@ internal enum DirectIORingResult {
 /// memory is leaked and the error thrown.
 internal func runDirectIORing(
   _ context: inout TransferContext, source: FileDescriptor, destination: FileDescriptor, length: Int64, chunk: Int,
-  depth: Int, alignment: DirectIOAlignment
+  depth: Int, alignment: DirectIOAlignment, pool: RingPool = .shared
 ) throws(ZeroCopyError) -> DirectIORingResult {
   guard let sourceStart = context.sourceOffset, let destinationStart = context.destinationOffset else {
     return .unavailable("no explicit offsets")
   }
-  let slots = Swift.max(1, Swift.min(depth, Int((length + Int64(chunk) - 1) / Int64(chunk))))
-  var ring: IOURing
-  do {
-    ring = try IOURing(entries: UInt32(Swift.max(8, 2 * slots)))
-  } catch {
-    return .unavailable("io_uring setup failed: \(error)")
+  let wanted = Swift.max(1, Swift.min(depth, Int((length + Int64(chunk) - 1) / Int64(chunk))))
+  var entries = 8
+  while entries < 2 * wanted { entries <<= 1 }
+  return try pool.withRing(
+    &context, entries: entries, slotSize: chunk, slots: wanted, alignment: alignment.memory, unregisteredIfRefused: true,
+    refused: { outcome in
+      if case .unsupported(let reason, _, _) = outcome { return .unavailable(reason) }
+      return .unavailable("no ring")
+    }
+  ) { (ring, slots, context) throws(ZeroCopyError) -> DirectIORingResult in
+    try directIORounds(
+      &context, ring, slots: slots, source: source, destination: destination, sourceStart: sourceStart,
+      destinationStart: destinationStart, length: length, chunk: chunk, alignment: alignment)
   }
-  context.recordSyscalls(1)
-  let memory: RingMemory
-  do {
-    memory = try RingMemory(count: chunk * slots, alignment: alignment.memory)
-  } catch {
-    throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the O_DIRECT ring buffers")
-  }
-  // The requests hold raw pointers into `memory`: keep it alive until this function
-  // returns (every request has completed by then, or the memory was leaked).
-  defer { withExtendedLifetime(memory) {} }
+}
+
+/// The pipeline of ``runDirectIORing(_:source:destination:length:chunk:depth:alignment:pool:)``
+/// on a leased ring: `slots` chunk buffers in its memory, registered unless
+/// `RLIMIT_MEMLOCK` refused them (`ring.registered == nil`).
+private func directIORounds(
+  _ context: inout TransferContext, _ leased: TransferRing, slots: Int, source: FileDescriptor,
+  destination: FileDescriptor, sourceStart: Int64, destinationStart: Int64, length: Int64, chunk: Int,
+  alignment: DirectIOAlignment
+) throws(ZeroCopyError) -> DirectIORingResult {
+  guard let memory = leased.memory else { preconditionFailure("directIO ring: a ring without memory") }
   let regions = (0..<slots).map { UnsafeMutableRawBufferPointer(rebasing: memory.bytes[($0 * chunk)..<(($0 + 1) * chunk)]) }
-  var registered: [IOURing.RegisteredBuffer]? = nil
-  do {
-    registered = try ring.unsafeRegisterBuffers(regions)
-    context.recordSyscalls(1)
-  } catch {
-    context.recordSyscalls(1)
-    // ENOMEM: the pinned pages exceed RLIMIT_MEMLOCK (8 MiB by default for users without
-    // CAP_IPC_LOCK; the ring itself counts too). Plain READ/WRITE pin each request's
-    // pages only while it runs, which the limit does not count: go on without.
-    guard error == .noMemory else { return .unavailable("buffer registration refused (\(error))") }
-  }
-  defer { if registered != nil { unregisterTransferBuffers(&ring, memory, &context) } }
+  let registered = leased.registered
+  leased.begin()
+  let generation = leased.batches.generation
 
   var st = stat()
   let destinationSize: Int64? = fstat(destination.rawValue, &st) == 0 ? Int64(st.st_size) : nil
@@ -98,12 +97,12 @@ internal func runDirectIORing(
     do {
       if let registered {
         request = try .directReadFixed(
-          source, into: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment, userData: UInt64(slot) << 1
-        )
+          source, into: registered, range: (slot * chunk)..<(slot * chunk + chunkLength(k)), at: offset,
+          alignment: alignment, userData: leased.userData(UInt32(slot) << 1))
       } else {
         request = try .unsafeDirectRead(
           source, into: UnsafeMutableRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
-          alignment: alignment, userData: UInt64(slot) << 1)
+          alignment: alignment, userData: leased.userData(UInt32(slot) << 1))
       }
     } catch {
       preconditionFailure("directIO ring: an aligned read was refused: \(error)")
@@ -119,12 +118,12 @@ internal func runDirectIORing(
     do {
       if let registered {
         request = try .directWriteFixed(
-          destination, from: registered[slot], range: 0..<chunkLength(k), at: offset, alignment: alignment,
-          userData: UInt64(slot) << 1 | 1)
+          destination, from: registered, range: (slot * chunk)..<(slot * chunk + chunkLength(k)), at: offset,
+          alignment: alignment, userData: leased.userData(UInt32(slot) << 1 | 1))
       } else {
         request = try .unsafeDirectWrite(
           destination, from: UnsafeRawBufferPointer(rebasing: regions[slot][0..<chunkLength(k)]), at: offset,
-          alignment: alignment, userData: UInt64(slot) << 1 | 1)
+          alignment: alignment, userData: leased.userData(UInt32(slot) << 1 | 1))
       }
     } catch {
       preconditionFailure("directIO ring: an aligned write was refused: \(error)")
@@ -141,16 +140,18 @@ internal func runDirectIORing(
         try startRead(slot, &ring)
       }
     }
-    try refill(&ring)
+    try refill(&leased.ring)
     while inFlight > 0 {
-      try ring.submit(waitingFor: 1)
+      try leased.ring.submit(waitingFor: 1)
       context.recordSyscalls(1)
       completions.removeAll(keepingCapacity: true)
-      ring.forEachCompletion { completions.append(($0.userData, $0.result)) }
+      leased.ring.forEachCompletion { completions.append(($0.userData, $0.result)) }
       if context.isCancelled { stopped = true }
       for completion in completions {
+        // Every lease ends with nothing in flight: another generation means a broken ring.
+        guard completion.userData >> 32 == generation else { throw Errno.ioError }
         inFlight -= 1
-        let slot = Int(completion.userData >> 1)
+        let slot = Int(UInt32(truncatingIfNeeded: completion.userData) >> 1)
         let k = chunkOfSlot[slot]
         let expected = chunkLength(k)
         let isWrite = completion.userData & 1 == 1
@@ -171,7 +172,7 @@ internal func runDirectIORing(
           if stopped && (context.isCancelled || k > firstFailed) {
             idle.append(slot)
           } else {
-            try startWrite(slot, &ring)
+            try startWrite(slot, &leased.ring)
           }
           continue
         }
@@ -182,10 +183,10 @@ internal func runDirectIORing(
           prefix += 1
         }
       }
-      try refill(&ring)
+      try refill(&leased.ring)
     }
   } catch {
-    memory.leak()
+    leased.markBroken()
     throw context.error(syscall: "io_uring_enter", errno: error, message: "the O_DIRECT ring failed with requests in flight")
   }
   if prefix < chunkCount {

@@ -30,11 +30,12 @@ import SystemPackage
 /// the copy works there, without the cache benefit.
 ///
 /// **Overlapped through io_uring, with `depth` > 1.** When at least two whole chunks are
-/// aligned at both ends, that middle part goes through a private ring with `depth`
+/// aligned at both ends, that middle part goes through a ring leased from the process's
+/// pool of idle rings (reused by later copies; Docs/RingDriver.md) with `depth`
 /// registered chunk buffers: every slot reads its chunk (`READ_FIXED`) and then writes it
 /// (`WRITE_FIXED`), so up to `depth` chunks are on the device at once instead of one read,
-/// then one write. When `RLIMIT_MEMLOCK` refuses the buffers, the ring uses them
-/// unregistered (`READ`/`WRITE`); without io_uring the report gets a note and every chunk
+/// then one write. When `RLIMIT_MEMLOCK` refuses the buffers, fewer are registered, and
+/// when it refuses even one the ring uses them unregistered (`READ`/`WRITE`); without io_uring the report gets a note and every chunk
 /// goes through `pread`/`pwrite`. The default is
 /// `depth: 1` — no ring — because on this project's measuring machine (a VM whose disk
 /// serves one request at a time) overlapping gained nothing and the io-wq hand-offs of
@@ -44,7 +45,8 @@ import SystemPackage
 /// rest from the last chunk written in order, and reports any error with the exact count.
 ///
 /// The report's system-call count is the data path (each `pread`, `pwrite` and
-/// `io_uring_enter`, plus the ring's `io_uring_setup` and `io_uring_register`), as
+/// `io_uring_enter`, plus the ring's `io_uring_setup` and `io_uring_register` when no
+/// pooled ring fits), as
 /// `strace` sees it; the two re-opens, two `statx`, the ring's `fstat`s, and a final `fdatasync` +
 /// `posix_fadvise` (only when a head or tail went through the cache) are setup, not counted.
 ///
@@ -59,6 +61,8 @@ public struct DirectIOStrategy: TransferStrategy {
   /// one `pwrite` at a time, no ring. 4 registers 4 MiB with 1 MiB chunks, under an 8 MiB
   /// `RLIMIT_MEMLOCK`.
   public let depth: Int
+  /// The rings it leases with `depth` > 1 (tests give it a pool of their own).
+  internal var ringPool: RingPool = .shared
 
   /// A direct-I/O strategy moving `bufferSize` bytes per read and write, with up to
   /// `depth` chunks in flight through io_uring.
@@ -186,7 +190,7 @@ public struct DirectIOStrategy: TransferStrategy {
           if length >= 2 * Int64(chunk) {
             let result = try runDirectIORing(
               &context, source: source, destination: destination, length: length, chunk: chunk, depth: depth,
-              alignment: alignment)
+              alignment: alignment, pool: ringPool)
             switch result {
             case .unavailable(let reason):
               context.note("directIO: no io_uring (\(reason)); one pread then one pwrite at a time")

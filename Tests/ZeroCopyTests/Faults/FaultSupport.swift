@@ -92,10 +92,12 @@ enum Faults {
     // Swift's runtime opens a timerfd on the first Task.sleep: part of the process, not a leak.
     try? await Task.sleep(for: .milliseconds(1))
     PipePool.shared.closeIdlePipes()
+    Transfer.closeIdleRings()  // pooled io_uring rings are descriptors too
     baseline = snapshot()
     try await body()
     checkCloseOnExec(what)
     PipePool.shared.closeIdlePipes()
+    Transfer.closeIdleRings()
     #expect(PipePool.shared.inUseCount == 0, "\(what): pooled pipes still in use")
     var leaked: [Int32: String] = [:]
     // Up to 3 s: on a loaded 2-vCPU machine a worker or engine thread may take well over

@@ -1,0 +1,535 @@
+// The io_uring strategies, on the ring driver (RingDriver.swift): a ring leased from the
+// process's pool of idle rings (RingPool.swift) for the transfer, driven synchronously by
+// the strategy, with registered buffers (or a pooled pipe) and linked request pairs,
+// several pairs per submission.
+
+import Glibc
+import LinuxIO
+import SystemPackage
+import URing
+
+// MARK: - ioUring (linked READ_FIXED → WRITE_FIXED / SEND)
+
+/// io_uring reads into registered buffers, each linked to the write (or, to a socket,
+/// the `SEND`) of the same buffer: `depth` linked pairs per `io_uring_enter`, on a ring
+/// leased for the transfer from the process's pool of idle rings (Docs/RingDriver.md):
+/// the first transfer sets the ring up and registers its buffers, later ones whose size
+/// fits reuse both; idle rings close after 5 seconds (``Transfer/closeIdleRings()``).
+///
+/// To a file the pairs are independent (the kernel may run them in parallel); to a
+/// stream (socket, pipe) all pairs of a round form one chain, so the bytes arrive in
+/// order. `.automatic` never picks it (measured with a ring set up per transfer: 12–15 µs
+/// for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be measured, and
+/// for sources where overlapping I/O pays (cold files on fast devices).
+public struct IOURingStrategy: TransferStrategy {
+  /// Bytes per registered buffer (one buffer per pair).
+  public let bufferSize: Int
+  /// Pairs per submission (and registered buffers).
+  public let depth: Int
+  /// The rings it leases (tests give it a pool of their own).
+  internal var ringPool: RingPool = .shared
+
+  /// An io_uring read/write strategy with `depth` buffers of `bufferSize` bytes
+  /// (4 × 256 KiB by default: 1 MiB registered, well under an 8 MiB `RLIMIT_MEMLOCK`).
+  ///
+  /// - Precondition: `bufferSize > 0`, `1 <= depth <= 64`.
+  public init(bufferSize: Int = 256 << 10, depth: Int = 4) {
+    precondition(bufferSize > 0 && bufferSize <= 1 << 30, "IOURingStrategy: bufferSize must be in 1...1 GiB")
+    precondition(depth >= 1 && depth <= 64, "IOURingStrategy: depth must be in 1...64")
+    self.bufferSize = bufferSize
+    self.depth = depth
+  }
+
+  /// `"ioUring"`.
+  public var name: String { "ioUring" }
+
+  /// One line for `zc strategies`.
+  public var summary: String {
+    "io_uring: linked READ_FIXED→WRITE_FIXED (SEND to sockets) pairs, \(depth) × \(bufferSize >> 10) KiB registered buffers, pooled ring"
+  }
+
+  /// Supported from files to files, pipes, character devices and TCP/Unix sockets, when
+  /// io_uring is available and the kernel has `READ_FIXED`, `WRITE_FIXED` and `SEND`.
+  public func support(for pair: EndpointPair) -> StrategySupport {
+    guard pair.source.isSeekable else { return .unsupported("the source must be a file") }
+    switch pair.destination.kind {
+    case .file, .blockDevice, .pipe, .characterDevice, .tcpSocket, .unixSocket: break
+    default: return .unsupported("the destination must be a file, pipe or TCP/Unix socket")
+    }
+    if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination") }
+    if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
+    return ioUringSupport([.readFixed, .writeFixed, .send])
+  }
+
+  /// Moves the bytes in rounds of linked pairs; see the type's documentation.
+  ///
+  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when no pooled
+  ///   ring fits and a new one cannot be set up or even one buffer registered (for example
+  ///   `ENOMEM` past `RLIMIT_MEMLOCK`, after closing the idle rings and halving the
+  ///   buffers), so `.automatic` falls back.
+  /// - Throws: ``ZeroCopyError`` naming the opcode that failed (`IORING_OP_READ_FIXED`,
+  ///   `IORING_OP_WRITE_FIXED`, `IORING_OP_SEND`) and the bytes delivered in order.
+  ///
+  /// The corresponding C functions are liburing's `io_uring_queue_init_params`,
+  /// `io_uring_register_buffers`, `io_uring_prep_read_fixed`/`_write_fixed`/`_send` and
+  /// `io_uring_submit_and_wait` (system calls `io_uring_setup`, `io_uring_register`, `io_uring_enter`).
+  public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    let sink: RingSink
+    switch context.destination.kind {
+    case .file, .blockDevice: sink = .file
+    case .tcpSocket, .unixSocket: sink = .socket
+    default: sink = .stream
+    }
+    return try runReadWriteRing(&context, pool: ringPool, bufferSize: bufferSize, depth: depth, sink: sink)
+  }
+}
+
+// MARK: - sendZeroCopy (linked READ_FIXED → SEND_ZC)
+
+/// io_uring `SEND_ZC` from registered buffers: each buffer is read from the file and
+/// sent without the kernel copying it into socket buffers (the NIC reads the pages), the
+/// buffer being reused only after the kernel's notification. TCP sockets only. The ring
+/// and its registered buffers come from the process's pool of idle rings
+/// (Docs/RingDriver.md); a ring whose notifications a cancellation left outstanding is
+/// retired, never reused.
+///
+/// On loopback (and NICs without scatter-gather) the kernel copies anyway, and every
+/// notification says so: the report's notes give the count. Slower than `send` on
+/// loopback (2.3 vs 3.4 GB/s, Docs/LinuxFacts.md), so `.automatic` never picks it.
+///
+/// **When it returns.** Every round waits for the notifications of all its sends —
+/// including those of sends a broken link cancelled, which the kernel posts without
+/// announcing them — because only then may the buffers be reused or freed. TCP releases
+/// the pages once the peer has acknowledged the data, so the transfer returns when the
+/// peer's kernel has accepted every byte; a plain `send` returns once the bytes are queued
+/// in the local socket buffer. A peer that stops reading while data is still unsent
+/// therefore blocks this strategy where `send` might already have returned.
+public struct SendZeroCopyStrategy: TransferStrategy {
+  /// Bytes per registered buffer.
+  public let bufferSize: Int
+  /// Pairs per submission.
+  public let depth: Int
+  /// The rings it leases (tests give it a pool of their own).
+  internal var ringPool: RingPool = .shared
+
+  /// A SEND_ZC strategy with `depth` buffers of `bufferSize` bytes (4 × 256 KiB by default).
+  ///
+  /// - Precondition: `bufferSize > 0`, `1 <= depth <= 64`.
+  public init(bufferSize: Int = 256 << 10, depth: Int = 4) {
+    precondition(bufferSize > 0 && bufferSize <= 1 << 30, "SendZeroCopyStrategy: bufferSize must be in 1...1 GiB")
+    precondition(depth >= 1 && depth <= 64, "SendZeroCopyStrategy: depth must be in 1...64")
+    self.bufferSize = bufferSize
+    self.depth = depth
+  }
+
+  /// `"sendZeroCopy"`.
+  public var name: String { "sendZeroCopy" }
+
+  /// One line for `zc strategies`.
+  public var summary: String {
+    "io_uring: linked READ_FIXED→SEND_ZC pairs from registered buffers; file to TCP socket (loopback always copies)"
+  }
+
+  /// Supported from files to TCP sockets when io_uring is available with `SEND_ZC`.
+  public func support(for pair: EndpointPair) -> StrategySupport {
+    guard pair.source.isSeekable else { return .unsupported("the source must be a file") }
+    guard pair.destination.kind == .tcpSocket else {
+      return .unsupported("the destination must be a TCP socket (zero-copy send is TCP/UDP only)")
+    }
+    if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
+    return ioUringSupport([.readFixed, .sendZeroCopy])
+  }
+
+  /// Moves the bytes in rounds of linked read → SEND_ZC pairs, waiting for every
+  /// notification before a buffer is reused.
+  ///
+  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when the ring
+  ///   cannot be set up or the buffers registered.
+  /// - Throws: ``ZeroCopyError`` naming `IORING_OP_READ_FIXED` or `IORING_OP_SEND_ZC`.
+  ///
+  /// The corresponding C function is `io_uring_prep_send_zc_fixed` (kernel 6.0).
+  public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    try runReadWriteRing(&context, pool: ringPool, bufferSize: bufferSize, depth: depth, sink: .zeroCopySocket)
+  }
+}
+
+// MARK: - ioUringSplice (linked SPLICE → SPLICE through a pooled pipe)
+
+/// io_uring `SPLICE` pairs: file → pooled pipe, linked to pipe → destination, `depth`
+/// pairs per submission in one chain (the pipe is shared, so pairs run in order). Into a
+/// pipe destination, single linked splices without the intermediate pipe. The ring comes
+/// from the process's pool of idle rings (Docs/RingDriver.md).
+public struct IOURingSpliceStrategy: TransferStrategy {
+  /// Pairs per submission.
+  public let depth: Int
+  /// The rings it leases (tests give it a pool of their own).
+  internal var ringPool: RingPool = .shared
+  /// The pool the intermediate pipe comes from; each leg moves at most its capacity.
+  public let pool: PipePool
+
+  /// An io_uring splice strategy with `depth` pairs per submission.
+  ///
+  /// - Precondition: `1 <= depth <= 64`.
+  public init(depth: Int = 4, pool: PipePool = .shared) {
+    precondition(depth >= 1 && depth <= 64, "IOURingSpliceStrategy: depth must be in 1...64")
+    self.depth = depth
+    self.pool = pool
+  }
+
+  /// `"ioUringSplice"`.
+  public var name: String { "ioUringSplice" }
+
+  /// One line for `zc strategies`.
+  public var summary: String {
+    "io_uring: linked SPLICE file→pipe→destination pairs through a pooled \(pool.capacity >> 10) KiB pipe, \(depth) per submission"
+  }
+
+  /// Supported from files to files, pipes and sockets, when io_uring is available with `SPLICE`.
+  public func support(for pair: EndpointPair) -> StrategySupport {
+    guard pair.source.isSeekable else { return .unsupported("the source must be a file") }
+    switch pair.destination.kind {
+    case .file, .blockDevice, .pipe, .tcpSocket, .unixSocket, .characterDevice: break
+    default: return .unsupported("the destination must be a file, pipe or socket")
+    }
+    if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination (EINVAL)") }
+    if let reason = nonBlockingReason(pair) { return .unsupported(reason) }
+    return ioUringSupport([.splice])
+  }
+
+  /// Moves the bytes in rounds of linked splice pairs.
+  ///
+  /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when the ring
+  ///   cannot be set up.
+  /// - Throws: ``ZeroCopyError`` naming `IORING_OP_SPLICE` and the leg that failed.
+  ///
+  /// The corresponding C function is `io_uring_prep_splice` (kernel 5.7).
+  public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+    if context.isFinished { return .complete }
+    if context.destination.kind == .pipe {
+      return try runSpliceRing(&context, pool: ringPool, depth: depth, legLength: pool.capacity, pipe: nil)
+    }
+    // If the ring itself fails, a splice into the pipe may still be in flight: never reuse it.
+    return try pool.withPipe(discardingOn: { $0.syscall == ringFailureSyscall }) {
+      (pipe) throws(ZeroCopyError) -> StrategyOutcome in
+      try runSpliceRing(&context, pool: ringPool, depth: depth, legLength: pool.capacity, pipe: (pipe.readEnd, pipe.writeEnd))
+    }
+  }
+}
+
+// MARK: - Shared machinery
+
+/// Whether io_uring is usable here with these opcodes.
+internal func ioUringSupport(_ opcodes: [IOURing.Opcode]) -> StrategySupport {
+  let probe = IOURing.Probe.current
+  if case .unavailable(let reason) = probe.availability { return .unsupported("io_uring is unavailable: \(reason)") }
+  for opcode in opcodes where !probe.supports(opcode) {
+    return .unsupported("this kernel's io_uring lacks \(opcode)")
+  }
+  return .supported
+}
+
+/// io_uring honours `O_NONBLOCK`: a request on such a descriptor fails with `EAGAIN`
+/// instead of waiting, which these strategies do not poll for.
+private func nonBlockingReason(_ pair: EndpointPair) -> String? {
+  pair.source.isNonBlocking || pair.destination.isNonBlocking
+    ? "an O_NONBLOCK end (io_uring answers EAGAIN instead of waiting)" : nil
+}
+
+/// Registered memory for one ring. A class so that, if the ring breaks with requests in
+/// Where a read/write ring's writes go.
+private enum RingSink: Equatable {
+  case file  // WRITE_FIXED at explicit offsets; pairs independent
+  case stream  // WRITE_FIXED at the current position (pipes, character devices); one chain
+  case socket  // SEND (MSG_NOSIGNAL is implied); one chain
+  case zeroCopySocket  // SEND_ZC from the registered buffer; one chain
+
+  var opcodeName: String {
+    switch self {
+    case .file, .stream: return "IORING_OP_WRITE_FIXED"
+    case .socket: return "IORING_OP_SEND"
+    case .zeroCopySocket: return "IORING_OP_SEND_ZC"
+    }
+  }
+}
+
+private let waitAll = Int32(MSG_WAITALL)
+
+private func makeWrite(
+  _ sink: RingSink, _ destination: FileDescriptor, _ buffer: IOURing.RegisteredBuffer, _ range: Range<Int>,
+  at offset: Int64?, userData: UInt64
+) -> IOURing.Request {
+  switch sink {
+  case .file:
+    return .writeFixed(destination, from: buffer, range: range, at: offset.map { UInt64($0) }, userData: userData)
+  case .stream:
+    return .writeFixed(destination, from: buffer, range: range, at: nil, userData: userData)
+  case .socket:
+    // MSG_WAITALL: io_uring then retries a partial send of a stream socket itself, so a
+    // short result means an error and breaks the link (without it, a short send would
+    // complete "successfully" and the next pair's bytes would overtake its remainder).
+    let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[range])
+    return .unsafeSend(destination, from: bytes, flags: waitAll, userData: userData)
+  case .zeroCopySocket:
+    return .sendZeroCopy(destination, from: buffer, range: range, flags: waitAll, userData: userData)
+  }
+}
+
+/// The read → write ring shared by ``IOURingStrategy`` and ``SendZeroCopyStrategy``: a
+/// pooled ring with `depth` registered slots of `bufferSize` bytes (fewer and smaller for
+/// a smaller transfer), `depth` linked pairs per round.
+private func runReadWriteRing(
+  _ context: inout TransferContext, pool: RingPool, bufferSize: Int, depth: Int, sink: RingSink
+) throws(ZeroCopyError) -> StrategyOutcome {
+  if context.isFinished { return .complete }
+  guard let startOffset = context.sourceOffset else {
+    return .unsupported(reason: "the source must be a file", errno: nil, syscall: nil)
+  }
+  // Size the buffers to the transfer: a 4 KiB copy registers one 4 KiB buffer.
+  var slotSize = bufferSize
+  let expected = context.remainingBytes ?? context.source.size.map { Swift.max(0, $0 - startOffset) }
+  if let expected {
+    slotSize = Swift.max(4096, Swift.min(slotSize, Int(clamping: (expected + 4095) / 4096 * 4096)))
+  }
+  let wanted = slotsNeeded(expected, slotSize: slotSize, depth: depth)
+  return try pool.withRing(&context, entries: entriesFor(pairs: wanted), slotSize: slotSize, slots: wanted) {
+    (ring, slots, context) throws(ZeroCopyError) -> StrategyOutcome in
+    defer {
+      if sink == .zeroCopySocket && ring.batches.notifications > 0 {
+        context.note(
+          "SEND_ZC: the kernel copied \(ring.batches.copied) of \(ring.batches.notifications) sends (loopback and devices without scatter-gather always copy)"
+        )
+      }
+    }
+    return try readWriteRounds(
+      &context, ring, registered: ring.registered!, slotSize: slotSize, slots: slots, start: startOffset, sink: sink)
+  }
+}
+
+/// The rounds of ``runReadWriteRing(_:pool:bufferSize:depth:sink:)`` on a leased ring.
+private func readWriteRounds(
+  _ context: inout TransferContext, _ ring: TransferRing, registered: IOURing.RegisteredBuffer, slotSize: Int, slots: Int,
+  start startOffset: Int64, sink: RingSink
+) throws(ZeroCopyError) -> StrategyOutcome {
+  let source = context.source.descriptor
+  let destination = context.destination.descriptor
+  let ordered = sink != .file
+  let zeroCopy = sink == .zeroCopySocket
+
+  /// Writes `range` of the registered buffer at the context's destination offset,
+  /// alone on the ring, until all of it is delivered.
+  func writeRest(_ range: Range<Int>, _ context: inout TransferContext) throws(ZeroCopyError) {
+    var rest = range
+    while !rest.isEmpty {
+      try context.checkCancellation()
+      ring.begin()
+      try ring.prepare(
+        makeWrite(sink, destination, registered, rest, at: context.destinationOffset, userData: ring.userData(0)), &context)
+      var result: Result<Int32, Errno> = .success(0)
+      try ring.submitAndCollect(requests: 1, &context, zeroCopySends: { _ in zeroCopy }) { _, sent in result = sent }
+      switch result {
+      case .success(let written) where written > 0:
+        context.record(bytes: Int64(written), syscalls: 0)
+        rest = (rest.lowerBound + Int(written))..<rest.upperBound
+      case .success:
+        throw context.error(syscall: sink.opcodeName, errno: .ioError, message: "the destination accepted 0 bytes")
+      case .failure(let errno):
+        throw context.error(syscall: sink.opcodeName, errno: errno)
+      }
+    }
+  }
+
+  return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
+    while true {
+      try context.checkCancellation()
+      if context.isFinished { return .complete }
+      let base = context.sourceOffset ?? startOffset
+      let lengths = planRound(context, base: base, slotSize: slotSize, slots: slots)
+      // The reads then copy from memory: a cancel never waits for the device.
+      try context.prefetchSource(lengths.reduce(0, +))
+      var chain = IOURing.LinkedChain()
+      var offset: Int64 = 0
+      ring.begin()
+      for (index, length) in lengths.enumerated() {
+        let range = (index * slotSize)..<(index * slotSize + length)
+        let read = IOURing.Request.readFixed(
+          source, into: registered, range: range, at: UInt64(base + offset), userData: ring.userData(UInt32(index * 2)))
+        let write = makeWrite(
+          sink, destination, registered, range, at: context.destinationOffset.map { $0 + offset },
+          userData: ring.userData(UInt32(index * 2 + 1)))
+        if ordered {
+          chain.append(read)
+          chain.append(write)
+        } else {
+          try ring.prepare(IOURing.LinkedChain().appending(read).appending(write), &context)
+        }
+        offset += Int64(length)
+      }
+      if ordered { try ring.prepare(chain, &context) }
+      var reads = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+      var writes = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+      try ring.submitAndCollect(requests: 2 * lengths.count, &context, zeroCopySends: { zeroCopy && $0 % 2 == 1 }) {
+        tag, result in
+        if tag % 2 == 0 { reads[Int(tag / 2)] = result } else { writes[Int(tag / 2)] = result }
+      }
+      // Every request of the round has completed: resolve the pairs in order.
+      for (index, length) in lengths.enumerated() {
+        guard let read = reads[index], let write = writes[index] else {
+          preconditionFailure("io_uring transfer: a completion of the round is missing")
+        }
+        let got: Int
+        switch read {
+        case .failure(let errno) where errno == .canceled:
+          got = -1  // an earlier member broke the chain: redo from here next round
+        case .failure(let errno):
+          throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
+        case .success(let n):
+          got = Int(n)
+        }
+        if got < 0 { break }
+        if got == 0 { return .sourceEnded }
+        var delivered = 0
+        switch write {
+        case .success(let n): delivered = Swift.min(Int(n), got)
+        case .failure(let errno) where errno == .canceled: delivered = 0  // the short read broke the link
+        case .failure(let errno): throw context.error(syscall: sink.opcodeName, errno: errno)
+        }
+        context.record(bytes: Int64(delivered), syscalls: 0)
+        let bufferStart = index * slotSize
+        if delivered < got {
+          if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
+          try writeRest((bufferStart + delivered)..<(bufferStart + got), &context)
+          if ordered { break }  // the rest of the chain was cancelled
+        }
+        if got < length { break }  // end of file (or a shrinking file): re-read from here
+      }
+    }
+  }
+}
+
+/// The splice ring of ``IOURingSpliceStrategy``, on a pooled ring. `pipe` is the
+/// intermediate pipe, or nil when the destination itself is a pipe.
+private func runSpliceRing(
+  _ context: inout TransferContext, pool: RingPool, depth: Int, legLength: Int,
+  pipe: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?
+) throws(ZeroCopyError) -> StrategyOutcome {
+  guard let startOffset = context.sourceOffset else {
+    return .unsupported(reason: "the source must be a file", errno: nil, syscall: nil)
+  }
+  let expected = context.remainingBytes ?? context.source.size.map { Swift.max(0, $0 - startOffset) }
+  let slots = slotsNeeded(expected, slotSize: legLength, depth: depth)
+  return try pool.withRing(&context, entries: entriesFor(pairs: slots)) {
+    (ring, _, context) throws(ZeroCopyError) -> StrategyOutcome in
+    try spliceRounds(&context, ring, slots: slots, legLength: legLength, start: startOffset, pipe: pipe)
+  }
+}
+
+/// The rounds of ``runSpliceRing(_:pool:depth:legLength:pipe:)`` on a leased ring.
+private func spliceRounds(
+  _ context: inout TransferContext, _ ring: TransferRing, slots: Int, legLength: Int, start startOffset: Int64,
+  pipe: (readEnd: FileDescriptor, writeEnd: FileDescriptor)?
+) throws(ZeroCopyError) -> StrategyOutcome {
+  let source = context.source.descriptor
+  let destination = context.destination.descriptor
+  let legsPerPair = pipe == nil ? 1 : 2
+
+  /// Moves `count` bytes left in the intermediate pipe to the destination, alone on the ring.
+  func drainPipe(_ count: Int, _ context: inout TransferContext) throws(ZeroCopyError) {
+    guard let pipe else { return }
+    var left = count
+    while left > 0 {
+      try context.checkCancellation()
+      ring.begin()
+      try ring.prepare(
+        .splice(
+          from: pipe.readEnd, to: destination, destinationOffset: context.destinationOffset.map { UInt64($0) },
+          count: UInt32(left), userData: ring.userData(0)), &context)
+      var result: Result<Int32, Errno> = .success(0)
+      try ring.submitAndCollect(requests: 1, &context) { _, moved in result = moved }
+      switch result {
+      case .success(let moved) where moved > 0:
+        context.record(bytes: Int64(moved), syscalls: 0)
+        left -= Int(moved)
+      case .success:
+        throw context.error(syscall: "IORING_OP_SPLICE", errno: .ioError, message: "pipe → destination moved 0 bytes")
+      case .failure(let errno):
+        throw context.error(syscall: "IORING_OP_SPLICE", errno: errno, message: "pipe → destination")
+      }
+    }
+  }
+
+  return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
+    while true {
+      try context.checkCancellation()
+      if context.isFinished { return .complete }
+      let base = context.sourceOffset ?? startOffset
+      let lengths = planRound(context, base: base, slotSize: legLength, slots: slots)
+      try context.prefetchSource(lengths.reduce(0, +))
+      var chain = IOURing.LinkedChain()
+      var offset: Int64 = 0
+      ring.begin()
+      for (index, length) in lengths.enumerated() {
+        let sourceOffset = UInt64(base + offset)
+        if let pipe {
+          chain.append(
+            .splice(
+              from: source, sourceOffset: sourceOffset, to: pipe.writeEnd, count: UInt32(length),
+              userData: ring.userData(UInt32(index * 2))))
+          chain.append(
+            .splice(
+              from: pipe.readEnd, to: destination,
+              destinationOffset: context.destinationOffset.map { UInt64($0 + offset) }, count: UInt32(length),
+              userData: ring.userData(UInt32(index * 2 + 1))))
+        } else {
+          chain.append(
+            .splice(
+              from: source, sourceOffset: sourceOffset, to: destination, count: UInt32(length),
+              userData: ring.userData(UInt32(index * 2))))
+        }
+        offset += Int64(length)
+      }
+      try ring.prepare(chain, &context)
+      var first = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+      var second = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
+      try ring.submitAndCollect(requests: legsPerPair * lengths.count, &context) { tag, result in
+        if tag % 2 == 0 { first[Int(tag / 2)] = result } else { second[Int(tag / 2)] = result }
+      }
+      for (index, length) in lengths.enumerated() {
+        guard let leg1 = first[index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
+        let got: Int
+        switch leg1 {
+        case .failure(let errno) where errno == .canceled: got = -1
+        case .failure(let errno):
+          throw context.error(
+            syscall: "IORING_OP_SPLICE", errno: errno, message: pipe == nil ? "source → destination" : "source → pipe")
+        case .success(let n): got = Int(n)
+        }
+        if got < 0 { break }
+        if got == 0 { return .sourceEnded }
+        if pipe == nil {
+          context.record(bytes: Int64(got), syscalls: 0)
+        } else {
+          guard let leg2 = second[index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
+          var delivered = 0
+          switch leg2 {
+          case .success(let n): delivered = Swift.min(Int(n), got)
+          case .failure(let errno) where errno == .canceled: delivered = 0
+          case .failure(let errno):
+            // The bytes left in the pipe are dropped: the pool closes a pipe returned non-empty.
+            throw context.error(
+              syscall: "IORING_OP_SPLICE", errno: errno,
+              message: "pipe → destination; \(got) bytes pulled into the pipe were not delivered")
+          }
+          context.record(bytes: Int64(delivered), syscalls: 0)
+          if delivered < got {
+            // Cancelled: the bytes left in the pipe are dropped (the pool closes a pipe
+            // returned non-empty); the loop throws ECANCELED with the bytes delivered.
+            if context.isCancelled { break }
+            try drainPipe(got - delivered, &context)
+            break
+          }
+        }
+        if got < length { break }
+      }
+    }
+  }
+}
