@@ -88,7 +88,11 @@ struct LargeSparseTests {
     let destination = try temporaryFile(in: memoryDirectory)
     defer { try? destination.close() }
     let result = try source.sendfileAll(to: destination, sourceOffset: 0, count: .bytes(Self.size + 4096))
-    #expect(result == TransferResult(outcome: .sourceEndedEarly, progress: .init(bytes: Self.size, syscalls: 3)))
+    #expect(result.outcome == .sourceEndedEarly)
+    #expect(result.bytes == Self.size)
+    // Two full calls of at most 0x7ffff000 bytes and the one that reads 0 at the end;
+    // under memory pressure a call may return short (one run in many under load made 4).
+    #expect(result.progress.syscalls >= 3 && result.progress.syscalls <= 8, "\(result)")
     try expectCopy(destination)
   }
 

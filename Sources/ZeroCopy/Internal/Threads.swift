@@ -6,6 +6,7 @@
 // not see Mutex).
 
 import Glibc
+import LinuxIO
 import SystemPackage
 
 /// A pthread mutex at a stable heap address.
@@ -127,17 +128,16 @@ internal func startThread(name: String, cpu: Int?, _ body: @escaping @Sendable (
   return .success(thread)
 }
 
-/// Blocks `SIGPIPE` and `SIGXFSZ` in the calling thread.
+/// Blocks `SIGPIPE` and `SIGXFSZ` in the calling thread for its whole life.
 ///
 /// The kernel sends both to the thread that made the offending write; blocked, they stay
 /// pending on this thread (never delivered) and the write returns `EPIPE` / `EFBIG`.
+/// LinuxIO remembers it for the thread (`blockPipeAndFileSizeSignalsOnThisThread`), so the
+/// signal guards of the transfers these threads run make no `rt_sigprocmask` calls.
 /// io_uring's own worker threads already block every signal.
 internal func blockProcessKillingSignals() {
-  var set = sigset_t()
-  sigemptyset(&set)
-  sigaddset(&set, SIGPIPE)
-  sigaddset(&set, SIGXFSZ)
-  pthread_sigmask(SIG_BLOCK, &set, nil)
+  // pthread_sigmask with valid arguments does not fail.
+  try? blockPipeAndFileSizeSignalsOnThisThread()
 }
 
 // `pthread_setname_np` and `sched_setaffinity` are GNU extensions that `import Glibc` hides

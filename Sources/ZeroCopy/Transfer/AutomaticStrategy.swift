@@ -31,7 +31,8 @@ public import LinuxIO
 /// | anything | `O_APPEND` file | any | readWrite |
 ///
 /// Never chosen: mmapWrite (6× read/write for 4 KiB, 1.4–2.4× for 1 MiB), the io_uring
-/// strategies (6–8× for 4 KiB: a ring per transfer), sendZeroCopy (slower than send on
+/// strategies (a ring round trip per piece, on a pooled ring: slower than the plain calls
+/// at 4 KiB in `make bench`, Docs/bench/report.md), sendZeroCopy (slower than send on
 /// loopback), reflink (copy_file_range already reflinks where the filesystem can, which
 /// is why splice replaces it only on ext2/3/4 and tmpfs).
 public struct AutomaticStrategy: TransferStrategy {
