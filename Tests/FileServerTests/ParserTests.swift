@@ -216,6 +216,40 @@ struct ParserTests {
     // Empty lines before a request count against the head.
     #expect(refusal(String(repeating: "\r\n", count: 200), limits: limits) == 431)
   }
+
+  /// The status of a refusal does not depend on how the bytes arrive (found by fuzz-serve:
+  /// a 639-byte request line ending in a bare LF was refused 400 whole and 414 in pieces;
+  /// empty lines then a long request line were 414 whole and 431 in pieces).
+  @Test(arguments: [
+    // A request line over the limit that ends in a bare LF: 414, the limit was crossed first.
+    (String(repeating: "a", count: 600) + "\n", 414),
+    // Exactly the limit plus its CR, then a bare LF: within the limit, so the bare LF (400).
+    (String(repeating: "a", count: 65) + "\n", 400),
+    // 100 empty lines, then a request line: the head limit (256) is crossed before the
+    // request-line limit (64 after the empty lines' 200 bytes + 2).
+    (String(repeating: "\r\n", count: 100) + String(repeating: "a", count: 80), 431),
+    (String(repeating: "\r\n", count: 100) + String(repeating: "a", count: 80) + "\r\n\r\n", 431),
+    // A field line that ends in a bare LF beyond the head limit: 431.
+    ("GET / HTTP/1.1\r\nHost: h\r\nA: " + String(repeating: "x", count: 300) + "\n", 431),
+  ])
+  func refusalDoesNotDependOnArrival(text: String, status: Int) throws {
+    let limits = HTTPRequestParser.Limits(maxRequestLineBytes: 64, maxHeadBytes: 256, maxFieldCount: 3)
+    #expect(refusal(text, limits: limits) == status, "whole")
+    let bytes = Array(text.utf8)
+    for step in [1, 2, 7, 100] {
+      var parser = HTTPRequestParser(limits: limits)
+      var outcome: HTTPRequestParser.Outcome = .needMore
+      for end in stride(from: step, through: bytes.count + step - 1, by: step) {
+        outcome = bytes[0..<Swift.min(end, bytes.count)].withUnsafeBytes { parser.parse($0) }
+        if !outcome.isNeedMore { break }
+      }
+      guard case .invalid(let e) = outcome else {
+        Issue.record("\(step)-byte reads: \(outcome)")
+        continue
+      }
+      #expect(e.status.rawValue == status, "\(step)-byte reads")
+    }
+  }
 }
 
 extension HTTPRequestParser.Outcome {

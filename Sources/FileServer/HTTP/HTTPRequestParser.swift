@@ -169,7 +169,13 @@ struct HTTPRequestParser: Sendable {
         i += 1
         continue
       }
-      // A line ends at i (LF). It must end in CRLF.
+      // A line ends at i (LF). The bytes before it are judged first, as they would be had
+      // they arrived without it, so that the answer does not depend on where reads split.
+      if let error = limitExceeded(count: i) {
+        scanned = i
+        return .invalid(error)
+      }
+      // It must end in CRLF.
       guard i > lineStart, bytes[i - 1] == 0x0D else {
         scanned = i
         return .invalid(HTTPParseError(.badRequest, "a line ends in a bare LF"))
@@ -188,10 +194,7 @@ struct HTTPRequestParser: Sendable {
           return .invalid(HTTPParseError(.requestHeaderFieldsTooLarge, "more than \(limits.maxFieldCount) header fields"))
         }
       } else if contentEnd > lineStart {
-        if contentEnd - lineStart > limits.maxRequestLineBytes {
-          scanned = i
-          return .invalid(HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineBytes) bytes"))
-        }
+        // (Its length was judged above: contentEnd - lineStart ≤ maxRequestLineBytes here.)
         requestLineStart = lineStart
       }
       // (An empty line before the request line is ignored, RFC 9112 §2.2.)
@@ -203,13 +206,25 @@ struct HTTPRequestParser: Sendable {
       }
     }
     scanned = i
-    if requestLineStart == nil && count - lineStart > limits.maxRequestLineBytes + 1 {
-      return .invalid(HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineBytes) bytes"))
-    }
-    if count > limits.maxHeadBytes {
-      return .invalid(HTTPParseError(.requestHeaderFieldsTooLarge, "request head longer than \(limits.maxHeadBytes) bytes"))
-    }
+    if let error = limitExceeded(count: count) { return .invalid(error) }
     return .needMore
+  }
+
+  /// The size limit that `count` bytes of the current head, with no line end among those
+  /// not yet examined, exceed — the one that was crossed first, so that a head refused in
+  /// one read and the same head refused in many get the same status.
+  ///
+  /// A request line of more than `maxRequestLineBytes` (plus its CR) is crossed at
+  /// `lineStart + maxRequestLineBytes + 2` bytes; the head limit at `maxHeadBytes + 1`.
+  private func limitExceeded(count: Int) -> HTTPParseError? {
+    let (lineEnd, lineOverflow) = lineStart.addingReportingOverflow(limits.maxRequestLineBytes)
+    let requestLineCrossedAt = requestLineStart == nil && !lineOverflow && lineEnd < Int.max - 2 ? lineEnd + 2 : Int.max
+    let headCrossedAt = limits.maxHeadBytes == Int.max ? Int.max : limits.maxHeadBytes + 1
+    guard count >= Swift.min(requestLineCrossedAt, headCrossedAt) else { return nil }
+    if requestLineCrossedAt <= headCrossedAt {
+      return HTTPParseError(.uriTooLong, "request line longer than \(limits.maxRequestLineBytes) bytes")
+    }
+    return HTTPParseError(.requestHeaderFieldsTooLarge, "request head longer than \(limits.maxHeadBytes) bytes")
   }
 
   // MARK: - Parsing a complete head
