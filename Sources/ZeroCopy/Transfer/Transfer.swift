@@ -64,7 +64,9 @@ public struct TransferOptions: Sendable {
   /// twice the bytes (`SO_MEMINFO`) — through a built-in system-call strategy. The hop (a
   /// thread wake-up and a switch each way) costs several times a small transfer. Such a
   /// transfer may still wait for one read of at most this many bytes from the source's
-  /// device (or server, for a network filesystem) when they are not cached. 0: always hop.
+  /// device (or server, for a network filesystem) when they are not cached. A one-shot
+  /// `Transfer.run` without a count always hops (it would need an `fstat` on the caller's
+  /// thread to know the size); a prepared one knows its size. 0: always hop.
   /// Default 64 KiB. - Precondition: ≥ 0.
   public var inlineLimit: Int
 
