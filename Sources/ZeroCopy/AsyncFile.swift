@@ -204,8 +204,10 @@ public final class AsyncFile: Sendable {
       // that a short count still means the end of the file, as pread's does.
       let rest = r.lowerBound + cached..<r.upperBound
       let more = await read(into: buffer, range: rest, offset: offset + Int64(cached), inline: false)
-      let total = cached + ((try? more.count) ?? 0)
-      return IOResult(result: .success(total), buffer: more.take())
+      // A failed rest fails the read: an abandoned one (cancelled while the device is still
+      // reading into it) comes back with a new buffer, without the cached bytes.
+      let result = more.result.map { cached + $0 }
+      return IOResult(result: result, buffer: more.take())
     }
     return await read(into: buffer, range: r, offset: offset, inline: false)
   }

@@ -153,7 +153,7 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     /// When the data is not there (`EAGAIN`), or on any error, the operation goes to the
     /// engine as it would otherwise (errors are reported by the engine's call). A read of
     /// which only the start is cached reads the rest through the engine, so a short count
-    /// still means the end of the file.
+    /// still means the end of the file (and if that rest fails, the read fails).
     ///
     /// Default `true`: a cached 4 KiB read then costs about one `preadv2` — no submission,
     /// no completion, no thread switch, whatever executor the task runs on — and a read that

@@ -75,7 +75,9 @@ struct LargeSparseTests {
       let result = try withSignalsBlocked { try source.sendfileAll(to: destination, count: .untilEndOfFile) }
       #expect(result.outcome == .complete)
       #expect(result.bytes == Self.size - (1 << 30))
-      #expect(result.progress.syscalls == 2)  // (1 GiB + 5 MiB + 7) < cap, then the 0
+      // (1 GiB + 5 MiB + 7) < cap, then the 0; a short count under load adds calls (seen:
+      // 3 in a helper's make test at load 7), the bytes stay exact.
+      #expect((2...8).contains(result.progress.syscalls), "\(result)")
       #expect(try position(source) == Self.size)
       try expectCopy(destination, sourceStart: 1 << 30)
     }

@@ -37,74 +37,79 @@ struct FaultEngineTests {
     let kind = try engineKind(raw)
     // While the file closes: reads pending on a pipe and racing a regular file's close.
     try await Behaviours.closeWithReadsInFlight(kind)
-    try await withEngine(kind) { engine in
-      let (a, b) = try AsyncSocket.pair(engine: engine)
-      // Pending: 64 receives on a socket with no data, all cancelled.
-      let pending = (0..<64).map { i in
-        Task(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-          Returned(await a.receive(into: try Support.filled(0xAA, count: 256)))
+    // Through the engine (every receive an engine operation: some are cancelled in flight),
+    // then with queued data received inline (the library's default: receives that find
+    // data never reach the engine, so cancellations are rarer, and must lose nothing either).
+    for inline in [false, true] {
+      try await withEngine(kind, completesReadyReadsInline: inline) { engine in
+        let (a, b) = try AsyncSocket.pair(engine: engine)
+        // Pending: 64 receives on a socket with no data, all cancelled.
+        let pending = (0..<64).map { i in
+          Task(executorPreference: i % 2 == 0 ? engine.preferredTaskExecutor : nil) {
+            Returned(await a.receive(into: try Support.filled(0xAA, count: 256)))
+          }
         }
-      }
-      await pause(microseconds: 10_000)
-      for task in pending { task.cancel() }
-      for task in pending {
-        let r = try await task.value
-        let cancelled = r.error?.isCancellation == true
-        #expect(cancelled, "\(String(describing: r.error))")
-        let untouched = Support.isFilled(r.buffer!, with: 0xAA)
-        #expect(untouched, "the buffer comes back untouched")
-      }
-      // Nothing was consumed by the cancelled receives: a message sent now arrives whole.
-      let hello = Support.pattern(seed: 1, count: 200)
-      let sent = await b.sendAll(from: try Support.buffer(hello))
-      #expect((try? sent.result.get()) == 200)
-      _ = sent.take()
-      #expect(try await Behaviours.receiveExactly(a, count: 200) == hello)
-
-      // Arriving: a writer streams 2 MiB while receives are started and cancelled at random.
-      let total = 2 << 20
-      let stream = Support.pattern(seed: 2, count: total)
-      let writer = Task.detached {
-        var offset = 0
-        while offset < total {
-          let n = min(4096, total - offset)
-          let r = await b.sendAll(from: try Support.buffer(Array(stream[offset..<(offset + n)])))
-          _ = try r.result.get()
-          _ = r.take()
-          offset += n
-        }
-      }
-      var received: [UInt8] = []
-      var cancelled = 0
-      var rng = SplitMix(seed: 11)
-      while received.count < total {
-        let task = Task(executorPreference: rng.next() % 2 == 0 ? engine.preferredTaskExecutor : nil) {
-          Returned(await a.receive(into: try Support.filled(0xAA, count: 8192)))
-        }
-        if rng.next() % 3 == 0 {
-          await pause(microseconds: Int(rng.next() % 200))
-          task.cancel()
-        }
-        let r = try await task.value
-        if let count = r.count {
-          #expect(count > 0)
-          received += r.bytes.prefix(count)
-          let bytes = r.bytes
-          #expect(bytes[count...].allSatisfy { $0 == 0xAA }, "past the count the buffer is untouched")
-        } else {
-          let isCancellation = r.error?.isCancellation == true
-          #expect(isCancellation, "\(String(describing: r.error))")
+        await pause(microseconds: 10_000)
+        for task in pending { task.cancel() }
+        for task in pending {
+          let r = try await task.value
+          let cancelled = r.error?.isCancellation == true
+          #expect(cancelled, "\(String(describing: r.error))")
           let untouched = Support.isFilled(r.buffer!, with: 0xAA)
-          #expect(untouched, "a cancelled receive returns its buffer untouched")
-          cancelled += 1
+          #expect(untouched, "the buffer comes back untouched")
         }
+        // Nothing was consumed by the cancelled receives: a message sent now arrives whole.
+        let hello = Support.pattern(seed: 1, count: 200)
+        let sent = await b.sendAll(from: try Support.buffer(hello))
+        #expect((try? sent.result.get()) == 200)
+        _ = sent.take()
+        #expect(try await Behaviours.receiveExactly(a, count: 200) == hello)
+
+        // Arriving: a writer streams 2 MiB while receives are started and cancelled at random.
+        let total = 2 << 20
+        let stream = Support.pattern(seed: 2, count: total)
+        let writer = Task.detached {
+          var offset = 0
+          while offset < total {
+            let n = min(4096, total - offset)
+            let r = await b.sendAll(from: try Support.buffer(Array(stream[offset..<(offset + n)])))
+            _ = try r.result.get()
+            _ = r.take()
+            offset += n
+          }
+        }
+        var received: [UInt8] = []
+        var cancelled = 0
+        var rng = SplitMix(seed: 11)
+        while received.count < total {
+          let task = Task(executorPreference: rng.next() % 2 == 0 ? engine.preferredTaskExecutor : nil) {
+            Returned(await a.receive(into: try Support.filled(0xAA, count: 8192)))
+          }
+          if rng.next() % 3 == 0 {
+            await pause(microseconds: Int(rng.next() % 200))
+            task.cancel()
+          }
+          let r = try await task.value
+          if let count = r.count {
+            #expect(count > 0)
+            received += r.bytes.prefix(count)
+            let bytes = r.bytes
+            #expect(bytes[count...].allSatisfy { $0 == 0xAA }, "past the count the buffer is untouched")
+          } else {
+            let isCancellation = r.error?.isCancellation == true
+            #expect(isCancellation, "\(String(describing: r.error))")
+            let untouched = Support.isFilled(r.buffer!, with: 0xAA)
+            #expect(untouched, "a cancelled receive returns its buffer untouched")
+            cancelled += 1
+          }
+        }
+        try await writer.value
+        #expect(received.count == total)
+        #expect(received == stream, "no byte lost or duplicated across \(cancelled) cancellations")
+        if !inline { #expect(cancelled > 0, "some receives were cancelled") }
+        try await a.close()
+        try await b.close()
       }
-      try await writer.value
-      #expect(received.count == total)
-      #expect(received == stream, "no byte lost or duplicated across \(cancelled) cancellations")
-      #expect(cancelled > 0, "some receives were cancelled")
-      try await a.close()
-      try await b.close()
     }
   }
 
