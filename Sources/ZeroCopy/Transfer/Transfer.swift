@@ -200,7 +200,8 @@ public enum Transfer {
   /// ``runsInline(_:endpoints:strategy:options:)`` says it cannot wait for a peer, else on a
   /// worker thread (``offloaded(_:operation:_:)``).
   internal static func runAsync(
-    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions
+    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions,
+    plans: AutomaticPlanCache? = nil
   ) async throws(ZeroCopyError) -> TransferReport {
     if runsInline(request, endpoints: endpoints, strategy: strategy, options: options) {
       if Task.isCancelled {
@@ -210,10 +211,11 @@ public enum Transfer {
           descriptors: [request.source, request.destination], bytesTransferred: 0,
           message: "the transfer was cancelled before it started")
       }
-      return try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+      return try perform(
+        request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
     return try await offloaded(options) { options throws(ZeroCopyError) in
-      try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+      try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
   }
 
@@ -288,17 +290,21 @@ public enum Transfer {
 
   /// The synchronous core: inspects the endpoints (unless `endpoints` were inspected
   /// before: a ``PreparedTransfer``), resolves offsets, runs the strategy (with fallbacks
-  /// unless disabled), advances file positions, and builds the report.
+  /// unless disabled), advances file positions, and builds the report. `plans`: a prepared
+  /// pair's cache of `.automatic`'s plans (``AutomaticPlanCache``).
   /// `setsExpectedBytes: false` leaves the monitor's total alone (a copy made of several
   /// transfers, one per data segment of a sparse file, sets it once for all).
-  internal static func perform(
-    _ request: TransferRequest, strategy: some TransferStrategy, options: TransferOptions,
-    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil
+  internal static func perform<S: TransferStrategy>(
+    _ request: TransferRequest, strategy: S, options: TransferOptions,
+    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil,
+    plans: AutomaticPlanCache? = nil
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
-    // One dynamic cast per transfer (the strategy's type is generic here).
-    let automatic = strategy as? AutomaticStrategy
+    // A metatype comparison (a pointer compare), not a dynamic cast: this function is not
+    // specialized for a caller's strategy type, and `as?` would call the runtime's cast.
+    let automatic: AutomaticStrategy? =
+      S.self == AutomaticStrategy.self ? unsafeBitCast(strategy, to: AutomaticStrategy.self) : nil
     // Without a monitor nobody can watch or cancel this transfer: no monitor is made and
     // no cancellation scope entered (an allocation and a scope per call saved).
     let monitor = options.monitor
@@ -397,12 +403,17 @@ public enum Transfer {
         if let automatic {
           // `.automatic` always falls back: its candidates run in this context's attempts
           // directly (no context nested for the automatic strategy itself).
-          return try context.transfer(tryingInOrder: automatic.plan(for: pair, bytes: expected))
+          let candidates =
+            plans?.strategies(automatic, for: pair, bytes: expected) ?? automatic.plan(for: pair, bytes: expected)
+          return try context.transfer(tryingInOrder: candidates)
         }
         if options.allowFallback {
-          let candidates: [any TransferStrategy] =
-            [strategy] + AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
-          return try context.transfer(tryingInOrder: candidates)
+          // `.automatic`'s candidates are planned only if the named strategy gives way.
+          return try context.transfer(trying: strategy) { () -> [any TransferStrategy] in
+            let fallback = AutomaticStrategy()
+            let plan = plans?.strategies(fallback, for: pair, bytes: expected) ?? fallback.plan(for: pair, bytes: expected)
+            return plan.filter { $0.name != strategy.name }
+          }
         }
         if case .unsupported(let reason) = strategy.support(for: pair) {
           throw context.error(
@@ -434,15 +445,15 @@ public enum Transfer {
     advancePositions(context.bytesTransferred)
     let bytes = context.bytesTransferred
     // The profile the automatic choice decided with (a rejected profile file's note too).
-    let profile =
-      automatic?.profile
-      ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
+    let decidedWith =
+      automatic ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy() : nil)
+    var notes = context.notes
+    if let note = decidedWith?.profile.note { notes.append(note) }
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
       sourceEndedEarly: outcome == .sourceEnded && requested.map { bytes < $0 } == true,
-      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks,
-      notes: context.notes + (profile?.note.map { [$0] } ?? []),
-      sourceKind: source.kind, destinationKind: destination.kind, profile: profile?.name)
+      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: notes,
+      sourceKind: source.kind, destinationKind: destination.kind, profile: decidedWith?.profileName)
   }
 }

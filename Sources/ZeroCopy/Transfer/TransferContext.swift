@@ -323,60 +323,108 @@ public struct TransferContext: Sendable {
   ///   errno, or `EOPNOTSUPP`). The error's byte count covers the whole transfer.
   public mutating func transfer(tryingInOrder candidates: [any TransferStrategy]) throws(ZeroCopyError) -> StrategyOutcome {
     precondition(!candidates.isEmpty, "TransferContext.transfer(tryingInOrder:): no candidate strategies")
-    var lastErrno: Errno?
-    var lastSyscall: String?
+    var last = LastRefusal()
     for (index, strategy) in candidates.enumerated() {
-      let isLast = index == candidates.count - 1
-      if case .unsupported(let reason) = strategy.support(for: pair) {
-        fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
-        continue
-      }
-      var attempt = makeAttempt()
-      let outcome: StrategyOutcome
-      do {
-        outcome = try strategy.transfer(&attempt)
-      } catch var error {
-        if attempt.bytesTransferred == 0 && !isLast && Self.fallbackErrnos.contains(error.errno) {
-          absorbAbandoned(attempt)
-          fallbacks.append(
-            .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
-          lastErrno = error.errno
-          lastSyscall = error.syscall
-          continue
-        }
-        absorb(attempt, ranAs: strategy.name)
-        error.bytesTransferred = bytesTransferred
-        error.offset = sourceOffset
-        throw error
-      }
-      switch outcome {
-      case .unsupported(let reason, let errno, let syscall):
-        if attempt.bytesTransferred > 0 {
-          absorb(attempt, ranAs: strategy.name)
-          throw self.error(
-            syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
-            message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
-        }
-        absorbAbandoned(attempt)
-        fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
-        lastErrno = errno ?? lastErrno
-        lastSyscall = syscall ?? lastSyscall
-        continue
-      case .sourceEnded where attempt.bytesTransferred == 0 && !isLast && zeroMoveIsSuspicious:
+      if let outcome = try attempt(strategy, isLast: { index == candidates.count - 1 }, &last) { return outcome }
+    }
+    throw noStrategy(last)
+  }
+
+  /// ``transfer(tryingInOrder:)`` with `first` followed by `rest()`, which is called only
+  /// when `first` is abandoned (or asked whether it is the last): a named strategy with
+  /// fallback allowed pays for `.automatic`'s plan only when it falls back.
+  internal mutating func transfer<S: TransferStrategy>(
+    trying first: S, thenInOrder rest: () -> [any TransferStrategy]
+  ) throws(ZeroCopyError) -> StrategyOutcome {
+    var last = LastRefusal()
+    var others: [any TransferStrategy]? = nil
+    func remaining() -> [any TransferStrategy] {
+      if let others { return others }
+      let computed = rest()
+      others = computed
+      return computed
+    }
+    if let outcome = try attempt(first, isLast: { remaining().isEmpty }, &last) { return outcome }
+    let candidates = remaining()
+    for (index, strategy) in candidates.enumerated() {
+      if let outcome = try attempt(strategy, isLast: { index == candidates.count - 1 }, &last) { return outcome }
+    }
+    throw noStrategy(last)
+  }
+
+  /// The errno and system call of the last candidate abandoned with one.
+  private struct LastRefusal {
+    var errno: Errno?
+    var syscall: String?
+  }
+
+  /// Runs one candidate of ``transfer(tryingInOrder:)`` in a fresh attempt.
+  ///
+  /// - Parameters:
+  ///   - strategy: The candidate.
+  ///   - isLast: Whether no candidate follows: asked only when the candidate would be
+  ///     abandoned for a fallback errno or a suspicious 0-byte move (the last one's error
+  ///     or outcome stands instead).
+  ///   - last: The last refusal's errno and system call, updated when it is abandoned.
+  /// - Returns: Its outcome, or nil when it was abandoned (recorded in ``fallbacks``).
+  /// - Throws: Its error, when it is not a fallback reason (or it is the last candidate).
+  private mutating func attempt<S: TransferStrategy>(
+    _ strategy: S, isLast: () -> Bool, _ last: inout LastRefusal
+  ) throws(ZeroCopyError) -> StrategyOutcome? {
+    if case .unsupported(let reason) = strategy.support(for: pair) {
+      fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
+      return nil
+    }
+    var attempt = makeAttempt()
+    let outcome: StrategyOutcome
+    do {
+      outcome = try strategy.transfer(&attempt)
+    } catch var error {
+      if attempt.bytesTransferred == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() {
         absorbAbandoned(attempt)
         fallbacks.append(
-          .init(
-            strategy: strategy.name, errno: nil, syscall: nil,
-            reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
-        continue
-      default:
-        absorb(attempt, ranAs: strategy.name)
-        return outcome
+          .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
+        last.errno = error.errno
+        last.syscall = error.syscall
+        return nil
       }
+      absorb(attempt, ranAs: strategy.name)
+      error.bytesTransferred = bytesTransferred
+      error.offset = sourceOffset
+      throw error
     }
+    switch outcome {
+    case .unsupported(let reason, let errno, let syscall):
+      if attempt.bytesTransferred > 0 {
+        absorb(attempt, ranAs: strategy.name)
+        throw self.error(
+          syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
+          message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
+      }
+      absorbAbandoned(attempt)
+      fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
+      last.errno = errno ?? last.errno
+      last.syscall = syscall ?? last.syscall
+      return nil
+    case .sourceEnded where attempt.bytesTransferred == 0 && zeroMoveIsSuspicious && !isLast():
+      absorbAbandoned(attempt)
+      fallbacks.append(
+        .init(
+          strategy: strategy.name, errno: nil, syscall: nil,
+          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
+      return nil
+    default:
+      absorb(attempt, ranAs: strategy.name)
+      return outcome
+    }
+  }
+
+  /// The error when every candidate was abandoned: the last errno (or `EOPNOTSUPP`),
+  /// naming each candidate and why.
+  private func noStrategy(_ last: LastRefusal) -> ZeroCopyError {
     let tried = fallbacks.map { "\($0.strategy): \($0.reason)" }.joined(separator: "; ")
-    throw error(
-      syscall: lastSyscall ?? "none", errno: lastErrno ?? .notSupported,
+    return error(
+      syscall: last.syscall ?? "none", errno: last.errno ?? .notSupported,
       message: "no strategy can transfer \(pair) (\(tried))")
   }
 
