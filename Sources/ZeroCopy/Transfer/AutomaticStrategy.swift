@@ -52,12 +52,14 @@ public struct AutomaticStrategy: TransferStrategy {
     let profile: TransferPlan.Profile
     let parameters: TransferPlan.Parameters
     let profileName: String
+    let profileNote: String?
     let readWrite: ReadWriteStrategy
 
     init(_ profile: TransferPlan.Profile) {
       self.profile = profile
       parameters = profile.parameters
       profileName = profile.name
+      profileNote = profile.note
       readWrite =
         profile.parameters == .default
         ? AutomaticStrategy.readWrite : ReadWriteStrategy(bufferSize: profile.parameters.readWriteBufferSize)
@@ -78,6 +80,8 @@ public struct AutomaticStrategy: TransferStrategy {
 
   /// What reports call the profile (`TransferPlan.Profile.name`).
   internal var profileName: String { decision.profileName }
+  /// Why a profile file was not used (`TransferPlan.Profile.note`), for the report's notes.
+  internal var profileNote: String? { decision.profileNote }
 
   /// The automatic strategy with this host's profile (`TransferPlan.Profile.host`: the
   /// file `zc calibrate` wrote, or the built-in table when there is none or it cannot

@@ -448,7 +448,7 @@ public enum Transfer {
     let decidedWith =
       automatic ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy() : nil)
     var notes = context.notes
-    if let note = decidedWith?.profile.note { notes.append(note) }
+    if let note = decidedWith?.profileNote { notes.append(note) }
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,

@@ -87,9 +87,14 @@ public struct TransferContext: Sendable {
   /// The size of the next piece to move: the smallest of ``remainingBytes``,
   /// ``chunkSize`` and `limit`; nil when nothing is left.
   public func nextChunk(limit: Int? = nil) -> Int? {
+    Self.chunk(chunkSize, limit: limit, remaining: remainingBytes)
+  }
+
+  /// ``nextChunk(limit:)`` of a context with this chunk size and remaining byte count.
+  private static func chunk(_ chunkSize: Int, limit: Int?, remaining: Int64?) -> Int? {
     var n = chunkSize
     if let limit { n = Swift.min(n, limit) }
-    if let remaining = remainingBytes {
+    if let remaining {
       if remaining <= 0 { return nil }
       n = Int(Swift.min(Int64(n), remaining))
     }
@@ -178,13 +183,19 @@ public struct TransferContext: Sendable {
     syscall: String, chunkLimit: Int? = nil,
     _ move: (Chunk) throws(TransferFailure) -> TransferResult
   ) throws(ZeroCopyError) -> StrategyOutcome {
+    // Stored properties are read directly in this loop: calling a non-mutating method on
+    // `self` (which is inout here) made the optimizer copy the whole context (259 bytes)
+    // at the top of every chunk.
+    let source = pair.source.descriptor
+    let destination = pair.destination.descriptor
     while true {
-      try checkCancellation()
-      guard let count = nextChunk(limit: chunkLimit) else { return .complete }
-      try prefetchSource(count)
+      if let monitor, monitor.isCancelled { try checkCancellation() }
+      guard let count = Self.chunk(chunkSize, limit: chunkLimit, remaining: requestedBytes.map { $0 - bytesTransferred })
+      else { return .complete }
+      if prefetchesSource { try prefetchSource(count) }
       let chunk = Chunk(
-        source: source.descriptor, destination: destination.descriptor, sourceOffset: sourceOffset,
-        destinationOffset: destinationOffset, count: count)
+        source: source, destination: destination, sourceOffset: startSourceOffset.map { $0 + bytesTransferred },
+        destinationOffset: startDestinationOffset.map { $0 + bytesTransferred }, count: count)
       let result: TransferResult
       do {
         result = try move(chunk)
@@ -450,8 +461,9 @@ public struct TransferContext: Sendable {
   internal mutating func absorb(_ attempt: TransferContext, ranAs name: String) {
     bytesTransferred += attempt.bytesTransferred
     syscalls += attempt.syscalls
-    fallbacks += attempt.fallbacks
-    notes += attempt.notes
+    // Appending an empty array still made a new buffer for an empty one (a copy per transfer).
+    if !attempt.fallbacks.isEmpty { fallbacks += attempt.fallbacks }
+    if !attempt.notes.isEmpty { notes += attempt.notes }
     if strategyName == nil { strategyName = attempt.strategyName ?? name }
   }
 
@@ -459,6 +471,6 @@ public struct TransferContext: Sendable {
   internal mutating func absorbAbandoned(_ attempt: TransferContext) {
     precondition(attempt.bytesTransferred == 0, "TransferContext: abandoning an attempt that delivered bytes")
     syscalls += attempt.syscalls
-    fallbacks += attempt.fallbacks
+    if !attempt.fallbacks.isEmpty { fallbacks += attempt.fallbacks }
   }
 }
