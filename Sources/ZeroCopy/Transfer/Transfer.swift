@@ -316,26 +316,20 @@ public enum Transfer {
         descriptors: [request.source, request.destination], message: message)
     }
 
-    var source: TransferEndpoint
-    var destination: TransferEndpoint
-    do {
-      if let endpoints {
-        // Inspected by the caller (a PreparedTransfer reads a file source's size again for
-        // a request without a count).
-        source = endpoints.source
-        destination = endpoints.destination
-      } else {
-        let inspected = try inspect(request, operation: operation)
-        source = inspected.source
-        destination = inspected.destination
-      }
-    } catch var error {
-      error.operation = operation
-      throw error
+    // Inspected by the caller (a PreparedTransfer reads a file source's size again for a
+    // request without a count), or now. One pair, read in place: copying its endpoints out
+    // and pairing them again cost two copies of each per transfer.
+    let pair: EndpointPair
+    if let endpoints {
+      pair = endpoints
+    } else {
+      pair = try inspect(request, operation: operation)
     }
+    let source = pair.source.facts
+    let destination = pair.destination.facts
     if source.kind == .directory { throw fail("read", .isDirectory, "the source is a directory") }
     if destination.kind == .directory { throw fail("write", .isDirectory, "the destination is a directory") }
-    if !source.isSeekable && request.sourceOffset != nil {
+    if !source.kind.isSeekable && request.sourceOffset != nil {
       throw fail("lseek", .illegalSeek, "a \(source.kind) source has no offsets")
     }
 
@@ -343,7 +337,7 @@ public enum Transfer {
     // means "the current position", which is read now and advanced at the end.
     var sourceOffset = request.sourceOffset
     var sourceUsesPosition = false
-    if source.isSeekable && sourceOffset == nil {
+    if source.kind.isSeekable && sourceOffset == nil {
       let position = lseek(request.source.rawValue, 0, SEEK_CUR)
       guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
       sourceOffset = Int64(position)
@@ -351,7 +345,7 @@ public enum Transfer {
     }
     var destinationOffset: Int64? = nil
     var destinationUsesPosition = false
-    if destination.isSeekable && !destination.isAppendOnly {
+    if destination.kind.isSeekable && !destination.isAppendOnly {
       if let offset = request.destinationOffset {
         destinationOffset = offset
       } else {
@@ -361,7 +355,6 @@ public enum Transfer {
         destinationUsesPosition = true
       }
     }
-    let pair = EndpointPair(source: source, destination: destination)
     let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
     if setsExpectedBytes { monitor?.setExpected(expected) }
     // "Until the end" of a regular file means its size now (the snapshot `fstat` just
@@ -399,7 +392,8 @@ public enum Transfer {
       // The strategy runs in the monitor's cancellation scope: its "all" calls stop at
       // cancel(), and a call blocked on a peer is interrupted (TransferMonitor).
       func body(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
-        try context.checkCancellation()
+        // `monitor` directly: a method call on the inout context copied all of it.
+        if let monitor, monitor.isCancelled { try context.checkCancellation() }
         if let automatic {
           // `.automatic` always falls back: its candidates run in this context's attempts
           // directly (no context nested for the automatic strategy itself).

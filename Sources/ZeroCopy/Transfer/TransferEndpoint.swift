@@ -64,7 +64,7 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
 
   /// Whether the endpoint has file offsets (a regular file, pseudo file or block device):
   /// strategies read and write it at explicit offsets.
-  public var isSeekable: Bool { kind == .file || kind == .pseudoFile || kind == .blockDevice }
+  public var isSeekable: Bool { kind.isSeekable }
 
   /// Whether the endpoint is a socket of any family.
   public var isSocket: Bool { kind == .tcpSocket || kind == .unixSocket || kind == .otherSocket }
@@ -123,6 +123,11 @@ extension TransferEndpoint {
     facts.size = size
     return TransferEndpoint(descriptor: descriptor, facts: facts, path: path)
   }
+}
+
+extension TransferPlan.EndpointKind {
+  /// Whether descriptors of this kind have file offsets (``TransferEndpoint/isSeekable``).
+  internal var isSeekable: Bool { self == .file || self == .pseudoFile || self == .blockDevice }
 }
 
 /// A transfer's two ends, as the strategies see them when they declare what they support.
