@@ -15,20 +15,37 @@ extension TransferTests {
   @Suite("Prepared transfers: .automatic's plan cache")
   struct PreparedPlanCache {
     /// Today's built-in values, whatever profile the machine running the tests has.
-    static let fixture = TransferPlan.Parameters(
-      smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
-      pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
+    static let fixture = AutomaticPlanTests.fixture
+
+    /// A source file of `size` bytes and an empty destination in a new directory, open.
+    struct Files {
+      let directory: TransferFixtures.Directory
+      let source: FileDescriptor
+      let target: FileDescriptor
+
+      init(size: Int) throws {
+        directory = try TransferFixtures.Directory()
+        try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(size))
+        source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
+        target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
+      }
+
+      /// The destination's bytes.
+      func written() throws -> [UInt8] { try TransferFixtures.readFile(directory.file("b")) }
+
+      func close() {
+        try? source.close()
+        try? target.close()
+        directory.remove()
+      }
+    }
 
     @Test("one plan per size class: repeated sizes and sizes of one class compute nothing; other classes decide anew")
     func onePlanPerSizeClass() throws {
-      let directory = try TransferFixtures.Directory()
-      defer { directory.remove() }
       let content = TransferFixtures.bytes(1 << 20)
-      try TransferFixtures.writeFile(directory.file("a"), content)
-      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
-      defer { try? source.close() }
-      let target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
-      defer { try? target.close() }
+      let files = try Files(size: content.count)
+      defer { files.close() }
+      let (source, target) = (files.source, files.target)
       let prepared = try PreparedTransfer(from: source, to: target)
       let automatic = AutomaticStrategy(parameters: Self.fixture)
       // Same filesystem: copy_file_range up to copyFileRangeMax; above it splice first
@@ -78,18 +95,14 @@ extension TransferTests {
       // The fixture's plan is still the cached one.
       #expect(try run(4096, automatic).strategy == "copyFileRange")
       #expect(prepared.planComputations == 6)
-      TransferFixtures.expectSame(try TransferFixtures.readFile(directory.file("b")), content, "destination")
+      TransferFixtures.expectSame(try files.written(), content, "destination")
     }
 
     @Test("a named strategy with fallback allowed plans .automatic's candidates only when it gives way, once per class")
     func namedStrategyPlansOnlyOnFallback() throws {
-      let directory = try TransferFixtures.Directory()
-      defer { directory.remove() }
-      try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(8192))
-      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
-      defer { try? source.close() }
-      let target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
-      defer { try? target.close() }
+      let files = try Files(size: 8192)
+      defer { files.close() }
+      let (source, target) = (files.source, files.target)
       let prepared = try PreparedTransfer(from: source, to: target)
       for _ in 0..<3 {
         let report = try prepared.runBlocking(offset: 0, count: 8192, at: 0, strategy: .readWrite)
@@ -118,14 +131,10 @@ extension TransferTests {
 
     @Test("threads racing to plan the same class all get the same decision; the plan is published once")
     func concurrentFirstUse() async throws {
-      let directory = try TransferFixtures.Directory()
-      defer { directory.remove() }
       let content = TransferFixtures.bytes(64 << 10)
-      try TransferFixtures.writeFile(directory.file("a"), content)
-      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
-      defer { try? source.close() }
-      let target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
-      defer { try? target.close() }
+      let files = try Files(size: content.count)
+      defer { files.close() }
+      let (source, target) = (files.source, files.target)
       let prepared = try PreparedTransfer(from: source, to: target)
       let automatic = AutomaticStrategy(parameters: Self.fixture)
       let workers = 4
@@ -150,7 +159,7 @@ extension TransferTests {
       let before = prepared.planComputations
       _ = try prepared.runBlocking(offset: 0, count: 4096, at: 0, strategy: automatic)
       #expect(prepared.planComputations == before)
-      TransferFixtures.expectSame(try TransferFixtures.readFile(directory.file("b")), content, "destination")
+      TransferFixtures.expectSame(try files.written(), content, "destination")
     }
 
     @Test("size classes: exact bits, and two sizes of one class get the same methods for every route and fact")
