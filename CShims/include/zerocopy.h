@@ -523,6 +523,16 @@ typedef struct zc_endpoint {
  */
 int zc_endpoint_inspect(int fd, zc_endpoint *out);
 
+/**
+ * zc_endpoint_inspect, also saying which system call failed: on a -errno return,
+ * *failed_call (when failed_call is not NULL) points to the failed call's name, a static
+ * string: "fstat" or "fcntl" (F_GETFL); NULL for -EFAULT (out is NULL) and on success.
+ * The fstatfs and getsockopt calls never fail the inspection (a failed fstatfs means "not
+ * a pseudo filesystem", a failed getsockopt ZC_KIND_OTHER_SOCKET). Swift's
+ * TransferEndpoint.inspect names the call in its error through this function.
+ */
+int zc_endpoint_inspect_call(int fd, zc_endpoint *out, const char **failed_call);
+
 /** The system-call families the automatic choice picks from. */
 typedef enum zc_method {
     ZC_METHOD_NONE = 0,

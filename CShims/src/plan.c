@@ -213,14 +213,23 @@ static int zci_socket_kind(int fd) {
 /* The mode field filled padding: the layout C programs built against earlier headers use. */
 _Static_assert(sizeof(zc_endpoint) == 40, "zc_endpoint must keep its size");
 
-int zc_endpoint_inspect(int fd, zc_endpoint *out) {
+int zc_endpoint_inspect(int fd, zc_endpoint *out) { return zc_endpoint_inspect_call(fd, out, NULL); }
+
+int zc_endpoint_inspect_call(int fd, zc_endpoint *out, const char **failed_call) {
+    if (failed_call) *failed_call = NULL;
     if (out == NULL) return -EFAULT;
     memset(out, 0, sizeof *out);
     out->size = -1;
     struct stat st;
-    if (fstat(fd, &st) < 0) return -errno;
+    if (fstat(fd, &st) < 0) {
+        if (failed_call) *failed_call = "fstat";
+        return -errno;
+    }
     int flags = fcntl(fd, F_GETFL);
-    if (flags < 0) return -errno;
+    if (flags < 0) {
+        if (failed_call) *failed_call = "fcntl";
+        return -errno;
+    }
     out->append_only = (flags & O_APPEND) != 0;
     out->non_blocking = (flags & O_NONBLOCK) != 0;
     out->device = (uint64_t)st.st_dev;

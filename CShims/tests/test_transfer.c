@@ -347,6 +347,19 @@ static void test_endpoint_inspect(void) {
     close(dir);
     CHECK_RC(zc_endpoint_inspect(-1, &e), -EBADF);
     CHECK_RC(zc_endpoint_inspect(f, NULL), -EFAULT);
+    /* zc_endpoint_inspect_call names the call that failed */
+    const char *failed = "unset";
+    CHECK_RC(zc_endpoint_inspect_call(-1, &e, &failed), -EBADF);
+    CHECK(failed != NULL && strcmp(failed, "fstat") == 0);
+    failed = "unset";
+    CHECK_RC(zc_endpoint_inspect_call(f, &e, &failed), 0);
+    CHECK(failed == NULL);
+    CHECK_EQ(e.kind, ZC_KIND_FILE);
+    CHECK_EQ(e.size, 5000);
+    failed = "unset";
+    CHECK_RC(zc_endpoint_inspect_call(f, NULL, &failed), -EFAULT);
+    CHECK(failed == NULL);
+    CHECK_RC(zc_endpoint_inspect_call(-1, &e, NULL), -EBADF);
     close(f);
 
     /* pair facts */
@@ -635,6 +648,24 @@ static int fallback_child(void *arg) {
     return 0;
 }
 
+/* fcntl(F_GETFL) refused after fstat succeeded: the error names fcntl, not fstat. */
+static int inspect_fcntl_refused_child(void *arg) {
+    (void)arg;
+    int f = zt_tmpfile();
+    static const refusal refused[] = {{SYS_fcntl, EACCES}};
+    CHILD_CHECK(refuse(refused, 1) == 0);
+    zc_endpoint e;
+    const char *failed = NULL;
+    CHILD_CHECK(zc_endpoint_inspect_call(f, &e, &failed) == -EACCES);
+    CHILD_CHECK(failed != NULL && strcmp(failed, "fcntl") == 0);
+    CHILD_CHECK(zc_endpoint_inspect(f, &e) == -EACCES);
+    return 0;
+}
+
+static void test_endpoint_inspect_failed_call(void) {
+    CHECK_EXITED(zt_fork_run(inspect_fcntl_refused_child, NULL, 20), 0);
+}
+
 static void test_transfer_fallbacks(void) {
     const fallback_case cases[] = {
         /* copy_file_range refused: sendfile */
@@ -668,6 +699,7 @@ static void test_transfer_fallbacks(void) {
 }
 #else
 static void test_transfer_fallbacks(void) { zt_note("no seccomp arch value for this architecture"); }
+static void test_endpoint_inspect_failed_call(void) { zt_note("no seccomp arch value for this architecture"); }
 #endif
 
 /* ------------------------------------------------------------------------- */
@@ -786,6 +818,7 @@ int main(void) {
     ZT_RUN(test_plan_table_invariants);
     ZT_RUN(test_fallback_errnos);
     ZT_RUN(test_endpoint_inspect);
+    ZT_RUN(test_endpoint_inspect_failed_call);
     ZT_RUN(test_transfer_methods);
     ZT_RUN(test_transfer_pseudo_file);
     ZT_RUN(test_transfer_append);

@@ -107,11 +107,48 @@ public enum TransferPlan {
   /// C's `zc_transfer` and ZeroCopy's `TransferEndpoint.inspect` both classify through
   /// this one function. The corresponding C function is `zc_endpoint_inspect`.
   ///
-  /// - Throws: The errno of `fstat` or `fcntl` (`EBADF` for a closed descriptor).
+  /// - Throws: The errno of `fstat` or `fcntl` (`EBADF` for a closed descriptor);
+  ///   ``inspectEndpoint(_:)`` also says which of the two failed.
   public static func inspect(_ descriptor: FileDescriptor) throws(Errno) -> Endpoint {
+    do {
+      return try inspectEndpoint(descriptor)
+    } catch {
+      throw error.errno
+    }
+  }
+
+  /// Why ``inspectEndpoint(_:)`` failed: the system call and its errno.
+  public struct InspectionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The system call that failed: `fstat` or `fcntl` (`F_GETFL`).
+    public let syscall: String
+    /// Its errno.
+    public let errno: Errno
+
+    /// An inspection error (for mocks and custom front ends).
+    public init(syscall: String, errno: Errno) {
+      self.syscall = syscall
+      self.errno = errno
+    }
+
+    /// "fstat: EBADF".
+    public var description: String { "\(syscall): \(errno)" }
+  }
+
+  /// ``inspect(_:)``, naming in its error the system call that failed: `fstat` (`EBADF`
+  /// for a closed descriptor) or `fcntl(F_GETFL)`. (`fstatfs` and `getsockopt` never fail
+  /// an inspection: a failed `fstatfs` means "not a pseudo filesystem", a failed
+  /// `getsockopt` ``EndpointKind/otherSocket``.)
+  ///
+  /// - Throws: ``InspectionError``.
+  ///
+  /// The corresponding C function is `zc_endpoint_inspect_call`.
+  public static func inspectEndpoint(_ descriptor: FileDescriptor) throws(InspectionError) -> Endpoint {
     var c = zc_endpoint()
-    let rc = zc_endpoint_inspect(descriptor.rawValue, &c)
-    if rc < 0 { throw Errno(rawValue: -rc) }
+    var failed: UnsafePointer<CChar>? = nil
+    let rc = zc_endpoint_inspect_call(descriptor.rawValue, &c, &failed)
+    if rc < 0 {
+      throw InspectionError(syscall: failed.map { String(cString: $0) } ?? "fstat", errno: Errno(rawValue: -rc))
+    }
     let kind = EndpointKind(rawValue: Int32(c.kind)) ?? .other
     return Endpoint(
       kind: kind, size: kind == .file && c.size >= 0 ? c.size : nil, device: c.device, inode: c.inode,

@@ -45,29 +45,60 @@ public struct AutomaticStrategy: TransferStrategy {
   /// smaller for smaller transfers).
   public static let readWrite = ReadWriteStrategy(bufferSize: TransferPlan.Parameters.default.readWriteBufferSize)
 
+  /// What an instance decides with, kept in one immutable object: copying the strategy
+  /// (every transfer passes it by value) retains one reference instead of the profile's
+  /// strings, and the report's profile name is made once.
+  private final class Decision: Sendable {
+    let profile: TransferPlan.Profile
+    let parameters: TransferPlan.Parameters
+    let profileName: String
+    let profileNote: String?
+    let readWrite: ReadWriteStrategy
+
+    init(_ profile: TransferPlan.Profile) {
+      self.profile = profile
+      parameters = profile.parameters
+      profileName = profile.name
+      profileNote = profile.note
+      readWrite =
+        profile.parameters == .default
+        ? AutomaticStrategy.readWrite : ReadWriteStrategy(bufferSize: profile.parameters.readWriteBufferSize)
+    }
+
+    /// The host's profile (`TransferPlan.Profile.host`, read once per process).
+    static let host = Decision(.host)
+  }
+
+  private let decision: Decision
+
   /// The profile this instance decides with: the host's, the built-in table, or
   /// parameters given to ``init(parameters:)``. Reports name it.
-  public let profile: TransferPlan.Profile
+  public var profile: TransferPlan.Profile { decision.profile }
 
   /// The decision table's parameters this instance decides with (its profile's).
-  public var parameters: TransferPlan.Parameters { profile.parameters }
+  public var parameters: TransferPlan.Parameters { decision.parameters }
+
+  /// What reports call the profile (`TransferPlan.Profile.name`).
+  internal var profileName: String { decision.profileName }
+  /// Why a profile file was not used (`TransferPlan.Profile.note`), for the report's notes.
+  internal var profileNote: String? { decision.profileNote }
 
   /// The automatic strategy with this host's profile (`TransferPlan.Profile.host`: the
   /// file `zc calibrate` wrote, or the built-in table when there is none or it cannot
   /// be used — the report's notes then say why).
   public init() {
-    profile = .host
+    decision = .host
   }
 
   /// The automatic strategy with other parameters (a calibration of your own).
   public init(parameters: TransferPlan.Parameters) {
-    profile = .explicit(parameters)
+    decision = Decision(.explicit(parameters))
   }
 
   /// The automatic strategy with a profile (`TransferPlan.Profile.builtIn`, or one
   /// loaded with `TransferPlan.Profile.load(_:)`).
   public init(profile: TransferPlan.Profile) {
-    self.profile = profile
+    decision = Decision(profile)
   }
 
   /// `"automatic"`.
@@ -110,8 +141,7 @@ public struct AutomaticStrategy: TransferStrategy {
       case .copyFileRange: return CopyFileRangeStrategy()
       case .sendfile: return SendfileStrategy()
       case .splice: return SpliceStrategy()
-      case .readWrite:
-        return parameters == .default ? Self.readWrite : ReadWriteStrategy(bufferSize: parameters.readWriteBufferSize)
+      case .readWrite: return decision.readWrite
       }
     }
   }

@@ -32,11 +32,34 @@ public import SystemPackage
 /// file's size is the one fact read again: a transfer without a `count` reads the source's
 /// size then (one `fstat`), as ``Transfer/runBlocking(_:strategy:options:)`` does.
 ///
+/// `.automatic`'s plan (the strategies it tries, in order) is made by the first transfer of
+/// each size class — the sizes on the same side of each of the table's crossovers — and
+/// reused by later ones without a lock; a same-filesystem copy above `copyFileRangeMax`
+/// pays its `fstatfs` of the destination once. Copies of a prepared transfer share it, and
+/// it may be used from several threads at once.
+///
 /// The corresponding C calls are those of the strategy that runs; preparing calls
 /// `zc_endpoint_inspect` (C programs keep its `zc_endpoint` the same way).
 public struct PreparedTransfer: Sendable {
   /// What the inspection found.
-  public let endpoints: EndpointPair
+  public var endpoints: EndpointPair { state.endpoints }
+
+  /// What one preparation holds, shared by every copy of the prepared transfer: the
+  /// endpoints, and `.automatic`'s plans for them by size class.
+  private final class State: Sendable {
+    let endpoints: EndpointPair
+    let plans = AutomaticPlanCache()
+
+    init(_ endpoints: EndpointPair) {
+      self.endpoints = endpoints
+    }
+  }
+
+  private let state: State
+
+  /// How many `.automatic` plans this prepared pair has computed (tests: a second
+  /// transfer of the same size class computes none).
+  internal var planComputations: Int { state.plans.computations }
 
   /// Inspects `source` and `destination` once.
   ///
@@ -45,25 +68,28 @@ public struct PreparedTransfer: Sendable {
   ///   - sourcePath: Its path, if known, for error messages.
   ///   - destination: A file, pipe or socket; not closed.
   ///   - destinationPath: Its path, if known, for error messages.
-  /// - Throws: ``ZeroCopyError`` (operation `transfer`, syscall `fstat`) for a closed descriptor.
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`) naming the call that failed:
+  ///   `fstat` (`EBADF` for a closed descriptor) or `fcntl`.
   public init(
     from source: FileDescriptor, sourcePath: FilePath? = nil, to destination: FileDescriptor,
     destinationPath: FilePath? = nil
   ) throws(ZeroCopyError) {
-    endpoints = EndpointPair(
-      source: try TransferEndpoint.inspect(source, path: sourcePath),
-      destination: try TransferEndpoint.inspect(destination, path: destinationPath))
+    state = State(
+      EndpointPair(
+        source: try TransferEndpoint.inspect(source, path: sourcePath),
+        destination: try TransferEndpoint.inspect(destination, path: destinationPath)))
   }
 
   /// Uses endpoints inspected elsewhere (``TransferEndpoint/inspect(_:path:)``: for
   /// example a connection's socket inspected once, paired with each file it sends).
   public init(_ endpoints: EndpointPair) {
-    self.endpoints = endpoints
+    state = State(endpoints)
   }
 
   /// The request a transfer of this pair describes.
   private func request(offset: Int64?, count: Int64?, at destinationOffset: Int64?) -> TransferRequest {
-    TransferRequest(
+    let endpoints = state.endpoints
+    return TransferRequest(
       from: endpoints.source.descriptor, offset: offset, count: count, to: endpoints.destination.descriptor,
       at: destinationOffset, sourcePath: endpoints.source.path, destinationPath: endpoints.destination.path)
   }
@@ -71,6 +97,7 @@ public struct PreparedTransfer: Sendable {
   /// The endpoints for a transfer of `count` bytes: "until the end" (nil) of a file means
   /// its size now, not when the pair was prepared (one `fstat`).
   private func endpoints(count: Int64?) throws(ZeroCopyError) -> EndpointPair {
+    let endpoints = state.endpoints
     guard count == nil && endpoints.source.kind == .file else { return endpoints }
     return EndpointPair(source: try endpoints.source.refreshingSize(), destination: endpoints.destination)
   }
@@ -95,7 +122,7 @@ public struct PreparedTransfer: Sendable {
   ) throws(ZeroCopyError) -> TransferReport {
     try Transfer.perform(
       request(offset: offset, count: count, at: destinationOffset), strategy: strategy, options: options,
-      operation: .transfer, endpoints: endpoints(count: count))
+      operation: .transfer, endpoints: endpoints(count: count), plans: state.plans)
   }
 
   /// Moves bytes from the source to the destination, as
@@ -113,6 +140,6 @@ public struct PreparedTransfer: Sendable {
   ) async throws(ZeroCopyError) -> TransferReport {
     try await Transfer.runAsync(
       request(offset: offset, count: count, at: destinationOffset), endpoints: endpoints(count: count),
-      strategy: strategy, options: options)
+      strategy: strategy, options: options, plans: state.plans)
   }
 }

@@ -200,7 +200,8 @@ public enum Transfer {
   /// ``runsInline(_:endpoints:strategy:options:)`` says it cannot wait for a peer, else on a
   /// worker thread (``offloaded(_:operation:_:)``).
   internal static func runAsync(
-    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions
+    _ request: TransferRequest, endpoints: EndpointPair, strategy: some TransferStrategy, options: TransferOptions,
+    plans: AutomaticPlanCache? = nil
   ) async throws(ZeroCopyError) -> TransferReport {
     if runsInline(request, endpoints: endpoints, strategy: strategy, options: options) {
       if Task.isCancelled {
@@ -210,10 +211,11 @@ public enum Transfer {
           descriptors: [request.source, request.destination], bytesTransferred: 0,
           message: "the transfer was cancelled before it started")
       }
-      return try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+      return try perform(
+        request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
     return try await offloaded(options) { options throws(ZeroCopyError) in
-      try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints)
+      try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
   }
 
@@ -288,17 +290,21 @@ public enum Transfer {
 
   /// The synchronous core: inspects the endpoints (unless `endpoints` were inspected
   /// before: a ``PreparedTransfer``), resolves offsets, runs the strategy (with fallbacks
-  /// unless disabled), advances file positions, and builds the report.
+  /// unless disabled), advances file positions, and builds the report. `plans`: a prepared
+  /// pair's cache of `.automatic`'s plans (``AutomaticPlanCache``).
   /// `setsExpectedBytes: false` leaves the monitor's total alone (a copy made of several
   /// transfers, one per data segment of a sparse file, sets it once for all).
-  internal static func perform(
-    _ request: TransferRequest, strategy: some TransferStrategy, options: TransferOptions,
-    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil
+  internal static func perform<S: TransferStrategy>(
+    _ request: TransferRequest, strategy: S, options: TransferOptions,
+    operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil,
+    plans: AutomaticPlanCache? = nil
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
-    // One dynamic cast per transfer (the strategy's type is generic here).
-    let automatic = strategy as? AutomaticStrategy
+    // A metatype comparison (a pointer compare), not a dynamic cast: this function is not
+    // specialized for a caller's strategy type, and `as?` would call the runtime's cast.
+    let automatic: AutomaticStrategy? =
+      S.self == AutomaticStrategy.self ? unsafeBitCast(strategy, to: AutomaticStrategy.self) : nil
     // Without a monitor nobody can watch or cancel this transfer: no monitor is made and
     // no cancellation scope entered (an allocation and a scope per call saved).
     let monitor = options.monitor
@@ -310,26 +316,20 @@ public enum Transfer {
         descriptors: [request.source, request.destination], message: message)
     }
 
-    var source: TransferEndpoint
-    var destination: TransferEndpoint
-    do {
-      if let endpoints {
-        // Inspected by the caller (a PreparedTransfer reads a file source's size again for
-        // a request without a count).
-        source = endpoints.source
-        destination = endpoints.destination
-      } else {
-        let inspected = try inspect(request, operation: operation)
-        source = inspected.source
-        destination = inspected.destination
-      }
-    } catch var error {
-      error.operation = operation
-      throw error
+    // Inspected by the caller (a PreparedTransfer reads a file source's size again for a
+    // request without a count), or now. One pair, read in place: copying its endpoints out
+    // and pairing them again cost two copies of each per transfer.
+    let pair: EndpointPair
+    if let endpoints {
+      pair = endpoints
+    } else {
+      pair = try inspect(request, operation: operation)
     }
+    let source = pair.source.facts
+    let destination = pair.destination.facts
     if source.kind == .directory { throw fail("read", .isDirectory, "the source is a directory") }
     if destination.kind == .directory { throw fail("write", .isDirectory, "the destination is a directory") }
-    if !source.isSeekable && request.sourceOffset != nil {
+    if !source.kind.isSeekable && request.sourceOffset != nil {
       throw fail("lseek", .illegalSeek, "a \(source.kind) source has no offsets")
     }
 
@@ -337,7 +337,7 @@ public enum Transfer {
     // means "the current position", which is read now and advanced at the end.
     var sourceOffset = request.sourceOffset
     var sourceUsesPosition = false
-    if source.isSeekable && sourceOffset == nil {
+    if source.kind.isSeekable && sourceOffset == nil {
       let position = lseek(request.source.rawValue, 0, SEEK_CUR)
       guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
       sourceOffset = Int64(position)
@@ -345,7 +345,7 @@ public enum Transfer {
     }
     var destinationOffset: Int64? = nil
     var destinationUsesPosition = false
-    if destination.isSeekable && !destination.isAppendOnly {
+    if destination.kind.isSeekable && !destination.isAppendOnly {
       if let offset = request.destinationOffset {
         destinationOffset = offset
       } else {
@@ -355,7 +355,6 @@ public enum Transfer {
         destinationUsesPosition = true
       }
     }
-    let pair = EndpointPair(source: source, destination: destination)
     let expected = request.count ?? source.size.map { Swift.max(0, $0 - (sourceOffset ?? 0)) }
     if setsExpectedBytes { monitor?.setExpected(expected) }
     // "Until the end" of a regular file means its size now (the snapshot `fstat` just
@@ -393,16 +392,22 @@ public enum Transfer {
       // The strategy runs in the monitor's cancellation scope: its "all" calls stop at
       // cancel(), and a call blocked on a peer is interrupted (TransferMonitor).
       func body(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
-        try context.checkCancellation()
+        // `monitor` directly: a method call on the inout context copied all of it.
+        if let monitor, monitor.isCancelled { try context.checkCancellation() }
         if let automatic {
           // `.automatic` always falls back: its candidates run in this context's attempts
           // directly (no context nested for the automatic strategy itself).
-          return try context.transfer(tryingInOrder: automatic.plan(for: pair, bytes: expected))
+          let candidates =
+            plans?.strategies(automatic, for: pair, bytes: expected) ?? automatic.plan(for: pair, bytes: expected)
+          return try context.transfer(tryingInOrder: candidates)
         }
         if options.allowFallback {
-          let candidates: [any TransferStrategy] =
-            [strategy] + AutomaticStrategy().plan(for: pair, bytes: expected).filter { $0.name != strategy.name }
-          return try context.transfer(tryingInOrder: candidates)
+          // `.automatic`'s candidates are planned only if the named strategy gives way.
+          return try context.transfer(trying: strategy) { () -> [any TransferStrategy] in
+            let fallback = AutomaticStrategy()
+            let plan = plans?.strategies(fallback, for: pair, bytes: expected) ?? fallback.plan(for: pair, bytes: expected)
+            return plan.filter { $0.name != strategy.name }
+          }
         }
         if case .unsupported(let reason) = strategy.support(for: pair) {
           throw context.error(
@@ -434,15 +439,15 @@ public enum Transfer {
     advancePositions(context.bytesTransferred)
     let bytes = context.bytesTransferred
     // The profile the automatic choice decided with (a rejected profile file's note too).
-    let profile =
-      automatic?.profile
-      ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy().profile : nil)
+    let decidedWith =
+      automatic ?? (options.allowFallback && !context.fallbacks.isEmpty ? AutomaticStrategy() : nil)
+    var notes = context.notes
+    if let note = decidedWith?.profileNote { notes.append(note) }
     return TransferReport(
       strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name, bytes: bytes,
       requestedBytes: request.count,
       sourceEndedEarly: outcome == .sourceEnded && requested.map { bytes < $0 } == true,
-      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks,
-      notes: context.notes + (profile?.note.map { [$0] } ?? []),
-      sourceKind: source.kind, destinationKind: destination.kind, profile: profile?.name)
+      syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: notes,
+      sourceKind: source.kind, destinationKind: destination.kind, profile: decidedWith?.profileName)
   }
 }

@@ -87,9 +87,14 @@ public struct TransferContext: Sendable {
   /// The size of the next piece to move: the smallest of ``remainingBytes``,
   /// ``chunkSize`` and `limit`; nil when nothing is left.
   public func nextChunk(limit: Int? = nil) -> Int? {
+    Self.chunk(chunkSize, limit: limit, remaining: remainingBytes)
+  }
+
+  /// ``nextChunk(limit:)`` of a context with this chunk size and remaining byte count.
+  private static func chunk(_ chunkSize: Int, limit: Int?, remaining: Int64?) -> Int? {
     var n = chunkSize
     if let limit { n = Swift.min(n, limit) }
-    if let remaining = remainingBytes {
+    if let remaining {
       if remaining <= 0 { return nil }
       n = Int(Swift.min(Int64(n), remaining))
     }
@@ -178,13 +183,19 @@ public struct TransferContext: Sendable {
     syscall: String, chunkLimit: Int? = nil,
     _ move: (Chunk) throws(TransferFailure) -> TransferResult
   ) throws(ZeroCopyError) -> StrategyOutcome {
+    // Stored properties are read directly in this loop: calling a non-mutating method on
+    // `self` (which is inout here) made the optimizer copy the whole context (259 bytes)
+    // at the top of every chunk.
+    let source = pair.source.descriptor
+    let destination = pair.destination.descriptor
     while true {
-      try checkCancellation()
-      guard let count = nextChunk(limit: chunkLimit) else { return .complete }
-      try prefetchSource(count)
+      if let monitor, monitor.isCancelled { try checkCancellation() }
+      guard let count = Self.chunk(chunkSize, limit: chunkLimit, remaining: requestedBytes.map { $0 - bytesTransferred })
+      else { return .complete }
+      if prefetchesSource { try prefetchSource(count) }
       let chunk = Chunk(
-        source: source.descriptor, destination: destination.descriptor, sourceOffset: sourceOffset,
-        destinationOffset: destinationOffset, count: count)
+        source: source, destination: destination, sourceOffset: startSourceOffset.map { $0 + bytesTransferred },
+        destinationOffset: startDestinationOffset.map { $0 + bytesTransferred }, count: count)
       let result: TransferResult
       do {
         result = try move(chunk)
@@ -323,60 +334,108 @@ public struct TransferContext: Sendable {
   ///   errno, or `EOPNOTSUPP`). The error's byte count covers the whole transfer.
   public mutating func transfer(tryingInOrder candidates: [any TransferStrategy]) throws(ZeroCopyError) -> StrategyOutcome {
     precondition(!candidates.isEmpty, "TransferContext.transfer(tryingInOrder:): no candidate strategies")
-    var lastErrno: Errno?
-    var lastSyscall: String?
+    var last = LastRefusal()
     for (index, strategy) in candidates.enumerated() {
-      let isLast = index == candidates.count - 1
-      if case .unsupported(let reason) = strategy.support(for: pair) {
-        fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
-        continue
-      }
-      var attempt = makeAttempt()
-      let outcome: StrategyOutcome
-      do {
-        outcome = try strategy.transfer(&attempt)
-      } catch var error {
-        if attempt.bytesTransferred == 0 && !isLast && Self.fallbackErrnos.contains(error.errno) {
-          absorbAbandoned(attempt)
-          fallbacks.append(
-            .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
-          lastErrno = error.errno
-          lastSyscall = error.syscall
-          continue
-        }
-        absorb(attempt, ranAs: strategy.name)
-        error.bytesTransferred = bytesTransferred
-        error.offset = sourceOffset
-        throw error
-      }
-      switch outcome {
-      case .unsupported(let reason, let errno, let syscall):
-        if attempt.bytesTransferred > 0 {
-          absorb(attempt, ranAs: strategy.name)
-          throw self.error(
-            syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
-            message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
-        }
-        absorbAbandoned(attempt)
-        fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
-        lastErrno = errno ?? lastErrno
-        lastSyscall = syscall ?? lastSyscall
-        continue
-      case .sourceEnded where attempt.bytesTransferred == 0 && !isLast && zeroMoveIsSuspicious:
+      if let outcome = try attempt(strategy, isLast: { index == candidates.count - 1 }, &last) { return outcome }
+    }
+    throw noStrategy(last)
+  }
+
+  /// ``transfer(tryingInOrder:)`` with `first` followed by `rest()`, which is called only
+  /// when `first` is abandoned (or asked whether it is the last): a named strategy with
+  /// fallback allowed pays for `.automatic`'s plan only when it falls back.
+  internal mutating func transfer<S: TransferStrategy>(
+    trying first: S, thenInOrder rest: () -> [any TransferStrategy]
+  ) throws(ZeroCopyError) -> StrategyOutcome {
+    var last = LastRefusal()
+    var others: [any TransferStrategy]? = nil
+    func remaining() -> [any TransferStrategy] {
+      if let others { return others }
+      let computed = rest()
+      others = computed
+      return computed
+    }
+    if let outcome = try attempt(first, isLast: { remaining().isEmpty }, &last) { return outcome }
+    let candidates = remaining()
+    for (index, strategy) in candidates.enumerated() {
+      if let outcome = try attempt(strategy, isLast: { index == candidates.count - 1 }, &last) { return outcome }
+    }
+    throw noStrategy(last)
+  }
+
+  /// The errno and system call of the last candidate abandoned with one.
+  private struct LastRefusal {
+    var errno: Errno?
+    var syscall: String?
+  }
+
+  /// Runs one candidate of ``transfer(tryingInOrder:)`` in a fresh attempt.
+  ///
+  /// - Parameters:
+  ///   - strategy: The candidate.
+  ///   - isLast: Whether no candidate follows: asked only when the candidate would be
+  ///     abandoned for a fallback errno or a suspicious 0-byte move (the last one's error
+  ///     or outcome stands instead).
+  ///   - last: The last refusal's errno and system call, updated when it is abandoned.
+  /// - Returns: Its outcome, or nil when it was abandoned (recorded in ``fallbacks``).
+  /// - Throws: Its error, when it is not a fallback reason (or it is the last candidate).
+  private mutating func attempt<S: TransferStrategy>(
+    _ strategy: S, isLast: () -> Bool, _ last: inout LastRefusal
+  ) throws(ZeroCopyError) -> StrategyOutcome? {
+    if case .unsupported(let reason) = strategy.support(for: pair) {
+      fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
+      return nil
+    }
+    var attempt = makeAttempt()
+    let outcome: StrategyOutcome
+    do {
+      outcome = try strategy.transfer(&attempt)
+    } catch var error {
+      if attempt.bytesTransferred == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() {
         absorbAbandoned(attempt)
         fallbacks.append(
-          .init(
-            strategy: strategy.name, errno: nil, syscall: nil,
-            reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
-        continue
-      default:
-        absorb(attempt, ranAs: strategy.name)
-        return outcome
+          .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
+        last.errno = error.errno
+        last.syscall = error.syscall
+        return nil
       }
+      absorb(attempt, ranAs: strategy.name)
+      error.bytesTransferred = bytesTransferred
+      error.offset = sourceOffset
+      throw error
     }
+    switch outcome {
+    case .unsupported(let reason, let errno, let syscall):
+      if attempt.bytesTransferred > 0 {
+        absorb(attempt, ranAs: strategy.name)
+        throw self.error(
+          syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
+          message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
+      }
+      absorbAbandoned(attempt)
+      fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
+      last.errno = errno ?? last.errno
+      last.syscall = syscall ?? last.syscall
+      return nil
+    case .sourceEnded where attempt.bytesTransferred == 0 && zeroMoveIsSuspicious && !isLast():
+      absorbAbandoned(attempt)
+      fallbacks.append(
+        .init(
+          strategy: strategy.name, errno: nil, syscall: nil,
+          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
+      return nil
+    default:
+      absorb(attempt, ranAs: strategy.name)
+      return outcome
+    }
+  }
+
+  /// The error when every candidate was abandoned: the last errno (or `EOPNOTSUPP`),
+  /// naming each candidate and why.
+  private func noStrategy(_ last: LastRefusal) -> ZeroCopyError {
     let tried = fallbacks.map { "\($0.strategy): \($0.reason)" }.joined(separator: "; ")
-    throw error(
-      syscall: lastSyscall ?? "none", errno: lastErrno ?? .notSupported,
+    return error(
+      syscall: last.syscall ?? "none", errno: last.errno ?? .notSupported,
       message: "no strategy can transfer \(pair) (\(tried))")
   }
 
@@ -402,8 +461,9 @@ public struct TransferContext: Sendable {
   internal mutating func absorb(_ attempt: TransferContext, ranAs name: String) {
     bytesTransferred += attempt.bytesTransferred
     syscalls += attempt.syscalls
-    fallbacks += attempt.fallbacks
-    notes += attempt.notes
+    // Appending an empty array still made a new buffer for an empty one (a copy per transfer).
+    if !attempt.fallbacks.isEmpty { fallbacks += attempt.fallbacks }
+    if !attempt.notes.isEmpty { notes += attempt.notes }
     if strategyName == nil { strategyName = attempt.strategyName ?? name }
   }
 
@@ -411,6 +471,6 @@ public struct TransferContext: Sendable {
   internal mutating func absorbAbandoned(_ attempt: TransferContext) {
     precondition(attempt.bytesTransferred == 0, "TransferContext: abandoning an attempt that delivered bytes")
     syscalls += attempt.syscalls
-    fallbacks += attempt.fallbacks
+    if !attempt.fallbacks.isEmpty { fallbacks += attempt.fallbacks }
   }
 }

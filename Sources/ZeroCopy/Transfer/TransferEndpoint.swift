@@ -17,25 +17,29 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
 
   /// The descriptor (not owned: the caller keeps it open for the transfer).
   public let descriptor: FileDescriptor
-  /// What kind of descriptor it is.
-  public let kind: Kind
-  /// The size in bytes of a `Kind.file` at inspection time; `nil` for every other kind.
-  public let size: Int64?
-  /// The device the file lives on (`st_dev`): two files with the same device are on the
-  /// same filesystem (the condition for `copy_file_range` and reflinks).
-  public let device: UInt64
-  /// The inode number (`st_ino`); with ``device`` it identifies the file.
-  public let inode: UInt64
-  /// The file mode bits (`st_mode & 0o7777`).
-  public let permissions: UInt32
-  /// Whether the descriptor was opened with `O_APPEND` (`sendfile`, `splice` and
-  /// `copy_file_range` then fail with `EINVAL`).
-  public let isAppendOnly: Bool
-  /// Whether the descriptor is non-blocking (`O_NONBLOCK`): strategies then wait with
-  /// `poll` whenever the kernel answers `EAGAIN`.
-  public let isNonBlocking: Bool
+  /// What the inspection found: LinuxIO's `TransferPlan.Endpoint` (the fields of C's
+  /// `zc_endpoint`), which the properties below read.
+  public let facts: TransferPlan.Endpoint
   /// The path the descriptor was opened from, if the caller knows it (used in errors).
   public let path: FilePath?
+
+  /// What kind of descriptor it is.
+  public var kind: Kind { facts.kind }
+  /// The size in bytes of a `Kind.file` at inspection time; `nil` for every other kind.
+  public var size: Int64? { facts.size }
+  /// The device the file lives on (`st_dev`): two files with the same device are on the
+  /// same filesystem (the condition for `copy_file_range` and reflinks).
+  public var device: UInt64 { facts.device }
+  /// The inode number (`st_ino`); with ``device`` it identifies the file.
+  public var inode: UInt64 { facts.inode }
+  /// The file mode bits (`st_mode & 0o7777`).
+  public var permissions: UInt32 { facts.permissions }
+  /// Whether the descriptor was opened with `O_APPEND` (`sendfile`, `splice` and
+  /// `copy_file_range` then fail with `EINVAL`).
+  public var isAppendOnly: Bool { facts.isAppendOnly }
+  /// Whether the descriptor is non-blocking (`O_NONBLOCK`): strategies then wait with
+  /// `poll` whenever the kernel answers `EAGAIN`.
+  public var isNonBlocking: Bool { facts.isNonBlocking }
 
   /// Creates an endpoint description by hand (for tests and custom front ends). Prefer
   /// ``inspect(_:path:)``, which reads every fact from the kernel.
@@ -43,20 +47,24 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
     descriptor: FileDescriptor, kind: Kind, size: Int64? = nil, device: UInt64 = 0, inode: UInt64 = 0,
     permissions: UInt32 = 0o644, isAppendOnly: Bool = false, isNonBlocking: Bool = false, path: FilePath? = nil
   ) {
+    self.init(
+      descriptor: descriptor,
+      facts: TransferPlan.Endpoint(
+        kind: kind, size: size, device: device, inode: inode, permissions: permissions, isAppendOnly: isAppendOnly,
+        isNonBlocking: isNonBlocking),
+      path: path)
+  }
+
+  /// An endpoint description from facts read elsewhere (`TransferPlan.inspect`, or by hand).
+  public init(descriptor: FileDescriptor, facts: TransferPlan.Endpoint, path: FilePath? = nil) {
     self.descriptor = descriptor
-    self.kind = kind
-    self.size = size
-    self.device = device
-    self.inode = inode
-    self.permissions = permissions
-    self.isAppendOnly = isAppendOnly
-    self.isNonBlocking = isNonBlocking
+    self.facts = facts
     self.path = path
   }
 
   /// Whether the endpoint has file offsets (a regular file, pseudo file or block device):
   /// strategies read and write it at explicit offsets.
-  public var isSeekable: Bool { kind == .file || kind == .pseudoFile || kind == .blockDevice }
+  public var isSeekable: Bool { kind.isSeekable }
 
   /// Whether the endpoint is a socket of any family.
   public var isSocket: Bool { kind == .tcpSocket || kind == .unixSocket || kind == .otherSocket }
@@ -80,24 +88,20 @@ public struct TransferEndpoint: Sendable, Hashable, CustomStringConvertible {
   /// - Parameters:
   ///   - descriptor: An open descriptor; not closed or modified.
   ///   - path: Its path, if known, for error messages.
-  /// - Throws: ``ZeroCopyError`` (operation `transfer`, syscall `fstat`) with `EBADF` for
-  ///   a closed descriptor.
+  /// - Throws: ``ZeroCopyError`` (operation `transfer`) naming the call that failed:
+  ///   `fstat` (`EBADF` for a closed descriptor) or `fcntl` (`F_GETFL`).
   ///
-  /// The corresponding C function is `zc_endpoint_inspect` (through LinuxIO's
-  /// `TransferPlan.inspect`), which makes the calls above: C's `zc_transfer` classifies
-  /// descriptors with the same code.
+  /// The corresponding C function is `zc_endpoint_inspect_call` (through LinuxIO's
+  /// `TransferPlan.inspectEndpoint`), which makes the calls above: C's `zc_transfer`
+  /// classifies descriptors with the same code.
   public static func inspect(_ descriptor: FileDescriptor, path: FilePath? = nil) throws(ZeroCopyError) -> TransferEndpoint {
-    let facts: TransferPlan.Endpoint
     do {
-      facts = try TransferPlan.inspect(descriptor)
+      return TransferEndpoint(descriptor: descriptor, facts: try TransferPlan.inspectEndpoint(descriptor), path: path)
     } catch {
       throw ZeroCopyError(
-        .transfer, syscall: "fstat", errno: error, paths: path.map { [$0] } ?? [], descriptors: [descriptor],
-        message: "cannot inspect the descriptor")
+        .transfer, syscall: error.syscall, errno: error.errno, paths: path.map { [$0] } ?? [],
+        descriptors: [descriptor], message: "cannot inspect the descriptor")
     }
-    return TransferEndpoint(
-      descriptor: descriptor, kind: facts.kind, size: facts.size, device: facts.device, inode: facts.inode,
-      permissions: facts.permissions, isAppendOnly: facts.isAppendOnly, isNonBlocking: facts.isNonBlocking, path: path)
   }
 }
 
@@ -115,10 +119,15 @@ extension TransferEndpoint {
         .transfer, syscall: "fstat", errno: error, paths: path.map { [$0] } ?? [], descriptors: [descriptor],
         message: "cannot read the source's size")
     }
-    return TransferEndpoint(
-      descriptor: descriptor, kind: kind, size: size, device: device, inode: inode, permissions: permissions,
-      isAppendOnly: isAppendOnly, isNonBlocking: isNonBlocking, path: path)
+    var facts = self.facts
+    facts.size = size
+    return TransferEndpoint(descriptor: descriptor, facts: facts, path: path)
   }
+}
+
+extension TransferPlan.EndpointKind {
+  /// Whether descriptors of this kind have file offsets (``TransferEndpoint/isSeekable``).
+  internal var isSeekable: Bool { self == .file || self == .pseudoFile || self == .blockDevice }
 }
 
 /// A transfer's two ends, as the strategies see them when they declare what they support.

@@ -16,7 +16,7 @@ struct AutomaticPlanTests {
 
   /// Explicit parameters (today's built-in values), whatever profile the machine running
   /// the tests has and however the built-in table is rederived (make builtin-profile).
-  private static let fixture = TransferPlan.Parameters(
+  static let fixture = TransferPlan.Parameters(
     smallCopyMax: 16 << 10, readWriteBufferSize: 128 << 10, copyFileRangeMax: 256 << 10,
     pipeSendfileMax: TransferPlan.Parameters.unlimited, socketSendfileMax: 256 << 10)
   private static let builtIn = AutomaticStrategy(parameters: fixture)
