@@ -168,19 +168,21 @@ public struct PollSet: Sendable {
 
   /// Waits until a descriptor is ready, or `timeoutMilliseconds` passes (-1: no limit; 0:
   /// a check that does not block). A signal that interrupts the wait restarts it with the
-  /// whole timeout.
+  /// whole timeout, unless `retryOnInterrupt` is false: then it throws `.interrupted`
+  /// (for a caller that interrupts its own waits with a signal, as cancellation does).
   ///
   /// - Returns: How many descriptors have events (0: the timeout passed).
   /// - Throws: `Errno`, as `poll(2)`: `.noMemory`, `.invalidArgument` (more descriptors
-  ///   than `RLIMIT_NOFILE`).
+  ///   than `RLIMIT_NOFILE`), `.interrupted` when `retryOnInterrupt` is false.
   ///
   /// The corresponding C call is `poll`.
   @discardableResult
-  public mutating func wait(timeoutMilliseconds: CInt) throws(Errno) -> Int {
+  public mutating func wait(timeoutMilliseconds: CInt, retryOnInterrupt: Bool = true) throws(Errno) -> Int {
     let count = entries.count
+    for i in entries.indices { entries[i].revents = 0 }
     return Int(
       try entries.withUnsafeMutableBufferPointer { p throws(Errno) in
-        try valueOrErrno { system_poll(p.baseAddress, count, timeoutMilliseconds) }
+        try valueOrErrno(retryOnInterrupt: retryOnInterrupt) { system_poll(p.baseAddress, count, timeoutMilliseconds) }
       })
   }
 }

@@ -130,6 +130,21 @@ import Testing
       }
     }
 
+    @Test("poll: EINTR is retried by default, thrown with retryOnInterrupt: false")
+    func pollInterrupted() throws {
+      var set = PollSet()
+      let calls = try SyscallMocking.withForcedErrnos(["poll": [.interrupted]]) { mock throws(Errno) in
+        #expect(try set.wait(timeoutMilliseconds: 0) == 0)
+        return mock.recordedCalls
+      }
+      #expect(calls == ["poll", "poll"])
+      #expect(throws: Errno.interrupted) {
+        try SyscallMocking.withForcedErrnos(["poll": [.interrupted]]) { _ throws(Errno) in
+          try set.wait(timeoutMilliseconds: 0, retryOnInterrupt: false)
+        }
+      }
+    }
+
     @Test("epoll_wait: EINTR is retried by default, thrown with retryOnInterrupt: false")
     func epollInterrupted() throws {
       let epoll = try Epoll()

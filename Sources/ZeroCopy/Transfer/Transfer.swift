@@ -338,9 +338,11 @@ public enum Transfer {
     var sourceOffset = request.sourceOffset
     var sourceUsesPosition = false
     if source.kind.isSeekable && sourceOffset == nil {
-      let position = lseek(request.source.rawValue, 0, SEEK_CUR)
-      guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
-      sourceOffset = Int64(position)
+      do {
+        sourceOffset = try request.source.position()
+      } catch {
+        throw fail("lseek", error)
+      }
       sourceUsesPosition = true
     }
     var destinationOffset: Int64? = nil
@@ -349,9 +351,11 @@ public enum Transfer {
       if let offset = request.destinationOffset {
         destinationOffset = offset
       } else {
-        let position = lseek(request.destination.rawValue, 0, SEEK_CUR)
-        guard position >= 0 else { throw fail("lseek", Errno(rawValue: Glibc.errno)) }
-        destinationOffset = Int64(position)
+        do {
+          destinationOffset = try request.destination.position()
+        } catch {
+          throw fail("lseek", error)
+        }
         destinationUsesPosition = true
       }
     }
@@ -381,10 +385,8 @@ public enum Transfer {
     context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
 
     func advancePositions(_ bytes: Int64) {
-      if sourceUsesPosition, let start = sourceOffset { _ = lseek(request.source.rawValue, off_t(start + bytes), SEEK_SET) }
-      if destinationUsesPosition, let start = destinationOffset {
-        _ = lseek(request.destination.rawValue, off_t(start + bytes), SEEK_SET)
-      }
+      if sourceUsesPosition, let start = sourceOffset { try? request.source.setPosition(start + bytes) }
+      if destinationUsesPosition, let start = destinationOffset { try? request.destination.setPosition(start + bytes) }
     }
 
     let outcome: StrategyOutcome

@@ -294,19 +294,25 @@ public struct TransferContext: Sendable {
   ///
   /// The corresponding C function is `poll`.
   public func waitUntilReady() throws(ZeroCopyError) {
-    var target = pollfd(fd: source.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+    var target = PollSet()
+    target.append(source.descriptor, events: .readable)
     if destination.isNonBlocking {
-      var out = pollfd(fd: destination.descriptor.rawValue, events: Int16(POLLOUT), revents: 0)
-      let ready = poll(&out, 1, 0)
+      var out = PollSet()
+      out.append(destination.descriptor, events: .writable)
+      // A destination that is not writable now is what blocks; a writable one means the
+      // source is (unless only the destination is non-blocking).
+      let ready = (try? out.wait(timeoutMilliseconds: 0, retryOnInterrupt: false)) ?? 0
       if ready == 0 || !source.isNonBlocking { target = out }
     }
     while true {
       try checkCancellation()
-      target.revents = 0
-      let n = poll(&target, 1, 100)
-      if n > 0 { return }
-      if n < 0 && Glibc.errno != EINTR {
-        throw error(syscall: "poll", errno: Errno(rawValue: Glibc.errno))
+      do {
+        // Not retried on EINTR: the cancellation signal must end the wait at once.
+        if try target.wait(timeoutMilliseconds: 100, retryOnInterrupt: false) > 0 { return }
+      } catch  where error == .interrupted {
+        continue
+      } catch {
+        throw self.error(syscall: "poll", errno: error)
       }
     }
   }
