@@ -82,6 +82,27 @@ extension FileDescriptor {
     if rc != 0 { throw Errno(rawValue: errno) }
   }
 
+  /// Makes `[destinationOffset, destinationOffset + length)` of this file (open for
+  /// writing) share `source`'s extents at `[sourceOffset, sourceOffset + length)` — a
+  /// clone of part of a file; `length` 0 clones to the end of `source`. Offsets and
+  /// lengths must be multiples of the filesystem's block size, except a range that ends at
+  /// the end of `source`.
+  ///
+  /// - Throws: `Errno`: as ``cloneContents(from:)``, and `.invalidArgument` for an
+  ///   unaligned range or overlapping ranges of one file.
+  ///
+  /// The corresponding C call is `ioctl(fd, FICLONERANGE, &range)` (Linux 4.5).
+  public func cloneRange(from source: FileDescriptor, sourceOffset: Int64, length: Int64, at destinationOffset: Int64)
+    throws(Errno)
+  {
+    checkOffset(sourceOffset, "sourceOffset", #function)
+    checkOffset(length, "length", #function)
+    checkOffset(destinationOffset, "destinationOffset", #function)
+    _ = try valueOrErrno {
+      system_clone_range(rawValue, source.rawValue, UInt64(sourceOffset), UInt64(length), UInt64(destinationOffset))
+    }
+  }
+
   /// How many of this file's first extents are shared with another file
   /// (`FIEMAP_EXTENT_SHARED`): after a clone both files report their extents shared; after
   /// a copy none of the copy's are.

@@ -22,6 +22,24 @@ extension FileDescriptor {
     _ = try valueOrErrno { system_fadvise(rawValue, offset, length, POSIX_FADV_WILLNEED) }
   }
 
+  /// Tells the kernel that `[offset, offset + length)` of this file will not be needed
+  /// soon (`POSIX_FADV_DONTNEED`): its clean cached pages are dropped; dirty ones are not
+  /// (write them back first, e.g. with ``synchronize(dataOnly:)``). Pages are dropped
+  /// whole folios at a time: part of a large folio stays.
+  ///
+  /// - Parameters:
+  ///   - offset: The first byte. - Precondition: not negative.
+  ///   - length: How many bytes (0: to the end of the file). - Precondition: not negative.
+  /// - Throws: `Errno`: `.badFileDescriptor`, `.illegalSeek` (a pipe or socket),
+  ///   `.invalidArgument`.
+  ///
+  /// The corresponding C function is `posix_fadvise` with `POSIX_FADV_DONTNEED`.
+  public func adviseDontNeed(offset: Int64, length: Int64) throws(Errno) {
+    checkOffset(offset, "offset", #function)
+    checkOffset(length, "length", #function)
+    _ = try valueOrErrno { system_fadvise(rawValue, offset, length, POSIX_FADV_DONTNEED) }
+  }
+
   /// How many pages of `[offset, offset + length)` of this file are in the page cache now;
   /// never waits for I/O. Pages past the end of the file are not counted. On kernels
   /// before 6.5 (no `cachestat`), the range's first and last byte stand for it: all of its

@@ -101,6 +101,19 @@ extension FileDescriptor {
     try valueOrErrno { system_lseek(rawValue, 0, SEEK_CUR) }
   }
 
+  /// The size of the block device this descriptor is open on, in bytes (`st_size` is 0
+  /// for a device node).
+  ///
+  /// - Throws: `Errno`: `.inappropriateIOCTLForDevice` (`ENOTTY`: not a block device),
+  ///   `.badFileDescriptor`.
+  ///
+  /// The corresponding C call is `ioctl(fd, BLKGETSIZE64, &size)`.
+  public func blockDeviceSize() throws(Errno) -> Int64 {
+    var bytes: UInt64 = 0
+    _ = try valueOrErrno { system_block_device_size(rawValue, &bytes) }
+    return Int64(bytes)
+  }
+
   /// Moves the descriptor's file position to `offset` bytes from the start.
   ///
   /// - Parameter offset: The new position (not negative; past the end is allowed).

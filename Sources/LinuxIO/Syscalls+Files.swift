@@ -128,6 +128,31 @@ internal func system_lseek(_ fd: CInt, _ offset: Int64, _ whence: CInt) -> Int64
   return r < 0 ? -Int64(errno) : Int64(r)
 }
 
+/// `ioctl(fd, BLKGETSIZE64, &bytes)`: a block device's size in bytes.
+internal func system_block_device_size(_ fd: CInt, _ bytes: UnsafeMutablePointer<UInt64>) -> CInt {
+  if let r = forced("ioctl(BLKGETSIZE64)") { return CInt(r) }
+  let blkGetSize64: UInt = 0x8008_1272  // _IOR(0x12, 114, size_t)
+  return negated(ioctl(fd, blkGetSize64, bytes))
+}
+
+/// `ioctl(destination, FICLONERANGE, &range)`: `struct file_clone_range { __s64 src_fd;
+/// __u64 src_offset, src_length, dest_offset; }`.
+internal func system_clone_range(
+  _ destination: CInt, _ source: CInt, _ sourceOffset: UInt64, _ length: UInt64, _ destinationOffset: UInt64
+) -> CInt {
+  if let r = forced("ioctl(FICLONERANGE)") { return CInt(r) }
+  var range: (Int64, UInt64, UInt64, UInt64) = (Int64(source), sourceOffset, length, destinationOffset)
+  let ficloneRange: UInt = 0x4020_940d  // _IOW(0x94, 13, struct file_clone_range)
+  return withUnsafeMutableBytes(of: &range) { negated(ioctl(destination, ficloneRange, $0.baseAddress!)) }
+}
+
+// MARK: Process limits
+
+internal func system_getrlimit(_ resource: __rlimit_resource_t, _ limit: UnsafeMutablePointer<rlimit>) -> CInt {
+  if let r = forced("getrlimit") { return CInt(r) }
+  return negated(getrlimit(resource, limit))
+}
+
 // MARK: Readiness
 
 internal func system_poll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: Int, _ timeout: CInt) -> CInt {

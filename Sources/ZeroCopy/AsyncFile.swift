@@ -49,11 +49,20 @@ public final class AsyncFile: Sendable {
   /// buffer address, offset or length fails at once with `EINVAL` and a ``ZeroCopyError/message``
   /// naming the misaligned value and the alignment it needs (the kernel would only say `EINVAL`).
   public let directIOAlignment: DirectIOAlignment?
+  /// Whether positioned reads may be served from the page cache on the calling thread: a
+  /// regular file (or block device) without `O_DIRECT` (whose `RWF_NOWAIT` reads still wait
+  /// for the device) on an engine with ``IOEngine/Configuration/completesReadyReadsInline``.
+  internal let readsCacheInline: Bool
 
-  internal init(owner: ManagedDescriptor, engine: IOEngine, directIOAlignment: DirectIOAlignment? = nil) {
+  internal init(
+    owner: ManagedDescriptor, engine: IOEngine, directIOAlignment: DirectIOAlignment? = nil, isDirect: Bool? = nil
+  ) {
     self.owner = owner
     self.engine = engine
     self.directIOAlignment = directIOAlignment
+    self.readsCacheInline =
+      engine.configuration.completesReadyReadsInline && owner.kind == .regular && directIOAlignment == nil
+      && !(isDirect ?? ((try? owner.descriptor.isDirectIO()) ?? true))
   }
 
   /// Takes ownership of an open descriptor — a file, a pipe end, a FIFO, a socket or a
@@ -64,7 +73,9 @@ public final class AsyncFile: Sendable {
   ///   - path: The path, for error messages.
   ///   - engine: The engine to run operations on.
   ///
-  /// The corresponding C function is `fstat` (to tell regular files from streams).
+  /// The corresponding C functions are `fstat` (to tell regular files from streams) and,
+  /// for a regular file, `fcntl(F_GETFL)` (`O_DIRECT`: such a file's reads always go
+  /// through the engine).
   public convenience init(takingOwnershipOf descriptor: FileDescriptor, path: FilePath? = nil, engine: IOEngine = .default) {
     self.init(
       owner: ManagedDescriptor(descriptor, kind: ManagedDescriptor.kind(of: descriptor), path: path),
@@ -98,7 +109,11 @@ public final class AsyncFile: Sendable {
       throw ZeroCopyError(.open, syscall: engine.syscallName(spec), errno: Errno(rawValue: -result), paths: [path])
     }
     let descriptor = FileDescriptor(rawValue: result)
-    guard options.contains(.direct) else { return AsyncFile(takingOwnershipOf: descriptor, path: path, engine: engine) }
+    guard options.contains(.direct) else {
+      return AsyncFile(
+        owner: ManagedDescriptor(descriptor, kind: ManagedDescriptor.kind(of: descriptor), path: path), engine: engine,
+        isDirect: false)
+    }
     let alignment: DirectIOAlignment
     do {
       alignment = try descriptor.directIOAlignment()
@@ -182,9 +197,43 @@ public final class AsyncFile: Sendable {
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
+    if let offset, let cached = readCachedInline(bytes, at: offset) {
+      guard cached < bytes.count && cached > 0 else { return IOResult(result: .success(cached), buffer: buffer) }
+      // Only the start was cached (or the file ends): the rest through the engine, so
+      // that a short count still means the end of the file, as pread's does.
+      let rest = r.lowerBound + cached..<r.upperBound
+      let more = await read(into: buffer, range: rest, offset: offset + Int64(cached), inline: false)
+      let total = cached + ((try? more.count) ?? 0)
+      return IOResult(result: .success(total), buffer: more.take())
+    }
+    return await read(into: buffer, range: r, offset: offset, inline: false)
+  }
+
+  /// The engine's read of `buffer[range]`, after the checks of ``read(into:range:offset:)``.
+  @inline(__always)
+  nonisolated(nonsending) private func read(
+    into buffer: consuming AlignedBuffer, range r: Range<Int>, offset: Int64?, inline: Bool
+  ) async -> IOResult<AlignedBuffer> {
+    let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     // The operation owns the buffer: a cancelled read of a slow device may be left to the
     // kernel with it (IOEngine.Configuration.interruptsRegularFileOperations).
-    return await performOwning(owner, engine, spec, .read, offset: offset, buffer)
+    return await performOwning(
+      owner, engine, ReadOp(fd: owner.descriptor, buffer: bytes, offset: offset), .read, offset: offset, buffer)
+  }
+
+  /// A positioned read served from the page cache on the calling thread
+  /// (``IOEngine/Configuration/completesReadyReadsInline``): the bytes read (0 at the end
+  /// of the file), or nil when the engine must do it — not a buffered regular file, the
+  /// task is cancelled, the file is closing, the first byte is not cached, or any error
+  /// (the engine's read then reports it, with the engine's system call name).
+  @inline(__always)
+  private func readCachedInline(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Int? {
+    guard readsCacheInline, !Task.isCancelled, engine.acceptsInlineWork, owner.mayCompleteInline(), owner.begin() else {
+      return nil
+    }
+    // begin() keeps close() from closing the descriptor under the call.
+    defer { owner.operationFinished() }
+    return (try? owner.descriptor.readIfCached(into: bytes, at: offset)) ?? nil
   }
 
   /// Writes `buffer[range]` at `offset`, like `pwrite(2)` — one call, which may write fewer

@@ -210,15 +210,34 @@ public final class AsyncSocket: Sendable {
   /// - Returns: The bytes received (0: the peer shut down its sending side) or the error
   ///   (`ECONNRESET`, `ECANCELED`), with the buffer.
   ///
-  /// The corresponding io_uring opcode is `IORING_OP_RECV`; the thread-pool engine calls
+  /// With ``IOEngine/Configuration/completesReadyReadsInline`` (the default), data already
+  /// queued is received on the calling thread with `recv(2)` and `MSG_DONTWAIT`; otherwise
+  /// the corresponding io_uring opcode is `IORING_OP_RECV`; the thread-pool engine calls
   /// `recv(2)` with `MSG_DONTWAIT` after `poll`.
   nonisolated(nonsending) public func receive(into buffer: consuming AlignedBuffer, range: Range<Int>? = nil) async -> IOResult<
     AlignedBuffer
   > {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
+    if let received = receiveInline(bytes) { return IOResult(result: .success(received), buffer: buffer) }
     let result = await performOperation(owner, engine, RecvOp(fd: descriptor, buffer: bytes), .receive, offset: nil)
     return IOResult(result: result, buffer: buffer)
+  }
+
+  /// A receive of data already queued, on the calling thread
+  /// (``IOEngine/Configuration/completesReadyReadsInline``): the bytes received (0: the
+  /// peer shut down its side), or nil when the engine must do it — nothing queued, the task
+  /// is cancelled, the socket is closing, or any error (the engine's receive reports it).
+  @inline(__always)
+  private func receiveInline(_ bytes: UnsafeMutableRawBufferPointer) -> Int? {
+    guard engine.configuration.completesReadyReadsInline, bytes.count > 0, !Task.isCancelled, engine.acceptsInlineWork,
+      owner.mayCompleteInline(), owner.begin()
+    else {
+      return nil
+    }
+    // begin() keeps close() from closing the descriptor under the call.
+    defer { owner.operationFinished() }
+    return try? descriptor.receive(into: bytes, flags: .dontWait)
   }
 
   /// Which direction ``shutdown(_:)`` ends.

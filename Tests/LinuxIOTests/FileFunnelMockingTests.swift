@@ -34,7 +34,8 @@ import Testing
         ("accept", .connectionAbort), ("connect", .connectionRefused), ("poll", .noMemory), ("socket", .tooManyOpenFiles),
         ("socketpair", .tooManyOpenFiles), ("bind", .addressInUse), ("listen", .addressInUse),
         ("getsockname", .noBufferSpace), ("setsockopt", .protocolNotAvailable), ("shutdown", .socketNotConnected),
-        ("fcntl", .badFileDescriptor),
+        ("fcntl", .badFileDescriptor), ("ioctl(BLKGETSIZE64)", .inappropriateIOCTLForDevice),
+        ("ioctl(FICLONERANGE)", .notSupported), ("getrlimit", .invalidArgument), ("fadvise", .invalidArgument),
       ])
     func errnoPassesThrough(_ name: String, _ injected: Errno) throws {
       let directory = try FileDescriptor.open("/tmp", .readOnly, options: [.directory, .closeOnExec])
@@ -81,6 +82,10 @@ import Testing
           case "setsockopt": try directory.setOption(level: SOL_SOCKET, SO_REUSEADDR, to: 1)
           case "shutdown": try directory.shutdown(.write)
           case "fcntl": try directory.setCloseOnExec()
+          case "ioctl(BLKGETSIZE64)": _ = try directory.blockDeviceSize()
+          case "ioctl(FICLONERANGE)": try directory.cloneRange(from: directory, sourceOffset: 0, length: 0, at: 0)
+          case "getrlimit": _ = try CurrentProcess.lockedMemoryLimit()
+          case "fadvise": try directory.adviseDontNeed(offset: 0, length: 0)
           default: try directory.checkWritable("never")
           }
         }

@@ -83,10 +83,11 @@ enum QueuePressure {
 /// Runs `body` with a fresh engine and shuts the engine down afterwards, even on failure.
 func withEngine<R>(
   _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil,
-  _ body: (IOEngine) async throws -> R
+  completesReadyReadsInline: Bool = true, _ body: (IOEngine) async throws -> R
 ) async throws -> R {
   let engine = try Support.engine(
-    kind, submissionQueueEntries: submissionQueueEntries, completionQueueEntries: completionQueueEntries)
+    kind, submissionQueueEntries: submissionQueueEntries, completionQueueEntries: completionQueueEntries,
+    completesReadyReadsInline: completesReadyReadsInline)
   do {
     let result = try await body(engine)
     await engine.shutdown()
@@ -542,7 +543,9 @@ enum Behaviours {
   /// More completions than the completion queue holds (CQ of 8) and more submissions than
   /// the submission queue holds (SQ of 4): the engine flushes overflow and keeps going.
   static func survivesFullQueues(_ kind: EngineKind) async throws {
-    try await withEngine(kind, submissionQueueEntries: 4, completionQueueEntries: 8) { engine in
+    // Every file read through the engine (none served inline from the cache).
+    try await withEngine(kind, submissionQueueEntries: 4, completionQueueEntries: 8, completesReadyReadsInline: false) {
+      engine in
       let waiting = try QueuePressure.WaitingPipeReads(count: 300, size: 32, engine: engine)
       await pause(microseconds: 30_000)
       // All completions become ready at once.
@@ -800,7 +803,7 @@ enum Behaviours {
   /// Operations on a task running on the engine's executor reach the ring without the
   /// inbox (no lock, no wake-up); shutdown cancels what is in flight and refuses new work.
   static func engineLifecycle(_ kind: EngineKind) async throws {
-    let engine = try Support.engine(kind)
+    let engine = try Support.engine(kind, completesReadyReadsInline: false)  // every read on the ring
     let dir = try TemporaryDirectory()
     let data = Support.pattern(seed: 3, count: 1 << 20)
     let file = try await AsyncFile.open(try dir.write("lifecycle.bin", data), engine: engine)

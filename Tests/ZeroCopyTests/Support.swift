@@ -23,15 +23,19 @@ enum Support {
   }
 
   /// A fresh engine of `kind`; shut it down at the end of the test.
+  /// `completesReadyReadsInline`: the library's default (true) unless a test needs every
+  /// read to reach the engine (queue pressure, counted operations).
   static func engine(
-    _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil
+    _ kind: EngineKind, submissionQueueEntries: UInt32 = 64, completionQueueEntries: UInt32? = nil,
+    completesReadyReadsInline: Bool = true
   ) throws -> IOEngine {
     let engine = try IOEngine(
       IOEngine.Configuration(
         preference: kind == .ioUring ? .ioUring : .threadPool,
         submissionQueueEntries: submissionQueueEntries,
         completionQueueEntries: completionQueueEntries,
-        name: "zc-test-\(kind == .ioUring ? "ring" : "pool")"))
+        name: "zc-test-\(kind == .ioUring ? "ring" : "pool")",
+        completesReadyReadsInline: completesReadyReadsInline))
     #expect(engine.kind == (kind == .ioUring ? .ioUring : .threadPool))
     return engine
   }

@@ -54,6 +54,7 @@ enum SwiftSubjects {
     s.extraReads = {
       [1, 8, 32].map { AsyncReadSubject(depth: $0, preferEngine: true) }
         + [1, 8, 32].map { AsyncReadSubject(depth: $0, preferEngine: false) }
+        + [1, 32].map { AsyncReadSubject(depth: $0, preferEngine: true, throughEngine: true) }
     }
     // Every strategy, the planted corrupting one included (its streams' checksums must catch it).
     s.concurrent = { TransferStrategies.all.map { ConcurrentTransferSubject(strategy: $0) } }
@@ -142,7 +143,9 @@ struct ConcurrentTransferSubject: ConcurrentSubject {
 /// One registered strategy, run on the harness's thread through a `PreparedTransfer`
 /// (endpoints inspected once per sample, as the C twin opens and inspects once; fallback
 /// off, so the named strategy alone is measured), or also through the async
-/// `PreparedTransfer.run`, which hops to the library's worker threads. `oneShot`:
+/// `PreparedTransfer.run` (same options: a transfer of at most `inlineLimit` bytes that
+/// cannot wait for a peer runs on the task's thread, the rest hops to the library's worker
+/// threads). `oneShot`:
 /// `Transfer.runBlocking` instead, which inspects both descriptors on every call (what a
 /// caller without a prepared pair pays; measured for `.automatic`).
 struct TransferSubject: Subject {
@@ -159,7 +162,7 @@ struct TransferSubject: Subject {
     info = SubjectInfo(
       id: "swift:\(name)", family: .swift, strategy: name,
       summary: async
-        ? "Swift PreparedTransfer.run (async; worker-thread hop) with \(strategy.name): \(strategy.summary)"
+        ? "Swift PreparedTransfer.run (async; inline up to 64 KiB file→file/socket, else a worker-thread hop) with \(strategy.name): \(strategy.summary)"
         : self.oneShot
           ? "Swift Transfer.runBlocking (inspects both ends every call) with \(strategy.name): \(strategy.summary)"
           : "Swift PreparedTransfer.runBlocking with \(strategy.name): \(strategy.summary)",
@@ -202,7 +205,7 @@ struct TransferSubject: Subject {
           let transfer = prepared!.transfer
           report =
             async
-            ? try await transfer.run(offset: 0, count: count, at: 0, strategy: strategy, options: TransferOptions())
+            ? try await transfer.run(offset: 0, count: count, at: 0, strategy: strategy, options: options)
             : try transfer.runBlocking(offset: 0, count: count, at: 0, strategy: strategy, options: options)
         }
       } catch let error as ZeroCopyError {
@@ -267,23 +270,40 @@ struct CorruptingStrategy: TransferStrategy {
 /// `AsyncFile.read` at a time (depth reads in flight) — either with the engine as their
 /// preferred task executor (the documented fast path: the ring thread runs the task) or
 /// from Swift's default cooperative pool (what a caller gets without the preference).
+/// The default engine serves cached reads on the task's thread
+/// (`IOEngine.Configuration.completesReadyReadsInline`); `throughEngine` uses an engine
+/// with that off, so every read is an engine operation (the ring's own cost).
 struct AsyncReadSubject: ReadSubject {
   let depth: Int
   let preferEngine: Bool
+  var throughEngine = false
   var id: String { "swift:\(variant)" }
   let family = Family.swift
-  var variant: String { (preferEngine ? "async" : "async-unpinned") + ".qd\(depth)" }
+  var variant: String { (throughEngine ? "async-engine" : preferEngine ? "async" : "async-unpinned") + ".qd\(depth)" }
   var summary: String {
-    "ZeroCopy AsyncFile.read on IOEngine.default (\(IOEngine.default.kind)), \(depth) task\(depth == 1 ? "" : "s") each awaiting one read, "
+    let engine = throughEngine ? AsyncReadSubject.engineOnly : IOEngine.default
+    return "ZeroCopy AsyncFile.read on "
+      + (throughEngine ? "an engine without inline reads" : "IOEngine.default (cached reads inline)")
+      + " (\(engine.kind)), \(depth) task\(depth == 1 ? "" : "s") each awaiting one read, "
       + (preferEngine ? "withTaskExecutorPreference(engine)" : "no executor preference (cooperative pool)")
   }
 
+  /// An engine that sends every read to the ring (or the thread pool).
+  static let engineOnly: IOEngine = {
+    do {
+      return try IOEngine(IOEngine.Configuration(name: "zc-bench-engine", completesReadyReadsInline: false))
+    } catch {
+      fatalError("cannot start the benchmark's engine: \(error)")
+    }
+  }()
+
   func sample(path: String, fileSize: Int, operations: Int) async throws -> ReadSample {
-    let file = try await AsyncFile.open(FilePath(path))
+    let engine = throughEngine ? AsyncReadSubject.engineOnly : IOEngine.default
+    let file = try await AsyncFile.open(FilePath(path), engine: engine)
     let perTask = max(1, operations / depth)
     let u0 = Usage.current()
     let t0 = monotonicNanoseconds()
-    try await withTaskExecutorPreference(preferEngine ? IOEngine.default.preferredTaskExecutor : nil) {
+    try await withTaskExecutorPreference(preferEngine ? engine.preferredTaskExecutor : nil) {
       try await withThrowingTaskGroup(of: Void.self) { group in
         for k in 0..<depth {
           group.addTask {

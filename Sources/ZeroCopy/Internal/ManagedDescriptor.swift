@@ -42,6 +42,8 @@ internal final class ManagedDescriptor: @unchecked Sendable {
   private var closeWaiter: UnsafeContinuation<Bool, Never>?  // guarded by lock
   /// Set once the descriptor has been closed (by close() or deinit).
   private let closed = Atomic<Bool>(false)
+  /// Operations that asked to complete on the caller's thread (``mayCompleteInline()``).
+  private let inlineTurns = Atomic<UInt32>(0)
 
   init(_ descriptor: FileDescriptor, kind: Kind, path: FilePath?) {
     self.descriptor = descriptor
@@ -69,6 +71,19 @@ internal final class ManagedDescriptor: @unchecked Sendable {
   /// Whether ``close(engine:)`` has started.
   @inline(__always)
   var isClosing: Bool { state.load(ordering: .relaxed) & ManagedDescriptor.closingBit != 0 }
+
+  /// Whether an operation whose data is ready may complete on the caller's thread
+  /// (``IOEngine/Configuration/completesReadyReadsInline``): false one time in
+  /// ``inlineYieldInterval``, so that a task that keeps finding data ready still suspends
+  /// now and then (through the engine) and lets other tasks run on its thread, as
+  /// tokio's cooperative budget does.
+  @inline(__always)
+  func mayCompleteInline() -> Bool {
+    inlineTurns.wrappingAdd(1, ordering: .relaxed).newValue % ManagedDescriptor.inlineYieldInterval != 0
+  }
+
+  /// One operation in this many goes through the engine even when its data is ready.
+  static let inlineYieldInterval: UInt32 = 64
 
   /// Registers one operation. Returns false (and registers nothing) once closing started.
   @inline(__always)

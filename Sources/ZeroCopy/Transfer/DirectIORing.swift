@@ -73,8 +73,7 @@ private func directIORounds(
   leased.begin()
   let generation = leased.batches.generation
 
-  var st = stat()
-  let destinationSize: Int64? = fstat(destination.rawValue, &st) == 0 ? Int64(st.st_size) : nil
+  let destinationSize: Int64? = (try? destination.status()).map { Int64($0.rawValue.st_size) }
   let chunkCount = Int((length + Int64(chunk) - 1) / Int64(chunk))
   let window = 2 * slots
   func chunkLength(_ k: Int) -> Int { Int(Swift.min(Int64(chunk), length - Int64(k) * Int64(chunk))) }
@@ -195,10 +194,12 @@ private func directIORounds(
     // past the destination's old end.
     if let destinationSize, let end = context.destinationOffset {
       let keep = Swift.max(destinationSize, end)
-      if fstat(destination.rawValue, &st) == 0, Int64(st.st_size) > keep {
-        if ftruncate(destination.rawValue, off_t(keep)) != 0 {
+      if let now = try? destination.status(), Int64(now.rawValue.st_size) > keep {
+        do {
+          try destination.truncate(toSize: keep)
+        } catch {
           throw context.error(
-            syscall: "ftruncate", errno: Errno(rawValue: Glibc.errno),
+            syscall: "ftruncate", errno: error,
             message: "cannot take back the chunks the O_DIRECT ring wrote past the bytes delivered in order")
         }
       }

@@ -162,9 +162,8 @@ public struct DirectIOStrategy: TransferStrategy {
     defer {
       if bufferedWrites && !abandoned {
         // Best effort on the error path; the success path flushes below and reports errors.
-        _ = posix_fadvise(
-          context.destination.descriptor.rawValue, off_t(startDestination),
-          off_t(context.destinationOffset! - startDestination), POSIX_FADV_DONTNEED)
+        try? context.destination.descriptor.adviseDontNeed(
+          offset: startDestination, length: context.destinationOffset! - startDestination)
       }
     }
 
@@ -183,9 +182,8 @@ public struct DirectIOStrategy: TransferStrategy {
       // Both ends aligned: the whole blocks that exist now go through the ring, once.
       if !ringTried && headGap == 0 && shift == 0 {
         ringTried = true
-        var st = stat()
-        if fstat(source.rawValue, &st) == 0 {
-          let available = Int64(st.st_size) - sourceOffset
+        if let status = try? source.status() {
+          let available = Int64(status.rawValue.st_size) - sourceOffset
           let length = Swift.min(context.remainingBytes ?? available, available) & ~Int64(block - 1)
           if length >= 2 * Int64(chunk) {
             let result = try runDirectIORing(
@@ -277,8 +275,10 @@ public struct DirectIOStrategy: TransferStrategy {
     if bufferedWrites {
       // Write the cached head/tail pages back and drop them, so the copy leaves nothing
       // in the page cache (the deferred posix_fadvise runs after this).
-      if fdatasync(context.destination.descriptor.rawValue) != 0 {
-        throw context.error(syscall: "fdatasync", errno: Errno(rawValue: Glibc.errno))
+      do {
+        try context.destination.descriptor.synchronize(dataOnly: true)
+      } catch {
+        throw context.error(syscall: "fdatasync", errno: error)
       }
     }
     return outcome

@@ -138,8 +138,8 @@ public final class PipePool: @unchecked Sendable {
     if generation != ownerGeneration {
       ownerGeneration = generation
       for ends in idle {
-        _ = Glibc.close(ends.readEnd.rawValue)
-        _ = Glibc.close(ends.writeEnd.rawValue)
+        try? ends.readEnd.close()
+        try? ends.writeEnd.close()
       }
       idle.removeAll()
       inUse = 0

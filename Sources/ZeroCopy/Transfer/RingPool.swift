@@ -381,22 +381,10 @@ internal final class RingPool: @unchecked Sendable {
 /// The soft `RLIMIT_MEMLOCK` in bytes when it applies to io_uring in this process (no
 /// `CAP_IPC_LOCK` in the effective set, `CapEff` bit 14 of /proc/self/status), else nil.
 private func lockedMemoryLimit() -> Int? {
-  var rl = rlimit()
-  guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &rl) == 0, rl.rlim_cur != rlim_t.max else { return nil }
-  let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { return Int(rl.rlim_cur) }
-  defer { _ = close(fd) }
-  var bytes = [UInt8](repeating: 0, count: 4096)
-  let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-  guard n > 0 else { return Int(rl.rlim_cur) }
-  let text = String(decoding: bytes[0..<n], as: UTF8.self)
-  if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-    let mask = UInt64(line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }, radix: 16),
-    mask & (1 << 14) != 0
-  {
-    return nil
-  }
-  return Int(rl.rlim_cur)
+  guard let limit = (try? CurrentProcess.lockedMemoryLimit()) ?? nil else { return nil }
+  let capIPCLock: UInt64 = 1 << 14
+  if let capabilities = CurrentProcess.effectiveCapabilities(), capabilities & capIPCLock != 0 { return nil }
+  return limit
 }
 
 extension Transfer {

@@ -179,18 +179,17 @@ public struct MmapWriteStrategy: TransferStrategy {
 
   private func sourceSize(_ context: TransferContext) throws(ZeroCopyError) -> Int64 {
     if context.source.kind == .blockDevice {
-      var bytes: UInt64 = 0
-      let blkGetSize64: UInt = 0x8008_1272  // BLKGETSIZE64 = _IOR(0x12, 114, size_t)
-      guard ioctl(context.source.descriptor.rawValue, blkGetSize64, &bytes) == 0 else {
-        throw context.error(syscall: "ioctl(BLKGETSIZE64)", errno: Errno(rawValue: Glibc.errno))
+      do {
+        return try context.source.descriptor.blockDeviceSize()
+      } catch {
+        throw context.error(syscall: "ioctl(BLKGETSIZE64)", errno: error)
       }
-      return Int64(bytes)
     }
-    var st = stat()
-    guard fstat(context.source.descriptor.rawValue, &st) == 0 else {
-      throw context.error(syscall: "fstat", errno: Errno(rawValue: Glibc.errno))
+    do {
+      return Int64(try context.source.descriptor.status().rawValue.st_size)
+    } catch {
+      throw context.error(syscall: "fstat", errno: error)
     }
-    return Int64(st.st_size)
   }
 }
 
@@ -230,18 +229,24 @@ public struct SendfileStrategy: TransferStrategy {
   ///
   /// The corresponding C function is `zc_sendfile_all` (system call `sendfile`).
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
-    let destination = context.destination.descriptor.rawValue
-    var savedPosition: off_t? = nil
+    let destination = context.destination.descriptor
+    var savedPosition: Int64? = nil
     if let offset = context.destinationOffset, context.destination.isSeekable {
-      let current = lseek(destination, 0, SEEK_CUR)
-      guard current >= 0, lseek(destination, off_t(offset), SEEK_SET) >= 0 else {
-        throw context.error(syscall: "lseek", errno: Errno(rawValue: Glibc.errno))
+      do {
+        let current = try destination.position()
+        context.recordSyscalls(1)
+        // Already there (a new file, a rewound one): no second lseek.
+        if current != offset {
+          try destination.setPosition(offset)
+          context.recordSyscalls(1)
+        }
+        savedPosition = current
+      } catch {
+        throw context.error(syscall: "lseek", errno: error)
       }
-      context.recordSyscalls(2)
-      savedPosition = current
     }
     defer {
-      if let savedPosition { _ = lseek(destination, savedPosition, SEEK_SET) }
+      if let savedPosition { try? destination.setPosition(savedPosition) }
     }
     let outcome = try context.transferChunks(syscall: "sendfile") { (chunk) throws(TransferFailure) in
       try chunk.source.sendfileAll(to: chunk.destination, sourceOffset: chunk.sourceOffset, count: .bytes(chunk.count))
@@ -414,28 +419,24 @@ public struct ReflinkStrategy: TransferStrategy {
     }
     let length = context.remainingBytes ?? 0  // 0: to the end of the source
     if context.isFinished { return .complete }
-    // struct file_clone_range { __s64 src_fd; __u64 src_offset, src_length, dest_offset; }
-    var range: (Int64, UInt64, UInt64, UInt64) = (
-      Int64(context.source.descriptor.rawValue), UInt64(sourceOffset), UInt64(length), UInt64(destinationOffset)
-    )
-    let ficloneRange: UInt = 0x4020_940d  // _IOW(0x94, 13, struct file_clone_range)
-    let result = withUnsafeMutableBytes(of: &range) {
-      ioctl(context.destination.descriptor.rawValue, ficloneRange, $0.baseAddress!)
-    }
-    let savedErrno = Glibc.errno
     context.recordSyscalls(1)
-    guard result == 0 else {
-      throw context.error(syscall: "ioctl(FICLONERANGE)", errno: Errno(rawValue: savedErrno))
+    do {
+      try context.destination.descriptor.cloneRange(
+        from: context.source.descriptor, sourceOffset: sourceOffset, length: length, at: destinationOffset)
+    } catch {
+      throw context.error(syscall: "ioctl(FICLONERANGE)", errno: error)
     }
     if length > 0 {
       context.record(bytes: length, syscalls: 0)
       return .complete
     }
-    var st = stat()
-    guard fstat(context.source.descriptor.rawValue, &st) == 0 else {
-      throw context.error(syscall: "fstat", errno: Errno(rawValue: Glibc.errno))
+    let size: Int64
+    do {
+      size = Int64(try context.source.descriptor.status().rawValue.st_size)
+    } catch {
+      throw context.error(syscall: "fstat", errno: error)
     }
-    context.record(bytes: Swift.max(0, Int64(st.st_size) - sourceOffset), syscalls: 0)
+    context.record(bytes: Swift.max(0, size - sourceOffset), syscalls: 0)
     return .sourceEnded
   }
 }

@@ -29,19 +29,7 @@ import URing
 
 /// The process's umask, read without changing it (`Umask:` in /proc/self/status, Linux 4.7);
 /// 0o022 if unreadable — then a new file's mode is fixed whenever it has group/other write bits.
-let processUmask: mode_t = {
-  let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { return 0o022 }
-  defer { _ = Glibc.close(fd) }
-  var buffer = [UInt8](repeating: 0, count: 4096)
-  let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-  guard n > 0 else { return 0o022 }
-  let text = String(decoding: buffer[0..<n], as: UTF8.self)
-  for line in text.split(separator: "\n") where line.hasPrefix("Umask:") {
-    if let value = mode_t(line.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 8) { return value }
-  }
-  return 0o022
-}()
+let processUmask: mode_t = CurrentProcess.fileCreationMask()?.rawValue ?? 0o022
 
 final class IOURingTreeCopier: FileSink {
   /// Why io_uring cannot be used.
@@ -162,8 +150,10 @@ final class IOURingTreeCopier: FileSink {
     }
     while free.isEmpty && broken == nil { pump() }
     if broken != nil { return fallback.run(job, state) }
-    var old = stat()
-    let exists = job.destinationName.withPlatformString({ fstatat(job.destination.fd, $0, &old, AT_SYMLINK_NOFOLLOW) }) == 0
+    let existing = try? FileDescriptor(rawValue: job.destination.fd).status(
+      of: job.destinationName, followingSymbolicLinks: false)
+    let exists = existing != nil
+    let old = existing?.rawValue ?? stat()
     // Before anything is opened for writing: the destination must not be the source itself.
     if exists && old.st_mode & S_IFMT == S_IFREG && job.isSource(old) {
       job.abandon()

@@ -122,7 +122,9 @@ struct FaultEngineTests {
 
   static func pressureBody(_ raw: String) async throws {
     let kind = try engineKind(raw)
-    try await withEngine(kind, submissionQueueEntries: 4, completionQueueEntries: 4) { engine in
+    // Every file read through the engine (none served inline from the cache).
+    try await withEngine(kind, submissionQueueEntries: 4, completionQueueEntries: 4, completesReadyReadsInline: false) {
+      engine in
       if kind == .ioUring { #expect(engine.description.contains("4"), "\(engine)") }
       let dir = try TemporaryDirectory()
       let data = Support.pattern(seed: 12, count: 1 << 20)
