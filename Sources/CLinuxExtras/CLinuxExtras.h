@@ -1,7 +1,7 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for LinuxIO only (the
  * layers above reach them through LinuxIO's typed wrappers): epoll, eventfd, openat2 and
- * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, and extended attributes (<sys/xattr.h>:
+ * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, fallocate, and extended attributes (<sys/xattr.h>:
  * listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
@@ -55,6 +55,20 @@ static inline int zc_extras_openat2(int dirfd, const char *path, uint64_t flags,
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     long rc = syscall(__NR_openat2, dirfd, path, &how, sizeof how);
     return rc < 0 ? -errno : (int)rc;
+}
+
+/*
+ * fallocate(2) (Linux 2.6.23): allocates (mode 0: and extends the size; FALLOC_FL_KEEP_SIZE = 1:
+ * not) the blocks of [offset, offset + length). <fcntl.h> declares it only under _GNU_SOURCE,
+ * which Swift's Glibc module does not see; the system call is called directly (glibc's
+ * wrapper adds nothing; unlike posix_fallocate, which writes zeros where the filesystem
+ * refuses). Returns 0, or -errno (EINVAL for a length <= 0, EBADF on a descriptor not open
+ * for writing, ESPIPE on a pipe or FIFO, EISDIR, ENODEV on a socket or character device,
+ * EOPNOTSUPP on filesystems without it, ENOSPC, EFBIG).
+ */
+static inline int zc_extras_fallocate(int fd, int mode, int64_t offset, int64_t length) {
+    long rc = syscall(SYS_fallocate, fd, mode, (off_t)offset, (off_t)length);
+    return rc < 0 ? -errno : 0;
 }
 
 /* getsockopt(SOL_SOCKET, SO_MEMINFO) (Linux 4.12): the socket's memory counters, indexed by

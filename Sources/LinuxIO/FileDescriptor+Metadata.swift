@@ -69,6 +69,28 @@ extension FileDescriptor {
     _ = try valueOrErrno { system_ftruncate(rawValue, size) }
   }
 
+  /// Allocates the blocks of `length` bytes at `offset`, so that later writes there cannot
+  /// fail for lack of space; with `keepSize` false (the default) the file grows to
+  /// `offset + length` if it was shorter, with `keepSize` its size stays (blocks past the
+  /// end are allocated but not counted). Data already there is unchanged; allocated
+  /// ranges that held no data read as zeros.
+  ///
+  /// - Parameters:
+  ///   - offset: The range's first byte (not negative).
+  ///   - length: The range's length (greater than 0).
+  ///   - keepSize: `FALLOC_FL_KEEP_SIZE`.
+  /// - Throws: `Errno`, as `fallocate(2)`: `.invalidArgument` (`length` 0 or negative),
+  ///   `.badFileDescriptor` (not open for writing), `.illegalSeek` (a pipe or FIFO),
+  ///   `.isDirectory`, `.noSuchDevice` (a socket or character device), `.notSupported` (a
+  ///   filesystem without it; `posix_fallocate` would write zeros instead), `.noSpace`,
+  ///   `.fileTooLarge`.
+  ///
+  /// The corresponding C call is `fallocate` (mode 0 or `FALLOC_FL_KEEP_SIZE`).
+  public func allocate(at offset: Int64, length: Int64, keepSize: Bool = false) throws(Errno) {
+    checkOffset(offset, "offset", "allocate(at:length:keepSize:)")
+    _ = try valueOrErrno { system_fallocate(rawValue, keepSize ? 1 : 0, offset, length) }
+  }
+
   /// The descriptor's file position.
   ///
   /// - Throws: `Errno`, as `lseek(2)`: `.illegalSeek` (a pipe, socket or FIFO),

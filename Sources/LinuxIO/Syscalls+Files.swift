@@ -1,5 +1,5 @@
 // The funnels of the file and directory calls (fstat and the *at family, the metadata
-// setters, lseek, ftruncate, poll): the same contract as Syscalls.swift — Glibc's "-1 and
+// setters, lseek, ftruncate, fallocate, poll): the same contract as Syscalls.swift — Glibc's "-1 and
 // errno" becomes -errno here, the mocking hook is asked first in debug builds, and
 // `valueOrErrno` (Util.swift) turns -errno into a thrown `Errno` and retries EINTR.
 
@@ -115,6 +115,11 @@ internal func system_utimensat(
 internal func system_ftruncate(_ fd: CInt, _ length: Int64) -> CInt {
   if let r = forced("ftruncate") { return CInt(r) }
   return negated(ftruncate(fd, off_t(length)))
+}
+
+internal func system_fallocate(_ fd: CInt, _ mode: CInt, _ offset: Int64, _ length: Int64) -> CInt {
+  if let r = forced("fallocate") { return CInt(r) }
+  return zc_extras_fallocate(fd, mode, offset, length)
 }
 
 internal func system_lseek(_ fd: CInt, _ offset: Int64, _ whence: CInt) -> Int64 {

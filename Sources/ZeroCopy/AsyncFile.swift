@@ -103,9 +103,8 @@ public final class AsyncFile: Sendable {
     options: FileDescriptor.OpenOptions = [], permissions: FilePermissions? = nil,
     engine: IOEngine = .default
   ) async throws(ZeroCopyError) -> AsyncFile {
-    let spec = OpSpec.open(path, mode, options, permissions)
-    let op = Operation(spec, owner: nil)
-    let result = await engine.run(op)
+    let spec = OpenOp(path: path, mode: mode, options: options, permissions: permissions)
+    let result = await engine.run(OperationOf(spec, owner: nil))
     if result < 0 {
       throw ZeroCopyError(.open, syscall: engine.syscallName(spec), errno: Errno(rawValue: -result), paths: [path])
     }
@@ -194,7 +193,7 @@ public final class AsyncFile: Sendable {
   ) async -> IOResult<AlignedBuffer> {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
-    let spec = OpSpec.read(owner.descriptor, bytes, offset: offset)
+    let spec = ReadOp(fd: owner.descriptor, buffer: bytes, offset: offset)
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
@@ -220,7 +219,8 @@ public final class AsyncFile: Sendable {
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     // The operation owns the buffer: a cancelled read of a slow device may be left to the
     // kernel with it (IOEngine.Configuration.interruptsRegularFileOperations).
-    return await performOwning(owner, engine, .read(owner.descriptor, bytes, offset: offset), .read, offset: offset, buffer)
+    return await performOwning(
+      owner, engine, ReadOp(fd: owner.descriptor, buffer: bytes, offset: offset), .read, offset: offset, buffer)
   }
 
   /// A positioned read served from the page cache on the calling thread
@@ -271,7 +271,7 @@ public final class AsyncFile: Sendable {
   ) async -> IOResult<AlignedBuffer> {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
-    let spec = OpSpec.write(owner.descriptor, bytes, offset: offset)
+    let spec = WriteOp(fd: owner.descriptor, buffer: bytes, offset: offset)
     if let failure = misalignment(bytes.baseAddress, offset, bytes.count, .write, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
@@ -297,7 +297,7 @@ public final class AsyncFile: Sendable {
     while done < r.count {
       let position = offset.map { $0 + Int64(done) }
       let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound + done, count: r.count - done)
-      let spec = OpSpec.write(owner.descriptor, bytes, offset: position)
+      let spec = WriteOp(fd: owner.descriptor, buffer: bytes, offset: position)
       if var failure = misalignment(bytes.baseAddress, position, bytes.count, .write, spec) {
         failure.bytesTransferred = Int64(done)
         return IOResult(result: .failure(failure), buffer: buffer)
@@ -328,7 +328,7 @@ public final class AsyncFile: Sendable {
     precondition(offset >= 0, "AsyncFile.read: offset must not be negative (got \(offset))")
     let iovecs = buffers.makeIOVecs()
     defer { iovecs.deallocate() }
-    let spec = OpSpec.readv(owner.descriptor, UnsafeBufferPointer(iovecs), offset: offset)
+    let spec = ReadvOp(fd: owner.descriptor, iovecs: UnsafeBufferPointer(iovecs), offset: offset)
     let result = await perform(spec, .readv, offset: offset)
     return IOResult(result: result, buffer: buffers)
   }
@@ -342,7 +342,7 @@ public final class AsyncFile: Sendable {
     precondition(offset >= 0, "AsyncFile.write: offset must not be negative (got \(offset))")
     let iovecs = buffers.makeIOVecs()
     defer { iovecs.deallocate() }
-    let spec = OpSpec.writev(owner.descriptor, UnsafeBufferPointer(iovecs), offset: offset)
+    let spec = WritevOp(fd: owner.descriptor, iovecs: UnsafeBufferPointer(iovecs), offset: offset)
     let result = await perform(spec, .writev, offset: offset)
     return IOResult(result: result, buffer: buffers)
   }
@@ -355,7 +355,33 @@ public final class AsyncFile: Sendable {
   /// The corresponding io_uring opcode is `IORING_OP_FSYNC` (with `IORING_FSYNC_DATASYNC`
   /// for `dataOnly`); the thread-pool engine calls `fsync`/`fdatasync`.
   nonisolated(nonsending) public func sync(dataOnly: Bool = false) async throws(ZeroCopyError) {
-    _ = try await perform(.fsync(owner.descriptor, dataOnly: dataOnly), .sync, offset: nil).get()
+    _ = try await perform(FsyncOp(fd: owner.descriptor, dataOnly: dataOnly), .sync, offset: nil).get()
+  }
+
+  /// Allocates the file's blocks for `length` bytes at `offset`, so that later writes there
+  /// cannot fail for lack of space (`ENOSPC`). Unless `keepSize`, a file shorter than
+  /// `offset + length` grows to that size; with `keepSize` its size stays and the blocks
+  /// past the end are reserved for appends. Data already in the range is unchanged; the
+  /// rest reads as zeros.
+  ///
+  /// - Parameters:
+  ///   - offset: The range's first byte. - Precondition: not negative.
+  ///   - length: The range's length in bytes (0 or negative: `EINVAL` from the kernel).
+  ///   - keepSize: `FALLOC_FL_KEEP_SIZE`. Default false.
+  /// - Throws: ``ZeroCopyError`` with operation ``ZeroCopyError/Operation/allocate`` and the
+  ///   offset: `EINVAL` (`length` not positive), `EBADF` (a file not open for writing, or
+  ///   after ``close()``), `ESPIPE` (a pipe or FIFO), `ENODEV` (a character device),
+  ///   `EOPNOTSUPP` (a filesystem that cannot allocate without writing), `ENOSPC`, `EFBIG`,
+  ///   `ECANCELED`.
+  ///
+  /// The corresponding io_uring opcode is `IORING_OP_FALLOCATE` (Linux 5.6); the thread-pool
+  /// engine calls `fallocate(2)` (mode 0 or `FALLOC_FL_KEEP_SIZE`).
+  nonisolated(nonsending) public func allocate(at offset: Int64, length: Int64, keepSize: Bool = false)
+    async throws(ZeroCopyError)
+  {
+    precondition(offset >= 0, "AsyncFile.allocate: offset must not be negative (got \(offset))")
+    let spec = FallocateOp(fd: owner.descriptor, offset: offset, length: length, keepSize: keepSize)
+    _ = try await perform(spec, .allocate, offset: offset).get()
   }
 
   /// The file's status (size, type, permissions, times).
@@ -402,7 +428,8 @@ public final class AsyncFile: Sendable {
   /// For a file opened with `.direct`: the error for a misaligned request, or nil.
   @inline(__always)
   internal func misalignment(
-    _ address: UnsafeRawPointer?, _ offset: Int64?, _ count: Int, _ operation: ZeroCopyError.Operation, _ spec: OpSpec
+    _ address: UnsafeRawPointer?, _ offset: Int64?, _ count: Int, _ operation: ZeroCopyError.Operation,
+    _ spec: some EngineOperation
   ) -> ZeroCopyError? {
     guard let directIOAlignment else { return nil }
     do {
@@ -419,7 +446,7 @@ public final class AsyncFile: Sendable {
   /// after it, and converts the result.
   @inline(__always)
   nonisolated(nonsending) internal func perform(
-    _ spec: OpSpec, _ operation: ZeroCopyError.Operation, offset: Int64?
+    _ spec: some EngineOperation, _ operation: ZeroCopyError.Operation, offset: Int64?
   ) async -> Result<Int, ZeroCopyError> {
     await performOperation(owner, engine, spec, operation, offset: offset)
   }

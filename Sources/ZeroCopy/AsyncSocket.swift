@@ -57,7 +57,8 @@ public final class AsyncSocket: Sendable {
     let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(address.bytes.count, 1), alignment: 8)
     defer { storage.deallocate() }
     storage.copyBytes(from: address.bytes)
-    let spec = OpSpec.connect(socket.descriptor, UnsafeRawPointer(storage.baseAddress!), length: UInt32(address.bytes.count))
+    let spec = ConnectOp(
+      fd: socket.descriptor, address: UnsafeRawPointer(storage.baseAddress!), length: UInt32(address.bytes.count))
     switch await performOperation(socket.owner, socket.engine, spec, .connect, offset: nil) {
     case .success:
       return socket
@@ -138,7 +139,7 @@ public final class AsyncSocket: Sendable {
   /// The corresponding io_uring opcode is `IORING_OP_ACCEPT` (with `SOCK_CLOEXEC`); the
   /// thread-pool engine calls `accept(2)` after `poll`.
   nonisolated(nonsending) public func accept() async throws(ZeroCopyError) -> AsyncSocket {
-    let fd = try await performOperation(owner, engine, .accept(descriptor), .accept, offset: nil).get()
+    let fd = try await performOperation(owner, engine, AcceptOp(fd: descriptor), .accept, offset: nil).get()
     return AsyncSocket(takingOwnershipOf: FileDescriptor(rawValue: Int32(fd)), engine: engine)
   }
 
@@ -153,7 +154,7 @@ public final class AsyncSocket: Sendable {
   > {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
-    let result = await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: false), .send, offset: nil)
+    let result = await performOperation(owner, engine, SendOp(fd: descriptor, buffer: bytes, zeroCopy: false), .send, offset: nil)
     return IOResult(result: result, buffer: buffer)
   }
 
@@ -170,7 +171,7 @@ public final class AsyncSocket: Sendable {
     var done = 0
     while done < r.count {
       let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound + done, count: r.count - done)
-      switch await performOperation(owner, engine, .send(descriptor, bytes, zeroCopy: false), .send, offset: nil) {
+      switch await performOperation(owner, engine, SendOp(fd: descriptor, buffer: bytes, zeroCopy: false), .send, offset: nil) {
       case .success(let n):
         done += n
       case .failure(var error):
@@ -201,7 +202,7 @@ public final class AsyncSocket: Sendable {
   {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
-    return await performOwning(owner, engine, .send(descriptor, bytes, zeroCopy: true), .send, offset: nil, buffer)
+    return await performOwning(owner, engine, SendOp(fd: descriptor, buffer: bytes, zeroCopy: true), .send, offset: nil, buffer)
   }
 
   /// Receives up to `range.count` bytes into `buffer[range]`.
@@ -219,7 +220,7 @@ public final class AsyncSocket: Sendable {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     if let received = receiveInline(bytes) { return IOResult(result: .success(received), buffer: buffer) }
-    let result = await performOperation(owner, engine, .recv(descriptor, bytes), .receive, offset: nil)
+    let result = await performOperation(owner, engine, RecvOp(fd: descriptor, buffer: bytes), .receive, offset: nil)
     return IOResult(result: result, buffer: buffer)
   }
 
@@ -316,7 +317,7 @@ public final class AsyncSocket: Sendable {
 /// kernel: the operation keeps the buffer (freed when the kernel is done with it) and the
 /// caller gets a new buffer of the same size and alignment.
 nonisolated(nonsending) internal func performOwning(
-  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: OpSpec, _ operation: ZeroCopyError.Operation,
+  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: some EngineOperation, _ operation: ZeroCopyError.Operation,
   offset: Int64?, _ buffer: consuming AlignedBuffer
 ) async -> IOResult<AlignedBuffer> {
   guard owner.begin() else {
@@ -329,7 +330,7 @@ nonisolated(nonsending) internal func performOwning(
   }
   let count = buffer.count
   let alignment = buffer.alignment
-  let op = Operation(spec, owner: owner, owning: buffer)
+  let op = OperationOf(spec, owner: owner, owning: buffer)
   var raw = await engine.run(op)
   var abandoned = op.wasAbandoned
   let back: AlignedBuffer
@@ -357,7 +358,7 @@ nonisolated(nonsending) internal func performOwning(
 /// and converts the result.
 @inline(__always)
 nonisolated(nonsending) internal func performOperation(
-  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: OpSpec, _ operation: ZeroCopyError.Operation,
+  _ owner: ManagedDescriptor, _ engine: IOEngine, _ spec: some EngineOperation, _ operation: ZeroCopyError.Operation,
   offset: Int64?
 ) async -> Result<Int, ZeroCopyError> {
   guard owner.begin() else {
@@ -368,7 +369,7 @@ nonisolated(nonsending) internal func performOperation(
         descriptors: [owner.descriptor], offset: offset,
         message: owner.kind == .socket ? "the socket was closed" : "the file was closed"))
   }
-  let op = Operation(spec, owner: owner)
+  let op = OperationOf(spec, owner: owner)
   let result = await engine.run(op)
   if result >= 0 { return .success(Int(result)) }
   let paths = owner.path.map { [$0] } ?? []

@@ -291,8 +291,8 @@ internal final class ChunkReader: @unchecked Sendable {
       }
     }
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress, count: count)
-    let spec = OpSpec.read(file.owner.descriptor, bytes, offset: isStream ? nil : offset)
-    return Pending(op: Operation(spec, owner: file.owner, owning: buffer), offset: offset, requested: count)
+    let spec = ReadOp(fd: file.owner.descriptor, buffer: bytes, offset: isStream ? nil : offset)
+    return Pending(op: OperationOf(spec, owner: file.owner, owning: buffer), offset: offset, requested: count)
   }
 
   private func finish() {
@@ -310,7 +310,7 @@ internal final class ChunkReader: @unchecked Sendable {
     ZeroCopyError(
       .readChunks,
       syscall: engine.syscallName(
-        .read(file.descriptor, UnsafeMutableRawBufferPointer(start: nil, count: 0), offset: isStream ? nil : 0)),
+        ReadOp(fd: file.descriptor, buffer: UnsafeMutableRawBufferPointer(start: nil, count: 0), offset: isStream ? nil : 0)),
       errno: errno, paths: file.paths, descriptors: [file.descriptor], offset: isStream ? nil : offset,
       bytesTransferred: delivered, message: message)
   }

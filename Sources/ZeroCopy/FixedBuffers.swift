@@ -135,7 +135,7 @@ extension AsyncFile {
     precondition(offset >= 0, "AsyncFile.read(intoFixed:): offset must not be negative (got \(offset))")
     precondition(buffer.table.engine === engine, "AsyncFile.read(intoFixed:): the buffer belongs to another engine")
     let bytes = Self.slice(buffer, range)
-    let spec = OpSpec.readFixed(owner.descriptor, bytes, index: UInt16(buffer.index), offset: offset)
+    let spec = ReadFixedOp(fd: owner.descriptor, buffer: bytes, index: UInt16(buffer.index), offset: offset)
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return .failure(failure)
     }
@@ -157,7 +157,7 @@ extension AsyncFile {
     precondition(offset >= 0, "AsyncFile.write(fromFixed:): offset must not be negative (got \(offset))")
     precondition(buffer.table.engine === engine, "AsyncFile.write(fromFixed:): the buffer belongs to another engine")
     let bytes = UnsafeRawBufferPointer(Self.slice(buffer, range))
-    let spec = OpSpec.writeFixed(owner.descriptor, bytes, index: UInt16(buffer.index), offset: offset)
+    let spec = WriteFixedOp(fd: owner.descriptor, buffer: bytes, index: UInt16(buffer.index), offset: offset)
     if let failure = misalignment(bytes.baseAddress, offset, bytes.count, .write, spec) { return .failure(failure) }
     let result = await perform(spec, .write, offset: offset)
     withExtendedLifetime(buffer.table) {}  // the memory outlives the final completion

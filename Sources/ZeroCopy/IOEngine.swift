@@ -457,44 +457,6 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     }
   }
 
-  /// The name of the system call or opcode this engine uses for `spec`, for errors.
-  internal func syscallName(_ spec: OpSpec) -> String {
-    switch kind {
-    case .ioUring:
-      switch spec {
-      case .nop: return "IORING_OP_NOP"
-      case .read: return "IORING_OP_READ"
-      case .write: return "IORING_OP_WRITE"
-      case .readFixed: return "IORING_OP_READ_FIXED"
-      case .writeFixed: return "IORING_OP_WRITE_FIXED"
-      case .readv: return "IORING_OP_READV"
-      case .writev: return "IORING_OP_WRITEV"
-      case .fsync: return "IORING_OP_FSYNC"
-      case .open: return "IORING_OP_OPENAT"
-      case .send(_, _, let zeroCopy): return zeroCopy ? "IORING_OP_SEND_ZC" : "IORING_OP_SEND"
-      case .recv: return "IORING_OP_RECV"
-      case .accept: return "IORING_OP_ACCEPT"
-      case .connect: return "IORING_OP_CONNECT"
-      }
-    case .threadPool:
-      switch spec {
-      case .nop: return "none"
-      case .read(_, _, let offset): return offset == nil ? "read" : "pread64"
-      case .write(_, _, let offset): return offset == nil ? "write" : "pwrite64"
-      case .readFixed: return "pread64"
-      case .writeFixed: return "pwrite64"
-      case .readv(_, _, let offset): return offset == nil ? "readv" : "preadv"
-      case .writev(_, _, let offset): return offset == nil ? "writev" : "pwritev"
-      case .fsync(_, let dataOnly): return dataOnly ? "fdatasync" : "fsync"
-      case .open: return "openat"
-      case .send: return "send"
-      case .recv: return "recv"
-      case .accept: return "accept"
-      case .connect: return "connect"
-      }
-    }
-  }
-
   // MARK: - Default engine and logging
 
   private static let defaultCreated = Atomic<Bool>(false)

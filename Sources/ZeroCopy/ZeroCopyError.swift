@@ -115,6 +115,8 @@ public struct ZeroCopyError: Error, Sendable, Hashable, CustomStringConvertible 
     public static let writev = Operation(rawValue: "writev")
     /// Flushing a file to storage.
     public static let sync = Operation(rawValue: "sync")
+    /// Allocating a file's blocks (``AsyncFile/allocate(at:length:keepSize:)``).
+    public static let allocate = Operation(rawValue: "allocate")
     /// Reading a file's status.
     public static let stat = Operation(rawValue: "stat")
     /// Closing a file or socket.

@@ -181,6 +181,34 @@ struct DirectoryEntryTests {
     #expect(throws: Errno.illegalSeek) { try pipe.readEnd.position() }
   }
 
+  @Test("fallocate grows the size (mode 0) or keeps it (KEEP_SIZE), allocating blocks; EBADF, ESPIPE, EINVAL")
+  func allocate() throws {
+    let scratch = try Scratch()
+    let fd = try scratch.file("f", pattern(100))
+    defer { try? fd.close() }
+    let before = try fd.status().rawValue.st_blocks
+    try fd.allocate(at: 0, length: 1 << 20)
+    var status = try fd.status().rawValue
+    #expect(status.st_size == 1 << 20)
+    #expect(Int64(status.st_blocks - before) * 512 >= (1 << 20) - 4096)
+    let grown = status.st_blocks
+    try fd.allocate(at: 1 << 20, length: 1 << 20, keepSize: true)
+    status = try fd.status().rawValue
+    #expect(status.st_size == 1 << 20)
+    #expect(Int64(status.st_blocks - grown) * 512 >= 1 << 20)
+    var head = [UInt8](repeating: 0xEE, count: 200)
+    #expect(try head.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: 0, into: $0) } == 200)
+    #expect(Array(head[0..<100]) == pattern(100))
+    #expect(head[100...].allSatisfy { $0 == 0 })
+    #expect(throws: Errno.invalidArgument) { try fd.allocate(at: 0, length: 0) }
+    let readOnly = try scratch.directory.open(relative: "f", .readOnly, options: .closeOnExec)
+    defer { try? readOnly.close() }
+    #expect(throws: Errno.badFileDescriptor) { try readOnly.allocate(at: 0, length: 1 << 22) }
+    #expect(try fd.status().rawValue.st_size == 1 << 20)
+    let pipe = try Pipe()
+    #expect(throws: Errno.illegalSeek) { try pipe.writeEnd.allocate(at: 0, length: 1) }
+  }
+
   @Test("SEEK_DATA/SEEK_HOLE find a sparse file's data segment; ENXIO past the data")
   func dataAndHoles() throws {
     let scratch = try Scratch()

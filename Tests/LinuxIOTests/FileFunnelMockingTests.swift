@@ -28,7 +28,7 @@ import Testing
         ("fstat", Errno.ioError), ("mkdirat", .noSpace), ("unlinkat", .resourceBusy), ("linkat", .tooManyLinks),
         ("symlinkat", .readOnlyFileSystem), ("readlinkat", .permissionDenied), ("mknodat", .notPermitted),
         ("fchmod", .notPermitted), ("fchownat", .invalidArgument), ("futimens", .permissionDenied),
-        ("ftruncate", .fileTooLarge), ("lseek", .noSuchAddressOrDevice), ("fsync", .ioError),
+        ("ftruncate", .fileTooLarge), ("fallocate", .noSpace), ("lseek", .noSuchAddressOrDevice), ("fsync", .ioError),
         ("getdents64", .noSuchFileOrDirectory), ("renameat", .improperLink), ("faccessat", .readOnlyFileSystem),
         ("readv", .ioError), ("writev", .noSpace), ("send", .connectionReset), ("recv", .connectionReset),
         ("accept", .connectionAbort), ("connect", .connectionRefused), ("poll", .noMemory), ("socket", .tooManyOpenFiles),
@@ -54,6 +54,7 @@ import Testing
           case "fchownat": try directory.setOwner(of: "never", user: nil, group: nil)
           case "futimens": try directory.setTimes(from: try directory.status())
           case "ftruncate": try directory.truncate(toSize: 0)
+          case "fallocate": try directory.allocate(at: 0, length: 1)
           case "lseek": _ = try directory.seek(toData: 0)
           case "fsync": try directory.synchronize()
           case "getdents64": _ = try directory.directoryEntryNames()

@@ -225,6 +225,89 @@ enum Behaviours {
     }
   }
 
+  /// `AsyncFile.allocate`: the size grows to the range's end (mode 0) or stays
+  /// (`keepSize`) while the blocks are allocated either way, data already there is kept and
+  /// the rest reads as zeros; the kernel's errnos come back with the engine's syscall name.
+  static func allocate(_ kind: EngineKind) async throws {
+    try await withEngine(kind) { engine in
+      let dir = try TemporaryDirectory()
+      let path = dir.file("allocated.bin")
+      let file = try await AsyncFile.create(path, engine: engine)
+      let head = Support.pattern(seed: 7, count: 10)
+      #expect(try await file.write(from: try Support.buffer(head), at: 0).get().count == 10)
+      let blocksBefore = try await file.stat().rawValue.st_blocks
+
+      let mebibyte: Int64 = 1 << 20
+      try await file.allocate(at: 0, length: mebibyte)
+      var status = try await file.stat().rawValue
+      #expect(status.st_size == mebibyte)
+      #expect(Int64(status.st_blocks) * 512 >= mebibyte)
+      #expect(status.st_blocks > blocksBefore)
+      let blocksAfterGrow = status.st_blocks
+
+      // KEEP_SIZE: the size stays, the blocks past the end are allocated.
+      try await file.allocate(at: mebibyte, length: mebibyte, keepSize: true)
+      status = try await file.stat().rawValue
+      #expect(status.st_size == mebibyte)
+      #expect(Int64(status.st_blocks - blocksAfterGrow) * 512 >= mebibyte)
+
+      // Data kept, the allocated rest reads as zeros.
+      let back = await file.read(into: try AlignedBuffer(count: 4096), at: 0)
+      #expect(try back.count == 4096)
+      let bytes = Support.bytes(back.take())
+      #expect(Array(bytes[0..<10]) == head)
+      #expect(bytes[10...].allSatisfy { $0 == 0 })
+
+      // Length 0: EINVAL from the kernel, with the offset and the engine's name.
+      do throws(ZeroCopyError) {
+        try await file.allocate(at: 4096, length: 0)
+        Issue.record("allocating 0 bytes succeeded")
+      } catch {
+        #expect(error.errno == .invalidArgument)
+        #expect(error.operation == .allocate)
+        #expect(error.offset == 4096)
+        #expect(error.paths == [path])
+        #expect(error.syscall == (kind == .ioUring ? "IORING_OP_FALLOCATE" : "fallocate"))
+      }
+      try await file.close()
+
+      // After close: EBADF before reaching the kernel.
+      do throws(ZeroCopyError) {
+        try await file.allocate(at: 0, length: 1)
+        Issue.record("allocating on a closed file succeeded")
+      } catch {
+        #expect(error.errno == .badFileDescriptor)
+        #expect(error.message == "the file was closed")
+      }
+
+      // A file open read-only: EBADF from the kernel; the file is unchanged.
+      let readOnly = try await AsyncFile.open(path, engine: engine)
+      do throws(ZeroCopyError) {
+        try await readOnly.allocate(at: 0, length: 4 * mebibyte)
+        Issue.record("allocating on a read-only file succeeded")
+      } catch {
+        #expect(error.errno == .badFileDescriptor)
+        #expect(error.message == nil)
+      }
+      #expect(try await readOnly.stat().size == mebibyte)
+      try await readOnly.close()
+
+      // A pipe: ESPIPE.
+      let pipe = try Pipe()
+      let (readEnd, writeEnd) = pipe.releaseDescriptors()
+      defer { try? readEnd.close() }
+      let pipeFile = AsyncFile(takingOwnershipOf: writeEnd, engine: engine)
+      #expect(!pipeFile.isRegularFile)
+      do throws(ZeroCopyError) {
+        try await pipeFile.allocate(at: 0, length: 4096)
+        Issue.record("allocating on a pipe succeeded")
+      } catch {
+        #expect(error.errno == .illegalSeek)
+      }
+      try await pipeFile.close()
+    }
+  }
+
   /// 1,000 tasks write disjoint blocks of one file concurrently, then 1,000 read them
   /// back concurrently (half of them running on the engine's executor), byte-exact.
   static func concurrentReadsAndWrites(_ kind: EngineKind) async throws {

@@ -10,6 +10,7 @@ import ZeroCopy
 struct IOURingEngineTests {
   @Test func fileBasics() async throws { try await Behaviours.fileBasics(.ioUring) }
   @Test func fileErrors() async throws { try await Behaviours.fileErrors(.ioUring) }
+  @Test func allocate() async throws { try await Behaviours.allocate(.ioUring) }
   @Test func concurrentReadsAndWrites() async throws { try await Behaviours.concurrentReadsAndWrites(.ioUring) }
   @Test func cancellationStorm() async throws { try await Behaviours.cancellationStorm(.ioUring) }
   @Test func closeWithReadsInFlight() async throws { try await Behaviours.closeWithReadsInFlight(.ioUring) }
@@ -25,6 +26,7 @@ struct IOURingEngineTests {
 struct ThreadPoolEngineTests {
   @Test func fileBasics() async throws { try await Behaviours.fileBasics(.threadPool) }
   @Test func fileErrors() async throws { try await Behaviours.fileErrors(.threadPool) }
+  @Test func allocate() async throws { try await Behaviours.allocate(.threadPool) }
   @Test func concurrentReadsAndWrites() async throws { try await Behaviours.concurrentReadsAndWrites(.threadPool) }
   @Test func cancellationStorm() async throws { try await Behaviours.cancellationStorm(.threadPool) }
   @Test func closeWithReadsInFlight() async throws { try await Behaviours.closeWithReadsInFlight(.threadPool) }

@@ -160,7 +160,7 @@ internal final class PoolBackend: @unchecked Sendable {
   /// Operations on descriptors that may wait for a peer go to the poller.
   private static func needsPolling(_ op: Operation) -> Bool {
     guard let kind = op.owner?.kind, kind != .regular else { return false }
-    return op.spec.pollEvents != 0
+    return op.pollEvents != 0
   }
 
   private func wakePollerLocked() {
@@ -204,7 +204,7 @@ internal final class PoolBackend: @unchecked Sendable {
       op.poolState = .running
       syscallCount += 1
       lock.unlock()
-      let result = PoolBackend.perform(op.spec, kind: op.owner?.kind ?? .regular, polled: false)
+      let result = op.perform(kind: op.owner?.kind ?? .regular, polled: false)
       lock.withLock {
         op.poolState = .done
         completedCount += 1
@@ -249,7 +249,7 @@ internal final class PoolBackend: @unchecked Sendable {
       // Without a wake-up pipe, poll(2) ignores the negative descriptor and times out.
       fds.append(wakeReadEnd ?? FileDescriptor(rawValue: -1), events: .readable)
       for op in watched {
-        fds.append(op.spec.descriptor!, events: PollEvents(rawValue: op.spec.pollEvents))
+        fds.append(op.descriptor!, events: PollEvents(rawValue: op.pollEvents))
       }
       do throws(Errno) {
         // EINTR is retried inside (the wake-up pipe, not a signal, says when to stop).
@@ -271,12 +271,12 @@ internal final class PoolBackend: @unchecked Sendable {
         // Ready at poll time — but an earlier operation in this round (on the same pipe or
         // listener) may have consumed the readiness: re-check right before the call, which
         // may otherwise block this thread.
-        let descriptor = op.spec.descriptor!
-        if !PoolBackend.isReady(descriptor, op.spec.pollEvents) {
+        let descriptor = op.descriptor!
+        if !PoolBackend.isReady(descriptor, op.pollEvents) {
           kept.append(op)
           continue
         }
-        let result = PoolBackend.perform(op.spec, kind: op.owner?.kind ?? .stream, polled: true)
+        let result = op.perform(kind: op.owner?.kind ?? .stream, polled: true)
         if result == .negated(.resourceTemporarilyUnavailable) {
           kept.append(op)
         } else {
@@ -364,114 +364,5 @@ internal final class PoolBackend: @unchecked Sendable {
         operationsCompleted: completedCount, systemCalls: syscallCount, wakeUps: wakeUpCount,
         remoteSubmissions: submittedCount, jobsRun: 0)
     }
-  }
-
-  // MARK: - The blocking calls
-
-  /// Runs `spec` as a system call and returns its result or `-errno` (LinuxIO's and
-  /// swift-system's calls retry `EINTR`).
-  /// With `polled`, the descriptor was reported ready and the call must not block:
-  /// sockets use `MSG_DONTWAIT` (`-EAGAIN` means "wait again"), pipe writes go in
-  /// `PIPE_BUF` pieces while the pipe stays writable.
-  static func perform(_ spec: OpSpec, kind: ManagedDescriptor.Kind, polled: Bool) -> Int32 {
-    switch spec {
-    case .nop:
-      return 0
-    case .read(let fd, let buffer, let offset):
-      return result {
-        if let offset { return try fd.read(fromAbsoluteOffset: offset, into: buffer) }
-        return try fd.read(into: buffer)
-      }
-    case .readFixed(let fd, let buffer, _, let offset):
-      return result { try fd.read(fromAbsoluteOffset: offset, into: buffer) }
-    case .writeFixed(let fd, let buffer, _, let offset):
-      return result { try fd.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(buffer)) }
-    case .write(let fd, let buffer, let offset):
-      if polled && kind == .stream {
-        return writeWhileWritable(fd, [UnsafeRawBufferPointer(buffer)])
-      }
-      if kind == .socket {
-        return result { try fd.send(UnsafeRawBufferPointer(buffer), flags: [.noSignal, .dontWait]) }
-      }
-      return result {
-        if let offset { return try fd.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(buffer)) }
-        return try fd.write(UnsafeRawBufferPointer(buffer))
-      }
-    case .readv(let fd, let iovecs, let offset):
-      let buffers = iovecs.map { UnsafeMutableRawBufferPointer(start: $0.iov_base, count: $0.iov_len) }
-      return result { try fd.unsafeRead(into: buffers, at: offset) }
-    case .writev(let fd, let iovecs, let offset):
-      let buffers = iovecs.map { UnsafeRawBufferPointer(start: $0.iov_base, count: $0.iov_len) }
-      if polled && kind != .regular {
-        return writeWhileWritable(fd, buffers)
-      }
-      return result { try fd.unsafeWrite(buffers, at: offset) }
-    case .fsync(let fd, let dataOnly):
-      return result {
-        try fd.synchronize(dataOnly: dataOnly)
-        return 0
-      }
-    case .open(let path, let mode, let options, let permissions):
-      return result {
-        try FileDescriptor.open(
-          path, mode, options: options.union(.closeOnExec), permissions: permissions, retryOnInterrupt: true
-        ).rawValue
-      }
-    case .send(let fd, let buffer, _):
-      let flags: FileDescriptor.MessageFlags = polled ? [.noSignal, .dontWait] : .noSignal
-      return result { try fd.send(buffer, flags: flags) }
-    case .recv(let fd, let buffer):
-      return result { try fd.receive(into: buffer, flags: polled ? .dontWait : []) }
-    case .accept(let fd):
-      return result { try fd.accept().rawValue }
-    case .connect(let fd, let address, let length):
-      return result {
-        try fd.connect(to: address, length: length)
-        return 0
-      }
-    }
-  }
-
-  /// `call`'s result, or `-errno` (an error that is not an `Errno` — none of these calls
-  /// throws one — as `-EIO`).
-  @inline(__always)
-  private static func result<T: BinaryInteger>(_ call: () throws -> T) -> Int32 {
-    do {
-      return Int32(truncatingIfNeeded: try call())
-    } catch let error as Errno {
-      return .negated(error)
-    } catch {
-      return .negated(.ioError)
-    }
-  }
-
-  /// Writes `pieces` to a pipe-like descriptor that `poll` reported writable, in pieces of
-  /// at most `PIPE_BUF` bytes (each fits in the free slot `POLLOUT` promises, so none
-  /// blocks), re-checking writability between pieces. Returns the bytes written, or
-  /// `-errno` if none were.
-  private static func writeWhileWritable(_ fd: FileDescriptor, _ pieces: [UnsafeRawBufferPointer]) -> Int32 {
-    let pipeBuf = 4096
-    var total = 0
-    for piece in pieces {
-      var done = 0
-      while done < piece.count {
-        let n = min(piece.count - done, pipeBuf)
-        let r: Int
-        do {
-          r = try fd.write(UnsafeRawBufferPointer(rebasing: piece[done..<(done + n)]))  // retries EINTR
-        } catch {
-          return total > 0 ? Int32(total) : .negated(error as? Errno ?? .ioError)
-        }
-        done += r
-        total += r
-        if total >= Int(Int32.max) - pipeBuf { return Int32(total) }
-        var writable = PollSet()
-        writable.append(fd, events: .writable)
-        if (try? writable.wait(timeoutMilliseconds: 0)) ?? 0 <= 0 || !writable.returnedEvents(at: 0).contains(.writable) {
-          return Int32(total)
-        }
-      }
-    }
-    return Int32(total)
   }
 }

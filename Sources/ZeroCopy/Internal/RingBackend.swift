@@ -304,42 +304,6 @@ internal final class RingBackend: @unchecked Sendable {
       wakeUps: wakeUps, remoteSubmissions: remote,
       jobsRun: statJobs.load(ordering: .relaxed))
   }
-
-  // MARK: - Requests
-
-  /// The io_uring request for `spec`.
-  static func request(for spec: OpSpec) -> IOURing.Request {
-    switch spec {
-    case .nop:
-      return .nop()
-    case .read(let fd, let buffer, let offset):
-      return .unsafeRead(fd, into: buffer, at: offset.map { UInt64($0) })
-    case .write(let fd, let buffer, let offset):
-      return .unsafeWrite(fd, from: buffer, at: offset.map { UInt64($0) })
-    case .readv(let fd, let iovecs, let offset):
-      return .unsafeReadv(fd, into: iovecs, at: offset.map { UInt64($0) })
-    case .readFixed(let fd, let buffer, let index, let offset):
-      return .readFixed(fd, into: IOURing.RegisteredBuffer(index: index, bytes: buffer), at: UInt64(offset))
-    case .writeFixed(let fd, let buffer, let index, let offset):
-      return .writeFixed(
-        fd, from: IOURing.RegisteredBuffer(index: index, bytes: UnsafeMutableRawBufferPointer(mutating: buffer)),
-        at: UInt64(offset))
-    case .writev(let fd, let iovecs, let offset):
-      return .unsafeWritev(fd, from: iovecs, at: offset.map { UInt64($0) })
-    case .fsync(let fd, let dataOnly):
-      return dataOnly ? .fdatasync(fd) : .fsync(fd)
-    case .open(let path, let mode, let options, let permissions):
-      return .openat(path, mode, options: options, permissions: permissions)
-    case .send(let fd, let buffer, let zeroCopy):
-      return zeroCopy ? .unsafeSendZeroCopy(fd, from: buffer) : .unsafeSend(fd, from: buffer)
-    case .recv(let fd, let buffer):
-      return .unsafeRecv(fd, into: buffer)
-    case .accept(let fd):
-      return .accept(fd)
-    case .connect(let fd, let address, let length):
-      return .unsafeConnect(fd, to: address.assumingMemoryBound(to: sockaddr.self), length: length)
-    }
-  }
 }
 
 /// The thread-local key under which a ring thread stores its `RingLoop` (unretained).
@@ -557,7 +521,7 @@ internal final class RingLoop {
       if ring.submissionQueueSpace == 0 { return false }
     }
     let unmanaged = Unmanaged.passRetained(op)
-    let prepared = ring.tryPrepare(RingBackend.request(for: op.spec).userData(RingLoop.tag(unmanaged)))
+    let prepared = ring.tryPrepare(op.request().userData(RingLoop.tag(unmanaged)))
     assert(prepared, "the submission queue had space")
     op.ringState = .inKernel
     inFlight += 1
