@@ -162,7 +162,7 @@ public struct PollSet: Sendable {
     entries.removeAll(keepingCapacity: keepingCapacity)
   }
 
-  /// The events the last ``wait(timeoutMilliseconds:)`` returned for the descriptor at
+  /// The events the last ``wait(timeoutMilliseconds:retryOnInterrupt:)`` returned for the descriptor at
   /// `index` (in the order appended).
   public func returnedEvents(at index: Int) -> PollEvents { PollEvents(rawValue: entries[index].revents) }
 
