@@ -197,6 +197,9 @@ public final class AsyncFile: Sendable {
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
+    // One read in 64 yields first (ManagedDescriptor.yieldsBeforeInline): a task that keeps
+    // finding its data cached still lets the others on its thread run.
+    if readsCacheInline && owner.yieldsBeforeInline() { await Task.yield() }
     if let offset, let cached = readCachedInline(bytes, at: offset) {
       guard cached < bytes.count && cached > 0 else { return IOResult(result: .success(cached), buffer: buffer) }
       // Only the start was cached (or the file ends): the rest through the engine, so
@@ -230,7 +233,7 @@ public final class AsyncFile: Sendable {
   /// (the engine's read then reports it, with the engine's system call name).
   @inline(__always)
   private func readCachedInline(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Int? {
-    guard readsCacheInline, !Task.isCancelled, engine.acceptsInlineWork, owner.mayCompleteInline(), owner.begin() else {
+    guard readsCacheInline, !Task.isCancelled, engine.acceptsInlineWork, owner.begin() else {
       return nil
     }
     // begin() keeps close() from closing the descriptor under the call.

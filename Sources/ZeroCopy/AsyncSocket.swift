@@ -219,6 +219,8 @@ public final class AsyncSocket: Sendable {
   > {
     let r = checkedRange(range, in: buffer, #function)
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
+    // One receive in 64 yields first (ManagedDescriptor.yieldsBeforeInline).
+    if engine.configuration.completesReadyReadsInline && owner.yieldsBeforeInline() { await Task.yield() }
     if let received = receiveInline(bytes) { return IOResult(result: .success(received), buffer: buffer) }
     let result = await performOperation(owner, engine, RecvOp(fd: descriptor, buffer: bytes), .receive, offset: nil)
     return IOResult(result: result, buffer: buffer)
@@ -231,7 +233,7 @@ public final class AsyncSocket: Sendable {
   @inline(__always)
   private func receiveInline(_ bytes: UnsafeMutableRawBufferPointer) -> Int? {
     guard engine.configuration.completesReadyReadsInline, bytes.count > 0, !Task.isCancelled, engine.acceptsInlineWork,
-      owner.mayCompleteInline(), owner.begin()
+      owner.begin()
     else {
       return nil
     }

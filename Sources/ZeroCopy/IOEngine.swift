@@ -161,8 +161,8 @@ public final class IOEngine: TaskExecutor, @unchecked Sendable, CustomStringConv
     /// operation through the engine (to measure it, or to keep reads off the caller's thread
     /// entirely: `RWF_NOWAIT` avoids waiting for the device, not for page or inode locks).
     /// Files opened with `O_DIRECT` always use the engine. One read in 64 of a file or
-    /// socket goes through the engine even when its data is ready, so that a task that
-    /// keeps finding data ready still suspends now and then and lets other tasks run.
+    /// socket first yields (`Task.yield()`), so that a task that keeps finding data ready
+    /// still suspends now and then and lets other tasks run.
     public var completesReadyReadsInline: Bool
 
     /// The default ``threadPoolSize``: twice the online CPUs, between 2 and 8.
