@@ -243,8 +243,15 @@ struct AdversarialTests {
     let clock = ContinuousClock()
     let start = clock.now
     await server.stop(grace: .milliseconds(300))
-    #expect(clock.now - start < .seconds(10))
+    // Under ThreadSanitizer (5–15× slower, and this test runs beside
+    // aThousandConnectionsAtOnce) the stop took 11.4 s once, in a fresh-clone CI at 662cca5;
+    // the normal and ASan runs keep the 10 s bound.
+    let bound: Duration = underThreadSanitizer ? .seconds(40) : .seconds(10)
+    #expect(clock.now - start < bound)
     #expect(server.server.statistics.connectionsOpen == 0)
     withExtendedLifetime(stuck) {}  // connected until the server stopped (`_ =` does not keep it in release builds)
   }
 }
+
+/// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
+let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
