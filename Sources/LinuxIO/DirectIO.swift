@@ -167,11 +167,20 @@ extension FileDescriptor {
   /// its own offset and status flags — typically to add ``OpenOptions/direct`` without
   /// disturbing this descriptor. The new descriptor is `O_CLOEXEC`; the caller closes it.
   ///
+  /// For a pipe or FIFO it is a second descriptor of the same pipe with its own
+  /// `O_NONBLOCK` (a `dup` shares the description, and `fcntl(F_SETFL)` would change the
+  /// flags of every holder): the async transfer API tries a small transfer through a
+  /// non-blocking one and leaves any wait to a worker thread. While it is open it counts as
+  /// one more reader or writer of the pipe, so close it soon (a reader sees no end of stream
+  /// while a write end is open).
+  ///
   /// - Parameters:
   ///   - mode: Read, write or both (the file's permissions are checked again).
   ///   - options: `O_*` options; `.create`, `.truncate` and `.exclusiveCreate` are refused.
   /// - Throws: `Errno`: `.invalidArgument` (the filesystem refuses `O_DIRECT`, or a
-  ///   refused option), `.noSuchFileOrDirectory` (no /proc), `.permissionDenied`.
+  ///   refused option), `.noSuchFileOrDirectory` (no /proc), `.permissionDenied`,
+  ///   `.noSuchAddressOrDevice` (`ENXIO`: a socket, or a FIFO opened non-blocking for writing
+  ///   without a reader).
   ///
   /// The corresponding C function is `zc_reopen` (`open("/proc/self/fd/N", flags)`).
   public func reopen(_ mode: AccessMode, options: OpenOptions = []) throws(Errno) -> FileDescriptor {

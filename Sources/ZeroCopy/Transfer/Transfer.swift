@@ -234,9 +234,117 @@ public enum Transfer {
       return try perform(
         request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
+    if let attempt = nonBlockingAttempt(request, endpoints: endpoints, strategy: strategy, options: options) {
+      return try await runUntilBlocked(
+        request, attempt: attempt, endpoints: endpoints, strategy: strategy, options: options, plans: plans)
+    }
     return try await offloaded(options) { options throws(ZeroCopyError) in
       try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
+  }
+
+  /// Whether a strategy's calls are known: `.automatic` and the built-in system-call
+  /// strategies (readWrite, sendfile, splice, copyFileRange, mmapWrite) — not O_DIRECT
+  /// reads, which always wait for the device, nor rings, nor strategies whose calls are
+  /// not known. Metatype comparisons (pointer compares), not six `is` casts.
+  private static func callsAreKnown<S: TransferStrategy>(_ strategy: S.Type) -> Bool {
+    strategy == AutomaticStrategy.self || strategy == ReadWriteStrategy.self || strategy == SendfileStrategy.self
+      || strategy == SpliceStrategy.self || strategy == CopyFileRangeStrategy.self || strategy == MmapWriteStrategy.self
+  }
+
+  /// The endpoints of an inline attempt between a regular file and a pipe: the pipe's end
+  /// opened again non-blocking (``runUntilBlocked(_:attempt:endpoints:strategy:options:plans:)``),
+  /// and that descriptor to close afterwards (nil when the caller's end is non-blocking
+  /// already). Nil when the transfer is not one: more than ``TransferOptions/inlineLimit``
+  /// bytes or an unknown count, a strategy whose calls are not known, a monitor (whose
+  /// progress one context reports), or the pipe cannot be opened again (`ENXIO`, no
+  /// `/proc`, another user's pipe).
+  internal static func nonBlockingAttempt<S: TransferStrategy>(
+    _ request: TransferRequest, endpoints: EndpointPair, strategy: S, options: TransferOptions
+  ) -> (pair: EndpointPair, reopened: FileDescriptor?)? {
+    guard options.inlineLimit > 0, options.monitor == nil, callsAreKnown(S.self) else { return nil }
+    let source = endpoints.source
+    let destination = endpoints.destination
+    let fromFile = source.kind == .file && destination.kind == .pipe
+    let toFile = source.kind == .pipe && destination.kind == .file
+    guard fromFile || toFile else { return nil }
+    let bytes = request.count ?? (fromFile ? source.size.map { Swift.max(0, $0 - (request.sourceOffset ?? 0)) } : nil)
+    guard let bytes, bytes <= Int64(options.inlineLimit) else { return nil }
+    let pipe = fromFile ? destination : source
+    var facts = pipe.facts
+    var reopened: FileDescriptor? = nil
+    if !facts.isNonBlocking {
+      guard
+        let descriptor = try? pipe.descriptor.reopen(fromFile ? .writeOnly : .readOnly, options: [.nonBlocking])
+      else { return nil }
+      reopened = descriptor
+      facts.isNonBlocking = true
+    }
+    let end = TransferEndpoint(descriptor: reopened ?? pipe.descriptor, facts: facts, path: pipe.path)
+    let pair = fromFile ? EndpointPair(source: source, destination: end) : EndpointPair(source: end, destination: destination)
+    return (pair, reopened)
+  }
+
+  /// Runs a transfer between a regular file and a pipe on the calling task's thread
+  /// through the pipe's non-blocking end, up to the first call that would wait for the
+  /// pipe's peer (a full pipe, an empty one); a worker thread moves the rest through the
+  /// caller's descriptors, as a hop would have moved all of it. One report for both parts.
+  private static func runUntilBlocked<S: TransferStrategy>(
+    _ request: TransferRequest, attempt: (pair: EndpointPair, reopened: FileDescriptor?), endpoints: EndpointPair,
+    strategy: S, options: TransferOptions, plans: AutomaticPlanCache?
+  ) async throws(ZeroCopyError) -> TransferReport {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let first: TransferReport
+    do throws(ZeroCopyError) {
+      defer { try? attempt.reopened?.close() }
+      if Task.isCancelled {
+        throw ZeroCopyError(
+          .transfer, syscall: "cancellation", errno: .canceled,
+          paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
+          descriptors: [request.source, request.destination], bytesTransferred: 0,
+          message: "the transfer was cancelled before it started")
+      }
+      // Not the prepared pair's plan cache: its plans were made for the caller's ends.
+      first = try perform(
+        request, strategy: strategy, options: options, operation: .transfer, endpoints: attempt.pair,
+        stopsWhenBlocked: true)
+    } catch var error {
+      // Name the caller's descriptor, not the temporary one.
+      if let reopened = attempt.reopened {
+        error.descriptors = error.descriptors.map {
+          $0 == reopened ? (attempt.pair.source.descriptor == reopened ? request.source : request.destination) : $0
+        }
+      }
+      throw error
+    }
+    guard first.stoppedBeforeWaiting else { return first }
+    // The rest, on a worker: offsets advanced past what moved (a position-relative file
+    // end was advanced by `perform` already).
+    let moved = first.bytes
+    var rest = request
+    if let offset = request.sourceOffset { rest.sourceOffset = offset + moved }
+    if let offset = request.destinationOffset { rest.destinationOffset = offset + moved }
+    if let count = request.count { rest.count = count - moved }
+    let remaining = rest
+    let second: TransferReport
+    do throws(ZeroCopyError) {
+      second = try await offloaded(options) { options throws(ZeroCopyError) in
+        try perform(remaining, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
+      }
+    } catch var error {
+      error.bytesTransferred += moved
+      throw error
+    }
+    var report = second
+    report.bytes += moved
+    report.requestedBytes = request.count
+    report.syscalls += first.syscalls
+    // A refusal both parts met (the named strategy refused again) is listed once.
+    report.fallbacks = first.fallbacks + second.fallbacks.filter { !first.fallbacks.contains($0) }
+    report.notes = first.notes + second.notes
+    report.elapsed = clock.now - start
+    return report
   }
 
   /// Whether an async transfer runs on the calling task's thread: at most
@@ -256,13 +364,7 @@ public enum Transfer {
       request.count
       ?? endpoints.source.size.map { Swift.max(0, $0 - (request.sourceOffset ?? 0)) }
     guard let bytes, bytes <= Int64(options.largestInline) else { return false }
-    // Metatype comparisons (pointer compares), not six `is` casts (dynamic casts; their
-    // cost was not measured separately).
-    let type = S.self
-    guard
-      type == AutomaticStrategy.self || type == ReadWriteStrategy.self || type == SendfileStrategy.self
-        || type == SpliceStrategy.self || type == CopyFileRangeStrategy.self || type == MmapWriteStrategy.self
-    else { return false }
+    guard callsAreKnown(S.self) else { return false }
     switch endpoints.destination.kind {
     case .file:
       break
@@ -325,7 +427,7 @@ public enum Transfer {
   internal static func perform<S: TransferStrategy>(
     _ request: TransferRequest, strategy: S, options: TransferOptions,
     operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil,
-    plans: AutomaticPlanCache? = nil
+    plans: AutomaticPlanCache? = nil, stopsWhenBlocked: Bool = false
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
@@ -411,6 +513,7 @@ public enum Transfer {
     // waiting for the device (TransferMonitor.abandon) — unless the request uses file
     // positions, which are advanced at the end, on this thread.
     context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
+    context.stopsWhenBlocked = stopsWhenBlocked
 
     func advancePositions(_ bytes: Int64) {
       if sourceUsesPosition, let start = sourceOffset { try? request.source.setPosition(start + bytes) }
@@ -460,6 +563,17 @@ public enum Transfer {
       }
     } catch var error {
       advancePositions(context.bytesTransferred)
+      if stopsWhenBlocked && error.syscall == TransferContext.stoppedBeforeWaiting {
+        // An inline attempt stopped where a call would wait for the pipe's peer: what moved
+        // so far, for the caller to hand the rest to a worker thread.
+        var report = TransferReport(
+          strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name,
+          bytes: context.bytesTransferred, requestedBytes: request.count, sourceEndedEarly: false,
+          syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
+          sourceKind: source.kind, destinationKind: destination.kind)
+        report.stoppedBeforeWaiting = true
+        return report
+      }
       error.bytesTransferred = context.bytesTransferred
       let ran = context.strategyName ?? strategy.name
       error.strategy = ran

@@ -54,6 +54,12 @@ public struct TransferContext: Sendable {
   /// Whether ``abandonableWait(_:)`` may let a cancelled async caller return before the
   /// wait ends (not when the transfer advances file positions at its end).
   internal var mayAbandonWaits = false
+  /// Whether ``waitUntilReady()`` stops the transfer instead of waiting: an async transfer's
+  /// attempt on the caller's thread through a non-blocking pipe end, whose rest a worker
+  /// thread moves (``Transfer/runAsync``).
+  internal var stopsWhenBlocked = false
+  /// The `syscall` of the error ``waitUntilReady()`` throws when ``stopsWhenBlocked``.
+  internal static let stoppedBeforeWaiting = "stop before waiting"
 
   internal init(
     pair: EndpointPair, sourceOffset: Int64?, destinationOffset: Int64?, requestedBytes: Int64?,
@@ -294,6 +300,7 @@ public struct TransferContext: Sendable {
   ///
   /// The corresponding C function is `poll`.
   public func waitUntilReady() throws(ZeroCopyError) {
+    if stopsWhenBlocked { throw error(syscall: Self.stoppedBeforeWaiting, errno: .resourceTemporarilyUnavailable) }
     var target = PollSet()
     target.append(source.descriptor, events: .readable)
     if destination.isNonBlocking {
@@ -457,10 +464,12 @@ public struct TransferContext: Sendable {
 
   /// A fresh context that continues where this one is (reading ahead as this one does).
   internal func makeAttempt() -> TransferContext {
-    TransferContext(
+    var attempt = TransferContext(
       pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
       requestedBytes: remainingBytes, chunkSize: chunkSize, monitor: monitor, operation: operation,
       prefetches: prefetchesSource)
+    attempt.stopsWhenBlocked = stopsWhenBlocked
+    return attempt
   }
 
   /// Adds a finished (or failed-after-delivering) attempt's totals to this context.

@@ -169,6 +169,160 @@
         #expect(drained.value == expected)
       }
 
+      /// How many of this process's descriptors refer to the pipe `end` belongs to (other
+      /// tests open and close descriptors meanwhile, so only this pipe's are counted).
+      static func descriptorsOf(_ end: FileDescriptor) -> Int {
+        guard let target = descriptorTarget(end) else { return -1 }
+        return openDescriptorTargets().values.filter { $0 == target }.count
+      }
+
+      /// Reads exactly `count` bytes from `fd` (a blocking pipe end).
+      static func readExactly(_ fd: FileDescriptor, _ count: Int) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+          let n = result.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress! + got, count - got) }
+          if n <= 0 { break }
+          got += n
+        }
+        return Array(result[0..<got])
+      }
+
+      @Test(
+        "file → pipe with room: on the task's thread through a non-blocking reopened end, for every system-call strategy; the caller's end stays blocking and no descriptor is left",
+        arguments: ["automatic", "readWrite", "sendfile", "splice", "mmapWrite"])
+      func fileToPipeWithRoom(_ name: String) async throws {
+        let size = 8192
+        let (directory, source, _) = try Self.files(size)
+        defer {
+          try? source.close()
+          directory.remove()
+        }
+        let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+        defer { try? readEnd.close() }
+        let strategy = TransferStrategies.named(name)!
+        var report: TransferReport?
+        let calls = try await Self.recorded {
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(
+            offset: 0, count: Int64(size), strategy: strategy, options: TransferOptions(allowFallback: false))
+        }
+        #expect(report?.bytes == Int64(size))
+        #expect(calls.contains("reopen"), "\(calls)")
+        #expect(
+          calls.contains { ["read_write_all", "sendfile_all", "splice_all", "write_from_mapping"].contains($0) },
+          "the data moved on the task's thread: \(calls)")
+        #expect(fcntl(writeEnd.rawValue, F_GETFL) & O_NONBLOCK == 0, "the caller's end is unchanged")
+        #expect(Self.descriptorsOf(writeEnd) == 2, "the reopened end is closed: only the test's two ends remain")
+        try writeEnd.close()
+        TransferFixtures.expectSame(Self.readExactly(readEnd, size + 1), TransferFixtures.bytes(size), "the stream, then its end")
+      }
+
+      @Test(
+        "file → pipe that fills up: the part that fits moves on the task's thread, a worker waits for the reader and moves the rest; one report, exact bytes, in order",
+        arguments: ["automatic", "readWrite", "sendfile", "splice"])
+      func fileToPipeThatFills(_ name: String) async throws {
+        let size = 48 << 10
+        let (directory, source, _) = try Self.files(size)
+        defer {
+          try? source.close()
+          directory.remove()
+        }
+        let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+        defer { try? readEnd.close() }
+        let capacity = Int(fcntl(writeEnd.rawValue, 1032))  // F_GETPIPE_SZ (hidden by Glibc)
+        // Leave room for 16 KiB: the first 16 KiB fit, the rest must wait for the reader.
+        let queued = capacity - (16 << 10)
+        let filler = [UInt8](repeating: 0xA5, count: queued)
+        #expect(filler.withUnsafeBytes { write(writeEnd.rawValue, $0.baseAddress!, $0.count) } == queued)
+        let received = TransferFixtures.Box<[UInt8]>([])
+        let reader = TransferFixtures.Worker {
+          usleep(50_000)  // after the inline part stopped
+          received.value = Self.readExactly(readEnd, queued + size)
+        }
+        var report: TransferReport?
+        let calls = try await Self.recorded {
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(
+            offset: 0, count: Int64(size), strategy: TransferStrategies.named(name)!,
+            options: TransferOptions(allowFallback: false))
+        }
+        reader.join()
+        #expect(report?.bytes == Int64(size))
+        #expect(report?.requestedBytes == Int64(size))
+        #expect(report?.sourceEndedEarly == false)
+        #expect(calls.contains("reopen"), "\(calls)")
+        #expect(Self.descriptorsOf(writeEnd) == 2, "the reopened end is closed")
+        TransferFixtures.expectSame(received.value, filler + TransferFixtures.bytes(size), "the stream")
+      }
+
+      @Test(
+        "pipe → file: queued bytes move on the task's thread; an empty pipe hands the whole transfer to a worker, which waits for the writer"
+      )
+      func pipeToFile() async throws {
+        let size = 16 << 10
+        let directory = try TransferFixtures.Directory()
+        defer { directory.remove() }
+        let target = try TransferFixtures.openFile(directory.file("b"), O_RDWR | O_CREAT | O_TRUNC)
+        defer { try? target.close() }
+        let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+        defer {
+          try? readEnd.close()
+          try? writeEnd.close()
+        }
+        let data = TransferFixtures.bytes(size)
+        #expect(data.withUnsafeBytes { write(writeEnd.rawValue, $0.baseAddress!, $0.count) } == size)
+        var report: TransferReport?
+        var calls = try await Self.recorded {
+          report = try await PreparedTransfer(from: readEnd, to: target).run(count: Int64(size), at: 0, strategy: .splice)
+        }
+        #expect(report?.bytes == Int64(size))
+        #expect(calls.contains("reopen") && calls.contains("splice_all"), "\(calls)")
+        // Empty: the attempt stops at once, a worker waits for the writer.
+        let writer = TransferFixtures.Worker {
+          usleep(50_000)
+          _ = data.withUnsafeBytes { write(writeEnd.rawValue, $0.baseAddress!, $0.count) }
+        }
+        calls = try await Self.recorded {
+          report = try await PreparedTransfer(from: readEnd, to: target).run(
+            count: Int64(size), at: Int64(size), strategy: .readWrite)
+        }
+        writer.join()
+        #expect(report?.bytes == Int64(size))
+        #expect(calls.contains("reopen"), "\(calls)")
+        TransferFixtures.expectSame(try TransferFixtures.readFile(directory.file("b")), data + data, "destination")
+      }
+
+      @Test(
+        "a pipe that cannot be opened again (the reopen refused) or a transfer with a monitor: the whole transfer hops, as before"
+      )
+      func pipeAttemptRefused() async throws {
+        let size = 4096
+        let (directory, source, _) = try Self.files(size)
+        defer {
+          try? source.close()
+          directory.remove()
+        }
+        let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+        defer {
+          try? readEnd.close()
+          try? writeEnd.close()
+        }
+        let state = SyscallMocking(["reopen": [.permissionDenied]])
+        var report: TransferReport?
+        try await SyscallMocking.$current.withValue(state) {
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(offset: 0, count: Int64(size), strategy: .splice)
+        }
+        #expect(report?.bytes == Int64(size))
+        #expect(state.recordedCalls.contains("reopen") && !state.recordedCalls.contains("splice_all"), "\(state.recordedCalls)")
+        TransferFixtures.expectSame(Self.readExactly(readEnd, size), TransferFixtures.bytes(size), "stream")
+        let calls = try await Self.recorded {
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(
+            offset: 0, count: Int64(size), strategy: .splice, options: TransferOptions(monitor: TransferMonitor()))
+        }
+        #expect(report?.bytes == Int64(size))
+        #expect(!calls.contains("reopen") && !calls.contains("splice_all"), "\(calls)")
+        TransferFixtures.expectSame(Self.readExactly(readEnd, size), TransferFixtures.bytes(size), "stream")
+      }
+
       @Test("a task cancelled before a small transfer gets ECANCELED with 0 bytes, the destination untouched")
       func cancelledBeforeStart() async throws {
         let (directory, source, target) = try Self.files(4096)

@@ -1,0 +1,123 @@
+// The inline attempt of an async transfer between a file and a pipe (Transfer.runAsync):
+// the pipe's end opened again non-blocking, and a strategy run that stops — instead of
+// waiting — at the first call the pipe's peer would make wait, with the exact bytes moved.
+
+import Glibc
+import Synchronization
+import SystemPackage
+import Testing
+
+@testable import ZeroCopy
+
+extension TransferTests {
+  @Suite("An inline attempt stops before waiting for a pipe's peer")
+  struct StopBeforeWaiting {
+    @Test("the attempt's pipe end is a new non-blocking description; an end that is non-blocking already is used as it is")
+    func attemptEndpoints() throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(4096))
+      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      defer {
+        try? readEnd.close()
+        try? writeEnd.close()
+      }
+      let request = TransferRequest(from: source, offset: 0, count: 4096, to: writeEnd)
+      let endpoints = try Transfer.inspect(request, operation: .transfer)
+      let attempt = try #require(
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()))
+      let reopened = try #require(attempt.reopened)
+      defer { try? reopened.close() }
+      #expect(reopened != writeEnd)
+      #expect(attempt.pair.destination.descriptor == reopened)
+      #expect(attempt.pair.destination.isNonBlocking)
+      #expect(fcntl(reopened.rawValue, F_GETFL) & O_NONBLOCK != 0)
+      #expect(fcntl(writeEnd.rawValue, F_GETFL) & O_NONBLOCK == 0)
+      #expect(descriptorTarget(reopened) == descriptorTarget(writeEnd), "the same pipe")
+      // Too large, unknown strategies, a monitor: no attempt.
+      var large = request
+      large.count = 65 << 10
+      #expect(
+        Transfer.nonBlockingAttempt(large, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()) == nil)
+      #expect(
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: IOURingStrategy(), options: TransferOptions()) == nil
+      )
+      #expect(
+        Transfer.nonBlockingAttempt(
+          request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions(monitor: TransferMonitor())) == nil)
+      // Non-blocking already: no second descriptor.
+      _ = fcntl(writeEnd.rawValue, F_SETFL, fcntl(writeEnd.rawValue, F_GETFL) | O_NONBLOCK)
+      let again = try Transfer.inspect(request, operation: .transfer)
+      let direct = try #require(
+        Transfer.nonBlockingAttempt(request, endpoints: again, strategy: SpliceStrategy(), options: TransferOptions()))
+      #expect(direct.reopened == nil)
+      #expect(direct.pair.destination.descriptor == writeEnd)
+    }
+
+    @Test(
+      "with room for 16 KiB of 48, each strategy moves exactly 16 KiB and stops (no wait); the pipe holds them in order",
+      arguments: ["readWrite", "sendfile", "splice", "mmapWrite", "automatic"])
+    func stopsAtAFullPipe(_ name: String) throws {
+      let size = 48 << 10
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(size))
+      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      defer {
+        try? readEnd.close()
+        try? writeEnd.close()
+      }
+      let capacity = Int(fcntl(writeEnd.rawValue, 1032))  // F_GETPIPE_SZ (hidden by Glibc)
+      let queued = capacity - (16 << 10)
+      let filler = [UInt8](repeating: 0xA5, count: queued)
+      #expect(filler.withUnsafeBytes { write(writeEnd.rawValue, $0.baseAddress!, $0.count) } == queued)
+      let request = TransferRequest(from: source, offset: 0, count: Int64(size), to: writeEnd)
+      let endpoints = try Transfer.inspect(request, operation: .transfer)
+      let strategy = TransferStrategies.named(name)!
+      let attempt = try #require(
+        Transfer.nonBlockingAttempt(
+          request, endpoints: endpoints, strategy: AutomaticStrategy(), options: TransferOptions()))
+      defer { try? attempt.reopened?.close() }
+      // A watchdog, so that an attempt that waits (the defect this test catches) fails the
+      // test instead of hanging it: after 10 s it drains the pipe until the transfer ends.
+      let done = TransferFixtures.Box<Bool>(false)
+      let lock = Mutex(())
+      let watchdog = TransferFixtures.Worker {
+        for _ in 0..<1000 where !lock.withLock({ _ in done.value }) { usleep(10_000) }
+        var sink = [UInt8](repeating: 0, count: 65536)
+        while !lock.withLock({ _ in done.value }) {
+          var queuedNow: CInt = 0
+          _ = ioctl(readEnd.rawValue, UInt(FIONREAD), &queuedNow)
+          if queuedNow > 0 {
+            _ = sink.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress!, Int(queuedNow)) }
+          } else {
+            usleep(1000)
+          }
+        }
+      }
+      let report = try Transfer.perform(
+        request, strategy: strategy, options: TransferOptions(allowFallback: false), operation: .transfer,
+        endpoints: attempt.pair, stopsWhenBlocked: true)
+      lock.withLock { _ in done.value = true }
+      watchdog.join()
+      #expect(report.stoppedBeforeWaiting)
+      #expect(report.bytes == 16 << 10, "\(report)")
+      // Exactly what the pipe holds (a blocking read of more would wait forever).
+      var held: CInt = 0
+      #expect(ioctl(readEnd.rawValue, UInt(FIONREAD), &held) == 0)
+      #expect(Int(held) == queued + (16 << 10))
+      var drained = [UInt8](repeating: 0, count: Int(held))
+      var got = 0
+      while got < Int(held) {
+        let n = drained.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress! + got, Int(held) - got) }
+        if n <= 0 { break }
+        got += n
+      }
+      TransferFixtures.expectSame(Array(drained[0..<got]), filler + Array(TransferFixtures.bytes(size)[0..<(16 << 10)]), "pipe")
+    }
+  }
+}
