@@ -47,18 +47,13 @@ struct TreeCopyRingTests {
     // (its file table does not matter to it) and gives it back.
     let dir = try TransferFixtures.Directory()
     defer { dir.remove() }
-    let content = TransferFixtures.bytes(3000)
-    try TransferFixtures.writeFile(dir.file("source"), content)
-    let source = try TransferFixtures.openFile(dir.file("source"), O_RDONLY)
+    let (source, content) = try RingPoolTests.source(dir, 3000)
     defer { try? source.close() }
-    let destination = try TransferFixtures.openFile(dir.file("out"), O_RDWR | O_CREAT | O_TRUNC)
-    defer { try? destination.close() }
     var splice = IOURingSpliceStrategy()
     splice.ringPool = pool
-    let report = try Transfer.runBlocking(
-      TransferRequest(from: source, offset: 0, to: destination), strategy: splice, options: TransferOptions(allowFallback: false))
-    #expect(report.bytes == 3000)
-    TransferFixtures.expectSame(try TransferFixtures.readFile(dir.file("out")), content, "splice on the tree's ring")
+    let (spliced, bytes) = try RingPoolTests.copy(source, dir, "out", strategy: splice)
+    #expect(try spliced.get().strategy == "ioUringSplice")
+    TransferFixtures.expectSame(bytes, content, "splice on the tree's ring")
 
     let second = try Self.copy(scratch.sub("src"), scratch.sub("dst2"), pool: pool)
     #expect(second.engine == .ioUring && second.fallbackReason == nil, "\(second)")
@@ -122,28 +117,20 @@ struct TreeCopyRingTests {
     let parent = try Self.copy(scratch.sub("src"), scratch.sub("parent1"), pool: pool)
     #expect(parent.engine == .ioUring && TreeFixtures.snapshot(scratch.sub("parent1")) == source)
     #expect(pool.idleCount == 1)
-    let pid = Glibc.fork()
-    if pid == 0 {
-      // Only this thread exists in the child: everything synchronous, then _exit.
-      var ok = true
+    let status = Support.inForkedChild { () -> String? in
+      var failures: [String] = []
       for round in 0..<2 {
         let name = "child\(round)"
         let report = try? Self.copy(scratch.sub("src"), scratch.sub(name), pool: pool)
         if report?.engine != .ioUring || report?.fallbackReason != nil || TreeFixtures.snapshot(scratch.sub(name)) != source {
-          ok = false
+          failures.append("copy \(round): \(String(describing: report))")
         }
       }
-      let stats = pool.statistics
       // The parent's ring was dropped unused; the child made one and reused it.
-      if stats.abandoned != 1 || stats.created != 2 || stats.reused != 1 { ok = false }
-      if !ok {
-        _ = "child: \(stats)\n".withCString { write(2, $0, strlen($0)) }
-      }
-      _exit(ok ? 0 : 1)
+      let stats = pool.statistics
+      if stats.abandoned != 1 || stats.created != 2 || stats.reused != 1 { failures.append("\(stats)") }
+      return failures.isEmpty ? nil : failures.joined(separator: "; ")
     }
-    #expect(pid > 0)
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     #expect(status == 0, "the child failed (wait status \(status))")
     // The parent's ring and its file slots still work.
     let again = try Self.copy(scratch.sub("src"), scratch.sub("parent2"), pool: pool)
