@@ -150,13 +150,11 @@ internal final class TransferRing {
     memory?.leak()
   }
 
-  /// Gives the ring a sparse table of `count` registered files (replacing a smaller one),
-  /// for requests that open into a slot (`OPENAT` with a file index) and use it.
+  /// Gives the ring a sparse table of `count` registered files, for requests that open
+  /// into a slot (`OPENAT` with a file index) and use it. (A ring with a smaller table is
+  /// never leased to a lessee that asks for more: the table is registered once.)
   func registerFileSlots(_ count: Int) throws(Errno) {
-    if fileSlots > 0 {
-      try ring.unregisterFiles()
-      fileSlots = 0
-    }
+    precondition(fileSlots == 0, "TransferRing.registerFileSlots: the ring has a file table")
     _ = try ring.registerFileSlots(count: count)
     fileSlots = count
   }
