@@ -197,27 +197,30 @@ public final class AsyncFile: Sendable {
     if let failure = misalignment(UnsafeRawPointer(bytes.baseAddress), offset, bytes.count, .read, spec) {
       return IOResult(result: .failure(failure), buffer: buffer)
     }
-    // One read in 64 yields first (ManagedDescriptor.yieldsBeforeInline): a task that keeps
-    // finding its data cached still lets the others on its thread run.
-    if readsCacheInline && owner.yieldsBeforeInline() { await Task.yield() }
-    if let offset, let cached = readCachedInline(bytes, at: offset) {
-      guard cached < bytes.count && cached > 0 else { return IOResult(result: .success(cached), buffer: buffer) }
-      // Only the start was cached (or the file ends): the rest through the engine, so
-      // that a short count still means the end of the file, as pread's does.
-      let rest = r.lowerBound + cached..<r.upperBound
-      let more = await read(into: buffer, range: rest, offset: offset + Int64(cached), inline: false)
-      // A failed rest fails the read: an abandoned one (cancelled while the device is still
-      // reading into it) comes back with a new buffer, without the cached bytes.
-      let result = more.result.map { cached + $0 }
-      return IOResult(result: result, buffer: more.take())
+    if let offset, readsCacheInline {
+      // One read in 64 yields first (ManagedDescriptor.yieldsBeforeInline): a task that
+      // keeps finding its data cached still lets the others on its thread run. (Reads at
+      // the position never run inline, so they never need the turn.)
+      if owner.yieldsBeforeInline() { await Task.yield() }
+      if let cached = readCachedInline(bytes, at: offset) {
+        guard cached < bytes.count && cached > 0 else { return IOResult(result: .success(cached), buffer: buffer) }
+        // Only the start was cached (or the file ends): the rest through the engine, so
+        // that a short count still means the end of the file, as pread's does.
+        let rest = r.lowerBound + cached..<r.upperBound
+        let more = await engineRead(into: buffer, range: rest, offset: offset + Int64(cached))
+        // A failed rest fails the read: an abandoned one (cancelled while the device is
+        // still reading into it) comes back with a new buffer, without the cached bytes.
+        let result = more.result.map { cached + $0 }
+        return IOResult(result: result, buffer: more.take())
+      }
     }
-    return await read(into: buffer, range: r, offset: offset, inline: false)
+    return await engineRead(into: buffer, range: r, offset: offset)
   }
 
   /// The engine's read of `buffer[range]`, after the checks of ``read(into:range:offset:)``.
   @inline(__always)
-  nonisolated(nonsending) private func read(
-    into buffer: consuming AlignedBuffer, range r: Range<Int>, offset: Int64?, inline: Bool
+  nonisolated(nonsending) private func engineRead(
+    into buffer: consuming AlignedBuffer, range r: Range<Int>, offset: Int64?
   ) async -> IOResult<AlignedBuffer> {
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.unsafeBaseAddress + r.lowerBound, count: r.count)
     // The operation owns the buffer: a cancelled read of a slow device may be left to the
@@ -228,12 +231,13 @@ public final class AsyncFile: Sendable {
 
   /// A positioned read served from the page cache on the calling thread
   /// (``IOEngine/Configuration/completesReadyReadsInline``): the bytes read (0 at the end
-  /// of the file), or nil when the engine must do it — not a buffered regular file, the
-  /// task is cancelled, the file is closing, the first byte is not cached, or any error
-  /// (the engine's read then reports it, with the engine's system call name).
+  /// of the file), or nil when the engine must do it — the task is cancelled, the file is
+  /// closing, the first byte is not cached, or any error (the engine's read then reports
+  /// it, with the engine's system call name). The caller checked that the file is a
+  /// buffered regular file (`readsCacheInline`).
   @inline(__always)
   private func readCachedInline(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Int? {
-    guard readsCacheInline, !Task.isCancelled, engine.acceptsInlineWork, owner.begin() else {
+    guard !Task.isCancelled, engine.acceptsInlineWork, owner.begin() else {
       return nil
     }
     // begin() keeps close() from closing the descriptor under the call.
