@@ -76,6 +76,22 @@ enum Support {
   static func isFilled(_ buffer: borrowing AlignedBuffer, with byte: UInt8) -> Bool {
     buffer.withUnsafeBytes { $0.allSatisfy { $0 == byte } }
   }
+
+  /// Forks; the child runs `body` (synchronously: only this thread exists there), writes
+  /// the failure it returns (nil: none) to standard error and `_exit`s with 0 or 1. Returns
+  /// the child's wait status (0: it passed).
+  static func inForkedChild(_ body: () -> String?) -> Int32 {
+    let pid = Glibc.fork()
+    if pid == 0 {
+      let failure = body()
+      if let failure { _ = "child: \(failure)\n".withCString { write(2, $0, strlen($0)) } }
+      _exit(failure == nil ? 0 : 1)
+    }
+    #expect(pid > 0)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
+  }
 }
 
 /// A temporary directory, removed (with the files in it) when the value goes away.

@@ -107,6 +107,11 @@ internal final class TransferRing {
   let submissionCapacity: Int
   /// What the ring pins against `RLIMIT_MEMLOCK`: its queues and its registered memory.
   let lockedBytes: Int
+  /// The size of its sparse table of registered files (0: none). Set up by the lease that
+  /// first asks for slots (``RingPool/lease(entries:bytes:slotSize:alignment:fileSlots:unregisteredIfRefused:syscalls:)``)
+  /// and kept with the ring: a lessee that fills slots (`OPENAT` into a slot) empties them
+  /// (`CLOSE`) before its lease ends clean.
+  private(set) var fileSlots = 0
   /// The process (`ForkGeneration`) that created it: a forked child never uses (nor unregisters) it.
   let ownerGeneration: UInt64
   /// When its last lease ended.
@@ -145,6 +150,15 @@ internal final class TransferRing {
     memory?.leak()
   }
 
+  /// Gives the ring a sparse table of `count` registered files, for requests that open
+  /// into a slot (`OPENAT` with a file index) and use it. (A ring with a smaller table is
+  /// never leased to a lessee that asks for more: the table is registered once.)
+  func registerFileSlots(_ count: Int) throws(Errno) {
+    precondition(fileSlots == 0, "TransferRing.registerFileSlots: the ring has a file table")
+    _ = try ring.registerFileSlots(count: count)
+    fileSlots = count
+  }
+
   /// Removes the buffer table (see ``RingPool`` on why before the close) and lets the ring
   /// close when the last reference goes. Not in a forked child: the table is the parent's.
   func prepareToClose() {
@@ -164,7 +178,7 @@ internal final class TransferRing {
   /// Prepares `chain` (one submission), or marks the ring broken and throws.
   func prepare(_ chain: consuming IOURing.LinkedChain, _ context: inout TransferContext) throws(ZeroCopyError) {
     do {
-      try ring.prepare(chain)
+      try prepare(chain)
     } catch {
       throw preparingFailed(error, context)
     }
@@ -175,14 +189,45 @@ internal final class TransferRing {
     do {
       try ring.prepare(request)
     } catch {
+      markBroken()
       throw preparingFailed(error, context)
     }
   }
 
-  /// Part of a round may be prepared (and hold the memory): the ring is broken.
+  /// Prepares `chain`, or marks the ring broken and rethrows: part of it may be prepared
+  /// (and hold memory), or a full queue's submission failed with requests in flight.
+  func prepare(_ chain: consuming IOURing.LinkedChain) throws(Errno) {
+    do {
+      try ring.prepare(chain)
+    } catch {
+      markBroken()
+      throw error
+    }
+  }
+
+  /// The error of a round that could not be prepared (the ring is broken).
   private func preparingFailed(_ error: Errno, _ context: TransferContext) -> ZeroCopyError {
-    markBroken()
-    return context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+    context.error(syscall: ringFailureSyscall, errno: error, message: "preparing the round failed")
+  }
+
+  /// Submits everything prepared and waits for at least `count` completions (none: does not
+  /// wait), for a lessee that reads the completions itself rather than batch by batch (the
+  /// tree copy, whose files complete independently): it tags each chain with its own batch
+  /// (``begin()``, ``userData(_:)``) and takes a completion whose generation is not the
+  /// one its chain was given for a stray, breaking the ring. A failure here marks the ring
+  /// broken (requests may be in flight) and is rethrown. Honours the ``RingPool/Faults``
+  /// hook as ``submitAndCollect(requests:_:zeroCopySends:_:)`` does.
+  func submit(waitingFor count: Int) throws(Errno) {
+    do throws(Errno) {
+      _ = try ring.submit(waitingFor: count)
+      if let injected = failNextSubmit {
+        failNextSubmit = nil
+        throw injected  // the test hook: the requests are in flight, as after a real failure
+      }
+    } catch {
+      markBroken()
+      throw error
+    }
   }
 
   /// Submits everything prepared (user data made by ``userData(_:)`` after ``begin()``)

@@ -1,5 +1,5 @@
-// The pool of idle transfer rings: a ring and its registered buffers outlive the transfer
-// that set them up, so the next transfer whose configuration fits skips io_uring_setup,
+// The pool of idle rings of the io_uring transfer strategies and the tree copy: a ring and
+// its registered buffers (and files) outlive the transfer that set them up, so the next transfer whose configuration fits skips io_uring_setup,
 // the two mmaps, io_uring_register and, at the end, io_uring_register (unregister), the
 // two munmaps and close. Docs/RingDriver.md states the policy.
 
@@ -178,11 +178,35 @@ internal final class RingPool: @unchecked Sendable {
     let outcome: StrategyOutcome
   }
 
-  /// A ring that fits, idle or new.
+  /// A ring that fits, idle or new (see the context-free ``lease(entries:bytes:slotSize:alignment:fileSlots:unregisteredIfRefused:syscalls:)``),
+  /// its system calls counted in `context`.
   func lease(
     _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int,
     unregisteredIfRefused: Bool = false
   ) throws(ZeroCopyError) -> Result<TransferRing, Refusal> {
+    var syscalls = 0
+    defer { context.recordSyscalls(syscalls) }
+    do {
+      return try lease(
+        entries: entries, bytes: bytes, slotSize: slotSize, alignment: alignment,
+        unregisteredIfRefused: unregisteredIfRefused, syscalls: &syscalls)
+    } catch {
+      throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
+    }
+  }
+
+  /// A ring that fits, idle or new, for a lessee without a ``TransferContext`` (the tree
+  /// copy): at least `entries` submission queue entries, `bytes` of registered memory cut
+  /// into slots of `slotSize` (see ``withRing(_:entries:slotSize:slots:alignment:_:)``) and
+  /// a sparse table of at least `fileSlots` registered files (`io_uring_register_files_sparse`;
+  /// an idle ring without a table gets one, which stays with the ring). The lessee ends
+  /// the lease with ``end(_:)``, exactly once. `syscalls` counts the calls made.
+  ///
+  /// - Throws: `Errno` only when the ring's memory cannot be allocated (`posix_memalign`).
+  func lease(
+    entries: Int, bytes: Int = 0, slotSize: Int = 0, alignment: Int = AlignedBuffer.pageSize, fileSlots: Int = 0,
+    unregisteredIfRefused: Bool = false, syscalls: inout Int
+  ) throws(Errno) -> Result<TransferRing, Refusal> {
     let generation = ForkGeneration.current
     let now = ContinuousClock.now
     var closing: [TransferRing] = []
@@ -203,6 +227,7 @@ internal final class RingPool: @unchecked Sendable {
       for (index, ring) in idle.enumerated()
       where ring.submissionCapacity >= entries && (ring.registered?.bytes.count ?? 0) >= bytes
         && (bytes == 0 || Int(bitPattern: ring.registered?.bytes.baseAddress) % alignment == 0)
+        && (ring.fileSlots == 0 || ring.fileSlots >= fileSlots)
       {
         if let b = best, idle[b].lockedBytes <= ring.lockedBytes { continue }
         best = index
@@ -215,30 +240,48 @@ internal final class RingPool: @unchecked Sendable {
     }
     for ring in closing { ring.prepareToClose() }
     closing.removeAll()
+    let ring: TransferRing
     if let found {
-      found.failNextSubmit = hooks.failFirstSubmit
-      return .success(found)
-    }
-    let made = try makeRing(
-      &context, entries: entries, bytes: bytes, slotSize: slotSize, alignment: alignment,
-      unregisteredIfRefused: unregisteredIfRefused, hooks: hooks)
-    if case .success(let ring) = made {
-      ring.failNextSubmit = hooks.failFirstSubmit
+      ring = found
+    } else {
+      switch try makeRing(
+        entries: entries, bytes: bytes, slotSize: slotSize, alignment: alignment,
+        unregisteredIfRefused: unregisteredIfRefused, hooks: hooks, syscalls: &syscalls)
+      {
+      case .failure(let refusal): return .failure(refusal)
+      case .success(let made): ring = made
+      }
       lock.withLock { stats.created += 1 }
     }
-    return made
+    if fileSlots > ring.fileSlots {
+      do throws(Errno) {
+        syscalls += 1
+        try ring.registerFileSlots(fileSlots)
+      } catch {
+        // RLIMIT_NOFILE below the count (EMFILE), or a kernel before 5.19 (EINVAL). The
+        // ring itself is fine.
+        end(ring)
+        return .failure(
+          Refusal(
+            outcome: .unsupported(
+              reason: "io_uring_register_files_sparse(\(fileSlots)) failed: \(error)", errno: error,
+              syscall: "io_uring_register")))
+      }
+    }
+    ring.failNextSubmit = hooks.failFirstSubmit
+    return .success(ring)
   }
 
   private func makeRing(
-    _ context: inout TransferContext, entries: Int, bytes: Int, slotSize: Int, alignment: Int,
-    unregisteredIfRefused: Bool, hooks: Faults
-  ) throws(ZeroCopyError) -> Result<TransferRing, Refusal> {
+    entries: Int, bytes: Int, slotSize: Int, alignment: Int, unregisteredIfRefused: Bool, hooks: Faults,
+    syscalls: inout Int
+  ) throws(Errno) -> Result<TransferRing, Refusal> {
     var drained = false
     var ring: IOURing
     while true {
       do {
         ring = try IOURing(entries: UInt32(entries))
-        context.recordSyscalls(1)
+        syscalls += 1
         break
       } catch {
         // ENOMEM: ring memory counts against RLIMIT_MEMLOCK on 6.x; idle rings may hold it.
@@ -257,18 +300,14 @@ internal final class RingPool: @unchecked Sendable {
     var count = bytes
     while true {
       let memory: RingMemory
-      do {
-        memory = try RingMemory(count: count, alignment: alignment)
-      } catch {
-        throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
-      }
+      memory = try RingMemory(count: count, alignment: alignment)
       do throws(Errno) {
         if let limit = hooks.registrationLimit, count > limit { throw Errno.noMemory }
         let registered = try ring.unsafeRegisterBuffers([memory.bytes])[0]
-        context.recordSyscalls(1)
+        syscalls += 1
         return .success(TransferRing(ring: ring, memory: memory, registered: registered, ownerGeneration: ForkGeneration.current))
       } catch {
-        context.recordSyscalls(1)
+        syscalls += 1
         // ENOMEM: the pinned pages exceed RLIMIT_MEMLOCK (8 MiB by default for users
         // without CAP_IPC_LOCK, and the ring itself counts against it on 6.x). Close the
         // idle rings once, then halve the buffers until they fit; only a single slot that
@@ -280,12 +319,8 @@ internal final class RingPool: @unchecked Sendable {
         if error == .noMemory && unregisteredIfRefused && count / 2 < slotSize {
           // Plain READ/WRITE pin each request's pages only while it runs, which the
           // limit does not count: go on with the whole memory, unregistered.
-          do {
-            let whole = try RingMemory(count: bytes, alignment: alignment)
-            return .success(TransferRing(ring: ring, memory: whole, registered: nil, ownerGeneration: ForkGeneration.current))
-          } catch {
-            throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the ring's buffers")
-          }
+          let whole = try RingMemory(count: bytes, alignment: alignment)
+          return .success(TransferRing(ring: ring, memory: whole, registered: nil, ownerGeneration: ForkGeneration.current))
         }
         guard error == .noMemory, count / 2 >= slotSize, slotSize > 0 else {
           return .failure(
@@ -388,8 +423,8 @@ private func lockedMemoryLimit() -> Int? {
 }
 
 extension Transfer {
-  /// Closes the idle io_uring rings the io_uring strategies keep for reuse (with their
-  /// registered buffers), giving their pinned memory back to `RLIMIT_MEMLOCK` and closing
+  /// Closes the idle io_uring rings the io_uring strategies and ``TreeCopy``'s io_uring
+  /// engine keep for reuse (with their registered buffers and files), giving their pinned memory back to `RLIMIT_MEMLOCK` and closing
   /// their descriptors. Rings in use are not affected. Idle rings also close by
   /// themselves after 5 seconds unused (Docs/RingDriver.md).
   ///

@@ -1,5 +1,7 @@
-// The io_uring tree-copy engine: one ring, driven by the walker's own thread, with up to
-// `lanes` files in flight. Each file is one linked chain on registered (direct)
+// The io_uring tree-copy engine: one ring leased from the ring driver's pool
+// (Transfer/RingPool.swift, Docs/RingDriver.md) for the whole tree, with a sparse table of
+// 2 × `lanes` registered files, driven by the walker's own thread, with up to `lanes`
+// files in flight. Each file is one linked chain on registered (direct)
 // descriptors — no process descriptor is ever created for a file, so none can leak:
 //
 //   OPENAT(src → slot 2i) → OPENAT(dst → slot 2i+1) → READ → WRITE → FTRUNCATE → [FSYNC]
@@ -21,6 +23,14 @@
 // reports the real cause (ENOSPC). Files with holes (or --sparse=always) go to the blocking
 // copier from the start. A failed file is undone (removed if new, cut if it existed); on
 // cancellation a file whose last chain is in flight finishes, any other is undone.
+//
+// Every chain is a batch of the driver's (`TransferRing.begin()`): its requests carry the
+// chain's generation, so a completion that is not the lane's current chain's (a late one
+// of a failed chain, or of an earlier lease of the ring) is never taken for it — the ring
+// is then broken, as when io_uring_enter fails: it is closed, never pooled again, the lane
+// buffers the kernel may still use are leaked, and every file in flight and after is
+// copied with blocking calls (the report's fallbackReason says so). A ring that finishes
+// clean (every chain completed, every slot closed) goes back to the pool.
 
 import Glibc
 import LinuxIO
@@ -55,6 +65,8 @@ final class IOURingTreeCopier: FileSink {
     /// The current chain's operations: a name for errors, and the exact result expected.
     var ops: [(name: String, expected: Int32?)] = []
     var pending = 0
+    /// The driver's batch generation of the current chain (its requests' user data).
+    var generation: UInt64 = 0
     var failure: (index: Int, name: String, errno: Errno, message: String?)?
     /// What happens once both slots are closed after a failure or a cancellation.
     var afterClose = AfterClose.release
@@ -84,7 +96,10 @@ final class IOURingTreeCopier: FileSink {
     var destinationSlot: IOURing.RegisteredFile { IOURing.RegisteredFile(index: UInt32(2 * index + 1)) }
   }
 
-  private var ring: IOURing
+  /// The leased ring (with `2 × lanes` file slots), until ``finish()`` ends the lease.
+  private let ring: TransferRing
+  private let pool: RingPool
+  private var leaseEnded = false
   private let lanes: [Lane]
   private var free: [Int]
   private var active = 0
@@ -94,9 +109,14 @@ final class IOURingTreeCopier: FileSink {
   private let fallback: BlockingFileCopier
   /// The ring failed as a whole (io_uring_enter error): remaining files go through `fallback`.
   private var broken: Errno?
+  /// Why the ring stopped being used part-way (for the report's `fallbackReason`).
+  private(set) var ringFailure: String?
 
-  private init(ring: consuming IOURing, lanes: Int, options: TreeCopy.Options, state: TreeCopyState, ftruncate: Bool) {
+  private init(
+    ring: TransferRing, pool: RingPool, lanes: Int, options: TreeCopy.Options, state: TreeCopyState, ftruncate: Bool
+  ) {
     self.ring = ring
+    self.pool = pool
     self.lanes = (0..<lanes).map { Lane(index: $0) }
     free = Array((0..<lanes).reversed())
     self.options = options
@@ -112,20 +132,35 @@ final class IOURingTreeCopier: FileSink {
     for op in [IOURing.Opcode.openat, .read, .write, .close, .fsync] where !probe.supports(op) {
       return .failure(Refusal("this kernel does not support \(op)"))
     }
-    let entries = UInt32(min(4096, max(64, lanes * 8)))
-    var ring: IOURing
+    let pool = options.ringPool
+    var syscalls = 0
+    let leased: Result<TransferRing, RingPool.Refusal>
     do {
-      ring = try IOURing(entries: entries)
+      leased = try pool.lease(entries: min(4096, max(64, lanes * 8)), fileSlots: 2 * lanes, syscalls: &syscalls)
     } catch {
-      return .failure(Refusal("io_uring_queue_init: \(error)"))
+      return .failure(Refusal("\(error)"))  // (no memory is asked for: cannot happen)
     }
-    do {
-      _ = try ring.registerFileSlots(count: 2 * lanes)
-    } catch {
-      return .failure(Refusal("io_uring_register_files_sparse: \(error)"))
+    let ring: TransferRing
+    switch leased {
+    case .success(let r): ring = r
+    case .failure(let refusal):
+      guard case .unsupported(let reason, _, _) = refusal.outcome else { return .failure(Refusal("\(refusal.outcome)")) }
+      return .failure(Refusal(reason))
     }
     let truncate = options.overwrite == .overwriteThenTruncate && probe.supports(.ftruncate)
-    return .success(IOURingTreeCopier(ring: ring, lanes: lanes, options: options, state: state, ftruncate: truncate))
+    return .success(
+      IOURingTreeCopier(ring: ring, pool: pool, lanes: lanes, options: options, state: state, ftruncate: truncate))
+  }
+
+  deinit {
+    // finish() ends the lease; a copier dropped without it may have chains in flight.
+    if !leaseEnded {
+      if active > 0 {
+        ring.markBroken()
+        for lane in lanes where lane.pending > 0 { lane.kernelMayHoldBuffer = true }
+      }
+      pool.end(ring)
+    }
   }
 
   /// Why a file goes through the ring: its data passes through a lane's buffer.
@@ -134,7 +169,7 @@ final class IOURingTreeCopier: FileSink {
   func copy(_ job: FileJob) {
     if state.stopped { return job.abandon() }
     // Holes are copied by data segments, and zero runs found in user space: blocking calls.
-    if broken != nil || options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
+    if broken != nil || leaseEnded || options.sparse == .always || (options.sparse == .auto && job.looksSparse) {
       return fallback.run(job, state)
     }
     // A clone is one ioctl, which the ring has no opcode for: the blocking copier tries it
@@ -182,18 +217,32 @@ final class IOURingTreeCopier: FileSink {
     lane.cleaning = false
     lane.afterClose = .release
     step(lane)
-    if ring.pendingSubmissions >= 64 { submit(wait: false) }
+    if broken == nil && ring.ring.pendingSubmissions >= 64 { submit(wait: false) }
   }
 
+  /// Waits for every file in flight, then ends the lease: a clean ring goes back to the
+  /// pool, a broken one is closed.
   func finish() {
     while active > 0 && broken == nil { pump() }
+    if !leaseEnded {
+      leaseEnded = true
+      pool.end(ring)
+    }
   }
 
-  private func userData(_ lane: Lane, _ op: Int) -> UInt64 { UInt64(lane.index) << 16 | UInt64(op) }
+  /// Starts `lane`'s next chain: a batch of its own.
+  private func begin(_ lane: Lane) {
+    ring.begin()
+    lane.generation = ring.batches.generation
+  }
+
+  /// The user data of `lane`'s request `op` in its current chain (lane and op in the tag).
+  private func userData(_ lane: Lane, _ op: Int) -> UInt64 { ring.userData(UInt32(lane.index) << 16 | UInt32(op)) }
 
   /// Prepares the next chain of `lane`'s file.
   private func step(_ lane: Lane) {
     guard let job = lane.job else { return }
+    begin(lane)
     var chain = IOURing.LinkedChain()
     lane.ops.removeAll(keepingCapacity: true)
     func add(_ request: consuming IOURing.Request, _ name: String, _ expected: Int32? = nil) {
@@ -237,23 +286,34 @@ final class IOURingTreeCopier: FileSink {
     do {
       try ring.prepare(chain)
     } catch {
-      broken = error
+      ringFailed(error, "preparing a chain failed (\(error))")
     }
   }
 
   private func submit(wait: Bool) {
     do {
-      _ = wait ? try ring.submit(waitingFor: 1) : try ring.submit()
+      try ring.submit(waitingFor: wait ? 1 : 0)
     } catch {
-      broken = error
+      ringFailed(error, "io_uring_enter failed (\(error))")
     }
   }
 
   /// Submits what is prepared, waits for at least one completion, and handles all that are ready.
   private func pump() {
     submit(wait: true)
-    if let broken { return abandon(broken) }
-    for completion in ring.readyCompletionList() { handle(completion) }
+    guard broken == nil else { return }
+    for completion in ring.ring.readyCompletionList() where broken == nil { handle(completion) }
+  }
+
+  /// The ring can no longer be trusted (it failed, or a completion matched no chain in
+  /// flight): it is marked broken — closed at the end of the lease, never pooled — and
+  /// every file in flight, and every file after, is copied with blocking calls.
+  private func ringFailed(_ errno: Errno, _ cause: String) {
+    guard broken == nil else { return }
+    broken = errno
+    ring.markBroken()
+    ringFailure = "io_uring: \(cause); the files in flight (\(active)) and those after them were copied with blocking calls"
+    abandon(errno)
   }
 
   /// The ring itself failed: every file in flight is redone with blocking calls.
@@ -279,8 +339,17 @@ final class IOURingTreeCopier: FileSink {
   }
 
   private func handle(_ completion: IOURing.Completion) {
-    let lane = lanes[Int(completion.userData >> 16)]
-    let op = Int(completion.userData & 0xFFFF)
+    let tag = UInt32(truncatingIfNeeded: completion.userData)
+    let index = Int(tag >> 16)
+    let op = Int(tag & 0xFFFF)
+    guard index < lanes.count, lanes[index].pending > 0, completion.userData >> 32 == lanes[index].generation,
+      op < (lanes[index].cleaning ? 2 : lanes[index].ops.count)
+    else {
+      // Every chain waits for all of its completions, so this cannot happen; if it does,
+      // the kernel may still use the lanes' buffers: never reuse the ring.
+      return ringFailed(.ioError, "a completion matched no chain in flight (\(completion))")
+    }
+    let lane = lanes[index]
     lane.pending -= 1
     if !lane.cleaning {
       let (name, expected) = lane.ops[op]
@@ -370,6 +439,7 @@ final class IOURingTreeCopier: FileSink {
   /// lane's ``Lane/afterClose`` runs when both closes are done.
   private func closeSlots(_ lane: Lane) {
     lane.cleaning = true
+    begin(lane)
     lane.pending = 2
     prepare(
       IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)

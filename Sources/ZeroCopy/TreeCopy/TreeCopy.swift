@@ -117,6 +117,8 @@ public enum TreeCopy {
     public var following: SymlinkFollowing
     /// Counts the entries done, for a progress display (nil: none).
     public var progress: Progress?
+    /// The pool the io_uring engine leases its ring from (tests give it a pool of their own).
+    internal var ringPool: RingPool = .shared
 
     /// Options for a tree copy.
     ///
@@ -162,7 +164,9 @@ public enum TreeCopy {
     public var engine: Engine = .sequential
     /// Files in flight at once.
     public var jobs: Int = 1
-    /// Why a requested engine was not used (io_uring refused…), if it was not.
+    /// Why a requested engine was not used (io_uring refused…), if it was not, or why it
+    /// stopped part-way (the ring failed: the files in flight and after went through
+    /// blocking calls).
     public var fallbackReason: String?
     /// FIFOs, sockets and device nodes recreated.
     public var specialFiles: Int = 0
@@ -326,6 +330,9 @@ public enum TreeCopy {
       walker.run(source: source, destination: destination)
     }
     sink.finish()
+    if let copier = sink as? IOURingTreeCopier, let failure = copier.ringFailure, report.fallbackReason == nil {
+      report.fallbackReason = failure
+    }
     let totals = state.snapshot()
     report.files = totals.files
     report.directories = totals.directories

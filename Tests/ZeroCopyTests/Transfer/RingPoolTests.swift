@@ -321,9 +321,7 @@ struct RingPoolTests {
     var (result, bytes) = try Self.copy(source, dir, "parent1", strategy: strategy)
     #expect(bytes == content)
     #expect(pool.idleCount == 1)
-    let pid = Glibc.fork()
-    if pid == 0 {
-      // Only this thread exists in the child: everything synchronous, then _exit.
+    let status = Support.inForkedChild { () -> String? in
       var ok = true
       for round in 0..<2 {
         let copied = try? Self.copy(source, dir, "child\(round)", strategy: strategy)
@@ -332,14 +330,8 @@ struct RingPoolTests {
       let stats = pool.statistics
       // The parent's ring was dropped unused; the child made one and reused it.
       if stats.abandoned != 1 || stats.created != 2 || stats.reused != 1 { ok = false }
-      if !ok {
-        _ = "child: \(stats)\n".withCString { write(2, $0, strlen($0)) }
-      }
-      _exit(ok ? 0 : 1)
+      return ok ? nil : "\(stats)"
     }
-    #expect(pid > 0)
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     #expect(status == 0, "the child failed (wait status \(status))")
     // The parent's ring still works: the child did not unregister its buffers.
     (result, bytes) = try Self.copy(source, dir, "parent2", strategy: strategy)
