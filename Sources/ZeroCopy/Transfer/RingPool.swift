@@ -62,6 +62,10 @@ internal final class RingPool: @unchecked Sendable {
     /// the requests (as a ring failure with requests in flight, or io_uring refused by a
     /// seccomp filter installed after the ring was set up).
     var failFirstSubmit: Errno? = nil
+    /// After a ring failure, the tree copy's wait for the requests in flight sees none of
+    /// their completions and gives up after this long (as if the kernel were still running
+    /// them), instead of 2 s of reading them.
+    var treeCopySettlesWithoutCompletions: Duration? = nil
   }
 
   /// What the pool did (for tests and `zc`'s diagnostics).

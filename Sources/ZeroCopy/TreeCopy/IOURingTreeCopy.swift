@@ -312,16 +312,34 @@ final class IOURingTreeCopier: FileSink {
     guard broken == nil else { return }
     broken = errno
     ring.markBroken()
-    ringFailure = "io_uring: \(cause); the files in flight (\(active)) and those after them were copied with blocking calls"
-    abandon(errno)
+    let inFlight = active
+    let unsettled = abandon(errno)
+    ringFailure =
+      unsettled == 0
+      ? "io_uring: \(cause); the files in flight (\(inFlight)) and those after them were copied with blocking calls"
+      : "io_uring: \(cause); \(unsettled) of the \(inFlight) files in flight still had requests running in the kernel after 2 s and were not copied again (reported as errors); the others and those after them were copied with blocking calls"
   }
 
-  /// The ring itself failed: every file in flight is redone with blocking calls.
-  private func abandon(_ errno: Errno) {
+  /// The ring itself failed: every file in flight is redone with blocking calls — once
+  /// the kernel is done with its requests (``settleInFlight()``). A file whose requests
+  /// may still run is not copied again but reported as failed: a late `OPENAT` with
+  /// `O_TRUNC`, or a late `WRITE`, could land after the blocking copy and cut or change it.
+  /// Returns how many files were not copied again.
+  @discardableResult
+  private func abandon(_ errno: Errno) -> Int {
+    let settled = settleInFlight()
+    var unsettled = 0
     for lane in lanes where lane.pending > 0 { lane.kernelMayHoldBuffer = true }
     for lane in lanes where lane.job != nil {
       guard let job = lane.job else { continue }
-      if !lane.cleaning {
+      if !settled && lane.pending > 0 {
+        unsettled += 1
+        state.fail(
+          job.error(
+            ringFailureSyscall, errno,
+            "the io_uring ring failed while this file's requests were still running in the kernel; it was not copied again, so that a late request cannot overwrite the copy (the destination may be incomplete)",
+            bytes: lane.offset))
+      } else if !lane.cleaning {
         fallback.run(job, state)
       } else {
         switch lane.afterClose {
@@ -336,6 +354,34 @@ final class IOURingTreeCopier: FileSink {
     }
     active = 0
     free = Array((0..<lanes.count).reversed())
+    return unsettled
+  }
+
+  /// Waits until no request of a chain in flight can still run: reads the completion queue
+  /// (no system call) and sleeps 1 ms between looks (the sleep's return also runs the task
+  /// work through which the kernel posts some completions), up to 2 s. Requests still in
+  /// the submission queue (the failed `io_uring_enter` did not take them) never run: the
+  /// ring is closed without another `io_uring_enter`. Returns whether nothing can still
+  /// run.
+  private func settleInFlight() -> Bool {
+    let test = pool.faults.treeCopySettlesWithoutCompletions
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: test ?? .seconds(2))
+    while true {
+      if test == nil {
+        _ = ring.ring.forEachCompletion { completion in
+          let tag = UInt32(truncatingIfNeeded: completion.userData)
+          let index = Int(tag >> 16)
+          if index < lanes.count, lanes[index].pending > 0, completion.userData >> 32 == lanes[index].generation {
+            lanes[index].pending -= 1
+          }
+        }
+      }
+      let outstanding = lanes.reduce(0) { $0 + $1.pending }
+      if outstanding <= ring.ring.pendingSubmissions { return true }
+      if clock.now >= deadline { return false }
+      usleep(1000)
+    }
   }
 
   private func handle(_ completion: IOURing.Completion) {

@@ -379,20 +379,24 @@ extension TransferTests {
       let (readEnd, writeEnd) = try TransferFixtures.makePipe()
       try readEnd.close()
       defer { try? writeEnd.close() }
-      // On this thread too (runBlocking), not only on the worker threads that block SIGPIPE.
-      for blocking in [false, true] {
+      // On this thread too (runBlocking), not only on the worker threads that block SIGPIPE;
+      // and a small async transfer, which starts on the task's thread through a reopened
+      // non-blocking end of the pipe: the error names the caller's descriptor.
+      for mode in ["async", "blocking", "small async"] {
         let options = TransferOptions(allowFallback: false)
         let error: ZeroCopyError?
-        if blocking {
+        if mode == "blocking" {
           error = #expect(throws: ZeroCopyError.self) {
             try Transfer.runBlocking(TransferRequest(from: source, offset: 0, to: writeEnd), strategy: strategy, options: options)
           }
         } else {
+          let range: Range<Int64>? = mode == "small async" ? 0..<4096 : nil
           error = await #expect(throws: ZeroCopyError.self) {
-            try await Transfer.send(file: source, to: writeEnd, strategy: strategy, options: options)
+            try await Transfer.send(file: source, range: range, to: writeEnd, strategy: strategy, options: options)
           }
+          #expect(error?.descriptors.contains(writeEnd) == true, "\(name) \(mode): \(String(describing: error?.descriptors))")
         }
-        #expect(error?.errno == .brokenPipe, "\(name): \(String(describing: error))")
+        #expect(error?.errno == .brokenPipe, "\(name) \(mode): \(String(describing: error))")
         #expect(error?.bytesTransferred == 0, "\(name)")
         #expect(error?.message?.contains("strategy \(name)") == true, "\(name): \(String(describing: error))")
         #expect(error?.strategy == name, "\(name): \(String(describing: error?.strategy))")
