@@ -469,6 +469,9 @@ public struct TransferContext: Sendable {
       requestedBytes: remainingBytes, chunkSize: chunkSize, monitor: monitor, operation: operation,
       prefetches: prefetchesSource)
     attempt.stopsWhenBlocked = stopsWhenBlocked
+    // Without this, a named strategy run with fallback allowed (the default options, which
+    // run it as an attempt) never abandoned a device wait when cancelled.
+    attempt.mayAbandonWaits = mayAbandonWaits
     return attempt
   }
 

@@ -66,10 +66,10 @@ enum Cancellation {
   /// until it stalls), cancels the task and returns the error and how long the task took
   /// to return after the cancellation.
   static func cancelRun(
-    _ request: TransferRequest, _ strategy: any TransferStrategy, warmUp: Duration? = nil
+    _ request: TransferRequest, _ strategy: any TransferStrategy, warmUp: Duration? = nil, allowFallback: Bool = false
   ) async -> (result: Result<TransferReport, ZeroCopyError>, elapsed: Duration) {
     let monitor = TransferMonitor()
-    let options = TransferOptions(allowFallback: false, monitor: monitor)
+    let options = TransferOptions(allowFallback: allowFallback, monitor: monitor)
     let task = Task { () -> Result<TransferReport, ZeroCopyError> in
       do throws(ZeroCopyError) {
         return .success(try await Transfer.run(request, strategy: strategy, options: options))
@@ -188,7 +188,19 @@ struct CancellationTests {
     }
   }
 
-  static func slowDeviceBody(_ name: String) async throws {
+  @Test(
+    "a slow device, directIO with fallback allowed (the default options run it as an attempt, which must abandon the device wait too)"
+  )
+  func slowDeviceFallbackAllowed() async throws {
+    if let reason = SlowDevice.unavailableReason { try Faults.skip("cancel", "directIO", "no slow device: \(reason)") }
+    await #expect(processExitsWith: .success) {
+      try await Faults.harnessed("cancel, slow device, directIO, fallback allowed") {
+        try await CancellationTests.slowDeviceBody("directIO", allowFallback: true)
+      }
+    }
+  }
+
+  static func slowDeviceBody(_ name: String, allowFallback: Bool = false) async throws {
     let device: SlowDevice
     switch SlowDevice.make() {
     case .success(let made): device = made
@@ -217,7 +229,8 @@ struct CancellationTests {
       device.dropCache(source)
       let destination = try TransferFixtures.openFile(destinationPath, O_RDWR | O_CREAT | O_TRUNC)
       let outcome = await Cancellation.cancelRun(
-        TransferRequest(from: source, offset: 0, to: destination, at: 0), strategy, warmUp: .milliseconds(150))
+        TransferRequest(from: source, offset: 0, to: destination, at: 0), strategy, warmUp: .milliseconds(150),
+        allowFallback: allowFallback)
       let written = (try? TransferFixtures.readFile(destinationPath)) ?? []
       try destination.close()
       let what = "\(name), slow device, run \(run)"

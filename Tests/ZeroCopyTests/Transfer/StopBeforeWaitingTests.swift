@@ -56,6 +56,30 @@ extension TransferTests {
       #expect(direct.pair.destination.descriptor == writeEnd)
     }
 
+    @Test("an attempt (a candidate of .automatic, or a named strategy with fallback allowed) inherits the transfer's wait rules")
+    func attemptsInheritWaitRules() throws {
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      defer {
+        try? readEnd.close()
+        try? writeEnd.close()
+      }
+      let pair = EndpointPair(
+        source: TransferEndpoint(descriptor: readEnd, kind: .pipe),
+        destination: TransferEndpoint(descriptor: writeEnd, kind: .pipe))
+      for (stops, abandons) in [(false, false), (true, false), (false, true), (true, true)] {
+        var context = TransferContext(
+          pair: pair, sourceOffset: nil, destinationOffset: nil, requestedBytes: 4096, chunkSize: 8 << 20, monitor: nil,
+          operation: .transfer)
+        context.stopsWhenBlocked = stops
+        context.mayAbandonWaits = abandons
+        let attempt = context.makeAttempt()
+        #expect(attempt.stopsWhenBlocked == stops)
+        // Before, an attempt never abandoned a device wait: a cancelled async directIO
+        // transfer with the default options waited for the device's read.
+        #expect(attempt.mayAbandonWaits == abandons)
+      }
+    }
+
     @Test(
       "with room for 16 KiB of 48, each strategy moves exactly 16 KiB and stops (no wait); the pipe holds them in order",
       arguments: ["readWrite", "sendfile", "splice", "mmapWrite", "automatic"])
