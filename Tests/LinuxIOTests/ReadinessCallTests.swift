@@ -91,11 +91,28 @@ struct ReadinessCallTests {
     #expect(Array(buffer[0..<3]) == [1, 2, 3])
 
     listening = false
-    try listener.close()  // nobody listens on that port now
+    try listener.close()
+    // A port bound but not listening refuses connections. The port is held by this socket,
+    // so a test running beside this one cannot take it (a closed listener's port could be
+    // handed to another test's bind of port 0: the connect then reached that listener —
+    // seen once in CI).
+    let holder = FileDescriptor(rawValue: socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0))
+    defer { try? holder.close() }
+    var closed = sockaddr_in()
+    closed.sin_family = sa_family_t(AF_INET)
+    closed.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    var closedLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+    try withUnsafeMutablePointer(to: &closed) { p in
+      try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { s in
+        guard bind(holder.rawValue, s, closedLength) == 0, getsockname(holder.rawValue, s, &closedLength) == 0 else {
+          throw Errno(rawValue: errno)
+        }
+      }
+    }
     let refused = FileDescriptor(rawValue: socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0))
     defer { try? refused.close() }
     #expect(throws: Errno.connectionRefused) {
-      try withUnsafePointer(to: &address) { try refused.connect(to: $0, length: UInt32(length)) }
+      try withUnsafePointer(to: &closed) { try refused.connect(to: $0, length: UInt32(closedLength)) }
     }
     let pipe = try Pipe()
     #expect(throws: Errno.notSocket) { try pipe.readEnd.accept() }

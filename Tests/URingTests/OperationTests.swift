@@ -318,11 +318,11 @@ struct OperationTests {
 
   @Test func connectRefused() throws {
     var ring = try makeRing()
-    var addr: sockaddr_in
-    do {
-      let l = try LoopbackListener()
-      addr = l.address  // the port is closed when l goes away
-    }
+    // A port held by a socket that does not listen: refused, and no test beside this one
+    // can take the port (a closed listener's could be reused).
+    let holder = try LoopbackListener(listening: false)
+    defer { withExtendedLifetime(holder) {} }  // release builds end its lifetime at its last use
+    var addr = holder.address
     let client = try LoopbackListener.makeSocket()
     defer { try? client.close() }
     let c = try withUnsafePointer(to: &addr) {

@@ -100,7 +100,10 @@ final class LoopbackListener {
   let fd: FileDescriptor
   let address: sockaddr_in
 
-  init() throws {
+  /// - Parameter listening: false for a socket that only holds the port: connecting to it
+  ///   is refused (`ECONNREFUSED`), and no other socket can take the port meanwhile (a
+  ///   closed listener's port could be handed to a parallel test's bind of port 0).
+  init(listening: Bool = true) throws {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard s >= 0 else { throw Errno(rawValue: errno) }
     fd = FileDescriptor(rawValue: s)
@@ -111,7 +114,7 @@ final class LoopbackListener {
     let bound = withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0, listen(s, 16) == 0 else { let e = errno; Glibc.close(s); throw Errno(rawValue: e) }
+    guard bound == 0, !listening || listen(s, 16) == 0 else { let e = errno; Glibc.close(s); throw Errno(rawValue: e) }
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) }
