@@ -121,8 +121,10 @@ public struct TransferOptions: Sendable {
 ///
 /// The async calls run the (blocking) strategy on a small pool of worker threads, off
 /// Swift's cooperative pool — or, for a transfer of at most ``TransferOptions/inlineLimit``
-/// bytes that cannot wait for a peer, on the calling task's thread (the hop costs more than
-/// such a transfer) — and return when the last byte is delivered. Cancelling
+/// bytes (``TransferOptions/inlineCachedLimit`` when its source is all cached) that cannot
+/// wait for a peer, on the calling task's thread (the hop costs more than such a transfer);
+/// a small transfer between a file and a pipe starts there and hands a worker only what
+/// would wait for the pipe's peer — and return when the last byte is delivered. Cancelling
 /// the task stops the transfer at the next chunk boundary (8 MiB by default) with an
 /// `ECANCELED` error that says how many bytes were delivered. ``runBlocking(_:strategy:options:)``
 /// runs on the calling thread instead.
