@@ -259,8 +259,8 @@ public enum Transfer {
   /// and that descriptor to close afterwards (nil when the caller's end is non-blocking
   /// already). Nil when the transfer is not one: more than ``TransferOptions/inlineLimit``
   /// bytes or an unknown count, a strategy whose calls are not known, a monitor (whose
-  /// progress one context reports), or the pipe cannot be opened again (`ENXIO`, no
-  /// `/proc`, another user's pipe).
+  /// progress one context reports), a packet-mode (`O_DIRECT`) pipe end, or the pipe
+  /// cannot be opened again (`ENXIO`, no `/proc`, another user's pipe).
   internal static func nonBlockingAttempt<S: TransferStrategy>(
     _ request: TransferRequest, endpoints: EndpointPair, strategy: S, options: TransferOptions
   ) -> (pair: EndpointPair, reopened: FileDescriptor?)? {
@@ -276,7 +276,9 @@ public enum Transfer {
     var facts = pipe.facts
     var reopened: FileDescriptor? = nil
     if !facts.isNonBlocking {
-      guard
+      // A packet-mode pipe end (`O_DIRECT`, pipe2(2)): the reopened description would not
+      // be one, and its writes would not be packets. Such a pipe hops.
+      guard (try? pipe.descriptor.isDirectIO()) == false,
         let descriptor = try? pipe.descriptor.reopen(fromFile ? .writeOnly : .readOnly, options: [.nonBlocking])
       else { return nil }
       reopened = descriptor

@@ -3,6 +3,7 @@
 // waiting — at the first call the pipe's peer would make wait, with the exact bytes moved.
 
 import Glibc
+import LinuxIO
 import Synchronization
 import SystemPackage
 import Testing
@@ -47,6 +48,12 @@ extension TransferTests {
       #expect(
         Transfer.nonBlockingAttempt(
           request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions(monitor: TransferMonitor())) == nil)
+      // A packet-mode end (O_DIRECT): a reopened description would not write packets.
+      let flags = fcntl(writeEnd.rawValue, F_GETFL)
+      #expect(fcntl(writeEnd.rawValue, F_SETFL, flags | FileDescriptor.OpenOptions.direct.rawValue) == 0)
+      #expect(
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()) == nil)
+      #expect(fcntl(writeEnd.rawValue, F_SETFL, flags) == 0)
       // Non-blocking already: no second descriptor.
       _ = fcntl(writeEnd.rawValue, F_SETFL, fcntl(writeEnd.rawValue, F_GETFL) | O_NONBLOCK)
       let again = try Transfer.inspect(request, operation: .transfer)
