@@ -122,6 +122,11 @@ internal final class TransferRing {
   /// Test hook (``RingPool/Faults``): the next submission "fails" with this errno after
   /// the kernel took it.
   var failNextSubmit: Errno? = nil
+  /// Test hook (``RingPool/Faults``): the next chain's preparation fails with this errno
+  /// before any of it is written (as when making room fails).
+  var failNextPrepare: Errno? = nil
+  /// Test hook: armed as ``failNextPrepare`` by the first successful ``submit(waitingFor:)``.
+  var failPrepareAfterSubmit: Errno? = nil
 
   init(ring: consuming IOURing, memory: RingMemory?, registered: IOURing.RegisteredBuffer?, ownerGeneration: UInt64) {
     submissionCapacity = ring.submissionQueueCapacity
@@ -197,7 +202,11 @@ internal final class TransferRing {
   /// Prepares `chain`, or marks the ring broken and rethrows: part of it may be prepared
   /// (and hold memory), or a full queue's submission failed with requests in flight.
   func prepare(_ chain: consuming IOURing.LinkedChain) throws(Errno) {
-    do {
+    do throws(Errno) {
+      if let injected = failNextPrepare {
+        failNextPrepare = nil
+        throw injected
+      }
       try ring.prepare(chain)
     } catch {
       markBroken()
@@ -223,6 +232,10 @@ internal final class TransferRing {
       if let injected = failNextSubmit {
         failNextSubmit = nil
         throw injected  // the test hook: the requests are in flight, as after a real failure
+      }
+      if let armed = failPrepareAfterSubmit {
+        failPrepareAfterSubmit = nil
+        failNextPrepare = armed
       }
     } catch {
       markBroken()

@@ -66,6 +66,9 @@ internal final class RingPool: @unchecked Sendable {
     /// their completions and gives up after this long (as if the kernel were still running
     /// them), instead of 2 s of reading them.
     var treeCopySettlesWithoutCompletions: Duration? = nil
+    /// The first chain prepared after the first submission of each lease fails with this
+    /// errno before any of it is written (as when making room in a full queue fails).
+    var failPrepareAfterFirstSubmit: Errno? = nil
   }
 
   /// What the pool did (for tests and `zc`'s diagnostics).
@@ -273,6 +276,7 @@ internal final class RingPool: @unchecked Sendable {
       }
     }
     ring.failNextSubmit = hooks.failFirstSubmit
+    ring.failPrepareAfterSubmit = hooks.failPrepareAfterFirstSubmit
     return .success(ring)
   }
 
@@ -352,6 +356,8 @@ internal final class RingPool: @unchecked Sendable {
     ring.batches.notifications = 0
     ring.batches.copied = 0
     ring.failNextSubmit = nil
+    ring.failPrepareAfterSubmit = nil
+    ring.failNextPrepare = nil
     let now = ContinuousClock.now
     ring.lastUsed = now
     var closing: [TransferRing] = []

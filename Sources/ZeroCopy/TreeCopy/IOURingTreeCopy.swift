@@ -279,13 +279,17 @@ final class IOURingTreeCopier: FileSink {
       add(.close(lane.destinationSlot), "IORING_OP_CLOSE")
     }
     lane.pending = chain.count
-    prepare(chain)
+    prepare(chain, of: lane)
   }
 
-  private func prepare(_ chain: IOURing.LinkedChain) {
+  private func prepare(_ chain: IOURing.LinkedChain, of lane: Lane) {
     do {
       try ring.prepare(chain)
     } catch {
+      // `IOURing.prepare` writes a chain whole or not at all (it throws only while making
+      // room, before the first entry): nothing of this one is in flight, so the wait for
+      // the requests in flight (settleInFlight) must not count it.
+      lane.pending = 0
       ringFailed(error, "preparing a chain failed (\(error))")
     }
   }
@@ -489,7 +493,7 @@ final class IOURingTreeCopier: FileSink {
     lane.pending = 2
     prepare(
       IOURing.LinkedChain().appending(.close(lane.sourceSlot, userData: userData(lane, 0)), link: .hard)
-        .appending(.close(lane.destinationSlot, userData: userData(lane, 1))))
+        .appending(.close(lane.destinationSlot, userData: userData(lane, 1))), of: lane)
   }
 
   private func release(_ lane: Lane) {

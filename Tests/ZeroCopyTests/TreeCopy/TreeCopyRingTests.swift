@@ -134,6 +134,30 @@ struct TreeCopyRingTests {
   }
 
   @Test(
+    "a chain that cannot be prepared (nothing of it written) while others are in flight: the wait for the ring's requests does not count it, every file is copied"
+  )
+  func unpreparedChainIsNotWaitedFor() throws {
+    let scratch = try TreeFixtures.Scratch()
+    let expected = try TreeFixtures.buildSource(scratch.sub("src"))
+    let pool = Self.pool()
+    defer { pool.closeIdle() }
+    pool.faults.failPrepareAfterFirstSubmit = .resourceBusy
+    let clock = ContinuousClock()
+    let start = clock.now
+    let report = try Self.copy(scratch.sub("src"), scratch.sub("dst"), pool: pool, jobs: 32, keepGoing: true)
+    let elapsed = start.duration(to: clock.now)
+    pool.faults = RingPool.Faults()
+    #expect(report.errors.isEmpty, "\(report.errors)")
+    #expect(report.files == expected.files && report.bytes == expected.bytes, "\(report)")
+    #expect(report.fallbackReason?.contains("preparing a chain failed") == true, "\(String(describing: report.fallbackReason))")
+    #expect(TreeFixtures.snapshot(scratch.sub("dst")) == TreeFixtures.snapshot(scratch.sub("src")))
+    // Counting the chain that was never written, the wait ran its full 2 s and the file
+    // was reported instead of copied.
+    #expect(elapsed < .seconds(2), "\(elapsed)")
+    #expect(pool.statistics.broken == 1)
+  }
+
+  @Test(
     "fork: a tree copy in the child sets up its own ring and leaves the parent's (and its file table) alone",
     .disabled(
       if: Faults.underThreadSanitizer,
