@@ -226,13 +226,7 @@ public enum Transfer {
     plans: AutomaticPlanCache? = nil
   ) async throws(ZeroCopyError) -> TransferReport {
     if runsInline(request, endpoints: endpoints, strategy: strategy, options: options) {
-      if Task.isCancelled {
-        throw ZeroCopyError(
-          .transfer, syscall: "cancellation", errno: .canceled,
-          paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
-          descriptors: [request.source, request.destination], bytesTransferred: 0,
-          message: "the transfer was cancelled before it started")
-      }
+      if Task.isCancelled { throw cancelledBeforeStart(request) }
       return try perform(
         request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
@@ -243,6 +237,15 @@ public enum Transfer {
     return try await offloaded(options) { options throws(ZeroCopyError) in
       try perform(request, strategy: strategy, options: options, operation: .transfer, endpoints: endpoints, plans: plans)
     }
+  }
+
+  /// The error of an async transfer whose task was cancelled before it started.
+  private static func cancelledBeforeStart(_ request: TransferRequest) -> ZeroCopyError {
+    ZeroCopyError(
+      .transfer, syscall: "cancellation", errno: .canceled,
+      paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
+      descriptors: [request.source, request.destination], bytesTransferred: 0,
+      message: "the transfer was cancelled before it started")
   }
 
   /// Whether a strategy's calls are known: `.automatic` and the built-in system-call
@@ -302,13 +305,7 @@ public enum Transfer {
     let first: TransferReport
     do throws(ZeroCopyError) {
       defer { try? attempt.reopened?.close() }
-      if Task.isCancelled {
-        throw ZeroCopyError(
-          .transfer, syscall: "cancellation", errno: .canceled,
-          paths: [request.sourcePath, request.destinationPath].compactMap { $0 },
-          descriptors: [request.source, request.destination], bytesTransferred: 0,
-          message: "the transfer was cancelled before it started")
-      }
+      if Task.isCancelled { throw cancelledBeforeStart(request) }
       // Not the prepared pair's plan cache: its plans were made for the caller's ends.
       first = try perform(
         request, strategy: strategy, options: options, operation: .transfer, endpoints: attempt.pair,

@@ -365,7 +365,10 @@ final class IOURingTreeCopier: FileSink {
   /// (no system call) and sleeps 1 ms between looks (the sleep's return also runs the task
   /// work through which the kernel posts some completions), up to 2 s. Requests still in
   /// the submission queue (the failed `io_uring_enter` did not take them) never run: the
-  /// ring is closed without another `io_uring_enter`. Returns whether nothing can still
+  /// ring is closed without another `io_uring_enter` that submits (reaping calls it only
+  /// to flush overflowed completions, submitting nothing; a broken ring is closed by
+  /// `io_uring_queue_exit`, and the ring's teardown submits only while it owns memory in
+  /// flight, which the tree copy's requests never do). Returns whether nothing can still
   /// run.
   private func settleInFlight() -> Bool {
     let test = pool.faults.treeCopySettlesWithoutCompletions
@@ -374,11 +377,7 @@ final class IOURingTreeCopier: FileSink {
     while true {
       if test == nil {
         _ = ring.ring.forEachCompletion { completion in
-          let tag = UInt32(truncatingIfNeeded: completion.userData)
-          let index = Int(tag >> 16)
-          if index < lanes.count, lanes[index].pending > 0, completion.userData >> 32 == lanes[index].generation {
-            lanes[index].pending -= 1
-          }
+          if let (lane, _) = chainRequest(completion) { lane.pending -= 1 }
         }
       }
       let outstanding = lanes.reduce(0) { $0 + $1.pending }
@@ -388,18 +387,25 @@ final class IOURingTreeCopier: FileSink {
     }
   }
 
-  private func handle(_ completion: IOURing.Completion) {
+  /// The lane and operation index of a completion of a chain in flight (its lane's current
+  /// generation, a request of that chain), or nil.
+  private func chainRequest(_ completion: IOURing.Completion) -> (lane: Lane, op: Int)? {
     let tag = UInt32(truncatingIfNeeded: completion.userData)
     let index = Int(tag >> 16)
     let op = Int(tag & 0xFFFF)
-    guard index < lanes.count, lanes[index].pending > 0, completion.userData >> 32 == lanes[index].generation,
-      op < (lanes[index].cleaning ? 2 : lanes[index].ops.count)
-    else {
+    guard index < lanes.count else { return nil }
+    let lane = lanes[index]
+    guard lane.pending > 0, completion.userData >> 32 == lane.generation, op < (lane.cleaning ? 2 : lane.ops.count)
+    else { return nil }
+    return (lane, op)
+  }
+
+  private func handle(_ completion: IOURing.Completion) {
+    guard let (lane, op) = chainRequest(completion) else {
       // Every chain waits for all of its completions, so this cannot happen; if it does,
       // the kernel may still use the lanes' buffers: never reuse the ring.
       return ringFailed(.ioError, "a completion matched no chain in flight (\(completion))")
     }
-    let lane = lanes[index]
     lane.pending -= 1
     if !lane.cleaning {
       let (name, expected) = lane.ops[op]
