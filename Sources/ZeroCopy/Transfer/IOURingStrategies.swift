@@ -16,9 +16,10 @@ import URing
 /// the first transfer sets the ring up and registers its buffers, later ones whose size
 /// fits reuse both; idle rings close after 5 seconds (``Transfer/closeIdleRings()``).
 ///
-/// To a file the pairs are independent (the kernel may run them in parallel); to a
-/// stream (socket, pipe) all pairs of a round form one chain, so the bytes arrive in
-/// order. `.automatic` never picks it (measured with a ring set up per transfer: 12–15 µs
+/// To a file the pairs are independent (the kernel may run them in parallel) and, past
+/// one round's worth of bytes, pipelined: a pair's buffer takes the next piece as soon as
+/// that pair is whole (Docs/Performance.md, "io_uring file copies"). To a stream (socket,
+/// pipe) all pairs of a round form one chain, so the bytes arrive in order. `.automatic` never picks it (measured with a ring set up per transfer: 12–15 µs
 /// for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be measured, and
 /// for sources where overlapping I/O pays (cold files on fast devices).
 public struct IOURingStrategy: TransferStrategy {
@@ -61,7 +62,8 @@ public struct IOURingStrategy: TransferStrategy {
     return ioUringSupport([.readFixed, .writeFixed, .send])
   }
 
-  /// Moves the bytes in rounds of linked pairs; see the type's documentation.
+  /// Moves the bytes in linked pairs, pipelined to files and in rounds to streams; see the
+  /// type's documentation.
   ///
   /// - Returns: ``StrategyOutcome/unsupported(reason:errno:syscall:)`` when no pooled
   ///   ring fits and a new one cannot be set up or even one buffer registered (for example
@@ -315,27 +317,19 @@ private func readWriteRounds(
   let ordered = sink != .file
   let zeroCopy = sink == .zeroCopySocket
 
-  /// Writes `range` of the registered buffer at the context's destination offset,
-  /// alone on the ring, until all of it is delivered.
   func writeRest(_ range: Range<Int>, _ context: inout TransferContext) throws(ZeroCopyError) {
-    var rest = range
-    while !rest.isEmpty {
-      try context.checkCancellation()
-      ring.begin()
-      try ring.prepare(
-        makeWrite(sink, destination, registered, rest, at: context.destinationOffset, userData: ring.userData(0)), &context)
-      var result: Result<Int32, Errno> = .success(0)
-      try ring.submitAndCollect(requests: 1, &context, zeroCopySends: { _ in zeroCopy }) { _, sent in result = sent }
-      switch result {
-      case .success(let written) where written > 0:
-        context.record(bytes: Int64(written), syscalls: 0)
-        rest = (rest.lowerBound + Int(written))..<rest.upperBound
-      case .success:
-        throw context.error(syscall: sink.opcodeName, errno: .ioError, message: "the destination accepted 0 bytes")
-      case .failure(let errno):
-        throw context.error(syscall: sink.opcodeName, errno: errno)
-      }
-    }
+    try writeAlone(range, of: registered, sink: sink, on: ring, &context)
+  }
+
+  // File → file beyond one round's worth (one round has nothing to refill: it stays one
+  // io_uring_enter for all its pairs), with the default chunk size or larger.
+  let window = Int64(slotSize * slots)
+  let left = context.remainingBytes ?? context.source.size.map { $0 - (context.sourceOffset ?? startOffset) }
+  let beyondOneRound = (left ?? Int64.max) > window
+  if sink == .file && slots > 1 && beyondOneRound && context.destinationOffset != nil
+    && context.chunkSize >= slotSize * slots
+  {
+    return try readWritePipeline(&context, ring, registered: registered, slotSize: slotSize, slots: slots)
   }
 
   return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
@@ -402,6 +396,194 @@ private func readWriteRounds(
         }
         if got < length { break }  // end of file (or a shrinking file): re-read from here
       }
+    }
+  }
+}
+
+/// Writes `range` of the registered buffer at the context's destination offset, alone on
+/// the ring, until all of it is delivered (the rest of a pair whose write came back short).
+private func writeAlone(
+  _ range: Range<Int>, of registered: IOURing.RegisteredBuffer, sink: RingSink, on ring: TransferRing,
+  _ context: inout TransferContext
+) throws(ZeroCopyError) {
+  let destination = context.destination.descriptor
+  var rest = range
+  while !rest.isEmpty {
+    try context.checkCancellation()
+    ring.begin()
+    try ring.prepare(
+      makeWrite(sink, destination, registered, rest, at: context.destinationOffset, userData: ring.userData(0)), &context)
+    var result: Result<Int32, Errno> = .success(0)
+    try ring.submitAndCollect(requests: 1, &context, zeroCopySends: { _ in sink == .zeroCopySocket }) { _, sent in
+      result = sent
+    }
+    switch result {
+    case .success(let written) where written > 0:
+      context.record(bytes: Int64(written), syscalls: 0)
+      rest = (rest.lowerBound + Int(written))..<rest.upperBound
+    case .success:
+      throw context.error(syscall: sink.opcodeName, errno: .ioError, message: "the destination accepted 0 bytes")
+    case .failure(let errno):
+      throw context.error(syscall: sink.opcodeName, errno: errno)
+    }
+  }
+}
+
+/// File → file at explicit offsets, where the pairs are independent: `slots` linked
+/// read → write pairs kept in flight in one generation; as soon as a pair is whole its
+/// slot takes the next piece, and the bytes are counted in order. Rounds (submit `slots` pairs,
+/// wait for all of them, submit the next) leave the kernel's workers idle at the end of
+/// every round: in C, the same 4 × 256 KiB pairs moved a cached 1 GiB at 2.8–3.4 GB/s in
+/// rounds and 4.4–6.8 GB/s pipelined (Docs/Performance.md, "io_uring file copies").
+///
+/// Anything but a whole pair — a short read (the end of the file, or a file
+/// that shrank), a short write, an error, a cancellation — stops the refills; every pair
+/// in flight is awaited (cancelled in the kernel when the transfer is), the whole pairs
+/// before it are counted, and it is resolved as a round resolves it: its delivered bytes
+/// counted, the rest of a short write written alone, an error thrown, or a new window
+/// started from the bytes counted so far. Pairs after it may have written their bytes
+/// already; they are written again (the same bytes) or, past the end, left uncounted.
+private func readWritePipeline(
+  _ context: inout TransferContext, _ ring: TransferRing, registered: IOURing.RegisteredBuffer, slotSize: Int, slots: Int
+) throws(ZeroCopyError) -> StrategyOutcome {
+  struct Pair {
+    let slot: Int
+    let length: Int
+    var read: Result<Int32, Errno>? = nil
+    var write: Result<Int32, Errno>? = nil
+    var isDone: Bool { read != nil && write != nil }
+    var isWhole: Bool {
+      guard case .success(let got) = read, case .success(let put) = write else { return false }
+      return Int(got) == length && Int(put) == length
+    }
+  }
+  let source = context.source.descriptor
+  let destination = context.destination.descriptor
+  return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
+    while true {  // one window per pass; a new one after a pair that was not whole
+      try context.checkCancellation()
+      if context.isFinished { return .complete }
+      guard let sourceBase = context.sourceOffset, let destinationBase = context.destinationOffset else {
+        preconditionFailure("io_uring pipeline: a file → file transfer without offsets")
+      }
+      let remainingAtBase = context.remainingBytes
+      let knownSize = context.source.size
+      var pending: [Pair] = []  // the pairs started and not counted yet, oldest first
+      var head = 0  // the sequence number of pending[0]
+      var inSlot = [Int](repeating: -1, count: slots)  // the sequence number of the pair using each slot
+      var freeSlots = Array((0..<slots).reversed())
+      var planned: Int64 = 0  // bytes of the pairs started, from the window's first byte
+      var counted: Int64 = 0
+      var outstanding = 0  // requests in flight
+      var probed: Int64 = 0  // the end of the range prefetchSource has seen
+      var stopped = false
+      ring.begin()
+
+      /// The next pair's length; nil when no pair is to start now (everything requested
+      /// is under way, or the known end is reached while pairs are still in flight: a
+      /// pair past it starts only on its own, to read 0 — the end — or a grown file).
+      func nextLength() -> Int? {
+        if let remainingAtBase {
+          let left = remainingAtBase - planned
+          return left > 0 ? Int(Swift.min(Int64(slotSize), left)) : nil
+        }
+        if let knownSize, !pending.isEmpty, sourceBase + planned >= knownSize { return nil }
+        return slotSize
+      }
+
+      do throws(ZeroCopyError) {
+        while true {
+          if context.isCancelled { stopped = true }
+          // A slot is free again as soon as its pair is whole, in any order; the pairs are
+          // counted in order (at most 4 × slots waiting behind a slow oldest one).
+          while !stopped && !freeSlots.isEmpty && pending.count < 4 * slots, let length = nextLength() {
+            // The reads then copy from memory: a cancel never waits for the device. Probed
+            // a window's worth ahead (slots × slotSize), so as often as rounds probe.
+            if planned + Int64(length) > probed {
+              var ahead = planned + Int64(slots * slotSize)
+              if let remainingAtBase { ahead = Swift.min(ahead, remainingAtBase) }
+              if let knownSize { ahead = Swift.min(ahead, Swift.max(planned + Int64(length), knownSize - sourceBase)) }
+              try context.prefetchSource(Int(ahead - counted))
+              probed = ahead
+            }
+            let slot = freeSlots.removeLast()
+            let range = (slot * slotSize)..<(slot * slotSize + length)
+            let read = IOURing.Request.readFixed(
+              source, into: registered, range: range, at: UInt64(sourceBase + planned),
+              userData: ring.userData(UInt32(slot * 2)))
+            let write = IOURing.Request.writeFixed(
+              destination, from: registered, range: range, at: UInt64(destinationBase + planned),
+              userData: ring.userData(UInt32(slot * 2 + 1)))
+            try ring.prepare(IOURing.LinkedChain().appending(read).appending(write), &context)
+            inSlot[slot] = head + pending.count
+            pending.append(Pair(slot: slot, length: length))
+            outstanding += 2
+            planned += Int64(length)
+          }
+          if outstanding == 0 { break }
+          try ring.submitAndCollect(requests: outstanding, returningAfter: stopped ? nil : 1, &context) { tag, result in
+            outstanding -= 1
+            let slot = Int(tag / 2)
+            let index = inSlot[slot] - head
+            if tag % 2 == 0 { pending[index].read = result } else { pending[index].write = result }
+            guard pending[index].isDone else { return }
+            if pending[index].isWhole {
+              inSlot[slot] = -1
+              freeSlots.append(slot)
+            } else {
+              stopped = true  // its slot stays: it holds the bytes a short write left
+            }
+          }
+          // Count the whole pairs at the head, in order; the first other one stops the window.
+          while let pair = pending.first, pair.isDone {
+            guard pair.isWhole else {
+              stopped = true
+              break
+            }
+            context.record(bytes: Int64(pair.length), syscalls: 0)
+            counted += Int64(pair.length)
+            pending.removeFirst()
+            head += 1
+          }
+        }
+      } catch {
+        // Never leave requests in flight on a ring that goes back to the pool.
+        if outstanding > 0 && !ring.isBroken {
+          try ring.submitAndCollect(requests: outstanding, &context) { _, _ in }
+        }
+        throw error
+      }
+      if pending.isEmpty {
+        if !stopped { continue }  // everything started was whole: plan from the new position
+        try context.checkCancellation()
+        continue
+      }
+      // The oldest pair not counted was not whole: resolve it as a round does.
+      guard let pair = pending.first, let read = pair.read, let write = pair.write else {
+        preconditionFailure("io_uring pipeline: a completion of the window is missing")
+      }
+      let got: Int
+      switch read {
+      case .failure(let errno) where errno == .canceled:
+        continue  // cancelled in the kernel: the loop's check throws, or the window restarts here
+      case .failure(let errno):
+        throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
+      case .success(let n):
+        got = Int(n)
+      }
+      if got == 0 { return .sourceEnded }
+      var delivered = 0
+      switch write {
+      case .success(let n): delivered = Swift.min(Int(n), got)
+      case .failure(let errno) where errno == .canceled: delivered = 0  // a short read broke the link
+      case .failure(let errno): throw context.error(syscall: RingSink.file.opcodeName, errno: errno)
+      }
+      context.record(bytes: Int64(delivered), syscalls: 0)
+      if delivered < got && !context.isCancelled {
+        let bufferStart = pair.slot * slotSize
+        try writeAlone((bufferStart + delivered)..<(bufferStart + got), of: registered, sink: .file, on: ring, &context)
+      }
+      // A short read (the end, or a file that shrank): the next window reads on from here.
     }
   }
 }

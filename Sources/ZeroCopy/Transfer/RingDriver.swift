@@ -125,7 +125,8 @@ internal final class TransferRing {
   /// Test hook (``RingPool/Faults``): the next chain's preparation fails with this errno
   /// before any of it is written (as when making room fails).
   var failNextPrepare: Errno? = nil
-  /// Test hook: armed as ``failNextPrepare`` by the first successful ``submit(waitingFor:)``.
+  /// Test hook: armed as ``failNextPrepare`` by the first successful ``submit(waitingFor:)``
+  /// or ``submitAndCollect(requests:returningAfter:_:zeroCopySends:_:)``.
   var failPrepareAfterSubmit: Errno? = nil
 
   init(ring: consuming IOURing, memory: RingMemory?, registered: IOURing.RegisteredBuffer?, ownerGeneration: UInt64) {
@@ -265,9 +266,15 @@ internal final class TransferRing {
   /// is still awaited — the bytes delivered stay exact; SEND_ZC notifications are awaited
   /// for ``notificationGrace``, then `batches.pendingNotifications` says how many are
   /// outstanding and the lease's end retires the ring (``RingReaper``).
+  ///
+  /// **Pipelines.** With `returningAfter: n`, it returns as soon as `n` of the `expected`
+  /// results have been handed on (and every result already posted with them), for a
+  /// strategy that keeps `expected` requests in flight and refills as results come; those
+  /// still in flight stay in the generation, to be collected by a later call. Cancelled
+  /// meanwhile, it cancels them all in the kernel and waits for all `expected`.
   func submitAndCollect(
-    requests expected: Int, _ context: inout TransferContext, zeroCopySends: (UInt32) -> Bool = { _ in false },
-    _ handle: (_ tag: UInt32, _ result: Result<Int32, Errno>) -> Void
+    requests expected: Int, returningAfter minimum: Int? = nil, _ context: inout TransferContext,
+    zeroCopySends: (UInt32) -> Bool = { _ in false }, _ handle: (_ tag: UInt32, _ result: Result<Int32, Errno>) -> Void
   ) throws(ZeroCopyError) {
     var cancelledAt: ContinuousClock.Instant? = nil
     var results = 0
@@ -300,15 +307,20 @@ internal final class TransferRing {
       }
       handle(tag, result)
     }
+    let enough = Swift.min(minimum ?? expected, expected)
     do throws(Errno) {
-      try ring.submit(waitingFor: expected, timeout: waitSlice)
+      try ring.submit(waitingFor: enough, timeout: waitSlice)
       context.recordSyscalls(1)
       if let injected = failNextSubmit {
         failNextSubmit = nil
         throw injected  // the test hook: the requests are in flight, as after a real failure
       }
+      if let armed = failPrepareAfterSubmit {
+        failPrepareAfterSubmit = nil
+        failNextPrepare = armed
+      }
       ring.forEachCompletion(take)
-      while stray == nil && (results < expected || !awaited.isEmpty) {
+      while stray == nil && (results < (cancelledAt == nil ? enough : expected) || !awaited.isEmpty) {
         if context.isCancelled {
           if let cancelledAt {
             if results >= expected && cancelledAt.duration(to: .now) > notificationGrace {
