@@ -76,8 +76,17 @@ struct ProcessAndDeviceTests {
     try file.synchronize()
     var buffer = [UInt8](repeating: 0, count: 4096)
     #expect(try buffer.withUnsafeMutableBytes { try file.readIfCached(into: $0, at: 0) } == 4096)
-    try file.adviseDontNeed(offset: 0, length: 0)
-    #expect(try buffer.withUnsafeMutableBytes { try file.readIfCached(into: $0, at: 0) } == nil)
+    // POSIX_FADV_DONTNEED skips pages that something references at that instant (for
+    // example a folio in another CPU's LRU batch, or under a scan such as DAMON's kdamond,
+    // which runs on this machine): the first page stayed cached once in a `make test` run
+    // (cause not traced). Advised again, a clean page goes; 20 tries bound it.
+    var stillCached: Int? = 4096
+    for _ in 0..<20 where stillCached != nil {
+      try file.adviseDontNeed(offset: 0, length: 0)
+      stillCached = try buffer.withUnsafeMutableBytes { try file.readIfCached(into: $0, at: 0) }
+      if stillCached != nil { usleep(10_000) }
+    }
+    #expect(stillCached == nil, "the first page stayed cached after 20 POSIX_FADV_DONTNEED")
     var pipeEnds: [CInt] = [0, 0]
     #expect(pipe(&pipeEnds) == 0)
     defer {

@@ -491,6 +491,36 @@ private func readWritePipeline(
         return slotSize
       }
 
+      /// Takes a result: a pair whole at last frees its slot; any other finished pair
+      /// stops the refills (its slot stays: it holds the bytes a short write left).
+      func take(_ tag: UInt32, _ result: Result<Int32, Errno>) {
+        outstanding -= 1
+        let slot = Int(tag / 2)
+        let index = inSlot[slot] - head
+        if tag % 2 == 0 { pending[index].read = result } else { pending[index].write = result }
+        guard pending[index].isDone else { return }
+        if pending[index].isWhole {
+          inSlot[slot] = -1
+          freeSlots.append(slot)
+        } else {
+          stopped = true
+        }
+      }
+
+      /// Counts the whole pairs at the head, in order; the first other one stops the window.
+      func countWhole(_ context: inout TransferContext) {
+        while let pair = pending.first, pair.isDone {
+          guard pair.isWhole else {
+            stopped = true
+            return
+          }
+          context.record(bytes: Int64(pair.length), syscalls: 0)
+          counted += Int64(pair.length)
+          pending.removeFirst()
+          head += 1
+        }
+      }
+
       do throws(ZeroCopyError) {
         while true {
           if context.isCancelled { stopped = true }
@@ -521,35 +551,16 @@ private func readWritePipeline(
             planned += Int64(length)
           }
           if outstanding == 0 { break }
-          try ring.submitAndCollect(requests: outstanding, returningAfter: stopped ? nil : 1, &context) { tag, result in
-            outstanding -= 1
-            let slot = Int(tag / 2)
-            let index = inSlot[slot] - head
-            if tag % 2 == 0 { pending[index].read = result } else { pending[index].write = result }
-            guard pending[index].isDone else { return }
-            if pending[index].isWhole {
-              inSlot[slot] = -1
-              freeSlots.append(slot)
-            } else {
-              stopped = true  // its slot stays: it holds the bytes a short write left
-            }
-          }
-          // Count the whole pairs at the head, in order; the first other one stops the window.
-          while let pair = pending.first, pair.isDone {
-            guard pair.isWhole else {
-              stopped = true
-              break
-            }
-            context.record(bytes: Int64(pair.length), syscalls: 0)
-            counted += Int64(pair.length)
-            pending.removeFirst()
-            head += 1
-          }
+          try ring.submitAndCollect(requests: outstanding, returningAfter: stopped ? nil : 1, &context, take)
+          countWhole(&context)
         }
       } catch {
-        // Never leave requests in flight on a ring that goes back to the pool.
+        // Never leave requests in flight on a ring that goes back to the pool; count the
+        // whole pairs they make (a cancellation noticed while probing the source).
         if outstanding > 0 && !ring.isBroken {
-          try ring.submitAndCollect(requests: outstanding, &context) { _, _ in }
+          try ring.submitAndCollect(requests: outstanding, &context, take)
+          countWhole(&context)
+          try context.checkCancellation()
         }
         throw error
       }
