@@ -162,8 +162,11 @@ struct IOURingPipelineTests {
     let pool = Self.pool()
     defer { pool.closeIdle() }
     let monitor = TransferMonitor()
+    // Polls every 50 µs (about 0.3 MB of copy here), for at most 60 s: a transfer that
+    // failed before 1 MiB must not leave it running.
     let watcher = TransferFixtures.Worker {
-      while monitor.bytesTransferred < 1 << 20 {}
+      let deadline = ContinuousClock.now + .seconds(60)
+      while monitor.bytesTransferred < 1 << 20 && ContinuousClock.now < deadline { usleep(50) }
       monitor.cancel()
     }
     let target = try TransferFixtures.openFile(dir.file("out"), O_RDWR | O_CREAT | O_TRUNC)
