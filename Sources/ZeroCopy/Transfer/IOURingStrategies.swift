@@ -19,9 +19,10 @@ import URing
 /// To a file the pairs are independent (the kernel may run them in parallel) and, past
 /// one round's worth of bytes, pipelined: a pair's buffer takes the next piece as soon as
 /// that pair is whole (Docs/Performance.md, "io_uring file copies"). To a stream (socket,
-/// pipe) all pairs of a round form one chain, so the bytes arrive in order. `.automatic` never picks it (measured with a ring set up per transfer: 12–15 µs
-/// for 4 KiB vs 1.9 µs for read/write, Docs/LinuxFacts.md); it is here to be measured, and
-/// for sources where overlapping I/O pays (cold files on fast devices).
+/// pipe) all pairs of a round form one chain, so the bytes arrive in order. `.automatic`
+/// never picks it (measured with a ring set up per transfer: 12–15 µs for 4 KiB vs 1.9 µs
+/// for read/write, Docs/LinuxFacts.md); it is here to be measured, and for sources where
+/// overlapping I/O pays (cold files on fast devices).
 public struct IOURingStrategy: TransferStrategy {
   /// Bytes per registered buffer (one buffer per pair).
   public let bufferSize: Int
@@ -431,10 +432,10 @@ private func writeAlone(
 
 /// File → file at explicit offsets, where the pairs are independent: `slots` linked
 /// read → write pairs kept in flight in one generation; as soon as a pair is whole its
-/// slot takes the next piece, and the bytes are counted in order. Rounds (submit `slots` pairs,
-/// wait for all of them, submit the next) leave the kernel's workers idle at the end of
-/// every round: in C, the same 4 × 256 KiB pairs moved a cached 1 GiB at 2.8–3.4 GB/s in
-/// rounds and 4.4–6.8 GB/s pipelined (Docs/Performance.md, "io_uring file copies").
+/// slot takes the next piece, and the bytes are counted in order. Rounds (submit `slots`
+/// pairs, wait for all of them, submit the next) leave the kernel's workers idle at the end
+/// of every round: in C, the same 4 × 256 KiB pairs moved a cached 1 GiB at 3.1–3.4 GB/s
+/// in rounds and 5.7–6.4 GB/s pipelined (Docs/Performance.md, "io_uring file copies").
 ///
 /// Anything but a whole pair — a short read (the end of the file, or a file
 /// that shrank), a short write, an error, a cancellation — stops the refills; every pair
