@@ -165,7 +165,7 @@ test test-release soak-cancel check-c sanitize sanitize-address sanitize-thread 
 test: deps
 	@set +e; \
 	echo "==> swift test $(SWIFT_TEST_FLAGS)"; \
-	$(SWIFT) test $(SWIFT_TEST_FLAGS); swift_rc=$$?; \
+	mk/run-logged swift-test $(SWIFT) test $(SWIFT_TEST_FLAGS); swift_rc=$$?; \
 	echo "==> make test-release"; \
 	$(MAKE) --no-print-directory test-release; release_rc=$$?; \
 	echo "==> make check-c"; \
@@ -194,6 +194,8 @@ test: deps
 	if [[ $$fuzz_rc -eq 0 ]]; then echo "  fuzz-smoke:        PASS"; else echo "  fuzz-smoke:        FAIL (exit $$fuzz_rc)"; fi; \
 	if [[ $$repo_rc -eq 0 ]]; then echo "  check-repo:        PASS"; else echo "  check-repo:        FAIL (exit $$repo_rc)"; fi; \
 	if [[ $$serve_rc -eq 0 ]]; then echo "  test-serve:        PASS"; else echo "  test-serve:        FAIL (exit $$serve_rc)"; fi; \
+	for f in build/test-logs/swift-test.failures build/test-logs/test-release.failures; do \
+	  if [[ -s $$f ]]; then echo "  $$f:"; sed 's/^/    /' "$$f"; fi; done; \
 	if [[ $$swift_rc -ne 0 || $$release_rc -ne 0 || $$c_rc -ne 0 || $$bench_rc -ne 0 || $$nouring_rc -ne 0 || $$unpriv_rc -ne 0 || $$fuzz_rc -ne 0 || $$repo_rc -ne 0 || $$serve_rc -ne 0 ]]; then \
 	  echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
@@ -204,7 +206,7 @@ test: deps
 # `swift test` adds by itself.
 RELEASE_TEST_FILTER ?= URingTests\.|ZeroCopyTests\.
 test-release: deps
-	$(SWIFT) test -c release $(SWIFT_TEST_FLAGS) --filter '$(RELEASE_TEST_FILTER)'
+	mk/run-logged test-release $(SWIFT) test -c release $(SWIFT_TEST_FLAGS) --filter '$(RELEASE_TEST_FILTER)'
 
 # The prompt-cancellation suite with SOAK_RUNS runs per case (20 by default; `make test`
 # runs 3), then the worst latency of each case from its log.
@@ -502,10 +504,10 @@ sanitize: sanitize-address sanitize-thread sanitize-c
 # where memory handed to the kernel could be freed too early (issue 14); ASan then sees any
 # access of the program to it. (Replaces the debug ASan run: same cost, more to see.)
 sanitize-address: deps
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test -c release --scratch-path .build-asan --sanitize=address
+	ASAN_OPTIONS=detect_leaks=0 mk/run-logged sanitize-address $(SWIFT) test -c release --scratch-path .build-asan --sanitize=address
 
 sanitize-thread: deps
-	TSAN_OPTIONS=suppressions=$(CURDIR)/mk/tsan.supp $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS=suppressions=$(CURDIR)/mk/tsan.supp mk/run-logged sanitize-thread $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
 
 # The C tests linked straight against the sources built with ASan+UBSan (the shared
 # library's -z defs cannot be satisfied by the sanitizer runtimes, so it is not built here).
