@@ -165,7 +165,7 @@ public struct ReportBuilder {
     out += "## Goals\n\n| goal | met | may miss | worst ratio | verdict |\n|---|---|---|---|---|\n"
     for g in results.goals {
       out +=
-        "| \(g.goal) | \(g.met)/\(g.checked) | \(g.allowedMisses ?? 0) | \(g.worst ?? "–") | \(g.passed.map { $0 ? "met" : "**missed**" } ?? "not checked") |\n"
+        "| \(g.goal) | \(g.met)/\(g.checked) | \(g.allowedMisses ?? 0) | \(g.worst ?? "–") | \(g.passed.map { $0 ? "met" : "**missed**" } ?? (g.checked > 0 ? "not decided (too few cells)" : "not checked")) |\n"
     }
     let rs = results.ratios
     if !rs.isEmpty {

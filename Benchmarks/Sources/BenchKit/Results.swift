@@ -222,29 +222,43 @@ public struct GoalResult: Codable, Sendable {
   public var met: Int
   /// The worst ratio, in words.
   public var worst: String?
-  /// Whether it was met: at most ``allowedMisses`` checked ratios missed (nil when
-  /// nothing could be checked).
+  /// Whether it was met: at most ``allowedMisses`` checked ratios missed and, for a goal
+  /// over a number of cells, at least ``requiredMet`` met. Nil when nothing could be checked,
+  /// or when a run measured too few cells to decide (a subset run: 2 of 26 cells met, none
+  /// missed beyond the allowance, is neither met nor missed).
   public var passed: Bool?
   /// Checked ratios that may miss with the goal still met ("in ≥ 24 of 26 cells": 2);
   /// nil for 0 (every one).
   public var allowedMisses: Int?
+  /// Checked ratios that must meet it ("in ≥ 24 of 26 cells": 24); nil when the goal is
+  /// about every checked ratio.
+  public var requiredMet: Int?
 
   /// Creates a goal result.
-  public init(goal: String, checked: Int, met: Int, worst: String?, passed: Bool?, allowedMisses: Int? = nil) {
+  public init(
+    goal: String, checked: Int, met: Int, worst: String?, passed: Bool?, allowedMisses: Int? = nil,
+    requiredMet: Int? = nil
+  ) {
     self.goal = goal
     self.checked = checked
     self.met = met
     self.worst = worst
     self.passed = passed
     self.allowedMisses = allowedMisses
+    self.requiredMet = requiredMet
   }
 
   /// "met", "MISSED" or "not checked".
   public var verdict: String { passed.map { $0 ? "met" : "MISSED" } ?? "not checked" }
 
-  /// "25/26 met (at most 2 may miss); worst …".
+  /// "25/26 met (at most 2 may miss); worst …", and why a goal with ratios checked was not
+  /// decided.
   public var numbers: String {
-    "\(met)/\(checked) met\(allowedMisses.map { $0 > 0 ? " (at most \($0) may miss)" : "" } ?? "")\(worst.map { "; worst \($0)" } ?? "")"
+    let undecided =
+      passed == nil && checked > 0
+      ? "; too few cells measured to decide (\(requiredMet.map(String.init) ?? "?") must meet it)" : ""
+    return
+      "\(met)/\(checked) met\(allowedMisses.map { $0 > 0 ? " (at most \($0) may miss)" : "" } ?? "")\(undecided)\(worst.map { "; worst \($0)" } ?? "")"
   }
 }
 
