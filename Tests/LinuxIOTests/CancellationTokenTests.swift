@@ -1,5 +1,6 @@
 // CancellationToken: the "all" transfers stop at a cancelled token's next check, a call
-// blocked on a peer that does not read is interrupted (within 100 ms, exact progress), a
+// blocked on a peer that does not read is interrupted (within 100 ms — 300 ms under a
+// sanitizer, as in ZeroCopy's cancellation tests — exact progress), a
 // token never cancelled changes nothing, handlers run once. And the page-cache calls the
 // transfer layer reads ahead with.
 
@@ -10,6 +11,13 @@ import Testing
 
 @Suite("LinuxIO cancellation token and page cache")
 struct CancellationTokenTests {
+  /// How soon a cancelled call must return: issue 14's 100 ms; 300 ms under ASan or TSan
+  /// (`make sanitize`), whose runtime slows every thread severalfold on a loaded machine.
+  static let bound: Duration =
+    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+      || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+    ? .milliseconds(300) : .milliseconds(100)
+
   /// Runs `body` inside `token`'s scope on a thread, cancels after it blocked (100 ms),
   /// and returns its outcome and how long it took to return after the cancellation.
   static func cancelBlocked(
@@ -40,7 +48,7 @@ struct CancellationTokenTests {
       return
     }
     #expect(failure.errno == .canceled)
-    #expect(elapsed < .milliseconds(100), "returned \(elapsed) after the cancellation")
+    #expect(elapsed < Self.bound, "returned \(elapsed) after the cancellation")
     let received = try drain(readEnd)
     #expect(failure.progress.bytes == Int64(received.count))
     #expect(received == Array(data.prefix(received.count)))
@@ -64,7 +72,7 @@ struct CancellationTokenTests {
       return
     }
     #expect(failure.errno == .canceled)
-    #expect(elapsed < .milliseconds(100), "returned \(elapsed) after the cancellation")
+    #expect(elapsed < Self.bound, "returned \(elapsed) after the cancellation")
     let received = try drain(far)
     #expect(failure.progress.bytes == Int64(received.count))
     #expect(received == Array(data.prefix(received.count)))

@@ -142,18 +142,15 @@ struct TreeCopyRingTests {
     let pool = Self.pool()
     defer { pool.closeIdle() }
     pool.faults.failPrepareAfterFirstSubmit = .resourceBusy
-    let clock = ContinuousClock()
-    let start = clock.now
     let report = try Self.copy(scratch.sub("src"), scratch.sub("dst"), pool: pool, jobs: 32, keepGoing: true)
-    let elapsed = start.duration(to: clock.now)
     pool.faults = RingPool.Faults()
+    // Counting the chain that was never written, the wait ran its full 2 s and the file
+    // was reported ("not copied again") instead of copied: no error, every file exact. (No
+    // bound on the copy's time: a loaded or sanitized run can take 2 s on its own.)
     #expect(report.errors.isEmpty, "\(report.errors)")
     #expect(report.files == expected.files && report.bytes == expected.bytes, "\(report)")
     #expect(report.fallbackReason?.contains("preparing a chain failed") == true, "\(String(describing: report.fallbackReason))")
     #expect(TreeFixtures.snapshot(scratch.sub("dst")) == TreeFixtures.snapshot(scratch.sub("src")))
-    // Counting the chain that was never written, the wait ran its full 2 s and the file
-    // was reported instead of copied.
-    #expect(elapsed < .seconds(2), "\(elapsed)")
     #expect(pool.statistics.broken == 1)
   }
 
