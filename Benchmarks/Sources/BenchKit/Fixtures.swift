@@ -140,9 +140,10 @@ public final class Workspace: @unchecked Sendable {
     var st = stat()
     try check(fstat(fd, &st), "fstat \(path)")
     let size = Int(st.st_size)
-    let chunk = 1 << 20
-    let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
-    defer { buf.deallocate() }
+    let chunk = ChecksumBuffer.size
+    ChecksumBuffer.lock.lock()
+    defer { ChecksumBuffer.lock.unlock() }
+    let buf = ChecksumBuffer.bytes
     var sum = ZC64()
     var off = 0
     while off < size {
@@ -154,6 +155,17 @@ public final class Workspace: @unchecked Sendable {
       off += n
     }
     return (off, sum.value)
+  }
+
+  /// The checksum's read buffer, allocated once, as xfer_ref's is static: a 1 MiB aligned
+  /// allocation per verification is an `mmap` and a `munmap` (malloc serves blocks that
+  /// large from the kernel), so every transfer of a Swift subject came after a fresh
+  /// mapping's page faults and an unmapping's TLB shootdown on the other CPU, which the
+  /// C twins never paid (a quarter of the measuring thread's samples at 4 KiB under perf).
+  private enum ChecksumBuffer {
+    static let size = 1 << 20
+    nonisolated(unsafe) static let bytes = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+    static let lock = NSLock()
   }
 
   /// zc64 and size of the file at `path`.
