@@ -13,10 +13,7 @@ import Testing
 struct CancellationTokenTests {
   /// How soon a cancelled call must return: issue 14's 100 ms; 300 ms under ASan or TSan
   /// (`make sanitize`), whose runtime slows every thread severalfold on a loaded machine.
-  static let bound: Duration =
-    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
-      || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
-    ? .milliseconds(300) : .milliseconds(100)
+  static let bound: Duration = underSanitizer ? .milliseconds(300) : .milliseconds(100)
 
   /// Runs `body` inside `token`'s scope on a thread, cancels after it blocked (100 ms),
   /// and returns its outcome and how long it took to return after the cancellation.

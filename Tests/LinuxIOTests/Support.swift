@@ -9,6 +9,11 @@ import Testing
 /// The sizes every data-moving API is checked at.
 let interestingSizes: [Int] = [0, 1, 4095, 4096, 4097, (1 << 20) + 3]
 
+/// Whether this test binary runs under AddressSanitizer or ThreadSanitizer (`make sanitize`).
+let underSanitizer =
+  dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+  || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
 /// A deterministic byte pattern with no short period (so misplaced pages are caught).
 func pattern(_ count: Int, seed: UInt32 = 0x9E37_79B9) -> [UInt8] {
   var state = seed | 1
