@@ -21,7 +21,7 @@ func serving(_ files: [String: [UInt8]], _ configure: (inout FileServer.Configur
   return server
 }
 
-@Suite("File server under adversarial clients", .timeLimit(.minutes(3)))
+@Suite("File server under adversarial clients", .timeLimit(.hangGuard(minutes: 3)))
 struct AdversarialTests {
   /// Twelve clients ask for 16 MiB and never read — more than the Transfer API has worker
   /// threads — and other clients are still served, long before the send timeout would
@@ -255,3 +255,13 @@ struct AdversarialTests {
 
 /// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
 let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
+extension TimeLimitTrait.Duration {
+  /// A time limit that guards against hangs: `minutes` in the normal runs, five times that
+  /// under ThreadSanitizer, where the whole parallel run takes about 4× as long and a
+  /// test's wall time includes its waits for the two cooperative threads (ZeroCopyTests'
+  /// `hangGuard` says more).
+  static func hangGuard(minutes: Int) -> Self {
+    .minutes(minutes * (underThreadSanitizer ? 5 : 1))
+  }
+}

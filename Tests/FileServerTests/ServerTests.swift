@@ -5,7 +5,7 @@ import Glibc
 import Testing
 import ZeroCopy
 
-@Suite("File server", .timeLimit(.minutes(3)))
+@Suite("File server", .timeLimit(.hangGuard(minutes: 3)))
 struct ServerTests {
   static func site() throws -> ScratchDirectory {
     let dir = try ScratchDirectory()

@@ -34,7 +34,7 @@ final class CollectedLog: Sendable {
 
 let ioUringSkip = Comment(rawValue: "io_uring is unavailable here: \(IOURingAvailability.current)")
 
-@Suite("File server strategies", .timeLimit(.minutes(3)))
+@Suite("File server strategies", .timeLimit(.hangGuard(minutes: 3)))
 struct StrategyTests {
   static let sizes = [0, 1, 4095, 65537, 3 << 20 + 5]
 
@@ -137,7 +137,7 @@ struct StrategyTests {
   }
 }
 
-@Suite("Paths stay inside the root", .timeLimit(.minutes(2)))
+@Suite("Paths stay inside the root", .timeLimit(.hangGuard(minutes: 2)))
 struct PathTests {
   /// scratch/{secret.txt, outside/file, root/...}: links that stay in, links that leave.
   static func layout() throws -> (ScratchDirectory, String) {

@@ -6,7 +6,7 @@ import Testing
 import URing
 import ZeroCopy
 
-@Suite("io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment), .timeLimit(.minutes(2)))
+@Suite("io_uring engine", .enabled(if: Support.ioUringAvailable, Support.ioUringSkipComment), .timeLimit(.hangGuard(minutes: 2)))
 struct IOURingEngineTests {
   @Test func fileBasics() async throws { try await Behaviours.fileBasics(.ioUring) }
   @Test func fileErrors() async throws { try await Behaviours.fileErrors(.ioUring) }
@@ -22,7 +22,7 @@ struct IOURingEngineTests {
   @Test func cancelledTaskAndDroppedEngine() async throws { try await Behaviours.cancelledTaskAndDroppedEngine(.ioUring) }
 }
 
-@Suite("thread-pool engine", .timeLimit(.minutes(2)))
+@Suite("thread-pool engine", .timeLimit(.hangGuard(minutes: 2)))
 struct ThreadPoolEngineTests {
   @Test func fileBasics() async throws { try await Behaviours.fileBasics(.threadPool) }
   @Test func fileErrors() async throws { try await Behaviours.fileErrors(.threadPool) }

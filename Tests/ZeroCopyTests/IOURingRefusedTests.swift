@@ -20,7 +20,7 @@ private let seccompMode: String? = {
 
 @Suite(
   "io_uring refused by seccomp", .enabled(if: seccompMode != nil, "runs only under zc_seccomp_run (make test-no-uring)"),
-  .timeLimit(.minutes(2)))
+  .timeLimit(.hangGuard(minutes: 2)))
 struct IOURingRefusedTests {
   /// The reason, and the errno an engine that insists on io_uring reports, per mode.
   static func expectation(_ mode: String) -> (reason: IOURingAvailability.Reason, errno: Errno, text: String)? {

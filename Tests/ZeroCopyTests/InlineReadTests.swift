@@ -12,7 +12,7 @@ import SystemPackage
 import Testing
 import ZeroCopy
 
-@Suite("Reads of ready data complete inline", .timeLimit(.minutes(2)))
+@Suite("Reads of ready data complete inline", .timeLimit(.hangGuard(minutes: 2)))
 struct InlineReadTests {
   static var kinds: [EngineKind] { Support.ioUringAvailable ? [.threadPool, .ioUring] : [.threadPool] }
 

@@ -7,7 +7,7 @@ import SystemPackage
 import Testing
 import ZeroCopy
 
-@Suite("Readiness", .timeLimit(.minutes(2)))
+@Suite("Readiness", .timeLimit(.hangGuard(minutes: 2)))
 struct ReadinessTests {
   /// A connected TCP pair over loopback, the server side non-blocking.
   static func tcpPair(engine: IOEngine = .default) async throws -> (server: AsyncSocket, client: AsyncSocket) {

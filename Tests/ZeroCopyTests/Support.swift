@@ -17,6 +17,9 @@ enum Support {
   /// Whether io_uring can be used here (the io_uring suite is skipped otherwise).
   static let ioUringAvailable = IOURingAvailability.isAvailable
 
+  /// Whether this binary runs under AddressSanitizer or ThreadSanitizer (`make sanitize`).
+  static let underSanitizer = Faults.underAddressSanitizer || Faults.underThreadSanitizer
+
   /// Why the io_uring suite is skipped.
   static var ioUringSkipComment: Comment {
     Comment(rawValue: "io_uring is unavailable here: \(IOURingAvailability.current)")
@@ -191,5 +194,18 @@ func pause(microseconds: Int) async {
 func direntName(_ entry: UnsafeMutablePointer<dirent>) -> String {
   withUnsafeMutablePointer(to: &entry.pointee.d_name) {
     $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+  }
+}
+
+extension TimeLimitTrait.Duration {
+  /// A time limit that guards against hangs: `minutes` in the normal runs, five times that
+  /// under ASan or TSan. Swift Testing runs every suite at once, so a test's wall time
+  /// includes its waits for the two cooperative threads of this 2-core machine; under TSan
+  /// the whole run takes about 4× as long (273 s against 67 s debug in a fresh-clone CI at
+  /// 45f05db), and tests that take under a second alone took 140–250 s there. A 2-minute
+  /// limit failed `cancellationStorm` and `cachedReadsSkipTheEngine` once that way (CI of
+  /// stop 23); a hang still fails, later.
+  static func hangGuard(minutes: Int) -> Self {
+    .minutes(minutes * (Support.underSanitizer ? 5 : 1))
   }
 }

@@ -136,9 +136,7 @@ enum CpDifferential {
   /// second: the harness keeps one strategy and one engine there (~240 s under TSan
   /// otherwise); the sanitizer runs look for memory and thread errors, the semantics are
   /// compared by the normal run.
-  static let underSanitizer: Bool =
-    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
-    || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+  static var underSanitizer: Bool { Support.underSanitizer }
   static let sanitizerVariants: Set<String> = ["automatic", "uring"]
 
   static func runs(_ variant: String) -> Bool {

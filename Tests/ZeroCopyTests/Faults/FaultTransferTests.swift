@@ -305,7 +305,7 @@ struct FaultTransferTests {
 
   @Test(
     "6. source truncated by another process after fstat and mid-transfer: sourceEndedEarly, exact bytes, no SIGBUS",
-    .timeLimit(.minutes(1)), arguments: Faults.strategyNames)
+    .timeLimit(.hangGuard(minutes: 1)), arguments: Faults.strategyNames)
   func sourceTruncated(_ name: String) async throws {
     let file = Faults.refusal(name, .diskFile)
     let socket = Faults.refusal(name, .tcp)
@@ -392,7 +392,7 @@ struct FaultTransferTests {
 
   @Test(
     "7. source growing while copied: exactly the snapshot length is copied and reported",
-    .timeLimit(.minutes(1)), arguments: Faults.strategyNames)
+    .timeLimit(.hangGuard(minutes: 1)), arguments: Faults.strategyNames)
   func sourceGrowing(_ name: String) async throws {
     let file = Faults.refusal(name, .diskFile)
     let socket = Faults.refusal(name, .tcp)

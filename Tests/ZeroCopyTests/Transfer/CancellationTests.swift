@@ -18,7 +18,7 @@ enum Cancellation {
   /// memory errors and races rather than flakes).
   static let runs: Int = getenv("ZC_CANCEL_RUNS").flatMap { Int(String(cString: $0)) } ?? (underSanitizer ? 1 : 3)
   /// Whether this binary runs under ASan or TSan (`make sanitize`).
-  static let underSanitizer = Faults.underAddressSanitizer || Faults.underThreadSanitizer
+  static var underSanitizer: Bool { Support.underSanitizer }
   /// The bound issue 14 sets — 300 ms under a sanitizer (`make sanitize`), whose runtime
   /// slows every allocation and memory access severalfold: those runs look for memory
   /// errors and races, the plain and release runs check the 100 ms (an ASan run on the

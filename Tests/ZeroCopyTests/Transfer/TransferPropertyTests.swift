@@ -11,7 +11,7 @@ import Testing
 import ZeroCopy
 
 extension TransferTests {
-  @Suite("Transfer properties", .timeLimit(.minutes(3)))
+  @Suite("Transfer properties", .timeLimit(.hangGuard(minutes: 3)))
   struct Properties {
     enum DestinationKind: String, CaseIterable {
       case file, fileAtOffset, appendFile, pipe, unixSocket, tcpSocket
