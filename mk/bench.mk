@@ -125,6 +125,11 @@ bench-test: bench-tools bench-build
 	tail -n 8 "$$tmp/run.log"; \
 	echo "==> zerocopy-bench check"; \
 	$(BENCH_BIN) check --expect-planted "$$tmp/out.json"; \
+	echo "==> zerocopy-bench reference, then report --reference (a run against itself: [steady] at 1.00×)"; \
+	$(BENCH_BIN) reference "$$tmp/out.json" --out "$$tmp/ref.json"; \
+	$(BENCH_BIN) report "$$tmp/out.json" --output "$$tmp/re" --reference "$$tmp/ref.json" >"$$tmp/re.log"; \
+	grep -F "[steady] machine against the reference run" "$$tmp/re.log" | grep -F "took 1.00× their reference time" \
+	  || { grep -A1 "^Machine" "$$tmp/re.log"; echo "bench-test: a run compared with itself is not steady at 1.00×" >&2; exit 1; }; \
 	echo "==> zerocopy-bench _strace-check"; \
 	if ! command -v strace >/dev/null 2>&1 && [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null 2>&1 \

@@ -123,6 +123,9 @@ public struct ReportBuilder {
     if let profile = results.automaticProfile {
       out += "\n.automatic decided with the profile: \(profile)\n"
     }
+    if let steadiness = results.steadiness {
+      out += "\nMachine\n  \(steadiness.line)\n"
+    }
     let goalRatios = results.ratios.filter { $0.goal != nil }
     if !goalRatios.isEmpty || !results.goals.isEmpty {
       out += "\nGoals (ratios of medians measured in this run)\n"
@@ -161,6 +164,9 @@ public struct ReportBuilder {
     }
     if let profile = results.automaticProfile {
       out += "- `.automatic` decided with the profile: \(profile)\n\n"
+    }
+    if let steadiness = results.steadiness {
+      out += "## Machine\n\n\(steadiness.line) (reference: `\(steadiness.referencePath)`)\n\n"
     }
     out += "## Goals\n\n| goal | met | may miss | worst ratio | verdict |\n|---|---|---|---|---|\n"
     for g in results.goals {

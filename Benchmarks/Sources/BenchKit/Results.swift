@@ -337,6 +337,12 @@ public struct BenchResults: Codable, Sendable {
   public var concurrent: ConcurrentResults?
   /// Wall time of the whole run, seconds (fixtures included, build excluded).
   public var durationSeconds: Double
+  /// This run's C subjects against the committed reference run's: whether the machine ran
+  /// as fast as then (nil in older results, or when no reference was given).
+  public var steadiness: SteadinessResult?
+  /// zc64 of the C reference programs' sources and libzerocopy's at the time of the run
+  /// (``MachineReference/cSourcesDigest(repository:)``; nil in older results).
+  public var cSources: String?
 
   /// Creates results.
   public init(

@@ -35,6 +35,9 @@ public struct RunOptions: Sendable {
   public var workspaceBase: String?
   /// Repository root (for the commit id).
   public var repository: String
+  /// The reference run the C subjects are compared with (Docs/bench/reference.json; nil:
+  /// no comparison).
+  public var reference: String?
   /// Less output.
   public var quiet = false
   /// Plain progress lines even on a terminal.
@@ -184,7 +187,16 @@ public final class Runner {
       durationSeconds: Double(monotonicNanoseconds() - runStart) / 1e9)
     results.automaticProfile = sources.automaticProfile()
     results.concurrent = concurrent
+    results.cSources = MachineReference.cSourcesDigest(repository: options.repository)
     Analysis.computeRatios(&results)
+    if let path = options.reference {
+      var steadiness = Analysis.steadiness(results, referenceAt: path)
+      if path.hasPrefix(options.repository + "/") {
+        steadiness.referencePath = String(path.dropFirst(options.repository.count + 1))
+      }
+      results.steadiness = steadiness
+      if let warning = steadiness.warning { results.notes.append(warning) }
+    }
     return results
   }
 

@@ -11,7 +11,8 @@ struct ZeroCopyBench: AsyncParsableCommand {
     commandName: "zerocopy-bench",
     abstract: "Measure swift-zerocopy's transfer strategies, verified byte for byte, beside C and peers.",
     subcommands: [
-      Run.self, Explain.self, Compare.self, Check.self, Report.self, SyscallProbe.self, StraceCheckCommand.self,
+      Run.self, Explain.self, Compare.self, Check.self, Report.self, ReferenceCommand.self, SyscallProbe.self,
+      StraceCheckCommand.self,
       DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self, SparseCopyBench.self, SyscallsCommand.self,
       SyscallsTraceCommand.self,
     ],
@@ -60,12 +61,18 @@ struct Run: AsyncParsableCommand {
   @Option(help: "Parent directory of the temporary workspace (default $TMPDIR or /tmp).") var workdir: String?
   @Option(help: "The SwiftNIO peer executable (default: REPO/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio).") var nio:
     String?
+  @Option(
+    help:
+      "The reference run this run's C programs are compared with, to tell whether the machine ran as fast as then (default: REPO/Docs/bench/reference.json)."
+  ) var reference: String?
+  @Flag(help: "Do not compare the C programs' times with a reference run.") var noReference = false
   @Flag(help: "Plain progress lines even on a terminal.") var plain = false
   @Flag(help: "Print only warnings and the summary.") var quiet = false
   @OptionGroup var locations: Locations
 
   func validate() throws {
     if [quick, full, smoke].filter({ $0 }).count > 1 { throw ValidationError("choose one of --quick, --full, --smoke") }
+    if noReference && reference != nil { throw ValidationError("--reference and --no-reference exclude each other") }
     if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
   }
 
@@ -83,6 +90,7 @@ struct Run: AsyncParsableCommand {
     o.quiet = quiet
     o.plainProgress = plain
     o.workspaceBase = workdir
+    o.reference = noReference ? nil : reference ?? "\(locations.repo)/\(ReferenceCommand.defaultPath)"
     o.nioTool = nio ?? "\(locations.repo)/Benchmarks/Peers/.build-peers/release/zerocopy-bench-nio"
     if let dest {
       var list: [Destination] = []
@@ -238,13 +246,58 @@ struct Report: AsyncParsableCommand {
     abstract: "Re-render report.md, summary.txt and the charts of a results.json (ratios recomputed).")
   @Argument(help: "The results.json.") var path: String
   @Option(help: "Where to write (default: the results file's directory).") var output: String?
+  @Option(help: "Compare the run's C programs with this reference run again (default: keep the comparison it recorded).")
+  var reference: String?
 
   mutating func run() async throws {
     var r = try loadResults(path)
     Analysis.computeRatios(&r)
+    if let reference {
+      let steadiness = Analysis.steadiness(r, referenceAt: reference)
+      r.steadiness = steadiness
+      if let warning = steadiness.warning, !r.notes.contains(warning) { r.notes.append(warning) }
+    }
     let dir = output ?? URL(fileURLWithPath: path).deletingLastPathComponent().path
     let n = try writeOutputs(r, to: dir)
     print(ReportBuilder(r).terminalSummary())
     print("results: \(dir)/ (results.json, report.md, summary.txt, \(n) SVG charts)")
+  }
+}
+
+struct ReferenceCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "reference",
+    abstract: "Make a run the reference later runs compare the machine with (its C programs' times per cell).",
+    discussion: """
+      Writes the measured C subjects' median time per transfer of RESULTS.json, with the run's \
+      commit, machine and the digest of the C sources it was built from. `zerocopy-bench run` \
+      compares its own C subjects with it and says whether the machine ran as fast as then \
+      (steady), slower (do not publish) or faster. Use a published quiet run in the default \
+      mode on the machine the benchmark is published from.
+      """)
+  static let defaultPath = "Docs/bench/reference.json"
+
+  @Argument(help: "The results.json of the run.") var results: String
+  @Option(help: "Where to write (default: REPO/Docs/bench/reference.json).") var out: String?
+  @OptionGroup var locations: Locations
+
+  mutating func run() async throws {
+    let r = try loadResults(results)
+    let reference = MachineReference(r)
+    guard !reference.entries.isEmpty else {
+      throw ValidationError("\(results) has no measured C subject: nothing to compare a later run with")
+    }
+    var notes: [String] = []
+    if r.plan.mode != .standard { notes.append("a \(r.plan.mode.rawValue) run, not the default mode") }
+    if r.commit.hasSuffix("-dirty") { notes.append("made from a working tree with local changes") }
+    if reference.cSources == nil { notes.append("the run recorded no digest of its C sources (older results)") }
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let path = out ?? "\(locations.repo)/\(Self.defaultPath)"
+    try e.encode(reference).write(to: URL(fileURLWithPath: path))
+    print(
+      "reference: \(path) — \(reference.entries.count) C subject × cell medians of \(reference.commit) (\(reference.date)), \(reference.cpu), \(reference.cores) cores"
+    )
+    for n in notes { print("warning: \(n)") }
   }
 }
