@@ -92,6 +92,41 @@ let benchmarks: @Sendable () -> Void = {
     }
   }
 
+  // 4 KiB page-cached file → file with read/write: LinuxIO's loop (zc_read_write_all), then
+  // the Transfer API's prepared pair on the same descriptors, then Transfer.runBlocking,
+  // which inspects both ends on every call. The differences are the front end's per-call
+  // cost (issue 15: "no per-call tax").
+  let destination4K = try! FileDescriptor.open(
+    "\(fixture.directory)/dst-4k", .readWrite, options: [.create, .truncate], permissions: [.ownerReadWrite])
+  let copyBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 << 10, alignment: 4096)
+  copyBuffer.initializeMemory(as: UInt8.self, repeating: 0)
+  Benchmark("readWrite4KiBLinuxIO") { benchmark in
+    for _ in benchmark.scaledIterations {
+      let r = try fixture.source.readWriteCopy(
+        to: destination4K, sourceOffset: 0, destinationOffset: 0, count: .bytes(4096), buffer: copyBuffer)
+      benchmark.measurement(syscalls, r.progress.syscalls)
+    }
+  }
+  // Prepared once: package-benchmark calls the closure once per sample.
+  let prepared4K = try! PreparedTransfer(from: fixture.source, to: destination4K)
+  Benchmark("readWrite4KiBPrepared") { benchmark in
+    let transfer = prepared4K
+    let options = TransferOptions(allowFallback: false)
+    for _ in benchmark.scaledIterations {
+      let r = try transfer.runBlocking(offset: 0, count: 4096, at: 0, strategy: .readWrite, options: options)
+      benchmark.measurement(syscalls, r.syscalls)
+    }
+  }
+  Benchmark("readWrite4KiBRunBlocking") { benchmark in
+    let options = TransferOptions(allowFallback: false)
+    for _ in benchmark.scaledIterations {
+      let r = try Transfer.runBlocking(
+        TransferRequest(from: fixture.source, offset: 0, count: 4096, to: destination4K, at: 0),
+        strategy: .readWrite, options: options)
+      benchmark.measurement(syscalls, r.syscalls)
+    }
+  }
+
   // mmap1MiB: map 1 MiB, read every page through the mapping (bounds-checked span), unmap.
   Benchmark("mmap1MiB", configuration: mallocsOnly) { benchmark in
     for _ in benchmark.scaledIterations {
