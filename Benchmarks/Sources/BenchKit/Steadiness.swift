@@ -104,6 +104,9 @@ public struct SteadinessResult: Codable, Sendable {
   public var worst: String?
   /// Why the comparison means less or nothing (another machine, other C programs).
   public var caveats: [String]
+  /// Whether this run's kernel differs from the reference's (nil in results written before
+  /// this field existed).
+  public var otherKernel: Bool?
   /// "steady", "slow", "fast", "not decided" (too few cells) or "not checked".
   public var verdict: String
 
@@ -140,6 +143,9 @@ public struct SteadinessResult: Codable, Sendable {
     case "slow":
       return
         "This machine ran slower than for the reference run (\(reference)): the C programs took \(String(format: "%.2f", medianRatio ?? 0))× their reference time. Ratios of subjects measured in this run stay comparable, but pipe and TCP cells swing most on a slow hour (goal lines over them with them), and absolute numbers are not this machine's usual ones: do not publish this run."
+        + (otherKernel == true
+          ? " The kernel changed since the reference, though: if runs on this kernel agree with each other, the machine itself changed (not an hour of it), and a quiet run made on it should be published and made the reference (`zerocopy-bench reference`)."
+          : "")
     case "fast":
       return
         "The C programs ran faster than in the reference run (\(reference)): \(String(format: "%.2f", medianRatio ?? 0))× its time. The reference may have been measured on a slow hour; consider making this run the reference (`zerocopy-bench reference`)."
@@ -165,7 +171,8 @@ extension Analysis {
           "another machine (reference: \(reference.cpu), \(reference.cores) cores; this run: \(results.machine.cpu), \(results.machine.cores) cores)"
         ], verdict: "not checked")
     }
-    if reference.kernel != results.machine.kernel {
+    let otherKernel = reference.kernel != results.machine.kernel
+    if otherKernel {
       caveats.append("another kernel (reference: \(reference.kernel))")
     }
     if let a = reference.cSources, let b = results.cSources, a != b {
@@ -188,7 +195,8 @@ extension Analysis {
     guard let median = Stat(ratios.map(\.0))?.median else {
       return SteadinessResult(
         reference: name, referencePath: referencePath, compared: 0, medianRatio: nil, slowCells: 0, worst: nil,
-        caveats: caveats + ["no C subject was measured in a cell of the reference"], verdict: "not checked")
+        caveats: caveats + ["no C subject was measured in a cell of the reference"], otherKernel: otherKernel,
+        verdict: "not checked")
     }
     let slow = ratios.filter { $0.0 >= SteadinessResult.slowCell }.count
     let worst = ratios.max { $0.0 < $1.0 }.map { "\($0.1) \(String(format: "%.2f", $0.0))×" }
@@ -205,7 +213,7 @@ extension Analysis {
     }
     return SteadinessResult(
       reference: name, referencePath: referencePath, compared: ratios.count, medianRatio: median, slowCells: slow,
-      worst: worst, caveats: caveats, verdict: verdict)
+      worst: worst, caveats: caveats, otherKernel: otherKernel, verdict: verdict)
   }
 }
 

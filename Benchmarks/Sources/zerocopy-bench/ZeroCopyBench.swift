@@ -253,6 +253,8 @@ struct Report: AsyncParsableCommand {
     var r = try loadResults(path)
     Analysis.computeRatios(&r)
     if let reference {
+      // The note of the comparison the run recorded gives way to the new one.
+      if let old = r.steadiness?.warning { r.notes.removeAll { $0 == old } }
       let steadiness = Analysis.steadiness(r, referenceAt: reference)
       r.steadiness = steadiness
       if let warning = steadiness.warning, !r.notes.contains(warning) { r.notes.append(warning) }

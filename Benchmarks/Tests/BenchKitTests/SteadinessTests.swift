@@ -38,6 +38,15 @@ import Testing
     #expect(abs((s.medianRatio ?? 0) - 2) < 0.01)
     #expect(s.slowCells == 8)
     #expect(s.warning?.contains("do not publish") == true)
+    #expect(s.otherKernel == false)
+    #expect(s.warning?.contains("kernel changed") == false)
+    // Slow on another kernel: the note says the machine may have changed.
+    var newKernel = Self.run(c: 1)
+    newKernel.machine.kernel = "Linux 7"
+    let k = Analysis.steadiness(newKernel, reference: reference, referencePath: "ref.json")
+    #expect(k.verdict == "slow")
+    #expect(k.otherKernel == true)
+    #expect(k.warning?.contains("the machine itself changed") == true)
     // 1.2× in the median but 3 of 8 cells at ≥ 1.5×: slow too.
     var mixed = Self.run(c: 2 / 1.2)
     for i in 0..<3 { mixed.cells[i].entries[0] = Fixture.entry("c:sendfile", 1, mixed.cells[i].cell.destination) }
