@@ -29,9 +29,9 @@ public struct MachineReference: Codable, Sendable {
   public var commit: String
   /// The run's start (ISO 8601).
   public var date: String
-  /// The run's mode ("standard").
+  /// The run's mode (`Mode.rawValue`: "default" for `make bench`).
   public var mode: String
-  /// CPU model, core count and kernel of the machine the run was made on.
+  /// The CPU model of the machine the run was made on.
   public var cpu: String
   /// Online CPUs.
   public var cores: Int
