@@ -18,12 +18,16 @@ struct ProcessAndDeviceTests {
   }
 
   @Test("fileCreationMask reads the umask without changing it; statusField finds fields, not prefixes")
-  func umaskAndFields() throws {
-    let old = umask(0o027)
-    defer { umask(old) }
-    #expect(CurrentProcess.fileCreationMask()?.rawValue == 0o027)
-    #expect(umask(0o027) == 0o027, "reading must not change the mask")
-    #expect(CurrentProcess.statusField("Umask") == "0027")
+  func umaskAndFields() async throws {
+    // Setting the umask in a child process: this process's mask is shared with every suite
+    // running beside this one.
+    // Fails the child (exit 1) when the mask is misread or reading it changed it.
+    await #expect(processExitsWith: .success) {
+      umask(0o027)
+      guard CurrentProcess.fileCreationMask()?.rawValue == 0o027, CurrentProcess.statusField("Umask") == "0027",
+        umask(0o027) == 0o027
+      else { exit(1) }
+    }
     #expect(CurrentProcess.statusField("Pid") == Substring(String(getpid())))
     #expect(CurrentProcess.statusField("Umas") == nil)
     #expect(CurrentProcess.statusField("NoSuchField") == nil)

@@ -4,6 +4,7 @@
 // helpers in the same test target.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 import ZeroCopy
@@ -144,11 +145,16 @@ enum TransferFixtures {
     return (st.st_mode & 0o7777, Int64(st.st_size), UInt64(st.st_dev), UInt64(st.st_ino))
   }
 
-  /// The process's umask (read by setting and restoring it).
+  /// The process's umask, read without changing it (/proc/self/status). Setting and
+  /// restoring it, as this did, changed it for a moment for every suite running beside:
+  /// a tree copy in another test then created its files with this 0o022 instead of the
+  /// process's mask (TreeCopyPolicyTests.defaultModes failed so in a CI run of all suites).
   static var umaskValue: mode_t {
-    let current = umask(0o022)
-    umask(current)
-    return current
+    guard let mask = CurrentProcess.fileCreationMask() else {
+      Issue.record("/proc/self/status has no Umask field: the test cannot read the umask without changing it")
+      return 0o022
+    }
+    return mask.rawValue
   }
 
   // MARK: - Pipes and sockets
