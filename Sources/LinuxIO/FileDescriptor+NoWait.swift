@@ -14,7 +14,10 @@ extension FileDescriptor {
   ///   - offset: The file offset. - Precondition: ≥ 0.
   /// - Returns: The bytes read: all of `buffer.count` when the range is cached, fewer when
   ///   only its start is or the file ends first, 0 at or past the end; nil when its first
-  ///   byte is not cached (`EAGAIN`: the read would wait for the device).
+  ///   byte is not cached (`EAGAIN`: the read would wait for the device). A missing page
+  ///   is not a guaranteed nil: before giving up, the kernel starts reading it in
+  ///   (read-ahead), and when that read completes first — a fast device, a descheduled
+  ///   thread — the call returns the page's bytes after all, and the page stays cached.
   /// - Throws: `.notSupported` where the file does not support `RWF_NOWAIT` (pipes, some
   ///   filesystems), `.badFileDescriptor`, `.invalidArgument`, `.isDirectory`…
   ///

@@ -340,3 +340,14 @@ func withSignalsBlocked<T>(_ body: () throws -> T) rethrows -> T {
   defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
   return try body()
 }
+
+/// Whether the page of `fd` at `offset` is in the page cache (mincore of a read-only
+/// shared mapping, which faults nothing in).
+func isResident(_ fd: FileDescriptor, at offset: Int) -> Bool {
+  let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+  guard let map = mmap(nil, page, PROT_READ, MAP_SHARED, fd.rawValue, off_t(offset)), map != MAP_FAILED else { return true }
+  defer { munmap(map, page) }
+  var vector: UInt8 = 0
+  guard mincore(map, page, &vector) == 0 else { return true }
+  return vector & 1 == 1
+}

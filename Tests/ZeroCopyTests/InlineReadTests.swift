@@ -57,9 +57,10 @@ struct InlineReadTests {
   /// A read of which only the start is cached: the cached part inline, the rest through
   /// the engine, and the whole count — a short count must still mean the end of the file.
   /// The second half of a 4 MiB file is dropped from the cache (written, fsync'd, then
-  /// `POSIX_FADV_DONTNEED`) before each of three 16 KiB reads across the boundary; on the
-  /// thread pool at least one must have needed exactly one engine operation (a cached read
-  /// needs none; the kernel may bring the pages back early by its own read-ahead). Reads
+  /// `POSIX_FADV_DONTNEED`) before each of three (up to 20) 16 KiB reads across the
+  /// boundary; on the thread pool at least one must have needed exactly one engine
+  /// operation (a cached read needs none; the kernel may bring the pages back early by its
+  /// own read-ahead). Reads
   /// past the end: the bytes up to it, then 0.
   @Test(arguments: kinds)
   func partlyCachedReadsAndTheEnd(kind: EngineKind) async throws {
@@ -75,7 +76,11 @@ struct InlineReadTests {
       let file = try await AsyncFile.open(path, engine: engine)
       var split = 0
       var buffer = try AlignedBuffer(count: 16 << 10)
-      for _ in 0..<3 {
+      for attempt in 0..<20 {
+        // Three reads, then more (up to 20) while none was split: the read-ahead that
+        // preadv2(RWF_NOWAIT) starts for the missing page can complete before the kernel
+        // looks again (likely on a loaded VM), and then the whole read is served inline.
+        if attempt >= 3 && (kind != .threadPool || split >= 1) { break }
         #expect(posix_fadvise(fd.rawValue, 2 << 20, 2 << 20, POSIX_FADV_DONTNEED) == 0)
         let before = engine.statistics.operationsCompleted
         let result = await file.read(into: buffer, at: (2 << 20) - 8192)

@@ -543,7 +543,7 @@ struct CancellationTests {
     // The descriptor, pipe and ring checks above still run.
     let halves = [resident[1].bytes - resident[0].bytes, resident[2].bytes - resident[1].bytes]
     #expect(
-      halves.min()! < 8 << 20 || Faults.underAddressSanitizer || Faults.underThreadSanitizer,
+      halves.min()! < 8 << 20 || Support.underSanitizer,
       "resident memory grew by \(halves[0]) then \(halves[1]) bytes over two halves of \(cycles - 100) cycles (threads: \(resident.map { String($0.threads) }.joined(separator: " → ")))"
     )
     let growth = resident[2].bytes - resident[0].bytes
