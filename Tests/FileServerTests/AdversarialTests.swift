@@ -57,7 +57,7 @@ struct AdversarialTests {
       }
     }
     // The resets end the waits (readiness reports the error); nothing stays open.
-    for _ in 0..<200 where stats.statistics.connectionsOpen > 0 { try await Task.sleep(for: .milliseconds(50)) }
+    for _ in 0..<(200 * slowness) where stats.statistics.connectionsOpen > 0 { try await Task.sleep(for: .milliseconds(50)) }
     #expect(stats.statistics.connectionsOpen == 0)
     await server.stop()
   }
@@ -70,9 +70,9 @@ struct AdversarialTests {
     try await blocking {
       let stalled = try (0..<2).map { _ in try stingyClient(port: port) }
       for c in stalled { try c.send("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n") }
-      for _ in 0..<300 where stats.statistics.timeouts < 2 { usleep(50_000) }
+      for _ in 0..<(300 * slowness) where stats.statistics.timeouts < 2 { usleep(50_000) }
       #expect(stats.statistics.timeouts == 2)
-      for _ in 0..<100 where stats.statistics.connectionsOpen > 0 { usleep(50_000) }
+      for _ in 0..<(100 * slowness) where stats.statistics.connectionsOpen > 0 { usleep(50_000) }
       #expect(stats.statistics.connectionsOpen == 0)
       withExtendedLifetime(stalled) {}  // the clients stay connected until here (`_ =` does not keep them in release builds)
     }
@@ -104,13 +104,16 @@ struct AdversarialTests {
     let server = try serving(["a.txt": Array("x".utf8)]) { $0.headerTimeout = .milliseconds(600) }
     let port = server.port
     try await blocking {
-      let trickle = try RawClient(port: port, timeoutSeconds: 10)
-      let silent = try RawClient(port: port, timeoutSeconds: 10)
+      let trickle = try RawClient(port: port, timeoutSeconds: 10 * slowness)
+      let silent = try RawClient(port: port, timeoutSeconds: 10 * slowness)
       let clock = ContinuousClock()
       let start = clock.now
       try trickle.send("GET /a.txt HTTP/1.1\r\n")
       var closedAt: Duration?
-      for i in 0..<100 {
+      // A header line every 100 ms for up to 10 s (60 s under ThreadSanitizer: a fresh-clone
+      // CI at c479067 ran out of the 10 s there, at 150 s into a run of every suite, where the
+      // server's timers wait for the two cooperative threads like everything else).
+      for i in 0..<(100 * slowness) {
         usleep(100_000)
         if (try? trickle.send("X-\(i): y\r\n")) == nil {
           closedAt = clock.now - start
@@ -123,7 +126,7 @@ struct AdversarialTests {
         }
       }
       let elapsed = try #require(closedAt)
-      #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(30), "closed after \(elapsed)")
+      #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(30 * slowness), "closed after \(elapsed)")
       let answer = try? trickle.readResponse()
       #expect(answer?.status == 408)
       #expect(silent.isClosedByPeer())
@@ -137,12 +140,12 @@ struct AdversarialTests {
     let server = try serving(["a.txt": Array("x".utf8)]) { $0.idleTimeout = .milliseconds(500) }
     let port = server.port
     try await blocking {
-      let c = try RawClient(port: port, timeoutSeconds: 10)
+      let c = try RawClient(port: port, timeoutSeconds: 10 * slowness)
       #expect(try c.request("/a.txt").text == "x")
       let clock = ContinuousClock()
       let start = clock.now
       #expect(try c.readResponse() == nil)  // end of stream, no response
-      #expect(clock.now - start < .seconds(5))
+      #expect(clock.now - start < .seconds(5 * slowness))
     }
     await server.stop()
   }
@@ -165,7 +168,9 @@ struct AdversarialTests {
       #expect(try c.request("/big.bin").body == big)
     }
     // The resets are noticed at the next send.
-    for _ in 0..<100 where server.server.statistics.failedTransfers < 5 { try await Task.sleep(for: .milliseconds(50)) }
+    for _ in 0..<(100 * slowness) where server.server.statistics.failedTransfers < 5 {
+      try await Task.sleep(for: .milliseconds(50))
+    }
     #expect(server.server.statistics.failedTransfers == 5)
     await server.stop()
     #expect(server.server.statistics.connectionsOpen == 0)
@@ -192,7 +197,7 @@ struct AdversarialTests {
       #expect(stats.statistics.connectionsOpen == 1000)
     }
     // The clients are closed (their deinit): the server notices every end of stream.
-    for _ in 0..<200 where stats.statistics.connectionsOpen > 0 { try await Task.sleep(for: .milliseconds(25)) }
+    for _ in 0..<(200 * slowness) where stats.statistics.connectionsOpen > 0 { try await Task.sleep(for: .milliseconds(25)) }
     #expect(stats.statistics.connectionsOpen == 0)
     await server.stop()
   }
@@ -255,6 +260,13 @@ struct AdversarialTests {
 
 /// Whether this binary runs under ThreadSanitizer (`make sanitize-thread`).
 let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
+/// How many times longer a test waits for the server's timers and its noticing of closed
+/// connections: 6 under ThreadSanitizer (the parallel run takes ~4× as long there, and a
+/// server's timer task waits for the two cooperative threads like every other test's
+/// work), else 1. Only the bounds of waits that end as soon as the condition holds grow; a
+/// timeout the server is configured with, and the lower bounds, do not.
+let slowness = underThreadSanitizer ? 6 : 1
 
 extension TimeLimitTrait.Duration {
   /// A time limit that guards against hangs: `minutes` in the normal runs, five times that

@@ -208,7 +208,7 @@ struct PathTests {
     let port = server.port
     try await blocking {
       for (target, viaOpenat2, viaWalk) in cases {
-        let c = try RawClient(port: port, timeoutSeconds: 10)
+        let c = try RawClient(port: port, timeoutSeconds: 10 * slowness)
         try c.send("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n")
         let r = try c.readResponse()
         #expect(r?.status == (resolution == .openat2 ? viaOpenat2 : viaWalk), "\(target)")
@@ -229,7 +229,7 @@ struct PathTests {
     let server = try TestServer(root: "/proc/self") { $0.pathResolution = resolution }
     let port = server.port
     try await blocking {
-      let c = try RawClient(port: port, timeoutSeconds: 10)
+      let c = try RawClient(port: port, timeoutSeconds: 10 * slowness)
       #expect(try c.request("/status").status == 200)
       for target in ["/root/etc/passwd", "/cwd/", "/exe", "/fd/0", "/root/", "/root/proc/self/status"] {
         #expect(try c.request(target).status == 403, "\(target)")
