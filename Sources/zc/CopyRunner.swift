@@ -258,12 +258,10 @@ final class CopyRunner {
   }
 }
 
-/// The process's umask (set back at once).
-func currentUmask() -> mode_t {
-  let mask = umask(0o022)
-  umask(mask)
-  return mask
-}
+/// The process's umask, as the library reads it (``CopyPolicy/fileCreationMask``: from
+/// /proc/self/status, never by setting it — `umask(2)` would change it for an instant in
+/// which another thread of the copy could create a file).
+func currentUmask() -> mode_t { CopyPolicy.fileCreationMask.rawValue }
 
 extension FilePath {
   /// The path's bytes.

@@ -242,6 +242,17 @@ public struct CopyPolicy: Sendable {
   var inspectsExisting: Bool {
     existing != .replace || replace == .removeFirst || confirmReplace != nil || preserve.contains(.links)
   }
+
+  /// The umask that copies apply themselves where they set a new entry's mode after
+  /// creating it owner-only ("the source's mode less the umask"): the process's, read once
+  /// per process at first use from `Umask:` in `/proc/self/status` (Linux 4.7), without
+  /// changing it — `umask(2)` can only read it by setting it, and a file another thread
+  /// created in that instant would get the wrong mode; `0o022` where `/proc` cannot say.
+  /// A caller that computes such a mode itself (`zc copy --parents` for the directories it
+  /// creates) uses this one, so both agree. Never fails.
+  ///
+  /// There is no corresponding C function (`umask(2)` would change the mask).
+  public static var fileCreationMask: FilePermissions { FilePermissions(rawValue: processUmask) }
 }
 
 /// Where the files copied so far went, by source identity (device and inode), so that a

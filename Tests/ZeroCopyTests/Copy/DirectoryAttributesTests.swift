@@ -80,6 +80,23 @@ struct DirectoryAttributesTests {
     #expect(Self.attribute(root + "/dst", "system.posix_acl_access") == nil)
   }
 
+  @Test("fileCreationMask is the process's umask, read without changing it")
+  func fileCreationMask() throws {
+    // The process's mask from /proc/self/status (the fixture fails the test if it cannot).
+    #expect(CopyPolicy.fileCreationMask.rawValue == TransferFixtures.umaskValue)
+    // Reading it does not change it: the kernel's view is the same after.
+    #expect(CurrentProcess.fileCreationMask() == CopyPolicy.fileCreationMask)
+  }
+
+  @Test("fileCreationMask in a process whose umask is 0o027 (an exit test): 0o027, the umask unchanged")
+  func fileCreationMaskInAChild() async {
+    await #expect(processExitsWith: .success) {
+      umask(0o027)
+      guard CopyPolicy.fileCreationMask.rawValue == 0o027 else { exit(1) }
+      exit(umask(0o022) == 0o027 ? 0 : 2)
+    }
+  }
+
   @Test("a missing directory: ZeroCopyError naming open and ENOENT")
   func missing() throws {
     let (root, _, _) = try Self.layout()
