@@ -707,15 +707,27 @@ enum Behaviours {
       try await server.close()
       try await client.close()
 
-      // Closing a socket cancels the receive in flight.
-      let (quiet, peer) = try AsyncSocket.pair(engine: engine)
-      let inFlight = Task { Returned(await quiet.receive(into: try Support.filled(0xAA, count: 256))) }
-      await pause(microseconds: 10_000)
-      try await quiet.close()
-      let closedReceive = try await inFlight.value
-      #expect(closedReceive.error?.isCancellation == true)
-      do { let filledOK = Support.isFilled(closedReceive.buffer!, with: 0xAA); #expect(filledOK) }
-      try await peer.close()
+      // Closing a socket cancels the receive in flight. The receive must have started before
+      // the close, and its task may be slow to start (a ThreadSanitizer run of every suite,
+      // in a fresh-clone CI at aca4017, was past 10 ms): one that starts after the close
+      // fails with EBADF, its buffer untouched — also right — and the case is tried again
+      // with a longer pause.
+      var cancelledByClose = false
+      for wait in [10_000, 100_000, 1_000_000, 5_000_000] where !cancelledByClose {
+        let (quiet, peer) = try AsyncSocket.pair(engine: engine)
+        let inFlight = Task { Returned(await quiet.receive(into: try Support.filled(0xAA, count: 256))) }
+        await pause(microseconds: wait)
+        try await quiet.close()
+        let closedReceive = try await inFlight.value
+        if closedReceive.error?.isCancellation == true {
+          cancelledByClose = true
+        } else {
+          #expect(closedReceive.error?.errno == .badFileDescriptor, "\(String(describing: closedReceive.error))")
+        }
+        do { let filledOK = Support.isFilled(closedReceive.buffer!, with: 0xAA); #expect(filledOK) }
+        try await peer.close()
+      }
+      #expect(cancelledByClose, "no receive was in flight when its socket was closed, even after a 5 s pause")
 
       // A cancelled accept.
       let acceptor = Task { () -> ZeroCopyError? in
