@@ -60,8 +60,7 @@ struct InlineReadTests {
   /// `POSIX_FADV_DONTNEED`) before each of three (up to 20) 16 KiB reads across the
   /// boundary; on the thread pool at least one must have needed exactly one engine
   /// operation (a cached read needs none; the kernel may bring the pages back early by its
-  /// own read-ahead). Reads
-  /// past the end: the bytes up to it, then 0.
+  /// own read-ahead). Reads past the end: the bytes up to it, then 0.
   @Test(arguments: kinds)
   func partlyCachedReadsAndTheEnd(kind: EngineKind) async throws {
     let dir = try TemporaryDirectory()

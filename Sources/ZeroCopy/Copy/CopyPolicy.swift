@@ -4,6 +4,7 @@
 // copied files (--preserve=links), and the events -v prints.
 
 import Glibc
+import LinuxIO
 public import SystemPackage
 
 /// File attributes a copy carries over from its source — cp's `--preserve=ATTR_LIST`.
@@ -254,6 +255,11 @@ public struct CopyPolicy: Sendable {
   /// There is no corresponding C function (`umask(2)` would change the mask).
   public static var fileCreationMask: FilePermissions { FilePermissions(rawValue: processUmask) }
 }
+
+/// The process's umask, read once at first use without changing it (`Umask:` in
+/// /proc/self/status, Linux 4.7); 0o022 if unreadable — then a new file's mode is fixed
+/// whenever it has group/other write bits. Public as `CopyPolicy.fileCreationMask`.
+let processUmask: mode_t = CurrentProcess.fileCreationMask()?.rawValue ?? 0o022
 
 /// Where the files copied so far went, by source identity (device and inode), so that a
 /// source met again — another hard link of it, or the same file through a symbolic link

@@ -37,10 +37,6 @@ import LinuxIO
 import SystemPackage
 import URing
 
-/// The process's umask, read without changing it (`Umask:` in /proc/self/status, Linux 4.7);
-/// 0o022 if unreadable — then a new file's mode is fixed whenever it has group/other write bits.
-let processUmask: mode_t = CurrentProcess.fileCreationMask()?.rawValue ?? 0o022
-
 final class IOURingTreeCopier: FileSink {
   /// Why io_uring cannot be used.
   struct Refusal: Error {
