@@ -234,9 +234,10 @@ public struct IOURing: ~Copyable, @unchecked Sendable {
       guard let sqe = io_uring_get_sqe(ring) else {
         preconditionFailure("IOURing: submission queue space vanished while preparing a chain")
       }
-      sqe.pointee = chain.sqes[i]
-      if i < count - 1 { zc_sqe_add_flags(sqe, chain.links[i].sqeFlag) }
-      if chain.storages[i] != nil || ownership != nil { adopt(chain.storages[i], sqe.pointee) }
+      let member = chain.members[i]
+      sqe.pointee = member.sqe
+      if i < count - 1 { zc_sqe_add_flags(sqe, member.link.sqeFlag) }
+      if member.storage != nil || ownership != nil { adopt(member.storage, sqe.pointee) }
     }
   }
 

@@ -52,11 +52,20 @@ extension IOURing {
       }
     }
 
-    /// The members' SQEs and storage, in order (taken from the consumed requests).
-    internal private(set) var sqes: [io_uring_sqe] = []
-    internal private(set) var storages: [SubmissionStorage?] = []
+    /// One member: its SQE and storage (taken from the consumed request) and how it is
+    /// linked to the next member (unused for the last).
+    internal struct Member: Sendable {
+      var sqe: io_uring_sqe
+      var storage: SubmissionStorage?
+      var link: Link
+    }
+
+    /// The members, in order. One array, so that a chain costs one allocation (none more
+    /// once ``reserveCapacity(_:)`` has made room for all of them).
+    internal private(set) var members: [Member] = []
+
     /// `links[i]` links member `i` to member `i + 1` (the last entry is unused).
-    public private(set) var links: [Link] = []
+    public var links: [Link] { members.map(\.link) }
 
     /// How members are linked unless ``append(_:link:)`` says otherwise.
     public var defaultLink: Link
@@ -70,9 +79,18 @@ extension IOURing {
     /// will be linked to the member appended after it.
     public mutating func append(_ request: consuming Request, link: Link? = nil) {
       let (sqe, storage) = request.take()
-      sqes.append(sqe)
-      storages.append(storage)
-      links.append(link ?? defaultLink)
+      members.append(Member(sqe: sqe, storage: storage, link: link ?? defaultLink))
+    }
+
+    /// Makes room for `count` members in all, so that appending them allocates nothing
+    /// more (a chain built per submission, such as a read → write pair, then costs one
+    /// allocation). Never fails.
+    ///
+    /// There is no corresponding C function: liburing writes a chain's SQEs straight into
+    /// the submission queue (`io_uring_get_sqe`), where ``IOURing/prepare(_:)-(IOURing.LinkedChain)``
+    /// copies them.
+    public mutating func reserveCapacity(_ count: Int) {
+      members.reserveCapacity(count)
     }
 
     /// This chain with `request` appended.
@@ -82,13 +100,13 @@ extension IOURing {
     }
 
     /// The number of members.
-    public var count: Int { sqes.count }
+    public var count: Int { members.count }
 
     /// The members' user data, in order.
-    public var userData: [UInt64] { sqes.map(\.user_data) }
+    public var userData: [UInt64] { members.map(\.sqe.user_data) }
 
     /// The members' opcodes, in order.
-    public var opcodes: [Opcode] { sqes.map { Opcode(rawValue: $0.opcode) } }
+    public var opcodes: [Opcode] { members.map { Opcode(rawValue: $0.sqe.opcode) } }
 
     /// Interprets the chain's completions (any order, other completions ignored).
     public func outcome(of completions: some Sequence<Completion>) -> Outcome {

@@ -48,6 +48,30 @@ struct SemanticsTests {
     }
   }
 
+  /// Members keep their own link after `reserveCapacity`: a hard link then a soft one —
+  /// the failing first member does not cancel the second (hard), whose success lets the
+  /// third run; `links` and `userData` read back in order.
+  @Test func perMemberLinksSurviveReservedCapacity() throws {
+    var ring = try makeRing()
+    var byte: UInt8 = 0
+    try withUnsafeMutableBytes(of: &byte) { buf in
+      var chain = IOURing.LinkedChain()
+      chain.reserveCapacity(3)
+      chain.append(.unsafeRead(FileDescriptor(rawValue: 999_999), into: buf, at: 0, userData: 1), link: .hard)
+      chain.append(.nop(userData: 2))
+      chain.append(.nop(userData: 3))
+      #expect(chain.count == 3)
+      #expect(chain.links == [.hard, .soft, .soft])
+      #expect(chain.userData == [1, 2, 3])
+      #expect(chain.opcodes == [.read, .nop, .nop])
+      try ring.prepare(chain)
+      try ring.submit()
+      let cs = try ring.waitCompletions(3, timeout: .seconds(5))
+      #expect(cs.map(\.result) == [.failure(.badFileDescriptor), .success(0), .success(0)])
+      #expect(chain.outcome(of: cs).cancelled.isEmpty)
+    }
+  }
+
   @Test func shortReadBreaksASoftLink() throws {
     var ring = try makeRing()
     let file = try TempFile(contents: [UInt8]("ten bytes!"))

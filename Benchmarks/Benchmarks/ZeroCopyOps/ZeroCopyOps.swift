@@ -127,6 +127,19 @@ let benchmarks: @Sendable () -> Void = {
     }
   }
 
+  // The same 4 KiB copy through PreparedTransfer.runBlocking(.ioUring): one linked
+  // READ_FIXED → WRITE_FIXED pair on a pooled ring (leased, used, returned). The
+  // thresholds hold its allocations and its io_uring_enter count; `zerocopy-bench _loop
+  // --strategy ioUring` sets its time beside the C twin's (Docs/Performance.md).
+  Benchmark("ioUring4KiBPrepared") { benchmark in
+    let transfer = prepared4K
+    let options = TransferOptions(allowFallback: false)
+    for _ in benchmark.scaledIterations {
+      let r = try transfer.runBlocking(offset: 0, count: 4096, at: 0, strategy: .ioUring, options: options)
+      benchmark.measurement(syscalls, r.syscalls)
+    }
+  }
+
   // mmap1MiB: map 1 MiB, read every page through the mapping (bounds-checked span), unmap.
   Benchmark("mmap1MiB", configuration: mallocsOnly) { benchmark in
     for _ in benchmark.scaledIterations {

@@ -14,7 +14,7 @@ struct ZeroCopyBench: AsyncParsableCommand {
       Run.self, Explain.self, Compare.self, Check.self, Report.self, ReferenceCommand.self, SyscallProbe.self,
       StraceCheckCommand.self,
       DirectReadsCommand.self, TreeCopyBench.self, ReflinkBench.self, SparseCopyBench.self, SyscallsCommand.self,
-      SyscallsTraceCommand.self,
+      SyscallsTraceCommand.self, LoopCommand.self,
     ],
     defaultSubcommand: Run.self)
 }

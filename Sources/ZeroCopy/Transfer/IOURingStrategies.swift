@@ -333,6 +333,45 @@ private func readWriteRounds(
     return try readWritePipeline(&context, ring, registered: registered, slotSize: slotSize, slots: slots)
   }
 
+  /// Resolves a round whose every request has completed (`results[2 × i]` the read of
+  /// pair `i`, `results[2 × i + 1]` its write), pair by pair in order: nil to go on with
+  /// the next round, or how the transfer ended.
+  func resolveRound(
+    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: [Int], _ context: inout TransferContext
+  ) throws(ZeroCopyError) -> StrategyOutcome? {
+    for (index, length) in lengths.enumerated() {
+      guard let read = results[2 * index], let write = results[2 * index + 1] else {
+        preconditionFailure("io_uring transfer: a completion of the round is missing")
+      }
+      let got: Int
+      switch read {
+      case .failure(let errno) where errno == .canceled:
+        got = -1  // an earlier member broke the chain: redo from here next round
+      case .failure(let errno):
+        throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
+      case .success(let n):
+        got = Int(n)
+      }
+      if got < 0 { break }
+      if got == 0 { return .sourceEnded }
+      var delivered = 0
+      switch write {
+      case .success(let n): delivered = Swift.min(Int(n), got)
+      case .failure(let errno) where errno == .canceled: delivered = 0  // the short read broke the link
+      case .failure(let errno): throw context.error(syscall: sink.opcodeName, errno: errno)
+      }
+      context.record(bytes: Int64(delivered), syscalls: 0)
+      let bufferStart = index * slotSize
+      if delivered < got {
+        if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
+        try writeRest((bufferStart + delivered)..<(bufferStart + got), &context)
+        if ordered { break }  // the rest of the chain was cancelled
+      }
+      if got < length { break }  // end of file (or a shrinking file): re-read from here
+    }
+    return nil
+  }
+
   return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
     while true {
       try context.checkCancellation()
@@ -342,6 +381,7 @@ private func readWriteRounds(
       // The reads then copy from memory: a cancel never waits for the device.
       try context.prefetchSource(lengths.reduce(0, +))
       var chain = IOURing.LinkedChain()
+      if ordered { chain.reserveCapacity(2 * lengths.count) }
       var offset: Int64 = 0
       ring.begin()
       for (index, length) in lengths.enumerated() {
@@ -355,48 +395,28 @@ private func readWriteRounds(
           chain.append(read)
           chain.append(write)
         } else {
-          try ring.prepare(IOURing.LinkedChain().appending(read).appending(write), &context)
+          var pair = IOURing.LinkedChain()
+          pair.reserveCapacity(2)
+          pair.append(read)
+          pair.append(write)
+          try ring.prepare(pair, &context)
         }
         offset += Int64(length)
       }
       if ordered { try ring.prepare(chain, &context) }
-      var reads = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      var writes = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      try ring.submitAndCollect(requests: 2 * lengths.count, &context, zeroCopySends: { zeroCopy && $0 % 2 == 1 }) {
-        tag, result in
-        if tag % 2 == 0 { reads[Int(tag / 2)] = result } else { writes[Int(tag / 2)] = result }
+      // The round's results by tag (2 × index for the read, + 1 for the write), on the
+      // stack: no allocation per round.
+      let outcome = try withUnsafeTemporaryAllocation(of: Result<Int32, Errno>?.self, capacity: 2 * lengths.count) {
+        results throws(ZeroCopyError) -> StrategyOutcome? in
+        results.initialize(repeating: nil)
+        defer { results.deinitialize() }
+        try ring.submitAndCollect(requests: 2 * lengths.count, &context, zeroCopySends: { zeroCopy && $0 % 2 == 1 }) {
+          tag, result in
+          results[Int(tag)] = result
+        }
+        return try resolveRound(results, lengths: lengths, &context)
       }
-      // Every request of the round has completed: resolve the pairs in order.
-      for (index, length) in lengths.enumerated() {
-        guard let read = reads[index], let write = writes[index] else {
-          preconditionFailure("io_uring transfer: a completion of the round is missing")
-        }
-        let got: Int
-        switch read {
-        case .failure(let errno) where errno == .canceled:
-          got = -1  // an earlier member broke the chain: redo from here next round
-        case .failure(let errno):
-          throw context.error(syscall: "IORING_OP_READ_FIXED", errno: errno)
-        case .success(let n):
-          got = Int(n)
-        }
-        if got < 0 { break }
-        if got == 0 { return .sourceEnded }
-        var delivered = 0
-        switch write {
-        case .success(let n): delivered = Swift.min(Int(n), got)
-        case .failure(let errno) where errno == .canceled: delivered = 0  // the short read broke the link
-        case .failure(let errno): throw context.error(syscall: sink.opcodeName, errno: errno)
-        }
-        context.record(bytes: Int64(delivered), syscalls: 0)
-        let bufferStart = index * slotSize
-        if delivered < got {
-          if context.isCancelled { break }  // counted up to here; the loop throws ECANCELED
-          try writeRest((bufferStart + delivered)..<(bufferStart + got), &context)
-          if ordered { break }  // the rest of the chain was cancelled
-        }
-        if got < length { break }  // end of file (or a shrinking file): re-read from here
-      }
+      if let outcome { return outcome }
     }
   }
 }
@@ -651,6 +671,54 @@ private func spliceRounds(
     }
   }
 
+  /// Resolves a round whose every request has completed (`results[2 × i]` the first leg
+  /// of pair `i`, `results[2 × i + 1]` its second), pair by pair in order: nil to go on
+  /// with the next round, or how the transfer ended.
+  func resolveRound(
+    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: [Int], _ context: inout TransferContext
+  ) throws(ZeroCopyError) -> StrategyOutcome? {
+    for (index, length) in lengths.enumerated() {
+      guard let leg1 = results[2 * index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
+      let got: Int
+      switch leg1 {
+      case .failure(let errno) where errno == .canceled: got = -1
+      case .failure(let errno):
+        throw context.error(
+          syscall: "IORING_OP_SPLICE", errno: errno, message: pipe == nil ? "source → destination" : "source → pipe")
+      case .success(let n): got = Int(n)
+      }
+      if got < 0 { break }
+      if got == 0 { return .sourceEnded }
+      if pipe == nil {
+        context.record(bytes: Int64(got), syscalls: 0)
+      } else {
+        guard let leg2 = results[2 * index + 1] else {
+          preconditionFailure("io_uring splice: a completion of the round is missing")
+        }
+        var delivered = 0
+        switch leg2 {
+        case .success(let n): delivered = Swift.min(Int(n), got)
+        case .failure(let errno) where errno == .canceled: delivered = 0
+        case .failure(let errno):
+          // The bytes left in the pipe are dropped: the pool closes a pipe returned non-empty.
+          throw context.error(
+            syscall: "IORING_OP_SPLICE", errno: errno,
+            message: "pipe → destination; \(got) bytes pulled into the pipe were not delivered")
+        }
+        context.record(bytes: Int64(delivered), syscalls: 0)
+        if delivered < got {
+          // Cancelled: the bytes left in the pipe are dropped (the pool closes a pipe
+          // returned non-empty); the loop throws ECANCELED with the bytes delivered.
+          if context.isCancelled { break }
+          try drainPipe(got - delivered, &context)
+          break
+        }
+      }
+      if got < length { break }
+    }
+    return nil
+  }
+
   return try withSignalGuard { () throws(ZeroCopyError) -> StrategyOutcome in
     while true {
       try context.checkCancellation()
@@ -659,6 +727,7 @@ private func spliceRounds(
       let lengths = planRound(context, base: base, slotSize: legLength, slots: slots)
       try context.prefetchSource(lengths.reduce(0, +))
       var chain = IOURing.LinkedChain()
+      chain.reserveCapacity(2 * lengths.count)
       var offset: Int64 = 0
       ring.begin()
       for (index, length) in lengths.enumerated() {
@@ -682,48 +751,18 @@ private func spliceRounds(
         offset += Int64(length)
       }
       try ring.prepare(chain, &context)
-      var first = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      var second = [Result<Int32, Errno>?](repeating: nil, count: lengths.count)
-      try ring.submitAndCollect(requests: legsPerPair * lengths.count, &context) { tag, result in
-        if tag % 2 == 0 { first[Int(tag / 2)] = result } else { second[Int(tag / 2)] = result }
-      }
-      for (index, length) in lengths.enumerated() {
-        guard let leg1 = first[index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
-        let got: Int
-        switch leg1 {
-        case .failure(let errno) where errno == .canceled: got = -1
-        case .failure(let errno):
-          throw context.error(
-            syscall: "IORING_OP_SPLICE", errno: errno, message: pipe == nil ? "source → destination" : "source → pipe")
-        case .success(let n): got = Int(n)
+      // The round's results by tag (2 × index for the first leg, + 1 for the second), on
+      // the stack: no allocation per round.
+      let outcome = try withUnsafeTemporaryAllocation(of: Result<Int32, Errno>?.self, capacity: 2 * lengths.count) {
+        results throws(ZeroCopyError) -> StrategyOutcome? in
+        results.initialize(repeating: nil)
+        defer { results.deinitialize() }
+        try ring.submitAndCollect(requests: legsPerPair * lengths.count, &context) { tag, result in
+          results[Int(tag)] = result
         }
-        if got < 0 { break }
-        if got == 0 { return .sourceEnded }
-        if pipe == nil {
-          context.record(bytes: Int64(got), syscalls: 0)
-        } else {
-          guard let leg2 = second[index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
-          var delivered = 0
-          switch leg2 {
-          case .success(let n): delivered = Swift.min(Int(n), got)
-          case .failure(let errno) where errno == .canceled: delivered = 0
-          case .failure(let errno):
-            // The bytes left in the pipe are dropped: the pool closes a pipe returned non-empty.
-            throw context.error(
-              syscall: "IORING_OP_SPLICE", errno: errno,
-              message: "pipe → destination; \(got) bytes pulled into the pipe were not delivered")
-          }
-          context.record(bytes: Int64(delivered), syscalls: 0)
-          if delivered < got {
-            // Cancelled: the bytes left in the pipe are dropped (the pool closes a pipe
-            // returned non-empty); the loop throws ECANCELED with the bytes delivered.
-            if context.isCancelled { break }
-            try drainPipe(got - delivered, &context)
-            break
-          }
-        }
-        if got < length { break }
+        return try resolveRound(results, lengths: lengths, &context)
       }
+      if let outcome { return outcome }
     }
   }
 }
