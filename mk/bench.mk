@@ -130,6 +130,13 @@ bench-test: bench-tools bench-build
 	$(BENCH_BIN) report "$$tmp/out.json" --output "$$tmp/re" --reference "$$tmp/ref.json" >"$$tmp/re.log"; \
 	grep -F "[steady] machine against the reference run" "$$tmp/re.log" | grep -F "took 1.00× their reference time" \
 	  || { grep -A1 "^Machine" "$$tmp/re.log"; echo "bench-test: a run compared with itself is not steady at 1.00×" >&2; exit 1; }; \
+	echo "==> zerocopy-bench _loop (the profiling loop of Docs/Performance.md: both sides report; a bad strategy is a usage error)"; \
+	$(BENCH_BIN) _loop --strategy readWrite --count 200 --directory "$$tmp" >"$$tmp/loop.log" 2>&1 \
+	  && grep -Eq '^swift:readWrite +median [0-9.]+ µs' "$$tmp/loop.log" && grep -Eq '^c:readWrite +median [0-9.]+ µs' "$$tmp/loop.log" \
+	  || { cat "$$tmp/loop.log"; echo "bench-test: _loop did not report both sides" >&2; exit 1; }; \
+	rc=0; $(BENCH_BIN) _loop --strategy no-such-strategy --count 1 --directory "$$tmp" >"$$tmp/loop.log" 2>&1 || rc=$$?; \
+	[[ $$rc -eq 64 ]] || { cat "$$tmp/loop.log"; echo "bench-test: _loop with an unknown strategy exited $$rc, not 64" >&2; exit 1; }; \
+	echo "_loop: both sides reported; an unknown strategy exits 64"; \
 	echo "==> zerocopy-bench _strace-check"; \
 	if ! command -v strace >/dev/null 2>&1 && [[ "$$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace >/dev/null 2>&1 \
