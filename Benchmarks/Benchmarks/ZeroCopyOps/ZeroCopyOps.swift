@@ -109,14 +109,18 @@ let benchmarks: @Sendable () -> Void = {
   }
   // Prepared once: package-benchmark calls the closure once per sample.
   let prepared4K = try! PreparedTransfer(from: fixture.source, to: destination4K)
-  Benchmark("readWrite4KiBPrepared") { benchmark in
-    let transfer = prepared4K
-    let options = TransferOptions(allowFallback: false)
-    for _ in benchmark.scaledIterations {
-      let r = try transfer.runBlocking(offset: 0, count: 4096, at: 0, strategy: .readWrite, options: options)
-      benchmark.measurement(syscalls, r.syscalls)
+  /// The 4 KiB copy through the prepared pair with `strategy`, fallback off.
+  func prepared4KiB(_ name: String, _ strategy: some TransferStrategy) {
+    Benchmark(name) { benchmark in
+      let transfer = prepared4K
+      let options = TransferOptions(allowFallback: false)
+      for _ in benchmark.scaledIterations {
+        let r = try transfer.runBlocking(offset: 0, count: 4096, at: 0, strategy: strategy, options: options)
+        benchmark.measurement(syscalls, r.syscalls)
+      }
     }
   }
+  prepared4KiB("readWrite4KiBPrepared", .readWrite)
   Benchmark("readWrite4KiBRunBlocking") { benchmark in
     let options = TransferOptions(allowFallback: false)
     for _ in benchmark.scaledIterations {
@@ -131,14 +135,7 @@ let benchmarks: @Sendable () -> Void = {
   // READ_FIXED → WRITE_FIXED pair on a pooled ring (leased, used, returned). The
   // thresholds hold its allocations and its io_uring_enter count; `zerocopy-bench _loop
   // --strategy ioUring` sets its time beside the C twin's (Docs/Performance.md).
-  Benchmark("ioUring4KiBPrepared") { benchmark in
-    let transfer = prepared4K
-    let options = TransferOptions(allowFallback: false)
-    for _ in benchmark.scaledIterations {
-      let r = try transfer.runBlocking(offset: 0, count: 4096, at: 0, strategy: .ioUring, options: options)
-      benchmark.measurement(syscalls, r.syscalls)
-    }
-  }
+  prepared4KiB("ioUring4KiBPrepared", .ioUring)
 
   // mmap1MiB: map 1 MiB, read every page through the mapping (bounds-checked span), unmap.
   Benchmark("mmap1MiB", configuration: mallocsOnly) { benchmark in

@@ -1,8 +1,10 @@
 // Hidden: `zerocopy-bench _loop` — one strategy's file → file transfers in a tight loop,
 // beside the same loop of its C twin (xfer_ref, one process), for profiling a per-transfer
 // cost the full benchmark cannot isolate (`perf record -g -- zerocopy-bench _loop …`;
-// Docs/Performance.md, "Profiling one strategy"). Not a benchmark: no interleaving, no
-// verification beyond the byte count and a final checksum; its numbers are not published.
+// Docs/Performance.md, "The io_uring path at 4 KiB, beside its C twin"). Not a benchmark:
+// no interleaving with other subjects; each transfer's byte count is checked, and the
+// destination's checksum once at the end (Swift) or after every transfer (C, xfer_ref's
+// overwrite: mode); its numbers are not published.
 
 import ArgumentParser
 import BenchKit
@@ -56,6 +58,7 @@ struct LoopCommand: AsyncParsableCommand {
     else { throw ValidationError("cannot create the files in \(dir)") }
     print("_loop: \(chosen.name), \(bytes) B file → file in \(dir), \(count) transfers per side\(scribble ? ", scribbled" : "")")
 
+    let (_, expected) = try Workspace.checksum(path: sourcePath)
     if side != "c" {
       let source = try FileDescriptor.open(sourcePath, .readOnly, options: [.closeOnExec])
       defer { try? source.close() }
@@ -80,7 +83,6 @@ struct LoopCommand: AsyncParsableCommand {
       }
       let u1 = Usage.current()
       let (size, sum) = try Workspace.checksum(fd: destination.rawValue, path: destinationPath)
-      let (_, expected) = try Workspace.checksum(fd: source.rawValue, path: sourcePath)
       guard size == bytes && sum == expected else { throw ValidationError("the destination differs from the source") }
       Self.line("swift:\(chosen.name)", times: times, usage: u1 - u0, excluded: scribbleTime)
     }
@@ -108,6 +110,9 @@ struct LoopCommand: AsyncParsableCommand {
       for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
         let fields = parseFields(String(line))
         guard let ns = fields["ns"].flatMap({ UInt64($0) }) else { continue }
+        guard fields["size"] == String(bytes), fields["checksum"] == ZC64.hex(expected) else {
+          throw ValidationError("xfer_ref left a destination that differs from the source: \(line)")
+        }
         times.append(ns)
         usage = usage + Usage(fields: fields)
       }
