@@ -363,10 +363,16 @@ int zc_pread_all(int fd, void *buf, size_t len, int64_t offset, zc_progress *p);
  */
 int zc_pwrite_all(int fd, const void *buf, size_t len, int64_t offset, zc_progress *p);
 
+/** The largest buf_len zc_read_write_all accepts with buf NULL (its own stack buffer). */
+#define ZC_RW_STACK_BUFFER_MAX 16384u
+
 /**
  * Classic copy loop: read up to buf_len bytes from fd_in, write them all to fd_out,
  * until `count` bytes (or ZC_UNTIL_EOF). Offsets as for zc_splice (NULL = file position).
- * buf is caller-provided scratch memory. A chunk that a non-blocking destination
+ * buf is caller-provided scratch memory, or NULL for a buffer on the function's own
+ * stack (buf_len at most ZC_RW_STACK_BUFFER_MAX; the function then uses 16 KiB of the
+ * calling thread's stack): no allocation for a small copy. buf_len 0, or NULL with a
+ * larger buf_len, is -EINVAL. A chunk that a non-blocking destination
  * only partly took is given back to a seekable source (offset rewound to the first
  * undelivered byte) before ZC_AGAIN; a non-seekable source waits (poll) for the
  * destination instead. If a write fails, the bytes read but not written are

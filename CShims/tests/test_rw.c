@@ -15,11 +15,21 @@ static int run_rw_all(const zt_xfer *x, int in, int64_t *off_in, int out, int64_
     return rc;
 }
 
+/* buf NULL: the function's own stack buffer, buf_len bytes of it. */
+static int run_rw_all_on_stack(const zt_xfer *x, int in, int64_t *off_in, int out, int64_t *off_out,
+                               uint64_t count, zc_progress *p) {
+    return zc_read_write_all(in, off_in, out, off_out, count, NULL, x->buf_len, p);
+}
+
 static const zt_xfer rw_small = {.name = "zc_read_write_all(buf 4099)", .run = run_rw_all,
                                  .has_off_out = 1, .buf_len = 4099};
 static const zt_xfer rw_big = {.name = "zc_read_write_all(buf 128 KiB)", .run = run_rw_all,
                                .has_off_out = 1, .buf_len = 128 << 10};
-static const zt_xfer *const rw_variants[] = {&rw_small, &rw_big};
+static const zt_xfer rw_stack_small = {.name = "zc_read_write_all(NULL, 4099: stack)", .run = run_rw_all_on_stack,
+                                       .has_off_out = 1, .buf_len = 4099};
+static const zt_xfer rw_stack_max = {.name = "zc_read_write_all(NULL, 16 KiB: stack)", .run = run_rw_all_on_stack,
+                                     .has_off_out = 1, .buf_len = ZC_RW_STACK_BUFFER_MAX};
+static const zt_xfer *const rw_variants[] = {&rw_small, &rw_big, &rw_stack_small, &rw_stack_max};
 
 static void each_rw(void (*fn)(const zt_xfer *)) {
     for (size_t i = 0; i < sizeof rw_variants / sizeof rw_variants[0]; i++) fn(rw_variants[i]);
@@ -121,6 +131,39 @@ static void test_rw_all_errors(void) {
     o2 = 0;
     CHECK_RC(zc_read_write_all(in, &ok, out, &o2, n, buf, sizeof buf, NULL), ZC_DONE);
     CHECK_EQ(ok, (int64_t)n);
+    /* buffer length 0, or NULL with more than ZC_RW_STACK_BUFFER_MAX: EINVAL, nothing read */
+    ok = 0;
+    o2 = 0;
+    zt_progress_poison(&p);
+    CHECK_RC(zc_read_write_all(in, &ok, out, &o2, n, buf, 0, &p), -EINVAL);
+    CHECK_U64(p.bytes, 0);
+    CHECK_U64(p.syscalls, 0);
+    zt_progress_poison(&p);
+    CHECK_RC(zc_read_write_all(in, &ok, out, &o2, n, NULL, 0, &p), -EINVAL);
+    CHECK_U64(p.syscalls, 0);
+    zt_progress_poison(&p);
+    CHECK_RC(zc_read_write_all(in, &ok, out, &o2, n, NULL, ZC_RW_STACK_BUFFER_MAX + 1, &p), -EINVAL);
+    CHECK_U64(p.bytes, 0);
+    CHECK_U64(p.syscalls, 0);
+    CHECK_EQ(ok, 0);
+    /* NULL: the stack buffer, read buf_len bytes at a time (5000 bytes: 2 reads of at
+     * most 4096, 2 writes), by file position too */
+    SYS(ftruncate(out, 0));
+    zt_progress_poison(&p);
+    CHECK_RC(zc_read_write_all(in, &ok, out, &o2, n, NULL, 4096, &p), ZC_DONE);
+    CHECK_U64(p.bytes, n);
+    CHECK_U64(p.syscalls, 4);
+    CHECK_EQ(ok, (int64_t)n);
+    CHECK_FILE_AT(out, 0, data, n);
+    SYS(ftruncate(out, 0));
+    SYS(lseek(in, 0, SEEK_SET));
+    SYS(lseek(out, 0, SEEK_SET));
+    zt_progress_poison(&p);
+    CHECK_RC(zc_read_write_all(in, NULL, out, NULL, ZC_UNTIL_EOF, NULL, ZC_RW_STACK_BUFFER_MAX, &p), ZC_DONE);
+    CHECK_U64(p.bytes, n);
+    CHECK_U64(p.syscalls, 3); /* read 5000, write 5000, read 0 (end of file) */
+    CHECK_EQ(lseek(in, 0, SEEK_CUR), (off_t)n);
+    CHECK_FILE_AT(out, 0, data, n);
     close(in);
     close(out);
     free(data);

@@ -246,6 +246,50 @@ extension FileDescriptor {
     }
   }
 
+  /// The largest `stackBufferSize` of
+  /// ``readWriteCopy(to:sourceOffset:destinationOffset:count:stackBufferSize:)``: 16 KiB
+  /// (`ZC_RW_STACK_BUFFER_MAX`).
+  public static let readWriteStackBufferLimit = Int(ZC_RW_STACK_BUFFER_MAX)
+
+  /// Copies like ``readWriteCopy(to:sourceOffset:destinationOffset:count:buffer:)``
+  /// through a buffer on the C function's own stack instead of one the caller provides:
+  /// no allocation, for small copies (it takes 16 KiB of the calling thread's stack).
+  ///
+  /// Swift cannot promise the same itself here: on Linux `withUnsafeTemporaryAllocation`
+  /// puts anything larger than 1 KiB on the heap (the runtime's
+  /// `swift_stdlib_isStackAllocationSafe` answers no).
+  ///
+  /// - Parameters:
+  ///   - destination: The descriptor to write to.
+  ///   - sourceOffset: Where to start reading; nil for the file position.
+  ///   - destinationOffset: Where to start writing; nil for the file position.
+  ///   - count: How much to copy.
+  ///   - stackBufferSize: The largest read, in bytes. - Precondition: `1...`
+  ///     ``readWriteStackBufferLimit``.
+  /// - Returns: As the buffer variant.
+  /// - Throws: As the buffer variant.
+  ///
+  /// The corresponding C call is `zc_read_write_all` with a NULL buffer (system calls
+  /// `read`/`pread64`, `write`/`pwrite64`).
+  public func readWriteCopy(
+    to destination: FileDescriptor, sourceOffset: Int64? = nil,
+    destinationOffset: Int64? = nil, count: TransferCount,
+    stackBufferSize: Int
+  ) throws(TransferFailure) -> TransferResult {
+    precondition(
+      stackBufferSize > 0 && stackBufferSize <= FileDescriptor.readWriteStackBufferLimit,
+      "readWriteCopy: stackBufferSize must be 1...\(FileDescriptor.readWriteStackBufferLimit)")
+    checkOffset(sourceOffset, "sourceOffset", #function)
+    checkOffset(destinationOffset, "destinationOffset", #function)
+    return try withOptionalOffsets(sourceOffset, destinationOffset) {
+      inOff, outOff throws(TransferFailure) in
+      try runTransfer { progress in
+        system_read_write_all(
+          self.rawValue, inOff, destination.rawValue, outOff, count.rawValue, nil, stackBufferSize, progress)
+      }
+    }
+  }
+
   /// Writes `range` of `region` (all of it by default) to this descriptor without
   /// touching the mapped pages in user space, so a file truncated under the mapping
   /// gives an error, never SIGBUS.

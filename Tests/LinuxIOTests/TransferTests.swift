@@ -11,6 +11,9 @@ struct TransferTests {
   /// Which "all" transfer a parameterised test runs.
   enum Method: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sendfile, splice, splicePooledPipe, copyFileRange, readWrite
+    /// readWriteCopy through the C loop's own stack buffer (4,099 bytes of it: an odd
+    /// size, so that reads end mid-page).
+    case readWriteOnStack
 
     var testDescription: String { rawValue }
 
@@ -50,6 +53,10 @@ struct TransferTests {
             to: destination, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
             count: count, buffer: buffer)
         }
+      case .readWriteOnStack:
+        return try source.readWriteCopy(
+          to: destination, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
+          count: count, stackBufferSize: 4099)
       }
     }
   }
@@ -117,7 +124,8 @@ struct TransferTests {
     #expect(past.bytes == 0)
   }
 
-  @Test("file → socket (through the kernel only) with a reader", arguments: [Method.sendfile, .splice, .readWrite])
+  @Test(
+    "file → socket (through the kernel only) with a reader", arguments: [Method.sendfile, .splice, .readWrite, .readWriteOnStack])
   func fileToSocket(method: Method) throws {
     let size = (3 << 20) + 17
     let data = pattern(size, seed: 21)
@@ -271,6 +279,35 @@ struct TransferTests {
     let text = String(decoding: try contents(of: destination), as: UTF8.self)
     #expect(text.hasPrefix("Name:"))
     #expect(text.hasSuffix("\n"))
+  }
+
+  @Test("readWriteCopy on the C loop's stack: reads of at most stackBufferSize bytes, 1...16 KiB")
+  func readWriteOnStackSizes() async throws {
+    #expect(FileDescriptor.readWriteStackBufferLimit == 16 << 10)
+    let data = pattern(40_000, seed: 9)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    // (stack buffer, reads + writes of 40,000 bytes): each read fills the buffer.
+    for (size, calls) in [(4096, 2 * 10), (FileDescriptor.readWriteStackBufferLimit, 2 * 3), (1, 2 * 40_000)] {
+      let destination = try temporaryFile()
+      defer { try? destination.close() }
+      let result = try source.readWriteCopy(
+        to: destination, sourceOffset: 0, destinationOffset: 0, count: 40_000, stackBufferSize: size)
+      #expect(result.outcome == .complete, "stack buffer \(size)")
+      #expect(result.bytes == 40_000)
+      #expect(result.progress.syscalls == calls, "stack buffer \(size)")
+      expectSameBytes(try contents(of: destination), data)
+    }
+    // Outside 1...16 KiB: a precondition failure, not a call with a bad length.
+    await #expect(processExitsWith: .failure) {
+      let destination = FileDescriptor(rawValue: 1)
+      _ = try? FileDescriptor(rawValue: 0).readWriteCopy(to: destination, count: 1, stackBufferSize: 0)
+    }
+    await #expect(processExitsWith: .failure) {
+      let destination = FileDescriptor(rawValue: 1)
+      _ = try? FileDescriptor(rawValue: 0).readWriteCopy(
+        to: destination, count: 1, stackBufferSize: FileDescriptor.readWriteStackBufferLimit + 1)
+    }
   }
 
   @Test("copy_file_range ext4 → tmpfs is EXDEV with no progress")

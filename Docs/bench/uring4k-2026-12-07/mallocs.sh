@@ -6,7 +6,7 @@ cd "$(git rev-parse --show-toplevel)"
 B=${ZB:-Benchmarks/.build-bench/release/zerocopy-bench}
 N=${2:-2000}
 perf probe -q -x "$(ldd "$B" | awk '/libc.so.6/ {print $3}')" malloc 2>/dev/null || true
-perf record -e probe_libc:malloc -g -o ${TMPDIR:-/tmp}/perf-malloc.data -- $B _loop --strategy $1 --count $N --side swift >/dev/null 2>&1
+perf record -e probe_libc:malloc --call-graph dwarf,16384 -o ${TMPDIR:-/tmp}/perf-malloc.data -- $B _loop --strategy $1 --count $N --side swift >/dev/null 2>&1
 perf script -i ${TMPDIR:-/tmp}/perf-malloc.data -F ip,sym 2>/dev/null > ${TMPDIR:-/tmp}/malloc-stacks.txt
 python3 - $N <<'PY'
 import collections,sys

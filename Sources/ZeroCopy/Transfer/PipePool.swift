@@ -165,6 +165,9 @@ public final class PipePool: @unchecked Sendable {
   }
 
   private func release(_ pipe: consuming Pipe, checkEmpty: Bool) {
+    // A body that may skip the check promises an empty pipe after a success: debug builds
+    // (every test run) hold it to that.
+    assert(checkEmpty || (try? pipe.readableBytes) == 0, "PipePool: a pipe returned after a success is not empty")
     let empty = !checkEmpty || (try? pipe.readableBytes) == 0
     if !empty {
       pipe.closeQuietly()

@@ -46,10 +46,14 @@ public struct ReadWriteStrategy: TransferStrategy {
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
     let expected = context.remainingBytes ?? context.source.size.map { $0 - (context.sourceOffset ?? 0) }
     let size = Swift.min(bufferSize, Swift.max(4096, Int(clamping: expected ?? Int64(bufferSize))))
-    if size <= ReadWriteStrategy.stackBufferLimit {
-      // A small transfer's buffer on the stack: no allocation per call.
-      return try withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) { scratch throws(ZeroCopyError) in
-        try copy(&context, through: scratch)
+    if size <= FileDescriptor.readWriteStackBufferLimit {
+      // A small transfer's buffer on the C loop's stack: no allocation per call.
+      // (`withUnsafeTemporaryAllocation` would allocate: on Linux it puts anything
+      // larger than 1 KiB on the heap.)
+      return try copy(&context) { (chunk) throws(TransferFailure) in
+        try chunk.source.readWriteCopy(
+          to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
+          count: .bytes(chunk.count), stackBufferSize: size)
       }
     }
     var buffer: AlignedBuffer
@@ -59,24 +63,21 @@ public struct ReadWriteStrategy: TransferStrategy {
       throw context.error(syscall: "posix_memalign", errno: error, message: "cannot allocate the copy buffer")
     }
     return try buffer.withUnsafeMutableBytes { (scratch) throws(ZeroCopyError) -> StrategyOutcome in
-      try copy(&context, through: scratch)
-    }
-  }
-
-  /// Transfers of at most this many bytes use a buffer on the stack (16 KiB: small enough
-  /// for any thread's stack, including Swift's cooperative ones).
-  internal static let stackBufferLimit = 16 << 10
-
-  /// The copy loop through `scratch`.
-  private func copy(
-    _ context: inout TransferContext, through scratch: UnsafeMutableRawBufferPointer
-  ) throws(ZeroCopyError) -> StrategyOutcome {
-    do {
-      return try context.transferChunks(syscall: "read/write") { (chunk) throws(TransferFailure) in
+      try copy(&context) { (chunk) throws(TransferFailure) in
         try chunk.source.readWriteCopy(
           to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
           count: .bytes(chunk.count), buffer: scratch)
       }
+    }
+  }
+
+  /// The copy loop: `move` copies one chunk.
+  private func copy(
+    _ context: inout TransferContext,
+    _ move: (TransferContext.Chunk) throws(TransferFailure) -> TransferResult
+  ) throws(ZeroCopyError) -> StrategyOutcome {
+    do {
+      return try context.transferChunks(syscall: "read/write", move)
     } catch var error {
       error.syscall = readWriteSyscall(for: error)
       throw error

@@ -110,6 +110,50 @@ struct RingPoolTests {
     #expect(pool.idleCount == 0)
   }
 
+  @Test("ioUringSplice gives its pooled pipe back empty after every success (the pool no longer checks), and it is reused")
+  func spliceRingLeavesThePipeEmpty() throws {
+    let dir = try TransferFixtures.Directory()
+    defer { dir.remove() }
+    let pipes = PipePool(maximumPipes: 1, capacity: 64 << 10)
+    defer { pipes.closeIdlePipes() }
+    let rings = Self.pool()
+    defer { rings.closeIdle() }
+    var strategy = IOURingSpliceStrategy(depth: 2, pool: pipes)
+    strategy.ringPool = rings
+    /// The pipe's inode: a new pipe would have another.
+    func pipeInode() throws -> UInt {
+      var inode: UInt = 0
+      try pipes.withPipe { (pipe) throws(ZeroCopyError) in
+        #expect((try? pipe.readableBytes) == 0, "bytes left in the pooled pipe")
+        var st = stat()
+        #expect(fstat(pipe.readEnd.rawValue, &st) == 0)
+        inode = UInt(st.st_ino)
+      }
+      return inode
+    }
+    var inode: UInt? = nil
+    // One byte, a page, and several rounds of 64 KiB legs (two pairs per round) with an
+    // odd tail; then a count past the end of the file (the source ends early).
+    for (size, count) in [(1, 1), (4096, 4096), (5 * (64 << 10) + 17, 5 * (64 << 10) + 17), (70_000, 200_000)] {
+      let (source, content) = try Self.source(dir, size)
+      defer { try? source.close() }
+      let path = dir.file("out-\(size)")
+      let destination = try TransferFixtures.openFile(path, O_RDWR | O_CREAT | O_TRUNC)
+      defer { try? destination.close() }
+      let report = try Transfer.runBlocking(
+        TransferRequest(from: source, offset: 0, count: Int64(count), to: destination, at: 0), strategy: strategy,
+        options: TransferOptions(allowFallback: false))
+      #expect(report.strategy == "ioUringSplice")
+      #expect(report.bytes == Int64(size))
+      #expect(report.sourceEndedEarly == (count > size))
+      TransferFixtures.expectSame(try TransferFixtures.readFile(path), content, "\(size) bytes")
+      #expect(pipes.idleCount == 1, "the pipe went back to the pool after \(size) bytes")
+      let now = try pipeInode()
+      if let inode { #expect(now == inode, "the same pipe, reused, after \(size) bytes") }
+      inode = now
+    }
+  }
+
   @Test("a ring fits a smaller transfer; a larger one gets its own; the pool keeps at most maxIdleRings")
   func fitAndBounds() throws {
     let dir = try TransferFixtures.Directory()
