@@ -93,6 +93,15 @@ extension IOURing {
       members.reserveCapacity(count)
     }
 
+    /// Removes every member (releasing the storage of owned requests that were not
+    /// prepared); with `keepingCapacity`, the members' memory is kept, so that a chain
+    /// reused for the next submission allocates nothing. ``defaultLink`` is unchanged.
+    ///
+    /// There is no corresponding C function (see ``reserveCapacity(_:)``).
+    public mutating func removeAll(keepingCapacity: Bool = false) {
+      members.removeAll(keepingCapacity: keepingCapacity)
+    }
+
     /// This chain with `request` appended.
     public consuming func appending(_ request: consuming Request, link: Link? = nil) -> LinkedChain {
       append(request, link: link)

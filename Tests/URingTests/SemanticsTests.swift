@@ -72,6 +72,33 @@ struct SemanticsTests {
     }
   }
 
+  /// A chain emptied with `removeAll(keepingCapacity:)` and filled again submits only its
+  /// new members, linked by their own links; its default link is kept.
+  @Test func emptiedChainIsReusable() throws {
+    var ring = try makeRing()
+    var chain = IOURing.LinkedChain(link: .hard)
+    chain.append(.nop(userData: 1))
+    chain.append(.nop(userData: 2))
+    try ring.prepare(chain)
+    try ring.submit()
+    #expect(try ring.waitCompletions(2, timeout: .seconds(5)).map(\.userData) == [1, 2])
+    chain.removeAll(keepingCapacity: true)
+    #expect(chain.count == 0)
+    #expect(chain.defaultLink == .hard)
+    chain.append(.nop(userData: 3))
+    chain.append(.nop(userData: 4), link: .soft)
+    chain.append(.nop(userData: 5))
+    #expect(chain.userData == [3, 4, 5])
+    #expect(chain.links == [.hard, .soft, .hard])
+    try ring.prepare(chain)
+    try ring.submit()
+    let cs = try ring.waitCompletions(3, timeout: .seconds(5))
+    #expect(cs.map(\.userData) == [3, 4, 5])
+    #expect(cs.map(\.result) == [.success(0), .success(0), .success(0)])
+    chain.removeAll()
+    #expect(chain.count == 0)
+  }
+
   @Test func shortReadBreaksASoftLink() throws {
     var ring = try makeRing()
     let file = try TempFile(contents: [UInt8]("ten bytes!"))

@@ -340,7 +340,7 @@ private func readWriteRounds(
   /// pair `i`, `results[2 × i + 1]` its write), pair by pair in order: nil to go on with
   /// the next round, or how the transfer ended.
   func resolveRound(
-    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: [Int], _ context: inout TransferContext
+    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: RoundPlan, _ context: inout TransferContext
   ) throws(ZeroCopyError) -> StrategyOutcome? {
     for (index, length) in lengths.enumerated() {
       guard let read = results[2 * index], let write = results[2 * index + 1] else {
@@ -382,9 +382,10 @@ private func readWriteRounds(
       let base = context.sourceOffset ?? startOffset
       let lengths = planRound(context, base: base, slotSize: slotSize, slots: slots)
       // The reads then copy from memory: a cancel never waits for the device.
-      try context.prefetchSource(lengths.reduce(0, +))
-      var chain = IOURing.LinkedChain()
-      if ordered { chain.reserveCapacity(2 * lengths.count) }
+      try context.prefetchSource(Int(lengths.total))
+      // Ordered: one chain for the round; else a chain per pair (`LinkedChain()` is empty
+      // and allocates nothing).
+      var chain = ordered ? ring.makeChain(capacity: 2 * lengths.count) : IOURing.LinkedChain()
       var offset: Int64 = 0
       ring.begin()
       for (index, length) in lengths.enumerated() {
@@ -398,15 +399,14 @@ private func readWriteRounds(
           chain.append(read)
           chain.append(write)
         } else {
-          var pair = IOURing.LinkedChain()
-          pair.reserveCapacity(2)
+          var pair = ring.makeChain(capacity: 2)
           pair.append(read)
           pair.append(write)
-          try ring.prepare(pair, &context)
+          try ring.prepare(consume pair, &context)
         }
         offset += Int64(length)
       }
-      if ordered { try ring.prepare(chain, &context) }
+      if ordered { try ring.prepare(consume chain, &context) }
       // The round's results by tag (2 × index for the read, + 1 for the write), on the
       // stack: no allocation per round.
       let outcome = try withUnsafeTemporaryAllocation(of: Result<Int32, Errno>?.self, capacity: 2 * lengths.count) {
@@ -571,7 +571,7 @@ private func readWritePipeline(
             let write = IOURing.Request.writeFixed(
               destination, from: registered, range: range, at: UInt64(destinationBase + planned),
               userData: ring.userData(UInt32(slot * 2 + 1)))
-            try ring.prepare(IOURing.LinkedChain().appending(read).appending(write), &context)
+            try ring.prepare(ring.makeChain(capacity: 2).appending(read).appending(write), &context)
             inSlot[slot] = head + pending.count
             pending.append(Pair(slot: slot, length: length))
             outstanding += 2
@@ -681,7 +681,7 @@ private func spliceRounds(
   /// of pair `i`, `results[2 × i + 1]` its second), pair by pair in order: nil to go on
   /// with the next round, or how the transfer ended.
   func resolveRound(
-    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: [Int], _ context: inout TransferContext
+    _ results: UnsafeMutableBufferPointer<Result<Int32, Errno>?>, lengths: RoundPlan, _ context: inout TransferContext
   ) throws(ZeroCopyError) -> StrategyOutcome? {
     for (index, length) in lengths.enumerated() {
       guard let leg1 = results[2 * index] else { preconditionFailure("io_uring splice: a completion of the round is missing") }
@@ -731,9 +731,8 @@ private func spliceRounds(
       if context.isFinished { return .complete }
       let base = context.sourceOffset ?? startOffset
       let lengths = planRound(context, base: base, slotSize: legLength, slots: slots)
-      try context.prefetchSource(lengths.reduce(0, +))
-      var chain = IOURing.LinkedChain()
-      chain.reserveCapacity(2 * lengths.count)
+      try context.prefetchSource(Int(lengths.total))
+      var chain = ring.makeChain(capacity: 2 * lengths.count)
       var offset: Int64 = 0
       ring.begin()
       for (index, length) in lengths.enumerated() {
@@ -756,7 +755,7 @@ private func spliceRounds(
         }
         offset += Int64(length)
       }
-      try ring.prepare(chain, &context)
+      try ring.prepare(consume chain, &context)
       // The round's results by tag (2 × index for the first leg, + 1 for the second), on
       // the stack: no allocation per round.
       let outcome = try withUnsafeTemporaryAllocation(of: Result<Int32, Errno>?.self, capacity: 2 * lengths.count) {

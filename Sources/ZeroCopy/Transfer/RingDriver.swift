@@ -117,6 +117,8 @@ internal final class TransferRing {
   /// When its last lease ended.
   var lastUsed: ContinuousClock.Instant = .now
   var batches = RingBatches()
+  /// The last prepared chain, emptied, its capacity kept (``makeChain(capacity:)``).
+  private var spareChain = IOURing.LinkedChain()
   /// Set when the ring failed with requests in flight or left prepared: never reused.
   private(set) var isBroken = false
   /// Test hook (``RingPool/Faults``): the next submission "fails" with this errno after
@@ -184,7 +186,7 @@ internal final class TransferRing {
   /// Prepares `chain` (one submission), or marks the ring broken and throws.
   func prepare(_ chain: consuming IOURing.LinkedChain, _ context: inout TransferContext) throws(ZeroCopyError) {
     do {
-      try prepare(chain)
+      try prepare(consume chain)
     } catch {
       throw preparingFailed(error, context)
     }
@@ -202,6 +204,7 @@ internal final class TransferRing {
 
   /// Prepares `chain`, or marks the ring broken and rethrows: part of it may be prepared
   /// (and hold memory), or a full queue's submission failed with requests in flight.
+  /// The chain's memory is kept for ``makeChain(capacity:)``.
   func prepare(_ chain: consuming IOURing.LinkedChain) throws(Errno) {
     do throws(Errno) {
       if let injected = failNextPrepare {
@@ -209,10 +212,23 @@ internal final class TransferRing {
         throw injected
       }
       try ring.prepare(chain)
+      chain.removeAll(keepingCapacity: true)
+      chain.defaultLink = .soft
+      spareChain = chain
     } catch {
       markBroken()
       throw error
     }
+  }
+
+  /// An empty chain (members linked `.soft` by default) with room for `capacity` members:
+  /// the memory of the chain this ring prepared last, so that a round's chain allocates
+  /// nothing once the ring has prepared one as long. Give it back by preparing it.
+  func makeChain(capacity: Int) -> IOURing.LinkedChain {
+    var chain = IOURing.LinkedChain()
+    swap(&chain, &spareChain)
+    chain.reserveCapacity(capacity)
+    return chain
   }
 
   /// The error of a round that could not be prepared (the ring is broken).
@@ -356,12 +372,35 @@ internal final class TransferRing {
 
 // MARK: - Rounds
 
+/// The lengths of one round: `count` pieces of `slotSize` bytes, the last one possibly
+/// shorter (`total` bytes in all). A value, not an array: planning a round allocates
+/// nothing.
+internal struct RoundPlan: RandomAccessCollection {
+  /// The length of every piece but the last.
+  let slotSize: Int
+  /// The number of pieces.
+  let count: Int
+  /// The bytes of all pieces.
+  let total: Int64
+
+  var startIndex: Int { 0 }
+  var endIndex: Int { count }
+
+  /// The length of piece `index`.
+  subscript(index: Int) -> Int {
+    precondition(index >= 0 && index < count, "RoundPlan: piece \(index) of \(count)")
+    return index < count - 1 ? slotSize : Int(total - Int64(slotSize) * Int64(count - 1))
+  }
+}
+
 /// The lengths of the next round: up to `slots` pieces of at most `slotSize` bytes, at
 /// most the context's chunk size in all (its cancellation granularity), never past the
 /// requested count; past a file's known end, one probe piece only (it reads 0: the end).
-internal func planRound(_ context: TransferContext, base: Int64, slotSize: Int, slots: Int) -> [Int] {
+/// Every piece but the last is `slotSize` long (each is the smaller of `slotSize` and
+/// what the caps leave).
+internal func planRound(_ context: TransferContext, base: Int64, slotSize: Int, slots: Int) -> RoundPlan {
   let budget = Int64(context.nextChunk() ?? slotSize * slots)
-  var lengths: [Int] = []
+  var count = 0
   var planned: Int64 = 0
   for index in 0..<slots {
     var length = Int(Swift.min(Int64(slotSize), budget - planned))
@@ -373,10 +412,12 @@ internal func planRound(_ context: TransferContext, base: Int64, slotSize: Int, 
     } else if let known = context.source.size, index > 0, base + planned >= known {
       break
     }
-    lengths.append(length)
+    count += 1
     planned += Int64(length)
+    // A short piece is the last: the caps above leave nothing after it.
+    if length < slotSize { break }
   }
-  return lengths
+  return RoundPlan(slotSize: slotSize, count: count, total: planned)
 }
 
 /// How many slots of `slotSize` a transfer of `expected` bytes (nil: unknown) can use, at most `depth`.
