@@ -234,14 +234,22 @@ extension FileDescriptor {
     buffer: UnsafeMutableRawBufferPointer
   ) throws(TransferFailure) -> TransferResult {
     precondition(buffer.count > 0, "readWriteCopy: the scratch buffer must not be empty")
-    checkOffset(sourceOffset, "sourceOffset", #function)
-    checkOffset(destinationOffset, "destinationOffset", #function)
+    return try readWriteAll(
+      to: destination, sourceOffset, destinationOffset, count, buffer.baseAddress, buffer.count, #function)
+  }
+
+  /// `zc_read_write_all` through `buffer` (`length` bytes of it), or through `length` bytes
+  /// of the C function's own stack buffer when `buffer` is nil.
+  private func readWriteAll(
+    to destination: FileDescriptor, _ sourceOffset: Int64?, _ destinationOffset: Int64?, _ count: TransferCount,
+    _ buffer: UnsafeMutableRawPointer?, _ length: Int, _ caller: StaticString
+  ) throws(TransferFailure) -> TransferResult {
+    checkOffset(sourceOffset, "sourceOffset", caller)
+    checkOffset(destinationOffset, "destinationOffset", caller)
     return try withOptionalOffsets(sourceOffset, destinationOffset) {
       inOff, outOff throws(TransferFailure) in
       try runTransfer { progress in
-        system_read_write_all(
-          self.rawValue, inOff, destination.rawValue, outOff, count.rawValue,
-          buffer.baseAddress, buffer.count, progress)
+        system_read_write_all(self.rawValue, inOff, destination.rawValue, outOff, count.rawValue, buffer, length, progress)
       }
     }
   }
@@ -279,15 +287,7 @@ extension FileDescriptor {
     precondition(
       stackBufferSize > 0 && stackBufferSize <= FileDescriptor.readWriteStackBufferLimit,
       "readWriteCopy: stackBufferSize must be 1...\(FileDescriptor.readWriteStackBufferLimit)")
-    checkOffset(sourceOffset, "sourceOffset", #function)
-    checkOffset(destinationOffset, "destinationOffset", #function)
-    return try withOptionalOffsets(sourceOffset, destinationOffset) {
-      inOff, outOff throws(TransferFailure) in
-      try runTransfer { progress in
-        system_read_write_all(
-          self.rawValue, inOff, destination.rawValue, outOff, count.rawValue, nil, stackBufferSize, progress)
-      }
-    }
+    return try readWriteAll(to: destination, sourceOffset, destinationOffset, count, nil, stackBufferSize, #function)
   }
 
   /// Writes `range` of `region` (all of it by default) to this descriptor without
