@@ -110,7 +110,9 @@ struct RingPoolTests {
     #expect(pool.idleCount == 0)
   }
 
-  @Test("ioUringSplice gives its pooled pipe back empty after every success (the pool no longer checks), and it is reused")
+  @Test(
+    "ioUringSplice gives its pooled pipe back empty after every success (what lets the pool skip its check then), and it is reused"
+  )
   func spliceRingLeavesThePipeEmpty() throws {
     let dir = try TransferFixtures.Directory()
     defer { dir.remove() }
