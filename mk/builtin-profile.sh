@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mk/builtin-profile.sh PROFILE — print CShims/src/plan_builtin.h: the built-in decision
 # table's profile, as a C string, for libzerocopy to parse with the parser that reads host
-# profiles (CShims/src/profile.c). `make builtin-profile` runs it; `make check-builtin-profile`
+# profiles (CShims/src/profile.c). `make builtin-profile` runs it; LinuxIOTests' TransferProfileTests
 # checks that the committed header matches Docs/bench/profile/builtin.profile.
 set -euo pipefail
 profile=${1:?usage: mk/builtin-profile.sh PROFILE}

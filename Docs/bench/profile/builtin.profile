@@ -1,16 +1,13 @@
 # swift-zerocopy host profile (Docs/Transfer.md, section Host profiles).
-# The built-in table: compiled into libzerocopy as CShims/src/plan_builtin.h by
-# `make builtin-profile`, which also rewrites this file by running `zc calibrate --thorough`.
-# Until that quiet run is made, these values were set by hand from the published runs
-# (BENCHMARKS.md, Docs/bench/quiet-2026-11-27, commit cb11b0b; Docs/Transfer.md M1/M2).
+# Written by zc calibrate; ZEROCOPY_PROFILE=builtin makes programs ignore it.
 zerocopy-profile 1
-host 0000000000000000
-kernel 6.18.44-fc-v669
+host 65aa408d26f5a6d6
+kernel 6.18.44-fc-v1300
 cpus 2
-created 2026-11-27T01:34:03Z
-measured by hand from zerocopy-bench quiet-2026-11-27 (cb11b0b): file ext4, tmpfs /dev/shm, TCP loopback, pipe
+created 2026-12-07T08:12:27Z
+measured zc calibrate: 15 rounds of 10 ms, margin 7 %, in /tmp (routes: sameFileSystem, otherFileSystem, pipe); make builtin-profile at 46c35ff
 smallCopyMax 16384
 readWriteBuffer 131072
-copyFileRangeMax 262144
+copyFileRangeMax 131072
 pipeSendfileMax max
 socketSendfileMax 262144

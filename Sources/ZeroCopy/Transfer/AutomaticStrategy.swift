@@ -16,7 +16,7 @@ public import LinuxIO
 ///
 /// | source | destination | size | tries, in order |
 /// |---|---|---|---|
-/// | file | file, same ext2/3/4 or tmpfs filesystem | > 256 KiB (`copyFileRangeMax`) | splice, copyFileRange, sendfile, readWrite |
+/// | file | file, same ext2/3/4 or tmpfs filesystem | > 128 KiB (`copyFileRangeMax`) | splice, copyFileRange, sendfile, readWrite |
 /// | file | file, same filesystem | any other | copyFileRange, sendfile, readWrite |
 /// | file | file, other filesystem | ≤ 16 KiB (`smallCopyMax`) | readWrite |
 /// | file | file, other filesystem | > 16 KiB or unknown | sendfile, readWrite |
