@@ -399,6 +399,13 @@ public struct TransferContext: Sendable {
       fallbacks.append(.init(strategy: strategy.name, errno: nil, syscall: nil, reason: reason))
       return nil
     }
+    // A context that has delivered nothing, named no strategy and started no readahead
+    // shows a strategy exactly what a fresh attempt made from it would (offsets, requested
+    // bytes, flags): the candidate runs in it directly, without a second context to make,
+    // absorb and destroy per transfer (`.automatic`'s every call comes here first).
+    if bytesTransferred == 0 && strategyName == nil && !sourceReadsAhead {
+      return try attemptInPlace(strategy, isLast: isLast, &last)
+    }
     var attempt = makeAttempt()
     let outcome: StrategyOutcome
     do {
@@ -439,6 +446,65 @@ public struct TransferContext: Sendable {
       return nil
     default:
       absorb(attempt, ranAs: strategy.name)
+      return outcome
+    }
+  }
+
+  /// ``attempt(_:isLast:_:)`` in this context, which has delivered nothing, named no
+  /// strategy and started no readahead. It ends as the separate attempt would have: an
+  /// abandoned candidate's system calls and inner fallbacks are kept (as
+  /// ``absorbAbandoned(_:)`` keeps them), and what a separate attempt would have dropped
+  /// with it — its notes, the strategy name it set, its readahead flags — is put back.
+  private mutating func attemptInPlace<S: TransferStrategy>(
+    _ strategy: S, isLast: () -> Bool, _ last: inout LastRefusal
+  ) throws(ZeroCopyError) -> StrategyOutcome? {
+    let notesBefore = notes
+    let prefetchesBefore = prefetchesSource
+    func putBack() {
+      notes = notesBefore
+      strategyName = nil
+      prefetchesSource = prefetchesBefore
+      sourceReadsAhead = false
+    }
+    let outcome: StrategyOutcome
+    do {
+      outcome = try strategy.transfer(&self)
+    } catch var error {
+      if bytesTransferred == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() {
+        putBack()
+        fallbacks.append(
+          .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
+        last.errno = error.errno
+        last.syscall = error.syscall
+        return nil
+      }
+      if strategyName == nil { strategyName = strategy.name }
+      error.bytesTransferred = bytesTransferred
+      error.offset = sourceOffset
+      throw error
+    }
+    switch outcome {
+    case .unsupported(let reason, let errno, let syscall):
+      if bytesTransferred > 0 {
+        if strategyName == nil { strategyName = strategy.name }
+        throw self.error(
+          syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
+          message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
+      }
+      putBack()
+      fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
+      last.errno = errno ?? last.errno
+      last.syscall = syscall ?? last.syscall
+      return nil
+    case .sourceEnded where bytesTransferred == 0 && zeroMoveIsSuspicious && !isLast():
+      putBack()
+      fallbacks.append(
+        .init(
+          strategy: strategy.name, errno: nil, syscall: nil,
+          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
+      return nil
+    default:
+      if strategyName == nil { strategyName = strategy.name }
       return outcome
     }
   }
