@@ -163,11 +163,12 @@ build: deps
 test test-release soak-cancel check-c sanitize sanitize-address sanitize-thread test-no-uring test-unprivileged: export ZEROCOPY_PROFILE = builtin
 
 # The file server's suites run in a process of their own (after the others, from the same
-# build). In one process with every other suite they shared its process-wide resources —
-# the Transfer API's 4 worker threads, the default engine's ring thread, the 2 cooperative
-# threads — with tests that hold them for seconds on purpose (stalled peers, cancellation
-# storms), and their clients' 20 s receive timeouts fired: a fresh-clone CI on 2026-12-07
-# failed that way (alone they take 2 s; beside the rest 30–35 s, passing or not).
+# build). In one process with every other suite, their tasks (the test bodies, and the
+# task that starts each server before it moves to the engine's thread) wait for Swift's 2
+# cooperative threads, which the synchronous suites hold for seconds at a time; their
+# clients' 20 s receive timeouts fired: a fresh-clone CI on 2026-12-07 failed that way
+# (alone they take 2 s; beside the rest 29–35 s, passing or not). Sampled during such a
+# run, the default engine's thread and the Transfer API's workers were idle throughout.
 SERVER_SUITES := FileServerTests\.
 
 test: deps
