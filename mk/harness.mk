@@ -36,7 +36,7 @@ test-build: deps
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 
 test-no-uring: test-build $(SECCOMP_RUN)
-	@bash mk/harness.sh no-uring "$(TEST_BUNDLE)" "$(ZC_BIN)" "$(CURDIR)/$(SECCOMP_RUN)" '$(NO_URING_FILTER)'
+	@bash mk/harness.sh no-uring "$(TEST_BUNDLE)" "$(ZC_BIN)" "$(CURDIR)/$(SECCOMP_RUN)" '$(NO_URING_FILTER)' '$(SERVER_SUITES)'
 
 test-cp-diff: test-build
 	"$(TEST_BUNDLE)" --testing-library swift-testing --filter 'CpDifferentialTests'

@@ -99,7 +99,7 @@ run_bundle() {
 }
 
 no_uring() {
-  local bundle=$1 zc=$2 launcher=$3 filter=$4
+  local bundle=$1 zc=$2 launcher=$3 filter=$4 server_suites=$5
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/zc-no-uring.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   head -c $((3 * 1024 * 1024 + 17)) /dev/urandom >"$tmp/source"
@@ -161,12 +161,12 @@ no_uring() {
     #    tests skipped for this reason.
     local xml="$tmp/$mode.xml" log="$tmp/$mode.log"
     if [[ $mode == environment ]]; then
-      # The file server's suites in a process of their own, as in `make test` (the
-      # Makefile's SERVER_SUITES says why).
+      # The file server's suites ($server_suites, the Makefile's SERVER_SUITES) in a
+      # process of their own, as in `make test` (the Makefile says why).
       run_bundle "$mode: all Swift suites but the file server's" "$xml" "$log" env ZEROCOPY_DISABLE_IO_URING=1 "$bundle" \
-        --testing-library swift-testing --skip 'FileServerTests\.'
+        --testing-library swift-testing --skip "$server_suites"
       run_bundle "$mode: the file server's suites" "$tmp/$mode-server.xml" "$tmp/$mode-server.log" \
-        env ZEROCOPY_DISABLE_IO_URING=1 "$bundle" --testing-library swift-testing --filter 'FileServerTests\.'
+        env ZEROCOPY_DISABLE_IO_URING=1 "$bundle" --testing-library swift-testing --filter "$server_suites"
     else
       run_bundle "$mode: Swift suites" "$xml" "$log" "$launcher" "$mode" "$bundle" --testing-library swift-testing --filter "$filter"
     fi
@@ -294,5 +294,5 @@ unprivileged() {
 case "${1:-}" in
   no-uring) shift; no_uring "$@" ;;
   unprivileged) shift; unprivileged "$@" ;;
-  *) echo "usage: $0 no-uring BUNDLE ZC LAUNCHER FILTER | unprivileged BUNDLE C_TEST_DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 no-uring BUNDLE ZC LAUNCHER FILTER SERVER_SUITES | unprivileged BUNDLE C_TEST_DIR" >&2; exit 2 ;;
 esac
