@@ -50,7 +50,14 @@ struct LargeSparseTests {
     }
   }
 
-  @Test("sendfileAll: exactly two calls for the whole file; until end of file from the position")
+  /// The most calls a whole-file sendfile loop may make here. The per-call cap makes 2 the
+  /// minimum; a call may return short, which the kernel is free to do and does under load
+  /// (3 seen in a helper's make test, 4 in a fresh-clone CI at fbb576d with the 2 GiB copy
+  /// taking 22 s): each short count adds a call and the bytes stay exact. A loop that moved
+  /// the file in small pieces would make hundreds, so the bound still catches that.
+  static let callBound = 16
+
+  @Test("sendfileAll: at least two calls for the whole file (the cap); until end of file from the position")
   func sendfileAll() throws {
     let source = try makeSource()
     defer { try? source.close() }
@@ -58,12 +65,11 @@ struct LargeSparseTests {
       let destination = try temporaryFile(in: memoryDirectory)
       defer { try? destination.close() }
       // Signals blocked on this thread: a signal arriving mid-call (a test child's SIGCHLD)
-      // makes the kernel return a short count, which is correct but adds a call.
-      // Even so, under load a call was seen to return short (3 calls, all bytes exact): the
-      // point here is the 0x7ffff000 cap, so 2 calls are the minimum and 3 are allowed.
+      // makes the kernel return a short count, which is correct but adds a call. Short
+      // counts happen under load even so (see `callBound`).
       let result = try withSignalsBlocked { try source.sendfileAll(to: destination, sourceOffset: 0, count: .bytes(Self.size)) }
       #expect(result.outcome == .complete && result.progress.bytes == Self.size)
-      #expect((2...3).contains(result.progress.syscalls), "\(result)")
+      #expect((2...Self.callBound).contains(result.progress.syscalls), "\(result)")
       try expectCopy(destination)
     }
     do {
@@ -77,7 +83,7 @@ struct LargeSparseTests {
       #expect(result.bytes == Self.size - (1 << 30))
       // (1 GiB + 5 MiB + 7) < cap, then the 0; a short count under load adds calls (seen:
       // 3 in a helper's make test at load 7), the bytes stay exact.
-      #expect((2...8).contains(result.progress.syscalls), "\(result)")
+      #expect((2...Self.callBound).contains(result.progress.syscalls), "\(result)")
       #expect(try position(source) == Self.size)
       try expectCopy(destination, sourceStart: 1 << 30)
     }
@@ -94,7 +100,7 @@ struct LargeSparseTests {
     #expect(result.bytes == Self.size)
     // Two full calls of at most 0x7ffff000 bytes and the one that reads 0 at the end;
     // under memory pressure a call may return short (one run in many under load made 4).
-    #expect(result.progress.syscalls >= 3 && result.progress.syscalls <= 8, "\(result)")
+    #expect((3...Self.callBound).contains(result.progress.syscalls), "\(result)")
     try expectCopy(destination)
   }
 
