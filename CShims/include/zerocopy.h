@@ -638,14 +638,26 @@ int zc_plan(const zc_plan_params *params, int source_kind, int destination_kind,
             uint64_t bytes, uint8_t methods[ZC_PLAN_MAX]);
 
 /**
- * The facts a plan for these endpoints and this size needs beyond zc_pair_facts(): adds
- * ZC_PAIR_KERNEL_COPY (one fstatfs of destination_fd) when, and only when, the fact
- * would change the row zc_plan picks — a small copy pays no system call for it. An
- * fstatfs that fails leaves the fact out (the plan that keeps copy_file_range first).
+ * The facts a plan for one transfer of these endpoints and this size needs beyond
+ * zc_pair_facts(): adds ZC_PAIR_KERNEL_COPY (one fstatfs of destination_fd) when, and
+ * only when, the fact would change the row zc_plan picks to one that is not a
+ * small-copy row (at most ZC_PARAM_SMALL_COPY_MAX bytes): a copy above copyFileRangeMax
+ * pays it, a small copy pays no system call (for 4 KiB the fstatfs costs about what the
+ * small-copy row saves; zc_plan_facts_reused() pays it). An fstatfs that fails leaves
+ * the fact out (the plan that keeps copy_file_range first). zc_transfer uses this.
  * params: NULL for the defaults. Returns `facts` with the bits it added.
  */
 uint32_t zc_plan_facts(const zc_plan_params *params, int source_kind, int destination_kind, uint32_t facts,
                        uint64_t bytes, int destination_fd);
+
+/**
+ * As zc_plan_facts(), for a plan that is made once and reused for many transfers of the
+ * same descriptors (Swift's PreparedTransfer): pays the fstatfs whenever the fact would
+ * change the row, small-copy rows included (a same-filesystem copy of at most
+ * smallCopyMax bytes on ext2/3/4 or tmpfs then uses read/write).
+ */
+uint32_t zc_plan_facts_reused(const zc_plan_params *params, int source_kind, int destination_kind, uint32_t facts,
+                              uint64_t bytes, int destination_fd);
 
 /** Whether the filesystem behind fd is one whose copy_file_range copies bytes in the
  *  kernel (ext2/3/4, tmpfs; fstatfs's f_type). Returns 1, 0, or -errno. */

@@ -100,6 +100,11 @@ static void test_plan_rows(void) {
     /* a filesystem whose copy_file_range copies in the kernel: splice above the crossover */
     const uint64_t SAME_KC = ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY;
     CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 256 << 10, "copyFileRange,sendfile,readWrite");
+    /* ... and read/write up to smallCopyMax, where copy_file_range is the kernel's splice */
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 0, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 4096, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 16384, "readWrite");
+    CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, 16385, "copyFileRange,sendfile,readWrite");
     CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, (256 << 10) + 1, "splice,copyFileRange,sendfile,readWrite");
     CHECK_PLAN(&fx, ZC_KIND_FILE, ZC_KIND_FILE, SAME_KC, U, "splice,copyFileRange,sendfile,readWrite");
     /* the fact alone (other filesystems) changes nothing */
@@ -178,11 +183,16 @@ static void test_plan_parameters(void) {
     p.value[ZC_PARAM_PIPE_SENDFILE_MAX] = 0;
     p.value[ZC_PARAM_SOCKET_SENDFILE_MAX] = ZC_PARAM_UNLIMITED;
     p.value[ZC_PARAM_COPY_FILE_RANGE_MAX] = 1;
+    p.value[ZC_PARAM_SMALL_COPY_MAX] = 0; /* no small-copy row: copy_file_range at 1 byte */
     CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 1, "splice,sendfile,readWrite");
     CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, 1 << 30, "sendfile,splice,readWrite");
     CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_TCP_SOCKET, 0, ZC_UNTIL_EOF, "splice,sendfile,readWrite");
     CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 1, "copyFileRange,sendfile,readWrite");
     CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 2, "splice,copyFileRange,sendfile,readWrite");
+    /* smallCopyMax above copyFileRangeMax: the splice row comes first */
+    p.value[ZC_PARAM_SMALL_COPY_MAX] = 1 << 20;
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 2, "splice,copyFileRange,sendfile,readWrite");
+    CHECK_PLAN(&p, ZC_KIND_FILE, ZC_KIND_FILE, ZC_PAIR_SAME_FILESYSTEM | ZC_PAIR_KERNEL_COPY, 1, "readWrite");
 }
 
 /* zc_plan_facts pays its fstatfs only when the fact decides the row. */
@@ -204,7 +214,19 @@ static void test_plan_facts(void) {
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 1 << 30, fd), want_big);
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, ZC_UNTIL_EOF, fd), want_big);
     /* no system call where the fact cannot change the row: a bad descriptor proves it */
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 65536, -1), same);
+    /* nor, for one transfer, where it leads to the small-copy row (4 KiB, 16 KiB) */
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 4096, -1), same);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 16384, -1), same);
+    CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 4096, fd), same);
+    /* a reused plan pays it there, and only where the row changes */
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 4096, fd), want_big);
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 16384, fd), want_big);
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 1 << 30, fd), want_big);
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 65536, -1), same);
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 16385, -1), same);
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same, 4096, -1), same); /* fstatfs failed */
+    CHECK_EQ(zc_plan_facts_reused(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 4096, -1), 0);
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, 0, 1 << 30, -1), 0);
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_PIPE, 0, 1 << 30, -1), 0);
     CHECK_EQ(zc_plan_facts(&fx, ZC_KIND_FILE, ZC_KIND_FILE, same | ZC_PAIR_APPEND_DESTINATION, 1 << 30, -1),

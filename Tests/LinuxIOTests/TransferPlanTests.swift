@@ -27,6 +27,9 @@ struct TransferPlanTests {
     #expect(plan(.file, .file, .sameFileSystem, 1 << 30) == "copyFileRange,sendfile,readWrite")
     #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], 256 << 10) == "copyFileRange,sendfile,readWrite")
     #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], (256 << 10) + 1) == "splice,copyFileRange,sendfile,readWrite")
+    #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], 4096) == "readWrite")
+    #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], 16 << 10) == "readWrite")
+    #expect(plan(.file, .file, [.sameFileSystem, .kernelCopy], (16 << 10) + 1) == "copyFileRange,sendfile,readWrite")
     #expect(plan(.file, .file, [], 4096) == "readWrite")
     #expect(plan(.file, .file, [], 16 << 10) == "readWrite")
     #expect(plan(.file, .file, [], (16 << 10) + 1) == "sendfile,readWrite")
@@ -97,9 +100,31 @@ struct TransferPlanTests {
     }
     // The classification itself (f_type ext2/3/4 or tmpfs) is checked in C (test_transfer.c).
     let kernelCopy = zc_fs_copies_in_kernel(fd.rawValue) == 1
+    let found: TransferPlan.PairFacts = kernelCopy ? [.sameFileSystem, .kernelCopy] : .sameFileSystem
     let got = TransferPlan.facts(
       .sameFileSystem, source: .file, destination: .file, bytes: 1 << 30, parameters: d, destinationDescriptor: fd)
-    #expect(got == (kernelCopy ? [.sameFileSystem, .kernelCopy] : .sameFileSystem))
+    #expect(got == found)
+    // A small copy: no fstatfs for one transfer; a reused plan pays it (and a failed one
+    // leaves the fact out).
+    for bytes: Int64 in [0, 4096, 16 << 10] {
+      #expect(
+        TransferPlan.facts(
+          .sameFileSystem, source: .file, destination: .file, bytes: bytes, parameters: d, destinationDescriptor: fd)
+          == .sameFileSystem)
+      #expect(
+        TransferPlan.facts(
+          .sameFileSystem, source: .file, destination: .file, bytes: bytes, parameters: d, destinationDescriptor: fd,
+          reused: true) == found)
+      #expect(
+        TransferPlan.facts(
+          .sameFileSystem, source: .file, destination: .file, bytes: bytes, parameters: d, destinationDescriptor: bad,
+          reused: true) == .sameFileSystem)
+    }
+    // Between the two crossovers the fact changes nothing: no fstatfs even when reused.
+    #expect(
+      TransferPlan.facts(
+        .sameFileSystem, source: .file, destination: .file, bytes: 64 << 10, parameters: d, destinationDescriptor: bad,
+        reused: true) == .sameFileSystem)
   }
 
   @Test("The table as data: every row ends with readWrite, the last matches every pair")

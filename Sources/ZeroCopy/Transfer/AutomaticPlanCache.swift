@@ -1,8 +1,9 @@
 // `.automatic`'s choice for one prepared pair, made once per size class and reused: the
 // decision reads the endpoints' kinds and facts (fixed for a prepared pair), the table's
 // parameters, one `fstatfs` of the destination when it changes the row (the filesystem of
-// an open descriptor never changes), and the byte count only through its comparisons with
-// the crossover parameters.
+// an open descriptor never changes; a cached plan pays it for a small copy too, which a
+// one-shot plan does not), and the byte count only through its comparisons with the
+// crossover parameters.
 
 import LinuxIO
 import Synchronization
@@ -79,10 +80,11 @@ internal final class AutomaticPlanCache: @unchecked Sendable {
     if let entry = slots[slot].load(ordering: .acquiring)?.takeUnretainedValue() {
       if entry.parameters == parameters { return entry.strategies }
       computed.add(1, ordering: .relaxed)
-      return automatic.plan(for: pair, bytes: bytes)
+      // Made for this transfer only (not cached): as a one-shot transfer's plan.
+      return automatic.plan(for: pair, bytes: bytes, reused: false)
     }
     computed.add(1, ordering: .relaxed)
-    let strategies = automatic.plan(for: pair, bytes: bytes)
+    let strategies = automatic.plan(for: pair, bytes: bytes, reused: true)
     let entry = Unmanaged.passRetained(Entry(parameters: parameters, strategies: strategies))
     if !slots[slot].compareExchange(expected: nil, desired: entry, ordering: .acquiringAndReleasing).exchanged {
       entry.release()

@@ -17,6 +17,7 @@ public import LinuxIO
 /// | source | destination | size | tries, in order |
 /// |---|---|---|---|
 /// | file | file, same ext2/3/4 or tmpfs filesystem | > 128 KiB (`copyFileRangeMax`) | splice, copyFileRange, sendfile, readWrite |
+/// | file | file, same ext2/3/4 or tmpfs filesystem, prepared pair | ≤ 16 KiB (`smallCopyMax`) | readWrite |
 /// | file | file, same filesystem | any other | copyFileRange, sendfile, readWrite |
 /// | file | file, other filesystem | ≤ 16 KiB (`smallCopyMax`) | readWrite |
 /// | file | file, other filesystem | > 16 KiB or unknown | sendfile, readWrite |
@@ -124,16 +125,24 @@ public struct AutomaticStrategy: TransferStrategy {
   ///   - pair: The endpoints.
   ///   - bytes: The bytes to move, if known (a range, or a file's size past the offset).
   public func plan(for pair: EndpointPair, bytes: Int64?) -> [any TransferStrategy] {
+    plan(for: pair, bytes: bytes, reused: false)
+  }
+
+  /// The plan; `reused`: made once for many transfers of this pair (``PreparedTransfer``'s
+  /// cache), which pays the filesystem's `fstatfs` for a small same-filesystem copy too
+  /// (`TransferPlan.facts(_:source:destination:bytes:parameters:destinationDescriptor:reused:)`).
+  internal func plan(for pair: EndpointPair, bytes: Int64?, reused: Bool) -> [any TransferStrategy] {
     var facts: TransferPlan.PairFacts = []
     if pair.isSameFileSystem { facts.insert(.sameFileSystem) }
     if pair.destination.isAppendOnly { facts.insert(.appendOnlyDestination) }
     let source = pair.source.kind
     let destination = pair.destination.kind
     let parameters = self.parameters
-    // ext4/tmpfs or not: an fstatfs, paid only when it changes the row.
+    // ext4/tmpfs or not: an fstatfs, paid only when it changes the row (and, for one
+    // transfer, not for a small copy).
     facts = TransferPlan.facts(
       facts, source: source, destination: destination, bytes: bytes, parameters: parameters,
-      destinationDescriptor: pair.destination.descriptor)
+      destinationDescriptor: pair.destination.descriptor, reused: reused)
     let methods = TransferPlan.methods(
       source: source, destination: destination, facts: facts, bytes: bytes, parameters: parameters)
     return methods.map { method -> any TransferStrategy in

@@ -41,7 +41,9 @@ public enum TransferCalibration {
     /// `copyFileRangeMax`, splice above (only where copy_file_range copies in the kernel).
     case sameFileSystem
     /// File → file onto another filesystem (tmpfs `/dev/shm`): readWrite up to
-    /// `smallCopyMax`, sendfile above.
+    /// `smallCopyMax`, sendfile above. The same parameter decides a prepared pair's small
+    /// copies within ext2/3/4 or tmpfs (readWrite up to it, copyFileRange above), where
+    /// copy_file_range takes sendfile's kernel path.
     case otherFileSystem
     /// File → pipe (a thread drains it): sendfile up to `pipeSendfileMax`, splice above.
     case pipe
