@@ -224,7 +224,9 @@ public struct SendfileStrategy: TransferStrategy {
 
   /// Sends chunk by chunk with `sendfileAll` (`zc_sendfile_all`). sendfile has no
   /// destination offset: a file destination is positioned with `lseek` first, and its
-  /// previous position restored afterwards.
+  /// previous position restored afterwards — unless the transfer writes at the file's
+  /// position anyway (a request without a destination offset), where sendfile writes
+  /// and advances it itself: no `lseek` here.
   ///
   /// - Throws: ``ZeroCopyError`` with syscall `sendfile` (`EINVAL`, `EPIPE`, `ENOSPC`…) or `lseek`.
   ///
@@ -232,7 +234,7 @@ public struct SendfileStrategy: TransferStrategy {
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
     let destination = context.destination.descriptor
     var savedPosition: Int64? = nil
-    if let offset = context.destinationOffset, context.destination.isSeekable {
+    if let offset = context.destinationOffset, context.destination.isSeekable, !context.destinationIsAtPosition {
       do {
         let current = try destination.position()
         context.recordSyscalls(1)

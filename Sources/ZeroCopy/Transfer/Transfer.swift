@@ -514,6 +514,7 @@ public enum Transfer {
     // waiting for the device (TransferMonitor.abandon) — unless the request uses file
     // positions, which are advanced at the end, on this thread.
     context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
+    context.destinationStartsAtPosition = destinationUsesPosition
     context.stopsWhenBlocked = stopsWhenBlocked
 
     func advancePositions(_ bytes: Int64) {

@@ -58,6 +58,17 @@ public struct TransferContext: Sendable {
   /// attempt on the caller's thread through a non-blocking pipe end, whose rest a worker
   /// thread moves (``Transfer/runAsync``).
   internal var stopsWhenBlocked = false
+  /// Whether the destination's file position is where this transfer starts writing
+  /// (``startDestinationOffset``: a request without a destination offset, whose position
+  /// `Transfer` read and advances at the end). While nothing has been delivered, a
+  /// strategy that writes at the position (sendfile) needs no `lseek` to get there, nor
+  /// one to put it back. Not carried into a separate attempt (``makeAttempt()``), which
+  /// starts where earlier bytes left off, not at the position.
+  internal var destinationStartsAtPosition = false
+  /// Whether a strategy may write at the destination's file position instead of at
+  /// ``destinationOffset`` explicitly: the position is there (see
+  /// ``destinationStartsAtPosition``) and nothing has been delivered yet.
+  internal var destinationIsAtPosition: Bool { destinationStartsAtPosition && bytesTransferred == 0 }
   /// The `syscall` of the error ``waitUntilReady()`` throws when ``stopsWhenBlocked``.
   internal static let stoppedBeforeWaiting = "stop before waiting"
 
