@@ -422,12 +422,9 @@ public struct TransferContext: Sendable {
     do {
       outcome = try strategy.transfer(&attempt)
     } catch var error {
-      if attempt.bytesTransferred == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() {
+      if let fallback = abandonment(thrown: error, by: strategy.name, moved: attempt.bytesTransferred, isLast: isLast) {
         absorbAbandoned(attempt)
-        fallbacks.append(
-          .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
-        last.errno = error.errno
-        last.syscall = error.syscall
+        record(fallback, &last)
         return nil
       }
       absorb(attempt, ranAs: strategy.name)
@@ -435,29 +432,17 @@ public struct TransferContext: Sendable {
       error.offset = sourceOffset
       throw error
     }
-    switch outcome {
-    case .unsupported(let reason, let errno, let syscall):
-      if attempt.bytesTransferred > 0 {
-        absorb(attempt, ranAs: strategy.name)
-        throw self.error(
-          syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
-          message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
-      }
-      absorbAbandoned(attempt)
-      fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
-      last.errno = errno ?? last.errno
-      last.syscall = syscall ?? last.syscall
-      return nil
-    case .sourceEnded where attempt.bytesTransferred == 0 && zeroMoveIsSuspicious && !isLast():
-      absorbAbandoned(attempt)
-      fallbacks.append(
-        .init(
-          strategy: strategy.name, errno: nil, syscall: nil,
-          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
-      return nil
-    default:
+    switch settlement(of: outcome, by: strategy.name, moved: attempt.bytesTransferred, isLast: isLast) {
+    case .keep:
       absorb(attempt, ranAs: strategy.name)
       return outcome
+    case .abandon(let fallback):
+      absorbAbandoned(attempt)
+      record(fallback, &last)
+      return nil
+    case .gaveUp(let syscall, let errno, let message):
+      absorb(attempt, ranAs: strategy.name)
+      throw self.error(syscall: syscall, errno: errno, message: message)
     }
   }
 
@@ -466,6 +451,8 @@ public struct TransferContext: Sendable {
   /// abandoned candidate's system calls and inner fallbacks are kept (as
   /// ``absorbAbandoned(_:)`` keeps them), and what a separate attempt would have dropped
   /// with it — its notes, the strategy name it set, its readahead flags — is put back.
+  /// The rules are the same (``abandonment(thrown:by:moved:isLast:)``,
+  /// ``settlement(of:by:moved:isLast:)``); only what keeping and abandoning do differs.
   private mutating func attemptInPlace<S: TransferStrategy>(
     _ strategy: S, isLast: () -> Bool, _ last: inout LastRefusal
   ) throws(ZeroCopyError) -> StrategyOutcome? {
@@ -481,12 +468,9 @@ public struct TransferContext: Sendable {
     do {
       outcome = try strategy.transfer(&self)
     } catch var error {
-      if bytesTransferred == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() {
+      if let fallback = abandonment(thrown: error, by: strategy.name, moved: bytesTransferred, isLast: isLast) {
         putBack()
-        fallbacks.append(
-          .init(strategy: strategy.name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)"))
-        last.errno = error.errno
-        last.syscall = error.syscall
+        record(fallback, &last)
         return nil
       }
       if strategyName == nil { strategyName = strategy.name }
@@ -494,30 +478,71 @@ public struct TransferContext: Sendable {
       error.offset = sourceOffset
       throw error
     }
-    switch outcome {
-    case .unsupported(let reason, let errno, let syscall):
-      if bytesTransferred > 0 {
-        if strategyName == nil { strategyName = strategy.name }
-        throw self.error(
-          syscall: syscall ?? strategy.name, errno: errno ?? .notSupported,
-          message: "strategy \(strategy.name) gave up after delivering bytes: \(reason)")
-      }
-      putBack()
-      fallbacks.append(.init(strategy: strategy.name, errno: errno, syscall: syscall, reason: reason))
-      last.errno = errno ?? last.errno
-      last.syscall = syscall ?? last.syscall
-      return nil
-    case .sourceEnded where bytesTransferred == 0 && zeroMoveIsSuspicious && !isLast():
-      putBack()
-      fallbacks.append(
-        .init(
-          strategy: strategy.name, errno: nil, syscall: nil,
-          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
-      return nil
-    default:
+    switch settlement(of: outcome, by: strategy.name, moved: bytesTransferred, isLast: isLast) {
+    case .keep:
       if strategyName == nil { strategyName = strategy.name }
       return outcome
+    case .abandon(let fallback):
+      putBack()
+      record(fallback, &last)
+      return nil
+    case .gaveUp(let syscall, let errno, let message):
+      if strategyName == nil { strategyName = strategy.name }
+      throw self.error(syscall: syscall, errno: errno, message: message)
     }
+  }
+
+  // The fallback rules, in one place for both ways of running a candidate.
+
+  /// The fallback that abandons a candidate which threw `error` having delivered `moved`
+  /// bytes, or nil when its error stands: a fallback errno before any byte, unless no
+  /// candidate follows.
+  private func abandonment(
+    thrown error: ZeroCopyError, by name: String, moved: Int64, isLast: () -> Bool
+  ) -> TransferReport.Fallback? {
+    guard moved == 0 && Self.fallbackErrnos.contains(error.errno) && !isLast() else { return nil }
+    return .init(strategy: name, errno: error.errno, syscall: error.syscall, reason: error.message ?? "\(error.errno)")
+  }
+
+  /// What becomes of a candidate that returned.
+  private enum Settlement {
+    /// Its outcome stands.
+    case keep
+    /// It is abandoned for the next candidate, with this record.
+    case abandon(TransferReport.Fallback)
+    /// It said "unsupported" after delivering bytes: an error, which it cannot take back.
+    case gaveUp(syscall: String, errno: Errno, message: String)
+  }
+
+  /// The rule for a candidate that returned `outcome` having delivered `moved` bytes:
+  /// ``StrategyOutcome/unsupported(reason:errno:syscall:)`` abandons it (before any byte)
+  /// or is an error (after); a first call that moved 0 bytes from a source that is not
+  /// known to be empty abandons it unless no candidate follows; anything else stands.
+  private func settlement(of outcome: StrategyOutcome, by name: String, moved: Int64, isLast: () -> Bool) -> Settlement {
+    switch outcome {
+    case .unsupported(let reason, let errno, let syscall):
+      if moved > 0 {
+        return .gaveUp(
+          syscall: syscall ?? name, errno: errno ?? .notSupported,
+          message: "strategy \(name) gave up after delivering bytes: \(reason)")
+      }
+      return .abandon(.init(strategy: name, errno: errno, syscall: syscall, reason: reason))
+    case .sourceEnded where moved == 0 && zeroMoveIsSuspicious && !isLast():
+      return .abandon(
+        .init(
+          strategy: name, errno: nil, syscall: nil,
+          reason: "moved 0 bytes on its first call from a source that is not known to be empty"))
+    default:
+      return .keep
+    }
+  }
+
+  /// Records an abandoned candidate: its fallback, and the errno and system call it gave
+  /// (if any) as the last refusal.
+  private mutating func record(_ fallback: TransferReport.Fallback, _ last: inout LastRefusal) {
+    fallbacks.append(fallback)
+    if let errno = fallback.errno { last.errno = errno }
+    if let syscall = fallback.syscall { last.syscall = syscall }
   }
 
   /// The error when every candidate was abandoned: the last errno (or `EOPNOTSUPP`),
