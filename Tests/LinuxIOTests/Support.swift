@@ -351,3 +351,33 @@ func isResident(_ fd: FileDescriptor, at offset: Int) -> Bool {
   guard mincore(map, page, &vector) == 0 else { return true }
   return vector & 1 == 1
 }
+
+// MARK: - Waiting for a CPU
+
+/// The calling thread's id (its directory under /proc/self/task), from /proc/thread-self
+/// ("<pid>/task/<tid>").
+func currentThreadID() -> pid_t {
+  var buffer = [CChar](repeating: 0, count: 64)
+  let n = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+  precondition(n > 0, "readlink /proc/thread-self: \(errno)")
+  let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  return pid_t(link.split(separator: "/").last!)!
+}
+
+/// The time thread `thread` of this process has spent runnable but waiting for a CPU (the
+/// second field of /proc/self/task/<tid>/schedstat, in ns); nil where the kernel keeps no
+/// schedstat or the thread has exited. The LinuxIO counterpart of ZeroCopy's
+/// `Cancellation.runQueueDelay`, per thread rather than summed over the process: the main
+/// test process runs every suite at once, and the others' threads waiting for a CPU say
+/// nothing about the one being measured.
+func runQueueDelay(thread: pid_t) -> Duration? {
+  let fd = open("/proc/self/task/\(thread)/schedstat", O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  defer { close(fd) }
+  var buffer = [UInt8](repeating: 0, count: 128)
+  let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+  guard n > 0 else { return nil }
+  let fields = String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ")
+  guard fields.count > 1, let waited = Int64(fields[1]) else { return nil }
+  return .nanoseconds(waited)
+}
