@@ -125,7 +125,12 @@ struct NonBlockingTests {
     let (sender, receiver) = try smallNonBlockingPair()
     // Make the receiver blocking for the reader thread.
     _ = fcntl(receiver.rawValue, F_SETFL, 0)
-    let reader = startReader(receiver, delayMilliseconds: 50)
+    // The reader starts draining after the first call, which therefore meets a full
+    // socket (it was a reader 50 ms late, which a stalled test thread could let in
+    // first) — or after 10 s, so that a first call that blocks (the defect) completes and
+    // fails the check below instead of hanging.
+    let firstCallReturned = Gate()
+    let reader = startReader(receiver, after: firstCallReturned)
     var scratch = try AlignedBuffer(count: 1 << 16)
     var offset: Int64 = 0
     var outcomes: [TransferOutcome] = []
@@ -142,6 +147,7 @@ struct NonBlockingTests {
       #expect(result.progress.discarded == 0)
       outcomes.append(result.outcome)
       offset += result.bytes
+      firstCallReturned.open()
       if result.outcome == .wouldBlock { waitWritable(sender) }
     }
     try sender.close()

@@ -206,9 +206,30 @@ struct ReadOutcome: Sendable {
   var error: Errno?
 }
 
-/// Starts a thread that reads `fd` until end of file or an error.
-func startReader(_ fd: FileDescriptor, delayMilliseconds: Int = 0, limit: Int = .max) -> TestThread<ReadOutcome> {
+/// A one-way signal between threads: opened once, waited for with a limit.
+final class Gate: @unchecked Sendable {
+  private let lock = NSLockLike()
+  private var isOpen = false  // guarded by lock
+  func open() { lock.with { isOpen = true } }
+  /// Polls (1 ms) until the gate is open or `limit` has passed; whether it opened.
+  @discardableResult
+  func wait(upTo limit: Duration) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while !lock.with({ isOpen }) {
+      if ContinuousClock.now >= deadline { return false }
+      sleepMilliseconds(1)
+    }
+    return true
+  }
+}
+
+/// Starts a thread that reads `fd` until end of file or an error (after `gate` opened,
+/// or 10 s, if given; then after `delayMilliseconds`).
+func startReader(
+  _ fd: FileDescriptor, after gate: Gate? = nil, delayMilliseconds: Int = 0, limit: Int = .max
+) -> TestThread<ReadOutcome> {
   TestThread {
+    gate?.wait(upTo: .seconds(10))
     if delayMilliseconds > 0 { sleepMilliseconds(delayMilliseconds) }
     var outcome = ReadOutcome()
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
