@@ -291,9 +291,28 @@ struct RingPoolTests {
     // notifications of the sends the cancellation cut short cannot come.
     let (near, far) = try TransferFixtures.makeTCPPair()
     let monitor = TransferMonitor()
-    let canceller = Task {
-      try await Task.sleep(for: .milliseconds(200))
+    // Cancels once the transfer is known to have SEND_ZCs in flight: the peer's receive
+    // queue holds bytes (the sends were issued; their notifications wait for the peer to
+    // read) and has stopped growing (the send path full). The monitor cannot tell: a
+    // round's bytes are counted when all its notifications came. A fixed 200 ms sleep
+    // cancelled some runs before the first SEND_ZC when the Transfer workers were busy
+    // with other suites.
+    let canceller = Task { () -> Bool in
+      let sent = await eventually(within: .seconds(10)) { queuedBytes(far) > 0 }
+      if sent {
+        var last = -1
+        var since = ContinuousClock.now
+        _ = await eventually(within: .seconds(3)) {
+          let now = queuedBytes(far)
+          if now != last {
+            (last, since) = (now, .now)
+            return false
+          }
+          return since.duration(to: .now) >= .milliseconds(100)
+        }
+      }
       monitor.cancel()
+      return sent
     }
     let result: Result<TransferReport, ZeroCopyError>
     do throws(ZeroCopyError) {
@@ -304,7 +323,8 @@ struct RingPoolTests {
     } catch {
       result = .failure(error)
     }
-    _ = try? await canceller.value
+    let sent = await canceller.value
+    #expect(sent, "no byte reached the peer within 10 s: \(result)")
     guard case .failure(let error) = result else {
       Issue.record("the transfer was not cancelled: \(result)")
       try near.close()
