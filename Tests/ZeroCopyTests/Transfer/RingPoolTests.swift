@@ -349,13 +349,16 @@ struct RingPoolTests {
     defer { dir.remove() }
     let (source, content) = try Self.source(dir, 10_000)
     defer { try? source.close() }
-    let pool = Self.pool(idleLimit: .milliseconds(50))
+    // 500 ms (the sweeper looks every 250 ms): long enough that the ring is still idle when
+    // checked right after the copy even when the machine stalls this task (50 ms was not),
+    // short enough that the release is seen well within the 5 s below.
+    let pool = Self.pool(idleLimit: .milliseconds(500))
     defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy()
     strategy.ringPool = pool
     var (_, bytes) = try Self.copy(source, dir, "first", strategy: strategy)
     TransferFixtures.expectSame(bytes, content, "first")
-    #expect(pool.idleCount == 1)
+    #expect(pool.idleCount == 1, "\(pool.statistics)")
     let deadline = ContinuousClock.now + .seconds(5)
     while pool.idleCount > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     #expect(pool.idleCount == 0, "the idle ring was not released")
