@@ -229,7 +229,7 @@
         }
         let (readEnd, writeEnd) = try TransferFixtures.makePipe()
         defer { try? readEnd.close() }
-        let capacity = Int(fcntl(writeEnd.rawValue, 1032))  // F_GETPIPE_SZ (hidden by Glibc)
+        let capacity = try TransferFixtures.setPipeCapacity(writeEnd, 64 << 10)
         // Leave room for 16 KiB: the first 16 KiB fit, the rest must wait for the reader.
         let queued = capacity - (16 << 10)
         let filler = [UInt8](repeating: 0xA5, count: queued)
