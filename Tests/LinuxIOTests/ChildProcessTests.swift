@@ -11,6 +11,18 @@ import LinuxIO
 import SystemPackage
 import Testing
 
+/// A pipe of 64 KiB (`setCapacityRetrying`); stops the process on a failure.
+private func pipeOf64KiB() -> Pipe {
+  do {
+    let pipe = try Pipe()
+    let capacity = try pipe.setCapacityRetrying(65536)
+    precondition(capacity == 65536, "pipe capacity \(capacity)")
+    return pipe
+  } catch {
+    preconditionFailure("\(error)")
+  }
+}
+
 /// Runs `body` on a new thread whose SIGPIPE and SIGXFSZ are unblocked: Swift
 /// Concurrency's pool threads block SIGXFSZ, which would hide a missing guard.
 private func onThreadWithSignalsUnblocked<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
@@ -136,9 +148,14 @@ struct ChildProcessTests {
         }
       }
       attempt("sendfileAll") { d throws(TransferFailure) in try source.sendfileAll(to: d, sourceOffset: 0, count: .bytes(size)) }
+      // spliceAll's pipe, of a set 64 KiB: its own temporary pipe holds whatever a new
+      // pipe holds (one page for an unprivileged user past fs.pipe-user-pages-soft), and
+      // the counts checked below depend on it.
+      let splicePipe = pipeOf64KiB()
       attempt("spliceAll") { d throws(TransferFailure) in
-        try source.spliceAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size))
+        try source.spliceAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size), through: splicePipe)
       }
+      precondition((try? splicePipe.readableBytes) == 0, "spliceAll left bytes in its pipe")
       attempt("copyFileRangeAll", in: memoryDirectory) { d throws(TransferFailure) in
         try shmSource.copyFileRangeAll(to: d, sourceOffset: 0, destinationOffset: 0, count: .bytes(size))
       }
@@ -176,9 +193,9 @@ struct ChildProcessTests {
     for name in ["sendfileAll", "copyFileRangeAll", "writeAll", "writeAll(fromMapping:)"] {
       #expect(results[name] == .some(expected), "\(name)")
     }
-    // spliceAll through its 64 KiB temporary pipe: 16 × (pull + push) reach the limit, a
-    // 17th pull fills the pipe, its push fails, and the 64 KiB are drained in four 16 KiB
-    // reads: 38 syscalls, 65536 bytes discarded.
+    // spliceAll through its 64 KiB pipe: 16 × (pull + push) reach the limit, a 17th pull
+    // fills the pipe, its push fails, and the 64 KiB are drained in four 16 KiB reads: 38
+    // syscalls, 65536 bytes discarded (and the pipe is empty again).
     #expect(
       results["spliceAll"]
         == .some(

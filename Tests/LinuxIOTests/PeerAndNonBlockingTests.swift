@@ -125,7 +125,12 @@ struct NonBlockingTests {
     let (sender, receiver) = try smallNonBlockingPair()
     // Make the receiver blocking for the reader thread.
     _ = fcntl(receiver.rawValue, F_SETFL, 0)
-    let reader = startReader(receiver, delayMilliseconds: 50)
+    // The reader starts draining after the first call, which therefore meets a full
+    // socket (it was a reader 50 ms late, which a stalled test thread could let in
+    // first) — or after 10 s, so that a first call that blocks (the defect) completes and
+    // fails the check below instead of hanging.
+    let firstCallReturned = Gate()
+    let reader = startReader(receiver, after: firstCallReturned)
     var scratch = try AlignedBuffer(count: 1 << 16)
     var offset: Int64 = 0
     var outcomes: [TransferOutcome] = []
@@ -142,6 +147,7 @@ struct NonBlockingTests {
       #expect(result.progress.discarded == 0)
       outcomes.append(result.outcome)
       offset += result.bytes
+      firstCallReturned.open()
       if result.outcome == .wouldBlock { waitWritable(sender) }
     }
     try sender.close()
@@ -190,14 +196,29 @@ struct ClosedPeerTests {
     }
     expectCleanSignalState()
 
-    // splice through the temporary pipe: the first leg pulled 64 KiB, the second failed;
+    // splice through the temporary pipe: the first leg pulled what a new pipe holds (64 KiB,
+    // one page for an unprivileged user past fs.pipe-user-pages-soft), the second failed;
     // the pulled bytes were drained and are reported as discarded.
     let splice = #expect(throws: TransferFailure.self) {
       try source.spliceAll(to: s1, sourceOffset: 0, count: 100_000)
     }
     #expect(splice?.errno == .brokenPipe)
     #expect(splice?.progress.bytes == 0)
-    #expect(splice?.progress.discarded == 65536)
+    let discarded = splice?.progress.discarded ?? 0
+    #expect(discarded > 0 && discarded <= 65536 && discarded % 4096 == 0, "discarded \(discarded)")
+    expectCleanSignalState()
+    // The exact count through a pipe whose capacity is set: all of it pulled, drained,
+    // discarded, and the pipe empty again.
+    let pipe = try Pipe()
+    #expect(try pipe.setCapacityRetrying(65536) == 65536)
+    let spliceThrough = #expect(throws: TransferFailure.self) {
+      try source.spliceAll(to: s1, sourceOffset: 0, count: .bytes(100_000), through: pipe)
+    }
+    #expect(spliceThrough?.errno == .brokenPipe)
+    #expect(spliceThrough?.progress.bytes == 0)
+    #expect(spliceThrough?.progress.discarded == 65536)
+    #expect(try pipe.readableBytes == 0)
+    try pipe.close()
     expectCleanSignalState()
 
     var scratch = try AlignedBuffer(count: 4096)

@@ -206,9 +206,30 @@ struct ReadOutcome: Sendable {
   var error: Errno?
 }
 
-/// Starts a thread that reads `fd` until end of file or an error.
-func startReader(_ fd: FileDescriptor, delayMilliseconds: Int = 0, limit: Int = .max) -> TestThread<ReadOutcome> {
+/// A one-way signal between threads: opened once, waited for with a limit.
+final class Gate: @unchecked Sendable {
+  private let lock = NSLockLike()
+  private var isOpen = false  // guarded by lock
+  func open() { lock.with { isOpen = true } }
+  /// Polls (1 ms) until the gate is open or `limit` has passed; whether it opened.
+  @discardableResult
+  func wait(upTo limit: Duration) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while !lock.with({ isOpen }) {
+      if ContinuousClock.now >= deadline { return false }
+      sleepMilliseconds(1)
+    }
+    return true
+  }
+}
+
+/// Starts a thread that reads `fd` until end of file or an error (after `gate` opened,
+/// or 10 s, if given; then after `delayMilliseconds`).
+func startReader(
+  _ fd: FileDescriptor, after gate: Gate? = nil, delayMilliseconds: Int = 0, limit: Int = .max
+) -> TestThread<ReadOutcome> {
   TestThread {
+    gate?.wait(upTo: .seconds(10))
     if delayMilliseconds > 0 { sleepMilliseconds(delayMilliseconds) }
     var outcome = ReadOutcome()
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -350,4 +371,34 @@ func isResident(_ fd: FileDescriptor, at offset: Int) -> Bool {
   var vector: UInt8 = 0
   guard mincore(map, page, &vector) == 0 else { return true }
   return vector & 1 == 1
+}
+
+// MARK: - Waiting for a CPU
+
+/// The calling thread's id (its directory under /proc/self/task), from /proc/thread-self
+/// ("<pid>/task/<tid>").
+func currentThreadID() -> pid_t {
+  var buffer = [CChar](repeating: 0, count: 64)
+  let n = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+  precondition(n > 0, "readlink /proc/thread-self: \(errno)")
+  let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  return pid_t(link.split(separator: "/").last!)!
+}
+
+/// The time thread `thread` of this process has spent runnable but waiting for a CPU (the
+/// second field of /proc/self/task/<tid>/schedstat, in ns); nil where the kernel keeps no
+/// schedstat or the thread has exited. The LinuxIO counterpart of ZeroCopy's
+/// `Cancellation.runQueueDelay`, per thread rather than summed over the process: the main
+/// test process runs every suite at once, and the others' threads waiting for a CPU say
+/// nothing about the one being measured.
+func runQueueDelay(thread: pid_t) -> Duration? {
+  let fd = open("/proc/self/task/\(thread)/schedstat", O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  defer { close(fd) }
+  var buffer = [UInt8](repeating: 0, count: 128)
+  let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+  guard n > 0 else { return nil }
+  let fields = String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ")
+  guard fields.count > 1, let waited = Int64(fields[1]) else { return nil }
+  return .nanoseconds(waited)
 }

@@ -62,19 +62,33 @@ struct MemlockTests {
     let error = #expect(throws: Errno.self) { _ = try ring.unsafeRegisterBuffers([region]) }
     #expect(error == .noMemory)
 
-    // A page within the limit registers (other tests may briefly hold pinned pages of
-    // this user: retry a few times before calling it a failure).
+    // A page within the limit registers. Other tests of this user (suites side by side,
+    // several processes in make test-unprivileged) may hold pinned pages for a while,
+    // and they count against the same limit: ENOMEM from the registration, or from the
+    // ring's own setup, is retried for up to 6 s before calling it a failure (it was
+    // 20 × 50 ms, and a refused ring setup failed the test at once).
     let page = UnsafeMutableRawBufferPointer(rebasing: region[0..<4096])
+    let deadline = ContinuousClock.now + .seconds(6)
     var registered = false
-    for _ in 0..<20 {
-      var small = try makeRing(entries: 4)
-      if let buffers = try? small.unsafeRegisterBuffers([page]) {
+    var refusals: [String] = []
+    while !registered {
+      let refusal: String
+      do {
+        var small = try IOURing(entries: 4)
+        let buffers = try small.unsafeRegisterBuffers([page])
         #expect(buffers.count == 1)
         registered = true
         break
+      } catch let error as IOURing.SetupError where error.errno == .noMemory {
+        refusal = "io_uring_setup: \(error.errno)"
+      } catch let error as Errno where error == .noMemory {
+        refusal = "io_uring_register: \(error)"
       }
+      if refusals.last != refusal { refusals.append(refusal) }
+      if ContinuousClock.now >= deadline { break }
       try await Task.sleep(for: .milliseconds(50))
     }
-    #expect(registered, "one 4 KiB buffer could not be registered under a \(limit)-byte RLIMIT_MEMLOCK")
+    #expect(
+      registered, "one 4 KiB buffer could not be registered under a \(limit)-byte RLIMIT_MEMLOCK for 6 s: \(refusals)")
   }
 }

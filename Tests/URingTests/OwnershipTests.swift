@@ -98,11 +98,13 @@ struct OwnershipTests {
     let registered = try ring.registerBuffer(try AlignedBuffer(count: 4096), at: 0)
     try ring.prepare(.readFixed(pipe.readEnd, into: registered, userData: 3))
     try ring.submit()
+    // Before the writer exists: the write comes at least 50 ms after `start`, however late
+    // this thread runs again after creating the writer.
+    let start = ContinuousClock.now
     let writer = Thread {
       usleep(50_000)
       _ = try? OwnershipTests.pattern.withUnsafeBytes { try pipe.writeEnd.write($0) }
     }
-    let start = ContinuousClock.now
     guard let buffer = try ring.unregisterBuffer(at: 0) else {
       Issue.record("no buffer handed back")
       return

@@ -171,8 +171,10 @@ struct InlineReadTests {
       let server = try await acceptTask.value
       let data = Support.pattern(seed: 45, count: 128 * 100)
       #expect(try await client.sendAll(from: try Support.buffer(data)).count == data.count)
-      // Let every byte arrive in the receive queue.
-      await pause(microseconds: 20_000)
+      // Every byte in the receive queue before the inline receives (loopback delivers
+      // them soon, but not at a known moment on a loaded machine).
+      let queued = await eventually(within: .seconds(5)) { queuedBytes(server.descriptor) == data.count }
+      try #require(queued, "\(queuedBytes(server.descriptor)) of \(data.count) bytes queued after 5 s")
       let before = engine.statistics.operationsCompleted
       var got: [UInt8] = []
       var buffer = try AlignedBuffer(count: 100)

@@ -21,6 +21,26 @@ struct ReadinessTests {
     return (server, client)
   }
 
+  /// Whether an epoll instance of this process has `fd`'s file registered: a line
+  /// "tfd: <fd> events: … ino:<inode> …" in its /proc/self/fdinfo (the same descriptor
+  /// number and the same socket). The readiness reactor's registration of a pending wait,
+  /// which the waiting task makes when it runs — not at a known time on a loaded machine.
+  static func isRegistered(_ fd: FileDescriptor) -> Bool {
+    var status = stat()
+    guard fstat(fd.rawValue, &status) == 0 else { return false }
+    let inode = "ino:" + String(status.st_ino, radix: 16)
+    for (epoll, target) in openDescriptorTargets() where target == "anon_inode:[eventpoll]" {
+      guard let info = try? TransferFixtures.readFile("/proc/self/fdinfo/\(epoll)") else { continue }
+      for line in String(decoding: info, as: UTF8.self).split(separator: "\n") {
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if fields.count > 1 && fields[0] == "tfd:" && fields[1] == "\(fd.rawValue)" && fields.contains(Substring(inode)) {
+          return true
+        }
+      }
+    }
+    return false
+  }
+
   /// Fills the socket's send path until `send` answers EAGAIN; returns the bytes queued.
   static func fill(_ socket: AsyncSocket) -> Int {
     let chunk = [UInt8](repeating: 0x5A, count: 64 << 10)
@@ -132,7 +152,9 @@ struct ReadinessTests {
         return error
       }
     }
-    try await Task.sleep(for: .milliseconds(20))
+    // The wait registered (a fixed 20 ms let a late task find the socket closed: EBADF).
+    let registered = await eventually(within: .seconds(5)) { Self.isRegistered(server.descriptor) }
+    #expect(registered, "the wait was not registered within 5 s")
     try await server.close()  // must not hang on the pending wait
     let error = await waiting.value
     #expect(error?.isCancellation == true)
@@ -144,7 +166,17 @@ struct ReadinessTests {
   @Test func oneWaiterPerDescriptor() async throws {
     let (server, client) = try await Self.tcpPair()
     let first = Task { try await server.waitUntilReadable() }
-    try await Task.sleep(for: .milliseconds(20))
+    // The first wait registered: a fixed 20 ms let the second wait in first when the task
+    // ran late (then the second waited forever and the first got EBUSY).
+    let registered = await eventually(within: .seconds(5)) { Self.isRegistered(server.descriptor) }
+    guard registered else {
+      Issue.record("the first wait was not registered within 5 s")
+      first.cancel()
+      _ = try? await first.value
+      try await server.close()
+      try await client.close()
+      return
+    }
     do throws(ZeroCopyError) {
       _ = try await Readiness.wait(for: .readable, on: server.descriptor)
       Issue.record("a second wait on the same descriptor was accepted")

@@ -189,6 +189,25 @@ func pause(microseconds: Int) async {
   try? await Task.sleep(for: .microseconds(microseconds))
 }
 
+/// Polls `condition` (every millisecond, cooperatively) until it holds or `limit` has
+/// passed; whether it held. For a state that another thread or the kernel reaches soon
+/// but not at a known moment: a suite on a loaded machine can wait a long time for it,
+/// and an assertion on the outcome still fails if it never comes.
+func eventually(within limit: Duration = .seconds(2), _ condition: () throws -> Bool) async rethrows -> Bool {
+  let deadline = ContinuousClock.now + limit
+  while true {
+    if try condition() { return true }
+    if ContinuousClock.now >= deadline { return false }
+    try? await Task.sleep(for: .milliseconds(1))
+  }
+}
+
+/// The bytes queued for reading on a socket or pipe (`ioctl(FIONREAD)`); -1 on an error.
+func queuedBytes(_ fd: FileDescriptor) -> Int {
+  var queued: CInt = 0
+  return ioctl(fd.rawValue, UInt(FIONREAD), &queued) == 0 ? Int(queued) : -1
+}
+
 /// The name in a `dirent` (read through a pointer: the kernel's record may be shorter than
 /// `d_name`'s declared 256 bytes).
 func direntName(_ entry: UnsafeMutablePointer<dirent>) -> String {

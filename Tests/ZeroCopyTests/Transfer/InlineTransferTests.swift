@@ -6,6 +6,7 @@
 
 #if DEBUG
   import Glibc
+  import Synchronization
   import SystemPackage
   import Testing
   import ZeroCopy
@@ -138,18 +139,37 @@
         TransferFixtures.expectSame(received, TransferFixtures.bytes(4096), "received")
         // Fill the send buffer (the peer reads nothing), then send 4 KiB more: it must hop,
         // wait on a worker, and finish once the peer drains.
+        // Until it stays full: after the first EAGAIN the kernel still moves queued bytes
+        // into the peer's receive buffer for a while, which made room again for a task that
+        // ran late (the 4 KiB then went inline). Full = nothing accepted for 3 × 20 ms.
         let filler = [UInt8](repeating: 0x5A, count: 65536)
         var queued = 0
-        while true {
-          let n = filler.withUnsafeBytes { send(client.rawValue, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-          if n <= 0 { break }
-          queued += n
+        var quietRounds = 0
+        while quietRounds < 3 {
+          var accepted = 0
+          while true {
+            let n = filler.withUnsafeBytes { send(client.rawValue, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            accepted += n
+          }
+          #expect(errno == EAGAIN)
+          queued += accepted
+          quietRounds = accepted == 0 ? quietRounds + 1 : 0
+          usleep(20_000)
         }
-        #expect(errno == EAGAIN)
         let expected = queued + 4096
         let drained = TransferFixtures.Box<Int>(0)
+        let runReturned = Mutex(false)
         let reader = TransferFixtures.Worker {
-          usleep(50_000)  // after the transfer has started
+          // Only once the task is past its inline check: 50 ms, then until a thread waits
+          // in waitUntilReady's poll or the transfer has returned (it can, when the full
+          // socket still had room for 4 KiB but not the inline margin), 10 s at most.
+          // 50 ms alone let the reader make room before the check when the task ran late.
+          usleep(50_000)
+          let deadline = ContinuousClock.now + .seconds(10)
+          while !Self.aThreadWaitsForReadiness() && !runReturned.withLock({ $0 }) && ContinuousClock.now < deadline {
+            usleep(1000)
+          }
           var buffer = [UInt8](repeating: 0, count: 65536)
           var total = 0
           while total < expected {
@@ -163,10 +183,35 @@
           report = try await Transfer.run(
             TransferRequest(from: source, offset: 0, count: 4096, to: client), strategy: .sendfile)
         }
+        runReturned.withLock { $0 = true }
         reader.join()
         #expect(report?.bytes == 4096)
         #expect(!calls.contains("sendfile_all"), "a full socket must not be written on the task's thread: \(calls)")
         #expect(drained.value == expected)
+      }
+
+      /// Whether a thread of this process is in `poll` on one descriptor with a 100 ms
+      /// timeout, as TransferContext.waitUntilReady waits for a non-blocking end
+      /// (/proc/self/task/*/syscall: "7 <fds> 0x1 0x64 …"). x86_64's numbering; elsewhere
+      /// always true (the caller's fixed minimum then decides, as before).
+      static func aThreadWaitsForReadiness() -> Bool {
+        #if arch(x86_64)
+          guard let dir = opendir("/proc/self/task") else { return true }
+          defer { closedir(dir) }
+          while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+              String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.first?.isNumber == true,
+              let text = try? TransferFixtures.readFile("/proc/self/task/\(name)/syscall")
+            else { continue }
+            let fields = String(decoding: text, as: UTF8.self).split(separator: " ")
+            if fields.count > 3 && fields[0] == "7" && fields[2] == "0x1" && fields[3] == "0x64" { return true }
+          }
+          return false
+        #else
+          return true
+        #endif
       }
 
       /// How many of this process's descriptors refer to the pipe `end` belongs to (other
@@ -229,7 +274,7 @@
         }
         let (readEnd, writeEnd) = try TransferFixtures.makePipe()
         defer { try? readEnd.close() }
-        let capacity = Int(fcntl(writeEnd.rawValue, 1032))  // F_GETPIPE_SZ (hidden by Glibc)
+        let capacity = try TransferFixtures.setPipeCapacity(writeEnd, 64 << 10)
         // Leave room for 16 KiB: the first 16 KiB fit, the rest must wait for the reader.
         let queued = capacity - (16 << 10)
         let filler = [UInt8](repeating: 0xA5, count: queued)

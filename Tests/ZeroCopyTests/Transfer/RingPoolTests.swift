@@ -291,9 +291,28 @@ struct RingPoolTests {
     // notifications of the sends the cancellation cut short cannot come.
     let (near, far) = try TransferFixtures.makeTCPPair()
     let monitor = TransferMonitor()
-    let canceller = Task {
-      try await Task.sleep(for: .milliseconds(200))
+    // Cancels once the transfer is known to have SEND_ZCs in flight: the peer's receive
+    // queue holds bytes (the sends were issued; their notifications wait for the peer to
+    // read) and has stopped growing (the send path full). The monitor cannot tell: a
+    // round's bytes are counted when all its notifications came. A fixed 200 ms sleep
+    // cancelled some runs before the first SEND_ZC when the Transfer workers were busy
+    // with other suites.
+    let canceller = Task { () -> Bool in
+      let sent = await eventually(within: .seconds(10)) { queuedBytes(far) > 0 }
+      if sent {
+        var last = -1
+        var since = ContinuousClock.now
+        _ = await eventually(within: .seconds(3)) {
+          let now = queuedBytes(far)
+          if now != last {
+            (last, since) = (now, .now)
+            return false
+          }
+          return since.duration(to: .now) >= .milliseconds(100)
+        }
+      }
       monitor.cancel()
+      return sent
     }
     let result: Result<TransferReport, ZeroCopyError>
     do throws(ZeroCopyError) {
@@ -304,7 +323,8 @@ struct RingPoolTests {
     } catch {
       result = .failure(error)
     }
-    _ = try? await canceller.value
+    let sent = await canceller.value
+    #expect(sent, "no byte reached the peer within 10 s: \(result)")
     guard case .failure(let error) = result else {
       Issue.record("the transfer was not cancelled: \(result)")
       try near.close()
@@ -329,13 +349,16 @@ struct RingPoolTests {
     defer { dir.remove() }
     let (source, content) = try Self.source(dir, 10_000)
     defer { try? source.close() }
-    let pool = Self.pool(idleLimit: .milliseconds(50))
+    // 500 ms (the sweeper looks every 250 ms): long enough that the ring is still idle when
+    // checked right after the copy even when the machine stalls this task (50 ms was not),
+    // short enough that the release is seen well within the 5 s below.
+    let pool = Self.pool(idleLimit: .milliseconds(500))
     defer { pool.closeIdle() }  // no idle ring outlives the test
     var strategy = IOURingStrategy()
     strategy.ringPool = pool
     var (_, bytes) = try Self.copy(source, dir, "first", strategy: strategy)
     TransferFixtures.expectSame(bytes, content, "first")
-    #expect(pool.idleCount == 1)
+    #expect(pool.idleCount == 1, "\(pool.statistics)")
     let deadline = ContinuousClock.now + .seconds(5)
     while pool.idleCount > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     #expect(pool.idleCount == 0, "the idle ring was not released")

@@ -102,7 +102,7 @@ extension TransferTests {
         try? readEnd.close()
         try? writeEnd.close()
       }
-      let capacity = Int(fcntl(writeEnd.rawValue, 1032))  // F_GETPIPE_SZ (hidden by Glibc)
+      let capacity = try TransferFixtures.setPipeCapacity(writeEnd, 64 << 10)
       let queued = capacity - (16 << 10)
       let filler = [UInt8](repeating: 0xA5, count: queued)
       #expect(filler.withUnsafeBytes { write(writeEnd.rawValue, $0.baseAddress!, $0.count) } == queued)

@@ -169,6 +169,31 @@ enum TransferFixtures {
     return (FileDescriptor(rawValue: fds.0), FileDescriptor(rawValue: fds.1))
   }
 
+  /// Sets the capacity of the pipe `fd` is an end of to `bytes` (F_SETPIPE_SZ) and returns
+  /// the capacity it then has (F_GETPIPE_SZ), which must be exactly `bytes`. A new pipe
+  /// usually holds 64 KiB, but an unprivileged user past fs.pipe-user-pages-soft gets one
+  /// page: a test that fills a pipe to a known room sets what it needs. Past the limit
+  /// the kernel refuses a larger pipe with EPERM, while other tests (pools of 1 MiB pipes)
+  /// hold the user's pages: retried for up to 15 s, as LinuxIO's tests do.
+  static func setPipeCapacity(
+    _ fd: FileDescriptor, _ bytes: Int, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> Int {
+    let deadline = ContinuousClock.now + .seconds(15)
+    var result = fcntl(fd.rawValue, 1031, CInt(bytes))  // F_SETPIPE_SZ (hidden by Glibc)
+    var failure = errno
+    while result < 0 && failure == EPERM && ContinuousClock.now < deadline {
+      usleep(20_000)
+      result = fcntl(fd.rawValue, 1031, CInt(bytes))
+      failure = errno
+    }
+    let capacity = Int(fcntl(fd.rawValue, 1032))  // F_GETPIPE_SZ
+    try #require(
+      capacity == bytes,
+      "pipe capacity \(capacity), not \(bytes): F_SETPIPE_SZ \(result < 0 ? "\(Errno(rawValue: failure))" : "\(result)")",
+      sourceLocation: sourceLocation)
+    return capacity
+  }
+
   /// A connected Unix stream socket pair.
   static func makeUnixPair() throws -> (FileDescriptor, FileDescriptor) {
     var fds: (CInt, CInt) = (-1, -1)
