@@ -642,7 +642,7 @@ int zc_plan(const zc_plan_params *params, int source_kind, int destination_kind,
  * zc_pair_facts(): adds ZC_PAIR_KERNEL_COPY (one fstatfs of destination_fd) when, and
  * only when, the fact would change the row zc_plan picks to one that is not a
  * small-copy row (at most ZC_PARAM_SMALL_COPY_MAX bytes): a copy above copyFileRangeMax
- * pays it, a small copy pays no system call (for 4 KiB the fstatfs costs about what the
+ * pays it, a small copy pays no system call (for 4 KiB the fstatfs costs more than the
  * small-copy row saves; zc_plan_facts_reused() pays it). An fstatfs that fails leaves
  * the fact out (the plan that keeps copy_file_range first). zc_transfer uses this.
  * params: NULL for the defaults. Returns `facts` with the bits it added.

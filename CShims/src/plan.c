@@ -161,7 +161,7 @@ static uint32_t zci_plan_facts(const zc_plan_params *params, int source_kind, in
     if (params == NULL) params = &zci_builtin_profile()->params;
     /* Only when the fact decides between two rows is it worth a system call, and for a
      * plan made for one transfer only when the row it leads to is not a small-copy row:
-     * there the fstatfs costs about what the better method saves (4 KiB on ext4 here:
+     * there the fstatfs costs more than the better method saves (4 KiB on ext4 here:
      * fstatfs 0.43-0.49 us, read/write 0.19 us ahead of copy_file_range). */
     size_t without = zci_row_index(params, source_kind, destination_kind, facts, bytes);
     size_t with = zci_row_index(params, source_kind, destination_kind, facts | ZC_PAIR_KERNEL_COPY, bytes);

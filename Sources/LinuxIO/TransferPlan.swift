@@ -423,7 +423,7 @@ public enum TransferPlan {
   /// adds ``PairFacts/kernelCopy`` (one `fstatfs` of `destinationDescriptor`) when, and
   /// only when, it changes the row the table picks — and, for a plan made for one
   /// transfer, only when the row it leads to is not a small-copy row (at most
-  /// `smallCopyMax` bytes): there the `fstatfs` costs about what the row saves (4 KiB on
+  /// `smallCopyMax` bytes): there the `fstatfs` costs more than the row saves (4 KiB on
   /// ext4: 0.43–0.49 µs against 0.19), so a small one-shot copy pays nothing for it. A plan
   /// that is reused (`reused: true`, a prepared pair's) pays it there too, once. An
   /// `fstatfs` that fails leaves the fact out.
