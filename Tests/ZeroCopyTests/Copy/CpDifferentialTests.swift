@@ -139,9 +139,14 @@ enum CpDifferential {
   static var underSanitizer: Bool { Support.underSanitizer }
   static let sanitizerVariants: Set<String> = ["automatic", "uring"]
 
+  /// With io_uring switched off by `ZEROCOPY_DISABLE_IO_URING=1` (the last mode of `make
+  /// test-no-uring`, which runs every suite again): as under the seccomp filter, only the
+  /// variants whose behaviour that changes.
+  static let ioUringSwitchedOff: Bool = getenv("ZEROCOPY_DISABLE_IO_URING").map { String(cString: $0) == "1" } ?? false
+
   static func runs(_ variant: String) -> Bool {
     if underSanitizer { return sanitizerVariants.contains(variant) }
-    if underSeccompFilter { return seccompVariants.contains(variant) }
+    if underSeccompFilter || ioUringSwitchedOff { return seccompVariants.contains(variant) }
     return true
   }
 
