@@ -303,13 +303,14 @@ public enum Transfer {
     let clock = ContinuousClock()
     let start = clock.now
     let first: TransferReport
+    let stop = StopSignal()
     do throws(ZeroCopyError) {
       defer { try? attempt.reopened?.close() }
       if Task.isCancelled { throw cancelledBeforeStart(request) }
       // Not the prepared pair's plan cache: its plans were made for the caller's ends.
       first = try perform(
         request, strategy: strategy, options: options, operation: .transfer, endpoints: attempt.pair,
-        stopsWhenBlocked: true)
+        stopSignal: stop)
     } catch var error {
       // Name the caller's descriptor, not the temporary one.
       if let reopened = attempt.reopened {
@@ -319,7 +320,7 @@ public enum Transfer {
       }
       throw error
     }
-    guard first.stoppedBeforeWaiting else { return first }
+    guard stop.stopped else { return first }
     // The rest, on a worker: offsets advanced past what moved (a position-relative file
     // end was advanced by `perform` already).
     let moved = first.bytes
@@ -428,7 +429,7 @@ public enum Transfer {
   internal static func perform<S: TransferStrategy>(
     _ request: TransferRequest, strategy: S, options: TransferOptions,
     operation: ZeroCopyError.Operation, setsExpectedBytes: Bool = true, endpoints: EndpointPair? = nil,
-    plans: AutomaticPlanCache? = nil, stopsWhenBlocked: Bool = false
+    plans: AutomaticPlanCache? = nil, stopSignal: StopSignal? = nil
   ) throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
@@ -515,7 +516,7 @@ public enum Transfer {
     // positions, which are advanced at the end, on this thread.
     context.mayAbandonWaits = !sourceUsesPosition && !destinationUsesPosition
     context.destinationStartsAtPosition = destinationUsesPosition
-    context.stopsWhenBlocked = stopsWhenBlocked
+    context.stopSignal = stopSignal
 
     func advancePositions(_ bytes: Int64) {
       if sourceUsesPosition, let start = sourceOffset { try? request.source.setPosition(start + bytes) }
@@ -565,16 +566,14 @@ public enum Transfer {
       }
     } catch var error {
       advancePositions(context.bytesTransferred)
-      if stopsWhenBlocked && error.syscall == TransferContext.stoppedBeforeWaiting {
+      if let stopSignal, stopSignal.stopped, error.errno == .resourceTemporarilyUnavailable {
         // An inline attempt stopped where a call would wait for the pipe's peer: what moved
-        // so far, for the caller to hand the rest to a worker thread.
-        var report = TransferReport(
+        // so far, for the caller (who reads `stopSignal`) to hand the rest to a worker thread.
+        return TransferReport(
           strategy: context.strategyName ?? strategy.name, requestedStrategy: strategy.name,
           bytes: context.bytesTransferred, requestedBytes: request.count, sourceEndedEarly: false,
           syscalls: context.syscalls, elapsed: clock.now - start, fallbacks: context.fallbacks, notes: context.notes,
           sourceKind: source.kind, destinationKind: destination.kind)
-        report.stoppedBeforeWaiting = true
-        return report
       }
       error.bytesTransferred = context.bytesTransferred
       let ran = context.strategyName ?? strategy.name

@@ -54,10 +54,11 @@ public struct TransferContext: Sendable {
   /// Whether ``abandonableWait(_:)`` may let a cancelled async caller return before the
   /// wait ends (not when the transfer advances file positions at its end).
   internal var mayAbandonWaits = false
-  /// Whether ``waitUntilReady()`` stops the transfer instead of waiting: an async transfer's
-  /// attempt on the caller's thread through a non-blocking pipe end, whose rest a worker
-  /// thread moves (``Transfer/runAsync``).
-  internal var stopsWhenBlocked = false
+  /// Set for an async transfer's attempt on the caller's thread through a non-blocking
+  /// pipe end, whose rest a worker thread moves (``Transfer/runAsync``):
+  /// ``waitUntilReady()`` then marks it stopped and throws `EAGAIN` instead of waiting.
+  /// Shared with every attempt made from this context (``makeAttempt()``).
+  internal var stopSignal: StopSignal? = nil
   /// Whether the destination's file position is where this transfer starts writing
   /// (``startDestinationOffset``: a request without a destination offset, whose position
   /// `Transfer` read and advances at the end). While nothing has been delivered, a
@@ -69,8 +70,6 @@ public struct TransferContext: Sendable {
   /// ``destinationOffset`` explicitly: the position is there (see
   /// ``destinationStartsAtPosition``) and nothing has been delivered yet.
   internal var destinationIsAtPosition: Bool { destinationStartsAtPosition && bytesTransferred == 0 }
-  /// The `syscall` of the error ``waitUntilReady()`` throws when ``stopsWhenBlocked``.
-  internal static let stoppedBeforeWaiting = "stop before waiting"
 
   internal init(
     pair: EndpointPair, sourceOffset: Int64?, destinationOffset: Int64?, requestedBytes: Int64?,
@@ -311,7 +310,12 @@ public struct TransferContext: Sendable {
   ///
   /// The corresponding C function is `poll`.
   public func waitUntilReady() throws(ZeroCopyError) {
-    if stopsWhenBlocked { throw error(syscall: Self.stoppedBeforeWaiting, errno: .resourceTemporarilyUnavailable) }
+    if let stopSignal {
+      stopSignal.stopped = true
+      throw error(
+        syscall: "poll", errno: .resourceTemporarilyUnavailable,
+        message: "an attempt on the caller's thread stops where a call would wait for the pipe's peer")
+    }
     var target = PollSet()
     target.append(source.descriptor, events: .readable)
     if destination.isNonBlocking {
@@ -570,7 +574,7 @@ public struct TransferContext: Sendable {
       pair: pair, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
       requestedBytes: remainingBytes, chunkSize: chunkSize, monitor: monitor, operation: operation,
       prefetches: prefetchesSource)
-    attempt.stopsWhenBlocked = stopsWhenBlocked
+    attempt.stopSignal = stopSignal
     // Without this, a named strategy run with fallback allowed (the default options, which
     // run it as an attempt) never abandoned a device wait when cancelled.
     attempt.mayAbandonWaits = mayAbandonWaits
@@ -593,4 +597,13 @@ public struct TransferContext: Sendable {
     syscalls += attempt.syscalls
     if !attempt.fallbacks.isEmpty { fallbacks += attempt.fallbacks }
   }
+}
+
+/// Whether an inline attempt (``TransferContext/stopSignal``) stopped where a call would
+/// have waited for a pipe's peer: set by ``TransferContext/waitUntilReady()``, read by the
+/// caller after `Transfer.perform` returns. A flag the caller owns, instead of a mark in
+/// the error (which a strategy may rewrite) or in the public report. Only the thread that
+/// runs the transfer touches it.
+internal final class StopSignal: @unchecked Sendable {
+  internal var stopped = false
 }

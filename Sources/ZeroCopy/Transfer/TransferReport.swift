@@ -72,9 +72,6 @@ public struct TransferReport: Sendable, Hashable, CustomStringConvertible {
   /// (`.automatic`, or a named strategy that fell back to its candidates); nil otherwise.
   /// When a profile file was found but not used, ``notes`` says why.
   public var profile: String?
-  /// Set by an inline attempt (``Transfer/runAsync``) that stopped where a call would have
-  /// waited for a pipe's peer: the rest still has to move (on a worker thread).
-  internal var stoppedBeforeWaiting = false
 
   /// Creates a report (the transfer API does this; public for custom front ends and tests).
   public init(

@@ -77,14 +77,49 @@ extension TransferTests {
         var context = TransferContext(
           pair: pair, sourceOffset: nil, destinationOffset: nil, requestedBytes: 4096, chunkSize: 8 << 20, monitor: nil,
           operation: .transfer)
-        context.stopsWhenBlocked = stops
+        let signal = stops ? StopSignal() : nil
+        context.stopSignal = signal
         context.mayAbandonWaits = abandons
         let attempt = context.makeAttempt()
-        #expect(attempt.stopsWhenBlocked == stops)
+        #expect(attempt.stopSignal === signal, "the attempt marks the transfer's own signal")
         // Before, an attempt never abandoned a device wait: a cancelled async directIO
         // transfer with the default options waited for the device's read.
         #expect(attempt.mayAbandonWaits == abandons)
       }
+    }
+
+    /// A strategy whose first call fails with `EAGAIN` itself (not through `waitUntilReady`).
+    struct FailsWithEAGAIN: TransferStrategy {
+      var name: String { "failsWithEAGAIN" }
+      var summary: String { "throws EAGAIN without waiting" }
+      func support(for pair: EndpointPair) -> StrategySupport { .supported }
+      func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
+        throw context.error(syscall: "write", errno: .resourceTemporarilyUnavailable)
+      }
+    }
+
+    @Test("an EAGAIN the attempt did not stop on is the transfer's error, not a stop")
+    func eagainIsNotAStop() throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      try TransferFixtures.writeFile(directory.file("a"), TransferFixtures.bytes(4096))
+      let source = try TransferFixtures.openFile(directory.file("a"), O_RDONLY)
+      defer { try? source.close() }
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      defer {
+        try? readEnd.close()
+        try? writeEnd.close()
+      }
+      let request = TransferRequest(from: source, offset: 0, count: 4096, to: writeEnd)
+      let stop = StopSignal()
+      let error = #expect(throws: ZeroCopyError.self) {
+        try Transfer.perform(
+          request, strategy: FailsWithEAGAIN(), options: TransferOptions(allowFallback: false), operation: .transfer,
+          stopSignal: stop)
+      }
+      #expect(error?.errno == .resourceTemporarilyUnavailable)
+      #expect(error?.syscall == "write")
+      #expect(!stop.stopped)
     }
 
     @Test(
@@ -130,12 +165,13 @@ extension TransferTests {
           }
         }
       }
+      let stop = StopSignal()
       let report = try Transfer.perform(
         request, strategy: strategy, options: TransferOptions(allowFallback: false), operation: .transfer,
-        endpoints: attempt.pair, stopsWhenBlocked: true)
+        endpoints: attempt.pair, stopSignal: stop)
       lock.withLock { _ in done.value = true }
       watchdog.join()
-      #expect(report.stoppedBeforeWaiting)
+      #expect(stop.stopped)
       #expect(report.bytes == 16 << 10, "\(report)")
       // Exactly what the pipe holds (a blocking read of more would wait forever).
       var held: CInt = 0
