@@ -206,27 +206,35 @@ struct ReadOutcome: Sendable {
   var error: Errno?
 }
 
-/// A one-way signal between threads: opened once, waited for with a limit.
-final class Gate: @unchecked Sendable {
+/// A one-way signal between threads: a value one thread publishes (once) and another
+/// waits for, polling (1 ms) under a lock. A `Published<Void>` is a gate: `publish(())`
+/// opens it.
+final class Published<Value: Sendable>: @unchecked Sendable {
   private let lock = NSLockLike()
-  private var isOpen = false  // guarded by lock
-  func open() { lock.with { isOpen = true } }
-  /// Polls (1 ms) until the gate is open or `limit` has passed; whether it opened.
+  private var value: Value?  // guarded by lock
+  func publish(_ value: Value) { lock.with { self.value = value } }
+  /// Polls until the value is published.
+  func wait() -> Value {
+    while true {
+      if let value = wait(upTo: .seconds(60)) { return value }
+    }
+  }
+  /// Polls until the value is published or `limit` has passed; the value, or nil.
   @discardableResult
-  func wait(upTo limit: Duration) -> Bool {
+  func wait(upTo limit: Duration) -> Value? {
     let deadline = ContinuousClock.now + limit
-    while !lock.with({ isOpen }) {
-      if ContinuousClock.now >= deadline { return false }
+    while true {
+      if let value = lock.with({ value }) { return value }
+      if ContinuousClock.now >= deadline { return nil }
       sleepMilliseconds(1)
     }
-    return true
   }
 }
 
 /// Starts a thread that reads `fd` until end of file or an error (after `gate` opened,
 /// or 10 s, if given; then after `delayMilliseconds`).
 func startReader(
-  _ fd: FileDescriptor, after gate: Gate? = nil, delayMilliseconds: Int = 0, limit: Int = .max
+  _ fd: FileDescriptor, after gate: Published<Void>? = nil, delayMilliseconds: Int = 0, limit: Int = .max
 ) -> TestThread<ReadOutcome> {
   TestThread {
     gate?.wait(upTo: .seconds(10))
