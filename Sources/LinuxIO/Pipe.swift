@@ -77,7 +77,8 @@ public struct Pipe: ~Copyable, Sendable {
     return ends
   }
 
-  /// The pipe's capacity in bytes (64 KiB for a new pipe on Linux).
+  /// The pipe's capacity in bytes (64 KiB for a new pipe on Linux):
+  /// ``SystemPackage/FileDescriptor/pipeCapacity`` of the read end.
   ///
   /// - Throws: `Errno`: `.badFileDescriptor` (only if the ends were closed behind the
   ///   pipe's back).
@@ -85,12 +86,13 @@ public struct Pipe: ~Copyable, Sendable {
   /// The corresponding C function is `zc_pipe_capacity` (`fcntl(F_GETPIPE_SZ)`).
   public var capacity: Int {
     get throws(Errno) {
-      Int(try valueOrErrno { system_pipe_capacity(readEnd.rawValue) })
+      try readEnd.pipeCapacity
     }
   }
 
   /// Sets the pipe's capacity. The kernel rounds `bytes` up to a power-of-two number
-  /// of pages (so 100 000 becomes 131 072) and returns what it set.
+  /// of pages (so 100 000 becomes 131 072) and returns what it set:
+  /// ``SystemPackage/FileDescriptor/setPipeCapacity(_:)`` on the write end.
   ///
   /// - Parameter bytes: The wanted capacity.
   ///   - Precondition: `0 <= bytes <= Int32.max`.
@@ -105,7 +107,7 @@ public struct Pipe: ~Copyable, Sendable {
     precondition(
       bytes >= 0 && bytes <= Int(Int32.max),
       "Pipe.setCapacity: capacity must be in 0...\(Int32.max) (got \(bytes))")
-    return Int(try valueOrErrno { system_pipe_set_capacity(writeEnd.rawValue, CInt(bytes)) })
+    return try writeEnd.setPipeCapacity(bytes)
   }
 
   /// The largest capacity an unprivileged process may set: `/proc/sys/fs/pipe-max-size`
@@ -120,7 +122,8 @@ public struct Pipe: ~Copyable, Sendable {
     }
   }
 
-  /// The bytes currently in the pipe, waiting to be read.
+  /// The bytes currently in the pipe, waiting to be read:
+  /// ``SystemPackage/FileDescriptor/readableBytes`` of the read end.
   ///
   /// - Throws: `Errno`: `.badFileDescriptor` (only if the ends were closed behind the
   ///   pipe's back).
@@ -128,7 +131,7 @@ public struct Pipe: ~Copyable, Sendable {
   /// The corresponding C function is `zc_readable_bytes` (`ioctl(FIONREAD)`).
   public var readableBytes: Int {
     get throws(Errno) {
-      Int(try valueOrErrno { system_readable_bytes(readEnd.rawValue) })
+      try readEnd.readableBytes
     }
   }
 }

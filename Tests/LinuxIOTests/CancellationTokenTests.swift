@@ -220,20 +220,6 @@ final class Counter: @unchecked Sendable {
   var value: Int { lock.with { count } }
 }
 
-/// A value one thread publishes and another waits for.
-final class Published<Value: Sendable>: @unchecked Sendable {
-  private let lock = NSLockLike()
-  private var value: Value?
-  func publish(_ value: Value) { lock.with { self.value = value } }
-  /// Polls (1 ms) until the value is published.
-  func wait() -> Value {
-    while true {
-      if let value = lock.with({ value }) { return value }
-      sleepMilliseconds(1)
-    }
-  }
-}
-
 /// A tiny pthread mutex wrapper for tests.
 final class NSLockLike: @unchecked Sendable {
   private var mutex = pthread_mutex_t()

@@ -129,7 +129,7 @@ struct NonBlockingTests {
     // socket (it was a reader 50 ms late, which a stalled test thread could let in
     // first) — or after 10 s, so that a first call that blocks (the defect) completes and
     // fails the check below instead of hanging.
-    let firstCallReturned = Gate()
+    let firstCallReturned = Published<Void>()
     let reader = startReader(receiver, after: firstCallReturned)
     var scratch = try AlignedBuffer(count: 1 << 16)
     var offset: Int64 = 0
@@ -147,7 +147,7 @@ struct NonBlockingTests {
       #expect(result.progress.discarded == 0)
       outcomes.append(result.outcome)
       offset += result.bytes
-      firstCallReturned.open()
+      firstCallReturned.publish(())
       if result.outcome == .wouldBlock { waitWritable(sender) }
     }
     try sender.close()

@@ -206,27 +206,35 @@ struct ReadOutcome: Sendable {
   var error: Errno?
 }
 
-/// A one-way signal between threads: opened once, waited for with a limit.
-final class Gate: @unchecked Sendable {
+/// A one-way signal between threads: a value one thread publishes (once) and another
+/// waits for, polling (1 ms) under a lock. A `Published<Void>` is a gate: `publish(())`
+/// opens it.
+final class Published<Value: Sendable>: @unchecked Sendable {
   private let lock = NSLockLike()
-  private var isOpen = false  // guarded by lock
-  func open() { lock.with { isOpen = true } }
-  /// Polls (1 ms) until the gate is open or `limit` has passed; whether it opened.
+  private var value: Value?  // guarded by lock
+  func publish(_ value: Value) { lock.with { self.value = value } }
+  /// Polls until the value is published.
+  func wait() -> Value {
+    while true {
+      if let value = wait(upTo: .seconds(60)) { return value }
+    }
+  }
+  /// Polls until the value is published or `limit` has passed; the value, or nil.
   @discardableResult
-  func wait(upTo limit: Duration) -> Bool {
+  func wait(upTo limit: Duration) -> Value? {
     let deadline = ContinuousClock.now + limit
-    while !lock.with({ isOpen }) {
-      if ContinuousClock.now >= deadline { return false }
+    while true {
+      if let value = lock.with({ value }) { return value }
+      if ContinuousClock.now >= deadline { return nil }
       sleepMilliseconds(1)
     }
-    return true
   }
 }
 
 /// Starts a thread that reads `fd` until end of file or an error (after `gate` opened,
 /// or 10 s, if given; then after `delayMilliseconds`).
 func startReader(
-  _ fd: FileDescriptor, after gate: Gate? = nil, delayMilliseconds: Int = 0, limit: Int = .max
+  _ fd: FileDescriptor, after gate: Published<Void>? = nil, delayMilliseconds: Int = 0, limit: Int = .max
 ) -> TestThread<ReadOutcome> {
   TestThread {
     gate?.wait(upTo: .seconds(10))
@@ -316,36 +324,48 @@ func hasEffectiveCapability(_ capability: Int) throws -> Bool {
 /// (`fs.pipe-user-pages-soft`, 64 MiB): neither CAP_SYS_RESOURCE nor CAP_SYS_ADMIN.
 let pipeLimitsApply: Bool = !((try? hasEffectiveCapability(24)) ?? false) && !((try? hasEffectiveCapability(21)) ?? false)
 
+/// `set()` (which sets a pipe's capacity to `bytes`), retried for up to 15 s on `EPERM`
+/// when the per-user pipe-buffer limit applies: all of this user's pipes count against
+/// fs.pipe-user-pages-soft, and tests running in parallel (as an unprivileged user)
+/// briefly hold more than 64 MiB of 1 MiB pipes. A process with CAP_SYS_RESOURCE or
+/// CAP_SYS_ADMIN (`pipeLimitsApply` false) is never limited, so there `EPERM` is thrown
+/// at once, as is any other error.
+///
+/// If the per-user limit stays exhausted for 15 s (the unprivileged run of `make test`
+/// has many processes holding pooled 1 MiB pipes at once), the test is skipped with
+/// that reason (`Test.cancel`), not failed: the kernel refuses by design.
+func retryingPipeLimit(_ bytes: Int, _ set: () throws(Errno) -> Int) throws -> Int {
+  let deadline = ContinuousClock.now + .seconds(15)
+  while true {
+    do {
+      return try set()
+    } catch {
+      guard error == .notPermitted && pipeLimitsApply && bytes <= 1 << 20 else { throw error }
+    }
+    if ContinuousClock.now >= deadline {
+      try Test.cancel(
+        "the per-user pipe buffer limit (fs.pipe-user-pages-soft) stayed exhausted for 15 s while other tests held pipes; F_SETPIPE_SZ answers EPERM"
+      )
+    }
+    usleep(20_000)
+  }
+}
+
 extension Pipe {
-  /// `setCapacity(bytes)`, retried for up to 3 s on `EPERM` when the per-user pipe-buffer
-  /// limit applies: all of this user's pipes count against fs.pipe-user-pages-soft, and
-  /// tests running in parallel (as an unprivileged user) briefly hold more than 64 MiB of
-  /// 1 MiB pipes. Root is never limited, so there `EPERM` is returned at once.
-  ///
-  /// If the per-user limit stays exhausted for 15 s (the unprivileged run of `make test`
-  /// has many processes holding pooled 1 MiB pipes at once), the test is skipped with
-  /// that reason (`Test.cancel`), not failed: the kernel refuses by design.
+  /// `setCapacity(bytes)`, retried while the per-user pipe-buffer limit is exhausted
+  /// (``retryingPipeLimit(_:_:)``).
   @discardableResult
   func setCapacityRetrying(_ bytes: Int) throws -> Int {
-    var attempt = 0
-    while true {
-      let refused: Bool
-      do {
-        return try setCapacity(bytes)
-      } catch {
-        refused = error == .notPermitted && pipeLimitsApply && bytes <= 1 << 20
-        if !refused { throw error }
-      }
-      if refused {
-        attempt += 1
-        if attempt > 750 {
-          try Test.cancel(
-            "the per-user pipe buffer limit (fs.pipe-user-pages-soft) stayed exhausted for 15 s while other tests held pipes; F_SETPIPE_SZ answers EPERM"
-          )
-        }
-        usleep(20_000)
-      }
-    }
+    try retryingPipeLimit(bytes) { () throws(Errno) in try setCapacity(bytes) }
+  }
+}
+
+extension FileDescriptor {
+  /// `setPipeCapacity(bytes)`, retried while the per-user pipe-buffer limit is exhausted
+  /// (``retryingPipeLimit(_:_:)``).
+  @discardableResult
+  func setPipeCapacityRetrying(_ bytes: Int) throws -> Int {
+    try retryingPipeLimit(bytes) { () throws(Errno) in try setPipeCapacity(bytes) }
   }
 }
 

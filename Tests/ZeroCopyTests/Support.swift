@@ -202,10 +202,10 @@ func eventually(within limit: Duration = .seconds(2), _ condition: () throws -> 
   }
 }
 
-/// The bytes queued for reading on a socket or pipe (`ioctl(FIONREAD)`); -1 on an error.
+/// The bytes queued for reading on a socket or pipe (`readableBytes`: `ioctl(FIONREAD)`);
+/// -1 on an error.
 func queuedBytes(_ fd: FileDescriptor) -> Int {
-  var queued: CInt = 0
-  return ioctl(fd.rawValue, UInt(FIONREAD), &queued) == 0 ? Int(queued) : -1
+  (try? fd.readableBytes) ?? -1
 }
 
 /// The name in a `dirent` (read through a pointer: the kernel's record may be shorter than

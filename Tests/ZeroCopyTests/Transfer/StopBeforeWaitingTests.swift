@@ -156,10 +156,9 @@ extension TransferTests {
         for _ in 0..<1000 where !lock.withLock({ _ in done.value }) { usleep(10_000) }
         var sink = [UInt8](repeating: 0, count: 65536)
         while !lock.withLock({ _ in done.value }) {
-          var queuedNow: CInt = 0
-          _ = ioctl(readEnd.rawValue, UInt(FIONREAD), &queuedNow)
+          let queuedNow = (try? readEnd.readableBytes) ?? 0
           if queuedNow > 0 {
-            _ = sink.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress!, Int(queuedNow)) }
+            _ = sink.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress!, min(queuedNow, $0.count)) }
           } else {
             usleep(1000)
           }
@@ -174,13 +173,12 @@ extension TransferTests {
       #expect(stop.stopped)
       #expect(report.bytes == 16 << 10, "\(report)")
       // Exactly what the pipe holds (a blocking read of more would wait forever).
-      var held: CInt = 0
-      #expect(ioctl(readEnd.rawValue, UInt(FIONREAD), &held) == 0)
-      #expect(Int(held) == queued + (16 << 10))
-      var drained = [UInt8](repeating: 0, count: Int(held))
+      let held = try readEnd.readableBytes
+      #expect(held == queued + (16 << 10))
+      var drained = [UInt8](repeating: 0, count: held)
       var got = 0
-      while got < Int(held) {
-        let n = drained.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress! + got, Int(held) - got) }
+      while got < held {
+        let n = drained.withUnsafeMutableBytes { read(readEnd.rawValue, $0.baseAddress! + got, held - got) }
         if n <= 0 { break }
         got += n
       }
