@@ -123,7 +123,9 @@ int zc_pipe_set_capacity(int fd, int size);
 /** /proc/sys/fs/pipe-max-size, or -errno if it cannot be read. */
 int zc_pipe_max_capacity(void);
 
-/** Bytes currently readable from a pipe or socket (FIONREAD). Returns >= 0 or -errno. */
+/** Bytes currently readable from a pipe or socket (FIONREAD). Returns >= 0 or -errno.
+ * On a regular file: from the position to the end as the kernel's int count (0 at or past
+ * the end; a distance of 2 GiB or more does not fit in it). */
 int zc_readable_bytes(int fd);
 
 /* ------------------------------------------------------------------------- */

@@ -46,5 +46,7 @@ int zc_pipe_max_capacity(void) {
 int zc_readable_bytes(int fd) {
     int n = 0;
     if (ioctl(fd, FIONREAD, &n) < 0) return -errno;
-    return n;
+    /* A regular file answers with end - position as an int: negative past the end, where a
+     * read returns 0. Passed on, a negative count would read as an -errno. */
+    return n < 0 ? 0 : n;
 }

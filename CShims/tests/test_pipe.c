@@ -177,6 +177,19 @@ static void test_readable_bytes(void) {
     close(sv[0]);
     close(sv[1]);
 
+    /* A regular file: from the position to the end; past the end the kernel's count is
+     * negative (-5 here), which must not read as -errno (it was -EIO). */
+    int f = zt_tmpfile();
+    REQUIRE(f >= 0);
+    unsigned char *data = zt_data(1000, 3);
+    CHECK_EQ(write(f, data, 1000), 1000);
+    free(data);
+    CHECK_EQ(lseek(f, 100, SEEK_SET), 100);
+    CHECK_EQ(zc_readable_bytes(f), 900);
+    CHECK_EQ(lseek(f, 1005, SEEK_SET), 1005);
+    CHECK_EQ(zc_readable_bytes(f), 0);
+    close(f);
+
     int t[2];
     zt_tcp_pair(t);
     CHECK_EQ(write(t[0], "0123456789", 10), 10);

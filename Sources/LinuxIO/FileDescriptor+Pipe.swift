@@ -41,10 +41,9 @@ extension FileDescriptor {
   /// The bytes waiting to be read from this descriptor now: on a pipe (either end) the
   /// bytes in the pipe, on a stream socket the bytes in its receive queue (on a datagram
   /// socket, the size of the next datagram). On a regular file it is the bytes between
-  /// the file position and the end of the file — as the kernel's 32-bit count: a position
-  /// past the end makes it negative, which arrives here as a meaningless `Errno` (the
-  /// count's negation), and a distance of 2 GiB or more is truncated. ``Pipe/readableBytes``
-  /// is this on the pipe's read end.
+  /// the file position and the end of the file, 0 at or past the end — as the kernel's
+  /// 32-bit count, so a distance of 2 GiB or more does not fit. ``Pipe/readableBytes`` is
+  /// this on the pipe's read end.
   ///
   /// - Throws: `Errno`: `.badFileDescriptor` (not an open descriptor),
   ///   `.inappropriateIOCTLForDevice` (`ENOTTY`: a directory, or a device without
