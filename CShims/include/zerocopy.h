@@ -340,6 +340,30 @@ int zc_sendfile_all(int out_fd, int in_fd, int64_t *offset, uint64_t count, zc_p
 int zc_splice_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
                   const int pipe_fds[2], zc_progress *p);
 
+/* Flags of zc_splice_all_flags. */
+#define ZC_SPLICE_ALL_DIRECT   1u /* an end is a pipe: splice directly, no fstat(2) of the ends */
+#define ZC_SPLICE_ALL_NONBLOCK 2u /* SPLICE_F_NONBLOCK on every call (direct splices only) */
+
+/**
+ * zc_splice_all with flags (zc_splice_all is this function with flags 0).
+ *   - ZC_SPLICE_ALL_DIRECT: the caller knows that fd_in or fd_out is a pipe, so the
+ *     helper splices directly without the fstat(2) of each end that zc_splice_all
+ *     makes on every call to find out (two system calls saved per call). When
+ *     neither end is a pipe, the kernel answers -EINVAL (nothing moved).
+ *   - ZC_SPLICE_ALL_NONBLOCK: every splice(2) call passes SPLICE_F_NONBLOCK, so a
+ *     pipe end that would wait (a full pipe to write into, an empty one with a
+ *     writer to read from) makes the helper return ZC_AGAIN with progress.bytes
+ *     delivered, whether or not that end's description is O_NONBLOCK (no need to
+ *     reopen a blocking pipe end to try without waiting). The other end is not
+ *     affected: a regular file's read may still wait for the device, a socket
+ *     follows its own O_NONBLOCK. Needs a direct splice: -EINVAL when neither end
+ *     is a pipe.
+ * Any flag with pipe_fds != NULL, or an unknown flag bit: -EINVAL (nothing moved).
+ * Returns as zc_splice_all.
+ */
+int zc_splice_all_flags(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
+                        const int pipe_fds[2], unsigned flags, zc_progress *p);
+
 /**
  * Copy `count` bytes (or ZC_UNTIL_EOF) with copy_file_range, looping over short
  * counts. A 0 return ends the loop with ZC_EOF (or ZC_DONE for ZC_UNTIL_EOF);

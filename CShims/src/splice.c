@@ -61,13 +61,13 @@ static uint64_t zci_drain(int pipe_rd, uint64_t pending, zc_progress *p) {
     return dropped;
 }
 
-/* Direct: one end is a pipe. */
+/* Direct: one end is a pipe. `extra`: SPLICE_F_NONBLOCK or 0. */
 static int zci_splice_direct(int fd_in, loff_t *a, int fd_out, loff_t *b, uint64_t count,
-                             zc_progress *p) {
+                             unsigned extra, zc_progress *p) {
     while (count == ZC_UNTIL_EOF || p->bytes < count) {
         if (zci_cancelled()) return -ECANCELED;
         size_t want = zci_chunk(count, p->bytes, ZC_MAX_RW_COUNT);
-        ssize_t n = splice(fd_in, a, fd_out, b, want, SPLICE_F_MOVE);
+        ssize_t n = splice(fd_in, a, fd_out, b, want, SPLICE_F_MOVE | extra);
         p->syscalls++;
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -144,16 +144,28 @@ static int zci_splice_via(int fd_in, loff_t *a, int fd_out, loff_t *b, uint64_t 
 
 int zc_splice_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
                   const int pipe_fds[2], zc_progress *p) {
+    return zc_splice_all_flags(fd_in, off_in, fd_out, off_out, count, pipe_fds, 0, p);
+}
+
+int zc_splice_all_flags(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64_t count,
+                        const int pipe_fds[2], unsigned flags, zc_progress *p) {
     zc_progress local;
     if (p == NULL) p = &local;
     zci_progress_reset(p);
     if ((off_in && *off_in < 0) || (off_out && *off_out < 0)) return -EINVAL;
+    if (flags & ~(ZC_SPLICE_ALL_DIRECT | ZC_SPLICE_ALL_NONBLOCK)) return -EINVAL;
+    /* Both flags describe a direct splice: an intermediate pipe contradicts them. */
+    if (flags != 0 && pipe_fds != NULL) return -EINVAL;
 
     int err = 0;
     int direct = 0;
-    if (pipe_fds == NULL) {
+    if (flags & ZC_SPLICE_ALL_DIRECT) {
+        direct = 1; /* the caller knows an end is a pipe: no fstat */
+    } else if (pipe_fds == NULL) {
         direct = zci_is_pipe(fd_in, &err) || zci_is_pipe(fd_out, &err);
         if (err < 0) return err;
+        /* SPLICE_F_NONBLOCK concerns pipe ends; without one there is nothing it could mean. */
+        if (!direct && (flags & ZC_SPLICE_ALL_NONBLOCK)) return -EINVAL;
     } else {
         int queued = zc_readable_bytes(pipe_fds[0]);
         if (queued < 0) return queued;
@@ -169,7 +181,8 @@ int zc_splice_all(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint
     uint64_t undelivered = 0;
 
     if (direct) {
-        rc = zci_splice_direct(fd_in, off_in ? &a : NULL, fd_out, off_out ? &b : NULL, count, p);
+        unsigned extra = (flags & ZC_SPLICE_ALL_NONBLOCK) ? SPLICE_F_NONBLOCK : 0;
+        rc = zci_splice_direct(fd_in, off_in ? &a : NULL, fd_out, off_out ? &b : NULL, count, extra, p);
     } else {
         int tmp[2] = {-1, -1};
         int prd, pwr;

@@ -21,6 +21,7 @@ typedef struct zci_transfer {
     uint64_t delivered;        /* bytes delivered by methods (holes not included) */
     void *buf;                 /* read/write scratch, allocated on first use */
     size_t buf_len;
+    unsigned splice_flags;     /* ZC_SPLICE_ALL_DIRECT when an end is a pipe (kinds known) */
     int out_pos_saved;         /* sendfile moved fd_out's position; restore out_pos0 */
     off_t out_pos0;
     zc_transfer_report *r;
@@ -54,7 +55,7 @@ static int zci_run(zci_transfer *x, int method, uint64_t count, zc_progress *p) 
         return rc;
     }
     case ZC_METHOD_SPLICE:
-        return zc_splice_all(x->in, x->in_ptr, x->out, x->out_ptr, count, NULL, p);
+        return zc_splice_all_flags(x->in, x->in_ptr, x->out, x->out_ptr, count, NULL, x->splice_flags, p);
     case ZC_METHOD_READ_WRITE: {
         if (x->buf == NULL) {
             size_t want = (size_t)x->params->value[ZC_PARAM_READ_WRITE_BUFFER];
@@ -232,6 +233,8 @@ int zc_transfer(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, uint64
     x.out = fd_out;
     x.params = params;
     x.r = r;
+    /* The kinds are known: a splice with a pipe end need not fstat both ends again. */
+    if (src.kind == ZC_KIND_PIPE || dst.kind == ZC_KIND_PIPE) x.splice_flags = ZC_SPLICE_ALL_DIRECT;
 
     /* Explicit offsets for files (and wherever the caller gave one). */
     if (off_in) {

@@ -282,6 +282,99 @@ static void test_splice_all_errors(void) {
     free(data);
 }
 
+/*
+ * zc_splice_all_flags: bad flag combinations are -EINVAL before anything moves;
+ * ZC_SPLICE_ALL_NONBLOCK stops at a blocking pipe that would wait (full, or empty
+ * with a writer) with the exact bytes, and leaves the description blocking.
+ */
+static void test_splice_all_flags(void) {
+    enum { N = 48 << 10 };
+    unsigned char *data = zt_data(N, 9);
+    int in = zt_file_with(data, N);
+    int out = zt_tmpfile();
+    zc_progress p;
+    int64_t oi = 0, oo = 0;
+    const unsigned bad[] = {4u, ZC_SPLICE_ALL_DIRECT, ZC_SPLICE_ALL_NONBLOCK,
+                            ZC_SPLICE_ALL_DIRECT | ZC_SPLICE_ALL_NONBLOCK};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* file -> file: no pipe end (and 4u an unknown bit) */
+        oi = 0;
+        oo = 0;
+        zt_progress_poison(&p);
+        CHECK_RC(zc_splice_all_flags(in, &oi, out, &oo, 1000, NULL, bad[i], &p), -EINVAL);
+        CHECK_U64(p.bytes, 0);
+        CHECK_U64(p.discarded, 0);
+        CHECK_EQ(oi, 0);
+        /* any flag with a caller pipe */
+        if (bad[i] != 4u) {
+            reset_caller_pipes();
+            zt_progress_poison(&p);
+            CHECK_RC(zc_splice_all_flags(in, &oi, out, &oo, 1000, small_pipe, bad[i], &p), -EINVAL);
+            CHECK_U64(p.bytes, 0);
+        }
+    }
+    struct stat st;
+    REQUIRE(fstat(out, &st) == 0);
+    CHECK_EQ(st.st_size, 0);
+
+    /* A blocking pipe with room for 16 KiB of 64. */
+    int pp[2];
+    REQUIRE(zc_pipe(pp, 0) == 0);
+    REQUIRE(zc_pipe_set_capacity(pp[1], 64 << 10) == 64 << 10);
+    size_t fill = (64 << 10) - (16 << 10);
+    unsigned char *filler = malloc(fill);
+    REQUIRE(filler != NULL);
+    memset(filler, 0xA5, fill);
+    CHECK_EQ(write(pp[1], filler, fill), (ssize_t)fill);
+    oi = 0;
+    zt_progress_poison(&p);
+    CHECK_RC(zc_splice_all_flags(in, &oi, pp[1], NULL, N, NULL, ZC_SPLICE_ALL_NONBLOCK, &p), ZC_AGAIN);
+    CHECK_U64(p.bytes, 16 << 10);
+    CHECK_U64(p.syscalls, 2);
+    CHECK_EQ(oi, 16 << 10);
+    CHECK_EQ(zc_readable_bytes(pp[0]), 64 << 10);
+    CHECK_EQ(fcntl(pp[1], F_GETFL) & O_NONBLOCK, 0);
+    /* the same with DIRECT (no fstat): it stops at once, nothing more fits */
+    zt_progress_poison(&p);
+    CHECK_RC(zc_splice_all_flags(in, &oi, pp[1], NULL, N - (16 << 10), NULL,
+                                 ZC_SPLICE_ALL_DIRECT | ZC_SPLICE_ALL_NONBLOCK, &p), ZC_AGAIN);
+    CHECK_U64(p.bytes, 0);
+    unsigned char *held = malloc(64 << 10);
+    REQUIRE(held != NULL);
+    size_t got = 0;
+    while (got < (64u << 10)) {
+        ssize_t n = read(pp[0], held + got, (64u << 10) - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    CHECK_EQ(got, 64u << 10);
+    CHECK_MEM(held, filler, fill);
+    CHECK_MEM(held + fill, data, 16 << 10);
+
+    /* The empty blocking pipe, its writer open: ZC_AGAIN with 0 bytes, to a file. */
+    oo = 0;
+    zt_progress_poison(&p);
+    CHECK_RC(zc_splice_all_flags(pp[0], NULL, out, &oo, 100, NULL, ZC_SPLICE_ALL_NONBLOCK, &p), ZC_AGAIN);
+    CHECK_U64(p.bytes, 0);
+    CHECK_EQ(oo, 0);
+    /* DIRECT alone, with room: the rest of the file moves (a blocking splice) */
+    zt_progress_poison(&p);
+    CHECK_RC(zc_splice_all_flags(in, &oi, pp[1], NULL, 16 << 10, NULL, ZC_SPLICE_ALL_DIRECT, &p), ZC_DONE);
+    CHECK_U64(p.bytes, 16 << 10);
+    close(pp[1]);
+    zt_progress_poison(&p);
+    CHECK_RC(zc_splice_all_flags(pp[0], NULL, out, &oo, 100 << 10, NULL,
+                                 ZC_SPLICE_ALL_DIRECT | ZC_SPLICE_ALL_NONBLOCK, &p), ZC_EOF);
+    CHECK_U64(p.bytes, 16 << 10);
+    CHECK_FILE_AT(out, 0, data + (16 << 10), 16 << 10);
+    close(pp[0]);
+    free(held);
+    free(filler);
+    close(in);
+    close(out);
+    free(data);
+}
+
 int main(void) {
     reset_caller_pipes();
     ZT_RUN(test_splice_all_files);
@@ -300,5 +393,6 @@ int main(void) {
     ZT_RUN(test_splice_all_pipe_socket_direct);
     ZT_RUN(test_splice_all_nonblocking_empty_source);
     ZT_RUN(test_splice_all_errors);
+    ZT_RUN(test_splice_all_flags);
     return zt_finish();
 }

@@ -70,14 +70,25 @@ extension FileDescriptor {
   ///   `.brokenPipe`, `.connectionReset`, `.noSpace`, `.fileTooLarge`,
   ///   `.badFileDescriptor`, or a pipe-creation error (`.tooManyOpenFiles`...).
   ///
-  /// The corresponding C function is `zc_splice_all` (system call `splice`).
+  /// `options` (both for a transfer with a pipe end, spliced directly):
+  /// - ``SpliceAllOptions/direct``: the caller knows that an end is a pipe, so no
+  ///   `fstat` of each end is made to find out (two system calls per call saved). If
+  ///   neither end is a pipe the kernel refuses: `.invalidArgument`, nothing moved.
+  /// - ``SpliceAllOptions/nonBlocking``: every call passes `SPLICE_F_NONBLOCK`, so a pipe
+  ///   end that would wait (full, or empty with a writer) returns `.wouldBlock` with the
+  ///   exact progress even when its description is blocking. The other end is not
+  ///   affected (a file read may still wait for the device; a socket follows its own
+  ///   `O_NONBLOCK`). `.invalidArgument` when neither end is a pipe.
+  ///
+  /// The corresponding C function is `zc_splice_all_flags` (`zc_splice_all` when
+  /// `options` is empty; system call `splice`).
   public func spliceAll(
     to destination: FileDescriptor, sourceOffset: Int64? = nil,
-    destinationOffset: Int64? = nil, count: TransferCount
+    destinationOffset: Int64? = nil, count: TransferCount, options: SpliceAllOptions = []
   ) throws(TransferFailure) -> TransferResult {
     try spliceAll(
       to: destination, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
-      count: count, pipeFDs: nil, function: #function)
+      count: count, pipeFDs: nil, flags: options.rawValue, function: #function)
   }
 
   /// Moves `count` bytes from this descriptor to `destination` with `splice(2)`, going
@@ -98,13 +109,13 @@ extension FileDescriptor {
   ) throws(TransferFailure) -> TransferResult {
     try spliceAll(
       to: destination, sourceOffset: sourceOffset, destinationOffset: destinationOffset,
-      count: count, pipeFDs: (pipe.readEnd.rawValue, pipe.writeEnd.rawValue),
+      count: count, pipeFDs: (pipe.readEnd.rawValue, pipe.writeEnd.rawValue), flags: 0,
       function: #function)
   }
 
   private func spliceAll(
     to destination: FileDescriptor, sourceOffset: Int64?, destinationOffset: Int64?,
-    count: TransferCount, pipeFDs: (CInt, CInt)?, function: StaticString
+    count: TransferCount, pipeFDs: (CInt, CInt)?, flags: UInt32, function: StaticString
   ) throws(TransferFailure) -> TransferResult {
     checkOffset(sourceOffset, "sourceOffset", function)
     checkOffset(destinationOffset, "destinationOffset", function)
@@ -113,13 +124,13 @@ extension FileDescriptor {
       try runTransfer { progress in
         guard let pipeFDs else {
           return system_splice_all(
-            self.rawValue, inOff, destination.rawValue, outOff, count.rawValue, nil, progress)
+            self.rawValue, inOff, destination.rawValue, outOff, count.rawValue, nil, flags, progress)
         }
         var fds = pipeFDs
         return withUnsafeBytes(of: &fds) { raw in
           system_splice_all(
             self.rawValue, inOff, destination.rawValue, outOff, count.rawValue,
-            raw.baseAddress!.assumingMemoryBound(to: CInt.self), progress)
+            raw.baseAddress!.assumingMemoryBound(to: CInt.self), flags, progress)
         }
       }
     }
@@ -316,4 +327,23 @@ extension FileDescriptor {
       system_write_from_mapping(self.rawValue, source, range.count, offset ?? -1, progress)
     }
   }
+}
+
+/// Options of `FileDescriptor.spliceAll(to:sourceOffset:destinationOffset:count:options:)`
+/// (the `flags` of `zc_splice_all_flags`). Both describe a splice with a pipe end.
+public struct SpliceAllOptions: OptionSet, Sendable, Hashable {
+  /// The C flag bits (`ZC_SPLICE_ALL_*`).
+  public let rawValue: UInt32
+
+  /// Options from C flag bits (`ZC_SPLICE_ALL_*`); unknown bits make the call fail with
+  /// `.invalidArgument`.
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+  /// An end is known to be a pipe: splice directly, without the `fstat` of each end the
+  /// helper otherwise makes on every call (`ZC_SPLICE_ALL_DIRECT`).
+  public static let direct = SpliceAllOptions(rawValue: ZC_SPLICE_ALL_DIRECT)
+
+  /// `SPLICE_F_NONBLOCK` on every call: a pipe end that would wait answers `.wouldBlock`,
+  /// whether or not its description is `O_NONBLOCK` (`ZC_SPLICE_ALL_NONBLOCK`).
+  public static let nonBlocking = SpliceAllOptions(rawValue: ZC_SPLICE_ALL_NONBLOCK)
 }

@@ -104,10 +104,10 @@ internal func system_sendfile_all(
 internal func system_splice_all(
   _ inFD: CInt, _ inOffset: UnsafeMutablePointer<Int64>?,
   _ outFD: CInt, _ outOffset: UnsafeMutablePointer<Int64>?,
-  _ count: UInt64, _ pipeFDs: UnsafePointer<CInt>?, _ progress: ProgressPointer
+  _ count: UInt64, _ pipeFDs: UnsafePointer<CInt>?, _ flags: UInt32, _ progress: ProgressPointer
 ) -> CInt {
   if let r = forcedAll("splice_all", progress) { return r }
-  return zc_splice_all(inFD, inOffset, outFD, outOffset, count, pipeFDs, progress)
+  return zc_splice_all_flags(inFD, inOffset, outFD, outOffset, count, pipeFDs, flags, progress)
 }
 
 internal func system_copy_file_range_all(

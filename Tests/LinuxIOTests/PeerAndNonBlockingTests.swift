@@ -116,6 +116,63 @@ struct NonBlockingTests {
   }
 
   @Test(
+    "spliceAll(options: .nonBlocking) on a blocking pipe: a full pipe and an empty one give .wouldBlock with exact progress; the description stays blocking"
+  )
+  func spliceNonBlockingOnBlockingPipe() throws {
+    let size = 48 << 10
+    let data = pattern(size, seed: 6)
+    let source = try temporaryFile(data)
+    defer { try? source.close() }
+    let pipe = try Pipe()
+    let capacity = try pipe.setCapacityRetrying(64 << 10)
+    #expect(capacity == 64 << 10)
+    // Room for 16 KiB: those move, then the call that would wait answers EAGAIN (without
+    // the flag it would block this thread forever: nobody reads).
+    let filler = [UInt8](repeating: 0xA5, count: capacity - (16 << 10))
+    _ = try pipe.writeEnd.writeAll(filler)
+    let first = try source.spliceAll(
+      to: pipe.writeEnd, sourceOffset: 0, count: .bytes(size), options: [.direct, .nonBlocking])
+    #expect(first == TransferResult(outcome: .wouldBlock, progress: .init(bytes: 16 << 10, syscalls: 2)))
+    #expect(try pipe.readableBytes == capacity)
+    #expect(fcntl(pipe.writeEnd.rawValue, F_GETFL) & O_NONBLOCK == 0)
+    #expect(fcntl(pipe.readEnd.rawValue, F_GETFL) & O_NONBLOCK == 0)
+    var held = [UInt8](repeating: 0, count: capacity)
+    let drained = try held.withUnsafeMutableBytes { try pipe.readEnd.readAll(into: $0, at: nil) }
+    #expect(drained.bytes == Int64(capacity))
+    expectSameBytes(held, filler + Array(data[0..<(16 << 10)]), "the pipe")
+    // An empty blocking pipe whose writer is open: .wouldBlock at once, 0 bytes.
+    let target = try temporaryFile()
+    defer { try? target.close() }
+    let empty = try pipe.readEnd.spliceAll(to: target, destinationOffset: 0, count: 100, options: .nonBlocking)
+    #expect(empty == TransferResult(outcome: .wouldBlock, progress: .init(bytes: 0, syscalls: 1)))
+    // Bytes queued, then the writer closed: they move, then the end of the input.
+    _ = try pipe.writeEnd.writeAll([1, 2, 3])
+    try pipe.writeEnd.close()
+    let rest = try pipe.readEnd.spliceAll(to: target, destinationOffset: 0, count: 100, options: [.direct, .nonBlocking])
+    #expect(rest == TransferResult(outcome: .sourceEndedEarly, progress: .init(bytes: 3, syscalls: 2)))
+  }
+
+  @Test("spliceAll options without a pipe end, or unknown bits: EINVAL, nothing moved")
+  func spliceOptionsNeedAPipe() throws {
+    let source = try temporaryFile(pattern(4096, seed: 7))
+    defer { try? source.close() }
+    let target = try temporaryFile()
+    defer { try? target.close() }
+    for options: SpliceAllOptions in [.direct, .nonBlocking, [.direct, .nonBlocking], SpliceAllOptions(rawValue: 4)] {
+      let failure = #expect(throws: TransferFailure.self, "\(options.rawValue)") {
+        try source.spliceAll(to: target, sourceOffset: 0, destinationOffset: 0, count: 4096, options: options)
+      }
+      #expect(failure?.errno == .invalidArgument)
+      #expect(failure?.progress.bytes == 0)
+      #expect(failure?.progress.discarded == 0)
+    }
+    #expect(fileSize(target) == 0)
+    // Without options the same call goes through a temporary pipe.
+    let plain = try source.spliceAll(to: target, sourceOffset: 0, destinationOffset: 0, count: 4096)
+    #expect(plain.outcome == .complete && plain.bytes == 4096)
+  }
+
+  @Test(
     "spliceAll and readWriteCopy file → socket with a slow reader: .wouldBlock, nothing lost",
     arguments: ["splice", "readWrite"])
   func slowReader(method: String) throws {

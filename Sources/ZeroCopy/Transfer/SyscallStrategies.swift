@@ -283,8 +283,10 @@ public struct SpliceStrategy: TransferStrategy {
 
   /// Supported between files, pipes and sockets, except into an `O_APPEND` file.
   public func support(for pair: EndpointPair) -> StrategySupport {
-    let unsupportedKinds: Set<TransferEndpoint.Kind> = [.directory, .other]
-    if unsupportedKinds.contains(pair.source.kind) || unsupportedKinds.contains(pair.destination.kind) {
+    // Plain comparisons, not a Set built per call (an async transfer asks per transfer).
+    let source = pair.source.kind
+    let destination = pair.destination.kind
+    if source == .directory || source == .other || destination == .directory || destination == .other {
       return .unsupported("splice needs files, pipes or sockets")
     }
     if pair.destination.isAppendOnly { return .unsupported("O_APPEND destination (the kernel answers EINVAL)") }
@@ -292,19 +294,26 @@ public struct SpliceStrategy: TransferStrategy {
   }
 
   /// Splices chunk by chunk with `spliceAll` (`zc_splice_all`), through a pooled pipe
-  /// when neither end is one.
+  /// when neither end is one. With a pipe end the helper is told so
+  /// (`SpliceAllOptions.direct`: no `fstat` of the ends per call), and an async
+  /// transfer's attempt on the caller's thread passes `SPLICE_F_NONBLOCK` on every call
+  /// (`SpliceAllOptions.nonBlocking`) so that it stops where the pipe's peer would make
+  /// it wait, through the caller's own (blocking) description.
   ///
   /// - Throws: ``ZeroCopyError`` with syscall `splice` (`EINVAL` for files without splice
   ///   support, `EPIPE`, `ENOSPC`…; bytes pulled into the pipe but not delivered are
   ///   dropped and not counted) or `pipe2`.
   ///
-  /// The corresponding C function is `zc_splice_all` (system call `splice`).
+  /// The corresponding C function is `zc_splice_all_flags` (`zc_splice_all` through a
+  /// pooled pipe; system call `splice`).
   public func transfer(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
     if context.source.kind == .pipe || context.destination.kind == .pipe {
+      let options: SpliceAllOptions =
+        context.stopSignal?.perCallNonBlocking == true ? [.direct, .nonBlocking] : .direct
       return try context.transferChunks(syscall: "splice") { (chunk) throws(TransferFailure) in
         try chunk.source.spliceAll(
           to: chunk.destination, sourceOffset: chunk.sourceOffset, destinationOffset: chunk.destinationOffset,
-          count: .bytes(chunk.count))
+          count: .bytes(chunk.count), options: options)
       }
     }
     return try pool.withSplicedPipe { (pipe) throws(ZeroCopyError) -> StrategyOutcome in

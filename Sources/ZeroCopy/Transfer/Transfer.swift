@@ -257,16 +257,34 @@ public enum Transfer {
       || strategy == SpliceStrategy.self || strategy == CopyFileRangeStrategy.self || strategy == MmapWriteStrategy.self
   }
 
-  /// The endpoints of an inline attempt between a regular file and a pipe: the pipe's end
-  /// opened again non-blocking (``runUntilBlocked(_:attempt:endpoints:strategy:options:plans:)``),
-  /// and that descriptor to close afterwards (nil when the caller's end is non-blocking
-  /// already). Nil when the transfer is not one: more than ``TransferOptions/inlineLimit``
-  /// bytes or an unknown count, a strategy whose calls are not known, a monitor (whose
-  /// progress one context reports), a packet-mode (`O_DIRECT`) pipe end, or the pipe
-  /// cannot be opened again (`ENXIO`, no `/proc`, another user's pipe).
+  /// An inline attempt between a regular file and a pipe
+  /// (``runUntilBlocked(_:attempt:endpoints:strategy:options:plans:)``): the endpoints it
+  /// runs on, the descriptor to close afterwards, and how its calls avoid waiting.
+  internal struct InlineAttempt {
+    /// The endpoints: the caller's, or the pipe's end opened again non-blocking.
+    var pair: EndpointPair
+    /// The reopened pipe end to close afterwards (nil: the caller's ends are used).
+    var reopened: FileDescriptor?
+    /// The pipe end's description is blocking and was not reopened: the attempt runs
+    /// splice with `SPLICE_F_NONBLOCK` on every call (``StopSignal/perCallNonBlocking``).
+    var perCallNonBlocking: Bool
+  }
+
+  /// The inline attempt of an async transfer between a regular file and a pipe, or nil
+  /// when the transfer is not one: more than ``TransferOptions/inlineLimit`` bytes or an
+  /// unknown count, a strategy whose calls are not known, or a monitor (whose progress
+  /// one context reports). How its calls avoid waiting for the pipe's peer:
+  /// - a pipe end that is non-blocking already: as it is;
+  /// - `.splice` or `.automatic`: the caller's blocking end, with `SPLICE_F_NONBLOCK` on
+  ///   every call (`.automatic` runs splice there; no descriptor is made);
+  /// - the other strategies (sendfile, readWrite, mmapWrite: calls without a per-call
+  ///   flag that works on every pipe — `RWF_NOWAIT` does not, Docs/LinuxFacts.md): the
+  ///   pipe's end opened again non-blocking (`open("/proc/self/fd/N")`, about 4 µs); nil
+  ///   when it cannot be (`ENXIO`, no `/proc`, another user's pipe) or is packet-mode
+  ///   (`O_DIRECT`: the reopened description would not write packets).
   internal static func nonBlockingAttempt<S: TransferStrategy>(
     _ request: TransferRequest, endpoints: EndpointPair, strategy: S, options: TransferOptions
-  ) -> (pair: EndpointPair, reopened: FileDescriptor?)? {
+  ) -> InlineAttempt? {
     guard options.inlineLimit > 0, options.monitor == nil, callsAreKnown(S.self) else { return nil }
     let source = endpoints.source
     let destination = endpoints.destination
@@ -276,54 +294,66 @@ public enum Transfer {
     let bytes = request.count ?? (fromFile ? source.size.map { Swift.max(0, $0 - (request.sourceOffset ?? 0)) } : nil)
     guard let bytes, bytes <= Int64(options.inlineLimit) else { return nil }
     let pipe = fromFile ? destination : source
-    var facts = pipe.facts
-    var reopened: FileDescriptor? = nil
-    if !facts.isNonBlocking {
-      // A packet-mode pipe end (`O_DIRECT`, pipe2(2)): the reopened description would not
-      // be one, and its writes would not be packets. Such a pipe hops.
-      guard (try? pipe.descriptor.isDirectIO()) == false,
-        let descriptor = try? pipe.descriptor.reopen(fromFile ? .writeOnly : .readOnly, options: [.nonBlocking])
-      else { return nil }
-      reopened = descriptor
-      facts.isNonBlocking = true
+    if pipe.facts.isNonBlocking {
+      return InlineAttempt(pair: endpoints, reopened: nil, perCallNonBlocking: false)
     }
-    let end = TransferEndpoint(descriptor: reopened ?? pipe.descriptor, facts: facts, path: pipe.path)
+    if S.self == SpliceStrategy.self || S.self == AutomaticStrategy.self,
+      case .supported = SpliceStrategy().support(for: endpoints)
+    {
+      return InlineAttempt(pair: endpoints, reopened: nil, perCallNonBlocking: true)
+    }
+    guard (try? pipe.descriptor.isDirectIO()) == false,
+      let descriptor = try? pipe.descriptor.reopen(fromFile ? .writeOnly : .readOnly, options: [.nonBlocking])
+    else { return nil }
+    var facts = pipe.facts
+    facts.isNonBlocking = true
+    let end = TransferEndpoint(descriptor: descriptor, facts: facts, path: pipe.path)
     let pair = fromFile ? EndpointPair(source: source, destination: end) : EndpointPair(source: end, destination: destination)
-    return (pair, reopened)
+    return InlineAttempt(pair: pair, reopened: descriptor, perCallNonBlocking: false)
   }
 
   /// Runs a transfer between a regular file and a pipe on the calling task's thread
-  /// through the pipe's non-blocking end, up to the first call that would wait for the
-  /// pipe's peer (a full pipe, an empty one); a worker thread moves the rest through the
-  /// caller's descriptors, as a hop would have moved all of it. One report for both parts.
+  /// (``nonBlockingAttempt(_:endpoints:strategy:options:)``), up to the first call that
+  /// would wait for the pipe's peer (a full pipe, an empty one); a worker thread moves the
+  /// rest through the caller's descriptors, as a hop would have moved all of it. One
+  /// report for both parts. An attempt with per-call flags that fails before moving a
+  /// byte (a file splice cannot read, say) leaves the whole transfer to the worker, where
+  /// the strategy's fallbacks may run.
   private static func runUntilBlocked<S: TransferStrategy>(
-    _ request: TransferRequest, attempt: (pair: EndpointPair, reopened: FileDescriptor?), endpoints: EndpointPair,
+    _ request: TransferRequest, attempt: InlineAttempt, endpoints: EndpointPair,
     strategy: S, options: TransferOptions, plans: AutomaticPlanCache?
   ) async throws(ZeroCopyError) -> TransferReport {
     let clock = ContinuousClock()
     let start = clock.now
-    let first: TransferReport
-    let stop = StopSignal()
+    // Nil: the attempt moved nothing and leaves everything to the worker.
+    let first: TransferReport?
+    let stop = StopSignal(perCallNonBlocking: attempt.perCallNonBlocking)
     do throws(ZeroCopyError) {
       defer { try? attempt.reopened?.close() }
       if Task.isCancelled { throw cancelledBeforeStart(request) }
-      // Not the prepared pair's plan cache: its plans were made for the caller's ends.
+      // Not the prepared pair's plan cache: its plans were made for the caller's ends
+      // (and, with per-call flags, the attempt runs splice only).
       first = try perform(
         request, strategy: strategy, options: options, operation: .transfer, endpoints: attempt.pair,
         stopSignal: stop)
     } catch var error {
-      // Name the caller's descriptor, not the temporary one.
-      if let reopened = attempt.reopened {
-        error.descriptors = error.descriptors.map {
-          $0 == reopened ? (attempt.pair.source.descriptor == reopened ? request.source : request.destination) : $0
+      if attempt.perCallNonBlocking && error.bytesTransferred == 0 && error.errno != .canceled {
+        // Nothing moved: the worker runs all of it, with the strategy's fallbacks.
+        first = nil
+      } else {
+        // Name the caller's descriptor, not the temporary one.
+        if let reopened = attempt.reopened {
+          error.descriptors = error.descriptors.map {
+            $0 == reopened ? (attempt.pair.source.descriptor == reopened ? request.source : request.destination) : $0
+          }
         }
+        throw error
       }
-      throw error
     }
-    guard stop.stopped else { return first }
+    if let first, !stop.stopped { return first }
     // The rest, on a worker: offsets advanced past what moved (a position-relative file
     // end was advanced by `perform` already).
-    let moved = first.bytes
+    let moved = first?.bytes ?? 0
     var rest = request
     if let offset = request.sourceOffset { rest.sourceOffset = offset + moved }
     if let offset = request.destinationOffset { rest.destinationOffset = offset + moved }
@@ -338,6 +368,7 @@ public enum Transfer {
       error.bytesTransferred += moved
       throw error
     }
+    guard let first, moved > 0 else { return second }
     var report = second
     report.bytes += moved
     report.requestedBytes = request.count
@@ -345,6 +376,11 @@ public enum Transfer {
     // A refusal both parts met (the named strategy refused again) is listed once.
     report.fallbacks = first.fallbacks + second.fallbacks.filter { !first.fallbacks.contains($0) }
     report.notes = first.notes + second.notes
+    if first.strategy != second.strategy {
+      report.notes.append(
+        "the first \(moved) bytes moved with \(first.strategy) on the calling thread, the rest with \(second.strategy) on a worker thread"
+      )
+    }
     report.elapsed = clock.now - start
     return report
   }
@@ -530,6 +566,21 @@ public enum Transfer {
       func body(_ context: inout TransferContext) throws(ZeroCopyError) -> StrategyOutcome {
         // `monitor` directly: a method call on the inout context copied all of it.
         if let monitor, monitor.isCancelled { try context.checkCancellation() }
+        if let stopSignal, stopSignal.perCallNonBlocking {
+          // An inline attempt on the caller's blocking pipe end: only splice can be told
+          // per call not to wait (`.automatic` runs it; nothing falls back to a call that
+          // would block this thread). `nonBlockingAttempt` allows only these two.
+          precondition(
+            automatic != nil || S.self == SpliceStrategy.self, "per-call non-blocking attempt of \(strategy.name)")
+          let splice = SpliceStrategy()
+          context.strategyName = splice.name
+          let result = try splice.transfer(&context)
+          if case .unsupported(let reason, let errno, let syscall) = result {
+            throw context.error(
+              syscall: syscall ?? "none", errno: errno ?? .notSupported, message: "strategy \(splice.name): \(reason)")
+          }
+          return result
+        }
         if let automatic {
           // `.automatic` always falls back: its candidates run in this context's attempts
           // directly (no context nested for the automatic strategy itself).

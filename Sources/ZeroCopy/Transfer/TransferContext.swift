@@ -606,4 +606,12 @@ public struct TransferContext: Sendable {
 /// runs the transfer touches it.
 internal final class StopSignal: @unchecked Sendable {
   internal var stopped = false
+  /// The attempt runs on the caller's own pipe end, whose description is blocking: only
+  /// calls that take a per-call non-blocking flag may run (splice with
+  /// `SPLICE_F_NONBLOCK`: ``SpliceStrategy``), instead of a reopened non-blocking end.
+  internal let perCallNonBlocking: Bool
+
+  internal init(perCallNonBlocking: Bool = false) {
+    self.perCallNonBlocking = perCallNonBlocking
+  }
 }

@@ -234,7 +234,7 @@
       }
 
       @Test(
-        "file → pipe with room: on the task's thread through a non-blocking reopened end, for every system-call strategy; the caller's end stays blocking and no descriptor is left",
+        "file → pipe with room: on the task's thread (splice with SPLICE_F_NONBLOCK for splice and .automatic, a non-blocking reopened end for the others); the caller's end stays blocking and no descriptor is left",
         arguments: ["automatic", "readWrite", "sendfile", "splice", "mmapWrite"])
       func fileToPipeWithRoom(_ name: String) async throws {
         let size = 8192
@@ -252,7 +252,9 @@
             offset: 0, count: Int64(size), strategy: strategy, options: TransferOptions(allowFallback: false))
         }
         #expect(report?.bytes == Int64(size))
-        #expect(calls.contains("reopen"), "\(calls)")
+        let perCall = name == "splice" || name == "automatic"
+        #expect(calls.contains("reopen") != perCall, "\(calls)")
+        if perCall { #expect(report?.strategy == "splice") }
         #expect(
           calls.contains { ["read_write_all", "sendfile_all", "splice_all", "write_from_mapping"].contains($0) },
           "the data moved on the task's thread: \(calls)")
@@ -294,7 +296,15 @@
         #expect(report?.bytes == Int64(size))
         #expect(report?.requestedBytes == Int64(size))
         #expect(report?.sourceEndedEarly == false)
-        #expect(calls.contains("reopen"), "\(calls)")
+        #expect(calls.contains("reopen") != (name == "splice" || name == "automatic"), "\(calls)")
+        if name == "automatic" {
+          // The worker's `.automatic` chose sendfile for the rest; the report says both.
+          #expect(report?.strategy == "sendfile")
+          #expect(
+            report?.notes.contains(
+              "the first 16384 bytes moved with splice on the calling thread, the rest with sendfile on a worker thread") == true,
+            "\(report?.notes ?? [])")
+        }
         #expect(Self.descriptorsOf(writeEnd) == 2, "the reopened end is closed")
         TransferFixtures.expectSame(received.value, filler + TransferFixtures.bytes(size), "the stream")
       }
@@ -320,7 +330,7 @@
           report = try await PreparedTransfer(from: readEnd, to: target).run(count: Int64(size), at: 0, strategy: .splice)
         }
         #expect(report?.bytes == Int64(size))
-        #expect(calls.contains("reopen") && calls.contains("splice_all"), "\(calls)")
+        #expect(!calls.contains("reopen") && calls.contains("splice_all"), "\(calls)")
         // Empty: the attempt stops at once, a worker waits for the writer.
         let writer = TransferFixtures.Worker {
           usleep(50_000)
@@ -337,7 +347,7 @@
       }
 
       @Test(
-        "a pipe that cannot be opened again (the reopen refused) or a transfer with a monitor: the whole transfer hops, as before"
+        "a pipe that cannot be opened again (the reopen refused) or a transfer with a monitor: the whole transfer hops, as before; a per-call splice attempt refused before moving a byte hands all of it to the worker"
       )
       func pipeAttemptRefused() async throws {
         let size = 4096
@@ -354,10 +364,23 @@
         let state = SyscallMocking(["reopen": [.permissionDenied]])
         var report: TransferReport?
         try await SyscallMocking.$current.withValue(state) {
-          report = try await PreparedTransfer(from: source, to: writeEnd).run(offset: 0, count: Int64(size), strategy: .splice)
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(offset: 0, count: Int64(size), strategy: .sendfile)
         }
         #expect(report?.bytes == Int64(size))
-        #expect(state.recordedCalls.contains("reopen") && !state.recordedCalls.contains("splice_all"), "\(state.recordedCalls)")
+        #expect(
+          state.recordedCalls.contains("reopen") && !state.recordedCalls.contains("sendfile_all"), "\(state.recordedCalls)")
+        TransferFixtures.expectSame(Self.readExactly(readEnd, size), TransferFixtures.bytes(size), "stream")
+        // splice refused on the task's thread (EINVAL before a byte moved): the worker runs
+        // the whole transfer with `.automatic`'s plan (sendfile), nothing is lost or doubled.
+        let refused = SyscallMocking(["splice_all": [.invalidArgument]])
+        try await SyscallMocking.$current.withValue(refused) {
+          report = try await PreparedTransfer(from: source, to: writeEnd).run(offset: 0, count: Int64(size))
+        }
+        #expect(report?.bytes == Int64(size))
+        #expect(report?.strategy == "sendfile", "\(String(describing: report))")
+        #expect(report?.notes.isEmpty == true, "\(report?.notes ?? [])")
+        #expect(refused.recordedCalls.filter { $0 == "splice_all" }.count == 1, "\(refused.recordedCalls)")
+        #expect(!refused.recordedCalls.contains("sendfile_all") && !refused.recordedCalls.contains("reopen"))
         TransferFixtures.expectSame(Self.readExactly(readEnd, size), TransferFixtures.bytes(size), "stream")
         let calls = try await Self.recorded {
           report = try await PreparedTransfer(from: source, to: writeEnd).run(

@@ -1,6 +1,7 @@
 // The inline attempt of an async transfer between a file and a pipe (Transfer.runAsync):
-// the pipe's end opened again non-blocking, and a strategy run that stops — instead of
-// waiting — at the first call the pipe's peer would make wait, with the exact bytes moved.
+// splice with SPLICE_F_NONBLOCK through the caller's end, or the pipe's end opened again
+// non-blocking, and a strategy run that stops — instead of waiting — at the first call
+// the pipe's peer would make wait, with the exact bytes moved.
 
 import Glibc
 import LinuxIO
@@ -13,7 +14,16 @@ import Testing
 extension TransferTests {
   @Suite("An inline attempt stops before waiting for a pipe's peer")
   struct StopBeforeWaiting {
-    @Test("the attempt's pipe end is a new non-blocking description; an end that is non-blocking already is used as it is")
+    /// `Transfer.nonBlockingAttempt` for a strategy known only as `any TransferStrategy`.
+    static func attempt(
+      _ request: TransferRequest, _ endpoints: EndpointPair, _ strategy: some TransferStrategy
+    ) -> Transfer.InlineAttempt? {
+      Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: strategy, options: TransferOptions())
+    }
+
+    @Test(
+      "the attempt's pipe end: the caller's with SPLICE_F_NONBLOCK for splice and .automatic, a new non-blocking description for the others; an end that is non-blocking already is used as it is"
+    )
     func attemptEndpoints() throws {
       let directory = try TransferFixtures.Directory()
       defer { directory.remove() }
@@ -28,15 +38,27 @@ extension TransferTests {
       let request = TransferRequest(from: source, offset: 0, count: 4096, to: writeEnd)
       let endpoints = try Transfer.inspect(request, operation: .transfer)
       let attempt = try #require(
-        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()))
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: ReadWriteStrategy(), options: TransferOptions()))
       let reopened = try #require(attempt.reopened)
       defer { try? reopened.close() }
+      #expect(!attempt.perCallNonBlocking)
       #expect(reopened != writeEnd)
       #expect(attempt.pair.destination.descriptor == reopened)
       #expect(attempt.pair.destination.isNonBlocking)
       #expect(fcntl(reopened.rawValue, F_GETFL) & O_NONBLOCK != 0)
       #expect(fcntl(writeEnd.rawValue, F_GETFL) & O_NONBLOCK == 0)
       #expect(descriptorTarget(reopened) == descriptorTarget(writeEnd), "the same pipe")
+      // splice and .automatic: no descriptor, the caller's blocking end, per-call flags.
+      for perCall in [
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()),
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: AutomaticStrategy(), options: TransferOptions()),
+      ] {
+        let attempt = try #require(perCall)
+        #expect(attempt.perCallNonBlocking)
+        #expect(attempt.reopened == nil)
+        #expect(attempt.pair.destination.descriptor == writeEnd)
+        #expect(!attempt.pair.destination.isNonBlocking)
+      }
       // Too large, unknown strategies, a monitor: no attempt.
       var large = request
       large.count = 65 << 10
@@ -48,19 +70,47 @@ extension TransferTests {
       #expect(
         Transfer.nonBlockingAttempt(
           request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions(monitor: TransferMonitor())) == nil)
-      // A packet-mode end (O_DIRECT): a reopened description would not write packets.
+      // A packet-mode end (O_DIRECT): a reopened description would not write packets, so
+      // readWrite hops; splice keeps the caller's description (and its mode).
       let flags = fcntl(writeEnd.rawValue, F_GETFL)
       #expect(fcntl(writeEnd.rawValue, F_SETFL, flags | FileDescriptor.OpenOptions.direct.rawValue) == 0)
       #expect(
-        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions()) == nil)
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: ReadWriteStrategy(), options: TransferOptions())
+          == nil)
+      #expect(
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: SpliceStrategy(), options: TransferOptions())?
+          .perCallNonBlocking == true)
       #expect(fcntl(writeEnd.rawValue, F_SETFL, flags) == 0)
-      // Non-blocking already: no second descriptor.
+      // Non-blocking already: no second descriptor, no per-call flags.
       _ = fcntl(writeEnd.rawValue, F_SETFL, fcntl(writeEnd.rawValue, F_GETFL) | O_NONBLOCK)
       let again = try Transfer.inspect(request, operation: .transfer)
-      let direct = try #require(
-        Transfer.nonBlockingAttempt(request, endpoints: again, strategy: SpliceStrategy(), options: TransferOptions()))
-      #expect(direct.reopened == nil)
-      #expect(direct.pair.destination.descriptor == writeEnd)
+      for strategy: any TransferStrategy in [SpliceStrategy(), ReadWriteStrategy()] {
+        let made = Self.attempt(request, again, strategy)
+        let direct = try #require(made)
+        #expect(direct.reopened == nil)
+        #expect(!direct.perCallNonBlocking)
+        #expect(direct.pair.destination.descriptor == writeEnd)
+      }
+    }
+
+    @Test("pipe → O_APPEND file: splice cannot write there, so .automatic's attempt reopens the pipe end instead")
+    func appendOnlyDestination() throws {
+      let directory = try TransferFixtures.Directory()
+      defer { directory.remove() }
+      let target = try TransferFixtures.openFile(directory.file("b"), O_WRONLY | O_CREAT | O_APPEND)
+      defer { try? target.close() }
+      let (readEnd, writeEnd) = try TransferFixtures.makePipe()
+      defer {
+        try? readEnd.close()
+        try? writeEnd.close()
+      }
+      let request = TransferRequest(from: readEnd, count: 4096, to: target)
+      let endpoints = try Transfer.inspect(request, operation: .transfer)
+      let attempt = try #require(
+        Transfer.nonBlockingAttempt(request, endpoints: endpoints, strategy: AutomaticStrategy(), options: TransferOptions()))
+      defer { try? attempt.reopened?.close() }
+      #expect(!attempt.perCallNonBlocking)
+      #expect(attempt.reopened != nil)
     }
 
     @Test("an attempt (a candidate of .automatic, or a named strategy with fallback allowed) inherits the transfer's wait rules")
@@ -144,10 +194,14 @@ extension TransferTests {
       let request = TransferRequest(from: source, offset: 0, count: Int64(size), to: writeEnd)
       let endpoints = try Transfer.inspect(request, operation: .transfer)
       let strategy = TransferStrategies.named(name)!
-      let attempt = try #require(
-        Transfer.nonBlockingAttempt(
-          request, endpoints: endpoints, strategy: AutomaticStrategy(), options: TransferOptions()))
+      let made = Self.attempt(request, endpoints, strategy)
+      let attempt = try #require(made)
       defer { try? attempt.reopened?.close() }
+      // splice and .automatic splice through the caller's blocking end with
+      // SPLICE_F_NONBLOCK; the others write through a reopened non-blocking end.
+      let perCall = name == "splice" || name == "automatic"
+      #expect(attempt.perCallNonBlocking == perCall)
+      #expect((attempt.reopened == nil) == perCall)
       // A watchdog, so that an attempt that waits (the defect this test catches) fails the
       // test instead of hanging it: after 10 s it drains the pipe until the transfer ends.
       let done = TransferFixtures.Box<Bool>(false)
@@ -164,7 +218,7 @@ extension TransferTests {
           }
         }
       }
-      let stop = StopSignal()
+      let stop = StopSignal(perCallNonBlocking: attempt.perCallNonBlocking)
       let report = try Transfer.perform(
         request, strategy: strategy, options: TransferOptions(allowFallback: false), operation: .transfer,
         endpoints: attempt.pair, stopSignal: stop)
@@ -172,6 +226,7 @@ extension TransferTests {
       watchdog.join()
       #expect(stop.stopped)
       #expect(report.bytes == 16 << 10, "\(report)")
+      if perCall { #expect(report.strategy == "splice") }
       // Exactly what the pipe holds (a blocking read of more would wait forever).
       let held = try readEnd.readableBytes
       #expect(held == queued + (16 << 10))
