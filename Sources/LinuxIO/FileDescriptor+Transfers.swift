@@ -59,6 +59,7 @@ extension FileDescriptor {
   ///   - destinationOffset: Where to start writing; nil for the file position (must be
   ///     nil for a pipe or socket).
   ///   - count: How much to move.
+  ///   - options: How to splice when an end is a pipe (below); empty by default.
   /// - Returns: `.complete`, `.sourceEndedEarly` (the input ended before `count`), or
   ///   `.wouldBlock` (a non-blocking end would block). Through an intermediate pipe, bytes
   ///   already pulled into it when the destination would block are given back to a

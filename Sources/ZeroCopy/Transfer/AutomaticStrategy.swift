@@ -31,6 +31,10 @@ public import LinuxIO
 /// | pseudo file (/proc, /sys), character device, other | anything | any | readWrite |
 /// | anything | `O_APPEND` file | any | readWrite |
 ///
+/// An async transfer of at most `TransferOptions.inlineLimit` bytes between a file and a
+/// blocking pipe end starts on the task's thread with splice and `SPLICE_F_NONBLOCK`
+/// instead (Docs/Transfer.md); a worker moves what the pipe did not take with this table.
+///
 /// Never chosen: mmapWrite (6× read/write for 4 KiB, 1.4–2.4× for 1 MiB), the io_uring
 /// strategies (a ring round trip per piece, on a pooled ring: slower than the plain calls
 /// at 4 KiB in `make bench`, Docs/bench/report.md), sendZeroCopy (slower than send on

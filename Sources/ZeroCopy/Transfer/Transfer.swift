@@ -68,6 +68,11 @@ public struct TransferOptions: Sendable {
   /// `Transfer.run` without a count always hops (it would need an `fstat` on the caller's
   /// thread to know the size); a prepared one knows its size. 0: always hop (cached
   /// ones too). Larger transfers whose bytes are all cached: ``inlineCachedLimit``.
+  /// Between a regular file and a pipe (without a ``monitor``), such a transfer starts on
+  /// the task's thread too and hands the rest to a worker where a call would wait for the
+  /// pipe's peer: splice and `.automatic` through the caller's end with
+  /// `SPLICE_F_NONBLOCK`, the other strategies through the pipe's end opened again
+  /// non-blocking (`/proc/self/fd/N`; Docs/Transfer.md).
   /// Default 64 KiB. - Precondition: ≥ 0.
   public var inlineLimit: Int
   /// The largest async transfer that runs on the calling task's thread when, besides the
