@@ -10,6 +10,7 @@ import ArgumentParser
 import BenchKit
 import Foundation
 import Glibc
+import LinuxIO
 import SystemPackage
 import ZeroCopy
 
@@ -37,12 +38,23 @@ struct LoopCommand: AsyncParsableCommand {
   @Flag(help: "Rewrite the destination with a marker before each transfer, as the benchmark and xfer_ref's overwrite: mode do.")
   var scribble: Bool = false
 
+  @Option(
+    help:
+      "Between transfers (untimed), write this many KiB of memory, pushing the transfer's code and data out of the CPU caches as a benchmark's verification does (0: a warm loop)."
+  )
+  var evict: Int = 0
+
+  @Flag(help: "Also run the same loop through LinuxIO's readWriteCopy (readWrite only): the front end's share.")
+  var linuxio: Bool = false
+
   @OptionGroup var locations: Locations
 
   mutating func run() async throws {
     guard let bytes = parseSize(size), bytes > 0 else { throw ValidationError("bad size \(size)") }
     guard count > 0 else { throw ValidationError("--count must be positive") }
     guard ["swift", "c", "both"].contains(side) else { throw ValidationError("--side is swift, c or both") }
+    guard evict >= 0 else { throw ValidationError("--evict must not be negative") }
+    guard !linuxio || strategy == "readWrite" else { throw ValidationError("--linuxio is for --strategy readWrite") }
     guard let chosen = TransferStrategies.named(strategy) else {
       throw ValidationError("unknown strategy \(strategy); known: \(TransferStrategies.all.map(\.name).joined(separator: ", "))")
     }
@@ -71,14 +83,24 @@ struct LoopCommand: AsyncParsableCommand {
       // Locals: reading an ArgumentParser property (`self.scribble`) in the loop cost
       // dynamic casts and metadata lookups per iteration, counted in the loop's CPU.
       let scribble = self.scribble, count = self.count
+      let evictBytes = evict << 10
+      let evictBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(evictBytes, 1), alignment: 64)
+      defer { evictBuffer.deallocate() }
+      var fill: UInt8 = 0
+      // Both loops below run between the same untimed steps.
+      func between() throws -> UInt64 {
+        let s0 = monotonicNanoseconds()
+        if scribble { try Workspace.scribble(fd: destination.rawValue, size: bytes, path: destinationPath) }
+        if evictBytes > 0 {
+          fill &+= 1
+          evictBuffer.initializeMemory(as: UInt8.self, repeating: fill)
+        }
+        return monotonicNanoseconds() - s0
+      }
       let u0 = Usage.current()
       var scribbleTime: UInt64 = 0
       for _ in 0..<count {
-        if scribble {
-          let s0 = monotonicNanoseconds()
-          try Workspace.scribble(fd: destination.rawValue, size: bytes, path: destinationPath)
-          scribbleTime += monotonicNanoseconds() - s0
-        }
+        scribbleTime += try between()
         let t0 = monotonicNanoseconds()
         let report = try transfer.runBlocking(offset: 0, count: Int64(bytes), at: 0, strategy: chosen, options: options)
         times.append(monotonicNanoseconds() - t0)
@@ -88,6 +110,23 @@ struct LoopCommand: AsyncParsableCommand {
       let (size, sum) = try Workspace.checksum(fd: destination.rawValue, path: destinationPath)
       guard size == bytes && sum == expected else { throw ValidationError("the destination differs from the source") }
       Self.line("swift:\(chosen.name)", times: times, usage: u1 - u0, excluded: scribbleTime)
+      if linuxio {
+        // The same transfers through LinuxIO's loop alone (ZeroCopy's front end left out).
+        times.removeAll(keepingCapacity: true)
+        scribbleTime = 0
+        let v0 = Usage.current()
+        for _ in 0..<count {
+          scribbleTime += try between()
+          let t0 = monotonicNanoseconds()
+          let result = try source.readWriteCopy(
+            to: destination, sourceOffset: 0, destinationOffset: 0, count: .bytes(Int64(bytes)),
+            stackBufferSize: Swift.min(Swift.max(4096, bytes), FileDescriptor.readWriteStackBufferLimit))
+          times.append(monotonicNanoseconds() - t0)
+          guard result.bytes == Int64(bytes) else { throw ValidationError("moved \(result.bytes) of \(bytes) bytes") }
+        }
+        let v1 = Usage.current()
+        Self.line("linuxio:readWrite", times: times, usage: v1 - v0, excluded: scribbleTime)
+      }
     }
 
     // The strategies xfer_ref has a C twin of (Benchmarks/c/xfer_ref.c).
