@@ -265,6 +265,39 @@
       }
 
       @Test(
+        "file → a FIFO opened by name (blocking): .automatic splices on the task's thread with SPLICE_F_NONBLOCK, no descriptor opened; readWrite reopens it"
+      )
+      func fileToFIFO() async throws {
+        let size = 8192
+        let (directory, source, _) = try Self.files(size)
+        defer {
+          try? source.close()
+          directory.remove()
+        }
+        let path = directory.file("fifo")
+        #expect(mkfifo(path, 0o600) == 0)
+        // The read end first, non-blocking (an open for writing would wait for a reader),
+        // then made blocking; the write end opened by name, blocking.
+        let readEnd = try TransferFixtures.openFile(path, O_RDONLY | O_NONBLOCK)
+        defer { try? readEnd.close() }
+        #expect(fcntl(readEnd.rawValue, F_SETFL, 0) == 0)
+        let writeEnd = try TransferFixtures.openFile(path, O_WRONLY)
+        for name in ["automatic", "readWrite"] {
+          var report: TransferReport?
+          let calls = try await Self.recorded {
+            report = try await PreparedTransfer(from: source, to: writeEnd).run(
+              offset: 0, count: Int64(size), strategy: TransferStrategies.named(name)!)
+          }
+          #expect(report?.bytes == Int64(size), "\(name)")
+          #expect(report?.strategy == (name == "automatic" ? "splice" : "readWrite"), "\(name)")
+          #expect(calls.contains("reopen") == (name == "readWrite"), "\(name): \(calls)")
+          #expect(fcntl(writeEnd.rawValue, F_GETFL) & O_NONBLOCK == 0, "the caller's end is unchanged")
+          TransferFixtures.expectSame(Self.readExactly(readEnd, size), TransferFixtures.bytes(size), "\(name): the FIFO")
+        }
+        try writeEnd.close()
+      }
+
+      @Test(
         "file → pipe that fills up: the part that fits moves on the task's thread, a worker waits for the reader and moves the rest; one report, exact bytes, in order",
         arguments: ["automatic", "readWrite", "sendfile", "splice"])
       func fileToPipeThatFills(_ name: String) async throws {
