@@ -1,10 +1,13 @@
 // Hidden: `zerocopy-bench _loop` — one strategy's file → file transfers in a tight loop,
 // beside the same loop of its C twin (xfer_ref, one process), for profiling a per-transfer
 // cost the full benchmark cannot isolate (`perf record -g -- zerocopy-bench _loop …`;
-// Docs/Performance.md, "The io_uring path at 4 KiB, beside its C twin"). Not a benchmark:
-// no interleaving with other subjects; each transfer's byte count is checked, and the
-// destination's checksum once at the end (Swift) or after every transfer (C, xfer_ref's
-// overwrite: mode); its numbers are not published.
+// Docs/Performance.md, "The io_uring path at 4 KiB, beside its C twin"). With `--async`
+// and `--linuxio` the Swift side also runs each transfer through the async API and through
+// LinuxIO's loop alone, the variants in turn (one transfer each per round, so that a
+// drifting machine slows them alike); `--evict` pushes the caches out between transfers.
+// Not a benchmark: no interleaving with other subjects; each transfer's byte count is
+// checked, and the destination's checksum once at the end (Swift) or after every transfer
+// (C, xfer_ref's overwrite: mode); its numbers are not published.
 
 import ArgumentParser
 import BenchKit
@@ -47,6 +50,9 @@ struct LoopCommand: AsyncParsableCommand {
   @Flag(help: "Also run the same loop through LinuxIO's readWriteCopy (readWrite only): the front end's share.")
   var linuxio: Bool = false
 
+  @Flag(name: .customLong("async"), help: "Also run the same loop through the async PreparedTransfer.run.")
+  var async: Bool = false
+
   @OptionGroup var locations: Locations
 
   mutating func run() async throws {
@@ -78,8 +84,6 @@ struct LoopCommand: AsyncParsableCommand {
       defer { try? destination.close() }
       let transfer = try PreparedTransfer(from: source, to: destination)
       let options = TransferOptions(allowFallback: false)
-      var times = [UInt64]()
-      times.reserveCapacity(count)
       // Locals: reading an ArgumentParser property (`self.scribble`) in the loop cost
       // dynamic casts and metadata lookups per iteration, counted in the loop's CPU.
       let scribble = self.scribble, count = self.count
@@ -87,7 +91,7 @@ struct LoopCommand: AsyncParsableCommand {
       let evictBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(evictBytes, 1), alignment: 64)
       defer { evictBuffer.deallocate() }
       var fill: UInt8 = 0
-      // Both loops below run between the same untimed steps.
+      // Every transfer runs after the same untimed steps.
       func between() throws -> UInt64 {
         let s0 = monotonicNanoseconds()
         if scribble { try Workspace.scribble(fd: destination.rawValue, size: bytes, path: destinationPath) }
@@ -97,35 +101,52 @@ struct LoopCommand: AsyncParsableCommand {
         }
         return monotonicNanoseconds() - s0
       }
-      let u0 = Usage.current()
+      // The variants run in turn, one transfer each per round, so that a machine whose
+      // speed drifts (this VM's is bimodal) slows them alike; each has its own times.
+      enum Variant { case blocking, async, linuxio }
+      var variants: [Variant] = [.blocking]
+      if async { variants.append(.async) }
+      if linuxio { variants.append(.linuxio) }
+      var times = [[UInt64]](repeating: [], count: variants.count)
+      for i in times.indices { times[i].reserveCapacity(count) }
       var scribbleTime: UInt64 = 0
+      let stackBuffer = Swift.min(Swift.max(4096, bytes), FileDescriptor.readWriteStackBufferLimit)
+      let u0 = Usage.current()
       for _ in 0..<count {
-        scribbleTime += try between()
-        let t0 = monotonicNanoseconds()
-        let report = try transfer.runBlocking(offset: 0, count: Int64(bytes), at: 0, strategy: chosen, options: options)
-        times.append(monotonicNanoseconds() - t0)
-        guard report.bytes == Int64(bytes) else { throw ValidationError("moved \(report.bytes) of \(bytes) bytes") }
+        for (index, variant) in variants.enumerated() {
+          scribbleTime += try between()
+          let t0 = monotonicNanoseconds()
+          let moved: Int64
+          switch variant {
+          case .blocking:
+            moved = try transfer.runBlocking(offset: 0, count: Int64(bytes), at: 0, strategy: chosen, options: options).bytes
+          case .async:
+            moved = try await transfer.run(offset: 0, count: Int64(bytes), at: 0, strategy: chosen, options: options).bytes
+          case .linuxio:
+            moved = try source.readWriteCopy(
+              to: destination, sourceOffset: 0, destinationOffset: 0, count: .bytes(Int64(bytes)),
+              stackBufferSize: stackBuffer
+            ).bytes
+          }
+          times[index].append(monotonicNanoseconds() - t0)
+          guard moved == Int64(bytes) else { throw ValidationError("moved \(moved) of \(bytes) bytes") }
+        }
       }
       let u1 = Usage.current()
       let (size, sum) = try Workspace.checksum(fd: destination.rawValue, path: destinationPath)
       guard size == bytes && sum == expected else { throw ValidationError("the destination differs from the source") }
-      Self.line("swift:\(chosen.name)", times: times, usage: u1 - u0, excluded: scribbleTime)
-      if linuxio {
-        // The same transfers through LinuxIO's loop alone (ZeroCopy's front end left out).
-        times.removeAll(keepingCapacity: true)
-        scribbleTime = 0
-        let v0 = Usage.current()
-        for _ in 0..<count {
-          scribbleTime += try between()
-          let t0 = monotonicNanoseconds()
-          let result = try source.readWriteCopy(
-            to: destination, sourceOffset: 0, destinationOffset: 0, count: .bytes(Int64(bytes)),
-            stackBufferSize: Swift.min(Swift.max(4096, bytes), FileDescriptor.readWriteStackBufferLimit))
-          times.append(monotonicNanoseconds() - t0)
-          guard result.bytes == Int64(bytes) else { throw ValidationError("moved \(result.bytes) of \(bytes) bytes") }
+      // The rusage covers every variant's transfers (and the scribbles): per transfer of any.
+      var perVariant = Usage()
+      perVariant.userMicros = (u1 - u0).userMicros / Int64(variants.count)
+      perVariant.systemMicros = (u1 - u0).systemMicros / Int64(variants.count)
+      for (index, variant) in variants.enumerated() {
+        let label: String
+        switch variant {
+        case .blocking: label = "swift:\(chosen.name)"
+        case .async: label = "swift:\(chosen.name).async"
+        case .linuxio: label = "linuxio:readWrite"
         }
-        let v1 = Usage.current()
-        Self.line("linuxio:readWrite", times: times, usage: v1 - v0, excluded: scribbleTime)
+        Self.line(label, times: times[index], usage: perVariant, excluded: scribbleTime / UInt64(variants.count))
       }
     }
 
