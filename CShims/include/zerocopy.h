@@ -59,6 +59,9 @@ const char *zc_version(void);
 /** Flags for zc_pipe(). */
 #define ZC_PIPE_NONBLOCK 1 /* both ends O_NONBLOCK */
 
+/** Flags for zc_accept(). */
+#define ZC_ACCEPT_NONBLOCK 1 /* the accepted socket O_NONBLOCK */
+
 /** Advice values for zc_madvise() (the kernel's MADV_* values). */
 #define ZC_MADV_NORMAL     0
 #define ZC_MADV_RANDOM     1
@@ -176,6 +179,18 @@ ssize_t zc_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_
  * -EAGAIN; -EPIPE; -ECONNRESET; -EBADF; -ESPIPE...).
  */
 ssize_t zc_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
+
+/**
+ * accept4(2) with SOCK_CLOEXEC: accept a connection on listening socket listen_fd; the
+ * new socket is close-on-exec from its first instant, so a process another thread
+ * forks and execs meanwhile never inherits it (accept() followed by fcntl(FD_CLOEXEC)
+ * leaves that window open; Swift's Glibc module does not import accept4). flags: 0 or
+ * ZC_ACCEPT_NONBLOCK (the new socket O_NONBLOCK). The peer's address is not returned
+ * (getpeername). Returns the new descriptor, or -errno: -EAGAIN (non-blocking listener,
+ * nobody waiting), -EINVAL (not listening, or unknown flags), -ENOTSOCK, -EBADF, -EMFILE,
+ * -ENFILE, -ECONNABORTED, -ENOMEM.
+ */
+int zc_accept(int listen_fd, int flags);
 
 /* ------------------------------------------------------------------------- */
 /* Signal guard: survive SIGPIPE / SIGXFSZ at their default disposition       */

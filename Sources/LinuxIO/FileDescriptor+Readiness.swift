@@ -99,7 +99,9 @@ extension FileDescriptor {
   ///   nobody waiting), `.invalidArgument` (not listening), `.tooManyOpenFiles`,
   ///   `.connectionAbort`, `.notSocket`, `.badFileDescriptor`.
   ///
-  /// The corresponding C calls are `accept`, then `fcntl(F_SETFD, FD_CLOEXEC)`.
+  /// The corresponding C function is `zc_accept` (`accept4` with `SOCK_CLOEXEC`: close-on-exec
+  /// from the first instant, so a process another thread forks and execs meanwhile never
+  /// inherits the connection).
   public func accept() throws(Errno) -> FileDescriptor {
     FileDescriptor(rawValue: try valueOrErrno { system_accept_cloexec(rawValue) })
   }

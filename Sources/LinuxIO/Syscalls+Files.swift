@@ -4,6 +4,7 @@
 // `valueOrErrno` (Util.swift) turns -errno into a thrown `Errno` and retries EINTR.
 
 import CLinuxExtras
+import CZeroCopy
 import Glibc
 
 @inline(__always)
@@ -224,14 +225,12 @@ internal func system_recv(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ coun
   return negated(recv(fd, buffer, count, flags))
 }
 
-/// accept(2), then FD_CLOEXEC on the new descriptor (`accept4` is hidden by Swift's Glibc
-/// module). The descriptor, or -errno.
+/// accept4(2) with SOCK_CLOEXEC through `zc_accept` (Swift's Glibc module hides
+/// `accept4`): the new descriptor is close-on-exec from its first instant, so a process
+/// another thread forks and execs meanwhile never inherits it. The descriptor, or -errno.
 internal func system_accept_cloexec(_ fd: CInt) -> CInt {
   if let r = forced("accept") { return CInt(r) }
-  let accepted = accept(fd, nil, nil)
-  guard accepted >= 0 else { return -errno }
-  _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
-  return accepted
+  return zc_accept(fd, 0)
 }
 
 internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: UInt32) -> CInt {

@@ -165,7 +165,7 @@ final class RawClient: @unchecked Sendable {
   /// Connects to 127.0.0.1:`port`; `receiveBuffer` sets SO_RCVBUF before connecting (after
   /// it, a smaller buffer than the window already offered makes the kernel drop segments).
   init(port: UInt16, timeoutSeconds: Int = 20, receiveBuffer: Int32? = nil) throws {
-    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw ClientError(description: "socket: \(errno)") }
     if var size = receiveBuffer {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))

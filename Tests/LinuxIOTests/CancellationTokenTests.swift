@@ -67,7 +67,7 @@ struct CancellationTokenTests {
   }
 
   @Test func writeAllToAPipeNobodyDrainsIsInterrupted() throws {
-    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
     defer { try? readEnd.close() }
     let data = pattern(4 << 20)
     let token = CancellationToken()
@@ -113,7 +113,7 @@ struct CancellationTokenTests {
   @Test func aTokenCancelledBeforehandStopsBeforeTheFirstCall() throws {
     let file = try temporaryFile(pattern(65536))
     defer { try? file.close() }
-    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
     defer {
       try? readEnd.close()
       try? writeEnd.close()
@@ -194,7 +194,7 @@ struct CancellationTokenTests {
   }
 
   @Test func aPipeHasNoPageCache() throws {
-    let (readEnd, writeEnd) = try FileDescriptor.pipe()
+    let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
     defer {
       try? readEnd.close()
       try? writeEnd.close()

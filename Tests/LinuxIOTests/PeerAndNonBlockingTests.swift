@@ -148,6 +148,7 @@ struct NonBlockingTests {
     // Bytes queued, then the writer closed: they move, then the end of the input.
     _ = try pipe.writeEnd.writeAll([1, 2, 3])
     try pipe.writeEnd.close()
+    #expect(peerGone(pipe.readEnd))
     let rest = try pipe.readEnd.spliceAll(to: target, destinationOffset: 0, count: 100, options: [.direct, .nonBlocking])
     #expect(rest == TransferResult(outcome: .sourceEndedEarly, progress: .init(bytes: 3, syscalls: 2)))
   }
@@ -244,6 +245,7 @@ struct ClosedPeerTests {
 
     let (s1, r1) = try socketPair()
     try r1.close()
+    #expect(peerGone(s1))
     #expect(throws: TransferFailure(errno: .brokenPipe, progress: .init(bytes: 0, syscalls: 1))) {
       try source.sendfileAll(to: s1, sourceOffset: 0, count: 100_000)
     }
@@ -296,6 +298,7 @@ struct ClosedPeerTests {
     let (sender, receiver) = try socketPair()
     try receiver.close()
     defer { try? sender.close() }
+    #expect(peerGone(sender))
 
     #expect(throws: Errno.brokenPipe) {
       try withSignalGuard { () throws(Errno) in try source.sendfile(to: sender, sourceOffset: 0, count: 4096) }
@@ -312,6 +315,7 @@ struct ClosedPeerTests {
     // vmsplice into a pipe whose read end is closed.
     let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
     try readEnd.close()
+    #expect(peerGone(writeEnd))
     let memory = try AlignedBuffer(count: 10)
     #expect(throws: Errno.brokenPipe) {
       try withSignalGuard { () throws(Errno) in
@@ -339,6 +343,7 @@ struct ClosedPeerTests {
     let (sender, receiver) = try socketPair()
     try receiver.close()
     defer { try? sender.close() }
+    #expect(peerGone(sender))
     var block = sigset_t()
     sigemptyset(&block)
     sigaddset(&block, SIGPIPE)

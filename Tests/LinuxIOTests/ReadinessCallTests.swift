@@ -58,6 +58,7 @@ struct ReadinessCallTests {
       try buffer.withUnsafeMutableBytes { try right.receive(into: $0, flags: .dontWait) }
     }
     try right.close()
+    #expect(peerGone(left))
     #expect(throws: Errno.brokenPipe) { try message.withUnsafeBytes { try left.send($0, flags: .noSignal) } }
     #expect(FileDescriptor.MessageFlags.dontWait.rawValue == 0x40)
     #expect(FileDescriptor.MessageFlags.noSignal.rawValue == 0x4000)
@@ -134,11 +135,9 @@ struct ReadinessCallTests {
     #expect(try set.wait(timeoutMilliseconds: 0) == 2)
     #expect(set.returnedEvents(at: 0) == .readable)
     // A pipe whose write end is closed, empty: POLLHUP alone, even with no timeout.
-    var fds: [CInt] = [-1, -1]
-    #expect(Glibc.pipe(&fds) == 0)
-    let readEnd = FileDescriptor(rawValue: fds[0])
+    let (readEnd, writeEnd) = try Pipe().releaseDescriptors()
     defer { try? readEnd.close() }
-    try FileDescriptor(rawValue: fds[1]).close()
+    try writeEnd.close()
     set.removeAll(keepingCapacity: true)
     set.append(readEnd, events: .readable)
     #expect(try set.wait(timeoutMilliseconds: -1) == 1)

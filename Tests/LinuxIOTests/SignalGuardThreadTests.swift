@@ -28,6 +28,7 @@ struct SignalGuardThreadTests {
       guard let pipe = try? Pipe() else { return ["no pipe"] }
       let (readEnd, writeEnd) = pipe.releaseDescriptors()
       try? readEnd.close()
+      if !peerGone(writeEnd) { problems.append("the read end still has a reader after 10 s") }
       let byte: [UInt8] = [0x78]
       let written = byte.withUnsafeBytes { raw -> Result<TransferResult, TransferFailure> in
         do throws(TransferFailure) { return .success(try writeEnd.writeAll(raw, at: nil)) } catch { return .failure(error) }

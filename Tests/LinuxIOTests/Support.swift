@@ -422,3 +422,21 @@ func runQueueDelay(thread: pid_t) -> Duration? {
   guard fields.count > 1, let waited = Int64(fields[1]) else { return nil }
   return .nanoseconds(waited)
 }
+
+// MARK: - A peer that is really gone
+
+/// Whether the other end of `descriptor`'s pipe or Unix socket is gone, waiting for it up to
+/// 10 s: POLLHUP (a pipe's read end without writers, a socket whose peer closed) or POLLERR
+/// (a pipe's write end without readers), asked with no events so that queued bytes do not
+/// end the wait. A test calls it after closing the other end and before a call it expects to
+/// see end of file or EPIPE at once: while another test spawns or forks a process, the child
+/// holds a copy of every descriptor until its `exec` or exit (O_CLOEXEC closes them only
+/// then), so for that moment the peer is still open and a non-blocking call would block, a
+/// write would find a reader. (CI failed once on exactly that.) Not for TCP: a peer's FIN
+/// alone raises neither flag.
+func peerGone(_ descriptor: FileDescriptor) -> Bool {
+  var set = PollSet()
+  set.append(descriptor, events: [])
+  guard let ready = try? set.wait(timeoutMilliseconds: 10_000), ready == 1 else { return false }
+  return !set.returnedEvents(at: 0).isDisjoint(with: [.hangUp, .error])
+}

@@ -178,22 +178,22 @@ struct TransferPlanTests {
     #expect(p.kind == .pseudoFile)
     #expect(p.size == nil)
 
-    var fds: [Int32] = [0, 0]
-    #expect(pipe(&fds) == 0)
+    let (pipeRead, pipeWrite) = try Pipe().releaseDescriptors()
+    let fds = [pipeRead.rawValue, pipeWrite.rawValue]
     defer { close(fds[0]); close(fds[1]) }
     #expect(fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0)
     let w = try TransferPlan.inspect(FileDescriptor(rawValue: fds[1]))
     #expect(w.kind == .pipe && w.isNonBlocking && w.size == nil)
 
     var sv: [Int32] = [0, 0]
-    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0)
     defer { close(sv[0]); close(sv[1]) }
     #expect(try TransferPlan.inspect(FileDescriptor(rawValue: sv[0])).kind == .unixSocket)
-    let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     #expect(udp >= 0)
     defer { close(udp) }
     #expect(try TransferPlan.inspect(FileDescriptor(rawValue: udp)).kind == .otherSocket)
-    let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     #expect(tcp >= 0)
     defer { close(tcp) }
     #expect(try TransferPlan.inspect(FileDescriptor(rawValue: tcp)).kind == .tcpSocket)

@@ -1,6 +1,7 @@
 // Test support: availability traits, temporary files, pipes, sockets.
 
 import Glibc
+import LinuxIO
 import SystemPackage
 import Testing
 import URing
@@ -66,7 +67,9 @@ final class TestPipe {
   let writeEnd: FileDescriptor
 
   init() throws {
-    let (r, w) = try FileDescriptor.pipe()
+    // O_CLOEXEC from the start (LinuxIO's Pipe, pipe2): a process another test spawns
+    // meanwhile must not inherit an end past its exec.
+    let (r, w) = try LinuxIO.Pipe().releaseDescriptors()
     readEnd = r
     writeEnd = w
   }

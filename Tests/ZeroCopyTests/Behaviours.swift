@@ -751,7 +751,7 @@ enum Behaviours {
       // Connection refused, with the operation and address. The port is held by a socket
       // that is bound but not listening (the kernel answers RST): the listener's port,
       // just released, could be handed to a test running concurrently.
-      let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
       #expect(holder >= 0)
       defer { close(holder) }
       var bound = sockaddr_in()

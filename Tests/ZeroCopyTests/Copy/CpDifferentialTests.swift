@@ -644,7 +644,7 @@ enum CpDifferential {
       case .hardLink(let name, let to): guard link(F.cPath(p(to)), F.cPath(p(name))) == 0 else { throw Errno(rawValue: errno) }
       case .fifo(let name): guard mkfifo(F.cPath(p(name)), 0o644) == 0 else { throw Errno(rawValue: errno) }
       case .socket(let name):
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

@@ -826,8 +826,10 @@ final class SlowDevice: @unchecked Sendable {
 
   /// The standard output of `argv`, or nil if it failed.
   static func output(_ argv: [String]) -> String? {
-    var fds: [CInt] = [-1, -1]
-    guard pipe(&fds) == 0 else { return nil }
+    // Both ends O_CLOEXEC from the start (LinuxIO's Pipe, pipe2): a process another test
+    // spawns meanwhile must not keep the write end and with it this read from ending.
+    guard let (readEnd, writeEnd) = try? LinuxIO.Pipe().releaseDescriptors() else { return nil }
+    let fds = [readEnd.rawValue, writeEnd.rawValue]
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1)

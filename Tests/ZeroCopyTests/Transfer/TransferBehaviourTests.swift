@@ -385,6 +385,7 @@ extension TransferTests {
       let (readEnd, writeEnd) = try TransferFixtures.makePipe()
       try readEnd.close()
       defer { try? writeEnd.close() }
+      #expect(TransferFixtures.peerGone(writeEnd))
       // On this thread too (runBlocking), not only on the worker threads that block SIGPIPE;
       // and a small async transfer, which starts on the task's thread through a reopened
       // non-blocking end of the pipe: the error names the caller's descriptor.

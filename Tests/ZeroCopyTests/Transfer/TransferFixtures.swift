@@ -159,14 +159,12 @@ enum TransferFixtures {
 
   // MARK: - Pipes and sockets
 
-  /// A pipe: (read end, write end), both O_CLOEXEC.
+  /// A pipe: (read end, write end), both O_CLOEXEC from the start (LinuxIO's `Pipe`, which
+  /// calls `pipe2`): a flag set
+  /// afterwards with `fcntl` leaves a window in which a process another test spawns inherits
+  /// the end past its `exec` and holds it open for its whole life.
   static func makePipe() throws -> (FileDescriptor, FileDescriptor) {
-    var fds: (CInt, CInt) = (-1, -1)
-    let rc = withUnsafeMutableBytes(of: &fds) { pipe($0.baseAddress!.assumingMemoryBound(to: CInt.self)) }
-    guard rc == 0 else { throw Errno(rawValue: errno) }
-    _ = fcntl(fds.0, F_SETFD, FD_CLOEXEC)
-    _ = fcntl(fds.1, F_SETFD, FD_CLOEXEC)
-    return (FileDescriptor(rawValue: fds.0), FileDescriptor(rawValue: fds.1))
+    try LinuxIO.Pipe().releaseDescriptors()
   }
 
   /// Sets the capacity of the pipe `fd` is an end of to `bytes` (`setPipeCapacity`) and
@@ -221,6 +219,19 @@ enum TransferFixtures {
     return mask & (1 << 24 | 1 << 21) == 0
   }()
 
+  /// Whether the other end of `descriptor`'s pipe or Unix socket is gone, waiting for it up
+  /// to 10 s (POLLHUP or POLLERR, asked with no events). A test calls it after closing the
+  /// other end and before a call it expects to fail with EPIPE or see end of file at once:
+  /// while another test spawns or forks a process, the child holds a copy of every
+  /// descriptor until its `exec` or exit, so for that moment the peer is still open (the
+  /// LinuxIO tests' `peerGone`, where CI failed once on it). Not for TCP.
+  static func peerGone(_ descriptor: FileDescriptor) -> Bool {
+    var set = PollSet()
+    set.append(descriptor, events: [])
+    guard let ready = try? set.wait(timeoutMilliseconds: 10_000), ready == 1 else { return false }
+    return !set.returnedEvents(at: 0).isDisjoint(with: [.hangUp, .error])
+  }
+
   /// A connected Unix stream socket pair.
   static func makeUnixPair() throws -> (FileDescriptor, FileDescriptor) {
     var fds: (CInt, CInt) = (-1, -1)
@@ -272,14 +283,14 @@ enum TransferFixtures {
       close(client)
       throw Errno(rawValue: e)
     }
-    let server = accept(listener.rawValue, nil, nil)
-    guard server >= 0 else {
-      let e = errno
+    // LinuxIO's accept: accept4 with SOCK_CLOEXEC (a flag set afterwards would leave a
+    // window for a process another test spawns).
+    let server: FileDescriptor
+    do { server = try listener.accept() } catch {
       close(client)
-      throw Errno(rawValue: e)
+      throw error
     }
-    _ = fcntl(server, F_SETFD, FD_CLOEXEC)
-    return (FileDescriptor(rawValue: client), FileDescriptor(rawValue: server))
+    return (FileDescriptor(rawValue: client), server)
   }
 
   // MARK: - Threads

@@ -88,7 +88,7 @@ enum TreeCopyBehaviours {
     let expected = try F.buildSource(src)
     #expect(mkfifo(F.cPath(src + Array("/a/pipe".utf8)), 0o640) == 0)
     let socketPath = String(decoding: src, as: UTF8.self) + "/sock"
-    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(listener) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
