@@ -101,6 +101,7 @@ help:
 	@echo "  make test       deps + swift test + test-release + check-c + bench-test + test-no-uring + test-unprivileged + fuzz-smoke + check-repo + test-serve"
 	@echo "  make test-release  every suite built with -c release under ASan (a value dies at its last use there; = sanitize-address)"
 	@echo "  make soak-cancel   the cancellation suite with 20 runs per case (SOAK_RUNS), and the worst latency per case"
+	@echo "  make test-fork-storm  every suite beside a test forking children for 60 s (FORK_STORM_SECONDS): hunts tests that assume a closed peer is gone at once"
 	@echo "  make shim       build/lib/libzerocopy.{a,so.$(VERSION)} and build/zerocopy.pc  (CC, CFLAGS)"
 	@echo "  make check-c    C tests in CShims/tests, install round trip, pkg-config example, exports"
 	@echo "  make install    PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)"
@@ -160,7 +161,7 @@ build: deps
 
 # The suites expect the built-in decision table, whatever host profile `zc calibrate` wrote
 # on this machine (Docs/Transfer.md, "Host profiles"); the profile tests name their own files.
-test test-release soak-cancel check-c sanitize sanitize-address sanitize-thread test-no-uring test-unprivileged: export ZEROCOPY_PROFILE = builtin
+test test-release soak-cancel test-fork-storm check-c sanitize sanitize-address sanitize-thread test-no-uring test-unprivileged: export ZEROCOPY_PROFILE = builtin
 
 # The file server's suites run in a process of their own (after the others, from the same
 # build). In one process with every other suite, their tasks (the test bodies, and the

@@ -26,7 +26,7 @@ ZC_BIN          = $(SWIFT_BIN_DIR)/zc
 # The suites run under each seccomp mode (Swift Testing --filter, a regular expression).
 NO_URING_FILTER ?= ZeroCopyTests\.|URingTests\.
 
-.PHONY: test-build test-no-uring test-unprivileged test-cp-diff fuzz fuzz-smoke
+.PHONY: test-build test-no-uring test-unprivileged test-cp-diff test-fork-storm fuzz fuzz-smoke
 
 $(SECCOMP_RUN): CShims/tests/tools/zc_seccomp_run.c
 	@mkdir -p $(@D)
@@ -43,6 +43,14 @@ test-cp-diff: test-build
 
 test-unprivileged: test-build $(TEST_BINS)
 	@bash mk/harness.sh unprivileged "$(TEST_BUNDLE)" "$(CURDIR)/$(TESTOUT)"
+
+# A flake hunt, not part of `make test`: every suite but the file server's, beside a test
+# that forks children without pause for FORK_STORM_SECONDS (Tests/LinuxIOTests/
+# ForkStormTests.swift). A test that assumes a closed peer is gone at once fails here far
+# more often than in CI. Probabilistic: run it a few times.
+FORK_STORM_SECONDS ?= 60
+test-fork-storm: test-build
+	ZC_FORK_STORM_SECONDS=$(FORK_STORM_SECONDS) $(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --skip 'FileServerTests\.'
 
 # ----------------------------------------------------------------------------
 # libFuzzer: the pure range/offset arithmetic of the shim (CShims/src/zc_arith.h),
