@@ -39,6 +39,11 @@ public struct Comparison {
         "warning: different machines (A: \(a.machine.cpu), \(a.machine.kernel); B: \(b.machine.cpu), \(b.machine.kernel)) — ratios mix hardware and code.\n"
     }
     if a.plan.cold != b.plan.cold { out += "warning: one run is cold-cache, the other warm.\n" }
+    if a.plan.receiverPlacement != b.plan.receiverPlacement {
+      func words(_ p: CPUPlacement?) -> String { p?.description ?? "unpinned" }
+      out +=
+        "warning: the TCP and pipe cells ran with another CPU placement (A: \(words(a.plan.receiverPlacement)); B: \(words(b.plan.receiverPlacement))) — their changes mix placement and code.\n"
+    }
     out +=
       "GB/s medians; a change is reported when B/A is outside ±\(Int(noise * 100))% AND the min–max ranges do not overlap.\n\n"
     out +=

@@ -27,6 +27,9 @@ public struct RunOptions: Sendable {
   public var reads = true
   /// Run the many-connections workload.
   public var concurrent = true
+  /// Give the TCP and pipe cells' receiver process a CPU of its own and run the senders on
+  /// the others (``CPUPlacement``); false: the scheduler places them (`--unpinned`).
+  public var placeReceivers = true
   /// The C programs.
   public var tools: Tools
   /// The SwiftNIO peer executable, when built (make bench-peers).
@@ -78,6 +81,10 @@ public final class Runner {
   private var notes: [String] = []
   private var workspace: Workspace!
   private var rewarms = 0
+  /// The TCP and pipe cells' placement (the plan's), read by ``sample``.
+  private var placement: CPUPlacement?
+  /// The CPUs this process's threads may use outside those cells.
+  private let allCPUs = Affinity.get(thread: 0)
   private var completedEstimate = 0.0
   private var totalEstimate = 1.0
   private let runStart = monotonicNanoseconds()
@@ -127,10 +134,17 @@ public final class Runner {
       .cells.filter { $0.destination == .tmpfs }.map(\.size).max() ?? 0
     workspace = try Workspace(base: options.workspaceBase, tmpfsBytes: 2 * tmpfsNeed)
     defer { workspace.remove() }
-    let plan = Plan.make(
+    var plan = Plan.make(
       mode: options.mode, cold: options.cold, tmpfsAvailable: workspace.tmpfsDirectory != nil,
       destinations: options.destinations, sizes: options.sizes, rounds: options.rounds,
       reads: options.reads, concurrent: options.concurrent)
+    if options.placeReceivers && plan.cells.contains(where: { $0.destination.hasReceiver }) {
+      plan.receiverPlacement = CPUPlacement.forThisProcess()
+      if plan.receiverPlacement == nil {
+        notes.append("TCP and pipe cells: one CPU available, senders and receivers share it (no placement).")
+      }
+    }
+    placement = plan.receiverPlacement
     if workspace.tmpfsDirectory == nil && (options.destinations?.contains(.tmpfs) ?? true) {
       notes.append("No usable tmpfs (/dev/shm) with enough free space: the tmpfs destination was skipped.")
     }
@@ -346,7 +360,13 @@ public final class Runner {
         residency = try PageCache.residency(of: source.path)
       }
     }
-    let session = try DestinationSession(cell: cell, workspace: workspace, tools: options.tools)
+    // TCP and pipe cells: this process's threads (and the C twins and peers they start) on
+    // the sender CPUs, the receiver on its own (CPUPlacement); everything back afterwards.
+    let placed = cell.destination.hasReceiver ? placement : nil
+    if let placed { Affinity.setProcess(cpus: placed.senderCPUs) }
+    defer { if placed != nil, let allCPUs { Affinity.setProcess(cpus: allCPUs) } }
+    let session = try DestinationSession(
+      cell: cell, workspace: workspace, tools: options.tools, receiverCPU: placed?.receiverCPU)
     let run = SampleRun(
       cell: cell, source: source, session: session, iterations: iterations, warmup: warmup, cold: plan.cold,
       tools: options.tools, workspace: workspace)

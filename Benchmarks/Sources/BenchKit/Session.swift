@@ -51,8 +51,8 @@ public final class DestinationSession {
   private let scratch: String
 
   /// Opens the destination (for files: the file must already exist, filled with the
-  /// marker; for sockets/pipes: starts the receiver).
-  public init(cell: Cell, workspace: Workspace, tools: Tools) throws {
+  /// marker; for sockets/pipes: starts the receiver, on `receiverCPU` alone when given).
+  public init(cell: Cell, workspace: Workspace, tools: Tools, receiverCPU: Int? = nil) throws {
     self.cell = cell
     self.scratch = workspace.scratch
     switch cell.destination {
@@ -75,6 +75,7 @@ public final class DestinationSession {
       }
       receiver = r
       port = p
+      try Self.pin(r, to: receiverCPU)
     case .pipe:
       path = nil
       var fds: [CInt] = [-1, -1]
@@ -91,8 +92,24 @@ public final class DestinationSession {
       close(fds[0])
       pipeWriteEnd = fds[1]
       fd = fds[1]
+      try Self.pin(receiver!, to: receiverCPU)
     }
   }
+
+  /// Moves a receiver that has just started (it waits for a connection or for data) to
+  /// `cpu`; a failure ends the sample, as a placement that did not happen must not be
+  /// reported as one.
+  private static func pin(_ receiver: ChildProcess, to cpu: Int?) throws {
+    guard let cpu else { return }
+    let rc = Affinity.set(thread: receiver.pid, cpus: [cpu])
+    if rc != 0 {
+      receiver.kill()
+      throw BenchError("sched_setaffinity(receiver \(receiver.pid), CPU \(cpu)): \(String(cString: strerror(rc)))")
+    }
+  }
+
+  /// The receiver process's id (TCP and pipes), nil for files and /dev/null.
+  public var receiverPID: pid_t? { receiver?.pid }
 
   deinit {
     if fd >= 0 && fd != pipeWriteEnd { close(fd) }

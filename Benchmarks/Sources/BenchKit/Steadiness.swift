@@ -42,6 +42,9 @@ public struct MachineReference: Codable, Sendable {
   public var cSources: String?
   /// Every measured C subject, per cell.
   public var entries: [Entry]
+  /// The TCP and pipe cells' CPU placement of the reference run (nil: unplaced, as every
+  /// reference written before the evening of 2026-12-07).
+  public var receiverPlacement: CPUPlacement?
 
   /// The reference of a run: its measured C subjects (ids starting with `c:`), by cell, and
   /// the digest of the C sources it recorded.
@@ -53,6 +56,7 @@ public struct MachineReference: Codable, Sendable {
     cores = results.machine.cores
     kernel = results.machine.kernel
     cSources = results.cSources
+    receiverPlacement = results.plan.receiverPlacement
     entries = results.cells.flatMap { c in
       c.entries.compactMap { e -> Entry? in
         guard e.subject.hasPrefix("c:"), e.status == .measured, let s = e.summary else { return nil }
@@ -178,8 +182,18 @@ extension Analysis {
     if let a = reference.cSources, let b = results.cSources, a != b {
       caveats.append("the C programs or libzerocopy changed since the reference (sources \(b), reference \(a))")
     }
+    // TCP and pipe cells placed one way are not the machine's speed placed another way (a
+    // receiver on its own CPU runs them at a steady, often lower, speed): left out then.
+    let samePlacement = reference.receiverPlacement == results.plan.receiverPlacement
+    if !samePlacement {
+      caveats.append(
+        "TCP and pipe cells left out: this run placed them \(results.plan.receiverPlacement?.description ?? "nowhere (the scheduler did)"), the reference \(reference.receiverPlacement?.description ?? "nowhere (the scheduler did)")"
+      )
+    }
     var ref: [String: Double] = [:]
-    for e in reference.entries { ref["\(e.destination.rawValue) \(e.size) \(e.subject)"] = e.microsPerTransfer }
+    for e in reference.entries where samePlacement || !e.destination.hasReceiver {
+      ref["\(e.destination.rawValue) \(e.size) \(e.subject)"] = e.microsPerTransfer
+    }
     var ratios: [(Double, String)] = []
     for c in results.cells {
       for e in c.entries where e.subject.hasPrefix("c:") && e.status == .measured {

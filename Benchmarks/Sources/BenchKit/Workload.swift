@@ -41,6 +41,8 @@ public enum Destination: String, Codable, CaseIterable, Sendable, Comparable {
   public var isFile: Bool { self == .file || self == .tmpfs }
   /// Whether the destination is a socket.
   public var isSocket: Bool { self == .tcpRead || self == .tcpSplice }
+  /// Whether a receiver process reads what the subject sends (TCP and pipes).
+  public var hasReceiver: Bool { isSocket || self == .pipe }
 
   private var order: Int { Destination.allCases.firstIndex(of: self)! }
   /// Declaration order.
@@ -119,6 +121,9 @@ public struct Plan: Codable, Sendable {
   /// mode stops them below 1 GiB to stay within five minutes: at that size they run the
   /// same syscall loops as the C twins.
   public var linuxIOMaxSize: Int?
+  /// The CPUs of the TCP and pipe cells' senders and receivers (``CPUPlacement``); nil when
+  /// the scheduler placed them (`--unpinned`, one CPU, and every run before the evening of 2026-12-07).
+  public var receiverPlacement: CPUPlacement?
 
   /// The plan for `mode`, restricted to destinations that exist here.
   public static func make(

@@ -43,6 +43,10 @@ struct Run: AsyncParsableCommand {
   @Flag(help: "Leave out the LinuxIO-layer Swift subjects.") var noLinuxio = false
   @Flag(help: "Leave out the random-read workload.") var noReads = false
   @Flag(help: "Leave out the many-connections workload (256 concurrent 64 KiB transfers to TCP).") var noConcurrent = false
+  @Flag(
+    help:
+      "Let the scheduler place the TCP and pipe cells' senders and receivers (by default the receiver gets a CPU of its own and the senders the others; runs before 2026-12-07 evening were unpinned)."
+  ) var unpinned = false
   @Option(
     help:
       "Strategies also measured through the async Transfer.run (comma-separated, `all`, or `none`; default automatic,readWrite,sendfile,splice,copyFileRange)."
@@ -86,6 +90,7 @@ struct Run: AsyncParsableCommand {
     o.linuxIO = !noLinuxio
     o.reads = !noReads
     o.concurrent = !noConcurrent
+    o.placeReceivers = !unpinned
     o.rounds = rounds
     o.quiet = quiet
     o.plainProgress = plain

@@ -87,6 +87,36 @@ import Testing
     #expect(Analysis.steadiness(disjoint, reference: reference, referencePath: "ref.json").verdict == "not checked")
   }
 
+  @Test func cellsPlacedOtherwiseAreLeftOut() throws {
+    // The reference's TCP and pipe cells ran unplaced (as every reference before placement).
+    let reference = MachineReference(Self.run(c: 2))
+    #expect(reference.receiverPlacement == nil)
+    var placed = Self.run(c: 1)  // twice the reference's time in every cell
+    placed.plan.receiverPlacement = CPUPlacement(senderCPUs: [0], receiverCPU: 1)
+    let s = Analysis.steadiness(placed, reference: reference, referencePath: "ref.json")
+    #expect(s.compared == 4)  // the four file cells; the four pipe cells are left out
+    #expect(abs((s.medianRatio ?? 0) - 2) < 0.01)
+    #expect(s.caveats.contains { $0.contains("TCP and pipe cells left out") && $0.contains("receivers on CPU 1") })
+    // Placed alike: every cell compared, no caveat.
+    let placedReference = MachineReference(placed)
+    #expect(placedReference.receiverPlacement == CPUPlacement(senderCPUs: [0], receiverCPU: 1))
+    let same = Analysis.steadiness(placed, reference: placedReference, referencePath: "ref.json")
+    #expect(same.compared == 8)
+    #expect(same.caveats.isEmpty)
+    // `compare` warns when two runs placed their TCP and pipe cells differently.
+    let unplaced = Self.run(c: 1)
+    #expect(Comparison(unplaced, placed).text().contains("another CPU placement (A: unpinned; B: senders on CPU 0"))
+    #expect(!Comparison(placed, placed).text().contains("another CPU placement"))
+    // The placement survives the reference file; a file without the key reads as unplaced.
+    let decoded = try JSONDecoder().decode(MachineReference.self, from: try JSONEncoder().encode(placedReference))
+    #expect(decoded.receiverPlacement == placedReference.receiverPlacement)
+    var object = try #require(
+      try JSONSerialization.jsonObject(with: try JSONEncoder().encode(placedReference)) as? [String: Any])
+    object.removeValue(forKey: "receiverPlacement")
+    let older = try JSONDecoder().decode(MachineReference.self, from: try JSONSerialization.data(withJSONObject: object))
+    #expect(older.receiverPlacement == nil)
+  }
+
   @Test func referenceFile() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zc-steady-\(getpid())").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
