@@ -78,7 +78,7 @@ send sendto sendmsg recv recvfrom recvmsg shutdown getsockopt setsockopt getsock
 mmap munmap madvise mlock munlock opendir fdopendir readdir closedir fgetxattr fsetxattr flistxattr
 fremovexattr lgetxattr lsetxattr llistxattr lremovexattr getxattr setxattr listxattr removexattr
 eventfd pthread_sigmask sigprocmask kill getrlimit setrlimit statfs fstatfs syscall posix_fadvise
-access faccessat realpath sendfile splice tee vmsplice copy_file_range
+access faccessat realpath sendfile splice tee vmsplice copy_file_range mkstemp mkostemp mkstemps mkostemps
 """.split())
 SYSCALL_CALL = re.compile(r"(?:(?<=Glibc\.)|(?<![\w.$]))(" + "|".join(sorted(SYSCALLS)) + r")\s*\(")
 

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 /* A listening Unix stream socket with an autobound abstract address, stored in *addr. */
@@ -76,57 +76,138 @@ static void test_accept_errors(void) {
     CHECK_RC(zc_accept(-1, 0), -EBADF);
 }
 
-static void on_alarm(int sig) { (void)sig; }
+/*
+ * The EINTR retry, made deterministic. A helper thread waits until the main thread is
+ * really blocked in accept4 on the listener (/proc/self/task/<tid>/syscall names the
+ * call and its first argument; stat says 'S'), sends it SIGALRM with pthread_kill (the
+ * handler has no SA_RESTART, so accept4 fails with EINTR), waits until the handler ran,
+ * and waits until the main thread is blocked in accept4 on the listener again: the
+ * retry. Only then does it connect. Every wait is bounded; on a timeout the helper says
+ * which wait failed and connects anyway, so the accept returns and the test fails
+ * instead of hanging.
+ */
+#define EINTR_WAIT_MS 10000
 
-struct late_client {
+/* Deliveries of SIGALRM to on_alarm; read by the helper thread too, hence the lock-free
+ * atomic accesses (async-signal-safe). */
+static volatile sig_atomic_t alarms_handled;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    __atomic_fetch_add(&alarms_handled, 1, __ATOMIC_SEQ_CST);
+}
+
+struct eintr_probe {
     struct sockaddr_un addr;
     socklen_t len;
-    int fd;
+    int listen_fd;
+    pid_t tid;              /* the thread calling zc_accept */
+    pthread_t thread;       /* the same thread, for pthread_kill */
+    int accept_returned;    /* set (atomically) by the main thread after zc_accept */
+    int fd;                 /* the client's socket */
+    const char *failure;    /* the wait that timed out, or NULL */
+    int reblocked;          /* the thread was seen in accept4 again after the handler */
 };
 
-static void *connect_late(void *arg) {
-    struct late_client *lc = arg;
-    struct timespec t = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
-    lc->fd = client(&lc->addr, lc->len);
+static long long elapsed_ms(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)(now.tv_sec - since->tv_sec) * 1000 +
+           (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Whether thread `tid` of this process sleeps ('S') in accept4 with `fd` as its first
+ * argument. A running thread reads "running"; one stopped outside a system call "-1 …". */
+static int blocked_in_accept4(pid_t tid, int fd) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) return 0;
+    long nr = -1;
+    unsigned long long arg0 = 0;
+    int n = fgets(line, sizeof line, f) ? sscanf(line, "%ld 0x%llx", &nr, &arg0) : 0;
+    fclose(f);
+    if (n != 2 || nr != SYS_accept4 || arg0 != (unsigned long long)fd) return 0;
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    f = fopen(path, "re");
+    if (f == NULL) return 0;
+    char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    return close_paren != NULL && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
+/* Polls every millisecond for up to EINTR_WAIT_MS until `ready` or the accept returned. */
+static int wait_for(struct eintr_probe *p, int (*ready)(struct eintr_probe *)) {
+    struct timespec start, tick = {.tv_sec = 0, .tv_nsec = 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (!ready(p)) {
+        if (__atomic_load_n(&p->accept_returned, __ATOMIC_SEQ_CST)) return 0;
+        if (elapsed_ms(&start) > EINTR_WAIT_MS) return 0;
+        nanosleep(&tick, NULL);
+    }
+    return 1;
+}
+
+static int accept_blocked(struct eintr_probe *p) { return blocked_in_accept4(p->tid, p->listen_fd); }
+static int handler_ran(struct eintr_probe *p) {
+    (void)p;
+    return __atomic_load_n(&alarms_handled, __ATOMIC_SEQ_CST) > 0;
+}
+
+static void *interrupt_then_connect(void *arg) {
+    struct eintr_probe *p = arg;
+    if (!wait_for(p, accept_blocked)) {
+        p->failure = "the accepting thread was not seen blocked in accept4 within 10 s "
+                     "(/proc/self/task/<tid>/syscall and stat)";
+    } else if (pthread_kill(p->thread, SIGALRM) != 0) {
+        p->failure = "pthread_kill failed";
+    } else if (!wait_for(p, handler_ran)) {
+        p->failure = "the SIGALRM handler did not run within 10 s";
+    } else if (!wait_for(p, accept_blocked)) {
+        p->failure = "after the handler ran, the thread did not block in accept4 again "
+                     "(no EINTR retry): zc_accept returned or 10 s passed";
+    } else {
+        p->reblocked = 1;
+    }
+    p->fd = client(&p->addr, p->len);
     return NULL;
 }
 
 static void test_accept_retries_eintr(void) {
-    /* A signal whose handler does not ask for SA_RESTART interrupts the blocking
-     * accept4 (EINTR) after 50 ms; the client connects after 200 ms: zc_accept
-     * retries and returns the connection. */
-    struct late_client lc;
-    int l = listener(0, &lc.addr, &lc.len);
-    lc.fd = -1;
+    struct eintr_probe p = {.fd = -1, .tid = gettid(), .thread = pthread_self()};
+    p.listen_fd = listener(0, &p.addr, &p.len);
+    __atomic_store_n(&alarms_handled, 0, __ATOMIC_SEQ_CST);
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_alarm;
+    sa.sa_flags = 0; /* no SA_RESTART: the blocked accept4 fails with EINTR */
     sigemptyset(&sa.sa_mask);
     SYS(sigaction(SIGALRM, &sa, &old));
-    pthread_t thread;
-    sigset_t alarm_only, saved;
-    sigemptyset(&alarm_only);
-    sigaddset(&alarm_only, SIGALRM);
-    /* The thread blocks SIGALRM (inherited mask) so that it lands on this one. */
-    REQUIRE(pthread_sigmask(SIG_BLOCK, &alarm_only, &saved) == 0);
-    REQUIRE(pthread_create(&thread, NULL, connect_late, &lc) == 0);
-    REQUIRE(pthread_sigmask(SIG_SETMASK, &saved, NULL) == 0);
-    struct itimerval timer = {.it_value = {.tv_sec = 0, .tv_usec = 50 * 1000}};
-    SYS(setitimer(ITIMER_REAL, &timer, NULL));
-    int a = zc_accept(l, 0);
-    REQUIRE(pthread_join(thread, NULL) == 0);
+    pthread_t helper;
+    if (pthread_create(&helper, NULL, interrupt_then_connect, &p) != 0) {
+        SYS(sigaction(SIGALRM, &old, NULL));
+        close(p.listen_fd);
+        REQUIRE(!"pthread_create failed");
+    }
+    int a = zc_accept(p.listen_fd, 0);
+    int handled = __atomic_load_n(&alarms_handled, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p.accept_returned, 1, __ATOMIC_SEQ_CST);
+    REQUIRE(pthread_join(helper, NULL) == 0);
     SYS(sigaction(SIGALRM, &old, NULL));
-    CHECK(a >= 0);
-    CHECK(lc.fd >= 0);
+    if (p.failure != NULL) zt_fail(__FILE__, __LINE__, "%s", p.failure);
+    CHECK(p.reblocked);
+    CHECK_EQ(handled, 1); /* interrupted exactly once, before the accept returned */
+    if (a < 0) zt_fail(__FILE__, __LINE__, "zc_accept returned %s", zt_errname(a));
+    CHECK(p.fd >= 0);
     if (a >= 0) {
-        CHECK_EQ(write(lc.fd, "z", 1), 1);
+        CHECK_EQ(fcntl(a, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        CHECK_EQ(write(p.fd, "z", 1), 1);
         char b = 0;
         CHECK_EQ(read(a, &b, 1), 1);
         CHECK_EQ(b, 'z');
         close(a);
     }
-    if (lc.fd >= 0) close(lc.fd);
-    close(l);
+    if (p.fd >= 0) close(p.fd);
+    close(p.listen_fd);
 }
 
 int main(void) {

@@ -1,7 +1,8 @@
 /*
  * CLinuxExtras.h — Linux interfaces Swift's Glibc module leaves out, for LinuxIO only (the
  * layers above reach them through LinuxIO's typed wrappers): epoll, eventfd, openat2 and
- * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, fallocate, and extended attributes (<sys/xattr.h>:
+ * its RESOLVE_* flags, O_PATH, SEEK_DATA/SEEK_HOLE, SO_MEMINFO, fallocate, mkostemp (a
+ * temporary file close-on-exec from the start), and extended attributes (<sys/xattr.h>:
  * listxattr, getxattr, setxattr and their f/l forms).
  *
  * <sys/types.h> comes first, as in CLibURing.h, so that glibc's fd_set is declared once.
@@ -79,6 +80,25 @@ static inline int zc_extras_socket_meminfo(int fd, uint32_t *info, unsigned capa
     socklen_t length = (socklen_t)(capacity * sizeof(uint32_t));
     if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) < 0) return -errno;
     return (int)(length / sizeof(uint32_t));
+}
+
+/*
+ * mkostemp(3) (glibc 2.7): creates and opens a new file named after `path_template`, whose
+ * last six characters must be "XXXXXX" and are replaced (in place) by the name made unique;
+ * opened O_RDWR | O_CREAT | O_EXCL plus `flags` (O_CLOEXEC, O_APPEND, O_SYNC), mode 0600
+ * (less the umask). Unlike mkstemp followed by fcntl(FD_CLOEXEC), O_CLOEXEC leaves no moment
+ * in which a concurrent fork + exec inherits the descriptor. <stdlib.h> declares it only
+ * under _GNU_SOURCE, which Swift's Glibc module does not see: declared here as glibc does
+ * (on 64-bit targets mkostemp64 is the same function). Returns the descriptor, or -errno
+ * (EINVAL for a template that does not end in "XXXXXX" — it is then left unchanged —,
+ * ENOENT/ENOTDIR/EACCES/EROFS from the directory, EEXIST when no unique name was found,
+ * EMFILE); after a failure other than EINVAL the six characters may have been replaced.
+ */
+extern int mkostemp(char *path_template, int flags);
+
+static inline int zc_extras_mkostemp(char *path_template, int flags) {
+    int fd = mkostemp(path_template, flags);
+    return fd < 0 ? -errno : fd;
 }
 
 #endif /* ZEROCOPY_CLINUXEXTRAS_H */

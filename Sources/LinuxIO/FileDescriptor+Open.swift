@@ -1,6 +1,7 @@
 // Opening a path relative to a directory descriptor: openat(2), and openat2(2) with its
 // RESOLVE_* rules, which confine the whole lookup (to the directory, to no symlinks…) in
-// the kernel — the safe way to open a path that came from outside.
+// the kernel — the safe way to open a path that came from outside. And creating a
+// temporary file with a unique name, close-on-exec from the start: mkostemp(3).
 
 import CLinuxExtras
 import Glibc
@@ -185,5 +186,46 @@ extension FileDescriptor {
       system_openat2(rawValue, path, flags, mode, resolve.rawValue)
     }
     return FileDescriptor(rawValue: fd)
+  }
+
+  /// Creates a new file with a unique name made from `template` and opens it for reading
+  /// and writing, close-on-exec from the start (`mkostemp(template, O_CLOEXEC)`): unlike
+  /// `mkstemp` followed by ``setCloseOnExec()``, no child that another thread forks and
+  /// execs in between inherits the descriptor.
+  ///
+  /// ```swift
+  /// import LinuxIO
+  /// import SystemPackage
+  ///
+  /// let (file, path) = try FileDescriptor.createTemporaryFile(template: "/tmp/report.XXXXXX")
+  /// defer { try? file.close() }
+  /// try FileDescriptor.currentWorkingDirectory.removeEntry(path)  // anonymous from now on
+  /// ```
+  ///
+  /// The file is created with `O_CREAT | O_EXCL` (never an existing file) and mode 0600,
+  /// less the process's umask. It stays in the directory until removed.
+  ///
+  /// - Parameter template: The new file's path; its last component must end in
+  ///   `XXXXXX`, which is replaced by six characters that make the name unique.
+  /// - Returns: The new descriptor (the caller closes it) and the file's path: `template`
+  ///   with the six characters filled in.
+  /// - Throws: `Errno`, as `mkostemp(3)` (that is, `open(2)`): `.invalidArgument`
+  ///   (`template` does not end in `XXXXXX`), `.noSuchFileOrDirectory` (the directory does
+  ///   not exist), `.notDirectory`, `.permissionDenied`, `.readOnlyFileSystem`,
+  ///   `.fileExists` (no unique name found after many tries), `.tooManyOpenFiles`,
+  ///   `.noSpace`. `EINTR` is retried, from the original template.
+  ///
+  /// The corresponding C call is `mkostemp` (glibc; Swift's Glibc module hides it), with
+  /// `O_CLOEXEC`.
+  public static func createTemporaryFile(template: FilePath) throws(Errno) -> (descriptor: FileDescriptor, path: FilePath) {
+    let original: [CChar] = template.withPlatformString { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
+    var name = original
+    let fd = try valueOrErrno {
+      // A failed attempt may have replaced the X's already: each one starts from the template.
+      name = original
+      return name.withUnsafeMutableBufferPointer { system_mkostemp($0.baseAddress!, O_CLOEXEC) }
+    }
+    let path = name.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+    return (FileDescriptor(rawValue: fd), path)
   }
 }

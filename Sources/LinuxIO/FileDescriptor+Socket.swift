@@ -117,7 +117,12 @@ extension FileDescriptor {
   }
 
   /// Sets `FD_CLOEXEC`: the descriptor is closed when the process calls `exec` (for a
-  /// descriptor made by a call that cannot ask for it, such as `mkstemp` or `pipe`).
+  /// descriptor made by a call that cannot ask for it).
+  ///
+  /// Until this call, a child that another thread forks and execs inherits the descriptor
+  /// for its whole life. Prefer creating descriptors close-on-exec at once: ``Pipe``,
+  /// ``createTemporaryFile(template:)``, ``accept()``, `socket`/``socketPair(domain:type:)``
+  /// with `SOCK_CLOEXEC`, `open` with `.closeOnExec`.
   ///
   /// - Throws: `Errno`, as `fcntl(2)`: `.badFileDescriptor`.
   ///

@@ -12,6 +12,14 @@ public import SystemPackage
 ///
 /// `Pipe` is noncopyable, so exactly one owner closes it. Pass it `borrowing` to use it,
 /// `consuming` to hand it over; `close()` closes it early and reports errors.
+///
+/// Both ends are close-on-exec from the moment they exist (`pipe2` with `O_CLOEXEC`), so a
+/// child that another thread forks and execs never inherits them. swift-system's
+/// `FileDescriptor.pipe()` calls plain `pipe`: its ends lack `O_CLOEXEC`, and setting it
+/// afterwards (``SystemPackage/FileDescriptor/setCloseOnExec()``) leaves a window in which
+/// such a child inherits an end and holds it open for its whole life. Use `Pipe` instead
+/// (or swift-system's `FileDescriptor.pipe(options: .closeOnExec)`, which is atomic too but
+/// leaves closing the ends to you).
 public struct Pipe: ~Copyable, Sendable {
   /// The end to read from (`fds[0]`). Owned by this pipe: do not close it yourself.
   public let readEnd: FileDescriptor

@@ -320,7 +320,7 @@ internal func system_eventfd_write(_ fd: CInt, _ value: UInt64) -> CInt {
   return eventfd_write(fd, value) < 0 ? -errno : 0
 }
 
-// MARK: Opening relative to a directory
+// MARK: Opening relative to a directory, temporary files
 
 internal func system_openat(_ dirfd: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt, _ mode: mode_t) -> CInt {
   if let r = forced("openat") { return CInt(r) }
@@ -334,6 +334,13 @@ internal func system_openat2(
 ) -> CInt {
   if let r = forced("openat2") { return CInt(r) }
   return zc_extras_openat2(dirfd, path, flags, mode, resolve)
+}
+
+/// Creates a unique file from `template` (its last six "XXXXXX" replaced in place). The
+/// header's wrapper already returns -errno (Glibc hides `mkostemp`: it is GNU-only).
+internal func system_mkostemp(_ template: UnsafeMutablePointer<CChar>, _ flags: CInt) -> CInt {
+  if let r = forced("mkostemp") { return CInt(r) }
+  return zc_extras_mkostemp(template, flags)
 }
 
 // MARK: Sockets

@@ -206,12 +206,15 @@ extension TransferPlan {
       let text = try formatted()
       let directory = path.removingLastComponent()
       try Self.makeDirectories(directory)
-      let template = path.string + ".tmp-XXXXXX"
-      var name = Array(template.utf8CString)
-      let fd = name.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-      if fd < 0 { throw ProfileError(errno: Errno(rawValue: Glibc.errno), reason: "cannot create a file next to \(path)") }
-      _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-      let temporary = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let fd: CInt
+      let temporary: String
+      do {
+        let created = try FileDescriptor.createTemporaryFile(template: FilePath(path.string + ".tmp-XXXXXX"))
+        fd = created.descriptor.rawValue
+        temporary = created.path.string
+      } catch {
+        throw ProfileError(errno: error, reason: "cannot create a file next to \(path)")
+      }
       func fail(_ what: String) -> ProfileError {
         let e = Errno(rawValue: Glibc.errno)
         close(fd)

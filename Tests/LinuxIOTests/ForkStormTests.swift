@@ -4,7 +4,7 @@
 // copy of every descriptor the process had when it was forked until it exits, so a test
 // that closes one end of a pipe or socket and expects the peer gone at once (end of file,
 // EPIPE, POLLHUP) without waiting for it — the defect CI met once (Docs/LinuxFacts.md,
-// "A fork() or posix_spawn child holds a copy…") — fails far more often than in a normal
+// "A fork() child holds a copy…") — fails far more often than in a normal
 // run: whenever a child was forked between the test's creating the pipe and its check.
 // Probabilistic still (a fork of the test process takes milliseconds): run it several
 // times. `make test-fork-storm` runs the suites so.

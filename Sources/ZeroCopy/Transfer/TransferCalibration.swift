@@ -471,17 +471,15 @@ public enum TransferCalibration {
     let descriptor: FileDescriptor
 
     init(in directory: FilePath, size: Int64, fill: Bool = true) throws(ZeroCopyError) {
-      var name = Array((directory.string + "/.zc-calibrate-XXXXXX").utf8CString)
-      let fd = name.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-      guard fd >= 0 else {
+      let created: (descriptor: FileDescriptor, path: FilePath)
+      do {
+        created = try FileDescriptor.createTemporaryFile(template: directory.appending(".zc-calibrate-XXXXXX"))
+      } catch {
         throw ZeroCopyError(
-          .transfer, syscall: "mkstemp", errno: Errno(rawValue: Glibc.errno), paths: [directory],
-          message: "calibration scratch file")
+          .transfer, syscall: "mkostemp", errno: error, paths: [directory], message: "calibration scratch file")
       }
-      let path = name.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
-      try? FileDescriptor.currentWorkingDirectory.removeEntry(path)
-      descriptor = FileDescriptor(rawValue: fd)
-      try? descriptor.setCloseOnExec()
+      try? FileDescriptor.currentWorkingDirectory.removeEntry(created.path)
+      descriptor = created.descriptor
       guard fill, size > 0 else { return }
       // Bytes that differ from page to page (no compression or dedup shortcut anywhere).
       var chunk = [UInt8](repeating: 0, count: 1 << 20)

@@ -6,7 +6,8 @@ import Glibc
 import LinuxIO
 import SystemPackage
 import Testing
-import ZeroCopy
+
+@testable import ZeroCopy
 
 extension TransferTests {
   /// Under TransferTests (serialized): the real run and the report test open descriptors,
@@ -206,6 +207,18 @@ extension TransferTests {
       #expect(result.profile.parameters.readWriteBufferSize == options.anchor.readWriteBufferSize)
       // The scratch files were unlinked as soon as they were opened.
       #expect(system("test -z \"$(ls -A '\(directory)')\"") == 0)
+    }
+
+    @Test("A scratch file is close-on-exec from the start and already unlinked; a missing directory names mkostemp")
+    func scratchFile() throws {
+      let scratch = try Calibration.ScratchFile(in: "/tmp", size: 0, fill: false)
+      defer { scratch.close() }
+      let flags = fcntl(scratch.descriptor.rawValue, F_GETFD)
+      #expect(flags >= 0 && flags & FD_CLOEXEC != 0)
+      #expect(try scratch.descriptor.status().rawValue.st_nlink == 0)
+      let missing = FilePath("/tmp/zc-calibrate-missing-\(getpid())/sub")
+      let error = #expect(throws: ZeroCopyError.self) { try Calibration.run(Calibration.Options(directory: missing)) }
+      #expect(error?.syscall == "mkostemp" && error?.errno == .noSuchFileOrDirectory && error?.paths == [missing])
     }
 
     @Test("The report names the profile, in text and JSON; a rejected profile file's note is in its notes")

@@ -160,9 +160,9 @@ enum TransferFixtures {
   // MARK: - Pipes and sockets
 
   /// A pipe: (read end, write end), both O_CLOEXEC from the start (LinuxIO's `Pipe`, which
-  /// calls `pipe2`): a flag set
-  /// afterwards with `fcntl` leaves a window in which a process another test spawns inherits
-  /// the end past its `exec` and holds it open for its whole life.
+  /// calls `pipe2`). Setting the flag afterwards with `fcntl` would leave a window in which
+  /// a process another test spawns inherits the end past its `exec` and holds it open for
+  /// its whole life.
   static func makePipe() throws -> (FileDescriptor, FileDescriptor) {
     try LinuxIO.Pipe().releaseDescriptors()
   }
@@ -232,15 +232,10 @@ enum TransferFixtures {
     return !set.returnedEvents(at: 0).isDisjoint(with: [.hangUp, .error])
   }
 
-  /// A connected Unix stream socket pair.
+  /// A connected Unix stream socket pair, both ends close-on-exec from the start (LinuxIO's
+  /// `socketPair` with `SOCK_CLOEXEC`; see `makePipe`).
   static func makeUnixPair() throws -> (FileDescriptor, FileDescriptor) {
-    var fds: (CInt, CInt) = (-1, -1)
-    let rc = withUnsafeMutableBytes(of: &fds) {
-      socketpair(
-        AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self))
-    }
-    guard rc == 0 else { throw Errno(rawValue: errno) }
-    return (FileDescriptor(rawValue: fds.0), FileDescriptor(rawValue: fds.1))
+    try FileDescriptor.socketPair(domain: AF_UNIX, type: CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
   }
 
   /// A TCP listener on 127.0.0.1 with an ephemeral port: (listener, port).
