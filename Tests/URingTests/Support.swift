@@ -28,11 +28,10 @@ final class TempFile {
   let fd: FileDescriptor
 
   init(contents: [UInt8] = []) throws {
-    var template = Array("/tmp/uring-test-XXXXXX".utf8CString)
-    let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard raw >= 0 else { throw Errno(rawValue: errno) }
-    path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    fd = FileDescriptor(rawValue: raw)
+    // Close-on-exec from the start: a child that a concurrent test spawns never inherits it.
+    let created = try FileDescriptor.createTemporaryFile(template: "/tmp/uring-test-XXXXXX")
+    path = created.path.string
+    fd = created.descriptor
     if !contents.isEmpty {
       _ = try contents.withUnsafeBytes { try fd.writeAll(toAbsoluteOffset: 0, $0) }
     }

@@ -749,12 +749,16 @@ final class SlowDevice: @unchecked Sendable {
 
   static func make() -> Result<SlowDevice, Reason> {
     if let reason = unavailableReason { return .failure(Reason(text: reason)) }
-    var template = Array("/tmp/zc-slow-XXXXXX".utf8CString)
-    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard fd >= 0 else { return .failure(Reason(text: "mkstemp: \(Errno(rawValue: errno))")) }
-    let image = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    _ = ftruncate(fd, 64 << 20)
-    close(fd)
+    // Close-on-exec from the start: a child that a concurrent test spawns never inherits it.
+    let created: (descriptor: FileDescriptor, path: FilePath)
+    do {
+      created = try FileDescriptor.createTemporaryFile(template: "/tmp/zc-slow-XXXXXX")
+    } catch {
+      return .failure(Reason(text: "mkostemp: \(error)"))
+    }
+    let image = created.path.string
+    _ = ftruncate(created.descriptor.rawValue, 64 << 20)
+    try? created.descriptor.close()
     func fail(_ text: String) -> Result<SlowDevice, Reason> {
       unlink(image)
       return .failure(Reason(text: text))
