@@ -44,6 +44,12 @@ public struct Comparison {
       out +=
         "warning: the TCP and pipe cells ran with another CPU placement (A: \(words(a.plan.receiverPlacement)); B: \(words(b.plan.receiverPlacement))) — their changes mix placement and code.\n"
     }
+    if let wa = a.machine.wakeLatency, let wb = b.machine.wakeLatency,
+      max(wa.crossCPUMicroseconds, wb.crossCPUMicroseconds) > 1.5 * min(wa.crossCPUMicroseconds, wb.crossCPUMicroseconds)
+    {
+      out +=
+        "warning: waking a thread on another CPU cost \(String(format: "%.1f", wa.crossCPUMicroseconds)) µs in A and \(String(format: "%.1f", wb.crossCPUMicroseconds)) µs in B (pipe round trip) — the TCP and pipe cells' changes mix the machine's wake-ups and code.\n"
+    }
     out +=
       "GB/s medians; a change is reported when B/A is outside ±\(Int(noise * 100))% AND the min–max ranges do not overlap.\n\n"
     out +=

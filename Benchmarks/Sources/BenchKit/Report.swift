@@ -95,6 +95,7 @@ public struct ReportBuilder {
     if let placement = results.plan.receiverPlacement {
       out += "TCP and pipe cells: \(placement.description) (sched_setaffinity; --unpinned leaves it to the scheduler)\n"
     }
+    if let wake = m.wakeLatency { out += "Wake-ups: \(wake.description)\n" }
     for d in destinations {
       let ss = sizes(d)
       let ids = orderedSubjects(
@@ -163,6 +164,10 @@ public struct ReportBuilder {
         "- CPU placement (TCP and pipe cells): \(placement.description) — every thread of the benchmark and the C twins and peers it starts run on the sender CPUs, the receiver process on its own, so that the scheduler's wake-ups never put a sender and its receiver on one CPU while another idles (BENCHMARKS.md, \"How it measures\"); io_uring's io-wq workers cannot be pinned and run where the kernel puts them, for C and Swift rings alike. The many-connections workload and file cells are not placed.\n"
     } else if results.plan.cells.contains(where: { $0.destination.hasReceiver }) {
       out += "- CPU placement: none — the scheduler placed senders and receivers (TCP and pipe cells are bimodal then).\n"
+    }
+    if let wake = m.wakeLatency {
+      out +=
+        "- Wake-ups across CPUs (measured before the cells): \(wake.description). A TCP or pipe cell's sender and receiver wake each other every time the pipe or socket fills or drains; where that costs far more than on one CPU (a VM whose idle vCPU halts), those cells measure it as much as the code (BENCHMARKS.md, \"Wake-ups across CPUs\").\n"
     }
     out +=
       "- GB/s = 10^9 bytes per second of transfer wall time; CPU s/GB = CPU seconds per 10^9 bytes (getrusage RUSAGE_SELF around each transfer, so io_uring's io-wq workers count; peers run as child processes report the child's own usage). The user/system split is the kernel's tick-sampled split of a precisely measured total: for samples of a few milliseconds trust user+system, not the split. Small transfers repeat until a sample lasts ≥ \(results.plan.targetSampleNanoseconds / 1_000_000) ms.\n"

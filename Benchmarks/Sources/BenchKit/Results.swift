@@ -285,6 +285,9 @@ public struct MachineInfo: Codable, Sendable {
   /// /proc/loadavg's 1-minute load at the start and at the end of the run (other work
   /// on the machine makes every number noisier).
   public var loadAverage: [Double]?
+  /// What a pipe round trip between threads on two CPUs costs, measured at the start of a
+  /// run with TCP or pipe cells (nil otherwise, and in older results).
+  public var wakeLatency: WakeLatency? = nil
 
   /// Creates a description.
   public init(

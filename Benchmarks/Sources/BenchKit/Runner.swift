@@ -148,7 +148,23 @@ public final class Runner {
     if workspace.tmpfsDirectory == nil && (options.destinations?.contains(.tmpfs) ?? true) {
       notes.append("No usable tmpfs (/dev/shm) with enough free space: the tmpfs destination was skipped.")
     }
-    let machine = MachineInfo.current(tempDirectory: workspace.directory, tmpfsDirectory: workspace.tmpfsDirectory)
+    var machine = MachineInfo.current(tempDirectory: workspace.directory, tmpfsDirectory: workspace.tmpfsDirectory)
+    // What a wake-up across CPUs costs here, before the TCP and pipe cells that pay it
+    // (WakeLatency.swift): between the CPUs they use, placed or not.
+    if plan.cells.contains(where: { $0.destination.hasReceiver }),
+      let cpus = plan.receiverPlacement ?? CPUPlacement.forThisProcess()
+    {
+      machine.wakeLatency = WakeLatency.measure(sender: cpus.senderCPUs[0], receiver: cpus.receiverCPU)
+      if let wake = machine.wakeLatency, wake.isSlow {
+        let polling =
+          wake.haltPollNanoseconds.map {
+            " This VM's idle vCPUs poll for \($0) ns before they halt (haltpoll.guest_halt_poll_ns; BENCHMARKS.md, \"Wake-ups across CPUs\")."
+          } ?? ""
+        notes.append(
+          "Waking a thread on another CPU is slow here — \(wake.description). The TCP and pipe cells, whose sender and receiver wake each other across CPUs, measure it as much as the code.\(polling)"
+        )
+      }
+    }
     let missing = options.tools.missing()
     guard missing.isEmpty else {
       throw BenchError(

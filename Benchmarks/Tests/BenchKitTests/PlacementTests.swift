@@ -89,6 +89,9 @@ import Testing
     #expect(placement.senderCPUs == Array(all.dropLast()))
     let (results, probe) = try await runProbe(placing: true, tools: tools)
     #expect(results.plan.receiverPlacement == placement)
+    // The wake-up probe ran between the CPUs the cells use.
+    let wake = try #require(results.machine.wakeLatency)
+    #expect(wake.senderCPU == placement.senderCPUs[0] && wake.receiverCPU == placement.receiverCPU)
     for entry in results.cells.flatMap(\.entries) {
       #expect(entry.status == .measured, "\(entry.subject): \(entry.reason ?? "")")
     }
