@@ -3,11 +3,12 @@
 // fills the pipe or socket, and the receiver wakes the sender when it has drained it; on a
 // VM whose idle vCPU halts, each of those wake-ups waits for the host to run the halted
 // vCPU again. Measured on the project's VM (2026-12-08, Docs/bench/wake-2026-12-08/): a
-// one-byte pipe round trip between threads on CPUs 0 and 1 took 80–145 µs with the
-// kernel's `haltpoll.guest_halt_poll_ns=0`, 11–12 µs with 200,000 (an idle vCPU polls for
-// 200 µs before it halts), 8 µs with both threads on one CPU — and the same pipe cells ran
-// 0.3–0.6 GB/s against 1.0–2.1 GB/s. So every run that has such cells measures it first and
-// records it beside the machine: two runs whose wake-ups differ are not comparable there.
+// one-byte pipe round trip between threads on CPUs 0 and 1 took 66–145 µs with the
+// kernel's `haltpoll.guest_halt_poll_ns=0`, 6–21 µs with 200,000 (an idle vCPU polls for
+// 200 µs before it halts), 6–9 µs with both on one CPU — and the pipe cells at 64 MiB ran
+// about half as fast with 0 as with 200,000. So every run that has such cells measures it
+// first and records it beside the machine: two runs whose wake-ups differ are not
+// comparable there.
 
 import Foundation
 import Glibc
