@@ -77,6 +77,10 @@ import Testing
   }
 
   @Test func pipeCellsSeparateSenderAndReceiver() async throws {
+    try await AffinityTurns.exclusively { try await pipeCellsSeparateSenderAndReceiverAlone() }
+  }
+
+  func pipeCellsSeparateSenderAndReceiverAlone() async throws {
     guard let tools = builtTools() else {
       print("skipped: the C reference tools are not built (make bench-tools)")
       return
@@ -118,6 +122,10 @@ import Testing
   }
 
   @Test func unpinnedLeavesItToTheScheduler() async throws {
+    try await AffinityTurns.exclusively { try await unpinnedLeavesItToTheSchedulerAlone() }
+  }
+
+  func unpinnedLeavesItToTheSchedulerAlone() async throws {
     guard let tools = builtTools() else {
       print("skipped: the C reference tools are not built (make bench-tools)")
       return

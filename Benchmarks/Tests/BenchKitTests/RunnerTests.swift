@@ -6,6 +6,10 @@ import Testing
 /// planted corrupting subject: it must be caught, everything else verified.
 @Suite(.serialized) struct RunnerTests {
   @Test func plantedCorruptionIsCaught() async throws {
+    try await AffinityTurns.exclusively { try await plantedCorruptionIsCaughtAlone() }
+  }
+
+  func plantedCorruptionIsCaughtAlone() async throws {
     guard let tools = builtTools() else {
       print("skipped: the C reference tools are not built (make bench-tools)")
       return

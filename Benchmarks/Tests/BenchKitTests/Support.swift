@@ -50,3 +50,53 @@ func builtTools() -> Tools? {
   let t = Tools(directory: "\(repositoryRoot)/build/bench")
   return t.missing().isEmpty ? t : nil
 }
+
+/// Tests that run a `Runner` (whose TCP and pipe cells pin every thread of this process to
+/// the sender CPUs for each sample, and restore them afterwards) or that check threads'
+/// CPU affinities take turns: Swift Testing runs suites in parallel, and one test's
+/// placement would otherwise move the threads, and the receivers they start, of another
+/// (PlacementTests' unplaced run saw its sender and receiver on CPU 0 in 15 of 20 runs of
+/// the whole target while RunnerTests' placed run overlapped it).
+enum AffinityTurns {
+  private static let gate = Gate()
+
+  /// Runs `body` while no other caller of this function runs.
+  static func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
+    await gate.acquire()
+    defer { gate.release() }
+    return try await body()
+  }
+
+  /// A lock that waits without blocking a thread.
+  private final class Gate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+      await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+        lock.lock()
+        if busy {
+          waiting.append(turn)
+          lock.unlock()
+        } else {
+          busy = true
+          lock.unlock()
+          turn.resume()
+        }
+      }
+    }
+
+    func release() {
+      lock.lock()
+      if waiting.isEmpty {
+        busy = false
+        lock.unlock()
+      } else {
+        let next = waiting.removeFirst()
+        lock.unlock()
+        next.resume()  // the turn passes on: busy stays true
+      }
+    }
+  }
+}

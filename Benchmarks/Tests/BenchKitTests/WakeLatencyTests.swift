@@ -40,7 +40,11 @@ import Testing
     #expect(unreadable.haltPollNanoseconds == nil)
   }
 
-  @Test func measuresBetweenTwoCPUsAndOnOne() throws {
+  @Test func measuresBetweenTwoCPUsAndOnOne() async throws {
+    try await AffinityTurns.exclusively { try measuresBetweenTwoCPUsAndOnOneAlone() }
+  }
+
+  func measuresBetweenTwoCPUsAndOnOneAlone() throws {
     guard let cpus = CPUPlacement.allowedCPUs(), cpus.count >= 2 else {
       print("skipped: this process may run on one CPU only")
       return
